@@ -1,14 +1,13 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! postdesk: a service desk that lives in e-mail.
+//!
+//! Layout (mail in, decisions out; see `shared/design.md`):
+//! - [`inbound`]: raw bytes → [`inbound::Inbound`] (the only user of mail-parser), automatic-mail signals.
+//! - [`subject`]: the ticket tag in subjects (`[#1042]`), reply/forward prefixes.
+//! - [`address`]: e-mail addresses and display names, normalised once.
+//! - [`desk`]: the pure core: tickets, commands, decisions.
+#![forbid(unsafe_code)]
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub mod address;
+pub mod desk;
+pub mod inbound;
+pub mod subject;

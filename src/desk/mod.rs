@@ -1,0 +1,4 @@
+//! The pure core: what a mail means for a ticket, and what to do about it.
+//! Nothing in here does I/O or reads the clock; callers pass `now`.
+
+pub mod ticket;

@@ -1,0 +1,1 @@
+//! The ticket tag in subjects (`[#1042]`) and the reply/forward prefixes around it.
