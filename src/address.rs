@@ -15,7 +15,10 @@ pub struct Mailbox {
 
 impl Mailbox {
     pub fn new(name: Option<&str>, address: &str) -> Mailbox {
-        let name = name.map(str::trim).filter(|n| !n.is_empty()).map(str::to_string);
+        let name = name
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string);
         Mailbox {
             name,
             address: normalise(address),
@@ -29,7 +32,10 @@ impl Mailbox {
 
     /// The local part (before `@`).
     pub fn local_part(&self) -> &str {
-        self.address.rsplit_once('@').map(|(l, _)| l).unwrap_or(&self.address)
+        self.address
+            .rsplit_once('@')
+            .map(|(l, _)| l)
+            .unwrap_or(&self.address)
     }
 
     /// A name to greet the person with: the display name, else the local part.

@@ -67,7 +67,9 @@ impl AutoSignals {
 
     /// True for delivery-status reports (bounces).
     pub fn is_bounce(&self) -> bool {
-        self.reasons.iter().any(|r| matches!(r, AutoReason::DeliveryStatus))
+        self.reasons
+            .iter()
+            .any(|r| matches!(r, AutoReason::DeliveryStatus))
     }
 }
 
@@ -165,7 +167,9 @@ pub fn synthetic_message_id(raw: &[u8]) -> String {
     let mut b: u64 = 0x84222325cbf29ce4;
     for &byte in raw {
         a = (a ^ u64::from(byte)).wrapping_mul(0x100000001b3);
-        b = (b ^ u64::from(byte)).wrapping_mul(0x100000001b3).rotate_left(5);
+        b = (b ^ u64::from(byte))
+            .wrapping_mul(0x100000001b3)
+            .rotate_left(5);
     }
     format!("synthetic.{a:016x}{b:016x}@postdesk.invalid")
 }
@@ -195,7 +199,9 @@ fn all_mailboxes(a: Option<&mail_parser::Address<'_>>) -> Vec<Mailbox> {
     a.iter()
         .filter_map(|addr| {
             let email = addr.address()?;
-            email.contains('@').then(|| Mailbox::new(addr.name(), email))
+            email
+                .contains('@')
+                .then(|| Mailbox::new(addr.name(), email))
         })
         .collect()
 }

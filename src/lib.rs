@@ -4,10 +4,14 @@
 //! - [`inbound`]: raw bytes → [`inbound::Inbound`] (the only user of mail-parser), automatic-mail signals.
 //! - [`subject`]: the ticket tag in subjects (`[#1042]`), reply/forward prefixes.
 //! - [`address`]: e-mail addresses and display names, normalised once.
+//! - [`config`]: the TOML configuration, defaults, errors with file and line.
+//! - [`lang`]: the languages we write in.
 //! - [`desk`]: the pure core: tickets, commands, decisions.
 #![forbid(unsafe_code)]
 
 pub mod address;
+pub mod config;
 pub mod desk;
 pub mod inbound;
+pub mod lang;
 pub mod subject;

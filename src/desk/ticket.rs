@@ -53,7 +53,11 @@ impl FromStr for Status {
         Status::ALL
             .into_iter()
             .find(|st| st.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| format!("unknown status `{s}`: expected one of new, open, pending, resolved, closed"))
+            .ok_or_else(|| {
+                format!(
+                    "unknown status `{s}`: expected one of new, open, pending, resolved, closed"
+                )
+            })
     }
 }
 

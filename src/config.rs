@@ -1,0 +1,751 @@
+//! The TOML configuration: schema, defaults, and errors that name file, line and key.
+//!
+//! Every key is documented in `config.example.toml`. Relative paths are
+//! resolved against the directory of the config file, so a config can be
+//! moved together with its data.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::lang::Lang;
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A syntax or type error at a known place in the file.
+    #[error("{path}:{line}: {key}{message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        /// `section.key: ` when known, else empty.
+        key: String,
+        message: String,
+    },
+    /// A value that parses but does not make sense (checked after parsing).
+    #[error("{path}: {message}")]
+    Semantic { path: PathBuf, message: String },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Config {
+    #[serde(default)]
+    pub desk: Desk,
+    #[serde(default, rename = "mailbox")]
+    pub mailboxes: Vec<MailboxConfig>,
+    #[serde(default)]
+    pub outbox: OutboxConfig,
+    #[serde(default)]
+    pub storage: Storage,
+    /// Where relative paths are resolved from: the config file's directory.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+    /// The file this came from, for messages; `None` for built-in defaults.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+/// Who the desk is and how it talks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct Desk {
+    pub name: String,
+    pub address: String,
+    pub message_id_domain: Option<String>,
+    pub tag_prefix: String,
+    pub language: Lang,
+    #[serde(deserialize_with = "de_duration")]
+    pub first_response: Duration,
+    pub time_zone: String,
+    pub templates: Option<PathBuf>,
+    pub first_ticket_number: i64,
+    /// Also follow the requester's language when their mail is clearly Chinese.
+    pub detect_language: bool,
+}
+
+impl Default for Desk {
+    fn default() -> Desk {
+        Desk {
+            name: "Service Desk".into(),
+            address: "helpdesk@localhost".into(),
+            message_id_domain: None,
+            tag_prefix: "#".into(),
+            language: Lang::En,
+            first_response: Duration::from_secs(8 * 3600),
+            time_zone: "UTC".into(),
+            templates: None,
+            first_ticket_number: 1,
+            detect_language: true,
+        }
+    }
+}
+
+impl Desk {
+    /// The domain our Message-IDs end in.
+    pub fn id_domain(&self) -> &str {
+        match &self.message_id_domain {
+            Some(d) => d,
+            None => self
+                .address
+                .rsplit_once('@')
+                .map(|(_, d)| d)
+                .unwrap_or("localhost"),
+        }
+    }
+}
+
+/// Where the database and attachments live.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct Storage {
+    pub database: PathBuf,
+    #[serde(deserialize_with = "de_size")]
+    pub max_attachment_size: u64,
+    #[serde(deserialize_with = "de_size")]
+    pub max_message_size: u64,
+}
+
+impl Default for Storage {
+    fn default() -> Storage {
+        Storage {
+            database: PathBuf::from("postdesk.db"),
+            max_attachment_size: 10 << 20,
+            max_message_size: 50 << 20,
+        }
+    }
+}
+
+/// How a connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Security {
+    /// TLS from the first byte (IMAPS 993, SMTPS 465).
+    Tls,
+    /// Plain connect, then STARTTLS before login (IMAP 143, submission 587).
+    Starttls,
+    /// No encryption: only to loopback, or with `allow-plaintext = true`.
+    Plain,
+}
+
+/// What to do with a message in the IMAP folder once it is safely recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AfterProcessing {
+    Seen,
+    Move,
+    Keep,
+}
+
+/// The kind of mailbox source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceKind {
+    Imap,
+    Maildir,
+}
+
+/// Where a password comes from. Never the TOML itself.
+#[derive(Clone, Default)]
+pub struct SecretRef {
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+}
+
+impl fmt::Debug for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Names only: the secret itself is never formatted.
+        f.debug_struct("SecretRef")
+            .field("password_env", &self.password_env)
+            .field("password_file", &self.password_file)
+            .finish()
+    }
+}
+
+/// A password in memory; prints as `***`.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl SecretRef {
+    /// Reads the password from the environment variable or the file named in the config.
+    pub fn load(&self, base_dir: &Path) -> Result<Option<Secret>, String> {
+        if let Some(var) = &self.password_env {
+            return match std::env::var(var) {
+                Ok(v) => Ok(Some(Secret(v))),
+                Err(_) => Err(format!(
+                    "environment variable {var} (password-env) is not set"
+                )),
+            };
+        }
+        if let Some(file) = &self.password_file {
+            let path = base_dir.join(file);
+            return match std::fs::read_to_string(&path) {
+                Ok(v) => Ok(Some(Secret(v.trim_end_matches(['\r', '\n']).to_string()))),
+                Err(e) => Err(format!("reading password-file {}: {e}", path.display())),
+            };
+        }
+        Ok(None)
+    }
+}
+
+/// One watched mailbox.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MailboxConfig {
+    pub name: String,
+    pub kind: SourceKind,
+    // IMAP
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    #[serde(default = "default_security")]
+    pub security: Security,
+    #[serde(default)]
+    pub allow_plaintext: bool,
+    pub ca_file: Option<PathBuf>,
+    pub username: Option<String>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    #[serde(default = "default_folder")]
+    pub folder: String,
+    #[serde(default = "default_after")]
+    pub after: AfterProcessing,
+    pub move_to: Option<String>,
+    #[serde(default = "yes")]
+    pub idle: bool,
+    #[serde(default = "default_poll", deserialize_with = "de_duration")]
+    pub poll_interval: Duration,
+    #[serde(default = "default_recheck", deserialize_with = "de_duration")]
+    pub idle_recheck: Duration,
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    // Maildir
+    pub path: Option<PathBuf>,
+    // Both
+    pub language: Option<Lang>,
+    /// The address requesters write to, when it differs from `desk.address`.
+    pub address: Option<String>,
+}
+
+impl MailboxConfig {
+    /// Where this mailbox's password comes from.
+    pub fn secret(&self) -> SecretRef {
+        SecretRef {
+            password_env: self.password_env.clone(),
+            password_file: self.password_file.clone(),
+        }
+    }
+
+    pub fn imap_port(&self) -> u16 {
+        self.port.unwrap_or(match self.security {
+            Security::Tls => 993,
+            Security::Starttls | Security::Plain => 143,
+        })
+    }
+}
+
+/// How outgoing mail leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TransportKind {
+    /// Write each mail as a file into `dir` (the embedded default).
+    File,
+    Smtp,
+    Sendmail,
+}
+
+/// The outbox and its transport.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct OutboxConfig {
+    pub transport: TransportKind,
+    pub dir: PathBuf,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub security: Security,
+    pub allow_plaintext: bool,
+    pub ca_file: Option<PathBuf>,
+    pub username: Option<String>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub sendmail_command: PathBuf,
+    /// How many mails are handed over at once (SMTP connections in the pool).
+    pub concurrency: usize,
+    #[serde(deserialize_with = "de_duration")]
+    pub retry_initial: Duration,
+    #[serde(deserialize_with = "de_duration")]
+    pub retry_max: Duration,
+    #[serde(deserialize_with = "de_duration")]
+    pub timeout: Duration,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> OutboxConfig {
+        OutboxConfig {
+            transport: TransportKind::File,
+            dir: PathBuf::from("outbox"),
+            host: None,
+            port: None,
+            security: Security::Starttls,
+            allow_plaintext: false,
+            ca_file: None,
+            username: None,
+            password_env: None,
+            password_file: None,
+            sendmail_command: PathBuf::from("/usr/sbin/sendmail"),
+            concurrency: 4,
+            retry_initial: Duration::from_secs(30),
+            retry_max: Duration::from_secs(3600),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl OutboxConfig {
+    /// Where the SMTP password comes from.
+    pub fn secret(&self) -> SecretRef {
+        SecretRef {
+            password_env: self.password_env.clone(),
+            password_file: self.password_file.clone(),
+        }
+    }
+
+    pub fn smtp_port(&self) -> u16 {
+        self.port.unwrap_or(match self.security {
+            Security::Tls => 465,
+            Security::Starttls => 587,
+            Security::Plain => 25,
+        })
+    }
+}
+
+fn default_security() -> Security {
+    Security::Tls
+}
+fn default_folder() -> String {
+    "INBOX".into()
+}
+fn default_after() -> AfterProcessing {
+    AfterProcessing::Seen
+}
+fn yes() -> bool {
+    true
+}
+fn default_poll() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_recheck() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_batch() -> usize {
+    500
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let base = if base.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            base
+        };
+        Config::from_toml(&text, path, &base)
+    }
+
+    /// Parses config text; `path` is used in messages, `base_dir` for relative paths.
+    pub fn from_toml(text: &str, path: &Path, base_dir: &Path) -> Result<Config, ConfigError> {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| locate(text, path, &e))?;
+        cfg.base_dir = base_dir.to_path_buf();
+        cfg.source = Some(path.to_path_buf());
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// The built-in defaults: a Maildir in `data_dir/inbox`, mail out as files in
+    /// `data_dir/outbox`, the database in `data_dir/postdesk.db`.
+    pub fn embedded(data_dir: &Path) -> Config {
+        Config {
+            desk: Desk::default(),
+            mailboxes: vec![MailboxConfig {
+                name: "inbox".into(),
+                kind: SourceKind::Maildir,
+                host: None,
+                port: None,
+                security: Security::Tls,
+                allow_plaintext: false,
+                ca_file: None,
+                username: None,
+                password_env: None,
+                password_file: None,
+                folder: default_folder(),
+                after: AfterProcessing::Seen,
+                move_to: None,
+                idle: true,
+                poll_interval: Duration::from_secs(2),
+                idle_recheck: default_recheck(),
+                batch_size: default_batch(),
+                path: Some(PathBuf::from("inbox")),
+                language: None,
+                address: None,
+            }],
+            outbox: OutboxConfig::default(),
+            storage: Storage::default(),
+            base_dir: data_dir.to_path_buf(),
+            source: None,
+        }
+    }
+
+    /// A path from the config, resolved against the config's directory.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    /// Where the templates folder is, if one is configured.
+    pub fn templates_dir(&self) -> Option<PathBuf> {
+        self.desk.templates.as_deref().map(|p| self.resolve(p))
+    }
+
+    fn semantic(&self, message: String) -> ConfigError {
+        ConfigError::Semantic {
+            path: self
+                .source
+                .clone()
+                .unwrap_or_else(|| "(built-in defaults)".into()),
+            message,
+        }
+    }
+
+    /// Checks what the types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !self.desk.address.contains('@') {
+            return Err(self.semantic(format!(
+                "desk.address: expected an e-mail address like \"helpdesk@example.com\", got \"{}\"",
+                self.desk.address
+            )));
+        }
+        if self.desk.time_zone != "UTC" && jiff::tz::TimeZone::get(&self.desk.time_zone).is_err() {
+            return Err(self.semantic(format!(
+                "desk.time-zone: unknown time zone \"{}\": expected an IANA name like \"Asia/Shanghai\"",
+                self.desk.time_zone
+            )));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, m) in self.mailboxes.iter().enumerate() {
+            let at = format!("mailbox #{} (\"{}\")", i + 1, m.name);
+            if !names.insert(m.name.as_str()) {
+                return Err(self.semantic(format!(
+                    "{at}: name is used twice; each mailbox needs its own name"
+                )));
+            }
+            match m.kind {
+                SourceKind::Imap => {
+                    let host = m.host.as_deref().unwrap_or("");
+                    if host.is_empty() {
+                        return Err(self.semantic(format!(
+                            "{at}: kind = \"imap\" needs host = \"imap.example.com\""
+                        )));
+                    }
+                    if m.username.is_none() {
+                        return Err(self.semantic(format!("{at}: kind = \"imap\" needs username")));
+                    }
+                    if m.security == Security::Plain && !m.allow_plaintext && !is_loopback(host) {
+                        return Err(self.semantic(format!(
+                            "{at}: security = \"plain\" to {host} would send the password unencrypted; use \"tls\" or \"starttls\", or set allow-plaintext = true"
+                        )));
+                    }
+                    if m.after == AfterProcessing::Move && m.move_to.is_none() {
+                        return Err(self.semantic(format!(
+                            "{at}: after = \"move\" needs move-to = \"FOLDER\""
+                        )));
+                    }
+                }
+                SourceKind::Maildir => {
+                    if m.path.is_none() {
+                        return Err(
+                            self.semantic(format!("{at}: kind = \"maildir\" needs path = \"DIR\""))
+                        );
+                    }
+                }
+            }
+            if m.batch_size == 0 {
+                return Err(self.semantic(format!("{at}: batch-size must be at least 1")));
+            }
+        }
+        let o = &self.outbox;
+        if o.transport == TransportKind::Smtp {
+            let host = o.host.as_deref().unwrap_or("");
+            if host.is_empty() {
+                return Err(self.semantic("outbox: transport = \"smtp\" needs host".into()));
+            }
+            if o.security == Security::Plain && !o.allow_plaintext && !is_loopback(host) {
+                return Err(self.semantic(format!(
+                    "outbox: security = \"plain\" to {host} is unencrypted; use \"tls\" or \"starttls\", or set allow-plaintext = true"
+                )));
+            }
+        }
+        if o.concurrency == 0 {
+            return Err(self.semantic("outbox.concurrency must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+/// True for hosts that never leave this machine.
+pub fn is_loopback(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost")
+        || h.parse::<std::net::IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
+}
+
+/// Turns a toml error into `file:line: section.key: message`.
+fn locate(text: &str, path: &Path, e: &toml::de::Error) -> ConfigError {
+    let (line, key) = match e.span() {
+        Some(span) => {
+            let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            (line_no, key_at_line(text, line_no))
+        }
+        None => (0, String::new()),
+    };
+    ConfigError::Invalid {
+        path: path.to_path_buf(),
+        line,
+        key: if key.is_empty() {
+            key
+        } else {
+            format!("`{key}`: ")
+        },
+        message: e.message().trim().to_string(),
+    }
+}
+
+/// The dotted key defined on a line (`section.key`), from the line itself and
+/// the nearest table header above it.
+fn key_at_line(text: &str, line_no: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(line) = lines.get(line_no.saturating_sub(1)) else {
+        return String::new();
+    };
+    let key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"').to_string())
+        .unwrap_or_default();
+    let header = lines[..line_no.saturating_sub(1)]
+        .iter()
+        .rev()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string())
+        .unwrap_or_default();
+    match (header.is_empty(), key.is_empty()) {
+        (_, true) => header,
+        (true, false) => key,
+        (false, false) => format!("{header}.{key}"),
+    }
+}
+
+/// Parses durations the way admins write them: `90s`, `15m`, `4h`, `4h 30m`, `2d`, `1w`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let expected =
+        || format!("expected a duration like \"30s\", \"15m\", \"4h\" or \"2d\", got \"{s}\"");
+    let mut total = 0u64;
+    let mut num = String::new();
+    let mut any = false;
+    for c in s.trim().chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        if c.is_whitespace() && num.is_empty() {
+            continue;
+        }
+        let n: u64 = num.parse().map_err(|_| expected())?;
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            'w' => 7 * 86400,
+            _ => return Err(expected()),
+        };
+        total = total
+            .checked_add(n.checked_mul(unit).ok_or_else(expected)?)
+            .ok_or_else(expected)?;
+        num.clear();
+        any = true;
+    }
+    if !any {
+        return Err(expected());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// Parses sizes: `10MB`, `512KB`, `1GB`, or a number of bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_uppercase();
+    let (num, mult) = if let Some(n) = t.strip_suffix("GB").or_else(|| t.strip_suffix("G")) {
+        (n, 1u64 << 30)
+    } else if let Some(n) = t.strip_suffix("MB").or_else(|| t.strip_suffix("M")) {
+        (n, 1 << 20)
+    } else if let Some(n) = t.strip_suffix("KB").or_else(|| t.strip_suffix("K")) {
+        (n, 1 << 10)
+    } else {
+        (t.strip_suffix('B').unwrap_or(&t), 1)
+    };
+    num.trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| {
+            format!("expected a size like \"10MB\", \"512KB\" or a number of bytes, got \"{s}\"")
+        })
+}
+
+fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_duration(&s).map_err(serde::de::Error::custom)
+}
+
+fn de_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum SizeValue {
+        Bytes(u64),
+        Text(String),
+    }
+    match SizeValue::deserialize(d)? {
+        SizeValue::Bytes(n) => Ok(n),
+        SizeValue::Text(s) => parse_size(&s).map_err(serde::de::Error::custom),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(text, Path::new("/etc/postdesk.toml"), Path::new("/etc"))
+    }
+
+    #[test]
+    fn empty_config_is_all_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.desk.tag_prefix, "#");
+        assert_eq!(c.outbox.transport, TransportKind::File);
+        assert!(c.mailboxes.is_empty());
+    }
+
+    #[test]
+    fn example_config_parses() {
+        let text = include_str!("../config.example.toml");
+        let c = parse(text).unwrap_or_else(|e| panic!("config.example.toml: {e}"));
+        assert!(!c.mailboxes.is_empty());
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let err = parse("[desk]\nname = \"x\"\nadress = \"a@b\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("/etc/postdesk.toml:3: `desk.adress`: "),
+            "{err}"
+        );
+        assert!(err.contains("unknown field `adress`"), "{err}");
+        assert!(
+            err.contains("address"),
+            "the message lists the expected keys: {err}"
+        );
+    }
+
+    #[test]
+    fn wrong_type_names_key_and_expectation() {
+        let err = parse("[desk]\nfirst-response = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("/etc/postdesk.toml:2: `desk.first-response`: "),
+            "{err}"
+        );
+        assert!(err.contains("expected a duration like"), "{err}");
+        let err = parse("[outbox]\nconcurrency = \"many\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(":2: `outbox.concurrency`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_in_array_of_tables() {
+        let err = parse(
+            "[[mailbox]]\nname = \"s\"\nkind = \"maildir\"\npath = \"m\"\npasword-env = \"X\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains(":5: `mailbox.pasword-env`"), "{err}");
+        let err = parse("[outbox]\nhots = \"x\"\n").unwrap_err().to_string();
+        assert!(err.contains(":2: `outbox.hots`"), "{err}");
+    }
+
+    #[test]
+    fn plaintext_to_remote_host_is_refused() {
+        let text = "[[mailbox]]\nname = \"s\"\nkind = \"imap\"\nhost = \"imap.example.com\"\nusername = \"u\"\nsecurity = \"plain\"\n";
+        let err = parse(text).unwrap_err().to_string();
+        assert!(err.contains("unencrypted"), "{err}");
+        let ok = text.replace("imap.example.com", "127.0.0.1");
+        parse(&ok).unwrap();
+        let forced = format!("{text}allow-plaintext = true\n");
+        parse(&forced).unwrap();
+    }
+
+    #[test]
+    fn durations_and_sizes() {
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(
+            parse_duration("4h 30m").unwrap(),
+            Duration::from_secs(16200)
+        );
+        assert_eq!(parse_duration("2d").unwrap(), Duration::from_secs(172800));
+        assert!(parse_duration("4 hours").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("h").is_err());
+        assert_eq!(parse_size("10MB").unwrap(), 10 << 20);
+        assert_eq!(parse_size("512kb").unwrap(), 512 << 10);
+        assert_eq!(parse_size("1000").unwrap(), 1000);
+        assert!(parse_size("lots").is_err());
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Secret("hunter2".into());
+        assert_eq!(format!("{s:?}"), "***");
+    }
+}
