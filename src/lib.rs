@@ -6,6 +6,7 @@
 //! - [`address`]: e-mail addresses and display names, normalised once.
 //! - [`config`]: the TOML configuration, defaults, errors with file and line.
 //! - [`lang`]: the languages we write in.
+//! - [`outbound`]: templates (tera) and outgoing message bytes (lettre builder).
 //! - [`desk`]: the pure core: tickets, commands, decisions.
 #![forbid(unsafe_code)]
 
@@ -14,4 +15,5 @@ pub mod config;
 pub mod desk;
 pub mod inbound;
 pub mod lang;
+pub mod outbound;
 pub mod subject;

@@ -1,0 +1,340 @@
+//! Outgoing mail: templates rendered with tera, messages built with lettre.
+//!
+//! The only module that knows tera and lettre's message builder. Built-in
+//! templates are compiled into the binary; a file of the same name in the
+//! configured templates folder overrides one.
+
+use std::collections::BTreeMap;
+use std::hash::{BuildHasher, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Mailbox as LettreMailbox, MultiPart, SinglePart};
+
+use crate::address::Mailbox;
+use crate::lang::Lang;
+
+/// The header we put on every mail we send, so we can recognise it if it comes back.
+pub const LOOP_HEADER: &str = "X-Postdesk-Loop";
+
+/// Built-in templates: (name, source). Names are `LANG/KIND.txt|html`.
+const BUILTIN: &[(&str, &str)] = &[
+    ("en/ack.txt", include_str!("../templates/en/ack.txt")),
+    ("en/ack.html", include_str!("../templates/en/ack.html")),
+    ("zh-CN/ack.txt", include_str!("../templates/zh-CN/ack.txt")),
+    (
+        "zh-CN/ack.html",
+        include_str!("../templates/zh-CN/ack.html"),
+    ),
+];
+
+/// Why a mail could not be rendered or built.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboundError {
+    #[error("template {name}: {message}")]
+    Template { name: String, message: String },
+    #[error("reading template {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("address `{0}` cannot be used in a mail header")]
+    Address(String),
+    #[error("building the message: {0}")]
+    Build(String),
+}
+
+/// The template engine with built-ins and overrides loaded.
+pub struct Renderer {
+    tera: tera::Tera,
+}
+
+impl Renderer {
+    /// Loads the built-in templates, then every `*.txt`/`*.html` file below
+    /// `dir` (if given and present), which override built-ins of the same name.
+    pub fn new(dir: Option<&Path>) -> Result<Renderer, OutboundError> {
+        let mut tera = tera::Tera::default();
+        let mut sources: BTreeMap<String, String> = BUILTIN
+            .iter()
+            .map(|(n, s)| (n.to_string(), s.to_string()))
+            .collect();
+        if let Some(dir) = dir.filter(|d| d.is_dir()) {
+            for lang in Lang::ALL {
+                let sub = dir.join(lang.code());
+                let Ok(entries) = std::fs::read_dir(&sub) else {
+                    continue;
+                };
+                for entry in entries.flatten() {
+                    let path = entry.path();
+                    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+                    if !matches!(ext, "txt" | "html") {
+                        continue;
+                    }
+                    let source =
+                        std::fs::read_to_string(&path).map_err(|source| OutboundError::Read {
+                            path: path.clone(),
+                            source,
+                        })?;
+                    let file = path
+                        .file_name()
+                        .and_then(|f| f.to_str())
+                        .unwrap_or_default();
+                    sources.insert(format!("{}/{file}", lang.code()), source);
+                }
+            }
+        }
+        tera.add_raw_templates(sources.iter().map(|(n, s)| (n.as_str(), s.as_str())))
+            .map_err(|e| OutboundError::Template {
+                name: "(loading)".into(),
+                message: error_chain(&e),
+            })?;
+        Ok(Renderer { tera })
+    }
+
+    /// Renders the text and (when the template exists) HTML body of a mail kind.
+    pub fn render(
+        &self,
+        kind: &str,
+        lang: Lang,
+        vars: &serde_json::Value,
+    ) -> Result<(String, Option<String>), OutboundError> {
+        let ctx = tera::Context::from_value(vars.clone()).map_err(|e| OutboundError::Template {
+            name: kind.into(),
+            message: error_chain(&e),
+        })?;
+        let text_name = format!("{}/{kind}.txt", lang.code());
+        let html_name = format!("{}/{kind}.html", lang.code());
+        let text = self.render_one(&text_name, &ctx)?;
+        let html = if self.has(&html_name) {
+            Some(self.render_one(&html_name, &ctx)?)
+        } else {
+            None
+        };
+        Ok((text, html))
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.tera.get_template_names().any(|n| n == name)
+    }
+
+    fn render_one(&self, name: &str, ctx: &tera::Context) -> Result<String, OutboundError> {
+        self.tera
+            .render(name, ctx)
+            .map_err(|e| OutboundError::Template {
+                name: name.into(),
+                message: error_chain(&e),
+            })
+    }
+
+    /// Every template name, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.tera.get_template_names().map(str::to_string).collect();
+        v.sort();
+        v
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+/// What a mail is, before it has bytes.
+#[derive(Debug, Clone)]
+pub struct Envelope<'a> {
+    pub from: &'a Mailbox,
+    pub to: &'a [Mailbox],
+    pub subject: &'a str,
+    pub message_id: &'a str,
+    pub in_reply_to: Option<&'a str>,
+    pub references: &'a [String],
+    /// `auto-replied` or `auto-generated`; `None` for mail a person wrote (relayed agent replies).
+    pub auto_submitted: Option<&'a str>,
+    /// Our Message-ID domain, written into the loop header.
+    pub loop_marker: &'a str,
+    pub date_ms: i64,
+}
+
+/// Builds the wire bytes of a mail.
+pub fn build(env: &Envelope<'_>, text: &str, html: Option<&str>) -> Result<Vec<u8>, OutboundError> {
+    let mut b = lettre::Message::builder()
+        .from(lettre_mailbox(env.from)?)
+        .subject(env.subject)
+        .message_id(Some(format!("<{}>", env.message_id)))
+        .date(std::time::UNIX_EPOCH + std::time::Duration::from_millis(env.date_ms.max(0) as u64));
+    for to in env.to {
+        b = b.to(lettre_mailbox(to)?);
+    }
+    if let Some(irt) = env.in_reply_to {
+        b = b.in_reply_to(format!("<{irt}>"));
+    }
+    if !env.references.is_empty() {
+        let refs: Vec<String> = env.references.iter().map(|r| format!("<{r}>")).collect();
+        b = b.references(refs.join(" "));
+    }
+    if let Some(auto) = env.auto_submitted {
+        b = b.raw_header(raw_header("Auto-Submitted", auto));
+    }
+    b = b
+        .raw_header(raw_header("X-Auto-Response-Suppress", "All"))
+        .raw_header(raw_header(LOOP_HEADER, env.loop_marker));
+    let text_part = SinglePart::builder()
+        .header(ContentType::TEXT_PLAIN)
+        .body(text.to_string());
+    let msg = match html {
+        Some(h) => b.multipart(
+            MultiPart::alternative().singlepart(text_part).singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_HTML)
+                    .body(h.to_string()),
+            ),
+        ),
+        None => b.singlepart(text_part),
+    }
+    .map_err(|e| OutboundError::Build(e.to_string()))?;
+    Ok(msg.formatted())
+}
+
+fn raw_header(name: &'static str, value: &str) -> HeaderValue {
+    HeaderValue::new(HeaderName::new_from_ascii_str(name), value.to_string())
+}
+
+fn lettre_mailbox(m: &Mailbox) -> Result<LettreMailbox, OutboundError> {
+    let addr = m
+        .address
+        .parse()
+        .map_err(|_| OutboundError::Address(m.address.clone()))?;
+    Ok(LettreMailbox::new(m.name.clone(), addr))
+}
+
+/// A fresh Message-ID (without brackets) at `domain`, naming the ticket so a
+/// person reading headers can tell where it came from.
+pub fn new_message_id(ticket: Option<i64>, now_ms: i64, domain: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    // RandomState is seeded per process from the OS: unique enough across
+    // restarts without pulling in a random-number crate.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(n);
+    h.write_i64(now_ms);
+    let r = h.finish();
+    match ticket {
+        Some(t) => format!("pd.{t}.{now_ms:x}.{n:x}.{r:016x}@{domain}"),
+        None => format!("pd.{now_ms:x}.{n:x}.{r:016x}@{domain}"),
+    }
+}
+
+/// True when `message_id` was made by [`new_message_id`] for `domain`.
+pub fn is_our_message_id(message_id: &str, domain: &str) -> bool {
+    message_id.starts_with("pd.")
+        && message_id
+            .rsplit_once('@')
+            .is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars() -> serde_json::Value {
+        serde_json::json!({
+            "desk_name": "IT Desk",
+            "requester_name": "Li <Wei>",
+            "tag": "[#7]",
+            "subject": "Printer <broken> & more",
+            "summary": "It prints nothing.",
+            "attachments": ["photo.jpg"],
+            "reply_by": "Monday 30 Nov 10:00 (UTC)",
+        })
+    }
+
+    #[test]
+    fn builtins_render_in_both_languages_and_escape_html() {
+        let r = Renderer::new(None).unwrap();
+        for lang in Lang::ALL {
+            let (text, html) = r.render("ack", lang, &vars()).unwrap();
+            assert!(text.contains("[#7]"), "{text}");
+            assert!(
+                text.contains("Printer <broken> & more"),
+                "text is not escaped: {text}"
+            );
+            let html = html.unwrap();
+            assert!(
+                html.contains("Printer &lt;broken&gt; &amp; more"),
+                "html is escaped: {html}"
+            );
+            assert!(!html.contains("<broken>"));
+        }
+        let (zh, _) = r.render("ack", Lang::ZhCn, &vars()).unwrap();
+        assert!(zh.contains("工单"), "{zh}");
+    }
+
+    #[test]
+    fn folder_overrides_one_template() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("en")).unwrap();
+        std::fs::write(dir.path().join("en/ack.txt"), "Custom {{ tag }}").unwrap();
+        let r = Renderer::new(Some(dir.path())).unwrap();
+        let (text, html) = r.render("ack", Lang::En, &vars()).unwrap();
+        assert_eq!(text, "Custom [#7]");
+        assert!(
+            html.unwrap().contains("IT Desk"),
+            "the html built-in is still there"
+        );
+    }
+
+    #[test]
+    fn broken_override_is_a_named_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("en")).unwrap();
+        std::fs::write(dir.path().join("en/ack.txt"), "{% if %}").unwrap();
+        let err = Renderer::new(Some(dir.path())).err().unwrap().to_string();
+        assert!(err.contains("en/ack.txt"), "{err}");
+    }
+
+    #[test]
+    fn built_mail_has_threading_and_loop_headers() {
+        let from = Mailbox::new(Some("IT Desk"), "helpdesk@example.test");
+        let to = [Mailbox::new(Some("李伟"), "li@example.cn")];
+        let refs = vec!["a@x".to_string(), "b@x".to_string()];
+        let env = Envelope {
+            from: &from,
+            to: &to,
+            subject: "[#7] 打印机坏了",
+            message_id: "pd.7.1.0.ff@example.test",
+            in_reply_to: Some("b@x"),
+            references: &refs,
+            auto_submitted: Some("auto-replied"),
+            loop_marker: "example.test",
+            date_ms: 1_800_000_000_000,
+        };
+        let raw = build(&env, "正文", Some("<p>正文</p>")).unwrap();
+        let parsed = crate::inbound::parse(&raw).unwrap();
+        assert_eq!(parsed.subject, "[#7] 打印机坏了");
+        assert_eq!(parsed.message_id, "pd.7.1.0.ff@example.test");
+        assert_eq!(parsed.in_reply_to, vec!["b@x"]);
+        assert_eq!(parsed.references, vec!["a@x", "b@x"]);
+        assert_eq!(parsed.text.trim(), "正文");
+        let head = String::from_utf8_lossy(&raw);
+        assert!(head.contains("Auto-Submitted: auto-replied"), "{head}");
+        assert!(head.contains("X-Auto-Response-Suppress: All"));
+        assert!(head.contains("X-Postdesk-Loop: example.test"));
+    }
+
+    #[test]
+    fn message_ids_are_unique_and_recognised() {
+        let a = new_message_id(Some(7), 5, "example.test");
+        let b = new_message_id(Some(7), 5, "example.test");
+        assert_ne!(a, b);
+        assert!(is_our_message_id(&a, "example.test"));
+        assert!(!is_our_message_id(&a, "other.test"));
+        assert!(!is_our_message_id("CAF123@mail.gmail.com", "gmail.com"));
+    }
+}
