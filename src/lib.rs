@@ -7,6 +7,8 @@
 //! - [`config`]: the TOML configuration, defaults, errors with file and line.
 //! - [`lang`]: the languages we write in.
 //! - [`outbound`]: templates (tera) and outgoing message bytes (lettre builder).
+//! - [`pipeline`]: a batch of raw mail → parse, thread, decide, apply in one transaction.
+//! - [`store`]: SQLite: migrations, transactional writes, reads for the CLI.
 //! - [`desk`]: the pure core: tickets, commands, decisions.
 #![forbid(unsafe_code)]
 
@@ -16,4 +18,6 @@ pub mod desk;
 pub mod inbound;
 pub mod lang;
 pub mod outbound;
+pub mod pipeline;
+pub mod store;
 pub mod subject;

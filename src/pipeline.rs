@@ -1,0 +1,484 @@
+//! One batch of raw messages → tickets, messages, events and queued mail, in one transaction.
+//!
+//! The glue of the design: parse, thread, decide (pure), then apply the
+//! effects and the source checkpoint in a single commit. A crash before the
+//! commit means the batch is fetched again; after it, never.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::address::Mailbox;
+use crate::config::{Config, MailboxConfig};
+use crate::desk::decide::{self, Effect, Link, OutMail, Policy};
+use crate::desk::when;
+use crate::inbound::{self, Inbound};
+use crate::outbound::{self, Envelope, OutboundError, Renderer};
+use crate::store::{Checkpoint, InboundRecord, OutboundRecord, Store, StoreError, Tx};
+use crate::subject::TagFormat;
+
+/// Why the engine could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    Templates(#[from] OutboundError),
+    #[error("desk.time-zone: {0}")]
+    TimeZone(String),
+}
+
+/// Config turned into what the pipeline needs, built once.
+pub struct Engine {
+    pub config: Arc<Config>,
+    renderer: Renderer,
+    policy: Policy,
+}
+
+/// One raw message from a source, with its UID when the source has them.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub raw: Vec<u8>,
+    pub uid: Option<u32>,
+}
+
+/// What a batch did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    pub created: usize,
+    pub attached: usize,
+    pub duplicates: usize,
+    pub ignored: usize,
+    pub quarantined: usize,
+    pub queued: usize,
+}
+
+impl std::ops::AddAssign for Tally {
+    fn add_assign(&mut self, o: Tally) {
+        self.created += o.created;
+        self.attached += o.attached;
+        self.duplicates += o.duplicates;
+        self.ignored += o.ignored;
+        self.quarantined += o.quarantined;
+        self.queued += o.queued;
+    }
+}
+
+impl Engine {
+    pub fn new(config: Config) -> Result<Engine, EngineError> {
+        let renderer = Renderer::new(config.templates_dir().as_deref())?;
+        let desk = &config.desk;
+        let policy = Policy {
+            desk_name: desk.name.clone(),
+            desk_address: Mailbox::new(Some(&desk.name), &desk.address),
+            id_domain: desk.id_domain().to_string(),
+            tag: TagFormat::new(&desk.tag_prefix),
+            lang: desk.language,
+            detect_language: desk.detect_language,
+            first_response: desk.first_response,
+            time_zone: when::zone(&desk.time_zone).map_err(EngineError::TimeZone)?,
+            time_zone_name: desk.time_zone.clone(),
+        };
+        Ok(Engine {
+            config: Arc::new(config),
+            renderer,
+            policy,
+        })
+    }
+
+    pub fn renderer(&self) -> &Renderer {
+        &self.renderer
+    }
+
+    /// The policy for mail that came in through `mailbox`.
+    pub fn policy_for(&self, mailbox: &str) -> Policy {
+        let mut p = self.policy.clone();
+        if let Some(m) = self.mailbox(mailbox) {
+            if let Some(lang) = m.language {
+                p.lang = lang;
+            }
+            if let Some(addr) = &m.address {
+                p.desk_address = Mailbox::new(Some(&self.config.desk.name), addr);
+            }
+        }
+        p
+    }
+
+    fn mailbox(&self, name: &str) -> Option<&MailboxConfig> {
+        self.config.mailboxes.iter().find(|m| m.name == name)
+    }
+
+    /// Opens the configured database.
+    pub fn open_store(&self) -> Result<Store, StoreError> {
+        Store::open(&self.config.resolve(&self.config.storage.database))
+    }
+
+    /// Where the database is.
+    pub fn database_path(&self) -> std::path::PathBuf {
+        self.config.resolve(&self.config.storage.database)
+    }
+}
+
+/// Processes a batch of messages from `mailbox` in one transaction, moving the
+/// checkpoint (if given) in the same commit.
+pub fn process_batch(
+    store: &mut Store,
+    engine: &Engine,
+    mailbox: &str,
+    items: &[Incoming],
+    checkpoint: Option<Checkpoint>,
+    now_ms: i64,
+) -> Result<Tally, StoreError> {
+    let policy = engine.policy_for(mailbox);
+    let tx = store.transaction()?;
+    let mut tally = Tally::default();
+    for item in items {
+        tally += process_one(&tx, engine, &policy, mailbox, item, now_ms)?;
+    }
+    if let Some(cp) = checkpoint {
+        tx.set_checkpoint(mailbox, cp, now_ms)?;
+    }
+    tx.commit()?;
+    Ok(tally)
+}
+
+fn process_one(
+    tx: &Tx<'_>,
+    engine: &Engine,
+    policy: &Policy,
+    mailbox: &str,
+    item: &Incoming,
+    now_ms: i64,
+) -> Result<Tally, StoreError> {
+    let mut tally = Tally::default();
+    let limit = engine.config.storage.max_message_size;
+    if item.raw.len() as u64 > limit {
+        let why = format!(
+            "message of {} bytes exceeds max-message-size ({limit} bytes)",
+            item.raw.len()
+        );
+        tx.quarantine(mailbox, item.uid, &why, &item.raw, now_ms)?;
+        tally.quarantined += 1;
+        return Ok(tally);
+    }
+    let mail = match inbound::parse(&item.raw) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(mailbox, uid = item.uid, error = %e, "quarantined a message that cannot be parsed");
+            tx.quarantine(mailbox, item.uid, &e.to_string(), &item.raw, now_ms)?;
+            tally.quarantined += 1;
+            return Ok(tally);
+        }
+    };
+    if tx.seen_inbound(mailbox, &mail.message_id)? {
+        tally.duplicates += 1;
+        return Ok(tally);
+    }
+    let link = find_link(tx, policy, &mail)?;
+    let next = tx.next_ticket_number(engine.config.desk.first_ticket_number)?;
+    let effects = decide::decide(policy, &mail, link.as_ref(), next, now_ms);
+    apply(
+        tx, engine, policy, mailbox, &mail, &item.raw, &effects, now_ms, &mut tally,
+    )?;
+    Ok(tally)
+}
+
+/// Finds the ticket a mail belongs to: our tag in the subject first, then any
+/// Message-ID it answers that we stored.
+fn find_link(tx: &Tx<'_>, policy: &Policy, mail: &Inbound) -> Result<Option<Link>, StoreError> {
+    if let Some(n) = policy.tag.find(&mail.subject)
+        && let Some(t) = tx.ticket(n)?
+    {
+        return Ok(Some(Link::Tag(t)));
+    }
+    let mut ids: Vec<String> = mail.in_reply_to.clone();
+    ids.extend(mail.references.iter().rev().cloned());
+    Ok(tx.ticket_by_message_ids(&ids)?.map(Link::Reference))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn apply(
+    tx: &Tx<'_>,
+    engine: &Engine,
+    policy: &Policy,
+    mailbox: &str,
+    mail: &Inbound,
+    raw: &[u8],
+    effects: &[Effect],
+    now_ms: i64,
+    tally: &mut Tally,
+) -> Result<(), StoreError> {
+    let max_attachment_size = engine.config.storage.max_attachment_size;
+    let record =
+        |ticket: Option<i64>, kind: &'static str, note: Option<&'static str>| InboundRecord {
+            ticket,
+            mailbox,
+            kind,
+            mail,
+            raw,
+            at: now_ms,
+            note,
+            max_attachment_size,
+        };
+    for effect in effects {
+        match effect {
+            Effect::Ignore { reason } => {
+                tracing::info!(mailbox, message_id = %mail.message_id, reason, "not a ticket message");
+                let mut r = record(None, "ignored", None);
+                r.note = Some(reason);
+                tx.insert_inbound(&r)?;
+                tally.ignored += 1;
+            }
+            Effect::CreateTicket(t) => {
+                let reply_by = now_ms.saturating_add(policy.first_response.as_millis() as i64);
+                tx.create_ticket(t, mailbox, now_ms, Some(reply_by))?;
+                tally.created += 1;
+            }
+            Effect::Attach { ticket, kind } => {
+                tx.insert_inbound(&record(Some(*ticket), kind.as_str(), None))?;
+                tx.touch_ticket(*ticket, now_ms)?;
+                if *kind != decide::MessageKind::Request {
+                    tally.attached += 1;
+                }
+            }
+            Effect::Event {
+                ticket,
+                actor,
+                kind,
+                old,
+                new,
+                detail,
+            } => {
+                tx.insert_event(
+                    *ticket,
+                    now_ms,
+                    actor,
+                    kind,
+                    old.as_deref(),
+                    new.as_deref(),
+                    detail.as_deref(),
+                )?;
+            }
+            Effect::Send(out) => match queue(tx, engine, policy, out, now_ms) {
+                Ok(()) => tally.queued += 1,
+                Err(QueueError::Store(e)) => return Err(e),
+                Err(QueueError::Outbound(e)) => {
+                    // The ticket and the mail are safe; only this reply could
+                    // not be made. Record why, so an admin can fix the template.
+                    tracing::error!(ticket = out.ticket, error = %e, "could not render a mail");
+                    tx.insert_event(
+                        out.ticket,
+                        now_ms,
+                        "postdesk",
+                        "send-failed",
+                        None,
+                        None,
+                        Some(&format!("{} mail not sent: {e}", out.template)),
+                    )?;
+                }
+            },
+        }
+    }
+    Ok(())
+}
+
+enum QueueError {
+    Store(StoreError),
+    Outbound(OutboundError),
+}
+
+impl From<StoreError> for QueueError {
+    fn from(e: StoreError) -> QueueError {
+        QueueError::Store(e)
+    }
+}
+
+impl From<OutboundError> for QueueError {
+    fn from(e: OutboundError) -> QueueError {
+        QueueError::Outbound(e)
+    }
+}
+
+/// Renders a mail and puts it into the outbox.
+fn queue(
+    tx: &Tx<'_>,
+    engine: &Engine,
+    policy: &Policy,
+    out: &OutMail,
+    now_ms: i64,
+) -> Result<(), QueueError> {
+    let (text, html) = engine.renderer.render(out.template, out.lang, &out.vars)?;
+    let message_id = outbound::new_message_id(Some(out.ticket), now_ms, &policy.id_domain);
+    let env = Envelope {
+        from: &policy.desk_address,
+        to: &out.to,
+        subject: &out.subject,
+        message_id: &message_id,
+        in_reply_to: out.in_reply_to.as_deref(),
+        references: &out.references,
+        auto_submitted: out.auto_submitted,
+        loop_marker: &policy.id_domain,
+        date_ms: now_ms,
+    };
+    let raw = outbound::build(&env, &text, html.as_deref())?;
+    tx.queue_outbound(&OutboundRecord {
+        ticket: out.ticket,
+        kind: out.template,
+        message_id: &message_id,
+        in_reply_to: out.in_reply_to.as_deref(),
+        references: &out.references,
+        from: &policy.desk_address,
+        to: &out.to,
+        subject: &out.subject,
+        text: &text,
+        html: html.as_deref(),
+        raw: &raw,
+        envelope_from: &policy.desk_address.address,
+        at: now_ms,
+    })?;
+    Ok(())
+}
+
+/// Reads a config file, or the built-in defaults rooted at `data_dir`.
+pub fn load_config(
+    path: Option<&Path>,
+    data_dir: &Path,
+) -> Result<Config, crate::config::ConfigError> {
+    match path {
+        Some(p) => Config::load(p),
+        None => Ok(Config::embedded(data_dir)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine(dir: &Path) -> Engine {
+        let mut cfg = Config::embedded(dir);
+        cfg.desk.address = "helpdesk@example.test".into();
+        cfg.desk.first_ticket_number = 100;
+        Engine::new(cfg).unwrap()
+    }
+
+    fn item(raw: &str) -> Incoming {
+        Incoming {
+            raw: raw.replace('\n', "\r\n").into_bytes(),
+            uid: None,
+        }
+    }
+
+    const REQUEST: &str = "From: Ann <ann@corp.test>\nTo: helpdesk@example.test\nSubject: VPN down\nMessage-ID: <r1@corp.test>\n\nIt does not connect.\n";
+
+    #[test]
+    fn request_then_reply_by_tag_and_by_reference() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let mut store = e.open_store().unwrap();
+        let t = process_batch(&mut store, &e, "inbox", &[item(REQUEST)], None, 1000).unwrap();
+        assert_eq!((t.created, t.queued), (1, 1));
+        let detail = store.ticket_detail(100).unwrap().unwrap();
+        assert_eq!(detail.ticket.subject, "VPN down");
+        let ack = detail
+            .messages
+            .iter()
+            .find(|m| m.direction == "out")
+            .unwrap();
+        assert_eq!(ack.subject, "[#100] VPN down");
+
+        let by_tag = "From: ann@corp.test\nSubject: Re: [#100] VPN down\nMessage-ID: <r2@corp.test>\n\nStill down.\n";
+        let by_ref = format!(
+            "From: ann@corp.test\nSubject: Re: VPN\nMessage-ID: <r3@corp.test>\nIn-Reply-To: <{}>\n\nAnd now?\n",
+            ack.message_id
+        );
+        let t = process_batch(
+            &mut store,
+            &e,
+            "inbox",
+            &[item(by_tag), item(&by_ref)],
+            None,
+            2000,
+        )
+        .unwrap();
+        assert_eq!((t.created, t.attached, t.queued), (0, 2, 0));
+        assert_eq!(store.ticket_count().unwrap(), 1);
+        assert_eq!(store.ticket_detail(100).unwrap().unwrap().messages.len(), 4);
+    }
+
+    #[test]
+    fn same_message_twice_is_one_ticket() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let mut store = e.open_store().unwrap();
+        process_batch(
+            &mut store,
+            &e,
+            "inbox",
+            &[item(REQUEST), item(REQUEST)],
+            None,
+            1,
+        )
+        .unwrap();
+        let t = process_batch(&mut store, &e, "inbox", &[item(REQUEST)], None, 2).unwrap();
+        assert_eq!(t.duplicates, 1);
+        assert_eq!(store.ticket_count().unwrap(), 1);
+        let (queued, _, _) = store.outbox_counts().unwrap();
+        assert_eq!(queued, 1, "one acknowledgement only");
+    }
+
+    #[test]
+    fn checkpoint_moves_with_the_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let mut store = e.open_store().unwrap();
+        let cp = Checkpoint {
+            uidvalidity: 7,
+            last_uid: 42,
+        };
+        process_batch(&mut store, &e, "support", &[item(REQUEST)], Some(cp), 1).unwrap();
+        assert_eq!(store.checkpoint("support").unwrap(), Some(cp));
+    }
+
+    #[test]
+    fn unparseable_and_oversized_mail_is_quarantined_not_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = Config::embedded(dir.path());
+        cfg.storage.max_message_size = 10_000;
+        let e = Engine::new(cfg).unwrap();
+        let mut store = e.open_store().unwrap();
+        let big = Incoming {
+            raw: vec![b'a'; 20_000],
+            uid: Some(9),
+        };
+        let empty = Incoming {
+            raw: Vec::new(),
+            uid: Some(10),
+        };
+        let t = process_batch(
+            &mut store,
+            &e,
+            "inbox",
+            &[big, empty, item(REQUEST)],
+            None,
+            1,
+        )
+        .unwrap();
+        assert_eq!((t.quarantined, t.created), (2, 1));
+        let q = store.quarantined(10).unwrap();
+        assert_eq!(q.len(), 2);
+        assert!(
+            q.iter()
+                .any(|r| r.error.contains("max-message-size") && r.size == 20_000)
+        );
+    }
+
+    #[test]
+    fn database_file_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let store = e.open_store().unwrap();
+        let mode = std::fs::metadata(store.path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}

@@ -1,0 +1,547 @@
+//! SQLite: migrations, the writes of one transaction, and the reads the CLI needs.
+//!
+//! All SQL lives under this module. One `Store` is one connection; the daemon
+//! gives each task its own (WAL lets readers run beside the writer).
+
+mod read;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::address::Mailbox;
+use crate::desk::decide::{MessageKind, NewTicket, TicketState};
+use crate::desk::ticket::Status;
+use crate::inbound::Inbound;
+use crate::lang::Lang;
+
+pub use read::{EventRow, MessageRow, OutboxRow, QuarantineRow, TicketDetail, TicketRow};
+
+/// Numbered migrations; `PRAGMA user_version` says how many have run.
+const MIGRATIONS: &[&str] = &[include_str!("migrations/001_initial.sql")];
+
+/// A database failure, with what we were doing.
+#[derive(Debug, thiserror::Error)]
+#[error("{context}: {source}")]
+pub struct StoreError {
+    context: String,
+    #[source]
+    source: rusqlite::Error,
+}
+
+impl StoreError {
+    /// True when retrying later may succeed (the database was busy or locked).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.source.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+}
+
+/// Adds context to rusqlite results.
+trait Ctx<T> {
+    fn ctx(self, what: &str) -> Result<T, StoreError>;
+}
+
+impl<T> Ctx<T> for rusqlite::Result<T> {
+    fn ctx(self, what: &str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError {
+            context: what.to_string(),
+            source,
+        })
+    }
+}
+
+/// A mailbox position: where a source has got to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub uidvalidity: u32,
+    pub last_uid: u32,
+}
+
+/// One connection to the database.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database and runs pending migrations.
+    /// A new file is made readable by this user only: it holds every mail.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        create_private(path);
+        let conn = Connection::open(path).ctx(&format!("opening database {}", path.display()))?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn configure(&self) -> Result<(), StoreError> {
+        let c = &self.conn;
+        c.busy_timeout(std::time::Duration::from_secs(30))
+            .ctx("setting busy timeout")?;
+        let mode: String = c
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .ctx("switching to WAL")?;
+        debug_assert_eq!(mode.to_lowercase(), "wal");
+        // NORMAL in WAL mode: a power cut may lose the last commits, never
+        // corrupt. The IMAP checkpoint is in the same commits, so lost commits
+        // mean mail is fetched again, not lost.
+        c.pragma_update(None, "synchronous", "NORMAL")
+            .ctx("setting synchronous")?;
+        c.pragma_update(None, "foreign_keys", "ON")
+            .ctx("enabling foreign keys")?;
+        Ok(())
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let version: usize = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+            .ctx("reading schema version")? as usize;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            let tx = self.conn.transaction().ctx("starting migration")?;
+            tx.execute_batch(sql)
+                .ctx(&format!("running migration {}", i + 1))?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .ctx("recording schema version")?;
+            tx.commit().ctx("committing migration")?;
+        }
+        Ok(())
+    }
+
+    /// Starts a write transaction (taken immediately, so two writers queue
+    /// up instead of failing halfway).
+    pub fn transaction(&mut self) -> Result<Tx<'_>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .ctx("starting transaction")?;
+        Ok(Tx { tx })
+    }
+
+    /// Where a mailbox source has got to.
+    pub fn checkpoint(&self, mailbox: &str) -> Result<Option<Checkpoint>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT uidvalidity, last_uid FROM source_state WHERE mailbox = ?1",
+                [mailbox],
+                |r| {
+                    Ok(Checkpoint {
+                        uidvalidity: r.get::<_, i64>(0)? as u32,
+                        last_uid: r.get::<_, i64>(1)? as u32,
+                    })
+                },
+            )
+            .optional()
+            .ctx("reading mailbox checkpoint")
+    }
+
+    /// Outgoing mail due now, oldest first, at most one per ticket so mail
+    /// about one ticket leaves in the order it was written.
+    pub fn due_outbox(&self, now_ms: i64, limit: usize) -> Result<Vec<DueMail>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT o.id, o.mail_from, o.rcpt, m.raw, m.message_id, o.attempts
+                 FROM outbox o JOIN messages m ON m.id = o.message
+                 WHERE o.state = 'queued' AND o.next_attempt_at <= ?1
+                   AND NOT EXISTS (SELECT 1 FROM outbox p
+                                   WHERE p.state = 'queued' AND p.ticket = o.ticket AND p.id < o.id)
+                 ORDER BY o.id LIMIT ?2",
+            )
+            .ctx("preparing outbox query")?;
+        let rows = stmt
+            .query_map(params![now_ms, limit as i64], |r| {
+                Ok(DueMail {
+                    id: r.get(0)?,
+                    mail_from: r.get(1)?,
+                    rcpt: r
+                        .get::<_, String>(2)?
+                        .split_whitespace()
+                        .map(str::to_string)
+                        .collect(),
+                    raw: r.get(3)?,
+                    message_id: r.get(4)?,
+                    attempts: r.get(5)?,
+                })
+            })
+            .ctx("reading due outbox mail")?;
+        rows.collect::<Result<_, _>>()
+            .ctx("reading due outbox mail")
+    }
+
+    /// The earliest time a queued mail becomes due, if any is queued.
+    pub fn next_outbox_due(&self) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT min(next_attempt_at) FROM outbox WHERE state = 'queued'",
+                [],
+                |r| r.get(0),
+            )
+            .ctx("reading next outbox time")
+    }
+
+    /// Records the outcome of delivery attempts, in one commit.
+    pub fn record_deliveries(&mut self, outcomes: &[Delivery]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().ctx("starting outbox update")?;
+        for d in outcomes {
+            match d {
+                Delivery::Sent { id, at } => {
+                    tx.execute(
+                        "UPDATE outbox SET state = 'sent', sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
+                        params![id, at],
+                    )
+                    .ctx("marking mail sent")?;
+                }
+                Delivery::Retry { id, error, next_at } => {
+                    tx.execute(
+                        "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 WHERE id = ?1",
+                        params![id, error, next_at],
+                    )
+                    .ctx("scheduling a retry")?;
+                }
+                Delivery::Failed { id, error } => {
+                    tx.execute(
+                        "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
+                        params![id, error],
+                    )
+                    .ctx("marking mail failed")?;
+                }
+            }
+        }
+        tx.commit().ctx("committing outbox update")
+    }
+}
+
+/// A mail ready to hand to the transport.
+#[derive(Debug, Clone)]
+pub struct DueMail {
+    pub id: i64,
+    pub mail_from: String,
+    pub rcpt: Vec<String>,
+    pub raw: Vec<u8>,
+    pub message_id: String,
+    pub attempts: i64,
+}
+
+/// What happened to one delivery attempt.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    Sent {
+        id: i64,
+        at: i64,
+    },
+    Retry {
+        id: i64,
+        error: String,
+        next_at: i64,
+    },
+    Failed {
+        id: i64,
+        error: String,
+    },
+}
+
+/// Creates the database file with mode 0600 before SQLite does, so it is never
+/// readable by others, not even for a moment.
+fn create_private(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+    }
+}
+
+/// A write transaction. Dropped without [`Tx::commit`], everything is undone.
+pub struct Tx<'c> {
+    tx: rusqlite::Transaction<'c>,
+}
+
+/// A message to store as received.
+pub struct InboundRecord<'a> {
+    pub ticket: Option<i64>,
+    pub mailbox: &'a str,
+    pub kind: &'a str,
+    pub mail: &'a Inbound,
+    pub raw: &'a [u8],
+    pub at: i64,
+    pub note: Option<&'a str>,
+    pub max_attachment_size: u64,
+}
+
+/// A rendered mail to store and queue.
+pub struct OutboundRecord<'a> {
+    pub ticket: i64,
+    pub kind: &'a str,
+    pub message_id: &'a str,
+    pub in_reply_to: Option<&'a str>,
+    pub references: &'a [String],
+    pub from: &'a Mailbox,
+    pub to: &'a [Mailbox],
+    pub subject: &'a str,
+    pub text: &'a str,
+    pub html: Option<&'a str>,
+    pub raw: &'a [u8],
+    pub envelope_from: &'a str,
+    pub at: i64,
+}
+
+fn addresses(list: &[Mailbox]) -> String {
+    list.iter()
+        .map(|m| m.address.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl Tx<'_> {
+    pub fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().ctx("committing")
+    }
+
+    /// True when this mailbox already recorded an inbound mail with this Message-ID.
+    pub fn seen_inbound(&self, mailbox: &str, message_id: &str) -> Result<bool, StoreError> {
+        self.tx
+            .prepare_cached("SELECT 1 FROM messages WHERE direction = 'in' AND mailbox = ?1 AND message_id = ?2")
+            .and_then(|mut s| s.exists(params![mailbox, message_id]))
+            .ctx("checking for a duplicate message")
+    }
+
+    /// The ticket with this number.
+    pub fn ticket(&self, number: i64) -> Result<Option<TicketState>, StoreError> {
+        self.tx
+            .prepare_cached(
+                "SELECT number, status, requester, subject, lang FROM tickets WHERE number = ?1",
+            )
+            .and_then(|mut s| s.query_row([number], ticket_state).optional())
+            .ctx("looking up a ticket")
+    }
+
+    /// The ticket of the most recent stored message among `ids`.
+    pub fn ticket_by_message_ids(&self, ids: &[String]) -> Result<Option<TicketState>, StoreError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT ticket FROM messages WHERE message_id = ?1 AND ticket IS NOT NULL ORDER BY id DESC LIMIT 1")
+            .ctx("preparing thread lookup")?;
+        // Most specific first: In-Reply-To is passed first, then References newest first.
+        for id in ids {
+            let found: Option<i64> = stmt
+                .query_row([id], |r| r.get(0))
+                .optional()
+                .ctx("looking up a Message-ID")?;
+            if let Some(number) = found {
+                return self.ticket(number);
+            }
+        }
+        Ok(None)
+    }
+
+    /// The next free ticket number, at least `first`.
+    pub fn next_ticket_number(&self, first: i64) -> Result<i64, StoreError> {
+        let max: Option<i64> = self
+            .tx
+            .query_row("SELECT max(number) FROM tickets", [], |r| r.get(0))
+            .ctx("allocating a ticket number")?;
+        Ok(max.map_or(first, |m| (m + 1).max(first)))
+    }
+
+    pub fn create_ticket(
+        &self,
+        t: &NewTicket,
+        mailbox: &str,
+        at: i64,
+        reply_by: Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO tickets (number, mailbox, subject, requester, requester_name, lang, status, created_at, updated_at, reply_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'new', ?7, ?7, ?8)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    t.number,
+                    mailbox,
+                    t.subject,
+                    t.requester.address,
+                    t.requester.name,
+                    t.lang.code(),
+                    at,
+                    reply_by
+                ])
+            })
+            .ctx("creating a ticket")?;
+        Ok(())
+    }
+
+    pub fn touch_ticket(&self, number: i64, at: i64) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached("UPDATE tickets SET updated_at = ?2 WHERE number = ?1")
+            .and_then(|mut s| s.execute(params![number, at]))
+            .ctx("updating a ticket")?;
+        Ok(())
+    }
+
+    /// Stores an inbound mail with its attachments; returns the row id.
+    pub fn insert_inbound(&self, r: &InboundRecord<'_>) -> Result<i64, StoreError> {
+        let m = r.mail;
+        let id = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO messages (ticket, direction, mailbox, message_id, kind, in_reply_to, refs, from_addr, from_name,
+                                       to_addrs, cc_addrs, subject, body, html, raw, at, note)
+                 VALUES (?1, 'in', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            )
+            .and_then(|mut s| {
+                s.insert(params![
+                    r.ticket,
+                    r.mailbox,
+                    m.message_id,
+                    r.kind,
+                    m.in_reply_to.first(),
+                    m.references.join(" "),
+                    m.from.as_ref().map(|f| f.address.as_str()),
+                    m.from.as_ref().and_then(|f| f.name.as_deref()),
+                    addresses(&m.to),
+                    addresses(&m.cc),
+                    m.subject,
+                    m.text,
+                    m.html,
+                    r.raw,
+                    r.at,
+                    r.note,
+                ])
+            })
+            .ctx("storing a message")?;
+        let mut stmt = self
+            .tx
+            .prepare_cached("INSERT INTO attachments (message, name, content_type, size, data) VALUES (?1, ?2, ?3, ?4, ?5)")
+            .ctx("preparing attachment insert")?;
+        for a in &m.attachments {
+            let size = a.data.len() as u64;
+            // Over the limit: the name and size are recorded; the bytes stay in the raw message.
+            let data = (size <= r.max_attachment_size).then_some(a.data.as_slice());
+            stmt.execute(params![id, a.name, a.content_type, size as i64, data])
+                .ctx("storing an attachment")?;
+        }
+        Ok(id)
+    }
+
+    /// Stores an outgoing mail and queues it for delivery.
+    pub fn queue_outbound(&self, r: &OutboundRecord<'_>) -> Result<i64, StoreError> {
+        let id = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO messages (ticket, direction, mailbox, message_id, kind, in_reply_to, refs, from_addr, from_name,
+                                       to_addrs, cc_addrs, subject, body, html, raw, at)
+                 VALUES (?1, 'out', '', ?2, ?3, ?4, ?5, ?6, ?7, ?8, '', ?9, ?10, ?11, ?12, ?13)",
+            )
+            .and_then(|mut s| {
+                s.insert(params![
+                    r.ticket,
+                    r.message_id,
+                    r.kind,
+                    r.in_reply_to,
+                    r.references.join(" "),
+                    r.from.address,
+                    r.from.name,
+                    addresses(r.to),
+                    r.subject,
+                    r.text,
+                    r.html,
+                    r.raw,
+                    r.at,
+                ])
+            })
+            .ctx("storing an outgoing message")?;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO outbox (message, ticket, mail_from, rcpt, state, next_attempt_at, created_at)
+                 VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?5)",
+            )
+            .and_then(|mut s| s.execute(params![id, r.ticket, r.envelope_from, addresses(r.to), r.at]))
+            .ctx("queueing an outgoing message")?;
+        Ok(id)
+    }
+
+    pub fn insert_event(
+        &self,
+        ticket: i64,
+        at: i64,
+        actor: &str,
+        kind: &str,
+        old: Option<&str>,
+        new: Option<&str>,
+        detail: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO events (ticket, at, actor, kind, old, new, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .and_then(|mut s| s.execute(params![ticket, at, actor, kind, old, new, detail]))
+            .ctx("recording an event")?;
+        Ok(())
+    }
+
+    /// Keeps a message we could not process, with the reason.
+    pub fn quarantine(
+        &self,
+        mailbox: &str,
+        uid: Option<u32>,
+        error: &str,
+        raw: &[u8],
+        at: i64,
+    ) -> Result<i64, StoreError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO quarantine (mailbox, uid, error, raw, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut s| s.insert(params![mailbox, uid, error, raw, at]))
+            .ctx("quarantining a message")
+    }
+
+    /// Moves the mailbox checkpoint; committed with the tickets it covers.
+    pub fn set_checkpoint(&self, mailbox: &str, cp: Checkpoint, at: i64) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO source_state (mailbox, uidvalidity, last_uid, updated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(mailbox) DO UPDATE SET uidvalidity = excluded.uidvalidity,
+                     last_uid = excluded.last_uid, updated_at = excluded.updated_at",
+            )
+            .and_then(|mut s| s.execute(params![mailbox, cp.uidvalidity, cp.last_uid, at]))
+            .ctx("saving the mailbox checkpoint")?;
+        Ok(())
+    }
+}
+
+fn ticket_state(r: &rusqlite::Row<'_>) -> rusqlite::Result<TicketState> {
+    let status: String = r.get(1)?;
+    let lang: String = r.get(4)?;
+    Ok(TicketState {
+        number: r.get(0)?,
+        status: status.parse().unwrap_or(Status::Open),
+        requester: r.get(2)?,
+        subject: r.get(3)?,
+        lang: Lang::parse(&lang).unwrap_or_default(),
+    })
+}
+
+/// Kind names as stored.
+pub fn kind_name(kind: MessageKind) -> &'static str {
+    kind.as_str()
+}

@@ -1,0 +1,309 @@
+//! Reads for people: ticket lists, a ticket's timeline, the outbox, the quarantine.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Ctx, Store, StoreError};
+
+/// A ticket as listed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TicketRow {
+    pub number: i64,
+    pub status: String,
+    pub priority: Option<String>,
+    pub subject: String,
+    pub requester: String,
+    pub requester_name: Option<String>,
+    pub mailbox: String,
+    pub lang: String,
+    pub assignee: Option<String>,
+    pub team: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub reply_by: Option<i64>,
+    pub first_response_at: Option<i64>,
+}
+
+/// One stored mail of a ticket.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MessageRow {
+    pub id: i64,
+    pub direction: String,
+    pub kind: String,
+    pub message_id: String,
+    pub from_addr: Option<String>,
+    pub to_addrs: String,
+    pub subject: String,
+    pub body: String,
+    pub at: i64,
+    pub attachments: Vec<(String, i64)>,
+    /// Delivery state for outgoing mail: queued, sent or failed.
+    pub delivery: Option<String>,
+}
+
+/// One entry of a ticket's audit trail.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EventRow {
+    pub at: i64,
+    pub actor: String,
+    pub kind: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// A ticket with its whole timeline.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TicketDetail {
+    pub ticket: TicketRow,
+    pub messages: Vec<MessageRow>,
+    pub events: Vec<EventRow>,
+}
+
+/// An outbox entry as listed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub ticket: Option<i64>,
+    pub rcpt: String,
+    pub subject: String,
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+/// A quarantined message as listed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct QuarantineRow {
+    pub id: i64,
+    pub mailbox: String,
+    pub uid: Option<i64>,
+    pub error: String,
+    pub size: i64,
+    pub at: i64,
+    pub released_at: Option<i64>,
+}
+
+const TICKET_COLUMNS: &str =
+    "number, status, priority, subject, requester, requester_name, mailbox, lang, assignee, team,
+     created_at, updated_at, reply_by, first_response_at";
+
+fn ticket_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TicketRow> {
+    Ok(TicketRow {
+        number: r.get(0)?,
+        status: r.get(1)?,
+        priority: r.get(2)?,
+        subject: r.get(3)?,
+        requester: r.get(4)?,
+        requester_name: r.get(5)?,
+        mailbox: r.get(6)?,
+        lang: r.get(7)?,
+        assignee: r.get(8)?,
+        team: r.get(9)?,
+        created_at: r.get(10)?,
+        updated_at: r.get(11)?,
+        reply_by: r.get(12)?,
+        first_response_at: r.get(13)?,
+    })
+}
+
+impl Store {
+    /// Tickets, newest first, optionally only those in `status`.
+    pub fn tickets(
+        &self,
+        status: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<TicketRow>, StoreError> {
+        let sql = format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets WHERE (?1 IS NULL OR status = ?1) ORDER BY number DESC LIMIT ?2"
+        );
+        let mut stmt = self.conn.prepare(&sql).ctx("preparing ticket list")?;
+        let rows = stmt
+            .query_map(params![status, limit as i64], ticket_row)
+            .ctx("listing tickets")?;
+        rows.collect::<Result<_, _>>().ctx("listing tickets")
+    }
+
+    /// How many tickets there are.
+    pub fn ticket_count(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("SELECT count(*) FROM tickets", [], |r| r.get(0))
+            .ctx("counting tickets")
+    }
+
+    /// How many inbound messages are recorded (with or without a ticket).
+    pub fn inbound_count(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM messages WHERE direction = 'in'",
+                [],
+                |r| r.get(0),
+            )
+            .ctx("counting messages")
+    }
+
+    /// One ticket with its messages and events, oldest first.
+    pub fn ticket_detail(&self, number: i64) -> Result<Option<TicketDetail>, StoreError> {
+        let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE number = ?1");
+        let Some(ticket) = self
+            .conn
+            .query_row(&sql, [number], ticket_row)
+            .optional()
+            .ctx("reading a ticket")?
+        else {
+            return Ok(None);
+        };
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT m.id, m.direction, m.kind, m.message_id, m.from_addr, m.to_addrs, m.subject, m.body, m.at, o.state
+                 FROM messages m LEFT JOIN outbox o ON o.message = m.id
+                 WHERE m.ticket = ?1 ORDER BY m.at, m.id",
+            )
+            .ctx("preparing message list")?;
+        let mut messages: Vec<MessageRow> = stmt
+            .query_map([number], |r| {
+                Ok(MessageRow {
+                    id: r.get(0)?,
+                    direction: r.get(1)?,
+                    kind: r.get(2)?,
+                    message_id: r.get(3)?,
+                    from_addr: r.get(4)?,
+                    to_addrs: r.get(5)?,
+                    subject: r.get(6)?,
+                    body: r.get(7)?,
+                    at: r.get(8)?,
+                    attachments: Vec::new(),
+                    delivery: r.get(9)?,
+                })
+            })
+            .ctx("reading messages")?
+            .collect::<Result<_, _>>()
+            .ctx("reading messages")?;
+        let mut att = self
+            .conn
+            .prepare("SELECT name, size FROM attachments WHERE message = ?1 ORDER BY id")
+            .ctx("preparing attachment list")?;
+        for m in &mut messages {
+            m.attachments = att
+                .query_map([m.id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .ctx("reading attachments")?
+                .collect::<Result<_, _>>()
+                .ctx("reading attachments")?;
+        }
+        let mut ev = self
+            .conn
+            .prepare("SELECT at, actor, kind, old, new, detail FROM events WHERE ticket = ?1 ORDER BY at, id")
+            .ctx("preparing event list")?;
+        let events = ev
+            .query_map([number], |r| {
+                Ok(EventRow {
+                    at: r.get(0)?,
+                    actor: r.get(1)?,
+                    kind: r.get(2)?,
+                    old: r.get(3)?,
+                    new: r.get(4)?,
+                    detail: r.get(5)?,
+                })
+            })
+            .ctx("reading events")?
+            .collect::<Result<_, _>>()
+            .ctx("reading events")?;
+        Ok(Some(TicketDetail {
+            ticket,
+            messages,
+            events,
+        }))
+    }
+
+    /// The outbox: queued and failed mail first, then the most recent sent.
+    pub fn outbox(&self, include_sent: bool, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT o.id, o.ticket, o.rcpt, m.subject, o.state, o.attempts, o.next_attempt_at, o.last_error, o.created_at, o.sent_at
+                 FROM outbox o JOIN messages m ON m.id = o.message
+                 WHERE ?1 OR o.state != 'sent'
+                 ORDER BY CASE o.state WHEN 'queued' THEN 0 WHEN 'failed' THEN 1 ELSE 2 END, o.id DESC LIMIT ?2",
+            )
+            .ctx("preparing outbox list")?;
+        let rows = stmt
+            .query_map(params![include_sent, limit as i64], |r| {
+                Ok(OutboxRow {
+                    id: r.get(0)?,
+                    ticket: r.get(1)?,
+                    rcpt: r.get(2)?,
+                    subject: r.get(3)?,
+                    state: r.get(4)?,
+                    attempts: r.get(5)?,
+                    next_attempt_at: r.get(6)?,
+                    last_error: r.get(7)?,
+                    created_at: r.get(8)?,
+                    sent_at: r.get(9)?,
+                })
+            })
+            .ctx("listing the outbox")?;
+        rows.collect::<Result<_, _>>().ctx("listing the outbox")
+    }
+
+    /// Counts of outbox entries by state: (queued, sent, failed).
+    pub fn outbox_counts(&self) -> Result<(i64, i64, i64), StoreError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FILTER (WHERE state = 'queued'), count(*) FILTER (WHERE state = 'sent'),
+                        count(*) FILTER (WHERE state = 'failed') FROM outbox",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .ctx("counting the outbox")
+    }
+
+    /// Quarantined messages, newest first.
+    pub fn quarantined(&self, limit: usize) -> Result<Vec<QuarantineRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, mailbox, uid, error, length(raw), at, released_at FROM quarantine ORDER BY id DESC LIMIT ?1",
+            )
+            .ctx("preparing quarantine list")?;
+        let rows = stmt
+            .query_map([limit as i64], |r| {
+                Ok(QuarantineRow {
+                    id: r.get(0)?,
+                    mailbox: r.get(1)?,
+                    uid: r.get(2)?,
+                    error: r.get(3)?,
+                    size: r.get(4)?,
+                    at: r.get(5)?,
+                    released_at: r.get(6)?,
+                })
+            })
+            .ctx("listing the quarantine")?;
+        rows.collect::<Result<_, _>>().ctx("listing the quarantine")
+    }
+
+    /// The raw bytes of a quarantined message and its mailbox, for a retry.
+    pub fn quarantined_raw(&self, id: i64) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT mailbox, raw FROM quarantine WHERE id = ?1 AND released_at IS NULL",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .ctx("reading a quarantined message")
+    }
+
+    /// Marks a quarantined message as handled.
+    pub fn release_quarantined(&self, id: i64, at: i64) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE quarantine SET released_at = ?2 WHERE id = ?1",
+                params![id, at],
+            )
+            .ctx("releasing a quarantined message")?;
+        Ok(())
+    }
+}
