@@ -268,7 +268,8 @@ impl MailboxConfig {
 #[serde(rename_all = "kebab-case")]
 pub enum TransportKind {
     /// Write each mail as a file into `dir` (the embedded default).
-    File,
+    #[serde(rename = "file")]
+    Files,
     Smtp,
     Sendmail,
 }
@@ -301,7 +302,7 @@ pub struct OutboxConfig {
 impl Default for OutboxConfig {
     fn default() -> OutboxConfig {
         OutboxConfig {
-            transport: TransportKind::File,
+            transport: TransportKind::Files,
             dir: PathBuf::from("outbox"),
             host: None,
             port: None,
@@ -660,7 +661,7 @@ mod tests {
     fn empty_config_is_all_defaults() {
         let c = parse("").unwrap();
         assert_eq!(c.desk.tag_prefix, "#");
-        assert_eq!(c.outbox.transport, TransportKind::File);
+        assert_eq!(c.outbox.transport, TransportKind::Files);
         assert!(c.mailboxes.is_empty());
     }
 

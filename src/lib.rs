@@ -14,10 +14,14 @@
 
 pub mod address;
 pub mod config;
+pub mod daemon;
 pub mod desk;
 pub mod inbound;
 pub mod lang;
 pub mod outbound;
+pub mod outbox;
 pub mod pipeline;
+pub mod source;
 pub mod store;
 pub mod subject;
+pub mod tls;

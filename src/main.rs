@@ -1,1 +1,507 @@
-fn main() {}
+//! The `postdesk` command: parse arguments, set up logging, call the library.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+use postdesk::config::{Config, SourceKind};
+use postdesk::desk::when::iso;
+use postdesk::pipeline::{self, Engine, Incoming};
+use postdesk::source::now_ms;
+use postdesk::store::Store;
+
+/// A service desk that lives in e-mail.
+#[derive(Parser)]
+#[command(name = "postdesk", version, about)]
+struct Cli {
+    /// The config file. Without one, the built-in defaults are used: a Maildir
+    /// in DATA/inbox, answers written to DATA/outbox, the database in DATA.
+    #[arg(long, short, global = true, env = "POSTDESK_CONFIG")]
+    config: Option<PathBuf>,
+    /// The data folder for the built-in defaults (ignored with --config).
+    #[arg(
+        long,
+        global = true,
+        default_value = "postdesk-data",
+        env = "POSTDESK_DATA"
+    )]
+    data: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon: watch the mailboxes, answer, send. Stops cleanly on Ctrl-C or SIGTERM.
+    Run,
+    /// Validate config and templates, then try to log in to IMAP and SMTP.
+    Check,
+    /// Process messages from files, or one from stdin (`-`), e.g. piped from an MTA.
+    /// Exits 0 when recorded, 75 on a temporary failure (the MTA retries).
+    Ingest {
+        /// Record the mail as received by this mailbox (default: the first configured).
+        #[arg(long)]
+        mailbox: Option<String>,
+        /// Message files; `-` or nothing reads one message from stdin.
+        files: Vec<PathBuf>,
+    },
+    /// List tickets, newest first.
+    Tickets {
+        /// Only tickets in this status: new, open, pending, resolved, closed.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one ticket with its messages and timeline.
+    Ticket {
+        number: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show mail waiting to be sent (and why), and recent failures.
+    Outbox {
+        /// Also list mail already sent.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List messages that could not be processed; retry one after a fix.
+    Quarantine {
+        /// Process this quarantined message again.
+        #[arg(long)]
+        retry: Option<i64>,
+    },
+}
+
+/// sysexits: a temporary failure the caller should retry.
+const EX_TEMPFAIL: u8 = 75;
+/// sysexits: a configuration error.
+const EX_CONFIG: u8 = 78;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let config = match load_config(&cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("postdesk: {e:#}");
+            return ExitCode::from(EX_CONFIG);
+        }
+    };
+    let result = match cli.command {
+        Command::Run => run(config),
+        Command::Check => check(config),
+        Command::Ingest { mailbox, files } => return ingest(config, mailbox, files),
+        Command::Tickets {
+            status,
+            limit,
+            json,
+        } => tickets(&config, status, limit, json),
+        Command::Ticket { number, json } => ticket(&config, number, json),
+        Command::Outbox { all, limit, json } => outbox(&config, all, limit, json),
+        Command::Quarantine { retry } => quarantine(config, retry),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("postdesk: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("POSTDESK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn load_config(cli: &Cli) -> Result<Config> {
+    match &cli.config {
+        Some(p) => Ok(Config::load(p)?),
+        None => Ok(Config::embedded(&cli.data)),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn run(config: Config) -> Result<ExitCode> {
+    if config.source.is_none() {
+        describe_embedded(&config);
+    }
+    runtime()?.block_on(postdesk::daemon::run(
+        config,
+        postdesk::daemon::shutdown_signal(),
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Tells a first-time user where to drop mail and where answers appear.
+fn describe_embedded(config: &Config) {
+    let inbox = config.resolve(Path::new("inbox"));
+    let _ = postdesk::source::maildir::ensure(&inbox);
+    let outbox = config.resolve(&config.outbox.dir);
+    eprintln!("postdesk is running on its built-in defaults (no --config):");
+    eprintln!(
+        "  drop a message (an .eml file) into  {}/new/",
+        inbox.display()
+    );
+    eprintln!(
+        "  acknowledgements appear in          {}/",
+        outbox.display()
+    );
+    eprintln!(
+        "  database                            {}",
+        config.resolve(&config.storage.database).display()
+    );
+    eprintln!("  list tickets with                   postdesk tickets");
+    eprintln!("Stop with Ctrl-C.");
+}
+
+fn open_store(config: &Config) -> Result<Store> {
+    let path = config.resolve(&config.storage.database);
+    Store::open(&path).with_context(|| format!("opening {}", path.display()))
+}
+
+fn check(config: Config) -> Result<ExitCode> {
+    let mut ok = true;
+    let mut report = |good: bool, what: &str, detail: String| {
+        ok &= good;
+        println!("{} {what}: {detail}", if good { "ok  " } else { "FAIL" });
+    };
+    let name = config
+        .source
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "built-in defaults".into());
+    report(true, "config", format!("{name} is valid"));
+    let engine = match Engine::new(config.clone()) {
+        Ok(e) => e,
+        Err(e) => {
+            report(false, "templates", e.to_string());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    match postdesk::outbound::check_templates(engine.renderer()) {
+        Ok(n) => report(true, "templates", format!("{n} templates render")),
+        Err(e) => report(false, "templates", e),
+    }
+    match Store::open(&engine.database_path()) {
+        Ok(_) => report(
+            true,
+            "database",
+            engine.database_path().display().to_string(),
+        ),
+        Err(e) => report(false, "database", e.to_string()),
+    }
+    let rt = runtime()?;
+    postdesk::tls::init();
+    for m in &config.mailboxes {
+        let what = format!("mailbox {}", m.name);
+        match m.kind {
+            SourceKind::Maildir => {
+                let dir = config.resolve(m.path.as_deref().unwrap_or(Path::new("maildir")));
+                match postdesk::source::maildir::ensure(&dir) {
+                    Ok(()) => report(true, &what, format!("Maildir {}", dir.display())),
+                    Err(e) => report(false, &what, format!("Maildir {}: {e}", dir.display())),
+                }
+            }
+            SourceKind::Imap => {
+                let mut m = m.clone();
+                m.ca_file = m.ca_file.as_deref().map(|p| config.resolve(p));
+                let result = rt.block_on(async {
+                    let password = m.secret().load(&config.base_dir)?;
+                    let mut s = postdesk::source::imap::connect(&m, password.as_ref())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let mb = s
+                        .select(&m.folder)
+                        .await
+                        .map_err(|e| format!("logged in, but folder {}: {e}", m.folder))?;
+                    let _ = s.logout().await;
+                    Ok::<_, String>(format!(
+                        "logged in to {}:{} as {}, folder {} has {} messages",
+                        m.host.as_deref().unwrap_or(""),
+                        m.imap_port(),
+                        m.username.as_deref().unwrap_or(""),
+                        m.folder,
+                        mb.exists
+                    ))
+                });
+                match result {
+                    Ok(d) => report(true, &what, d),
+                    Err(e) => report(false, &what, e),
+                }
+            }
+        }
+    }
+    match postdesk::outbox::Transport::from_config(&config) {
+        Ok(t) => match rt.block_on(t.test()) {
+            Ok(d) => report(true, "outbox", d),
+            Err(e) => report(false, "outbox", e),
+        },
+        Err(e) => report(false, "outbox", e.to_string()),
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn ingest(config: Config, mailbox: Option<String>, files: Vec<PathBuf>) -> ExitCode {
+    match try_ingest(config, mailbox, files) {
+        Ok(summary) => {
+            eprintln!("postdesk: {summary}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            // Anything that goes wrong here is worth a retry by the MTA: the
+            // mail was not recorded, so nothing is lost by trying again.
+            eprintln!("postdesk: temporary failure, message not recorded: {e:#}");
+            ExitCode::from(EX_TEMPFAIL)
+        }
+    }
+}
+
+fn try_ingest(config: Config, mailbox: Option<String>, files: Vec<PathBuf>) -> Result<String> {
+    let mailbox = mailbox
+        .or_else(|| config.mailboxes.first().map(|m| m.name.clone()))
+        .unwrap_or_else(|| "ingest".into());
+    let mut items = Vec::new();
+    if files.is_empty() || files.iter().any(|f| f.as_os_str() == "-") {
+        let mut raw = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut raw)
+            .context("reading stdin")?;
+        items.push(Incoming { raw, uid: None });
+    }
+    for f in files.iter().filter(|f| f.as_os_str() != "-") {
+        let raw = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+        items.push(Incoming { raw, uid: None });
+    }
+    let engine = Engine::new(config)?;
+    let mut store = engine.open_store()?;
+    let t = pipeline::process_batch(&mut store, &engine, &mailbox, &items, None, now_ms())?;
+    Ok(format!(
+        "{} new ticket(s), {} reply(ies), {} duplicate(s), {} quarantined, {} mail(s) queued",
+        t.created, t.attached, t.duplicates, t.quarantined, t.queued
+    ))
+}
+
+fn tickets(config: &Config, status: Option<String>, limit: usize, json: bool) -> Result<ExitCode> {
+    if let Some(s) = &status {
+        s.parse::<postdesk::desk::ticket::Status>()
+            .map_err(anyhow::Error::msg)?;
+    }
+    let rows = open_store(config)?.tickets(status.as_deref(), limit)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rows.is_empty() {
+        println!("no tickets");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:>7}  {:<9} {:<20}  {:<30}  subject",
+        "ticket", "status", "updated", "requester"
+    );
+    for t in rows {
+        println!(
+            "{:>7}  {:<9} {:<20}  {:<30}  {}",
+            t.number,
+            t.status,
+            iso(t.updated_at),
+            truncate(&t.requester, 30),
+            truncate(&t.subject, 60)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ticket(config: &Config, number: i64, json: bool) -> Result<ExitCode> {
+    let Some(d) = open_store(config)?.ticket_detail(number)? else {
+        bail!("no ticket {number}");
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&d)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let t = &d.ticket;
+    println!("Ticket {}: {}", t.number, t.subject);
+    println!("  status     {}", t.status);
+    let who = match &t.requester_name {
+        Some(n) => format!("{n} <{}>", t.requester),
+        None => t.requester.clone(),
+    };
+    println!("  requester  {who}");
+    println!("  mailbox    {}   language {}", t.mailbox, t.lang);
+    println!(
+        "  created    {}   updated {}",
+        iso(t.created_at),
+        iso(t.updated_at)
+    );
+    if let Some(rb) = t.reply_by {
+        println!("  reply by   {}", iso(rb));
+    }
+    println!("\nTimeline:");
+    let mut lines: Vec<(i64, String)> = Vec::new();
+    for m in &d.messages {
+        let arrow = if m.direction == "in" { "<-" } else { "->" };
+        let who = if m.direction == "in" {
+            m.from_addr.clone().unwrap_or_default()
+        } else {
+            m.to_addrs.clone()
+        };
+        let state = m
+            .delivery
+            .as_deref()
+            .map(|s| format!(" [{s}]"))
+            .unwrap_or_default();
+        let mut s = format!("{arrow} {} {who}: {}{state}", m.kind, m.subject);
+        for (name, size) in &m.attachments {
+            s.push_str(&format!("\n      attachment {name} ({size} bytes)"));
+        }
+        let body: Vec<&str> = m
+            .body
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .take(4)
+            .collect();
+        for l in body {
+            s.push_str(&format!("\n      | {}", truncate(l, 100)));
+        }
+        lines.push((m.at, s));
+    }
+    for e in &d.events {
+        let mut s = format!("*  {} by {}", e.kind, e.actor);
+        match (&e.old, &e.new) {
+            (Some(o), Some(n)) => s.push_str(&format!(": {o} -> {n}")),
+            (None, Some(n)) => s.push_str(&format!(": {n}")),
+            _ => {}
+        }
+        if let Some(detail) = &e.detail {
+            s.push_str(&format!(" ({detail})"));
+        }
+        lines.push((e.at, s));
+    }
+    lines.sort_by_key(|(at, _)| *at);
+    for (at, s) in lines {
+        println!("  {}  {s}", iso(at));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn outbox(config: &Config, all: bool, limit: usize, json: bool) -> Result<ExitCode> {
+    let store = open_store(config)?;
+    let rows = store.outbox(all, limit)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (queued, sent, failed) = store.outbox_counts()?;
+    println!("outbox: {queued} waiting, {failed} failed, {sent} sent");
+    for r in rows {
+        let when = match r.state.as_str() {
+            "queued" => format!("next try {}", iso(r.next_attempt_at)),
+            "sent" => format!("sent {}", r.sent_at.map(iso).unwrap_or_default()),
+            _ => "gave up".into(),
+        };
+        println!(
+            "{:>6}  {:<7} ticket {:<6} to {:<30} attempts {:<3} {when}  {}",
+            r.id,
+            r.state,
+            r.ticket
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| "-".into()),
+            truncate(&r.rcpt, 30),
+            r.attempts,
+            truncate(&r.subject, 50)
+        );
+        if let Some(e) = r.last_error.filter(|_| r.state != "sent") {
+            println!("        why: {e}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn quarantine(config: Config, retry: Option<i64>) -> Result<ExitCode> {
+    let engine = Engine::new(config)?;
+    let mut store = engine.open_store()?;
+    if let Some(id) = retry {
+        let Some((mailbox, raw)) = store.quarantined_raw(id)? else {
+            bail!("no quarantined message {id} waiting for a retry");
+        };
+        let t = pipeline::process_batch(
+            &mut store,
+            &engine,
+            &mailbox,
+            &[Incoming { raw, uid: None }],
+            None,
+            now_ms(),
+        )?;
+        if t.quarantined > 0 {
+            println!(
+                "message {id} still cannot be processed; it stays in quarantine (see the newest entry)"
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+        store.release_quarantined(id, now_ms())?;
+        println!(
+            "message {id} processed: {} new ticket(s), {} reply(ies), {} duplicate(s)",
+            t.created, t.attached, t.duplicates
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows = store.quarantined(100)?;
+    if rows.is_empty() {
+        println!("quarantine is empty");
+    }
+    for r in rows {
+        let state = if r.released_at.is_some() {
+            "released"
+        } else {
+            "held"
+        };
+        println!(
+            "{:>5}  {:<8} {}  mailbox {} uid {}  {} bytes\n       {}",
+            r.id,
+            state,
+            iso(r.at),
+            r.mailbox,
+            r.uid.map(|u| u.to_string()).unwrap_or_else(|| "-".into()),
+            r.size,
+            r.error
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}

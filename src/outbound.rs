@@ -135,6 +135,47 @@ impl Renderer {
     }
 }
 
+/// Sample values for every variable a template kind may use, so `postdesk
+/// check` can render each template before a real mail needs it.
+pub fn sample_vars(kind: &str) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "desk_name": "IT Service Desk",
+        "requester_name": "Li Wei",
+        "ticket": 1042,
+        "tag": "[#1042]",
+        "subject": "Printer on floor 3 prints nothing",
+        "summary": "The printer shows a paper jam but there is no paper in it.",
+        "attachments": ["photo.jpg"],
+        "reply_by": "Monday 30 November 2026, 10:00 (UTC)",
+        "reply_by_ms": 1_796_032_800_000i64,
+    });
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("kind".into(), kind.into());
+    }
+    v
+}
+
+/// Renders every template with sample values; returns how many rendered.
+pub fn check_templates(r: &Renderer) -> Result<usize, String> {
+    let mut n = 0;
+    for name in r.names() {
+        let Some((lang, file)) = name.split_once('/') else {
+            continue;
+        };
+        let Some(kind) = file
+            .strip_suffix(".txt")
+            .or_else(|| file.strip_suffix(".html"))
+        else {
+            continue;
+        };
+        Lang::parse(lang).ok_or_else(|| format!("{name}: unknown language folder `{lang}`"))?;
+        let ctx = tera::Context::from_value(sample_vars(kind)).map_err(|e| e.to_string())?;
+        r.render_one(&name, &ctx).map_err(|e| e.to_string())?;
+        n += 1;
+    }
+    Ok(n)
+}
+
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
@@ -274,6 +315,12 @@ mod tests {
         }
         let (zh, _) = r.render("ack", Lang::ZhCn, &vars()).unwrap();
         assert!(zh.contains("工单"), "{zh}");
+    }
+
+    #[test]
+    fn every_builtin_template_renders_with_sample_values() {
+        let r = Renderer::new(None).unwrap();
+        assert_eq!(check_templates(&r).unwrap(), BUILTIN.len());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::desk::decide::{self, Effect, Link, OutMail, Policy};
 use crate::desk::when;
 use crate::inbound::{self, Inbound};
 use crate::outbound::{self, Envelope, OutboundError, Renderer};
-use crate::store::{Checkpoint, InboundRecord, OutboundRecord, Store, StoreError, Tx};
+use crate::store::{Checkpoint, EventRecord, InboundRecord, OutboundRecord, Store, StoreError, Tx};
 use crate::subject::TagFormat;
 
 /// Why the engine could not be set up.
@@ -246,15 +246,15 @@ fn apply(
                 new,
                 detail,
             } => {
-                tx.insert_event(
-                    *ticket,
-                    now_ms,
+                tx.insert_event(&EventRecord {
+                    ticket: *ticket,
+                    at: now_ms,
                     actor,
                     kind,
-                    old.as_deref(),
-                    new.as_deref(),
-                    detail.as_deref(),
-                )?;
+                    old: old.as_deref(),
+                    new: new.as_deref(),
+                    detail: detail.as_deref(),
+                })?;
             }
             Effect::Send(out) => match queue(tx, engine, policy, out, now_ms) {
                 Ok(()) => tally.queued += 1,
@@ -263,15 +263,15 @@ fn apply(
                     // The ticket and the mail are safe; only this reply could
                     // not be made. Record why, so an admin can fix the template.
                     tracing::error!(ticket = out.ticket, error = %e, "could not render a mail");
-                    tx.insert_event(
-                        out.ticket,
-                        now_ms,
-                        "postdesk",
-                        "send-failed",
-                        None,
-                        None,
-                        Some(&format!("{} mail not sent: {e}", out.template)),
-                    )?;
+                    tx.insert_event(&EventRecord {
+                        ticket: out.ticket,
+                        at: now_ms,
+                        actor: "postdesk",
+                        kind: "send-failed",
+                        old: None,
+                        new: None,
+                        detail: Some(&format!("{} mail not sent: {e}", out.template)),
+                    })?;
                 }
             },
         }

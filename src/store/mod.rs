@@ -286,6 +286,17 @@ pub struct InboundRecord<'a> {
     pub max_attachment_size: u64,
 }
 
+/// An entry of a ticket's timeline.
+pub struct EventRecord<'a> {
+    pub ticket: i64,
+    pub at: i64,
+    pub actor: &'a str,
+    pub kind: &'a str,
+    pub old: Option<&'a str>,
+    pub new: Option<&'a str>,
+    pub detail: Option<&'a str>,
+}
+
 /// A rendered mail to store and queue.
 pub struct OutboundRecord<'a> {
     pub ticket: i64,
@@ -479,21 +490,12 @@ impl Tx<'_> {
         Ok(id)
     }
 
-    pub fn insert_event(
-        &self,
-        ticket: i64,
-        at: i64,
-        actor: &str,
-        kind: &str,
-        old: Option<&str>,
-        new: Option<&str>,
-        detail: Option<&str>,
-    ) -> Result<(), StoreError> {
+    pub fn insert_event(&self, e: &EventRecord<'_>) -> Result<(), StoreError> {
         self.tx
             .prepare_cached(
                 "INSERT INTO events (ticket, at, actor, kind, old, new, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
-            .and_then(|mut s| s.execute(params![ticket, at, actor, kind, old, new, detail]))
+            .and_then(|mut s| s.execute(params![e.ticket, e.at, e.actor, e.kind, e.old, e.new, e.detail]))
             .ctx("recording an event")?;
         Ok(())
     }

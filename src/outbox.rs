@@ -1,0 +1,337 @@
+//! The sender task: drains the outbox table through SMTP, sendmail or files.
+//!
+//! Mail is in the outbox before anyone tries to send it, so an SMTP outage
+//! delays mail and never loses it. A crash after the server accepted a mail
+//! but before we recorded it sends that mail again with the same Message-ID:
+//! the one duplicate we allow.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use lettre::address::Envelope;
+use lettre::transport::smtp::PoolConfig;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{AsyncSendmailTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, OutboxConfig, Security, TransportKind};
+use crate::source::now_ms;
+use crate::store::{Delivery, DueMail, Store};
+
+/// After this many failed attempts a mail is marked failed for an admin to look at.
+const MAX_ATTEMPTS: i64 = 50;
+
+/// Why a transport could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("outbox: {0}")]
+pub struct TransportError(String);
+
+/// How one mail leaves.
+pub enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Sendmail(AsyncSendmailTransport<Tokio1Executor>),
+    /// Each mail becomes `<Message-ID>.eml` in this folder.
+    Files(PathBuf),
+}
+
+/// The result of one attempt.
+#[derive(Debug)]
+pub enum SendError {
+    /// Try again later (4xx, network, timeout).
+    Transient(String),
+    /// Will never work (5xx: unknown recipient, rejected content).
+    Permanent(String),
+}
+
+impl Transport {
+    /// Builds the configured transport; reads the SMTP password now.
+    pub fn from_config(cfg: &Config) -> Result<Transport, TransportError> {
+        let o = &cfg.outbox;
+        match o.transport {
+            TransportKind::Files => Ok(Transport::Files(cfg.resolve(&o.dir))),
+            TransportKind::Sendmail => Ok(Transport::Sendmail(AsyncSendmailTransport::<
+                Tokio1Executor,
+            >::new_with_command(
+                cfg.resolve(&o.sendmail_command)
+            ))),
+            TransportKind::Smtp => smtp(cfg, o).map(Transport::Smtp),
+        }
+    }
+
+    /// Hands one mail over.
+    pub async fn send(&self, mail: &DueMail) -> Result<(), SendError> {
+        let envelope = envelope(mail).map_err(SendError::Permanent)?;
+        match self {
+            Transport::Smtp(t) => t
+                .send_raw(&envelope, &mail.raw)
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    if e.is_permanent() {
+                        SendError::Permanent(e.to_string())
+                    } else {
+                        SendError::Transient(e.to_string())
+                    }
+                }),
+            Transport::Sendmail(t) => t
+                .send_raw(&envelope, &mail.raw)
+                .await
+                .map_err(|e| SendError::Transient(e.to_string())),
+            Transport::Files(dir) => write_file(dir, mail).await.map_err(SendError::Transient),
+        }
+    }
+
+    /// Checks that the server answers and accepts our login (for `postdesk check`).
+    pub async fn test(&self) -> Result<String, String> {
+        match self {
+            Transport::Smtp(t) => match t.test_connection().await {
+                Ok(true) => Ok("SMTP server answered and accepted the connection".into()),
+                Ok(false) => Err("SMTP server did not answer as expected".into()),
+                Err(e) => Err(format!("SMTP: {e}")),
+            },
+            Transport::Sendmail(_) => {
+                Ok("sendmail transport (not tested: it would send mail)".into())
+            }
+            Transport::Files(dir) => {
+                tokio::fs::create_dir_all(dir)
+                    .await
+                    .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+                Ok(format!("mail is written as files into {}", dir.display()))
+            }
+        }
+    }
+}
+
+fn smtp(
+    cfg: &Config,
+    o: &OutboxConfig,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, TransportError> {
+    let host = o.host.clone().unwrap_or_default();
+    let tls_params = || -> Result<TlsParameters, TransportError> {
+        let mut b = TlsParameters::builder(host.clone());
+        if let Some(ca) = &o.ca_file {
+            let pem = std::fs::read(cfg.resolve(ca))
+                .map_err(|e| TransportError(format!("reading ca-file {}: {e}", ca.display())))?;
+            let cert = Certificate::from_pem(&pem)
+                .map_err(|e| TransportError(format!("ca-file {}: {e}", ca.display())))?;
+            b = b.add_root_certificate(cert);
+        }
+        b.build_rustls()
+            .map_err(|e| TransportError(format!("TLS setup: {e}")))
+    };
+    let tls = match o.security {
+        Security::Tls => Tls::Wrapper(tls_params()?),
+        Security::Starttls => Tls::Required(tls_params()?),
+        Security::Plain => {
+            if !crate::config::is_loopback(&host) {
+                tracing::warn!(host, "SMTP without encryption (allow-plaintext = true)");
+            }
+            Tls::None
+        }
+    };
+    let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+        .port(o.smtp_port())
+        .tls(tls)
+        .timeout(Some(o.timeout))
+        .pool_config(PoolConfig::new().max_size(o.concurrency as u32));
+    if let Some(user) = &o.username {
+        let pass = o
+            .secret()
+            .load(&cfg.base_dir)
+            .map_err(TransportError)?
+            .ok_or_else(|| {
+                TransportError("outbox.username is set but no password-env or password-file".into())
+            })?;
+        b = b.credentials(Credentials::new(user.clone(), pass.expose().to_string()));
+    }
+    Ok(b.build())
+}
+
+fn envelope(mail: &DueMail) -> Result<Envelope, String> {
+    let from = mail
+        .mail_from
+        .parse()
+        .map_err(|e| format!("sender {}: {e}", mail.mail_from))?;
+    let to = mail
+        .rcpt
+        .iter()
+        .map(|r| r.parse().map_err(|e| format!("recipient {r}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Envelope::new(Some(from), to).map_err(|e| e.to_string())
+}
+
+/// Writes a mail atomically (temp file, then rename) so a reader never sees half of one.
+async fn write_file(dir: &std::path::Path, mail: &DueMail) -> Result<(), String> {
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let safe: String = mail
+        .message_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let tmp = dir.join(format!(".{safe}.tmp"));
+    let dest = dir.join(format!("{safe}.eml"));
+    tokio::fs::write(&tmp, &mail.raw)
+        .await
+        .map_err(|e| format!("writing {}: {e}", tmp.display()))?;
+    tokio::fs::rename(&tmp, &dest)
+        .await
+        .map_err(|e| format!("renaming to {}: {e}", dest.display()))
+}
+
+/// The delay before attempt `attempts + 1`: doubling from `initial`, capped at `max`.
+pub fn retry_delay(attempts: i64, initial: Duration, max: Duration) -> Duration {
+    let factor = 1u32 << attempts.clamp(0, 20) as u32;
+    initial.saturating_mul(factor).min(max)
+}
+
+/// The sender task.
+pub struct Sender {
+    pub transport: Arc<Transport>,
+    pub store: Arc<Mutex<Store>>,
+    pub cfg: OutboxConfig,
+    pub notify: Arc<Notify>,
+    pub cancel: CancellationToken,
+}
+
+impl Sender {
+    pub async fn run(self) {
+        tracing::info!(transport = ?self.cfg.transport, "outbox sender started");
+        loop {
+            match self.pass().await {
+                Ok(0) => {
+                    if self.cancel.is_cancelled() {
+                        break;
+                    }
+                    self.wait().await;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "outbox pass failed; retrying in 5 s");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                        _ = self.cancel.cancelled() => break,
+                    }
+                }
+            }
+            if self.cancel.is_cancelled() {
+                break;
+            }
+        }
+        tracing::info!("outbox sender stopped");
+    }
+
+    /// Sleeps until new mail is queued, a retry is due, or shutdown.
+    async fn wait(&self) {
+        let store = self.store.clone();
+        let next = tokio::task::spawn_blocking(move || {
+            store
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .next_outbox_due()
+        })
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .flatten();
+        let sleep = match next {
+            Some(at) => Duration::from_millis((at - now_ms()).clamp(0, 5_000) as u64),
+            // Mail queued by another process (`postdesk ingest`) is seen within seconds.
+            None => Duration::from_secs(5),
+        };
+        tokio::select! {
+            _ = self.notify.notified() => {}
+            _ = tokio::time::sleep(sleep) => {}
+            _ = self.cancel.cancelled() => {}
+        }
+    }
+
+    /// Sends what is due; returns how many mails were attempted.
+    async fn pass(&self) -> Result<usize, crate::store::StoreError> {
+        let store = self.store.clone();
+        let limit = self.cfg.concurrency * 8;
+        let due = tokio::task::spawn_blocking(move || {
+            store
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .due_outbox(now_ms(), limit)
+        })
+        .await
+        .expect("outbox query panicked")?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let n = due.len();
+        let outcomes: Vec<Delivery> = futures_util::stream::iter(due)
+            .map(|mail| self.attempt(mail))
+            .buffer_unordered(self.cfg.concurrency)
+            .collect()
+            .await;
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            store
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .record_deliveries(&outcomes)
+        })
+        .await
+        .expect("outbox update panicked")?;
+        Ok(n)
+    }
+
+    async fn attempt(&self, mail: DueMail) -> Delivery {
+        match self.transport.send(&mail).await {
+            Ok(()) => {
+                tracing::debug!(id = mail.id, message_id = %mail.message_id, "mail handed over");
+                Delivery::Sent {
+                    id: mail.id,
+                    at: now_ms(),
+                }
+            }
+            Err(SendError::Permanent(error)) => {
+                tracing::error!(id = mail.id, to = ?mail.rcpt, %error, "mail refused for good");
+                Delivery::Failed { id: mail.id, error }
+            }
+            Err(SendError::Transient(error)) if mail.attempts + 1 >= MAX_ATTEMPTS => {
+                tracing::error!(id = mail.id, %error, "giving up after {MAX_ATTEMPTS} attempts");
+                Delivery::Failed { id: mail.id, error }
+            }
+            Err(SendError::Transient(error)) => {
+                let delay = retry_delay(mail.attempts, self.cfg.retry_initial, self.cfg.retry_max);
+                tracing::warn!(id = mail.id, %error, retry_in = ?delay, "mail not sent yet");
+                Delivery::Retry {
+                    id: mail.id,
+                    error,
+                    next_at: now_ms() + delay.as_millis() as i64,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delay_doubles_and_caps() {
+        let i = Duration::from_secs(30);
+        let m = Duration::from_secs(3600);
+        assert_eq!(retry_delay(0, i, m), Duration::from_secs(30));
+        assert_eq!(retry_delay(1, i, m), Duration::from_secs(60));
+        assert_eq!(retry_delay(3, i, m), Duration::from_secs(240));
+        assert_eq!(retry_delay(10, i, m), m);
+        assert_eq!(retry_delay(1000, i, m), m);
+    }
+}

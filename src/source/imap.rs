@@ -1,0 +1,504 @@
+//! The IMAP source: the only module that knows async-imap.
+//!
+//! Fetches new messages by UID, commits them with the checkpoint
+//! (UIDVALIDITY, last UID), then marks them as configured. Waits with IDLE
+//! when the server has it, polls otherwise, and reconnects with backoff.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_imap::Session;
+use async_imap::extensions::idle::IdleResponse;
+use futures_util::TryStreamExt;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::{Backoff, SharedStore, commit_batch, now_ms};
+use crate::config::{AfterProcessing, MailboxConfig, Secret, Security};
+use crate::pipeline::{Engine, Incoming};
+use crate::store::Checkpoint;
+
+/// Anything we can speak IMAP over: plain TCP or TLS.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug> Io for T {}
+
+type ImapSession = Session<Box<dyn Io>>;
+
+/// An IMAP failure, sorted by what the caller should do.
+#[derive(Debug, thiserror::Error)]
+pub enum ImapError {
+    /// Network trouble or a server that went away: reconnect later.
+    #[error("{0}")]
+    Connection(String),
+    /// Wrong password, no such folder, bad TLS: retrying will not help until someone fixes it.
+    #[error("{0}")]
+    Config(String),
+    /// The database failed: retry later.
+    #[error("database: {0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+fn conn_err(what: &str) -> impl FnOnce(async_imap::error::Error) -> ImapError + '_ {
+    move |e| ImapError::Connection(format!("{what}: {e}"))
+}
+
+/// How long one IMAP command may take before we call the connection dead.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+/// How many bytes of mail one batch holds at most (besides the count limit),
+/// so memory stays flat when a backlog has large attachments.
+const BATCH_BYTES: u64 = 16 << 20;
+
+async fn timed<T>(
+    what: &str,
+    f: impl Future<Output = Result<T, ImapError>>,
+) -> Result<T, ImapError> {
+    match tokio::time::timeout(COMMAND_TIMEOUT, f).await {
+        Ok(r) => r,
+        Err(_) => Err(ImapError::Connection(format!(
+            "{what}: no answer in {COMMAND_TIMEOUT:?}"
+        ))),
+    }
+}
+
+/// Connects, secures and logs in.
+pub async fn connect(
+    cfg: &MailboxConfig,
+    password: Option<&Secret>,
+) -> Result<ImapSession, ImapError> {
+    let host = cfg.host.clone().unwrap_or_default();
+    let port = cfg.imap_port();
+    let tcp = tokio::time::timeout(
+        Duration::from_secs(30),
+        TcpStream::connect((host.as_str(), port)),
+    )
+    .await
+    .map_err(|_| ImapError::Connection(format!("connecting to {host}:{port}: timed out")))?
+    .map_err(|e| ImapError::Connection(format!("connecting to {host}:{port}: {e}")))?;
+    let _ = tcp.set_nodelay(true);
+    let stream: Box<dyn Io> = match cfg.security {
+        Security::Tls => Box::new(tls_wrap(cfg, &host, tcp).await?),
+        Security::Plain => {
+            if !crate::config::is_loopback(&host) {
+                tracing::warn!(host, "IMAP without encryption (allow-plaintext = true)");
+            }
+            Box::new(tcp)
+        }
+        Security::Starttls => {
+            let mut client = async_imap::Client::new(tcp);
+            read_greeting(&mut client).await?;
+            timed("STARTTLS", async {
+                client
+                    .run_command_and_check_ok("STARTTLS", None)
+                    .await
+                    .map_err(|e| ImapError::Config(format!("{host}: STARTTLS refused: {e}")))
+            })
+            .await?;
+            let tcp = client.into_inner();
+            let tls = tls_wrap(cfg, &host, tcp).await?;
+            // No second greeting after STARTTLS.
+            return login(
+                async_imap::Client::new(Box::new(tls) as Box<dyn Io>),
+                cfg,
+                password,
+                &host,
+            )
+            .await;
+        }
+    };
+    let mut client = async_imap::Client::new(stream);
+    read_greeting(&mut client).await?;
+    login(client, cfg, password, &host).await
+}
+
+async fn read_greeting<T: Io>(client: &mut async_imap::Client<T>) -> Result<(), ImapError> {
+    match tokio::time::timeout(Duration::from_secs(30), client.read_response()).await {
+        Ok(Ok(Some(_))) => Ok(()),
+        Ok(Ok(None)) => Err(ImapError::Connection(
+            "server closed the connection before greeting".into(),
+        )),
+        Ok(Err(e)) => Err(ImapError::Connection(format!("reading greeting: {e}"))),
+        Err(_) => Err(ImapError::Connection("no greeting within 30 s".into())),
+    }
+}
+
+async fn tls_wrap(
+    cfg: &MailboxConfig,
+    host: &str,
+    tcp: TcpStream,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ImapError> {
+    let ca = cfg.ca_file.as_deref();
+    let config = crate::tls::client_config(ca).map_err(|e| ImapError::Config(e.to_string()))?;
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| ImapError::Config(format!("{host}: not a valid TLS server name: {e}")))?;
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio_rustls::TlsConnector::from(config).connect(name, tcp),
+    )
+    .await
+    .map_err(|_| ImapError::Connection(format!("{host}: TLS handshake timed out")))?
+    .map_err(|e| {
+        if e.kind() == std::io::ErrorKind::InvalidData {
+            ImapError::Config(format!("{host}: TLS: {e}"))
+        } else {
+            ImapError::Connection(format!("{host}: TLS: {e}"))
+        }
+    })
+}
+
+async fn login(
+    client: async_imap::Client<Box<dyn Io>>,
+    cfg: &MailboxConfig,
+    password: Option<&Secret>,
+    host: &str,
+) -> Result<ImapSession, ImapError> {
+    let user = cfg.username.clone().unwrap_or_default();
+    let pass = password.map(Secret::expose).unwrap_or("");
+    match tokio::time::timeout(Duration::from_secs(60), client.login(&user, pass)).await {
+        Ok(Ok(s)) => Ok(s),
+        // The server's words, never the password.
+        Ok(Err((e, _))) => Err(ImapError::Config(format!(
+            "{host}: login as {user} failed: {e}"
+        ))),
+        Err(_) => Err(ImapError::Connection(format!("{host}: login timed out"))),
+    }
+}
+
+/// Everything one mailbox task needs.
+pub struct Watcher {
+    pub cfg: MailboxConfig,
+    pub password: Option<Secret>,
+    pub engine: Arc<Engine>,
+    pub store: SharedStore,
+    pub outbox: Arc<Notify>,
+    pub cancel: CancellationToken,
+}
+
+impl Watcher {
+    /// Runs until cancelled: connect, drain, wait, repeat; reconnect on failure.
+    pub async fn run(self) {
+        let name = self.cfg.name.clone();
+        let mut backoff = Backoff::new(Duration::from_secs(300));
+        while !self.cancel.is_cancelled() {
+            match self.session(&mut backoff).await {
+                Ok(()) => break,
+                Err(e) => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(mailbox = %name, error = %e, retry_in = ?delay, "IMAP session ended");
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = self.cancel.cancelled() => break,
+                    }
+                }
+            }
+        }
+        tracing::info!(mailbox = %name, "IMAP watcher stopped");
+    }
+
+    async fn session(&self, backoff: &mut Backoff) -> Result<(), ImapError> {
+        let mut session = connect(&self.cfg, self.password.as_ref()).await?;
+        let caps = timed("CAPABILITY", async {
+            session.capabilities().await.map_err(conn_err("CAPABILITY"))
+        })
+        .await?;
+        let can_idle = caps.has_str("IDLE");
+        if self.cfg.after == AfterProcessing::Move
+            && let Some(folder) = &self.cfg.move_to
+        {
+            // Exists already is fine; a real problem shows when moving.
+            let _ = timed("CREATE", async {
+                session.create(folder).await.map_err(conn_err("CREATE"))
+            })
+            .await;
+        }
+        tracing::info!(mailbox = %self.cfg.name, idle = can_idle && self.cfg.idle, "IMAP connected");
+        backoff.reset();
+        loop {
+            let uidvalidity = self.select(&mut session).await?;
+            self.drain(&mut session, uidvalidity).await?;
+            if self.cancel.is_cancelled() {
+                let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
+                return Ok(());
+            }
+            if can_idle && self.cfg.idle {
+                session = self.idle(session).await?;
+            } else {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.cfg.poll_interval) => {}
+                    _ = self.cancel.cancelled() => {}
+                }
+            }
+        }
+    }
+
+    async fn select(&self, session: &mut ImapSession) -> Result<u32, ImapError> {
+        let folder = &self.cfg.folder;
+        let mailbox = timed("SELECT", async {
+            session
+                .select(folder)
+                .await
+                .map_err(|e| ImapError::Config(format!("selecting folder {folder}: {e}")))
+        })
+        .await?;
+        Ok(mailbox.uid_validity.unwrap_or(0))
+    }
+
+    /// Fetches and commits everything after the checkpoint.
+    async fn drain(&self, session: &mut ImapSession, uidvalidity: u32) -> Result<(), ImapError> {
+        let name = self.cfg.name.as_str();
+        let cp = {
+            let store = self.store.clone();
+            let n = name.to_string();
+            tokio::task::spawn_blocking(move || {
+                store
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .checkpoint(&n)
+            })
+            .await
+            .expect("checkpoint read panicked")?
+        };
+        let last = match cp {
+            Some(cp) if cp.uidvalidity == uidvalidity => cp.last_uid,
+            Some(cp) => {
+                tracing::warn!(
+                    mailbox = name,
+                    old = cp.uidvalidity,
+                    new = uidvalidity,
+                    "UIDVALIDITY changed: re-reading the folder; messages already recorded are recognised by Message-ID"
+                );
+                0
+            }
+            None => 0,
+        };
+        let sizes = self.new_uids(session, last).await?;
+        if sizes.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(mailbox = name, count = sizes.len(), "new messages");
+        for batch in batches(&sizes, self.cfg.batch_size, BATCH_BYTES) {
+            if self.cancel.is_cancelled() {
+                break;
+            }
+            let items = self.fetch(session, &batch).await?;
+            let max_uid = batch.iter().copied().max().unwrap_or(last);
+            let cp = Checkpoint {
+                uidvalidity,
+                last_uid: max_uid,
+            };
+            let tally =
+                commit_batch(&self.store, &self.engine, name, items, Some(cp), now_ms()).await?;
+            tracing::info!(
+                mailbox = name,
+                ?tally,
+                last_uid = max_uid,
+                "batch committed"
+            );
+            self.outbox.notify_one();
+            self.mark_processed(session, &batch).await?;
+        }
+        Ok(())
+    }
+
+    /// UIDs after `last` with their sizes, in UID order.
+    async fn new_uids(
+        &self,
+        session: &mut ImapSession,
+        last: u32,
+    ) -> Result<BTreeMap<u32, u64>, ImapError> {
+        let range = format!("{}:*", last.saturating_add(1));
+        timed("UID FETCH sizes", async {
+            let stream = session
+                .uid_fetch(&range, "(UID RFC822.SIZE)")
+                .await
+                .map_err(conn_err("UID FETCH sizes"))?;
+            let fetches: Vec<_> = stream
+                .try_collect()
+                .await
+                .map_err(conn_err("UID FETCH sizes"))?;
+            // "n:*" always matches the last message, even when its UID is below n.
+            Ok(fetches
+                .iter()
+                .filter_map(|f| Some((f.uid?, u64::from(f.size.unwrap_or(0)))))
+                .filter(|(uid, _)| *uid > last)
+                .collect())
+        })
+        .await
+    }
+
+    async fn fetch(
+        &self,
+        session: &mut ImapSession,
+        uids: &[u32],
+    ) -> Result<Vec<Incoming>, ImapError> {
+        let set = uid_set(uids);
+        timed("UID FETCH", async {
+            let stream = session
+                .uid_fetch(&set, "(UID BODY.PEEK[])")
+                .await
+                .map_err(conn_err("UID FETCH"))?;
+            let fetches: Vec<_> = stream.try_collect().await.map_err(conn_err("UID FETCH"))?;
+            let mut items: Vec<Incoming> = fetches
+                .iter()
+                .filter_map(|f| {
+                    let uid = f.uid?;
+                    uids.binary_search(&uid).ok()?;
+                    Some(Incoming {
+                        raw: f.body().unwrap_or_default().to_vec(),
+                        uid: Some(uid),
+                    })
+                })
+                .collect();
+            items.sort_by_key(|i| i.uid);
+            items.dedup_by_key(|i| i.uid);
+            Ok(items)
+        })
+        .await
+    }
+
+    async fn mark_processed(
+        &self,
+        session: &mut ImapSession,
+        uids: &[u32],
+    ) -> Result<(), ImapError> {
+        let set = uid_set(uids);
+        match self.cfg.after {
+            AfterProcessing::Keep => Ok(()),
+            AfterProcessing::Seen => {
+                timed("UID STORE", async {
+                    let stream = session
+                        .uid_store(&set, "+FLAGS.SILENT (\\Seen)")
+                        .await
+                        .map_err(conn_err("UID STORE"))?;
+                    let _: Vec<_> = stream.try_collect().await.map_err(conn_err("UID STORE"))?;
+                    Ok(())
+                })
+                .await
+            }
+            AfterProcessing::Move => {
+                let folder = self.cfg.move_to.clone().unwrap_or_default();
+                timed("UID MOVE", async {
+                    session
+                        .uid_mv(&set, &folder)
+                        .await
+                        .map_err(|e| ImapError::Connection(format!("moving to {folder}: {e}")))
+                })
+                .await
+            }
+        }
+    }
+
+    /// Waits in IDLE until the server reports a change, the re-check time
+    /// passes, or we are cancelled.
+    async fn idle(&self, session: ImapSession) -> Result<ImapSession, ImapError> {
+        let mut handle = session.idle();
+        timed("IDLE", async {
+            handle.init().await.map_err(conn_err("IDLE"))
+        })
+        .await?;
+        // Renewed well under the 29 minutes servers allow.
+        let wait = self.cfg.idle_recheck.min(Duration::from_secs(20 * 60));
+        let (fut, stop) = handle.wait_with_timeout(wait);
+        let cancel = self.cancel.clone();
+        let interrupter = tokio::spawn(async move {
+            cancel.cancelled().await;
+            drop(stop);
+        });
+        let outcome = fut.await;
+        interrupter.abort();
+        match outcome {
+            Ok(IdleResponse::NewData(_)) => {
+                tracing::debug!(mailbox = %self.cfg.name, "IDLE: server reported a change")
+            }
+            Ok(IdleResponse::Timeout) => {
+                tracing::debug!(mailbox = %self.cfg.name, "IDLE: periodic re-check")
+            }
+            Ok(IdleResponse::ManualInterrupt) => {}
+            Err(e) => return Err(ImapError::Connection(format!("IDLE: {e}"))),
+        }
+        timed("DONE", async {
+            handle.done().await.map_err(conn_err("IDLE DONE"))
+        })
+        .await
+    }
+}
+
+/// Splits UIDs (with sizes) into batches of at most `max_count` messages and
+/// about `max_bytes` bytes (a single larger message gets a batch of its own).
+pub fn batches(sizes: &BTreeMap<u32, u64>, max_count: usize, max_bytes: u64) -> Vec<Vec<u32>> {
+    let mut out = Vec::new();
+    let mut cur = Vec::new();
+    let mut bytes = 0u64;
+    for (&uid, &size) in sizes {
+        if !cur.is_empty() && (cur.len() >= max_count || bytes + size > max_bytes) {
+            out.push(std::mem::take(&mut cur));
+            bytes = 0;
+        }
+        cur.push(uid);
+        bytes += size;
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// A compact IMAP UID set: `1:5,7,9:12`. `uids` must be sorted.
+pub fn uid_set(uids: &[u32]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < uids.len() {
+        let start = uids[i];
+        let mut end = start;
+        while i + 1 < uids.len() && uids[i + 1] == end + 1 {
+            i += 1;
+            end = uids[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uid_sets_are_compact() {
+        assert_eq!(uid_set(&[1, 2, 3, 5, 7, 8]), "1:3,5,7:8");
+        assert_eq!(uid_set(&[4]), "4");
+        assert_eq!(uid_set(&[]), "");
+    }
+
+    #[test]
+    fn batches_respect_count_and_bytes() {
+        let sizes: BTreeMap<u32, u64> = (1..=10).map(|u| (u, 100)).collect();
+        assert_eq!(
+            batches(&sizes, 4, 10_000)
+                .iter()
+                .map(Vec::len)
+                .collect::<Vec<_>>(),
+            vec![4, 4, 2]
+        );
+        assert_eq!(
+            batches(&sizes, 100, 250)
+                .iter()
+                .map(Vec::len)
+                .collect::<Vec<_>>(),
+            vec![2, 2, 2, 2, 2]
+        );
+        let big: BTreeMap<u32, u64> = [(1, 1000), (2, 10)].into_iter().collect();
+        assert_eq!(batches(&big, 100, 100), vec![vec![1], vec![2]]);
+    }
+}

@@ -1,0 +1,111 @@
+//! The Maildir source: mail delivered into `DIR/new` becomes tickets, then
+//! moves to `DIR/cur` marked seen. Needs no server.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::{SharedStore, commit_batch, now_ms};
+use crate::pipeline::{Engine, Incoming};
+
+/// Creates `new`, `cur` and `tmp` below `dir`.
+pub fn ensure(dir: &Path) -> std::io::Result<()> {
+    for sub in ["new", "cur", "tmp"] {
+        std::fs::create_dir_all(dir.join(sub))?;
+    }
+    Ok(())
+}
+
+/// Files waiting in `new`, oldest name first (Maildir names start with the delivery time).
+pub fn pending(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("new"))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+        .map(|e| e.path())
+        .filter(|p| {
+            !p.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or(".")
+                .starts_with('.')
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Moves a processed file to `cur` with the Seen flag.
+fn mark_seen(dir: &Path, file: &Path) -> std::io::Result<()> {
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("message");
+    let base = name.split(":2,").next().unwrap_or(name);
+    std::fs::rename(file, dir.join("cur").join(format!("{base}:2,S")))
+}
+
+/// Everything one Maildir task needs.
+pub struct Watcher {
+    pub name: String,
+    pub dir: PathBuf,
+    pub poll: Duration,
+    pub batch_size: usize,
+    pub engine: Arc<Engine>,
+    pub store: SharedStore,
+    pub outbox: Arc<Notify>,
+    pub cancel: CancellationToken,
+}
+
+impl Watcher {
+    pub async fn run(self) {
+        if let Err(e) = ensure(&self.dir) {
+            tracing::error!(mailbox = %self.name, dir = %self.dir.display(), error = %e, "cannot create the Maildir");
+            return;
+        }
+        tracing::info!(mailbox = %self.name, dir = %self.dir.join("new").display(), "watching Maildir");
+        while !self.cancel.is_cancelled() {
+            if let Err(e) = self.drain().await {
+                tracing::warn!(mailbox = %self.name, error = %e, "Maildir pass failed; will retry");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.poll) => {}
+                _ = self.cancel.cancelled() => {}
+            }
+        }
+    }
+
+    async fn drain(&self) -> Result<(), String> {
+        let files =
+            pending(&self.dir).map_err(|e| format!("listing {}: {e}", self.dir.display()))?;
+        for chunk in files.chunks(self.batch_size.max(1)) {
+            let mut items = Vec::with_capacity(chunk.len());
+            let mut read = Vec::with_capacity(chunk.len());
+            for f in chunk {
+                match std::fs::read(f) {
+                    Ok(raw) => {
+                        items.push(Incoming { raw, uid: None });
+                        read.push(f.clone());
+                    }
+                    // Vanished meanwhile (another reader): nothing to do.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(format!("reading {}: {e}", f.display())),
+                }
+            }
+            let tally = commit_batch(&self.store, &self.engine, &self.name, items, None, now_ms())
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::info!(mailbox = %self.name, ?tally, "batch committed");
+            self.outbox.notify_one();
+            // A crash before these renames means the files are read again;
+            // their Message-IDs are then recognised as already recorded.
+            for f in &read {
+                if let Err(e) = mark_seen(&self.dir, f) {
+                    tracing::warn!(file = %f.display(), error = %e, "could not move a processed file to cur/");
+                }
+            }
+        }
+        Ok(())
+    }
+}
