@@ -126,6 +126,7 @@ fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 
@@ -253,6 +254,8 @@ fn check(config: Config) -> Result<ExitCode> {
             }
         }
     }
+    // lettre's SMTP pool spawns its reaper task when built: it needs the runtime.
+    let _guard = rt.enter();
     match postdesk::outbox::Transport::from_config(&config) {
         Ok(t) => match rt.block_on(t.test()) {
             Ok(d) => report(true, "outbox", d),
