@@ -1620,6 +1620,8 @@ impl Daemon {
     pub fn start_with_log(config_path: impl AsRef<Path>, log_path: impl AsRef<Path>) -> Daemon {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_postdesk"));
         cmd.arg("run").arg("--config").arg(config_path.as_ref());
+        // Plain text in the log file, for assertion messages.
+        cmd.env("NO_COLOR", "1");
         Self::spawn(cmd, log_path)
     }
 
