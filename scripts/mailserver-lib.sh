@@ -36,7 +36,7 @@ check_settings() {
     case "$MAIL_PASSWORD" in *[!A-Za-z0-9]* | "") die "MAIL_PASSWORD must be letters and digits only" ;; esac
 }
 
-read_pid() { [ -s "$1" ] && tr -dc 0-9 < "$1" || true; }
+read_pid() { if [ -s "$1" ]; then tr -dc 0-9 < "$1"; fi; }
 
 # A process counts as alive when it exists and is not a zombie: the daemons
 # are re-parented to PID 1, which on these machines reaps orphans slowly, and
@@ -150,7 +150,7 @@ start_server() { # dovecot|postfix
 # SIGKILL after 10 s.  Then wait until its ports are closed, so a caller can
 # count on "down" meaning down.
 stop_server() { # dovecot|postfix
-    local name=$1 pid i
+    local name=$1 pid
     pid=$(read_pid "$(pidfile_of "$name")")
     if [ -z "$pid" ] || ! alive "$pid"; then
         log "$name not running"
@@ -161,7 +161,7 @@ stop_server() { # dovecot|postfix
         return 0
     fi
     kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 1 200); do
+    for _ in $(seq 1 200); do
         alive "$pid" || break
         sleep 0.05
     done
