@@ -1,0 +1,215 @@
+//! Checks of the test harness itself that need no mail server: encoders,
+//! the missing-server panics, and the Daemon process helper.
+
+mod support;
+
+use std::os::unix::process::ExitStatusExt;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+#[test]
+fn missing_env_file_panics_with_how_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no-such-env");
+    let msg = panic_text(std::panic::catch_unwind(|| MailEnv::load_from(&path)).unwrap_err());
+    assert!(
+        msg.contains("scripts/mailserver-start") && msg.contains("no-such-env"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn servers_not_answering_panics_with_how_to_start() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("env");
+    std::fs::write(
+        &path,
+        format!(
+            "MAILLAB_DIR=/nonexistent\nIMAP_PORT={port}\nIMAPS_PORT={port}\nLMTP_PORT={port}\n\
+             SMTP_PORT={port}\nMAIL_DOMAIN=example.test\nMAIL_PASSWORD=secret\nIMAPS_CA=/nonexistent\n"
+        ),
+    )
+    .unwrap();
+    let env = MailEnv::parse_file(&path).expect("a well-formed env file");
+    assert_eq!(env.imap_port, port);
+    let msg = panic_text(std::panic::catch_unwind(|| MailEnv::load_from(&path)).unwrap_err());
+    assert!(
+        msg.contains("not answering") && msg.contains("scripts/mailserver-start"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn unique_users_differ() {
+    let a = unique_user("Some Tag!");
+    let b = unique_user("Some Tag!");
+    assert_ne!(a, b);
+    assert!(
+        a.starts_with("some-tag--") && a.ends_with("@example.test"),
+        "{a}"
+    );
+}
+
+#[test]
+fn base64_and_encoded_words() {
+    for (plain, enc) in [
+        (&b""[..], ""),
+        (b"f", "Zg=="),
+        (b"fo", "Zm8="),
+        (b"foo", "Zm9v"),
+        (b"foob", "Zm9vYg=="),
+    ] {
+        assert_eq!(base64(plain), enc);
+        assert_eq!(base64_decode(enc.as_bytes()).unwrap(), plain);
+    }
+    assert_eq!(
+        encode_word("gbk", GBK_PRINTER_BROKEN),
+        "=?gbk?B?tPLTobv6u7XByw==?="
+    );
+    assert_eq!(
+        encode_word("utf-8", "打印机坏了".as_bytes()),
+        "=?utf-8?B?5omT5Y2w5py65Z2P5LqG?="
+    );
+    // Checked with Python: '打印机坏了'.encode('gbk').
+    assert_eq!(
+        GBK_PRINTER_BROKEN,
+        [0xB4, 0xF2, 0xD3, 0xA1, 0xBB, 0xFA, 0xBB, 0xB5, 0xC1, 0xCB]
+    );
+}
+
+#[test]
+fn long_utf8_and_gbk_subjects_are_split_into_valid_encoded_words() {
+    // Long enough to need several encoded words; none may split a character.
+    let long = "打印机坏了，".repeat(8) + "please help";
+    let mut gbk = Vec::new();
+    for _ in 0..8 {
+        gbk.extend_from_slice(GBK_PRINTER_BROKEN);
+    }
+    let raw_utf8 = MailBuilder::new("a@example.test", "b@example.test")
+        .subject(&long)
+        .body(b"x")
+        .build();
+    let raw_gbk = MailBuilder::new("a@example.test", "b@example.test")
+        .subject_in("gbk", &gbk)
+        .body(b"x")
+        .build();
+    for raw in [&raw_utf8, &raw_gbk] {
+        for line in header_block(raw).split(|&b| b == b'\n') {
+            assert!(
+                line.len() <= 77,
+                "header line longer than 76 characters: {:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+    let parser = mail_parser::MessageParser::default();
+    let p = parser.parse(raw_utf8.as_slice()).unwrap();
+    assert_eq!(p.subject(), Some(long.as_str()));
+    let p = parser.parse(raw_gbk.as_slice()).unwrap();
+    assert_eq!(p.subject(), Some("打印机坏了".repeat(8).as_str()));
+}
+
+#[test]
+fn dates_and_headers() {
+    assert_eq!(rfc5322_date(0), "Thu, 1 Jan 1970 00:00:00 +0000");
+    assert_eq!(
+        rfc5322_date(1_795_849_271),
+        "Sat, 28 Nov 2026 07:01:11 +0000"
+    );
+    assert_eq!(rfc5322_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 +0000");
+    let raw = MailBuilder::new("a@example.test", "b@example.test")
+        .message_id("x1@example.test")
+        .in_reply_to("p@example.test")
+        .references(&["<r1@example.test>", "r2@example.test"])
+        .header("X-Test", "yes")
+        .body(b"line one\nline two")
+        .build();
+    assert_eq!(
+        header_value(&raw, "message-id").unwrap(),
+        b"<x1@example.test>"
+    );
+    assert_eq!(
+        header_value(&raw, "In-Reply-To").unwrap(),
+        b"<p@example.test>"
+    );
+    assert_eq!(
+        header_value(&raw, "References").unwrap(),
+        b"<r1@example.test> <r2@example.test>"
+    );
+    assert_eq!(header_value(&raw, "X-Test").unwrap(), b"yes");
+    assert_eq!(body_of(&raw), b"line one\r\nline two\r\n");
+    assert!(!raw.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r'));
+}
+
+#[test]
+fn base64_body_decodes_to_the_given_bytes() {
+    let raw = MailBuilder::new("a@example.test", "b@example.test")
+        .charset("gbk")
+        .body(GBK_PLEASE_FIX)
+        .base64()
+        .build();
+    let p = mail_parser::MessageParser::default()
+        .parse(raw.as_slice())
+        .unwrap();
+    assert_eq!(p.body_text(0).as_deref(), Some("请帮忙修理打印机，谢谢。"));
+}
+
+#[test]
+fn daemon_stop_sends_sigterm_and_collects_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::spawn_program(
+        "sh",
+        &["-c", "echo ready; echo oops >&2; exec sleep 30"],
+        dir.path().join("d.log"),
+    );
+    d.wait_for_log("oops", Duration::from_secs(5));
+    assert!(d.is_running());
+    let t0 = Instant::now();
+    let status = d.stop();
+    assert_eq!(status.signal(), Some(15), "{status}");
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    assert!(!d.is_running());
+    assert_eq!(d.log(), "ready\noops\n");
+}
+
+#[test]
+fn daemon_kill9_and_drop() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::spawn_program("sleep", &["30"], dir.path().join("k.log"));
+    assert_eq!(d.kill9().signal(), Some(9));
+    // Drop kills a process that is still running.
+    let d2 = Daemon::spawn_program("sleep", &["30"], dir.path().join("k2.log"));
+    let pid = d2.pid();
+    drop(d2);
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "pid {pid} still exists after drop"
+    );
+}
+
+#[test]
+fn daemon_start_runs_the_postdesk_binary() {
+    // `postdesk run` is still being written; this only shows that the helper
+    // finds and starts the binary, and that stop() returns however it ended.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("postdesk.toml");
+    std::fs::write(&config, "").unwrap();
+    let mut d = Daemon::start(&config);
+    assert!(d.pid() > 0);
+    let _status = d.stop();
+    assert!(d.log_path().exists(), "log file {:?}", d.log_path());
+}
