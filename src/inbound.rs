@@ -193,13 +193,18 @@ pub enum ParseError {
 /// a panic inside mail-parser becomes [`ParseError::NotAMessage`], so one
 /// hostile message is quarantined instead of stopping the poller.
 pub fn parse(raw: &[u8]) -> Result<Inbound, ParseError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parse_unguarded(raw))).unwrap_or_else(
-        |_| {
-            Err(ParseError::NotAMessage(
-                "the MIME parser panicked on these bytes".into(),
-            ))
-        },
-    )
+    guarded(|| parse_unguarded(raw))
+}
+
+/// Runs `f`, turning a panic into [`ParseError::NotAMessage`]. mail-parser
+/// also has `debug_assert!(false, …)` on some recovery paths, which panic in
+/// debug builds.
+fn guarded<T>(f: impl FnOnce() -> Result<T, ParseError>) -> Result<T, ParseError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(ParseError::NotAMessage(
+            "the MIME parser panicked on these bytes".into(),
+        ))
+    })
 }
 
 /// A header as written, value unfolded and trimmed, decoded to text.
@@ -615,7 +620,7 @@ fn attachments(msg: &mail_parser::Message<'_>, raw: &[u8]) -> Vec<Attachment> {
                 .or_else(|| part.message().and_then(|m| m.subject()).map(collapse_ws));
             attachment::mail_name(given.as_deref(), index)
         } else {
-            attachment::sanitise_name(part.attachment_name(), &content_type, index)
+            attachment::sanitise_name(attachment_name(part, raw).as_deref(), &content_type, index)
         };
         out.push(Attachment {
             name,
@@ -624,6 +629,28 @@ fn attachments(msg: &mail_parser::Message<'_>, raw: &[u8]) -> Vec<Attachment> {
         });
     }
     out
+}
+
+/// The file name of a part. Old Chinese clients write it as raw GBK bytes,
+/// which mail-parser reads as UTF-8 and turns into U+FFFD; then the part's
+/// header block is decoded with the fallback charset and read again.
+fn attachment_name<'a>(part: &'a MessagePart<'a>, raw: &[u8]) -> Option<Cow<'a, str>> {
+    let name = part.attachment_name()?;
+    if !name.contains('\u{FFFD}') {
+        return Some(Cow::Borrowed(name));
+    }
+    let block = raw
+        .get(part.offset_header as usize..part.offset_body as usize)
+        .unwrap_or_default();
+    if std::str::from_utf8(block).is_ok() {
+        return Some(Cow::Borrowed(name));
+    }
+    let fixed = charset::decode_header_block(block);
+    let reparsed = mail_parser::MessageParser::default().parse_headers(fixed.as_bytes());
+    match reparsed.as_ref().and_then(|m| m.attachment_name()) {
+        Some(n) => Some(Cow::Owned(n.to_string())),
+        None => Some(Cow::Borrowed(name)),
+    }
 }
 
 fn all_mailboxes(a: Option<&mail_parser::Address<'_>>) -> Vec<Mailbox> {
@@ -879,6 +906,78 @@ mod tests {
         let m = parse(&raw).unwrap();
         assert_eq!(m.attachments[0].data, b"\xc4\xe3\xba\xc3");
         assert_eq!(m.attachments[0].content_type, "text/csv");
+    }
+
+    #[test]
+    fn encoded_word_attachment_names() {
+        // Outlook in China: RFC 2047 words inside quoted parameters.
+        let m = parse_str(
+            "From: a@b.test\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+             Content-Type: text/plain\r\n\r\nquote attached\r\n--b\r\n\
+             Content-Type: application/vnd.ms-excel; name=\"=?gb2312?B?sai827WlLnhscw==?=\"\r\n\
+             Content-Disposition: attachment; filename=\"=?gb2312?B?sai827WlLnhscw==?=\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\nAAAA\r\n--b--\r\n",
+        );
+        assert_eq!(m.attachments[0].name, "报价单.xls");
+    }
+
+    #[test]
+    fn raw_gbk_attachment_name() {
+        // Foxmail 5: the file name as raw GBK bytes in the part header.
+        let mut raw = b"From: a@b.test\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+             Content-Type: text/plain\r\n\r\nquote attached\r\n--b\r\n\
+             Content-Type: application/vnd.ms-excel; name=\""
+            .to_vec();
+        raw.extend_from_slice(
+            b"\xb1\xa8\xbc\xdb\xb5\xa5.xls\"\r\nContent-Disposition: attachment; filename=\"",
+        );
+        raw.extend_from_slice(b"\xb1\xa8\xbc\xdb\xb5\xa5.xls\"\r\nContent-Transfer-Encoding: base64\r\n\r\nAAAA\r\n--b--\r\n");
+        let m = parse(&raw).unwrap();
+        assert_eq!(m.attachments[0].name, "报价单.xls");
+        assert_eq!(m.text, "quote attached");
+    }
+
+    #[test]
+    fn inline_images_are_attachments() {
+        let m = parse_str(
+            "From: a@b.test\r\nContent-Type: multipart/related; boundary=r; type=\"text/html\"\r\n\r\n--r\r\n\
+             Content-Type: text/html; charset=utf-8\r\n\r\n<p>See <img src=\"cid:img1@x\"></p>\r\n--r\r\n\
+             Content-Type: image/png\r\nContent-ID: <img1@x>\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+             iVBORw0KGgo=\r\n--r\r\n\
+             Content-Type: image/jpeg; name=\"photo.jpg\"\r\nContent-Disposition: inline; filename=\"photo.jpg\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n/9j/4AAQ\r\n--r--\r\n",
+        );
+        assert_eq!(m.text, "See");
+        let names: Vec<_> = m.attachments.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, vec!["attachment-1.png", "photo.jpg"]);
+        assert_eq!(m.attachments[0].data, b"\x89PNG\r\n\x1a\n");
+        assert_eq!(m.attachments[0].content_type, "image/png");
+    }
+
+    #[test]
+    fn attached_mail_is_one_eml_and_not_body() {
+        let m = parse_str(
+            "From: a@b.test\r\nSubject: fwd\r\nX-Postdesk-Loop: outer\r\n\
+             Content-Type: multipart/mixed; boundary=m\r\n\r\n--m\r\n\
+             Content-Type: text/plain\r\n\r\nsee attached\r\n--m\r\n\
+             Content-Type: message/rfc822\r\n\r\n\
+             From: b@c.test\r\nSubject: inner: secrets\r\nX-Postdesk-Loop: inner\r\nAuto-Submitted: auto-replied\r\n\
+             Content-Type: multipart/mixed; boundary=n\r\n\r\n--n\r\nContent-Type: text/plain\r\n\r\ninner text\r\n\
+             --n\r\nContent-Type: application/pdf; name=inner.pdf\r\n\r\n%PDF\r\n--n--\r\n--m--\r\n",
+        );
+        assert_eq!(m.text, "see attached");
+        assert_eq!(m.attachments.len(), 1);
+        assert_eq!(m.attachments[0].name, "inner secrets.eml");
+        assert_eq!(m.attachments[0].content_type, "message/rfc822");
+        assert!(m.attachments[0].data.starts_with(b"From: b@c.test"));
+        assert_eq!(m.loop_markers, vec!["outer"]);
+        assert!(!m.auto.is_automatic());
+    }
+
+    #[test]
+    fn parser_panic_becomes_an_error() {
+        let r: Result<(), ParseError> = guarded(|| panic!("boom"));
+        assert!(matches!(r, Err(ParseError::NotAMessage(_))));
     }
 
     // ---- never panics, never slow -------------------------------------

@@ -43,9 +43,38 @@ fn decode_with(label: &str, bytes: &[u8]) -> Option<String> {
 /// valid and nothing lands in the private use area (where unassigned GBK
 /// codes go, and where Latin-1 text read as GBK often ends up).
 fn gb18030_clean(bytes: &[u8]) -> Option<String> {
+    if !gb18030_structure(bytes) {
+        return None;
+    }
     let text = decode_with("gb18030", bytes)?;
     let suspicious = |c: char| c == '\u{FFFD}' || ('\u{E000}'..='\u{F8FF}').contains(&c);
     (!text.chars().any(suspicious)).then_some(text)
+}
+
+/// A cheap check of GB18030 byte structure (ASCII; lead 0x81–0xFE with a
+/// trail 0x40–0x7E or 0x80–0xFE; or the four-byte form), so text that is
+/// plainly something else is not decoded in full just to be thrown away.
+fn gb18030_structure(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b < 0x80 {
+            i += 1;
+            continue;
+        }
+        if !(0x81..=0xFE).contains(&b) {
+            return false;
+        }
+        match bytes.get(i + 1) {
+            Some(0x40..=0x7E | 0x80..=0xFE) => i += 2,
+            Some(0x30..=0x39) => match (bytes.get(i + 2), bytes.get(i + 3)) {
+                (Some(0x81..=0xFE), Some(0x30..=0x39)) => i += 4,
+                _ => return false,
+            },
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// Text without a (usable) charset label: UTF-8, else GB18030, else windows-1252.
@@ -248,6 +277,15 @@ mod tests {
         );
         // Valid as GBK, but the result is in the private use area: Latin-1.
         assert_eq!(decode_unlabelled(b"\xaa\xa1"), "ª¡");
+    }
+
+    #[test]
+    fn gb18030_structure_check() {
+        assert!(gb18030_structure(b"abc\xc4\xe3\x94\x39\xfc\x36"));
+        assert!(!gb18030_structure(b"\xff"));
+        assert!(!gb18030_structure(b"caf\xe9"));
+        assert!(!gb18030_structure(b"\xc4"));
+        assert!(!gb18030_structure(b"\x94\x39\xfc"));
     }
 
     #[test]
