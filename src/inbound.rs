@@ -144,7 +144,7 @@ impl AutoSignals {
 pub enum AutoReason {
     /// `Auto-Submitted` with a value other than `no` (the value).
     AutoSubmitted(String),
-    /// `Precedence: bulk | junk | list | auto_reply` (the value).
+    /// `Precedence` (or `X-Precedence`): `bulk | junk | list | auto_reply` (the value).
     Precedence(String),
     /// `List-Id` or `List-Unsubscribe` present.
     MailingList,

@@ -52,6 +52,11 @@ const AUTO_REPLY_SUBJECTS: &[&str] = &[
     "réponse automatique :",
     "réponse automatique:",
     "respuesta automática:",
+    "risposta automatica:",
+    "automatisch antwoord:",
+    "automatisk svar:",
+    "autosvar:",
+    "auto response:",
 ];
 
 /// Local parts of robot senders (before any `+tag`).
@@ -95,7 +100,8 @@ pub(super) fn detect(
             add(AutoReason::AutoSubmitted(token));
         }
     }
-    for v in values("Precedence") {
+    // X-Precedence: the same, from mailers that keep to X- names.
+    for v in values("Precedence").chain(values("X-Precedence")) {
         let token = first_token(v);
         if matches!(
             token.as_str(),
@@ -256,6 +262,10 @@ mod tests {
             );
         }
         assert!(reasons("Precedence: first-class").is_empty());
+        assert_eq!(
+            reasons("X-Precedence: bulk"),
+            vec![AutoReason::Precedence("bulk".into())]
+        );
     }
 
     #[test]

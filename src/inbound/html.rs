@@ -219,7 +219,7 @@ struct Writer {
     marker: Option<String>,
     /// Cells seen in the current row of each open table.
     tables: Vec<usize>,
-    /// The open `<p>` is an Outlook `MsoNormal` paragraph (one line, no gap).
+    /// The open `<p>` is an Outlook `Mso…` paragraph (one line, no gap).
     p_is_line: bool,
 }
 
@@ -289,9 +289,11 @@ impl Writer {
             }
             "p" => {
                 if open {
+                    // Word/Outlook writes every line as a margin-less
+                    // `<p class=MsoNormal>` (or MsoListParagraph, MsoPlainText …).
                     self.p_is_line = tag
                         .attr("class")
-                        .is_some_and(|c| c.eq_ignore_ascii_case("MsoNormal"));
+                        .is_some_and(|c| c.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("mso")));
                 }
                 self.block(if self.p_is_line { 1 } else { 2 });
             }
@@ -538,6 +540,9 @@ mod tests {
                     <p class=MsoNormal>The printer is broken.<o:p></o:p></p>\
                     <p class=MsoNormal>Thanks<o:p></o:p></p>";
         assert_eq!(html_to_text(html), "Hi,\n\nThe printer is broken.\nThanks");
+        let list = "<p class=MsoListParagraphCxSpFirst><![if !supportLists]>1.<![endif]>One</p>\
+                    <p class=MsoListParagraphCxSpLast><![if !supportLists]>2.<![endif]>Two</p>";
+        assert_eq!(html_to_text(list), "1.One\n2.Two");
     }
 
     #[test]
