@@ -37,8 +37,9 @@ fn expected_path(eml: &Path) -> PathBuf {
     eml.with_extension("expected.json")
 }
 
-/// What we compare. `with_sizes`: attachment sizes (LF changes the bytes of
-/// text attachments and attached mails, so only the CRLF run checks them).
+/// What we compare. `with_sizes`: attachment sizes and first bytes (LF
+/// changes the bytes of text attachments and attached mails, so only the
+/// CRLF run checks them).
 fn summary(m: &Inbound, with_sizes: bool) -> Map<String, Value> {
     let attachments: Vec<Value> = m
         .attachments
@@ -47,6 +48,16 @@ fn summary(m: &Inbound, with_sizes: bool) -> Map<String, Value> {
             let mut o = json!({ "name": a.name, "content_type": a.content_type });
             if with_sizes {
                 o["size"] = json!(a.data.len());
+                // The first bytes, readable: shows the content was decoded
+                // (`%PDF-1.4`, `\x89PNG`), not left as base64.
+                let head: String = a
+                    .data
+                    .iter()
+                    .take(8)
+                    .flat_map(|&b| std::ascii::escape_default(b))
+                    .map(char::from)
+                    .collect();
+                o["head"] = json!(head);
             }
             o
         })
@@ -105,6 +116,7 @@ fn check(expected: &Map<String, Value>, m: &Inbound, crlf: bool) -> Vec<String> 
             for item in items {
                 if let Value::Object(o) = item {
                     o.remove("size");
+                    o.remove("head");
                 }
             }
         }
