@@ -1,7 +1,29 @@
 //! Raw bytes → [`Inbound`]: the one place that knows mail-parser.
 //!
 //! Everything after this module sees our own types, so a move to mail-parser
-//! 1.x touches this file only.
+//! 1.x touches this module only. The submodules do not use mail-parser types
+//! either, except `charset` (its decoder table) and `html` (its entity table):
+//!
+//! - `auto`: automatic-mail signals (auto-replies, bounces, lists, robots).
+//! - `attachment`: attachment names made safe to show and to write to disk.
+//! - `charset`: decoding bytes whose charset is missing, wrong or unknown.
+//! - `html`: HTML bodies turned into readable text.
+//! - `ids`: Message-ID lists as real mail writes them.
+//! - `text`: plain-text bodies tidied (line endings, format=flowed, blank runs).
+
+mod attachment;
+mod auto;
+mod charset;
+#[cfg(test)]
+mod golden;
+mod html;
+mod ids;
+mod text;
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+use mail_parser::{Encoding, MessagePart, MimeHeaders, PartType};
 
 use crate::address::Mailbox;
 
@@ -41,12 +63,56 @@ pub struct Inbound {
     pub raw_size: usize,
 }
 
+impl Inbound {
+    /// True when the subject and the person's own text (quoted lines left
+    /// out) are meaningfully Chinese: Han characters make up at least a fifth
+    /// of the letters, or there are at least four of them and they make up a
+    /// tenth. The second rule catches short mixed mails ("Hi, 打印机坏了")
+    /// without letting a Chinese company name in the signature of a long
+    /// English mail pick the Chinese template. Japanese is written with Han
+    /// characters too, but always with kana beside them: a fifth of kana
+    /// among the CJK characters means "not Chinese".
+    pub fn looks_chinese(&self) -> bool {
+        let own_lines = self
+            .text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('>'));
+        let (mut han, mut kana, mut letters) = (0usize, 0usize, 0usize);
+        for c in self.subject.chars().chain(own_lines.flat_map(str::chars)) {
+            if is_han(c) {
+                han += 1;
+            } else if is_kana(c) {
+                kana += 1;
+            }
+            if c.is_alphabetic() {
+                letters += 1;
+            }
+        }
+        let japanese = kana > 0 && kana * 5 >= han + kana;
+        han > 0 && !japanese && (han * 5 >= letters || (han >= 4 && han * 10 >= letters))
+    }
+}
+
+/// CJK unified ideographs (with extensions A to H) and compatibility ideographs.
+fn is_han(c: char) -> bool {
+    matches!(c as u32,
+        0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x323AF)
+}
+
+/// Hiragana and katakana (with the half-width forms).
+fn is_kana(c: char) -> bool {
+    matches!(c as u32, 0x3041..=0x30FF | 0x31F0..=0x31FF | 0xFF66..=0xFF9F)
+}
+
 /// An attachment with a name that is safe to show and to write to disk.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Attachment {
     /// No path separators, no control characters, never empty, at most 200 bytes.
     pub name: String,
+    /// `type/subtype`, lowercase, without parameters.
     pub content_type: String,
+    /// The bytes as sent, transfer encoding removed (text is not re-encoded).
+    /// An attached mail (`message/rfc822`) is its raw RFC 5322 bytes.
     pub data: Vec<u8>,
 }
 
@@ -78,7 +144,7 @@ impl AutoSignals {
 pub enum AutoReason {
     /// `Auto-Submitted` with a value other than `no` (the value).
     AutoSubmitted(String),
-    /// `Precedence: bulk | junk | list | auto_reply` (the value).
+    /// `Precedence` (or `X-Precedence`): `bulk | junk | list | auto_reply` (the value).
     Precedence(String),
     /// `List-Id` or `List-Unsubscribe` present.
     MailingList,
@@ -123,37 +189,112 @@ pub enum ParseError {
 ///
 /// Lenient like the parser underneath: odd mail still comes out as something
 /// readable. It fails only when the bytes cannot be a message at all (no
-/// headers we can read, or neither a sender nor any text).
+/// headers we can read, or neither a sender nor any text). It never panics:
+/// a panic inside mail-parser becomes [`ParseError::NotAMessage`], so one
+/// hostile message is quarantined instead of stopping the poller.
 pub fn parse(raw: &[u8]) -> Result<Inbound, ParseError> {
+    guarded(|| parse_unguarded(raw))
+}
+
+/// Runs `f`, turning a panic into [`ParseError::NotAMessage`]. mail-parser
+/// also has `debug_assert!(false, …)` on some recovery paths, which panic in
+/// debug builds.
+fn guarded<T>(f: impl FnOnce() -> Result<T, ParseError>) -> Result<T, ParseError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(ParseError::NotAMessage(
+            "the MIME parser panicked on these bytes".into(),
+        ))
+    })
+}
+
+/// A header as written, value unfolded and trimmed, decoded to text.
+#[derive(Debug, Clone)]
+struct RawHeader {
+    name: String,
+    value: String,
+}
+
+impl RawHeader {
+    fn is(&self, name: &str) -> bool {
+        self.name.eq_ignore_ascii_case(name)
+    }
+}
+
+/// What the MIME structure says about reports, for the automatic-mail rules.
+#[derive(Debug, Default)]
+struct MimeFacts {
+    /// `type/subtype` of the top-level part, lowercase.
+    root_type: String,
+    /// The `report-type` parameter of the top-level part, lowercase.
+    report_type: Option<String>,
+    /// Some part is `message/delivery-status` (bounces wrapped in multipart/mixed).
+    delivery_status_part: bool,
+    /// Some part is `message/disposition-notification`.
+    disposition_part: bool,
+}
+
+fn parse_unguarded(raw: &[u8]) -> Result<Inbound, ParseError> {
     let msg = mail_parser::MessageParser::default()
         .parse(raw)
         .ok_or_else(|| ParseError::NotAMessage("no header section".into()))?;
-    let from = first_mailbox(msg.from());
-    let text = msg.body_text(0).map(|t| t.into_owned()).unwrap_or_default();
+    let Some(root) = msg.parts.first() else {
+        return Err(ParseError::NotAMessage("no header section".into()));
+    };
+    let raw_all: &[u8] = msg.raw_message.as_ref();
+    let headers = raw_headers(raw_all, root);
+
+    // Some Chinese clients (Foxmail 5 and friends) write subjects and names
+    // as raw GBK bytes. mail-parser reads header bytes as UTF-8 and would
+    // turn those into U+FFFD, so re-read the header block after decoding
+    // each non-UTF-8 header with the fallback charset.
+    let header_block = raw_all
+        .get(root.offset_header as usize..root.offset_body as usize)
+        .unwrap_or_default();
+    let fixed_block = (std::str::from_utf8(header_block).is_err())
+        .then(|| charset::decode_header_block(header_block));
+    let fixed_msg = fixed_block
+        .as_deref()
+        .and_then(|b| mail_parser::MessageParser::default().parse_headers(b.as_bytes()));
+    let hmsg = fixed_msg.as_ref().unwrap_or(&msg);
+
+    let from = first_mailbox(hmsg.from());
+    let (text, html) = bodies(&msg, raw_all);
     if from.is_none() && text.trim().is_empty() {
         return Err(ParseError::NotAMessage("no sender and no text".into()));
     }
-    let (message_id, synthetic_id) = match msg.message_id() {
-        Some(id) if !id.trim().is_empty() => (id.trim().to_string(), false),
-        _ => (synthetic_message_id(raw), true),
+
+    let subject = decoded_subject(hmsg.subject(), &headers);
+    let (message_id, synthetic_id) = match header_values(&headers, "Message-ID")
+        .find_map(|v| ids::parse_ids(v, true).into_iter().next())
+    {
+        Some(id) => (id, false),
+        None => (synthetic_message_id(raw), true),
     };
+    let mime = mime_facts(&msg);
+    let auto = auto::detect(&headers, from.as_ref(), &subject, &mime);
+
     Ok(Inbound {
         message_id,
         synthetic_id,
-        in_reply_to: id_list(msg.in_reply_to()),
-        references: id_list(msg.references()),
+        in_reply_to: id_header(&headers, "In-Reply-To"),
+        references: id_header(&headers, "References"),
         from,
-        reply_to: first_mailbox(msg.reply_to()),
-        to: all_mailboxes(msg.to()),
-        cc: all_mailboxes(msg.cc()),
-        subject: collapse_ws(msg.subject().unwrap_or("")),
-        date: msg.date().map(|d| d.to_timestamp()),
+        reply_to: first_mailbox(hmsg.reply_to()),
+        to: all_mailboxes(hmsg.to()),
+        cc: all_mailboxes(hmsg.cc()),
+        subject,
+        date: hmsg
+            .date()
+            .filter(|d| d.is_valid())
+            .map(|d| d.to_timestamp()),
         text,
-        html: msg.body_html(0).map(|h| h.into_owned()),
-        attachments: Vec::new(),
-        auto: AutoSignals::default(),
-        loop_markers: Vec::new(),
-        sender_priority: None,
+        html,
+        attachments: attachments(&msg, raw_all),
+        auto,
+        loop_markers: header_values(&headers, "X-Postdesk-Loop")
+            .map(str::to_string)
+            .collect(),
+        sender_priority: sender_priority(&headers),
         raw_size: raw.len(),
     })
 }
@@ -178,20 +319,338 @@ fn collapse_ws(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn id_list(v: &mail_parser::HeaderValue<'_>) -> Vec<String> {
-    match v {
-        mail_parser::HeaderValue::Text(t) => split_ids(t),
-        mail_parser::HeaderValue::TextList(l) => l.iter().flat_map(|t| split_ids(t)).collect(),
-        _ => Vec::new(),
+/// The subject as mail-parser decoded it, unless that lost characters to
+/// U+FFFD because a client split one multi-byte character over two encoded
+/// words; then our own decoder, which joins adjacent words first.
+fn decoded_subject(parsed: Option<&str>, headers: &[RawHeader]) -> String {
+    let parsed = parsed.unwrap_or("");
+    if parsed.contains('\u{FFFD}')
+        && let Some(raw) = header_values(headers, "Subject").next()
+        && raw.contains("=?")
+    {
+        let joined = charset::decode_encoded_words(raw);
+        if !joined.contains('\u{FFFD}') {
+            return collapse_ws(&joined);
+        }
     }
+    collapse_ws(parsed)
 }
 
-fn split_ids(s: &str) -> Vec<String> {
-    s.split(|c: char| c.is_whitespace() || c == ',')
-        .map(|p| p.trim().trim_start_matches('<').trim_end_matches('>'))
-        .filter(|p| !p.is_empty())
-        .map(str::to_string)
+/// The headers of one part in order, values unfolded, trimmed and decoded
+/// (UTF-8, else the fallback charset).
+fn raw_headers(raw: &[u8], part: &MessagePart<'_>) -> Vec<RawHeader> {
+    part.headers
+        .iter()
+        .map(|h| {
+            let bytes = raw
+                .get(h.offset_start as usize..h.offset_end as usize)
+                .unwrap_or_default();
+            let unfolded: Vec<u8> = bytes
+                .iter()
+                .copied()
+                .filter(|&b| b != b'\r' && b != b'\n')
+                .collect();
+            RawHeader {
+                name: h.name.as_str().to_string(),
+                value: charset::decode_unlabelled(&unfolded).trim().to_string(),
+            }
+        })
         .collect()
+}
+
+fn header_values<'h>(headers: &'h [RawHeader], name: &'h str) -> impl Iterator<Item = &'h str> {
+    headers
+        .iter()
+        .filter(move |h| h.is(name))
+        .map(|h| h.value.as_str())
+}
+
+/// All ids of every header with this name, in order, each once.
+fn id_header(headers: &[RawHeader], name: &str) -> Vec<String> {
+    let mut seen = HashSet::new();
+    header_values(headers, name)
+        .flat_map(|v| ids::parse_ids(v, false))
+        .filter(|id| seen.insert(id.clone()))
+        .collect()
+}
+
+/// The sender's priority, 1 (highest) … 5 (lowest). `X-Priority` is the most
+/// precise and wins; then `Importance`, `Priority`, `X-MSMail-Priority`.
+fn sender_priority(headers: &[RawHeader]) -> Option<u8> {
+    let word = |name: &str, table: &[(&str, u8)]| {
+        header_values(headers, name).find_map(|v| {
+            let v = v.split([';', ' ', '(']).next().unwrap_or("").trim();
+            table
+                .iter()
+                .find(|(w, _)| v.eq_ignore_ascii_case(w))
+                .map(|&(_, p)| p)
+        })
+    };
+    header_values(headers, "X-Priority")
+        .find_map(|v| {
+            v.trim()
+                .chars()
+                .next()
+                .and_then(|c| c.to_digit(10))
+                .filter(|d| (1..=5).contains(d))
+                .map(|d| d as u8)
+        })
+        .or_else(|| word("Importance", &[("high", 1), ("normal", 3), ("low", 5)]))
+        .or_else(|| {
+            word(
+                "Priority",
+                &[("urgent", 1), ("normal", 3), ("non-urgent", 5)],
+            )
+        })
+        .or_else(|| {
+            word(
+                "X-MSMail-Priority",
+                &[("high", 1), ("normal", 3), ("low", 5)],
+            )
+        })
+}
+
+fn content_type_of(part: &MessagePart<'_>) -> Option<String> {
+    part.content_type().map(|ct| {
+        let mut t = ct.ctype().to_ascii_lowercase();
+        t.push('/');
+        t.push_str(&ct.subtype().unwrap_or("").to_ascii_lowercase());
+        t
+    })
+}
+
+fn mime_facts(msg: &mail_parser::Message<'_>) -> MimeFacts {
+    let root = msg.parts.first();
+    let mut facts = MimeFacts {
+        root_type: root.and_then(content_type_of).unwrap_or_default(),
+        report_type: root
+            .and_then(|p| p.content_type())
+            .and_then(|ct| ct.attribute("report-type"))
+            .map(|v| v.trim().to_ascii_lowercase()),
+        ..MimeFacts::default()
+    };
+    for part in &msg.parts {
+        match content_type_of(part).as_deref() {
+            Some("message/delivery-status" | "message/global-delivery-status") => {
+                facts.delivery_status_part = true
+            }
+            Some("message/disposition-notification") => facts.disposition_part = true,
+            _ => {}
+        }
+    }
+    facts
+}
+
+/// The ids of the parts that make up the body (text and HTML alternatives).
+/// Inline images, which mail-parser also lists there, are not body parts.
+fn body_part_ids(msg: &mail_parser::Message<'_>) -> (Vec<usize>, Vec<usize>) {
+    let single_part = msg.parts.len() == 1;
+    let is_body = |id: &u32, html_only: bool| {
+        msg.parts.get(*id as usize).is_some_and(|p| {
+            let textual = match &p.body {
+                PartType::Html(_) => true,
+                PartType::Text(_) => !html_only,
+                _ => false,
+            };
+            // A named text part is a file the sender attached (log.txt), even
+            // when their client marked it inline.
+            textual && (single_part || p.attachment_name().is_none())
+        })
+    };
+    let text = msg
+        .text_body
+        .iter()
+        .filter(|id| is_body(id, false))
+        .map(|&id| id as usize)
+        .collect();
+    let html = msg
+        .html_body
+        .iter()
+        .filter(|id| is_body(id, true))
+        .map(|&id| id as usize)
+        .collect();
+    (text, html)
+}
+
+/// `text` and `html` of the mail: text/plain preferred, HTML converted when
+/// there is no usable plain part.
+fn bodies(msg: &mail_parser::Message<'_>, raw: &[u8]) -> (String, Option<String>) {
+    let (text_ids, html_ids) = body_part_ids(msg);
+    let html_parts: Vec<String> = html_ids
+        .iter()
+        .filter_map(|&i| msg.parts.get(i))
+        .map(|p| part_text(p, raw).into_owned())
+        .collect();
+    let html = (!html_parts.is_empty()).then(|| html_parts.join("\n"));
+
+    let mut pieces = Vec::new();
+    for part in text_ids.iter().filter_map(|&i| msg.parts.get(i)) {
+        let body = part_text(part, raw);
+        let piece = match part.body {
+            PartType::Html(_) => html::html_to_text(&body),
+            _ => {
+                let ct = part.content_type();
+                let flowed = ct
+                    .and_then(|c| c.attribute("format"))
+                    .is_some_and(|f| f.eq_ignore_ascii_case("flowed"));
+                let delsp = ct
+                    .and_then(|c| c.attribute("delsp"))
+                    .is_some_and(|d| d.eq_ignore_ascii_case("yes"));
+                text::plain_to_text(&body, flowed, delsp)
+            }
+        };
+        if !piece.is_empty() {
+            pieces.push(piece);
+        }
+    }
+    let mut text = pieces.join("\n\n");
+    // Some clients send an empty text/plain alternative beside the real HTML.
+    if text.trim().is_empty()
+        && let Some(h) = &html
+    {
+        text = html::html_to_text(h);
+    }
+    (text, html)
+}
+
+/// The text of a text or HTML part, with the charset guessed again when the
+/// mail did not say (or lied) and mail-parser's UTF-8 reading lost characters.
+fn part_text<'a>(part: &'a MessagePart<'a>, raw: &[u8]) -> Cow<'a, str> {
+    let decoded: &str = match &part.body {
+        PartType::Text(t) | PartType::Html(t) => t.as_ref(),
+        _ => return String::from_utf8_lossy(part.contents()),
+    };
+    let label = part
+        .content_type()
+        .and_then(|ct| ct.attribute("charset"))
+        .map(str::trim);
+    let needs_guess = match label {
+        None => decoded.contains('\u{FFFD}'),
+        // "us-ascii" with 8-bit bytes: the label is wrong, the bytes are
+        // usually UTF-8 or GBK. mail-parser read them as windows-1252.
+        Some(l) if charset::is_ascii_label(l) => !decoded.is_ascii(),
+        Some(l) => !charset::is_known(l) && decoded.contains('\u{FFFD}'),
+    };
+    if !needs_guess {
+        return Cow::Borrowed(decoded);
+    }
+    let bytes = transfer_decoded(part, raw);
+    let is_html = matches!(part.body, PartType::Html(_));
+    Cow::Owned(charset::decode_guessing(&bytes, is_html))
+}
+
+/// The bytes of a part with only the transfer encoding removed (no charset
+/// conversion), for charset guessing and for text attachments.
+fn transfer_decoded(part: &MessagePart<'_>, raw: &[u8]) -> Vec<u8> {
+    let body = raw
+        .get(part.offset_body as usize..part.offset_end as usize)
+        .unwrap_or_default();
+    let cte = match part.encoding {
+        Encoding::None => return body.to_vec(),
+        Encoding::Base64 => "base64",
+        Encoding::QuotedPrintable => "quoted-printable",
+    };
+    // Let mail-parser's lenient MIME decoders do the work on a one-part
+    // message declared as binary, so no charset is applied.
+    let mut one_part = format!(
+        "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: {cte}\r\n\r\n"
+    )
+    .into_bytes();
+    one_part.extend_from_slice(body);
+    mail_parser::MessageParser::default()
+        .parse(&one_part)
+        .and_then(|m| m.parts.first().map(|p| p.contents().to_vec()))
+        .unwrap_or_else(|| body.to_vec())
+}
+
+/// Every non-body part that is a file: named parts, `attachment` parts,
+/// images, attached mails (one `.eml` each, not descended into) and other
+/// binary content. Report parts of bounces and receipts
+/// (`message/delivery-status` …) are machine data and left out.
+fn attachments(msg: &mail_parser::Message<'_>, raw: &[u8]) -> Vec<Attachment> {
+    let (text_ids, html_ids) = body_part_ids(msg);
+    let body: HashSet<usize> = text_ids.into_iter().chain(html_ids).collect();
+    let mut out = Vec::new();
+    for (i, part) in msg.parts.iter().enumerate() {
+        if body.contains(&i) {
+            continue;
+        }
+        let ctype = content_type_of(part);
+        let named = part.attachment_name().is_some_and(|n| !n.trim().is_empty());
+        let disposition_attachment = part
+            .content_disposition()
+            .is_some_and(|d| d.is_attachment());
+        let (wanted, data) = match &part.body {
+            PartType::Multipart(_) => (false, Vec::new()),
+            PartType::Message(_) => (true, part.contents().to_vec()),
+            PartType::Binary(b) | PartType::InlineBinary(b) => {
+                let report = matches!(
+                    ctype.as_deref(),
+                    Some(
+                        "message/delivery-status"
+                            | "message/global-delivery-status"
+                            | "message/disposition-notification"
+                            | "message/feedback-report"
+                    )
+                );
+                (named || disposition_attachment || !report, b.to_vec())
+            }
+            PartType::Text(_) | PartType::Html(_) => {
+                let original_headers = ctype.as_deref() == Some("text/rfc822-headers");
+                (
+                    named || disposition_attachment || original_headers,
+                    transfer_decoded(part, raw),
+                )
+            }
+        };
+        if !wanted {
+            continue;
+        }
+        let is_mail = matches!(part.body, PartType::Message(_));
+        let content_type = match (&ctype, is_mail) {
+            (Some(t), _) => t.clone(),
+            (None, true) => "message/rfc822".to_string(),
+            (None, false) => "application/octet-stream".to_string(),
+        };
+        let index = out.len() + 1;
+        let name = if is_mail {
+            let given = part
+                .attachment_name()
+                .map(str::to_string)
+                .or_else(|| part.message().and_then(|m| m.subject()).map(collapse_ws));
+            attachment::mail_name(given.as_deref(), index)
+        } else {
+            attachment::sanitise_name(attachment_name(part, raw).as_deref(), &content_type, index)
+        };
+        out.push(Attachment {
+            name,
+            content_type,
+            data,
+        });
+    }
+    out
+}
+
+/// The file name of a part. Old Chinese clients write it as raw GBK bytes,
+/// which mail-parser reads as UTF-8 and turns into U+FFFD; then the part's
+/// header block is decoded with the fallback charset and read again.
+fn attachment_name<'a>(part: &'a MessagePart<'a>, raw: &[u8]) -> Option<Cow<'a, str>> {
+    let name = part.attachment_name()?;
+    if !name.contains('\u{FFFD}') {
+        return Some(Cow::Borrowed(name));
+    }
+    let block = raw
+        .get(part.offset_header as usize..part.offset_body as usize)
+        .unwrap_or_default();
+    if std::str::from_utf8(block).is_ok() {
+        return Some(Cow::Borrowed(name));
+    }
+    let fixed = charset::decode_header_block(block);
+    let reparsed = mail_parser::MessageParser::default().parse_headers(fixed.as_bytes());
+    match reparsed.as_ref().and_then(|m| m.attachment_name()) {
+        Some(n) => Some(Cow::Owned(n.to_string())),
+        None => Some(Cow::Borrowed(name)),
+    }
 }
 
 fn all_mailboxes(a: Option<&mail_parser::Address<'_>>) -> Vec<Mailbox> {
@@ -208,4 +667,445 @@ fn all_mailboxes(a: Option<&mail_parser::Address<'_>>) -> Vec<Mailbox> {
 
 fn first_mailbox(a: Option<&mail_parser::Address<'_>>) -> Option<Mailbox> {
     all_mailboxes(a).into_iter().next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn parse_str(s: &str) -> Inbound {
+        parse(s.as_bytes()).expect("parses")
+    }
+
+    #[test]
+    fn simple_message() {
+        let m = parse_str(
+            "From: Li Wei <Li.Wei@Example.CN>\r\nTo: help@desk.test\r\nSubject:  Printer\r\n   broken \r\n\
+             Message-ID: <abc@example.cn>\r\nDate: Tue, 28 Nov 2023 10:15:00 +0800\r\n\r\nHello  \r\nthere\r\n",
+        );
+        assert_eq!(m.subject, "Printer broken");
+        assert_eq!(m.message_id, "abc@example.cn");
+        assert!(!m.synthetic_id);
+        assert_eq!(m.from.unwrap().address, "li.wei@example.cn");
+        assert_eq!(m.to[0].address, "help@desk.test");
+        assert_eq!(m.date, Some(1701137700));
+        assert_eq!(m.text, "Hello\nthere");
+        assert_eq!(m.html, None);
+        assert!(!m.auto.is_automatic());
+    }
+
+    #[test]
+    fn synthetic_id_is_stable() {
+        let raw = b"From: a@b.test\r\nSubject: x\r\n\r\nbody\r\n";
+        let a = parse(raw).unwrap();
+        let b = parse(raw).unwrap();
+        assert!(a.synthetic_id);
+        assert_eq!(a.message_id, b.message_id);
+        assert!(a.message_id.ends_with("@postdesk.invalid"));
+        assert_ne!(
+            a.message_id,
+            parse(b"From: a@b.test\r\nSubject: y\r\n\r\nbody\r\n")
+                .unwrap()
+                .message_id
+        );
+    }
+
+    #[test]
+    fn ids_tolerate_missing_brackets_comments_and_duplicates() {
+        let m = parse_str(
+            "From: a@b.test\r\nMessage-ID: abc.123@host.test (added by relay)\r\n\
+             In-Reply-To: <p1@x.test> (from Bob on Monday)\r\n\
+             References: <r1@x.test>\r\n <r2@x.test> r3@x.test <r1@x.test>\r\n\tp1@x.test\r\n\r\nhi\r\n",
+        );
+        assert_eq!(m.message_id, "abc.123@host.test");
+        assert_eq!(m.in_reply_to, vec!["p1@x.test"]);
+        assert_eq!(
+            m.references,
+            vec!["r1@x.test", "r2@x.test", "r3@x.test", "p1@x.test"]
+        );
+    }
+
+    #[test]
+    fn empty_message_id_gets_synthetic() {
+        let m = parse_str("From: a@b.test\r\nMessage-ID: <>\r\n\r\nhi\r\n");
+        assert!(m.synthetic_id);
+    }
+
+    #[test]
+    fn loop_markers_are_collected_trimmed() {
+        let m = parse_str(
+            "From: a@b.test\r\nX-Postdesk-Loop:  desk-1 \r\nx-postdesk-loop: desk-2\r\n\r\nhi\r\n",
+        );
+        assert_eq!(m.loop_markers, vec!["desk-1", "desk-2"]);
+    }
+
+    #[test]
+    fn sender_priority_from_each_header() {
+        let p =
+            |h: &str| parse_str(&format!("From: a@b.test\r\n{h}\r\n\r\nhi\r\n")).sender_priority;
+        assert_eq!(p("X-Priority: 1 (Highest)"), Some(1));
+        assert_eq!(p("X-Priority: 2 (High)"), Some(2));
+        assert_eq!(p("X-Priority: 5"), Some(5));
+        assert_eq!(p("X-Priority: 9"), None);
+        assert_eq!(p("Importance: High"), Some(1));
+        assert_eq!(p("Importance: normal"), Some(3));
+        assert_eq!(p("Importance: low"), Some(5));
+        assert_eq!(p("Priority: urgent"), Some(1));
+        assert_eq!(p("Priority: non-urgent"), Some(5));
+        assert_eq!(p("X-MSMail-Priority: Low"), Some(5));
+        assert_eq!(p("X-Foo: 1"), None);
+        assert_eq!(p("Importance: low\r\nX-Priority: 1"), Some(1));
+    }
+
+    #[test]
+    fn subject_from_raw_gbk_header() {
+        // Foxmail 5 style: raw GBK bytes in Subject and From, no RFC 2047.
+        let mut raw = b"From: \xc0\xee\xce\xb0 <liwei@example.cn>\r\nSubject: \xbb\xd8\xb8\xb4: \xb4\xf2\xd3\xa1\xbb\xfa\xbb\xb5\xc1\xcb\r\n".to_vec();
+        raw.extend_from_slice(b"\r\nhi\r\n");
+        let m = parse(&raw).unwrap();
+        assert_eq!(m.subject, "回复: 打印机坏了");
+        assert_eq!(m.from.unwrap().name.as_deref(), Some("李伟"));
+    }
+
+    #[test]
+    fn subject_with_character_split_over_encoded_words() {
+        // 你好 in UTF-8 split after the fourth byte, as some webmails do.
+        let m = parse_str(
+            "From: a@b.test\r\nSubject: =?UTF-8?B?5L2g5Q==?= =?UTF-8?B?pb0=?= world\r\n\r\nhi\r\n",
+        );
+        assert_eq!(m.subject, "你好 world");
+    }
+
+    #[test]
+    fn body_without_charset_in_gbk_is_guessed() {
+        let mut raw = b"From: a@b.test\r\nContent-Type: text/plain\r\n\r\n".to_vec();
+        raw.extend_from_slice(
+            b"\xc4\xe3\xba\xc3\xa3\xac\xb4\xf2\xd3\xa1\xbb\xfa\xbb\xb5\xc1\xcb\r\n",
+        );
+        assert_eq!(parse(&raw).unwrap().text, "你好，打印机坏了");
+    }
+
+    #[test]
+    fn body_without_charset_in_latin1_falls_back() {
+        let mut raw = b"From: a@b.test\r\nContent-Type: text/plain\r\n\r\n".to_vec();
+        raw.extend_from_slice(b"Caf\xe9 cr\xe8me br\xfbl\xe9e\r\n");
+        assert_eq!(parse(&raw).unwrap().text, "Café crème brûlée");
+    }
+
+    #[test]
+    fn body_labelled_us_ascii_with_utf8_bytes() {
+        let raw = "From: a@b.test\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n你好\r\n";
+        assert_eq!(parse_str(raw).text, "你好");
+    }
+
+    #[test]
+    fn body_with_unknown_charset_and_gbk_bytes() {
+        let mut raw =
+            b"From: a@b.test\r\nContent-Type: text/plain; charset=x-unknown-cn\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+                .to_vec();
+        raw.extend_from_slice(b"xOO6ww==\r\n"); // 你好 in GBK
+        assert_eq!(parse(&raw).unwrap().text, "你好");
+    }
+
+    #[test]
+    fn gb2312_label_with_gbk_only_characters() {
+        // 镕 and 堃 are not in GB2312; Foxmail still labels the part gb2312.
+        let mut raw =
+            b"From: a@b.test\r\nContent-Type: text/plain; charset=gb2312\r\n\r\n".to_vec();
+        raw.extend_from_slice(b"\xe9\x46 \x88\xd2\r\n");
+        assert_eq!(parse(&raw).unwrap().text, "镕 堃");
+    }
+
+    #[test]
+    fn html_meta_charset_used_when_mime_has_none() {
+        let mut raw = b"From: a@b.test\r\nContent-Type: text/html\r\n\r\n".to_vec();
+        raw.extend_from_slice(
+            b"<html><head><meta charset=\"big5\"></head><body>\xa7\x41\xa6\x6e</body></html>",
+        );
+        assert_eq!(parse(&raw).unwrap().text, "你好");
+    }
+
+    #[test]
+    fn html_only_mail_is_converted() {
+        let m = parse_str(
+            "From: a@b.test\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
+             <p>Hello&nbsp;&amp; welcome</p><script>alert(1)</script><p>Second</p>",
+        );
+        assert_eq!(m.text, "Hello & welcome\n\nSecond");
+        assert!(m.html.unwrap().contains("<script>"));
+    }
+
+    #[test]
+    fn looks_chinese_rules() {
+        let mk = |subject: &str, text: &str| Inbound {
+            message_id: String::new(),
+            synthetic_id: false,
+            in_reply_to: vec![],
+            references: vec![],
+            from: None,
+            reply_to: None,
+            to: vec![],
+            cc: vec![],
+            subject: subject.into(),
+            date: None,
+            text: text.into(),
+            html: None,
+            attachments: vec![],
+            auto: AutoSignals::default(),
+            loop_markers: vec![],
+            sender_priority: None,
+            raw_size: 0,
+        };
+        assert!(mk("打印机坏了", "").looks_chinese());
+        assert!(mk("Printer", "Hi, 打印机坏了").looks_chinese());
+        assert!(mk("回复: 打印机", "还是不能用，谢谢").looks_chinese());
+        assert!(!mk("Printer broken", "It does not print.").looks_chinese());
+        let long = "The printer on the third floor has stopped printing since this morning. \
+                    We restarted it twice and checked the paper tray. Best regards, Li Wei, \
+                    北京示例科技有限公司";
+        assert!(!mk("Printer broken", long).looks_chinese());
+        assert!(!mk("Re: Printer", "Thanks!\n> 打印机坏了，请帮忙看看，谢谢").looks_chinese());
+        assert!(
+            !mk(
+                "会議室のプロジェクター",
+                "本日１５時から会議があるため、至急ご確認ください。"
+            )
+            .looks_chinese()
+        );
+        assert!(
+            mk(
+                "索尼投影仪",
+                "会议室的ソニー投影仪坏了，请尽快派人来看一下，谢谢。"
+            )
+            .looks_chinese()
+        );
+    }
+
+    #[test]
+    fn named_text_part_is_an_attachment_not_body() {
+        let m = parse_str(
+            "From: a@b.test\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+             Content-Type: text/plain\r\n\r\nSee log.\r\n--b\r\n\
+             Content-Type: text/plain\r\nContent-Disposition: inline; filename=\"log.txt\"\r\n\r\nline 1\r\n--b--\r\n",
+        );
+        assert_eq!(m.text, "See log.");
+        assert_eq!(m.attachments.len(), 1);
+        assert_eq!(m.attachments[0].name, "log.txt");
+        assert_eq!(m.attachments[0].data, b"line 1");
+    }
+
+    #[test]
+    fn text_attachment_keeps_its_original_bytes() {
+        let mut raw = b"From: a@b.test\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+             Content-Type: text/plain\r\n\r\nSee file.\r\n--b\r\n\
+             Content-Type: text/csv; charset=gbk; name=\"a.csv\"\r\nContent-Transfer-Encoding: base64\r\n\
+             Content-Disposition: attachment; filename=\"a.csv\"\r\n\r\n"
+            .to_vec();
+        raw.extend_from_slice(b"xOO6ww==\r\n--b--\r\n");
+        let m = parse(&raw).unwrap();
+        assert_eq!(m.attachments[0].data, b"\xc4\xe3\xba\xc3");
+        assert_eq!(m.attachments[0].content_type, "text/csv");
+    }
+
+    #[test]
+    fn encoded_word_attachment_names() {
+        // Outlook in China: RFC 2047 words inside quoted parameters.
+        let m = parse_str(
+            "From: a@b.test\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+             Content-Type: text/plain\r\n\r\nquote attached\r\n--b\r\n\
+             Content-Type: application/vnd.ms-excel; name=\"=?gb2312?B?sai827WlLnhscw==?=\"\r\n\
+             Content-Disposition: attachment; filename=\"=?gb2312?B?sai827WlLnhscw==?=\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\nAAAA\r\n--b--\r\n",
+        );
+        assert_eq!(m.attachments[0].name, "报价单.xls");
+    }
+
+    #[test]
+    fn raw_gbk_attachment_name() {
+        // Foxmail 5: the file name as raw GBK bytes in the part header.
+        let mut raw = b"From: a@b.test\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+             Content-Type: text/plain\r\n\r\nquote attached\r\n--b\r\n\
+             Content-Type: application/vnd.ms-excel; name=\""
+            .to_vec();
+        raw.extend_from_slice(
+            b"\xb1\xa8\xbc\xdb\xb5\xa5.xls\"\r\nContent-Disposition: attachment; filename=\"",
+        );
+        raw.extend_from_slice(b"\xb1\xa8\xbc\xdb\xb5\xa5.xls\"\r\nContent-Transfer-Encoding: base64\r\n\r\nAAAA\r\n--b--\r\n");
+        let m = parse(&raw).unwrap();
+        assert_eq!(m.attachments[0].name, "报价单.xls");
+        assert_eq!(m.text, "quote attached");
+    }
+
+    #[test]
+    fn inline_images_are_attachments() {
+        let m = parse_str(
+            "From: a@b.test\r\nContent-Type: multipart/related; boundary=r; type=\"text/html\"\r\n\r\n--r\r\n\
+             Content-Type: text/html; charset=utf-8\r\n\r\n<p>See <img src=\"cid:img1@x\"></p>\r\n--r\r\n\
+             Content-Type: image/png\r\nContent-ID: <img1@x>\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+             iVBORw0KGgo=\r\n--r\r\n\
+             Content-Type: image/jpeg; name=\"photo.jpg\"\r\nContent-Disposition: inline; filename=\"photo.jpg\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n/9j/4AAQ\r\n--r--\r\n",
+        );
+        assert_eq!(m.text, "See");
+        let names: Vec<_> = m.attachments.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, vec!["attachment-1.png", "photo.jpg"]);
+        assert_eq!(m.attachments[0].data, b"\x89PNG\r\n\x1a\n");
+        assert_eq!(m.attachments[0].content_type, "image/png");
+    }
+
+    #[test]
+    fn attached_mail_is_one_eml_and_not_body() {
+        let m = parse_str(
+            "From: a@b.test\r\nSubject: fwd\r\nX-Postdesk-Loop: outer\r\n\
+             Content-Type: multipart/mixed; boundary=m\r\n\r\n--m\r\n\
+             Content-Type: text/plain\r\n\r\nsee attached\r\n--m\r\n\
+             Content-Type: message/rfc822\r\n\r\n\
+             From: b@c.test\r\nSubject: inner: secrets\r\nX-Postdesk-Loop: inner\r\nAuto-Submitted: auto-replied\r\n\
+             Content-Type: multipart/mixed; boundary=n\r\n\r\n--n\r\nContent-Type: text/plain\r\n\r\ninner text\r\n\
+             --n\r\nContent-Type: application/pdf; name=inner.pdf\r\n\r\n%PDF\r\n--n--\r\n--m--\r\n",
+        );
+        assert_eq!(m.text, "see attached");
+        assert_eq!(m.attachments.len(), 1);
+        assert_eq!(m.attachments[0].name, "inner secrets.eml");
+        assert_eq!(m.attachments[0].content_type, "message/rfc822");
+        assert!(m.attachments[0].data.starts_with(b"From: b@c.test"));
+        assert_eq!(m.loop_markers, vec!["outer"]);
+        assert!(!m.auto.is_automatic());
+    }
+
+    #[test]
+    fn parser_panic_becomes_an_error() {
+        let r: Result<(), ParseError> = guarded(|| panic!("boom"));
+        assert!(matches!(r, Err(ParseError::NotAMessage(_))));
+    }
+
+    // ---- never panics, never slow -------------------------------------
+
+    fn assert_quick(what: &str, raw: &[u8]) {
+        let start = Instant::now();
+        let _ = parse(raw);
+        let took = start.elapsed();
+        // Generous for debug builds on a busy CI machine; a quadratic step
+        // on these inputs would take minutes.
+        assert!(took < Duration::from_secs(10), "{what} took {took:?}");
+    }
+
+    #[test]
+    fn empty_input() {
+        assert!(parse(b"").is_err());
+        assert_quick("empty", b"");
+    }
+
+    #[test]
+    fn a_megabyte_of_ff() {
+        assert_quick("0xFF", &vec![0xFFu8; 1 << 20]);
+    }
+
+    #[test]
+    fn huge_header() {
+        let mut raw = b"From: a@b.test\r\nX-Big: ".to_vec();
+        for i in 0..(200 * 1024 / 10) {
+            raw.extend_from_slice(format!("v{i:07} \r\n ").as_bytes());
+        }
+        raw.extend_from_slice(b"end\r\nSubject: ok\r\n\r\nbody\r\n");
+        assert_quick("200 KB header", &raw);
+        let m = parse(&raw).unwrap();
+        assert_eq!(m.subject, "ok");
+        let mut one_line = b"From: a@b.test\r\nSubject: ".to_vec();
+        one_line.extend(std::iter::repeat_n(b'x', 200 * 1024));
+        one_line.extend_from_slice(b"\r\n\r\nbody\r\n");
+        assert_quick("200 KB subject", &one_line);
+    }
+
+    #[test]
+    fn thousand_nested_multiparts() {
+        let mut raw = b"From: a@b.test\r\nSubject: deep\r\n".to_vec();
+        for i in 0..1000 {
+            raw.extend_from_slice(
+                format!("Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n")
+                    .as_bytes(),
+            );
+        }
+        raw.extend_from_slice(b"Content-Type: text/plain\r\n\r\ndeep text\r\n");
+        for i in (0..1000).rev() {
+            raw.extend_from_slice(format!("--b{i}--\r\n").as_bytes());
+        }
+        assert_quick("1000 nested multiparts", &raw);
+        let m = parse(&raw).unwrap();
+        assert_eq!(m.subject, "deep");
+    }
+
+    #[test]
+    fn thousand_nested_attached_mails() {
+        let mut raw = Vec::new();
+        for _ in 0..1000 {
+            raw.extend_from_slice(b"From: a@b.test\r\nContent-Type: message/rfc822\r\n\r\n");
+        }
+        raw.extend_from_slice(b"From: a@b.test\r\n\r\ninnermost\r\n");
+        assert_quick("1000 nested message/rfc822", &raw);
+    }
+
+    #[test]
+    fn subject_with_5000_tags() {
+        let subject = "[#1] ".repeat(5000);
+        let raw = format!("From: a@b.test\r\nSubject: Re: {subject}help\r\n\r\nbody\r\n");
+        assert_quick("5000 tags", raw.as_bytes());
+        let m = parse_str(&raw);
+        assert!(m.subject.starts_with("Re: [#1] [#1]"));
+        assert!(m.subject.ends_with("[#1] help"));
+    }
+
+    #[test]
+    fn huge_html_and_many_parts() {
+        let mut html = String::from("From: a@b.test\r\nContent-Type: text/html\r\n\r\n");
+        for _ in 0..50_000 {
+            html.push_str("<div><table><tr><td>x&amp;y</td><td><blockquote>q");
+        }
+        assert_quick("deep HTML", html.as_bytes());
+        let mut parts =
+            b"From: a@b.test\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n".to_vec();
+        for i in 0..20_000 {
+            parts.extend_from_slice(
+                format!(
+                    "--b\r\nContent-Type: application/octet-stream; name=\"{i}.bin\"\r\n\r\nx\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        parts.extend_from_slice(b"--b--\r\n");
+        assert_quick("20000 parts", &parts);
+    }
+
+    #[test]
+    fn garbage_does_not_panic() {
+        let samples: &[&[u8]] = &[
+            b"\r\n\r\n",
+            b":",
+            b"From:\r\n\r\n",
+            b"Content-Type: multipart/mixed; boundary=\"\"\r\n\r\n--\r\n--\r\n",
+            b"Content-Type: multipart/mixed\r\n\r\n--b\r\n",
+            b"Subject: =?utf-8?B?====?= =?gb2312?Q?=ZZ?= =??B??=\r\n\r\nx",
+            b"Content-Type: text/plain; charset=\xff\xfe\r\n\r\n\xff\xfe",
+            b"Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!!\r\n",
+            b"Content-Disposition: attachment; filename*=utf-8''%ZZ%\r\n\r\nx",
+        ];
+        for s in samples {
+            assert_quick("garbage", s);
+        }
+        // A pseudo-random walk over mail-ish bytes.
+        let alphabet = b"\r\n:;=?<>\"-/ \tabBQ%\xff\xe4=?utf-8?B?--b\r\nContent-Type: multipart/mixed; boundary=b\r\n";
+        let mut state: u64 = 0x2545F4914F6CDD1D;
+        for len in (0..4000).step_by(37) {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    alphabet[(state % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            let _ = parse(&bytes);
+        }
+    }
 }
