@@ -296,26 +296,11 @@ fn display_subject(policy: &Policy, mail: &Inbound) -> String {
 
 /// The requester's language: the mailbox's, or Chinese when they write Chinese.
 pub fn language_for(policy: &Policy, mail: &Inbound) -> Lang {
-    if policy.detect_language && looks_chinese(&mail.subject, &mail.text) {
+    if policy.detect_language && mail.looks_chinese() {
         Lang::ZhCn
     } else {
         policy.lang
     }
-}
-
-/// True when enough of the words are Han characters to call the mail Chinese.
-fn looks_chinese(subject: &str, text: &str) -> bool {
-    let mut han = 0usize;
-    let mut letters = 0usize;
-    for c in subject.chars().chain(text.chars().take(4000)) {
-        if c.is_alphabetic() {
-            letters += 1;
-            if matches!(c as u32, 0x4E00..=0x9FFF | 0x3400..=0x4DBF | 0xF900..=0xFAFF) {
-                han += 1;
-            }
-        }
-    }
-    han >= 4 && han * 5 >= letters
 }
 
 /// A short summary of the request for the acknowledgement: the first lines.

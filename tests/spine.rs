@@ -1,0 +1,287 @@
+//! The spine end to end: a requester writes over SMTP (Postfix), the daemon
+//! reads the helpdesk mailbox over IMAP (Dovecot), makes the ticket, and the
+//! acknowledgement reaches the requester's mailbox. Needs the lab mail
+//! servers (`scripts/test` starts them); panics loudly without them.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use postdesk::store::Store;
+use support::*;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A helpdesk of its own for one test: a fresh mailbox, database and config.
+struct Desk {
+    env: MailEnv,
+    dir: tempfile::TempDir,
+    address: String,
+    config: PathBuf,
+}
+
+impl Desk {
+    fn new(tag: &str, extra: &str) -> Desk {
+        let env = MailEnv::load();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let address = env.unique_user(&format!("desk-{tag}"));
+        std::fs::write(dir.path().join("imap-password"), &env.password).unwrap();
+        let config = dir.path().join("postdesk.toml");
+        let text = format!(
+            r#"
+[desk]
+name = "IT Desk"
+address = "{address}"
+time-zone = "Asia/Shanghai"
+first-ticket-number = 1000
+first-response = "4h"
+{extra}
+
+[storage]
+database = "desk.db"
+
+[[mailbox]]
+name = "support"
+kind = "imap"
+host = "127.0.0.1"
+port = {imap}
+security = "plain"
+username = "{address}"
+password-file = "imap-password"
+idle-recheck = "30s"
+
+[outbox]
+transport = "smtp"
+host = "127.0.0.1"
+port = {smtp}
+security = "plain"
+retry-initial = "1s"
+retry-max = "2s"
+"#,
+            imap = env.imap_port,
+            smtp = env.smtp_port,
+        );
+        std::fs::write(&config, text).unwrap();
+        Desk {
+            env,
+            dir,
+            address,
+            config,
+        }
+    }
+
+    fn start(&self) -> Daemon {
+        let mut d = Daemon::start(&self.config);
+        d.wait_for_log("IMAP connected", WAIT);
+        d
+    }
+
+    fn store(&self) -> Store {
+        Store::open(&self.dir.path().join("desk.db")).expect("open the desk database")
+    }
+
+    /// Waits until the database holds `n` inbound messages.
+    fn wait_inbound(&self, n: i64, daemon: &Daemon) {
+        let ok = wait_until(WAIT, || self.store().inbound_count().unwrap_or(0) >= n);
+        assert!(
+            ok,
+            "expected {n} inbound messages recorded; log:\n{}",
+            daemon.log()
+        );
+    }
+
+    fn send(&self, from: &str, raw: &[u8]) {
+        smtp_send(&self.env, from, &[&self.address], raw).expect("SMTP to the helpdesk");
+    }
+}
+
+fn header(raw: &[u8], name: &str) -> String {
+    header_value(raw, name)
+        .map(|v| String::from_utf8_lossy(&v).trim().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn request_gets_acknowledged_and_reply_joins_the_ticket() {
+    let desk = Desk::new("spine", "");
+    let requester = desk.env.unique_user("ann");
+    let mut daemon = desk.start();
+
+    let request = MailBuilder::new(&format!("Ann <{requester}>"), &desk.address)
+        .subject("Printer on floor 3 prints nothing")
+        .body(b"Hello,\nthe printer shows a paper jam but there is no paper in it.\n")
+        .build();
+    let request_id = header(&request, "Message-ID");
+    desk.send(&requester, &request);
+
+    let acks = wait_for_messages(&desk.env, &requester, 1, WAIT);
+    let ack = &acks[0];
+    let subject = header(ack, "Subject");
+    assert_eq!(subject, "[#1000] Printer on floor 3 prints nothing");
+    assert_eq!(header(ack, "In-Reply-To"), request_id);
+    assert!(header(ack, "References").contains(&request_id));
+    assert_eq!(header(ack, "Auto-Submitted"), "auto-replied");
+    assert_eq!(header(ack, "X-Auto-Response-Suppress"), "All");
+    let ack_parsed = postdesk::inbound::parse(ack).unwrap();
+    assert!(ack_parsed.text.contains("[#1000]"), "{}", ack_parsed.text);
+    assert!(
+        ack_parsed.text.contains("(Asia/Shanghai)"),
+        "the acknowledgement says when: {}",
+        ack_parsed.text
+    );
+
+    // The requester answers the acknowledgement the way a mail client does.
+    let reply = MailBuilder::new(&requester, &desk.address)
+        .subject(&format!("Re: {subject}"))
+        .in_reply_to(&ack_parsed_id(ack))
+        .references(&[request_id.as_str(), ack_parsed_id(ack).as_str()])
+        .body(b"It is model HP 4250, if that helps.\n")
+        .build();
+    desk.send(&requester, &reply);
+    desk.wait_inbound(2, &daemon);
+
+    let store = desk.store();
+    assert_eq!(
+        store.ticket_count().unwrap(),
+        1,
+        "the reply joined the ticket"
+    );
+    let t = store.ticket_detail(1000).unwrap().expect("ticket 1000");
+    let kinds: Vec<&str> = t.messages.iter().map(|m| m.kind.as_str()).collect();
+    assert_eq!(kinds, ["request", "ack", "reply"], "{kinds:?}");
+    // No second acknowledgement: give the daemon time to (wrongly) send one.
+    std::thread::sleep(Duration::from_secs(2));
+    let mut imap = Imap::login(&desk.env, &requester);
+    imap.select("INBOX");
+    assert_eq!(
+        imap.uid_search_all().len(),
+        1,
+        "exactly one acknowledgement"
+    );
+    daemon.stop();
+}
+
+fn ack_parsed_id(raw: &[u8]) -> String {
+    header(raw, "Message-ID")
+}
+
+#[test]
+fn chinese_gbk_mail_is_decoded_and_answered_in_chinese() {
+    let desk = Desk::new("gbk", "");
+    let requester = desk.env.unique_user("li");
+    let mut daemon = desk.start();
+    // Foxmail style: GB2312 declared, GBK bytes, base64 subject.
+    let raw = MailBuilder::new(&requester, &desk.address)
+        .subject_in("gb2312", GBK_PRINTER_BROKEN)
+        .content_type("text/plain; charset=gb2312")
+        .body(&[GBK_PRINTER_BROKEN, b"\r\n", GBK_PLEASE_FIX, b"\r\n"].concat())
+        .base64()
+        .build();
+    desk.send(&requester, &raw);
+    let acks = wait_for_messages(&desk.env, &requester, 1, WAIT);
+    let ack = postdesk::inbound::parse(&acks[0]).unwrap();
+    assert_eq!(ack.subject, "[#1000] 打印机坏了");
+    assert!(ack.text.contains("工单"), "Chinese template: {}", ack.text);
+    assert!(ack.text.contains("打印机坏了"), "{}", ack.text);
+
+    let t = desk.store().ticket_detail(1000).unwrap().expect("ticket");
+    assert_eq!(t.ticket.subject, "打印机坏了");
+    assert_eq!(t.ticket.lang, "zh-CN");
+    assert!(
+        t.messages[0].body.contains("打印机坏了"),
+        "{}",
+        t.messages[0].body
+    );
+    daemon.stop();
+}
+
+#[test]
+fn restart_processes_nothing_twice() {
+    let desk = Desk::new("restart", "");
+    let requester = desk.env.unique_user("bob");
+    let mut daemon = desk.start();
+    for i in 0..3 {
+        let raw = build_mail(
+            &requester,
+            &desk.address,
+            &format!("Request {i}"),
+            "please help\n",
+        );
+        desk.send(&requester, &raw);
+    }
+    desk.wait_inbound(3, &daemon);
+    wait_for_messages(&desk.env, &requester, 3, WAIT);
+    daemon.stop();
+
+    // Forget the \Seen marks too: only the checkpoint and Message-IDs protect us.
+    let mut imap = Imap::login(&desk.env, &desk.address);
+    imap.select("INBOX");
+    imap.command_ok("UID STORE 1:* -FLAGS (\\Seen)");
+
+    let mut again = desk.start();
+    let raw = build_mail(
+        &requester,
+        &desk.address,
+        "Request after restart",
+        "one more\n",
+    );
+    desk.send(&requester, &raw);
+    desk.wait_inbound(4, &again);
+    wait_for_messages(&desk.env, &requester, 4, WAIT);
+    std::thread::sleep(Duration::from_secs(2));
+    let store = desk.store();
+    assert_eq!(store.ticket_count().unwrap(), 4);
+    assert_eq!(store.inbound_count().unwrap(), 4);
+    let (queued, sent, failed) = store.outbox_counts().unwrap();
+    assert_eq!((queued, sent, failed), (0, 4, 0));
+    let mut imap = Imap::login(&desk.env, &requester);
+    imap.select("INBOX");
+    assert_eq!(
+        imap.uid_search_all().len(),
+        4,
+        "one acknowledgement per request"
+    );
+    again.stop();
+}
+
+#[test]
+fn uidvalidity_change_rereads_without_duplicates() {
+    let desk = Desk::new("uidvalidity", "");
+    let requester = desk.env.unique_user("carol");
+    let mut daemon = desk.start();
+    let raw = build_mail(&requester, &desk.address, "First", "x\n");
+    desk.send(&requester, &raw);
+    desk.wait_inbound(1, &daemon);
+    daemon.stop();
+
+    // Recreate the folder the way a server migration would: same mail, new UIDVALIDITY.
+    let mut imap = Imap::login(&desk.env, &desk.address);
+    let msgs = {
+        imap.select("INBOX");
+        imap.fetch_all_raw()
+    };
+    imap.create("Rebuilt");
+    for (_, m) in &msgs {
+        imap.append("Rebuilt", m);
+    }
+    imap.command_ok("SELECT Rebuilt");
+    let text = std::fs::read_to_string(&desk.config).unwrap().replace(
+        "idle-recheck = \"30s\"",
+        "idle-recheck = \"30s\"\nfolder = \"Rebuilt\"",
+    );
+    std::fs::write(&desk.config, text).unwrap();
+    // Same mailbox name, so the stored checkpoint (old UIDVALIDITY) applies.
+    let mut again = desk.start();
+    let second = build_mail(&requester, &desk.address, "Second", "y\n");
+    imap.append("Rebuilt", &second);
+    desk.wait_inbound(2, &again);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(desk.store().ticket_count().unwrap(), 2, "{}", again.log());
+    assert!(
+        again.log().contains("UIDVALIDITY changed"),
+        "the daemon noticed: {}",
+        again.log()
+    );
+    again.stop();
+}
