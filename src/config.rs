@@ -46,6 +46,14 @@ pub struct Config {
     pub outbox: OutboxConfig,
     #[serde(default)]
     pub storage: Storage,
+    #[serde(default, rename = "agent")]
+    pub agents: Vec<AgentConfig>,
+    #[serde(default, rename = "team")]
+    pub teams: Vec<TeamConfig>,
+    #[serde(default)]
+    pub workflow: Workflow,
+    #[serde(default)]
+    pub survey: SurveyConfig,
     /// Where relative paths are resolved from: the config file's directory.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -99,6 +107,125 @@ impl Desk {
                 .rsplit_once('@')
                 .map(|(_, d)| d)
                 .unwrap_or("localhost"),
+        }
+    }
+}
+
+/// A person who answers tickets.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AgentConfig {
+    /// The short name used in commands: `#assign alice`.
+    pub name: String,
+    /// The name requesters see on relayed replies. Default: `name`.
+    pub display_name: Option<String>,
+    /// Every address the agent writes from.
+    pub addresses: Vec<String>,
+    /// The team the agent belongs to.
+    pub team: String,
+    /// A per-agent secret an agent can put in a command line (`#secret ...`)
+    /// when `workflow.agent-authentication = "secret"`: the variable's name.
+    pub secret_env: Option<String>,
+}
+
+/// A group of agents at one tier, with a lead.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TeamConfig {
+    pub name: String,
+    /// `L1` for the service desk, `L2` for specialists, and so on.
+    #[serde(default = "default_tier")]
+    pub tier: String,
+    /// Where notifications for the team go (a list address). Without it,
+    /// they go to every member.
+    pub address: Option<String>,
+    /// Agent names of the members, besides agents whose `team` names this team.
+    #[serde(default)]
+    pub members: Vec<String>,
+    /// The agent who leads the team (gets breach and low-rating notices).
+    pub lead: Option<String>,
+    /// Where notices for the team's manager go.
+    pub manager: Option<String>,
+    /// New tickets go to this team. Default: the first L1 team, else the first team.
+    #[serde(default)]
+    pub default: bool,
+}
+
+fn default_tier() -> String {
+    "L1".into()
+}
+
+/// How agents prove that a mail is really theirs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AgentAuthentication {
+    /// The From address is enough (only for a mailbox that cannot receive forged mail).
+    None,
+    /// The receiving server's Authentication-Results must show DKIM or SPF pass for the agent's domain.
+    DkimOrSpf,
+    /// A `#secret WORD` line with the agent's secret.
+    Secret,
+    /// Either of the two above.
+    DkimOrSpfOrSecret,
+}
+
+/// The ticket lifecycle's settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct Workflow {
+    /// People in Cc of a request become watchers and receive public updates.
+    pub cc_watchers: bool,
+    pub agent_authentication: AgentAuthentication,
+    /// `Authentication-Results` headers count only from these servers (authserv-id).
+    pub trusted_authserv_ids: Vec<String>,
+    /// Words (besides the built-in ones) with which a requester confirms a resolution.
+    pub confirm_words: Vec<String>,
+    /// Words (besides the built-in ones) with which a requester says it is not fixed.
+    pub not_fixed_words: Vec<String>,
+    /// A resolved ticket without an answer closes after this long.
+    #[serde(deserialize_with = "de_duration")]
+    pub auto_close_after: Duration,
+    /// A reply to a ticket closed longer ago than this opens a new ticket.
+    #[serde(deserialize_with = "de_duration")]
+    pub reopen_window: Duration,
+    /// How often the daemon looks for tickets to close and SLAs to escalate.
+    #[serde(deserialize_with = "de_duration")]
+    pub sweep_interval: Duration,
+}
+
+impl Default for Workflow {
+    fn default() -> Workflow {
+        Workflow {
+            cc_watchers: true,
+            agent_authentication: AgentAuthentication::None,
+            trusted_authserv_ids: Vec::new(),
+            confirm_words: Vec::new(),
+            not_fixed_words: Vec::new(),
+            auto_close_after: Duration::from_secs(5 * 86400),
+            reopen_window: Duration::from_secs(14 * 86400),
+            sweep_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The satisfaction survey sent when a ticket closes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct SurveyConfig {
+    pub enabled: bool,
+    /// A requester gets at most one survey in this period.
+    #[serde(deserialize_with = "de_duration")]
+    pub quiet_period: Duration,
+    /// Ratings at or below this notify the team lead.
+    pub low_rating: u8,
+}
+
+impl Default for SurveyConfig {
+    fn default() -> SurveyConfig {
+        SurveyConfig {
+            enabled: true,
+            quiet_period: Duration::from_secs(30 * 86400),
+            low_rating: 2,
         }
     }
 }
@@ -415,6 +542,10 @@ impl Config {
             }],
             outbox: OutboxConfig::default(),
             storage: Storage::default(),
+            agents: Vec::new(),
+            teams: Vec::new(),
+            workflow: Workflow::default(),
+            survey: SurveyConfig::default(),
             base_dir: data_dir.to_path_buf(),
             source: None,
         }
@@ -514,6 +645,69 @@ impl Config {
         }
         if o.concurrency == 0 {
             return Err(self.semantic("outbox.concurrency must be at least 1".into()));
+        }
+        self.validate_people()
+    }
+
+    fn validate_people(&self) -> Result<(), ConfigError> {
+        let mut teams = std::collections::BTreeSet::new();
+        for t in &self.teams {
+            if !teams.insert(t.name.to_lowercase()) {
+                return Err(self.semantic(format!("team \"{}\" is defined twice", t.name)));
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        let mut addresses = std::collections::BTreeMap::new();
+        for a in &self.agents {
+            if !names.insert(a.name.to_lowercase()) {
+                return Err(self.semantic(format!("agent \"{}\" is defined twice", a.name)));
+            }
+            if a.addresses.is_empty() {
+                return Err(self.semantic(format!(
+                    "agent \"{}\": addresses = [\"...\"] is empty",
+                    a.name
+                )));
+            }
+            for addr in &a.addresses {
+                let addr = crate::address::normalise(addr);
+                if !addr.contains('@') {
+                    return Err(self.semantic(format!(
+                        "agent \"{}\": \"{addr}\" is not an e-mail address",
+                        a.name
+                    )));
+                }
+                if let Some(other) = addresses.insert(addr.clone(), a.name.clone()) {
+                    return Err(self.semantic(format!(
+                        "address {addr} belongs to agents \"{other}\" and \"{}\"",
+                        a.name
+                    )));
+                }
+            }
+            if !teams.contains(&a.team.to_lowercase()) {
+                return Err(self.semantic(format!(
+                    "agent \"{}\": team \"{}\" is not defined; expected one of: {}",
+                    a.name,
+                    a.team,
+                    self.teams
+                        .iter()
+                        .map(|t| t.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+        for t in &self.teams {
+            for m in t.members.iter().chain(t.lead.iter()) {
+                if !names.contains(&m.to_lowercase()) {
+                    return Err(self.semantic(format!(
+                        "team \"{}\": \"{m}\" is not a defined agent",
+                        t.name
+                    )));
+                }
+            }
+        }
+        if self.teams.iter().filter(|t| t.default).count() > 1 {
+            return Err(self.semantic("more than one team has default = true".into()));
         }
         Ok(())
     }

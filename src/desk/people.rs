@@ -1,0 +1,252 @@
+//! Who is who: agents, teams and tiers, as the config describes them.
+//!
+//! Anyone not listed here is a requester (or a watcher of a ticket).
+
+use crate::address::{Mailbox, normalise};
+use crate::config::Config;
+
+/// A person who answers tickets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Agent {
+    pub name: String,
+    pub display_name: String,
+    /// Normalised addresses; the first is where we write to.
+    pub addresses: Vec<String>,
+    pub team: String,
+    /// The per-agent secret, when configured and set in the environment.
+    pub secret: Option<String>,
+}
+
+impl Agent {
+    pub fn mailbox(&self) -> Mailbox {
+        Mailbox::new(Some(&self.display_name), &self.addresses[0])
+    }
+}
+
+/// A group of agents at one tier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Team {
+    pub name: String,
+    pub tier: String,
+    pub address: Option<String>,
+    pub members: Vec<String>,
+    pub lead: Option<String>,
+    pub manager: Option<String>,
+    pub default: bool,
+}
+
+/// Agents and teams, with the lookups decisions need.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Directory {
+    pub agents: Vec<Agent>,
+    pub teams: Vec<Team>,
+}
+
+impl Directory {
+    /// Builds the directory; `env` reads per-agent secrets (the environment in
+    /// the daemon, a map in tests).
+    pub fn from_config(cfg: &Config, env: impl Fn(&str) -> Option<String>) -> Directory {
+        let agents = cfg
+            .agents
+            .iter()
+            .map(|a| Agent {
+                name: a.name.clone(),
+                display_name: a.display_name.clone().unwrap_or_else(|| a.name.clone()),
+                addresses: a.addresses.iter().map(|x| normalise(x)).collect(),
+                team: a.team.clone(),
+                secret: a
+                    .secret_env
+                    .as_deref()
+                    .and_then(&env)
+                    .filter(|s| !s.is_empty()),
+            })
+            .collect();
+        let teams = cfg
+            .teams
+            .iter()
+            .map(|t| Team {
+                name: t.name.clone(),
+                tier: t.tier.clone(),
+                address: t.address.as_deref().map(normalise),
+                members: t.members.clone(),
+                lead: t.lead.clone(),
+                manager: t.manager.as_deref().map(normalise),
+                default: t.default,
+            })
+            .collect();
+        Directory { agents, teams }
+    }
+
+    pub fn agent_by_address(&self, address: &str) -> Option<&Agent> {
+        let a = normalise(address);
+        self.agents.iter().find(|ag| ag.addresses.contains(&a))
+    }
+
+    /// An agent by name (case-insensitive) or by any of their addresses.
+    pub fn agent(&self, name_or_address: &str) -> Option<&Agent> {
+        let n = name_or_address.trim();
+        self.agents
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(n))
+            .or_else(|| self.agent_by_address(n))
+    }
+
+    pub fn team(&self, name: &str) -> Option<&Team> {
+        self.teams
+            .iter()
+            .find(|t| t.name.eq_ignore_ascii_case(name.trim()))
+    }
+
+    /// Where new tickets go: the team marked default, else the first L1 team, else the first team.
+    pub fn default_team(&self) -> Option<&Team> {
+        self.teams
+            .iter()
+            .find(|t| t.default)
+            .or_else(|| {
+                self.teams
+                    .iter()
+                    .find(|t| t.tier.eq_ignore_ascii_case("L1"))
+            })
+            .or_else(|| self.teams.first())
+    }
+
+    /// Everyone who gets a team's notifications: its list address, or its members.
+    pub fn team_recipients(&self, team: &str) -> Vec<Mailbox> {
+        let Some(t) = self.team(team) else {
+            return Vec::new();
+        };
+        if let Some(addr) = &t.address {
+            return vec![Mailbox::new(Some(&t.name), addr)];
+        }
+        let mut out: Vec<Mailbox> = self
+            .agents
+            .iter()
+            .filter(|a| {
+                a.team.eq_ignore_ascii_case(&t.name)
+                    || t.members.iter().any(|m| m.eq_ignore_ascii_case(&a.name))
+            })
+            .map(Agent::mailbox)
+            .collect();
+        out.dedup_by(|a, b| a.address == b.address);
+        out
+    }
+
+    /// The team lead's mailbox.
+    pub fn lead_of(&self, team: &str) -> Option<Mailbox> {
+        let lead = self.team(team)?.lead.as_deref()?;
+        self.agent(lead).map(Agent::mailbox)
+    }
+
+    /// The team a ticket moves to on `#escalate ARG`: a team name, or a tier
+    /// (`L2`: the first team of that tier).
+    pub fn escalation_target(&self, arg: &str) -> Result<&Team, String> {
+        if let Some(t) = self.team(arg) {
+            return Ok(t);
+        }
+        self.teams
+            .iter()
+            .find(|t| t.tier.eq_ignore_ascii_case(arg.trim()))
+            .ok_or_else(|| {
+                let names: Vec<String> = self
+                    .teams
+                    .iter()
+                    .map(|t| format!("{} ({})", t.name, t.tier))
+                    .collect();
+                format!(
+                    "no team or tier `{arg}`; expected one of: {}",
+                    names.join(", ")
+                )
+            })
+    }
+
+    /// The first team of the next tier up (L1 → L2), if there is one.
+    pub fn next_tier_team(&self, current_tier: &str) -> Option<&Team> {
+        let level = tier_level(current_tier)?;
+        self.teams
+            .iter()
+            .filter_map(|t| Some((tier_level(&t.tier)?, t)))
+            .filter(|(l, _)| *l > level)
+            .min_by_key(|(l, _)| *l)
+            .map(|(_, t)| t)
+    }
+}
+
+/// `L2` → 2.
+fn tier_level(tier: &str) -> Option<u32> {
+    tier.trim().trim_start_matches(['L', 'l']).parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    pub(crate) fn directory() -> Directory {
+        let cfg = Config::from_toml(
+            r#"
+[[team]]
+name = "service-desk"
+tier = "L1"
+address = "desk-team@corp.test"
+lead = "carol"
+[[team]]
+name = "network"
+tier = "L2"
+members = ["nina"]
+lead = "nina"
+[[agent]]
+name = "alice"
+display-name = "Alice Wang"
+addresses = ["Alice@corp.test", "alice.wang@corp.test"]
+team = "service-desk"
+secret-env = "ALICE_SECRET"
+[[agent]]
+name = "carol"
+addresses = ["carol@corp.test"]
+team = "service-desk"
+[[agent]]
+name = "nina"
+addresses = ["nina@corp.test"]
+team = "network"
+"#,
+            Path::new("t.toml"),
+            Path::new("."),
+        )
+        .unwrap();
+        Directory::from_config(&cfg, |v| {
+            (v == "ALICE_SECRET").then(|| "s3cret".to_string())
+        })
+    }
+
+    #[test]
+    fn lookups() {
+        let d = directory();
+        assert_eq!(
+            d.agent_by_address("ALICE.WANG@corp.test").unwrap().name,
+            "alice"
+        );
+        assert_eq!(d.agent("Alice").unwrap().secret.as_deref(), Some("s3cret"));
+        assert!(d.agent("bob").is_none());
+        assert_eq!(d.default_team().unwrap().name, "service-desk");
+        assert_eq!(
+            d.team_recipients("service-desk")[0].address,
+            "desk-team@corp.test"
+        );
+        assert_eq!(d.team_recipients("network")[0].address, "nina@corp.test");
+        assert_eq!(
+            d.lead_of("service-desk").unwrap().address,
+            "carol@corp.test"
+        );
+    }
+
+    #[test]
+    fn escalation_by_tier_or_name() {
+        let d = directory();
+        assert_eq!(d.escalation_target("L2").unwrap().name, "network");
+        assert_eq!(d.escalation_target("Network").unwrap().name, "network");
+        let err = d.escalation_target("L3").unwrap_err();
+        assert!(err.contains("network (L2)"), "{err}");
+        assert_eq!(d.next_tier_team("L1").unwrap().name, "network");
+        assert!(d.next_tier_team("L2").is_none());
+    }
+}
