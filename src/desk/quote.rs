@@ -355,7 +355,12 @@ fn has_date(s: &str) -> bool {
 fn cut_html(html: &str) -> Cut {
     let rendered = render_html(html);
     let mut at = None;
+    let mut checked = None;
     for mark in &rendered.marks {
+        // Nested containers can share a position; one look is enough.
+        if checked.replace(mark.pos) == Some(mark.pos) {
+            continue;
+        }
         let tail = &rendered.text[mark.pos..];
         match mark.kind {
             MarkKind::Header => {
@@ -384,7 +389,10 @@ fn cut_html(html: &str) -> Cut {
 }
 
 fn first_line_is_from(text: &str) -> bool {
+    // Outlook's `From:` opens its block; looking only a few lines down keeps
+    // a document made of thousands of bordered divs linear.
     text.lines()
+        .take(5)
         .find(|l| !is_blank(l))
         .is_some_and(|l| header_label(l) == Some(Label::From))
 }
@@ -1009,6 +1017,10 @@ mod tests {
         assert_eq!(new_text("", Some(&nested)), "");
         let unclosed = "<div class=\"".repeat(100_000);
         let _ = new_text("", Some(&unclosed));
+        let bordered = "<div style=\"border-top:1px solid\"><br>".repeat(100_000) + "text";
+        assert_eq!(new_text("", Some(&bordered)), "text");
+        let nested_bordered = "<div style=\"border-top:1px solid\">".repeat(100_000) + "Hello";
+        assert_eq!(new_text("", Some(&nested_bordered)), "Hello");
         let amps = "&".repeat(500_000);
         assert_eq!(new_text("", Some(&amps)).len(), 500_000);
         let long_line = format!("#{}", "a".repeat(1_000_000));
