@@ -1,7 +1,9 @@
 //! The pure core: what a mail means for a ticket, and what to do about it.
 //! Nothing in here does I/O or reads the clock; callers pass `now`.
 
+pub mod commands;
 pub mod decide;
 pub mod people;
+pub mod quote;
 pub mod ticket;
 pub mod when;
