@@ -191,6 +191,8 @@ pub struct Workflow {
     /// How often the daemon looks for tickets to close and SLAs to escalate.
     #[serde(deserialize_with = "de_duration")]
     pub sweep_interval: Duration,
+    /// The categories agents may set with `#category`; empty allows any word.
+    pub categories: Vec<String>,
 }
 
 impl Default for Workflow {
@@ -204,6 +206,9 @@ impl Default for Workflow {
             auto_close_after: Duration::from_secs(5 * 86400),
             reopen_window: Duration::from_secs(14 * 86400),
             sweep_interval: Duration::from_secs(60),
+            categories: ["hardware", "software", "network", "account", "other"]
+                .map(String::from)
+                .to_vec(),
         }
     }
 }

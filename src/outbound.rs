@@ -20,12 +20,96 @@ pub const LOOP_HEADER: &str = "X-Postdesk-Loop";
 
 /// Built-in templates: (name, source). Names are `LANG/KIND.txt|html`.
 const BUILTIN: &[(&str, &str)] = &[
-    ("en/ack.txt", include_str!("../templates/en/ack.txt")),
     ("en/ack.html", include_str!("../templates/en/ack.html")),
-    ("zh-CN/ack.txt", include_str!("../templates/zh-CN/ack.txt")),
+    ("en/ack.txt", include_str!("../templates/en/ack.txt")),
+    (
+        "en/command-result.txt",
+        include_str!("../templates/en/command-result.txt"),
+    ),
+    (
+        "en/escalated.txt",
+        include_str!("../templates/en/escalated.txt"),
+    ),
+    (
+        "en/low-rating.txt",
+        include_str!("../templates/en/low-rating.txt"),
+    ),
+    ("en/note.txt", include_str!("../templates/en/note.txt")),
+    (
+        "en/notify-new.txt",
+        include_str!("../templates/en/notify-new.txt"),
+    ),
+    (
+        "en/notify-reply.txt",
+        include_str!("../templates/en/notify-reply.txt"),
+    ),
+    ("en/reply.html", include_str!("../templates/en/reply.html")),
+    ("en/reply.txt", include_str!("../templates/en/reply.txt")),
+    (
+        "en/resolved.html",
+        include_str!("../templates/en/resolved.html"),
+    ),
+    (
+        "en/resolved.txt",
+        include_str!("../templates/en/resolved.txt"),
+    ),
+    (
+        "en/survey.html",
+        include_str!("../templates/en/survey.html"),
+    ),
+    ("en/survey.txt", include_str!("../templates/en/survey.txt")),
     (
         "zh-CN/ack.html",
         include_str!("../templates/zh-CN/ack.html"),
+    ),
+    ("zh-CN/ack.txt", include_str!("../templates/zh-CN/ack.txt")),
+    (
+        "zh-CN/command-result.txt",
+        include_str!("../templates/zh-CN/command-result.txt"),
+    ),
+    (
+        "zh-CN/escalated.txt",
+        include_str!("../templates/zh-CN/escalated.txt"),
+    ),
+    (
+        "zh-CN/low-rating.txt",
+        include_str!("../templates/zh-CN/low-rating.txt"),
+    ),
+    (
+        "zh-CN/note.txt",
+        include_str!("../templates/zh-CN/note.txt"),
+    ),
+    (
+        "zh-CN/notify-new.txt",
+        include_str!("../templates/zh-CN/notify-new.txt"),
+    ),
+    (
+        "zh-CN/notify-reply.txt",
+        include_str!("../templates/zh-CN/notify-reply.txt"),
+    ),
+    (
+        "zh-CN/reply.html",
+        include_str!("../templates/zh-CN/reply.html"),
+    ),
+    (
+        "zh-CN/reply.txt",
+        include_str!("../templates/zh-CN/reply.txt"),
+    ),
+    (
+        "zh-CN/resolved.html",
+        include_str!("../templates/zh-CN/resolved.html"),
+    ),
+    (
+        "zh-CN/resolved.txt",
+        include_str!("../templates/zh-CN/resolved.txt"),
+    ),
+    (
+        "zh-CN/survey.html",
+        include_str!("../templates/zh-CN/survey.html"),
+    ),
+    (
+        "zh-CN/survey.txt",
+        include_str!("../templates/zh-CN/survey.txt"),
     ),
 ];
 
@@ -148,6 +232,28 @@ pub fn sample_vars(kind: &str) -> serde_json::Value {
         "attachments": ["photo.jpg"],
         "reply_by": "Monday 30 November 2026, 10:00 (UTC)",
         "reply_by_ms": 1_796_032_800_000i64,
+        "desk_address": "helpdesk@example.com",
+        "requester": "Li Wei <li.wei@example.com>",
+        "status": "open",
+        "priority": "P2",
+        "category": "hardware",
+        "team": "service-desk",
+        "assignee": "alice",
+        "reply_marker": crate::desk::quote::REPLY_MARKER_EN,
+        "linked_to": "",
+        "automatic": false,
+        "text": "I replaced the toner; please try again.",
+        "agent": "Alice Wang",
+        "notice": "reply",
+        "from": "Li Wei <li.wei@example.com>",
+        "by": "alice",
+        "reason": "",
+        "help": crate::desk::commands::help_text(Lang::En),
+        "applied": ["#p2 (priority P2)"],
+        "refused": [{"line": "#asign bob", "reason": "unknown command"}],
+        "links": [{"score": 5, "href": "mailto:helpdesk@example.com?subject=Re%3A&body=5"}],
+        "score": 2,
+        "comment": "took too long",
     });
     if let Some(obj) = v.as_object_mut() {
         obj.insert("kind".into(), kind.into());

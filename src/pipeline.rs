@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::address::Mailbox;
 use crate::config::{Config, MailboxConfig};
 use crate::desk::decide::{self, Effect, Link, OutMail, Policy};
+use crate::desk::people::Directory;
 use crate::desk::when;
 use crate::inbound::{self, Inbound};
 use crate::outbound::{self, Envelope, OutboundError, Renderer};
@@ -75,6 +76,16 @@ impl Engine {
             first_response: desk.first_response,
             time_zone: when::zone(&desk.time_zone).map_err(EngineError::TimeZone)?,
             time_zone_name: desk.time_zone.clone(),
+            directory: Directory::from_config(&config, |var| std::env::var(var).ok()),
+            cc_watchers: config.workflow.cc_watchers,
+            agent_authentication: config.workflow.agent_authentication,
+            trusted_authserv_ids: config.workflow.trusted_authserv_ids.clone(),
+            confirm_words: config.workflow.confirm_words.clone(),
+            not_fixed_words: config.workflow.not_fixed_words.clone(),
+            auto_close_after: config.workflow.auto_close_after,
+            reopen_window: config.workflow.reopen_window,
+            survey: config.survey.clone(),
+            categories: config.workflow.categories.clone(),
         };
         Ok(Engine {
             config: Arc::new(config),
@@ -190,7 +201,19 @@ fn find_link(tx: &Tx<'_>, policy: &Policy, mail: &Inbound) -> Result<Option<Link
     }
     let mut ids: Vec<String> = mail.in_reply_to.clone();
     ids.extend(mail.references.iter().rev().cloned());
-    Ok(tx.ticket_by_message_ids(&ids)?.map(Link::Reference))
+    if let Some(t) = tx.ticket_by_message_ids(&ids)? {
+        return Ok(Some(Link::Reference(t)));
+    }
+    // A reply to an agent notice whose own Message-ID was not kept (or a
+    // client that only kept the thread root).
+    for id in &ids {
+        if let Some(n) = decide::ticket_of_notice_root(id, &policy.id_domain)
+            && let Some(t) = tx.ticket(n)?
+        {
+            return Ok(Some(Link::Reference(t)));
+        }
+    }
+    Ok(None)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -256,6 +279,65 @@ fn apply(
                     detail: detail.as_deref(),
                 })?;
             }
+            Effect::Update {
+                ticket,
+                field,
+                old,
+                new,
+                actor,
+                detail,
+            } => {
+                tx.update_field(*ticket, *field, new.as_deref(), now_ms)?;
+                tx.insert_event(&EventRecord {
+                    ticket: *ticket,
+                    at: now_ms,
+                    actor,
+                    kind: field.as_str(),
+                    old: old.as_deref(),
+                    new: new.as_deref(),
+                    detail: detail.as_deref(),
+                })?;
+            }
+            Effect::Watch {
+                ticket,
+                address,
+                add,
+                actor,
+            } => {
+                tx.set_watcher(*ticket, address, *add)?;
+                tx.insert_event(&EventRecord {
+                    ticket: *ticket,
+                    at: now_ms,
+                    actor,
+                    kind: if *add {
+                        "watcher-added"
+                    } else {
+                        "watcher-removed"
+                    },
+                    old: None,
+                    new: Some(address),
+                    detail: None,
+                })?;
+            }
+            Effect::FirstResponse { ticket } => tx.first_response(*ticket, now_ms)?,
+            Effect::Rate {
+                ticket,
+                score,
+                comment,
+                agent,
+            } => {
+                tx.rate(*ticket, *score, comment, agent.as_deref(), now_ms)?;
+                let score = score.to_string();
+                tx.insert_event(&EventRecord {
+                    ticket: *ticket,
+                    at: now_ms,
+                    actor: "requester",
+                    kind: "rating",
+                    old: None,
+                    new: Some(&score),
+                    detail: Some(comment).filter(|c| !c.is_empty()).map(String::as_str),
+                })?;
+            }
             Effect::Send(out) => match queue(tx, engine, policy, out, now_ms) {
                 Ok(()) => tally.queued += 1,
                 Err(QueueError::Store(e)) => return Err(e),
@@ -306,8 +388,12 @@ fn queue(
 ) -> Result<(), QueueError> {
     let (text, html) = engine.renderer.render(out.template, out.lang, &out.vars)?;
     let message_id = outbound::new_message_id(Some(out.ticket), now_ms, &policy.id_domain);
+    let from = match &out.from_name {
+        Some(name) => Mailbox::new(Some(name), &policy.desk_address.address),
+        None => policy.desk_address.clone(),
+    };
     let env = Envelope {
-        from: &policy.desk_address,
+        from: &from,
         to: &out.to,
         subject: &out.subject,
         message_id: &message_id,
@@ -324,7 +410,7 @@ fn queue(
         message_id: &message_id,
         in_reply_to: out.in_reply_to.as_deref(),
         references: &out.references,
-        from: &policy.desk_address,
+        from: &from,
         to: &out.to,
         subject: &out.subject,
         text: &text,
@@ -333,6 +419,9 @@ fn queue(
         envelope_from: &policy.desk_address.address,
         at: now_ms,
     })?;
+    if out.template == "survey" {
+        tx.survey_sent(out.ticket, now_ms)?;
+    }
     Ok(())
 }
 

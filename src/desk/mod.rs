@@ -3,6 +3,8 @@
 
 pub mod commands;
 pub mod decide;
+pub mod lifecycle;
+pub mod mails;
 pub mod people;
 pub mod quote;
 pub mod ticket;

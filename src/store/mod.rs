@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::address::Mailbox;
-use crate::desk::decide::{MessageKind, NewTicket, TicketState};
+use crate::desk::decide::{Field, MAX_REFERENCES, MessageKind, NewTicket, TicketState};
 use crate::desk::ticket::Status;
 use crate::inbound::Inbound;
 use crate::lang::Lang;
@@ -18,7 +18,10 @@ use crate::lang::Lang;
 pub use read::{EventRow, MessageRow, OutboxRow, QuarantineRow, TicketDetail, TicketRow};
 
 /// Numbered migrations; `PRAGMA user_version` says how many have run.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/001_initial.sql"),
+    include_str!("migrations/002_agents.sql"),
+];
 
 /// A database failure, with what we were doing.
 #[derive(Debug, thiserror::Error)]
@@ -334,14 +337,9 @@ impl Tx<'_> {
             .ctx("checking for a duplicate message")
     }
 
-    /// The ticket with this number.
+    /// The ticket with this number, as decide needs to see it.
     pub fn ticket(&self, number: i64) -> Result<Option<TicketState>, StoreError> {
-        self.tx
-            .prepare_cached(
-                "SELECT number, status, requester, subject, lang FROM tickets WHERE number = ?1",
-            )
-            .and_then(|mut s| s.query_row([number], ticket_state).optional())
-            .ctx("looking up a ticket")
+        load_ticket(&self.tx, number)
     }
 
     /// The ticket of the most recent stored message among `ids`.
@@ -381,8 +379,9 @@ impl Tx<'_> {
     ) -> Result<(), StoreError> {
         self.tx
             .prepare_cached(
-                "INSERT INTO tickets (number, mailbox, subject, requester, requester_name, lang, status, created_at, updated_at, reply_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'new', ?7, ?7, ?8)",
+                "INSERT INTO tickets (number, mailbox, subject, requester, requester_name, lang, status, team, tier,
+                                      linked_to, created_at, updated_at, reply_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'new', ?7, ?8, ?9, ?10, ?10, ?11)",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -392,12 +391,119 @@ impl Tx<'_> {
                     t.requester.address,
                     t.requester.name,
                     t.lang.code(),
+                    t.team,
+                    t.tier,
+                    t.linked_to,
                     at,
                     reply_by
                 ])
             })
             .ctx("creating a ticket")?;
         Ok(())
+    }
+
+    /// Sets one field; a status change also stamps resolved_at / closed_at.
+    pub fn update_field(
+        &self,
+        number: i64,
+        field: Field,
+        value: Option<&str>,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        let column = match field {
+            Field::Status => "status",
+            Field::Priority => "priority",
+            Field::Category => "category",
+            Field::Team => "team",
+            Field::Assignee => "assignee",
+            Field::Tier => "tier",
+        };
+        let sql = format!("UPDATE tickets SET {column} = ?2, updated_at = ?3 WHERE number = ?1");
+        self.tx
+            .prepare_cached(&sql)
+            .and_then(|mut s| s.execute(params![number, value, at]))
+            .ctx("updating a ticket")?;
+        if field == Field::Status {
+            let stamp = match value {
+                Some("resolved") => {
+                    Some("UPDATE tickets SET resolved_at = ?2, closed_at = NULL WHERE number = ?1")
+                }
+                Some("closed") => Some("UPDATE tickets SET closed_at = ?2 WHERE number = ?1"),
+                Some("open" | "pending") => {
+                    Some("UPDATE tickets SET closed_at = NULL WHERE number = ?1 AND ?2 IS NOT NULL")
+                }
+                _ => None,
+            };
+            if let Some(sql) = stamp {
+                self.tx
+                    .prepare_cached(sql)
+                    .and_then(|mut s| s.execute(params![number, at]))
+                    .ctx("stamping a status change")?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn set_watcher(&self, number: i64, address: &str, add: bool) -> Result<(), StoreError> {
+        let sql = if add {
+            "INSERT OR IGNORE INTO watchers (ticket, address) VALUES (?1, ?2)"
+        } else {
+            "DELETE FROM watchers WHERE ticket = ?1 AND address = ?2"
+        };
+        self.tx
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(params![number, address]))
+            .ctx("changing watchers")?;
+        Ok(())
+    }
+
+    /// Records the first response time, once.
+    pub fn first_response(&self, number: i64, at: i64) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached("UPDATE tickets SET first_response_at = ?2 WHERE number = ?1 AND first_response_at IS NULL")
+            .and_then(|mut s| s.execute(params![number, at]))
+            .ctx("recording the first response")?;
+        Ok(())
+    }
+
+    pub fn survey_sent(&self, number: i64, at: i64) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached("UPDATE tickets SET survey_sent_at = ?2 WHERE number = ?1")
+            .and_then(|mut s| s.execute(params![number, at]))
+            .ctx("recording the survey")?;
+        Ok(())
+    }
+
+    pub fn rate(
+        &self,
+        number: i64,
+        score: u8,
+        comment: &str,
+        agent: Option<&str>,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "UPDATE tickets SET rating = ?2, rating_comment = ?3, rated_agent = ?4, rated_at = ?5 WHERE number = ?1",
+            )
+            .and_then(|mut s| s.execute(params![number, score, comment, agent, at]))
+            .ctx("recording a rating")?;
+        Ok(())
+    }
+
+    /// Resolved tickets whose confirmation time ran out by `before`.
+    pub fn resolved_before(&self, before: i64, limit: usize) -> Result<Vec<i64>, StoreError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached(
+                "SELECT number FROM tickets WHERE status = 'resolved' AND resolved_at <= ?1 ORDER BY number LIMIT ?2",
+            )
+            .ctx("preparing the sweep")?;
+        let rows = stmt
+            .query_map(params![before, limit as i64], |r| r.get(0))
+            .ctx("finding tickets to close")?;
+        rows.collect::<Result<_, _>>()
+            .ctx("finding tickets to close")
     }
 
     pub fn touch_ticket(&self, number: i64, at: i64) -> Result<(), StoreError> {
@@ -531,16 +637,69 @@ impl Tx<'_> {
     }
 }
 
-fn ticket_state(r: &rusqlite::Row<'_>) -> rusqlite::Result<TicketState> {
-    let status: String = r.get(1)?;
-    let lang: String = r.get(4)?;
-    Ok(TicketState {
-        number: r.get(0)?,
-        status: status.parse().unwrap_or(Status::Open),
-        requester: r.get(2)?,
-        subject: r.get(3)?,
-        lang: Lang::parse(&lang).unwrap_or_default(),
-    })
+/// Message kinds that make up the requester's side of a conversation.
+const REQUESTER_THREAD_KINDS: &str =
+    "'request', 'reply', 'ack', 'agent-reply', 'reply', 'resolved', 'survey', 'rating'";
+
+fn load_ticket(c: &Connection, number: i64) -> Result<Option<TicketState>, StoreError> {
+    let mut t = match c
+        .prepare_cached(
+            "SELECT number, status, requester, requester_name, subject, lang, priority, category, team, assignee, tier,
+                    first_response_at, resolved_at, closed_at, survey_sent_at, rating
+             FROM tickets WHERE number = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row([number], |r| {
+                let status: String = r.get(1)?;
+                let lang: String = r.get(5)?;
+                let priority: Option<String> = r.get(6)?;
+                Ok(TicketState {
+                    number: r.get(0)?,
+                    status: Some(status.parse().unwrap_or(Status::Open)),
+                    requester: r.get(2)?,
+                    requester_name: r.get(3)?,
+                    subject: r.get(4)?,
+                    lang: Lang::parse(&lang).unwrap_or_default(),
+                    priority: priority.and_then(|p| p.parse().ok()),
+                    category: r.get(7)?,
+                    team: r.get(8)?,
+                    assignee: r.get(9)?,
+                    tier: r.get(10)?,
+                    first_response_at: r.get(11)?,
+                    resolved_at: r.get(12)?,
+                    closed_at: r.get(13)?,
+                    survey_sent: r.get::<_, Option<i64>>(14)?.is_some(),
+                    rated: r.get::<_, Option<i64>>(15)?.is_some(),
+                    ..TicketState::default()
+                })
+            })
+            .optional()
+        })
+        .ctx("looking up a ticket")?
+    {
+        Some(t) => t,
+        None => return Ok(None),
+    };
+    t.watchers = c
+        .prepare_cached("SELECT address FROM watchers WHERE ticket = ?1 ORDER BY address")
+        .and_then(|mut s| s.query_map([number], |r| r.get(0))?.collect())
+        .ctx("reading watchers")?;
+    let sql = format!(
+        "SELECT message_id FROM (SELECT id, message_id FROM messages WHERE ticket = ?1 AND kind IN ({REQUESTER_THREAD_KINDS})
+         ORDER BY id DESC LIMIT ?2) ORDER BY id"
+    );
+    t.thread = c
+        .prepare_cached(&sql)
+        .and_then(|mut s| {
+            s.query_map(params![number, MAX_REFERENCES as i64], |r| r.get(0))?
+                .collect()
+        })
+        .ctx("reading the conversation")?;
+    t.requester_last_survey_at = c
+        .prepare_cached("SELECT max(survey_sent_at) FROM tickets WHERE requester = ?1")
+        .and_then(|mut s| s.query_row([&t.requester], |r| r.get(0)))
+        .ctx("reading survey history")?;
+    Ok(Some(t))
 }
 
 /// Kind names as stored.

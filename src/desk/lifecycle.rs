@@ -1,0 +1,136 @@
+//! The ticket lifecycle as a pure state machine.
+//!
+//! `new` → `open` (an agent touched it) → `pending` (waiting on the requester)
+//! → `resolved` (the agent says it is fixed; the requester is asked to confirm)
+//! → `closed` (confirmed, or no answer in time). A requester's answer moves
+//! `pending` back to `open`; anything but a confirmation reopens `resolved`.
+
+use crate::desk::ticket::Status;
+
+/// What happened to a ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// An agent replied or ran a command.
+    AgentTouch,
+    /// An agent asked for a status (`#resolve`, `#pending`, `#close`, `#reopen`, `#open`).
+    AgentSets(Status),
+    /// The requester (or a watcher) wrote.
+    RequesterReply,
+    /// The requester confirmed the resolution.
+    RequesterConfirms,
+    /// No confirmation in time.
+    ConfirmationTimeout,
+    /// An out-of-office, a bounce: never changes anything.
+    AutomaticMail,
+}
+
+/// The status after `trigger`, or why the change is not allowed. `Ok(same)`
+/// means "nothing changes" and is not an error.
+pub fn next(status: Status, trigger: Trigger) -> Result<Status, String> {
+    use Status::*;
+    match trigger {
+        Trigger::AutomaticMail => Ok(status),
+        Trigger::AgentTouch => Ok(if status == New { Open } else { status }),
+        Trigger::RequesterReply => Ok(match status {
+            Pending | Resolved | Closed => Open,
+            other => other,
+        }),
+        Trigger::RequesterConfirms | Trigger::ConfirmationTimeout => match status {
+            Resolved => Ok(Closed),
+            other => Ok(other),
+        },
+        Trigger::AgentSets(target) => agent_sets(status, target),
+    }
+}
+
+fn agent_sets(status: Status, target: Status) -> Result<Status, String> {
+    use Status::*;
+    match (status, target) {
+        (s, t) if s == t => Err(format!("the ticket is already {s}")),
+        (Closed, Resolved | Pending) => Err(format!(
+            "the ticket is closed; use #reopen before #{}",
+            verb(target)
+        )),
+        (Resolved, Pending) => Err("the ticket is resolved; use #reopen first".into()),
+        (New | Open | Pending, Resolved | Pending | Closed | Open) => Ok(target),
+        (Resolved | Closed, Open) => Ok(Open),
+        (Resolved, Closed) => Ok(Closed),
+        (_, New) => Err("a ticket cannot go back to new".into()),
+        (s, t) => Err(format!("cannot go from {s} to {t}")),
+    }
+}
+
+fn verb(s: Status) -> &'static str {
+    match s {
+        Status::Resolved => "resolve",
+        Status::Pending => "pending",
+        Status::Closed => "close",
+        Status::Open => "open",
+        Status::New => "new",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Status::*;
+
+    #[test]
+    fn agent_touch_opens_a_new_ticket_only() {
+        assert_eq!(next(New, Trigger::AgentTouch), Ok(Open));
+        for s in [Open, Pending, Resolved, Closed] {
+            assert_eq!(next(s, Trigger::AgentTouch), Ok(s));
+        }
+    }
+
+    #[test]
+    fn requester_reply_wakes_pending_and_reopens_resolved() {
+        assert_eq!(next(Pending, Trigger::RequesterReply), Ok(Open));
+        assert_eq!(next(Resolved, Trigger::RequesterReply), Ok(Open));
+        assert_eq!(next(New, Trigger::RequesterReply), Ok(New));
+        assert_eq!(next(Open, Trigger::RequesterReply), Ok(Open));
+    }
+
+    #[test]
+    fn confirmation_closes_only_resolved() {
+        assert_eq!(next(Resolved, Trigger::RequesterConfirms), Ok(Closed));
+        assert_eq!(next(Resolved, Trigger::ConfirmationTimeout), Ok(Closed));
+        assert_eq!(next(Open, Trigger::ConfirmationTimeout), Ok(Open));
+    }
+
+    #[test]
+    fn automatic_mail_changes_nothing() {
+        for s in Status::ALL {
+            assert_eq!(next(s, Trigger::AutomaticMail), Ok(s));
+        }
+    }
+
+    #[test]
+    fn agent_commands() {
+        assert_eq!(next(New, Trigger::AgentSets(Resolved)), Ok(Resolved));
+        assert_eq!(next(Open, Trigger::AgentSets(Pending)), Ok(Pending));
+        assert_eq!(next(Pending, Trigger::AgentSets(Closed)), Ok(Closed));
+        assert_eq!(next(Resolved, Trigger::AgentSets(Closed)), Ok(Closed));
+        assert_eq!(next(Closed, Trigger::AgentSets(Open)), Ok(Open));
+        assert!(
+            next(Closed, Trigger::AgentSets(Resolved))
+                .unwrap_err()
+                .contains("#reopen")
+        );
+        assert!(
+            next(Resolved, Trigger::AgentSets(Resolved))
+                .unwrap_err()
+                .contains("already resolved")
+        );
+        assert!(next(Open, Trigger::AgentSets(New)).is_err());
+    }
+
+    #[test]
+    fn every_pair_has_an_answer_and_never_panics() {
+        for s in Status::ALL {
+            for t in Status::ALL {
+                let _ = next(s, Trigger::AgentSets(t));
+            }
+        }
+    }
+}
