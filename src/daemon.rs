@@ -13,7 +13,8 @@ use tokio_util::task::TaskTracker;
 use crate::config::{Config, SourceKind};
 use crate::outbox::{Sender, Transport};
 use crate::pipeline::Engine;
-use crate::source::{imap, maildir};
+use crate::source::{imap, maildir, now_ms};
+use crate::store::Store;
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +97,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         tracing::warn!("no [[mailbox]] configured: only the outbox runs");
     }
     tracker.spawn(sender.run());
+    tracker.spawn(sweeper(
+        engine.clone(),
+        Arc::new(Mutex::new(engine.open_store()?)),
+        notify.clone(),
+        cancel.clone(),
+    ));
     for w in watchers {
         tracker.spawn(w);
     }
@@ -119,6 +126,37 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Runs the clock's decisions every `workflow.sweep-interval`.
+async fn sweeper(
+    engine: Arc<Engine>,
+    store: Arc<Mutex<Store>>,
+    outbox: Arc<Notify>,
+    cancel: CancellationToken,
+) {
+    let every = engine.config.workflow.sweep_interval;
+    loop {
+        let (e, s) = (engine.clone(), store.clone());
+        let result = tokio::task::spawn_blocking(move || {
+            let mut store = s.lock().unwrap_or_else(|p| p.into_inner());
+            crate::pipeline::sweep(&mut store, &e, now_ms())
+        })
+        .await;
+        match result {
+            Ok(Ok(t)) if t.queued > 0 => {
+                tracing::info!(tally = ?t, "sweep");
+                outbox.notify_one();
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "sweep failed; will retry"),
+            Err(e) => tracing::error!(error = %e, "sweep panicked"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = cancel.cancelled() => break,
+        }
+    }
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -185,8 +185,9 @@ fn process_one(
     let link = find_link(tx, policy, &mail)?;
     let next = tx.next_ticket_number(engine.config.desk.first_ticket_number)?;
     let effects = decide::decide(policy, &mail, link.as_ref(), next, now_ms);
+    let incoming = Some((&mail, item.raw.as_slice()));
     apply(
-        tx, engine, policy, mailbox, &mail, &item.raw, &effects, now_ms, &mut tally,
+        tx, engine, policy, mailbox, incoming, &effects, now_ms, &mut tally,
     )?;
     Ok(tally)
 }
@@ -222,15 +223,15 @@ fn apply(
     engine: &Engine,
     policy: &Policy,
     mailbox: &str,
-    mail: &Inbound,
-    raw: &[u8],
+    incoming: Option<(&Inbound, &[u8])>,
     effects: &[Effect],
     now_ms: i64,
     tally: &mut Tally,
 ) -> Result<(), StoreError> {
     let max_attachment_size = engine.config.storage.max_attachment_size;
-    let record =
-        |ticket: Option<i64>, kind: &'static str, note: Option<&'static str>| InboundRecord {
+    // Effects about "the mail" only come from decisions about a mail.
+    let record = |ticket: Option<i64>, kind: &'static str, note: Option<&'static str>| {
+        incoming.map(|(mail, raw)| InboundRecord {
             ticket,
             mailbox,
             kind,
@@ -239,15 +240,17 @@ fn apply(
             at: now_ms,
             note,
             max_attachment_size,
-        };
+        })
+    };
     for effect in effects {
         match effect {
             Effect::Ignore { reason } => {
-                tracing::info!(mailbox, message_id = %mail.message_id, reason, "not a ticket message");
-                let mut r = record(None, "ignored", None);
-                r.note = Some(reason);
-                tx.insert_inbound(&r)?;
-                tally.ignored += 1;
+                if let Some(mut r) = record(None, "ignored", None) {
+                    tracing::info!(mailbox, message_id = %r.mail.message_id, reason, "not a ticket message");
+                    r.note = Some(reason);
+                    tx.insert_inbound(&r)?;
+                    tally.ignored += 1;
+                }
             }
             Effect::CreateTicket(t) => {
                 let reply_by = now_ms.saturating_add(policy.first_response.as_millis() as i64);
@@ -255,7 +258,9 @@ fn apply(
                 tally.created += 1;
             }
             Effect::Attach { ticket, kind } => {
-                tx.insert_inbound(&record(Some(*ticket), kind.as_str(), None))?;
+                if let Some(r) = record(Some(*ticket), kind.as_str(), None) {
+                    tx.insert_inbound(&r)?;
+                }
                 tx.touch_ticket(*ticket, now_ms)?;
                 if *kind != decide::MessageKind::Request {
                     tally.attached += 1;
@@ -423,6 +428,24 @@ fn queue(
         tx.survey_sent(out.ticket, now_ms)?;
     }
     Ok(())
+}
+
+/// Runs the clock's decisions (closing resolved tickets nobody confirmed) in
+/// one transaction, through the same apply path as mail.
+pub fn sweep(store: &mut Store, engine: &Engine, now_ms: i64) -> Result<Tally, StoreError> {
+    let policy = &engine.policy;
+    let tx = store.transaction()?;
+    let mut tally = Tally::default();
+    let due = now_ms - policy.auto_close_after.as_millis() as i64;
+    for number in tx.resolved_before(due, 500)? {
+        let Some(t) = tx.ticket(number)? else {
+            continue;
+        };
+        let effects = decide::sweep(policy, &t, now_ms);
+        apply(&tx, engine, policy, "", None, &effects, now_ms, &mut tally)?;
+    }
+    tx.commit()?;
+    Ok(tally)
 }
 
 /// Reads a config file, or the built-in defaults rooted at `data_dir`.

@@ -78,7 +78,10 @@ fn mail(headers: &str, body: &str) -> Inbound {
 
 fn from(addr: &str, body: &str) -> Inbound {
     mail(
-        &format!("From: {addr}\r\nTo: helpdesk@example.test\r\nSubject: Re: [#7] Printer broken\r\nMessage-ID: <m{}@x>", body.len()),
+        &format!(
+            "From: {addr}\r\nTo: helpdesk@example.test\r\nSubject: Re: [#7] Printer broken\r\nMessage-ID: <m{}@x>",
+            body.len()
+        ),
         body,
     )
 }
@@ -114,7 +117,10 @@ fn status_changes(fx: &[Effect]) -> Vec<(String, String)> {
                 old,
                 new,
                 ..
-            } => Some((old.clone().unwrap_or_default(), new.clone().unwrap_or_default())),
+            } => Some((
+                old.clone().unwrap_or_default(),
+                new.clone().unwrap_or_default(),
+            )),
             _ => None,
         })
         .collect()
@@ -125,16 +131,30 @@ const REQ: &str = "From: Ann <ann@corp.test>\r\nTo: helpdesk@example.test\r\nCc:
 #[test]
 fn new_request_makes_ticket_acknowledgement_and_team_notice() {
     let fx = decide(&policy(), &mail(REQ, "It prints nothing."), None, 42, NOW);
-    assert!(matches!(&fx[0], Effect::CreateTicket(t) if t.number == 42 && t.team.as_deref() == Some("service-desk") && t.tier.as_deref() == Some("L1")));
-    assert!(matches!(&fx[1], Effect::Attach { ticket: 42, kind: MessageKind::Request }));
+    assert!(
+        matches!(&fx[0], Effect::CreateTicket(t) if t.number == 42 && t.team.as_deref() == Some("service-desk") && t.tier.as_deref() == Some("L1"))
+    );
+    assert!(matches!(
+        &fx[1],
+        Effect::Attach {
+            ticket: 42,
+            kind: MessageKind::Request
+        }
+    ));
     let watchers: Vec<&str> = fx
         .iter()
         .filter_map(|e| match e {
-            Effect::Watch { address, add: true, .. } => Some(address.as_str()),
+            Effect::Watch {
+                address, add: true, ..
+            } => Some(address.as_str()),
             _ => None,
         })
         .collect();
-    assert_eq!(watchers, ["boss@corp.test"], "Cc'd people watch; agents and the desk do not");
+    assert_eq!(
+        watchers,
+        ["boss@corp.test"],
+        "Cc'd people watch; agents and the desk do not"
+    );
     let out = sends(&fx);
     assert_eq!(out.len(), 2);
     let ack = out[0];
@@ -153,11 +173,19 @@ fn new_request_makes_ticket_acknowledgement_and_team_notice() {
 #[test]
 fn automatic_mail_opens_ticket_without_acknowledgement() {
     let mut m = mail(REQ, "I am away.");
-    m.auto.reasons.push(AutoReason::AutoSubmitted("auto-replied".into()));
+    m.auto
+        .reasons
+        .push(AutoReason::AutoSubmitted("auto-replied".into()));
     let fx = decide(&policy(), &m, None, 1, NOW);
     assert!(matches!(fx[0], Effect::CreateTicket(_)));
     assert!(!sends(&fx).iter().any(|s| s.template == "ack"));
-    assert!(fx.iter().any(|e| matches!(e, Effect::Event { kind: "no-acknowledgement", .. })));
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::Event {
+            kind: "no-acknowledgement",
+            ..
+        }
+    )));
 }
 
 #[test]
@@ -172,10 +200,16 @@ fn suppressed_auto_reply_is_respected() {
 fn our_own_mail_is_ignored() {
     let mut m = mail(REQ, "x");
     m.loop_markers.push("example.test".into());
-    assert!(matches!(decide(&policy(), &m, None, 1, NOW)[0], Effect::Ignore { .. }));
+    assert!(matches!(
+        decide(&policy(), &m, None, 1, NOW)[0],
+        Effect::Ignore { .. }
+    ));
     let mut m = mail(REQ, "x");
     m.message_id = "pd.7.1.2.3@example.test".into();
-    assert!(matches!(decide(&policy(), &m, None, 1, NOW)[0], Effect::Ignore { .. }));
+    assert!(matches!(
+        decide(&policy(), &m, None, 1, NOW)[0],
+        Effect::Ignore { .. }
+    ));
 }
 
 #[test]
@@ -195,10 +229,28 @@ fn chinese_mail_gets_chinese_acknowledgement() {
 fn agent_reply_is_relayed_without_quotes_and_opens_the_ticket() {
     let body = "Please restart it and tell me.\n\nOn Mon, 30 Nov 2026 at 10:00, IT Desk <helpdesk@example.test> wrote:\n> It prints nothing.\n";
     let t = ticket(Status::New);
-    let fx = decide(&policy(), &from("Alice <alice@corp.test>", body), Some(&Link::Tag(t)), 99, NOW);
-    assert!(matches!(fx[0], Effect::Attach { ticket: 7, kind: MessageKind::AgentReply }));
-    assert_eq!(status_changes(&fx), [("new".to_string(), "open".to_string())]);
-    assert!(fx.iter().any(|e| matches!(e, Effect::FirstResponse { ticket: 7 })));
+    let fx = decide(
+        &policy(),
+        &from("Alice <alice@corp.test>", body),
+        Some(&Link::Tag(t)),
+        99,
+        NOW,
+    );
+    assert!(matches!(
+        fx[0],
+        Effect::Attach {
+            ticket: 7,
+            kind: MessageKind::AgentReply
+        }
+    ));
+    assert_eq!(
+        status_changes(&fx),
+        [("new".to_string(), "open".to_string())]
+    );
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::FirstResponse { ticket: 7 }))
+    );
     let out = sends(&fx);
     assert_eq!(out.len(), 1);
     let r = out[0];
@@ -213,11 +265,23 @@ fn agent_reply_is_relayed_without_quotes_and_opens_the_ticket() {
 #[test]
 fn commands_change_the_ticket_with_events_and_refusals_are_reported() {
     let body = "#priority high\n#category network\n#assign nina\n#prority low\n#category plumbing\n\nWorking on it.";
-    let fx = decide(&policy(), &from("alice@corp.test", body), Some(&Link::Tag(ticket(Status::Open))), 99, NOW);
+    let fx = decide(
+        &policy(),
+        &from("alice@corp.test", body),
+        Some(&Link::Tag(ticket(Status::Open))),
+        99,
+        NOW,
+    );
     let updates: Vec<(Field, Option<String>, Option<String>)> = fx
         .iter()
         .filter_map(|e| match e {
-            Effect::Update { field, old, new, actor, .. } => {
+            Effect::Update {
+                field,
+                old,
+                new,
+                actor,
+                ..
+            } => {
                 assert_eq!(actor, "alice");
                 Some((*field, old.clone(), new.clone()))
             }
@@ -233,26 +297,53 @@ fn commands_change_the_ticket_with_events_and_refusals_are_reported() {
         ]
     );
     let out = sends(&fx);
-    let result = out.iter().find(|m| m.template == "command-result").expect("a reply to the agent");
+    let result = out
+        .iter()
+        .find(|m| m.template == "command-result")
+        .expect("a reply to the agent");
     assert_eq!(result.to[0].address, "alice@corp.test");
     let refused = result.vars["refused"].as_array().unwrap();
     assert_eq!(refused.len(), 2, "{refused:?}");
-    assert!(refused[0]["reason"].as_str().unwrap().contains("#priority"), "{refused:?}");
-    assert!(refused[1]["reason"].as_str().unwrap().contains("plumbing"), "{refused:?}");
+    assert!(
+        refused[0]["reason"].as_str().unwrap().contains("#priority"),
+        "{refused:?}"
+    );
+    assert!(
+        refused[1]["reason"].as_str().unwrap().contains("plumbing"),
+        "{refused:?}"
+    );
     let reply = out.iter().find(|m| m.template == "reply").unwrap();
-    assert_eq!(reply.vars["text"], "Working on it.", "command lines never reach the requester");
+    assert_eq!(
+        reply.vars["text"], "Working on it.",
+        "command lines never reach the requester"
+    );
 }
 
 #[test]
 fn internal_note_goes_to_the_team_only() {
     let body = "#note\nI think the fuser is broken; ordering a part.";
-    let fx = decide(&policy(), &from("alice@corp.test", body), Some(&Link::Tag(ticket(Status::Open))), 99, NOW);
-    assert!(matches!(fx[0], Effect::Attach { kind: MessageKind::Note, .. }));
+    let fx = decide(
+        &policy(),
+        &from("alice@corp.test", body),
+        Some(&Link::Tag(ticket(Status::Open))),
+        99,
+        NOW,
+    );
+    assert!(matches!(
+        fx[0],
+        Effect::Attach {
+            kind: MessageKind::Note,
+            ..
+        }
+    ));
     let out = sends(&fx);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].template, "note");
     assert_eq!(out[0].to[0].address, "desk-team@corp.test");
-    assert!(!out.iter().any(|m| m.to.iter().any(|t| t.address == "ann@corp.test")));
+    assert!(
+        !out.iter()
+            .any(|m| m.to.iter().any(|t| t.address == "ann@corp.test"))
+    );
     assert!(!fx.iter().any(|e| matches!(e, Effect::FirstResponse { .. })));
 }
 
@@ -260,12 +351,18 @@ fn internal_note_goes_to_the_team_only() {
 fn resolve_sends_the_resolution_and_asks_to_confirm() {
     let fx = decide(
         &policy(),
-        &from("alice@corp.test", "#resolve\nThe toner was empty; I replaced it."),
+        &from(
+            "alice@corp.test",
+            "#resolve\nThe toner was empty; I replaced it.",
+        ),
         Some(&Link::Tag(ticket(Status::Open))),
         99,
         NOW,
     );
-    assert_eq!(status_changes(&fx), [("open".to_string(), "resolved".to_string())]);
+    assert_eq!(
+        status_changes(&fx),
+        [("open".to_string(), "resolved".to_string())]
+    );
     let out = sends(&fx);
     assert_eq!(out[0].template, "resolved");
     assert_eq!(out[0].vars["text"], "The toner was empty; I replaced it.");
@@ -275,7 +372,13 @@ fn resolve_sends_the_resolution_and_asks_to_confirm() {
 fn escalation_moves_team_and_tier_and_tells_the_new_team() {
     let mut t = ticket(Status::Open);
     t.assignee = Some("alice".into());
-    let fx = decide(&policy(), &from("alice@corp.test", "#escalate L2\n#note\nswitch port dead"), Some(&Link::Tag(t)), 99, NOW);
+    let fx = decide(
+        &policy(),
+        &from("alice@corp.test", "#escalate L2\n#note\nswitch port dead"),
+        Some(&Link::Tag(t)),
+        99,
+        NOW,
+    );
     let fields: Vec<Field> = fx
         .iter()
         .filter_map(|e| match e {
@@ -285,19 +388,30 @@ fn escalation_moves_team_and_tier_and_tells_the_new_team() {
         .collect();
     assert_eq!(fields, [Field::Team, Field::Tier, Field::Assignee]);
     let out = sends(&fx);
-    let notice = out.iter().find(|m| m.template == "escalated").expect("the new team hears of it");
+    let notice = out
+        .iter()
+        .find(|m| m.template == "escalated")
+        .expect("the new team hears of it");
     assert_eq!(notice.to[0].address, "nina@corp.test");
 }
 
 #[test]
 fn forged_agent_mail_changes_nothing() {
-    let p = policy_with("agent-authentication = \"dkim-or-spf\"\ntrusted-authserv-ids = [\"mx.corp.test\"]");
+    let p = policy_with(
+        "agent-authentication = \"dkim-or-spf\"\ntrusted-authserv-ids = [\"mx.corp.test\"]",
+    );
     let forged = mail(
         "From: alice@corp.test\r\nSubject: Re: [#7] Printer broken\r\nMessage-ID: <f@evil>\r\nAuthentication-Results: mx.corp.test; dkim=fail header.d=corp.test; spf=softfail smtp.mailfrom=alice@corp.test",
         "#close\nclosing",
     );
     let fx = decide(&p, &forged, Some(&Link::Tag(ticket(Status::Open))), 99, NOW);
-    assert!(matches!(fx[0], Effect::Attach { kind: MessageKind::Unverified, .. }));
+    assert!(matches!(
+        fx[0],
+        Effect::Attach {
+            kind: MessageKind::Unverified,
+            ..
+        }
+    ));
     assert!(status_changes(&fx).is_empty());
     assert!(sends(&fx).is_empty());
     assert!(fx.iter().any(|e| matches!(e, Effect::Event { kind: "unverified-agent-mail", detail: Some(d), .. } if d.contains("#close"))));
@@ -306,69 +420,173 @@ fn forged_agent_mail_changes_nothing() {
         "From: alice@corp.test\r\nSubject: Re: [#7] Printer broken\r\nMessage-ID: <g@corp>\r\nAuthentication-Results: mx.corp.test; dkim=pass header.d=corp.test header.s=s1; spf=pass smtp.mailfrom=alice@corp.test",
         "#close\nclosing",
     );
-    let fx = decide(&p, &genuine, Some(&Link::Tag(ticket(Status::Open))), 99, NOW);
-    assert_eq!(status_changes(&fx), [("open".to_string(), "closed".to_string())]);
+    let fx = decide(
+        &p,
+        &genuine,
+        Some(&Link::Tag(ticket(Status::Open))),
+        99,
+        NOW,
+    );
+    assert_eq!(
+        status_changes(&fx),
+        [("open".to_string(), "closed".to_string())]
+    );
 
     // An untrusted server's header counts for nothing.
     let elsewhere = mail(
         "From: alice@corp.test\r\nSubject: Re: [#7] x\r\nMessage-ID: <h@corp>\r\nAuthentication-Results: evil.test; dkim=pass header.d=corp.test",
         "#close",
     );
-    let fx = decide(&p, &elsewhere, Some(&Link::Tag(ticket(Status::Open))), 99, NOW);
+    let fx = decide(
+        &p,
+        &elsewhere,
+        Some(&Link::Tag(ticket(Status::Open))),
+        99,
+        NOW,
+    );
     assert!(status_changes(&fx).is_empty());
 }
 
 #[test]
 fn agent_secret_proves_the_mail() {
     let p = policy_with("agent-authentication = \"secret\"");
-    let ok = decide(&p, &from("alice@corp.test", "#secret s3cret\n#pending\nPlease send a photo."), Some(&Link::Tag(ticket(Status::Open))), 9, NOW);
-    assert_eq!(status_changes(&ok), [("open".to_string(), "pending".to_string())]);
-    let bad = decide(&p, &from("alice@corp.test", "#secret guess\n#pending"), Some(&Link::Tag(ticket(Status::Open))), 9, NOW);
+    let ok = decide(
+        &p,
+        &from(
+            "alice@corp.test",
+            "#secret s3cret\n#pending\nPlease send a photo.",
+        ),
+        Some(&Link::Tag(ticket(Status::Open))),
+        9,
+        NOW,
+    );
+    assert_eq!(
+        status_changes(&ok),
+        [("open".to_string(), "pending".to_string())]
+    );
+    let bad = decide(
+        &p,
+        &from("alice@corp.test", "#secret guess\n#pending"),
+        Some(&Link::Tag(ticket(Status::Open))),
+        9,
+        NOW,
+    );
     assert!(status_changes(&bad).is_empty());
 }
 
 #[test]
 fn requester_commands_are_not_executed() {
-    let fx = decide(&policy(), &from("ann@corp.test", "#close\nplease"), Some(&Link::Tag(ticket(Status::Open))), 9, NOW);
+    let fx = decide(
+        &policy(),
+        &from("ann@corp.test", "#close\nplease"),
+        Some(&Link::Tag(ticket(Status::Open))),
+        9,
+        NOW,
+    );
     assert!(status_changes(&fx).is_empty());
-    assert!(fx.iter().any(|e| matches!(e, Effect::Event { kind: "commands-ignored", .. })));
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::Event {
+            kind: "commands-ignored",
+            ..
+        }
+    )));
 }
 
 #[test]
 fn requester_answer_wakes_a_pending_ticket_and_notifies_the_assignee() {
     let mut t = ticket(Status::Pending);
     t.assignee = Some("alice".into());
-    let fx = decide(&policy(), &from("ann@corp.test", "Here is the photo."), Some(&Link::Tag(t)), 9, NOW);
-    assert_eq!(status_changes(&fx), [("pending".to_string(), "open".to_string())]);
+    let fx = decide(
+        &policy(),
+        &from("ann@corp.test", "Here is the photo."),
+        Some(&Link::Tag(t)),
+        9,
+        NOW,
+    );
+    assert_eq!(
+        status_changes(&fx),
+        [("pending".to_string(), "open".to_string())]
+    );
     let out = sends(&fx);
     assert_eq!(out[0].template, "notify-reply");
     assert_eq!(out[0].to[0].address, "alice@corp.test");
-    let fx = decide(&policy(), &from("ann@corp.test", "More."), Some(&Link::Tag(ticket(Status::Open))), 9, NOW);
-    assert_eq!(sends(&fx)[0].to[0].address, "desk-team@corp.test", "no assignee: the team hears");
+    let fx = decide(
+        &policy(),
+        &from("ann@corp.test", "More."),
+        Some(&Link::Tag(ticket(Status::Open))),
+        9,
+        NOW,
+    );
+    assert_eq!(
+        sends(&fx)[0].to[0].address,
+        "desk-team@corp.test",
+        "no assignee: the team hears"
+    );
 }
 
 #[test]
 fn confirmation_closes_and_sends_one_survey() {
     for word in ["confirm", "OK, thanks!", "确认", "好的，谢谢"] {
-        let fx = decide(&policy(), &from("ann@corp.test", word), Some(&Link::Tag(ticket(Status::Resolved))), 9, NOW);
-        assert_eq!(status_changes(&fx), [("resolved".to_string(), "closed".to_string())], "{word}");
-        assert_eq!(sends(&fx).iter().filter(|m| m.template == "survey").count(), 1, "{word}");
+        let fx = decide(
+            &policy(),
+            &from("ann@corp.test", word),
+            Some(&Link::Tag(ticket(Status::Resolved))),
+            9,
+            NOW,
+        );
+        assert_eq!(
+            status_changes(&fx),
+            [("resolved".to_string(), "closed".to_string())],
+            "{word}"
+        );
+        assert_eq!(
+            sends(&fx).iter().filter(|m| m.template == "survey").count(),
+            1,
+            "{word}"
+        );
     }
     let mut t = ticket(Status::Resolved);
     t.requester_last_survey_at = Some(NOW - DAY);
-    let fx = decide(&policy(), &from("ann@corp.test", "ok"), Some(&Link::Tag(t)), 9, NOW);
-    assert!(!sends(&fx).iter().any(|m| m.template == "survey"), "quiet period");
+    let fx = decide(
+        &policy(),
+        &from("ann@corp.test", "ok"),
+        Some(&Link::Tag(t)),
+        9,
+        NOW,
+    );
+    assert!(
+        !sends(&fx).iter().any(|m| m.template == "survey"),
+        "quiet period"
+    );
 }
 
 #[test]
 fn not_fixed_reopens_and_tells_the_assignee() {
     let mut t = ticket(Status::Resolved);
     t.assignee = Some("alice".into());
-    for text in ["No, it still does not print.", "ok but it is still broken", "还是不行"] {
-        let fx = decide(&policy(), &from("ann@corp.test", text), Some(&Link::Tag(t.clone())), 9, NOW);
-        assert_eq!(status_changes(&fx), [("resolved".to_string(), "open".to_string())], "{text}");
+    for text in [
+        "No, it still does not print.",
+        "ok but it is still broken",
+        "还是不行",
+    ] {
+        let fx = decide(
+            &policy(),
+            &from("ann@corp.test", text),
+            Some(&Link::Tag(t.clone())),
+            9,
+            NOW,
+        );
+        assert_eq!(
+            status_changes(&fx),
+            [("resolved".to_string(), "open".to_string())],
+            "{text}"
+        );
         let n = sends(&fx)[0];
-        assert_eq!((n.template, n.vars["notice"].as_str()), ("notify-reply", Some("reopened")));
+        assert_eq!(
+            (n.template, n.vars["notice"].as_str()),
+            ("notify-reply", Some("reopened"))
+        );
     }
 }
 
@@ -378,12 +596,27 @@ fn survey_answer_is_a_rating_and_low_ratings_reach_the_lead() {
     t.survey_sent = true;
     t.assignee = Some("alice".into());
     t.closed_at = Some(NOW - DAY);
-    let fx = decide(&policy(), &from("ann@corp.test", "4 thanks"), Some(&Link::Tag(t.clone())), 9, NOW);
+    let fx = decide(
+        &policy(),
+        &from("ann@corp.test", "4 thanks"),
+        Some(&Link::Tag(t.clone())),
+        9,
+        NOW,
+    );
     assert!(fx.iter().any(|e| matches!(e, Effect::Rate { score: 4, comment, agent: Some(a), .. } if comment == "thanks" && a == "alice")));
     assert!(sends(&fx).is_empty());
-    let fx = decide(&policy(), &from("ann@corp.test", "1 - nobody called back"), Some(&Link::Tag(t)), 9, NOW);
+    let fx = decide(
+        &policy(),
+        &from("ann@corp.test", "1 - nobody called back"),
+        Some(&Link::Tag(t)),
+        9,
+        NOW,
+    );
     let lead = sends(&fx)[0];
-    assert_eq!((lead.template, lead.to[0].address.as_str()), ("low-rating", "carol@corp.test"));
+    assert_eq!(
+        (lead.template, lead.to[0].address.as_str()),
+        ("low-rating", "carol@corp.test")
+    );
 }
 
 #[test]
@@ -401,29 +634,61 @@ fn ratings_parse() {
 fn reply_to_long_closed_ticket_opens_a_linked_one() {
     let mut t = ticket(Status::Closed);
     t.closed_at = Some(NOW - 30 * DAY);
-    let fx = decide(&policy(), &from("ann@corp.test", "It broke again."), Some(&Link::Tag(t.clone())), 50, NOW);
+    let fx = decide(
+        &policy(),
+        &from("ann@corp.test", "It broke again."),
+        Some(&Link::Tag(t.clone())),
+        50,
+        NOW,
+    );
     assert!(matches!(&fx[0], Effect::CreateTicket(n) if n.number == 50 && n.linked_to == Some(7)));
     t.closed_at = Some(NOW - DAY);
-    let fx = decide(&policy(), &from("ann@corp.test", "It broke again."), Some(&Link::Tag(t)), 50, NOW);
-    assert_eq!(status_changes(&fx), [("closed".to_string(), "open".to_string())]);
+    let fx = decide(
+        &policy(),
+        &from("ann@corp.test", "It broke again."),
+        Some(&Link::Tag(t)),
+        50,
+        NOW,
+    );
+    assert_eq!(
+        status_changes(&fx),
+        [("closed".to_string(), "open".to_string())]
+    );
 }
 
 #[test]
 fn stranger_with_a_tag_gets_a_ticket_of_their_own() {
-    let fx = decide(&policy(), &from("mallory@else.test", "hello"), Some(&Link::Tag(ticket(Status::Open))), 50, NOW);
+    let fx = decide(
+        &policy(),
+        &from("mallory@else.test", "hello"),
+        Some(&Link::Tag(ticket(Status::Open))),
+        50,
+        NOW,
+    );
     assert!(matches!(&fx[0], Effect::CreateTicket(n) if n.number == 50 && n.linked_to == Some(7)));
-    let ack = sends(&fx).into_iter().find(|m| m.template == "ack").unwrap();
+    let ack = sends(&fx)
+        .into_iter()
+        .find(|m| m.template == "ack")
+        .unwrap();
     assert_eq!(ack.vars["linked_to"], "[#7]");
 }
 
 #[test]
 fn out_of_office_changes_nothing() {
     let mut m = from("ann@corp.test", "I am out of the office until Monday.");
-    m.auto.reasons.push(AutoReason::AutoSubmitted("auto-replied".into()));
+    m.auto
+        .reasons
+        .push(AutoReason::AutoSubmitted("auto-replied".into()));
     let mut t = ticket(Status::Pending);
     t.assignee = Some("alice".into());
     let fx = decide(&policy(), &m, Some(&Link::Tag(t)), 9, NOW);
-    assert!(matches!(fx[0], Effect::Attach { kind: MessageKind::Automatic, .. }));
+    assert!(matches!(
+        fx[0],
+        Effect::Attach {
+            kind: MessageKind::Automatic,
+            ..
+        }
+    ));
     assert!(status_changes(&fx).is_empty());
     assert!(sends(&fx).is_empty());
 }
@@ -433,8 +698,13 @@ fn sweep_closes_unconfirmed_resolutions() {
     let mut t = ticket(Status::Resolved);
     t.resolved_at = Some(NOW - 6 * DAY);
     let fx = sweep(&policy(), &t, NOW);
-    assert_eq!(status_changes(&fx), [("resolved".to_string(), "closed".to_string())]);
-    assert!(matches!(&fx[0], Effect::Update { detail: Some(d), .. } if d == "closed without confirmation"));
+    assert_eq!(
+        status_changes(&fx),
+        [("resolved".to_string(), "closed".to_string())]
+    );
+    assert!(
+        matches!(&fx[0], Effect::Update { detail: Some(d), .. } if d == "closed without confirmation")
+    );
     assert_eq!(sends(&fx)[0].template, "survey");
     t.resolved_at = Some(NOW - DAY);
     assert!(sweep(&policy(), &t, NOW).is_empty());
@@ -445,5 +715,8 @@ fn notice_roots_round_trip() {
     let id = notice_root(1042, "example.test");
     assert_eq!(ticket_of_notice_root(&id, "example.test"), Some(1042));
     assert_eq!(ticket_of_notice_root(&id, "other.test"), None);
-    assert_eq!(ticket_of_notice_root("pd.x.root@example.test", "example.test"), None);
+    assert_eq!(
+        ticket_of_notice_root("pd.x.root@example.test", "example.test"),
+        None
+    );
 }
