@@ -2,5 +2,6 @@
 //! Nothing in here does I/O or reads the clock; callers pass `now`.
 
 pub mod decide;
+pub mod sla;
 pub mod ticket;
 pub mod when;
