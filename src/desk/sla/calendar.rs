@@ -439,3 +439,605 @@ fn parse_ymd(s: &str) -> Option<Date> {
     }
     Date::new(y, m, d).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desk::sla::WeekHours;
+    use proptest::prelude::*;
+
+    fn hours(h: u64) -> Duration {
+        Duration::from_secs(h * 3600)
+    }
+
+    fn minutes(m: u64) -> Duration {
+        Duration::from_secs(m * 60)
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// A calendar from the default config (Mon-Fri 09:00-18:00) changed by `f`.
+    fn calendar(tz: &str, f: impl FnOnce(&mut CalendarConfig)) -> Calendar {
+        let mut c = CalendarConfig {
+            time_zone: tz.into(),
+            ..CalendarConfig::default()
+        };
+        f(&mut c);
+        Calendar::from_config(&c).unwrap()
+    }
+
+    /// Mon-Thu 09:00-18:00, Friday with a lunch break, Golden Week 2026 off
+    /// and the make-up working Saturday after it, in Asia/Shanghai.
+    fn shanghai() -> Calendar {
+        calendar("Asia/Shanghai", |c| {
+            c.hours.fri = Some("09:00-12:00, 13:00-18:00".into());
+            c.holidays = strings(&["2026-10-01..2026-10-07", "2026-12-25"]);
+            c.working_days = strings(&["2026-10-10"]);
+        })
+    }
+
+    /// Every day 09:00-17:00 in Europe/Berlin, Sundays included, so that the
+    /// Sundays of the DST changes are working days.
+    fn berlin_every_day() -> Calendar {
+        calendar("Europe/Berlin", |c| {
+            let h = Some("09:00-17:00".to_string());
+            c.hours = WeekHours {
+                sat: h.clone(),
+                sun: h.clone(),
+                ..WeekHours::mon_to_fri("09:00-17:00")
+            };
+        })
+    }
+
+    /// Local wall-clock time `"2026-10-09 17:30"` in the calendar's zone.
+    fn at(cal: &Calendar, local: &str) -> i64 {
+        let dt: DateTime = local.replace(' ', "T").parse().unwrap();
+        cal.tz.to_timestamp(dt).unwrap().as_millisecond()
+    }
+
+    /// `"Mon 2026-10-12 10:30"` in the calendar's zone.
+    fn show(cal: &Calendar, ms: i64) -> String {
+        let ts = Timestamp::from_millisecond(ms).unwrap();
+        cal.tz
+            .to_datetime(ts)
+            .strftime("%a %Y-%m-%d %H:%M")
+            .to_string()
+    }
+
+    fn add(cal: &Calendar, local: &str, d: Duration) -> String {
+        show(cal, cal.add(at(cal, local), d).unwrap())
+    }
+
+    fn between(cal: &Calendar, a: &str, b: &str) -> Duration {
+        cal.between(at(cal, a), at(cal, b))
+    }
+
+    #[test]
+    fn weekends_are_skipped() {
+        let cal = calendar("UTC", |_| {});
+        assert_eq!(
+            add(&cal, "2026-11-27 16:00", hours(4)),
+            "Mon 2026-11-30 11:00"
+        );
+        assert_eq!(
+            between(&cal, "2026-11-27 16:00", "2026-11-30 11:00"),
+            hours(4)
+        );
+        // A whole weekend is worth nothing.
+        assert_eq!(
+            between(&cal, "2026-11-27 18:00", "2026-11-30 09:00"),
+            Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn friday_1730_with_two_hours_is_due_monday_1030() {
+        let cal = calendar("UTC", |_| {});
+        assert_eq!(
+            add(&cal, "2026-11-27 17:30", hours(2)),
+            "Mon 2026-11-30 10:30"
+        );
+        // The same in Shanghai, and the instant really is in +08:00.
+        let sh = shanghai();
+        let due = sh.add(at(&sh, "2026-11-27 17:30"), hours(2)).unwrap();
+        assert_eq!(show(&sh, due), "Mon 2026-11-30 10:30");
+        assert_eq!(due, 1_795_996_800_000 + (2 * 60 + 30) * 60_000); // 02:30Z
+    }
+
+    #[test]
+    fn a_holiday_on_a_wednesday() {
+        let cal = calendar("UTC", |c| c.holidays = strings(&["2026-11-25"]));
+        assert_eq!(
+            add(&cal, "2026-11-24 17:00", hours(2)),
+            "Thu 2026-11-26 10:00"
+        );
+        // between skips it too: Tue and Thu count, Wed does not.
+        assert_eq!(
+            between(&cal, "2026-11-24 09:00", "2026-11-26 18:00"),
+            hours(18)
+        );
+        assert_eq!(
+            between(&cal, "2026-11-25 09:00", "2026-11-25 18:00"),
+            Duration::ZERO
+        );
+        assert!(!cal.is_working_time(at(&cal, "2026-11-25 10:00")));
+        assert!(cal.is_working_time(at(&cal, "2026-11-26 10:00")));
+    }
+
+    #[test]
+    fn golden_week_and_the_make_up_saturday_in_shanghai() {
+        let cal = shanghai();
+        // Wed 30 Sep 17:00, 4 h: one hour that day, then the holiday week, then Thu 8 Oct.
+        assert_eq!(
+            add(&cal, "2026-09-30 17:00", hours(4)),
+            "Thu 2026-10-08 12:00"
+        );
+        // Fri 9 Oct 17:00, 2 h: the Saturday after is a working day.
+        assert_eq!(
+            add(&cal, "2026-10-09 17:00", hours(2)),
+            "Sat 2026-10-10 10:00"
+        );
+        assert_eq!(
+            between(&cal, "2026-10-10 00:00", "2026-10-11 00:00"),
+            hours(9)
+        );
+        // Other Saturdays stay off.
+        assert_eq!(
+            between(&cal, "2026-10-17 00:00", "2026-10-18 00:00"),
+            Duration::ZERO
+        );
+        // Without the extra day the same ticket is due on Monday.
+        let plain = calendar("Asia/Shanghai", |c| {
+            c.hours.fri = Some("09:00-12:00, 13:00-18:00".into());
+        });
+        assert_eq!(
+            add(&plain, "2026-10-09 17:00", hours(2)),
+            "Mon 2026-10-12 10:00"
+        );
+    }
+
+    #[test]
+    fn working_day_hours_apply_to_extra_days() {
+        let cal = calendar("Asia/Shanghai", |c| {
+            c.working_days = strings(&["2026-10-10"]);
+            c.working_day_hours = "10:00-12:00".into();
+        });
+        assert_eq!(
+            between(&cal, "2026-10-10 00:00", "2026-10-11 00:00"),
+            hours(2)
+        );
+        assert_eq!(
+            add(&cal, "2026-10-09 17:00", hours(2)),
+            "Sat 2026-10-10 11:00"
+        );
+    }
+
+    #[test]
+    fn a_thirty_hour_target_spans_four_days() {
+        let cal = calendar("UTC", |_| {});
+        assert_eq!(
+            add(&cal, "2026-11-30 09:00", hours(30)),
+            "Thu 2026-12-03 12:00"
+        );
+        // With Shanghai's short Friday, from Wed 14:00: 4 + 9 + 8 + 9 = 30 h,
+        // ending exactly at Monday's closing time, not at Tuesday's opening.
+        let sh = shanghai();
+        assert_eq!(
+            add(&sh, "2026-11-25 14:00", hours(30)),
+            "Mon 2026-11-30 18:00"
+        );
+        assert_eq!(
+            between(&sh, "2026-11-25 14:00", "2026-11-30 18:00"),
+            hours(30)
+        );
+    }
+
+    #[test]
+    fn counting_starts_at_the_next_opening() {
+        let cal = shanghai();
+        // Sunday night.
+        assert_eq!(
+            add(&cal, "2026-11-29 23:00", hours(1)),
+            "Mon 2026-11-30 10:00"
+        );
+        // Early morning before opening.
+        assert_eq!(
+            add(&cal, "2026-12-01 06:00", hours(1)),
+            "Tue 2026-12-01 10:00"
+        );
+        // In Friday's lunch break, and across it.
+        assert_eq!(
+            add(&cal, "2026-11-27 12:30", hours(1)),
+            "Fri 2026-11-27 14:00"
+        );
+        assert_eq!(
+            add(&cal, "2026-11-27 11:30", hours(1)),
+            "Fri 2026-11-27 13:30"
+        );
+        assert_eq!(
+            between(&cal, "2026-11-27 11:00", "2026-11-27 14:00"),
+            hours(2)
+        );
+        assert!(!cal.is_working_time(at(&cal, "2026-11-27 12:30")));
+        // After closing: the next day.
+        assert_eq!(
+            add(&cal, "2026-11-26 18:00", minutes(1)),
+            "Fri 2026-11-27 09:01"
+        );
+        // A target that ends at noon on Friday is due at noon, not at 13:00.
+        assert_eq!(
+            add(&cal, "2026-11-27 11:00", hours(1)),
+            "Fri 2026-11-27 12:00"
+        );
+    }
+
+    #[test]
+    fn zero_adds_nothing() {
+        let cal = calendar("UTC", |_| {});
+        let sunday = at(&cal, "2026-11-29 12:00");
+        assert_eq!(cal.add(sunday, Duration::ZERO).unwrap(), sunday);
+    }
+
+    #[test]
+    fn berlin_working_sundays_across_both_dst_changes_have_8_hours() {
+        let cal = berlin_every_day();
+        for day in ["2026-03-29", "2026-10-25"] {
+            let start = format!("{day} 00:00");
+            let end = format!("{day} 23:59");
+            assert_eq!(between(&cal, &start, &end), hours(8), "{day}");
+        }
+        // 8 h from Saturday noon: 5 h on Saturday, 3 h on Sunday, in CEST.
+        let due = cal.add(at(&cal, "2026-03-28 12:00"), hours(8)).unwrap();
+        assert_eq!(show(&cal, due), "Sun 2026-03-29 12:00");
+        assert_eq!(due, 1_774_742_400_000 + 10 * 3_600_000); // 10:00Z
+        let due = cal.add(at(&cal, "2026-10-24 12:00"), hours(8)).unwrap();
+        assert_eq!(show(&cal, due), "Sun 2026-10-25 12:00");
+        assert_eq!(due, 1_792_886_400_000 + 11 * 3_600_000); // 11:00Z, CET
+    }
+
+    #[test]
+    fn berlin_weekday_calendar_over_the_dst_weekends() {
+        let cal = calendar("Europe/Berlin", |c| {
+            c.hours = WeekHours::mon_to_fri("09:00-17:00");
+        });
+        // Fri 16:00 CET + 2 h → Mon 10:00 CEST (08:00Z).
+        let due = cal.add(at(&cal, "2026-03-27 16:00"), hours(2)).unwrap();
+        assert_eq!(show(&cal, due), "Mon 2026-03-30 10:00");
+        assert_eq!(due, 1_774_742_400_000 + 86_400_000 + 8 * 3_600_000);
+        // Fri 16:00 CEST + 2 h → Mon 10:00 CET (09:00Z).
+        let due = cal.add(at(&cal, "2026-10-23 16:00"), hours(2)).unwrap();
+        assert_eq!(show(&cal, due), "Mon 2026-10-26 10:00");
+        assert_eq!(due, 1_792_886_400_000 + 86_400_000 + 9 * 3_600_000);
+        // Whole weeks are skipped, and still land right across the change:
+        // 25 days of 8 h from Mon 2 March is Friday 3 April at closing time.
+        assert_eq!(
+            add(&cal, "2026-03-02 09:00", hours(200)),
+            "Fri 2026-04-03 17:00"
+        );
+        assert_eq!(
+            between(&cal, "2026-03-02 09:00", "2026-04-03 17:00"),
+            hours(200)
+        );
+        assert_eq!(
+            add(&cal, "2026-10-05 09:00", hours(200)),
+            "Fri 2026-11-06 17:00"
+        );
+    }
+
+    #[test]
+    fn hours_are_real_time_between_wall_clock_boundaries() {
+        // Round the clock: the spring-forward day has 23 h, the fall-back day 25 h.
+        let cal = calendar("Europe/Berlin", |c| {
+            c.hours = WeekHours {
+                sun: Some("00:00-24:00".into()),
+                ..WeekHours::default()
+            };
+        });
+        assert_eq!(
+            between(&cal, "2026-03-29 00:00", "2026-03-30 00:00"),
+            hours(23)
+        );
+        assert_eq!(
+            between(&cal, "2026-10-25 00:00", "2026-10-26 00:00"),
+            hours(25)
+        );
+        assert_eq!(
+            between(&cal, "2026-10-18 00:00", "2026-10-19 00:00"),
+            hours(24)
+        );
+        // A range over the change itself: 01:00-04:00 is 2 h in spring, 4 h in autumn.
+        let night = calendar("Europe/Berlin", |c| {
+            c.hours = WeekHours {
+                sun: Some("01:00-04:00".into()),
+                ..WeekHours::default()
+            };
+        });
+        assert_eq!(
+            between(&night, "2026-03-29 00:00", "2026-03-30 00:00"),
+            hours(2)
+        );
+        assert_eq!(
+            between(&night, "2026-10-25 00:00", "2026-10-26 00:00"),
+            hours(4)
+        );
+        // A boundary in the gap means the moment of the change (03:00 CEST).
+        let gap = calendar("Europe/Berlin", |c| {
+            c.hours = WeekHours {
+                sun: Some("02:30-04:00".into()),
+                ..WeekHours::default()
+            };
+        });
+        assert_eq!(
+            between(&gap, "2026-03-29 00:00", "2026-03-30 00:00"),
+            hours(1)
+        );
+        assert_eq!(
+            add(&gap, "2026-03-28 12:00", minutes(1)),
+            "Sun 2026-03-29 03:01"
+        );
+    }
+
+    #[test]
+    fn shanghai_has_no_dst_and_whole_years_add_up() {
+        let cal = calendar("Asia/Shanghai", |c| {
+            c.hours.fri = Some("09:00-12:00, 13:00-18:00".into());
+        });
+        // 52 weeks of 4 × 9 h + 8 h.
+        assert_eq!(
+            between(&cal, "2026-01-05 09:00", "2027-01-04 09:00"),
+            hours(52 * 44)
+        );
+        assert_eq!(
+            add(&cal, "2026-01-05 09:00", hours(52 * 44)),
+            "Fri 2027-01-01 18:00"
+        );
+        // And with Golden Week and Christmas taken out, the Saturday put in.
+        let sh = shanghai();
+        assert_eq!(
+            between(&sh, "2026-01-05 09:00", "2027-01-04 09:00"),
+            hours(52 * 44 - (9 + 8 + 9 + 9 + 9) - 8 + 9)
+        );
+    }
+
+    #[test]
+    fn no_working_time_is_a_clear_error() {
+        let cal = calendar("UTC", |c| c.hours = WeekHours::default());
+        assert!(!cal.has_working_time());
+        let err = cal.add(at(&cal, "2026-11-30 09:00"), hours(1)).unwrap_err();
+        assert_eq!(
+            err,
+            SlaError::NoWorkingTime {
+                after: Date::constant(2026, 11, 30)
+            }
+        );
+        let text = err.to_string();
+        assert!(text.contains("no working time after 2026-11-30"), "{text}");
+        assert_eq!(
+            between(&cal, "2026-11-30 00:00", "2026-12-30 00:00"),
+            Duration::ZERO
+        );
+
+        // Only listed days: they are found, and after the last one it fails.
+        let cal = calendar("UTC", |c| {
+            c.hours = WeekHours::default();
+            c.working_days = strings(&["2027-06-01"]);
+        });
+        assert_eq!(
+            add(&cal, "2026-11-30 09:00", hours(2)),
+            "Tue 2027-06-01 11:00"
+        );
+        assert_eq!(
+            between(&cal, "2026-11-30 00:00", "2027-12-31 00:00"),
+            hours(9)
+        );
+        assert!(matches!(
+            cal.add(at(&cal, "2027-06-01 17:00"), hours(2)),
+            Err(SlaError::NoWorkingTime { .. })
+        ));
+    }
+
+    #[test]
+    fn long_targets_are_fast_and_bounded() {
+        let cal = shanghai();
+        let start = at(&cal, "2026-01-05 09:00");
+        // About four years of business time: exact, and quick (weeks are skipped).
+        let due = cal.add(start, hours(9000)).unwrap();
+        assert_eq!(cal.between(start, due), hours(9000));
+        // Beyond ten years: an error, not a hang.
+        let err = cal.add(start, hours(100_000)).unwrap_err();
+        assert!(matches!(err, SlaError::BeyondHorizon { .. }), "{err}");
+        assert!(err.to_string().contains("within 10 years"), "{err}");
+        // A year-long holiday list does not stop it either.
+        let busy = calendar("UTC", |c| c.holidays = strings(&["2026-01-01..2026-12-31"]));
+        assert_eq!(
+            add(&busy, "2025-12-31 17:00", hours(2)),
+            "Fri 2027-01-01 10:00"
+        );
+    }
+
+    #[test]
+    fn touching_ranges_are_one() {
+        let cal = calendar("UTC", |c| {
+            c.hours.mon = Some("09:00-12:00,12:00-18:00".into())
+        });
+        assert_eq!(
+            cal.week[0],
+            [Range {
+                start: 540,
+                end: 1080
+            }]
+        );
+    }
+
+    #[test]
+    fn config_errors_say_what_was_expected() {
+        let err = |f: &dyn Fn(&mut CalendarConfig)| {
+            let mut c = CalendarConfig::default();
+            f(&mut c);
+            Calendar::from_config(&c).unwrap_err()
+        };
+        let e = err(&|c| c.time_zone = "Asia/Shanghi".into());
+        assert!(e.contains("time-zone") && e.contains("Asia/Shanghi"), "{e}");
+        let e = err(&|c| c.hours.mon = Some("9-18".into()));
+        assert!(
+            e.contains("hours.mon") && e.contains("expected working hours like"),
+            "{e}"
+        );
+        let e = err(&|c| c.hours.tue = Some("18:00-09:00".into()));
+        assert!(
+            e.contains("hours.tue") && e.contains("ends before it starts"),
+            "{e}"
+        );
+        let e = err(&|c| c.hours.wed = Some("09:00-12:00, 11:30-18:00".into()));
+        assert!(e.contains("09:00-12:00 and 11:30-18:00 overlap"), "{e}");
+        for bad in [
+            "09:60-10:00",
+            "24:00-24:00",
+            "09:00-24:30",
+            "09:00",
+            "",
+            "09:00-18:00,",
+        ] {
+            let e = err(&|c| c.hours.thu = Some(bad.into()));
+            assert!(e.contains("hours.thu"), "{bad}: {e}");
+        }
+        let e = err(&|c| c.working_day_hours = "nine to six".into());
+        assert!(e.contains("working-day-hours"), "{e}");
+        for bad in [
+            "2026/10/01",
+            "2026-13-01",
+            "2026-02-30",
+            "26-10-01",
+            "2026-10-1",
+            "1st of May",
+        ] {
+            let e = err(&|c| c.holidays = strings(&[bad]));
+            assert!(
+                e.contains("holidays: expected a date like \"2026-10-01\""),
+                "{bad}: {e}"
+            );
+        }
+        let e = err(&|c| c.working_days = strings(&["2026-10-07..2026-10-01"]));
+        assert!(
+            e.contains("working-days") && e.contains("ends before it starts"),
+            "{e}"
+        );
+        let e = err(&|c| c.holidays = strings(&["2026-01-01..2027-06-01"]));
+        assert!(e.contains("spans more than 366 days"), "{e}");
+        let e = err(&|c| {
+            c.holidays = strings(&["2026-10-01..2026-10-07"]);
+            c.working_days = strings(&["2026-10-03"]);
+        });
+        assert!(e.contains("2026-10-03 is both"), "{e}");
+        // 24:00 ends a day.
+        let mut c = CalendarConfig::default();
+        c.hours.sat = Some("18:00-24:00".into());
+        Calendar::from_config(&c).unwrap();
+    }
+
+    // --- properties -------------------------------------------------------
+
+    /// Calendars that stress the week skipping: holidays and extra days in
+    /// 2026, DST changes at 01:00Z (Berlin) and at local midnight (Santiago),
+    /// ranges over the changes, split days.
+    fn property_calendars() -> Vec<Calendar> {
+        vec![
+            shanghai(),
+            calendar("Europe/Berlin", |c| {
+                c.hours = WeekHours {
+                    fri: Some("08:00-12:00, 12:30-15:00".into()),
+                    sun: Some("00:00-02:30, 02:45-24:00".into()),
+                    ..WeekHours::mon_to_fri("09:00-17:00")
+                };
+                c.holidays = strings(&["2026-04-03..2026-04-06", "2026-12-24..2026-12-26"]);
+                c.working_days = strings(&["2026-05-02"]);
+            }),
+            calendar("America/Santiago", |c| {
+                c.hours.sat = Some("20:00-24:00".into());
+                c.hours.sun = Some("00:00-03:00".into());
+            }),
+            calendar("UTC", |c| {
+                c.hours = WeekHours::default();
+                c.working_days = strings(&["2026-03-01..2026-03-10", "2026-11-11"]);
+            }),
+        ]
+    }
+
+    /// Reference `between`: every day, no skipping.
+    fn between_day_by_day(cal: &Calendar, a: i64, b: i64) -> Duration {
+        let mut total = 0;
+        let mut d = cal.local_date(a).saturating_sub(1.day());
+        while d <= cal.local_date(b) {
+            for &r in cal.ranges(d) {
+                let (s, e) = cal.interval(d, r);
+                total += (e.min(b) - s.max(a)).max(0);
+            }
+            d = d.tomorrow().unwrap();
+        }
+        Duration::from_millis(total as u64)
+    }
+
+    // 2025-12-01 .. 2027-02-01 UTC: both 2026 DST changes and all exceptions.
+    const FROM: i64 = 1_764_547_200_000;
+    const UNTIL: i64 = 1_801_440_000_000;
+
+    proptest! {
+        // No regression files: failures print the minimal input to pin as a unit test.
+        #![proptest_config(ProptestConfig {
+            cases: 300,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn prop_add_then_between_gives_the_duration_back(
+            which in 0..4usize, s in FROM..UNTIL, d in 0..3_000u64 * 3_600_000,
+        ) {
+            let cal = &property_calendars()[which];
+            let d = Duration::from_millis(d);
+            match cal.add(s, d) {
+                Ok(due) => {
+                    prop_assert!(due >= s);
+                    prop_assert_eq!(cal.between(s, due), d);
+                }
+                // Only the calendar of a few listed days runs out of working time.
+                Err(SlaError::NoWorkingTime { .. }) => {
+                    prop_assert!(cal.between(s, i64::MAX) < d);
+                }
+                Err(e) => prop_assert!(false, "{e}"),
+            }
+        }
+
+        #[test]
+        fn prop_between_matches_day_by_day_and_adds_up(
+            which in 0..4usize, a in FROM..UNTIL, len1 in 0..200i64 * 86_400_000, len2 in 0..20i64 * 86_400_000,
+        ) {
+            let cal = &property_calendars()[which];
+            let (b, c) = (a + len1, a + len1 + len2);
+            let ab = cal.between(a, b);
+            prop_assert_eq!(ab, between_day_by_day(cal, a, b));
+            // Monotone in b, and additive.
+            let ac = cal.between(a, c);
+            prop_assert!(ab <= ac);
+            prop_assert_eq!(ab + cal.between(b, c), ac);
+            prop_assert_eq!(cal.between(c, a), Duration::ZERO);
+        }
+
+        #[test]
+        fn prop_add_is_monotone_in_the_duration(
+            which in 0..4usize, s in FROM..UNTIL, d1 in 0..2_000u64 * 3_600_000, step in 0..100u64 * 3_600_000,
+        ) {
+            let cal = &property_calendars()[which];
+            let a = cal.add(s, Duration::from_millis(d1));
+            let b = cal.add(s, Duration::from_millis(d1 + step));
+            match (a, b) {
+                (Ok(a), Ok(b)) => prop_assert!(a < b || (a == b && step == 0)),
+                // Running out of working time can only happen to the longer target.
+                (Ok(_), Err(_)) | (Err(_), Err(_)) => prop_assert_eq!(which, 3),
+                (Err(e), Ok(_)) => prop_assert!(false, "shorter target failed: {e}"),
+            }
+        }
+    }
+}
