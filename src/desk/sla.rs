@@ -77,3 +77,38 @@ fn fmt_duration(d: Duration) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remaining_time_reads_like_a_person_would_say_it() {
+        let m = 60_000;
+        assert_eq!(describe_remaining((2 * 60 + 15) * m), "2h 15m left");
+        assert_eq!(describe_remaining(-40 * m), "overdue by 40m");
+        assert_eq!(describe_remaining(3 * m + 59_999), "3m left");
+        assert_eq!(describe_remaining(2 * 60 * m), "2h left");
+        assert_eq!(
+            describe_remaining((3 * 24 * 60 + 4 * 60 + 5) * m),
+            "3d 4h left"
+        );
+        assert_eq!(describe_remaining(-(24 * 60 + 5) * m), "overdue by 1d");
+        assert_eq!(describe_remaining(0), "due now");
+        assert_eq!(describe_remaining(30_000), "less than 1m left");
+        assert_eq!(describe_remaining(-1), "overdue by less than 1m");
+        assert!(describe_remaining(i64::MIN).starts_with("overdue by "));
+    }
+
+    #[test]
+    fn errors_read_well() {
+        let e = SlaError::BeyondHorizon {
+            from: Date::constant(2026, 1, 5),
+            target: Duration::from_secs(100_000 * 3600),
+        };
+        assert_eq!(
+            e.to_string(),
+            "4166d 16h of business time from 2026-01-05 is not reached within 10 years"
+        );
+    }
+}

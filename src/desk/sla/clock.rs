@@ -155,3 +155,166 @@ impl Clock {
         merged
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desk::sla::CalendarConfig;
+
+    const HOUR: i64 = 3_600_000;
+    /// Monday 2026-11-30 00:00 UTC.
+    const MON: i64 = 1_795_996_800_000;
+    const DAY: i64 = 24 * HOUR;
+
+    fn hours(h: u64) -> Duration {
+        Duration::from_secs(h * 3600)
+    }
+
+    /// Mon-Fri 09:00-18:00 UTC.
+    fn cal() -> Calendar {
+        Calendar::from_config(&CalendarConfig::default()).unwrap()
+    }
+
+    fn closed(from_ms: i64, until_ms: i64) -> Pause {
+        Pause {
+            from_ms,
+            until_ms: Some(until_ms),
+        }
+    }
+
+    const B: ClockKind = ClockKind::Business;
+
+    #[test]
+    fn pending_for_three_business_hours_moves_the_due_time_by_three_business_hours() {
+        let cal = cal();
+        let mut clock = Clock::new(MON + 9 * HOUR);
+        let before = clock.due(&cal, B, hours(8), MON + 9 * HOUR).unwrap();
+        assert_eq!(before.due_ms, MON + 17 * HOUR);
+        // Pending Monday 10:00-13:00.
+        clock.pauses.push(closed(MON + 10 * HOUR, MON + 13 * HOUR));
+        let after = clock.due(&cal, B, hours(8), MON + 14 * HOUR).unwrap();
+        assert_eq!(after.due_ms, cal.add(before.due_ms, hours(3)).unwrap());
+        assert_eq!(after.due_ms, DAY + MON + 11 * HOUR); // Tuesday 11:00
+        assert!(!after.paused);
+        assert_eq!(clock.elapsed(&cal, B, MON + 14 * HOUR), hours(2));
+    }
+
+    #[test]
+    fn a_pause_overnight_costs_only_its_business_hours() {
+        let cal = cal();
+        let mut clock = Clock::new(MON + 9 * HOUR);
+        // Pending Monday 17:00 to Tuesday 10:00: 17-18 and 09-10, 2 business hours.
+        clock
+            .pauses
+            .push(closed(MON + 17 * HOUR, DAY + MON + 10 * HOUR));
+        let due = clock
+            .due(&cal, B, hours(16), DAY + MON + 12 * HOUR)
+            .unwrap();
+        // 8 h Monday, then 8 h from Tuesday 10:00 → Tuesday 18:00.
+        assert_eq!(due.due_ms, DAY + MON + 18 * HOUR);
+        assert_eq!(clock.elapsed(&cal, B, DAY + MON + 12 * HOUR), hours(10));
+    }
+
+    #[test]
+    fn while_paused_the_due_time_assumes_the_clock_resumes_now() {
+        let cal = cal();
+        let mut clock = Clock::new(MON + 9 * HOUR);
+        clock.pauses.push(Pause {
+            from_ms: MON + 11 * HOUR,
+            until_ms: None,
+        });
+        // 2 h used; 6 h left counted from 15:00: 3 h Monday, 3 h Tuesday.
+        let due = clock.due(&cal, B, hours(8), MON + 15 * HOUR).unwrap();
+        assert_eq!(
+            due,
+            Due {
+                due_ms: DAY + MON + 12 * HOUR,
+                paused: true
+            }
+        );
+        // An hour later it has moved an hour.
+        let due = clock.due(&cal, B, hours(8), MON + 16 * HOUR).unwrap();
+        assert_eq!(due.due_ms, DAY + MON + 13 * HOUR);
+        // Elapsed time stands still meanwhile.
+        assert_eq!(clock.elapsed(&cal, B, MON + 15 * HOUR), hours(2));
+        assert_eq!(clock.elapsed(&cal, B, DAY + MON + 15 * HOUR), hours(2));
+        assert!(clock.is_paused(MON + 15 * HOUR));
+        assert!(!clock.is_paused(MON + 10 * HOUR));
+        // Resumed Tuesday 09:00: due Tuesday 15:00.
+        clock.pauses[0].until_ms = Some(DAY + MON + 9 * HOUR);
+        let due = clock.due(&cal, B, hours(8), DAY + MON + 10 * HOUR).unwrap();
+        assert_eq!(
+            due,
+            Due {
+                due_ms: DAY + MON + 15 * HOUR,
+                paused: false
+            }
+        );
+    }
+
+    #[test]
+    fn a_target_reached_before_a_pause_is_not_moved_by_it() {
+        let cal = cal();
+        let mut clock = Clock::new(MON + 9 * HOUR);
+        clock.pauses.push(closed(MON + 11 * HOUR, MON + 15 * HOUR));
+        let due = clock.due(&cal, B, hours(2), MON + 16 * HOUR).unwrap();
+        // Reached exactly as the pause began.
+        assert_eq!(due.due_ms, MON + 11 * HOUR);
+        assert!(clock.fraction_used(&cal, B, hours(2), MON + 16 * HOUR) > 1.0);
+    }
+
+    #[test]
+    fn overlapping_unsorted_and_early_pauses_count_once() {
+        let cal = cal();
+        let mut clock = Clock::new(MON + 9 * HOUR);
+        clock.pauses = vec![
+            closed(MON + 12 * HOUR, MON + 14 * HOUR),
+            closed(MON + 11 * HOUR, MON + 13 * HOUR),
+            closed(MON + 5 * HOUR, MON + 10 * HOUR), // began before the ticket
+            closed(MON + 16 * HOUR, MON + 15 * HOUR), // inverted: ignored
+        ];
+        // Running 10-11 and 14-18 on Monday.
+        assert_eq!(clock.elapsed(&cal, B, DAY + MON), hours(5));
+        let due = clock.due(&cal, B, hours(5), MON + 16 * HOUR).unwrap();
+        assert_eq!(due.due_ms, MON + 18 * HOUR);
+    }
+
+    #[test]
+    fn the_calendar_clock_counts_every_millisecond() {
+        let cal = cal();
+        let k = ClockKind::Calendar;
+        // Friday 17:30 with a 4 h target: Friday 21:30, weekends or not.
+        let fri = MON - 3 * DAY + 17 * HOUR + 30 * 60_000;
+        let mut clock = Clock::new(fri);
+        assert_eq!(
+            clock.due(&cal, k, hours(4), fri).unwrap().due_ms,
+            fri + 4 * HOUR
+        );
+        clock.pauses.push(closed(fri + HOUR, fri + 3 * HOUR));
+        assert_eq!(
+            clock.due(&cal, k, hours(4), fri + 5 * HOUR).unwrap().due_ms,
+            fri + 6 * HOUR
+        );
+        assert_eq!(clock.elapsed(&cal, k, fri + 5 * HOUR), hours(3));
+        assert_eq!(clock.fraction_used(&cal, k, hours(4), fri + 5 * HOUR), 0.75);
+    }
+
+    #[test]
+    fn fraction_used_counts_business_time() {
+        let cal = cal();
+        let clock = Clock::new(MON + 9 * HOUR);
+        assert_eq!(clock.fraction_used(&cal, B, hours(4), MON + 9 * HOUR), 0.0);
+        assert_eq!(
+            clock.fraction_used(&cal, B, hours(4), MON + 12 * HOUR),
+            0.75
+        );
+        // The night does not count.
+        assert_eq!(
+            clock.fraction_used(&cal, B, hours(12), DAY + MON + 8 * HOUR),
+            0.75
+        );
+        assert_eq!(clock.fraction_used(&cal, B, Duration::ZERO, MON), 1.0);
+        // Before the start nothing has elapsed.
+        assert_eq!(clock.elapsed(&cal, B, MON), Duration::ZERO);
+    }
+}

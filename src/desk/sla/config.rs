@@ -110,7 +110,9 @@ pub struct PolicyConfig {
     /// category (compared case-insensitively).
     #[serde(default)]
     pub category: Option<String>,
-    /// Time to the first answer from an agent.
+    /// Time to the first answer from an agent. Written like `"30m"` or
+    /// `"4h 30m"`; a day (`"1d"`) is 24 hours also on the business clock,
+    /// i.e. 24 working hours, not one working day.
     #[serde(default, deserialize_with = "de_opt_duration")]
     pub first_response: Option<Duration>,
     /// Time to resolution.
