@@ -123,7 +123,12 @@ impl Calendar {
     pub fn is_working_time(&self, ms: i64) -> bool {
         let ms = clamp(ms);
         let today = self.local_date(ms);
-        [today.saturating_sub(1.day()), today].into_iter().any(|d| {
+        let days = [
+            today.saturating_sub(1.day()),
+            today,
+            today.saturating_add(1.day()),
+        ];
+        days.into_iter().any(|d| {
             self.ranges(d).iter().any(|&r| {
                 let (s, e) = self.interval(d, r);
                 s <= ms && ms < e
@@ -196,11 +201,15 @@ impl Calendar {
             return Duration::ZERO;
         }
         let last = self.local_date(b);
+        // One day either side: with a fold at midnight an instant can belong
+        // to the previous or the next local day's ranges. Intervals are
+        // clipped to [a, b], so the extra days cost only the look.
+        let end = last.saturating_add(1.day());
         let mut total: i64 = 0;
         let mut d = self.local_date(a).saturating_sub(1.day());
-        while d <= last {
+        while d <= end {
             if self.week_ms == 0 {
-                match self.working_days.range(d..=last).next() {
+                match self.working_days.range(d..=end).next() {
                     Some(&next) if next > d => {
                         d = next;
                         continue;
@@ -969,7 +978,7 @@ mod tests {
     fn between_day_by_day(cal: &Calendar, a: i64, b: i64) -> Duration {
         let mut total = 0;
         let mut d = cal.local_date(a).saturating_sub(1.day());
-        while d <= cal.local_date(b) {
+        while d <= cal.local_date(b).saturating_add(1.day()) {
             for &r in cal.ranges(d) {
                 let (s, e) = cal.interval(d, r);
                 total += (e.min(b) - s.max(a)).max(0);
