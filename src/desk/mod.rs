@@ -7,5 +7,6 @@ pub mod lifecycle;
 pub mod mails;
 pub mod people;
 pub mod quote;
+pub mod sla;
 pub mod ticket;
 pub mod when;
