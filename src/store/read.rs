@@ -218,6 +218,18 @@ impl Store {
         }))
     }
 
+    /// A ticket's satisfaction rating: score, comment, rated agent.
+    pub fn rating(&self, number: i64) -> Result<Option<(u8, String, Option<String>)>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT rating, coalesce(rating_comment, ''), rated_agent FROM tickets WHERE number = ?1 AND rating IS NOT NULL",
+                [number],
+                |r| Ok((r.get::<_, i64>(0)? as u8, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .ctx("reading a rating")
+    }
+
     /// The outbox: queued and failed mail first, then the most recent sent.
     pub fn outbox(&self, include_sent: bool, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
         let mut stmt = self

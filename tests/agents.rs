@@ -1,0 +1,371 @@
+//! Agents work by e-mail, end to end on real Dovecot and Postfix: the team
+//! notice, an agent's reply relayed to the requester, `#pending` and the
+//! answer, `#resolve` and the confirmation, the survey and its rating; a
+//! forged agent mail and an out-of-office that change nothing.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use postdesk::store::Store;
+use support::*;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Desk {
+    env: MailEnv,
+    dir: tempfile::TempDir,
+    address: String,
+    team: String,
+    alice: String,
+    config: PathBuf,
+}
+
+impl Desk {
+    fn new(tag: &str, workflow: &str) -> Desk {
+        let env = MailEnv::load();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let address = env.unique_user(&format!("desk-{tag}"));
+        let team = env.unique_user(&format!("team-{tag}"));
+        let alice = env.unique_user(&format!("alice-{tag}"));
+        std::fs::write(dir.path().join("imap-password"), &env.password).unwrap();
+        let config = dir.path().join("postdesk.toml");
+        let text = format!(
+            r#"
+[desk]
+name = "IT Desk"
+address = "{address}"
+first-ticket-number = 1000
+
+[storage]
+database = "desk.db"
+
+[workflow]
+sweep-interval = "1s"
+{workflow}
+
+[[team]]
+name = "service-desk"
+tier = "L1"
+address = "{team}"
+lead = "alice"
+
+[[agent]]
+name = "alice"
+display-name = "Alice Wang"
+addresses = ["{alice}"]
+team = "service-desk"
+
+[[mailbox]]
+name = "support"
+kind = "imap"
+host = "127.0.0.1"
+port = {imap}
+security = "plain"
+username = "{address}"
+password-file = "imap-password"
+
+[outbox]
+transport = "smtp"
+host = "127.0.0.1"
+port = {smtp}
+security = "plain"
+retry-initial = "1s"
+"#,
+            imap = env.imap_port,
+            smtp = env.smtp_port,
+        );
+        std::fs::write(&config, text).unwrap();
+        Desk {
+            env,
+            dir,
+            address,
+            team,
+            alice,
+            config,
+        }
+    }
+
+    fn start(&self) -> Daemon {
+        let mut d = Daemon::start(&self.config);
+        d.wait_for_log("IMAP connected", WAIT);
+        d
+    }
+
+    fn store(&self) -> Store {
+        Store::open(&self.dir.path().join("desk.db")).expect("open the desk database")
+    }
+
+    fn send(&self, from: &str, raw: &[u8]) {
+        smtp_send(&self.env, from, &[&self.address], raw).expect("SMTP to the helpdesk");
+    }
+
+    fn status(&self, n: i64) -> String {
+        self.store()
+            .ticket_detail(n)
+            .unwrap()
+            .expect("ticket")
+            .ticket
+            .status
+    }
+
+    fn wait_status(&self, n: i64, want: &str, daemon: &Daemon) {
+        let ok = wait_until(WAIT, || self.status(n) == want);
+        assert!(
+            ok,
+            "ticket {n} should be {want}, is {}; log:\n{}",
+            self.status(n),
+            daemon.log()
+        );
+    }
+
+    fn wait_inbound(&self, n: i64, daemon: &Daemon) {
+        let ok = wait_until(WAIT, || self.store().inbound_count().unwrap_or(0) >= n);
+        assert!(ok, "expected {n} inbound messages; log:\n{}", daemon.log());
+    }
+}
+
+fn header(raw: &[u8], name: &str) -> String {
+    header_value(raw, name)
+        .map(|v| String::from_utf8_lossy(&v).trim().to_string())
+        .unwrap_or_default()
+}
+
+fn parsed(raw: &[u8]) -> postdesk::inbound::Inbound {
+    postdesk::inbound::parse(raw).expect("a mail we can parse")
+}
+
+/// A reply the way a mail client writes one: quoted original below.
+fn reply_to(from: &str, to: &str, original: &[u8], text: &str) -> Vec<u8> {
+    let o = parsed(original);
+    let quoted: String = o.text.lines().map(|l| format!("> {l}\n")).collect();
+    let body = format!("{text}\n\nOn Mon, 30 Nov 2026 at 10:00, someone wrote:\n{quoted}");
+    let id = header(original, "Message-ID");
+    MailBuilder::new(from, to)
+        .subject(&format!("Re: {}", o.subject))
+        .in_reply_to(&id)
+        .references(&[id.as_str()])
+        .body(body.as_bytes())
+        .build()
+}
+
+#[test]
+fn the_whole_loop_by_mail() {
+    let desk = Desk::new("loop", "");
+    let ann = desk.env.unique_user("ann");
+    let mut daemon = desk.start();
+
+    // 1. The request reaches the requester (ack) and the team (notice).
+    let request = build_mail(
+        &ann,
+        &desk.address,
+        "VPN drops every hour",
+        "Since Monday the VPN disconnects.\n",
+    );
+    desk.send(&ann, &request);
+    let ack = wait_for_messages(&desk.env, &ann, 1, WAIT).remove(0);
+    assert!(header(&ack, "Subject").starts_with("[#1000]"));
+    let notice = wait_for_messages(&desk.env, &desk.team, 1, WAIT).remove(0);
+    let n = parsed(&notice);
+    assert_eq!(n.subject, "[#1000] VPN drops every hour");
+    assert_eq!(header(&notice, "Auto-Submitted"), "auto-generated");
+    assert!(
+        n.text.contains("Since Monday the VPN disconnects."),
+        "{}",
+        n.text
+    );
+    assert!(
+        n.text.contains("#resolve"),
+        "the notice reminds of the commands: {}",
+        n.text
+    );
+    assert!(
+        header(&notice, "References").contains("pd.1000.root@"),
+        "threaded per ticket"
+    );
+
+    // 2. Alice answers the notice; the requester gets her words, not the quote.
+    let answer = reply_to(
+        &desk.alice,
+        &desk.address,
+        &notice,
+        "#take\nWhich VPN client version do you use?",
+    );
+    desk.send(&desk.alice, &answer);
+    let got = wait_for_messages(&desk.env, &ann, 2, WAIT);
+    let relayed = parsed(&got[1]);
+    assert!(
+        relayed
+            .text
+            .contains("Which VPN client version do you use?"),
+        "{}",
+        relayed.text
+    );
+    assert!(
+        !relayed.text.contains("#take"),
+        "commands stay with the desk: {}",
+        relayed.text
+    );
+    assert!(
+        !relayed.text.contains("Since Monday"),
+        "quoted history removed: {}",
+        relayed.text
+    );
+    assert_eq!(relayed.from.as_ref().unwrap().address, desk.address);
+    assert_eq!(
+        relayed.from.as_ref().unwrap().name.as_deref(),
+        Some("Alice Wang (IT Desk)")
+    );
+    assert_eq!(
+        relayed.in_reply_to,
+        vec![
+            header(&ack, "Message-ID")
+                .trim_matches(['<', '>'])
+                .to_string()
+        ]
+    );
+    desk.wait_status(1000, "open", &daemon);
+    let t = desk.store().ticket_detail(1000).unwrap().unwrap();
+    assert_eq!(t.ticket.assignee.as_deref(), Some("alice"));
+    assert!(t.ticket.first_response_at.is_some());
+
+    // 3. #pending with a question; the requester's answer reopens the work.
+    let pending = reply_to(
+        &desk.alice,
+        &desk.address,
+        &notice,
+        "#pending\nPlease send a screenshot.",
+    );
+    desk.send(&desk.alice, &pending);
+    desk.wait_status(1000, "pending", &daemon);
+    let got = wait_for_messages(&desk.env, &ann, 3, WAIT);
+    let screenshot = reply_to(&ann, &desk.address, &got[2], "Here it is: version 5.1.");
+    desk.send(&ann, &screenshot);
+    desk.wait_status(1000, "open", &daemon);
+    let to_alice = wait_for_messages(&desk.env, &desk.alice, 1, WAIT);
+    assert!(
+        parsed(&to_alice[0]).text.contains("version 5.1"),
+        "the assignee hears of the answer"
+    );
+
+    // 4. #resolve; the requester confirms; the ticket closes; one survey.
+    let resolve = reply_to(
+        &desk.alice,
+        &desk.address,
+        &to_alice[0],
+        "#resolve\nUpdate the client to 5.2; the drop is fixed there.",
+    );
+    desk.send(&desk.alice, &resolve);
+    desk.wait_status(1000, "resolved", &daemon);
+    let got = wait_for_messages(&desk.env, &ann, 4, WAIT);
+    let resolution = parsed(&got[3]);
+    assert!(
+        resolution.text.contains("Update the client to 5.2"),
+        "{}",
+        resolution.text
+    );
+    assert!(
+        resolution.text.to_lowercase().contains("confirm"),
+        "{}",
+        resolution.text
+    );
+    desk.send(
+        &ann,
+        &reply_to(&ann, &desk.address, &got[3], "confirm, thank you"),
+    );
+    desk.wait_status(1000, "closed", &daemon);
+    let got = wait_for_messages(&desk.env, &ann, 5, WAIT);
+    let survey = parsed(&got[4]);
+    assert!(
+        survey.text.contains("1 (not at all) to 5"),
+        "{}",
+        survey.text
+    );
+    assert!(
+        survey.html.as_deref().unwrap_or("").contains("mailto:"),
+        "links that prefill the reply"
+    );
+
+    // 5. The survey answer is stored against the ticket and the assignee.
+    desk.send(&ann, &reply_to(&ann, &desk.address, &got[4], "4 thanks"));
+    let ok = wait_until(WAIT, || {
+        desk.store()
+            .ticket_detail(1000)
+            .unwrap()
+            .unwrap()
+            .events
+            .iter()
+            .any(|e| e.kind == "rating")
+    });
+    assert!(ok, "rating recorded; log:\n{}", daemon.log());
+    let t = desk.store().ticket_detail(1000).unwrap().unwrap();
+    let rating = t.events.iter().find(|e| e.kind == "rating").unwrap();
+    assert_eq!(rating.new.as_deref(), Some("4"));
+    assert_eq!(rating.detail.as_deref(), Some("thanks"));
+    assert_eq!(
+        desk.store().rating(1000).unwrap(),
+        Some((4, "thanks".into(), Some("alice".into())))
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        wait_for_messages(&desk.env, &ann, 5, WAIT).len(),
+        5,
+        "ack, reply, question, resolution, survey: nothing more"
+    );
+    daemon.stop();
+}
+
+#[test]
+fn forged_agent_mail_and_out_of_office_change_nothing() {
+    let desk = Desk::new(
+        "forged",
+        "agent-authentication = \"dkim-or-spf\"\ntrusted-authserv-ids = [\"mx.example.test\"]",
+    );
+    let ann = desk.env.unique_user("ann");
+    let mut daemon = desk.start();
+    desk.send(
+        &ann,
+        &build_mail(
+            &ann,
+            &desk.address,
+            "Laptop will not boot",
+            "Black screen.\n",
+        ),
+    );
+    let ack = wait_for_messages(&desk.env, &ann, 1, WAIT).remove(0);
+
+    // Someone writes "as Alice" without the receiving server vouching for it.
+    let forged = reply_to(&desk.alice, &desk.address, &ack, "#close\nClosing this.");
+    desk.send(&ann, &forged);
+    // An out-of-office from the requester.
+    let ooo = MailBuilder::new(&ann, &desk.address)
+        .subject(&format!("Automatic reply: {}", header(&ack, "Subject")))
+        .header("Auto-Submitted", "auto-replied")
+        .in_reply_to(&header(&ack, "Message-ID"))
+        .body(b"I am out of the office until Monday.\n")
+        .build();
+    desk.send(&ann, &ooo);
+    desk.wait_inbound(3, &daemon);
+    std::thread::sleep(Duration::from_secs(1));
+
+    let t = desk.store().ticket_detail(1000).unwrap().unwrap();
+    assert_eq!(t.ticket.status, "new", "nothing changed the status");
+    let kinds: Vec<&str> = t
+        .messages
+        .iter()
+        .filter(|m| m.direction == "in")
+        .map(|m| m.kind.as_str())
+        .collect();
+    assert_eq!(kinds, ["request", "unverified", "automatic"]);
+    assert!(
+        t.events.iter().any(|e| e.kind == "unverified-agent-mail"),
+        "the attempt is recorded"
+    );
+    assert_eq!(
+        wait_for_messages(&desk.env, &ann, 1, WAIT).len(),
+        1,
+        "no mail to the requester"
+    );
+    daemon.stop();
+}
