@@ -54,6 +54,12 @@ pub struct Config {
     pub workflow: Workflow,
     #[serde(default)]
     pub survey: SurveyConfig,
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<crate::desk::rules::RuleConfig>,
+    #[serde(default)]
+    pub classify: Classify,
+    #[serde(default)]
+    pub sla: crate::desk::sla::SlaConfig,
     /// Where relative paths are resolved from: the config file's directory.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -211,6 +217,14 @@ impl Default for Workflow {
                 .to_vec(),
         }
     }
+}
+
+/// What a new ticket gets when no rule sets it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct Classify {
+    pub default_category: Option<String>,
+    pub default_priority: Option<crate::desk::ticket::Priority>,
 }
 
 /// The satisfaction survey sent when a ticket closes.
@@ -551,6 +565,9 @@ impl Config {
             teams: Vec::new(),
             workflow: Workflow::default(),
             survey: SurveyConfig::default(),
+            rules: Vec::new(),
+            classify: Classify::default(),
+            sla: crate::desk::sla::SlaConfig::default(),
             base_dir: data_dir.to_path_buf(),
             source: None,
         }
@@ -714,7 +731,29 @@ impl Config {
         if self.teams.iter().filter(|t| t.default).count() > 1 {
             return Err(self.semantic("more than one team has default = true".into()));
         }
+        let rules = self.compiled_rules().map_err(|m| self.semantic(m))?;
+        for (rule, team) in rules.teams() {
+            if !teams.contains(&team.to_lowercase()) {
+                return Err(
+                    self.semantic(format!("rule \"{rule}\": team \"{team}\" is not defined"))
+                );
+            }
+        }
+        self.sla
+            .validate()
+            .map_err(|m| self.semantic(format!("sla: {m}")))?;
+        crate::desk::sla::Calendar::from_config(&self.sla.calendar)
+            .map_err(|m| self.semantic(format!("sla.calendar: {m}")))?;
         Ok(())
+    }
+
+    /// The classification rules, compiled.
+    pub fn compiled_rules(&self) -> Result<crate::desk::rules::Rules, String> {
+        crate::desk::rules::Rules::new(
+            &self.rules,
+            self.classify.default_category.clone(),
+            self.classify.default_priority,
+        )
     }
 }
 

@@ -11,6 +11,7 @@ use crate::address::Mailbox;
 use crate::config::{Config, MailboxConfig};
 use crate::desk::decide::{self, Effect, Link, OutMail, Policy};
 use crate::desk::people::Directory;
+use crate::desk::sla::Calendar;
 use crate::desk::when;
 use crate::inbound::{self, Inbound};
 use crate::outbound::{self, Envelope, OutboundError, Renderer};
@@ -24,6 +25,8 @@ pub enum EngineError {
     Templates(#[from] OutboundError),
     #[error("desk.time-zone: {0}")]
     TimeZone(String),
+    #[error("{0}")]
+    Config(String),
 }
 
 /// Config turned into what the pipeline needs, built once.
@@ -86,6 +89,9 @@ impl Engine {
             reopen_window: config.workflow.reopen_window,
             survey: config.survey.clone(),
             categories: config.workflow.categories.clone(),
+            rules: config.compiled_rules().map_err(EngineError::Config)?,
+            sla: config.sla.clone(),
+            calendar: Calendar::from_config(&config.sla.calendar).map_err(EngineError::Config)?,
         };
         Ok(Engine {
             config: Arc::new(config),
@@ -253,8 +259,7 @@ fn apply(
                 }
             }
             Effect::CreateTicket(t) => {
-                let reply_by = now_ms.saturating_add(policy.first_response.as_millis() as i64);
-                tx.create_ticket(t, mailbox, now_ms, Some(reply_by))?;
+                tx.create_ticket(t, mailbox, now_ms, Some(t.reply_by))?;
                 tally.created += 1;
             }
             Effect::Attach { ticket, kind } => {

@@ -14,6 +14,8 @@ use crate::desk::lifecycle::{self, Trigger};
 use crate::desk::mails;
 use crate::desk::people::{Agent, Directory};
 use crate::desk::quote;
+use crate::desk::rules::Rules;
+use crate::desk::sla::{Calendar, PolicyConfig, SlaConfig};
 use crate::desk::ticket::{Priority, Status};
 use crate::inbound::Inbound;
 use crate::lang::Lang;
@@ -47,6 +49,39 @@ pub struct Policy {
     pub survey: SurveyConfig,
     /// Categories agents may set; empty = any word.
     pub categories: Vec<String>,
+    /// Classification of new tickets.
+    pub rules: Rules,
+    /// SLA policies and the business calendar they count in.
+    pub sla: SlaConfig,
+    pub calendar: Calendar,
+}
+
+impl Policy {
+    /// The SLA policy for a ticket, if one applies.
+    pub fn sla_policy(
+        &self,
+        priority: Option<Priority>,
+        category: Option<&str>,
+    ) -> Option<&PolicyConfig> {
+        self.sla.policy_for(priority?, category)
+    }
+
+    /// When a first answer is due for a ticket created at `from_ms`: the SLA
+    /// policy's target in its clock, else `desk.first-response` of calendar time.
+    pub fn first_response_due(
+        &self,
+        priority: Option<Priority>,
+        category: Option<&str>,
+        from_ms: i64,
+    ) -> i64 {
+        if let Some(p) = self.sla_policy(priority, category)
+            && let Some(target) = p.first_response
+            && let Ok(due) = p.clock.add(&self.calendar, from_ms, target)
+        {
+            return due;
+        }
+        from_ms.saturating_add(self.first_response.as_millis() as i64)
+    }
 }
 
 /// A ticket as decide needs to see it.
@@ -148,6 +183,12 @@ pub struct NewTicket {
     pub tier: Option<String>,
     /// The old ticket this one continues (a reply to a long-closed ticket, or a stranger's mail).
     pub linked_to: Option<i64>,
+    pub category: Option<String>,
+    pub priority: Option<Priority>,
+    /// When the requester was promised a first answer.
+    pub reply_by: i64,
+    /// The classification rule that matched, for the timeline.
+    pub rule: Option<String>,
 }
 
 /// A ticket field an agent (or the desk) can change.
@@ -402,7 +443,13 @@ fn new_ticket(
     let actor = sender_address(mail);
     let lang = language_for(policy, mail);
     let subject = display_subject(policy, mail);
-    let team = policy.directory.default_team();
+    let class = policy.rules.classify(mail);
+    let team = class
+        .team
+        .as_deref()
+        .and_then(|t| policy.directory.team(t))
+        .or_else(|| policy.directory.default_team());
+    let reply_by = policy.first_response_due(class.priority, class.category.as_deref(), now_ms);
     let mut effects = vec![
         Effect::CreateTicket(NewTicket {
             number,
@@ -412,6 +459,10 @@ fn new_ticket(
             team: team.map(|t| t.name.clone()),
             tier: team.map(|t| t.tier.clone()),
             linked_to,
+            category: class.category.clone(),
+            priority: class.priority,
+            reply_by,
+            rule: class.rule.clone(),
         }),
         Effect::Attach {
             ticket: number,
@@ -457,8 +508,18 @@ fn new_ticket(
         lang,
         team: team.map(|t| t.name.clone()),
         tier: team.map(|t| t.tier.clone()),
+        category: class.category.clone(),
+        priority: class.priority,
         ..TicketState::default()
     };
+    if let Some(rule) = &class.rule {
+        effects.push(event(
+            number,
+            "postdesk",
+            "classified",
+            Some(format!("rule \"{rule}\"")),
+        ));
+    }
     match why_no_acknowledgement(mail) {
         Some(reason) => effects.push(event(
             number,
@@ -467,7 +528,7 @@ fn new_ticket(
             Some(reason),
         )),
         None => effects.push(Effect::Send(mails::acknowledgement(
-            policy, mail, &view, linked_to, now_ms,
+            policy, mail, &view, linked_to, reply_by,
         ))),
     }
     if let Some(notice) = mails::notify_team_new(policy, mail, &view, linked_to) {

@@ -69,6 +69,9 @@ team = "network"
         reopen_window: cfg.workflow.reopen_window,
         survey: cfg.survey.clone(),
         categories: cfg.workflow.categories.clone(),
+        rules: cfg.compiled_rules().unwrap(),
+        sla: cfg.sla.clone(),
+        calendar: crate::desk::sla::Calendar::from_config(&cfg.sla.calendar).unwrap(),
     }
 }
 

@@ -127,9 +127,8 @@ pub fn acknowledgement(
     mail: &Inbound,
     t: &TicketState,
     linked_to: Option<i64>,
-    now_ms: i64,
+    reply_by_ms: i64,
 ) -> OutMail {
-    let reply_by_ms = now_ms.saturating_add(policy.first_response.as_millis() as i64);
     let mut references: Vec<String> = mail.references.clone();
     references.push(mail.message_id.clone());
     let skip = references.len().saturating_sub(MAX_REFERENCES);

@@ -7,6 +7,7 @@ pub mod lifecycle;
 pub mod mails;
 pub mod people;
 pub mod quote;
+pub mod rules;
 pub mod sla;
 pub mod ticket;
 pub mod when;

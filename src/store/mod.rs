@@ -380,8 +380,8 @@ impl Tx<'_> {
         self.tx
             .prepare_cached(
                 "INSERT INTO tickets (number, mailbox, subject, requester, requester_name, lang, status, team, tier,
-                                      linked_to, created_at, updated_at, reply_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'new', ?7, ?8, ?9, ?10, ?10, ?11)",
+                                      linked_to, created_at, updated_at, reply_by, category, priority)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'new', ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13)",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -395,7 +395,9 @@ impl Tx<'_> {
                     t.tier,
                     t.linked_to,
                     at,
-                    reply_by
+                    reply_by,
+                    t.category,
+                    t.priority.map(|p| p.as_str())
                 ])
             })
             .ctx("creating a ticket")?;
