@@ -54,6 +54,14 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../templates/en/resolved.txt"),
     ),
     (
+        "en/sla-breach.txt",
+        include_str!("../templates/en/sla-breach.txt"),
+    ),
+    (
+        "en/sla-warning.txt",
+        include_str!("../templates/en/sla-warning.txt"),
+    ),
+    (
         "en/survey.html",
         include_str!("../templates/en/survey.html"),
     ),
@@ -102,6 +110,14 @@ const BUILTIN: &[(&str, &str)] = &[
     (
         "zh-CN/resolved.txt",
         include_str!("../templates/zh-CN/resolved.txt"),
+    ),
+    (
+        "zh-CN/sla-breach.txt",
+        include_str!("../templates/zh-CN/sla-breach.txt"),
+    ),
+    (
+        "zh-CN/sla-warning.txt",
+        include_str!("../templates/zh-CN/sla-warning.txt"),
     ),
     (
         "zh-CN/survey.html",
@@ -254,6 +270,9 @@ pub fn sample_vars(kind: &str) -> serde_json::Value {
         "links": [{"score": 5, "href": "mailto:helpdesk@example.com?subject=Re%3A&body=5"}],
         "score": 2,
         "comment": "took too long",
+        "level": "first response 100% of 4h",
+        "reached": "Monday 30 November 2026, 10:00 (UTC)",
+        "remaining": ["resolution: 2h 15m left"],
     });
     if let Some(obj) = v.as_object_mut() {
         obj.insert("kind".into(), kind.into());

@@ -10,12 +10,15 @@ use std::sync::Arc;
 use crate::address::Mailbox;
 use crate::config::{Config, MailboxConfig};
 use crate::desk::decide::{self, Effect, Link, OutMail, Policy};
+use crate::desk::escalation;
 use crate::desk::people::Directory;
 use crate::desk::sla::Calendar;
 use crate::desk::when;
 use crate::inbound::{self, Inbound};
 use crate::outbound::{self, Envelope, OutboundError, Renderer};
-use crate::store::{Checkpoint, EventRecord, InboundRecord, OutboundRecord, Store, StoreError, Tx};
+use crate::store::{
+    Checkpoint, EscalationRecord, EventRecord, InboundRecord, OutboundRecord, Store, StoreError, Tx,
+};
 use crate::subject::TagFormat;
 
 /// Why the engine could not be set up.
@@ -34,6 +37,35 @@ pub struct Engine {
     pub config: Arc<Config>,
     renderer: Renderer,
     policy: Policy,
+}
+
+/// The decision policy a config describes.
+pub fn policy_from_config(config: &Config) -> Result<Policy, EngineError> {
+    let desk = &config.desk;
+    Ok(Policy {
+        desk_name: desk.name.clone(),
+        desk_address: Mailbox::new(Some(&desk.name), &desk.address),
+        id_domain: desk.id_domain().to_string(),
+        tag: TagFormat::new(&desk.tag_prefix),
+        lang: desk.language,
+        detect_language: desk.detect_language,
+        first_response: desk.first_response,
+        time_zone: when::zone(&desk.time_zone).map_err(EngineError::TimeZone)?,
+        time_zone_name: desk.time_zone.clone(),
+        directory: Directory::from_config(&config, |var| std::env::var(var).ok()),
+        cc_watchers: config.workflow.cc_watchers,
+        agent_authentication: config.workflow.agent_authentication,
+        trusted_authserv_ids: config.workflow.trusted_authserv_ids.clone(),
+        confirm_words: config.workflow.confirm_words.clone(),
+        not_fixed_words: config.workflow.not_fixed_words.clone(),
+        auto_close_after: config.workflow.auto_close_after,
+        reopen_window: config.workflow.reopen_window,
+        survey: config.survey.clone(),
+        categories: config.workflow.categories.clone(),
+        rules: config.compiled_rules().map_err(EngineError::Config)?,
+        sla: config.sla.clone(),
+        calendar: Calendar::from_config(&config.sla.calendar).map_err(EngineError::Config)?,
+    })
 }
 
 /// One raw message from a source, with its UID when the source has them.
@@ -68,31 +100,7 @@ impl std::ops::AddAssign for Tally {
 impl Engine {
     pub fn new(config: Config) -> Result<Engine, EngineError> {
         let renderer = Renderer::new(config.templates_dir().as_deref())?;
-        let desk = &config.desk;
-        let policy = Policy {
-            desk_name: desk.name.clone(),
-            desk_address: Mailbox::new(Some(&desk.name), &desk.address),
-            id_domain: desk.id_domain().to_string(),
-            tag: TagFormat::new(&desk.tag_prefix),
-            lang: desk.language,
-            detect_language: desk.detect_language,
-            first_response: desk.first_response,
-            time_zone: when::zone(&desk.time_zone).map_err(EngineError::TimeZone)?,
-            time_zone_name: desk.time_zone.clone(),
-            directory: Directory::from_config(&config, |var| std::env::var(var).ok()),
-            cc_watchers: config.workflow.cc_watchers,
-            agent_authentication: config.workflow.agent_authentication,
-            trusted_authserv_ids: config.workflow.trusted_authserv_ids.clone(),
-            confirm_words: config.workflow.confirm_words.clone(),
-            not_fixed_words: config.workflow.not_fixed_words.clone(),
-            auto_close_after: config.workflow.auto_close_after,
-            reopen_window: config.workflow.reopen_window,
-            survey: config.survey.clone(),
-            categories: config.workflow.categories.clone(),
-            rules: config.compiled_rules().map_err(EngineError::Config)?,
-            sla: config.sla.clone(),
-            calendar: Calendar::from_config(&config.sla.calendar).map_err(EngineError::Config)?,
-        };
+        let policy = policy_from_config(&config)?;
         Ok(Engine {
             config: Arc::new(config),
             renderer,
@@ -330,6 +338,34 @@ fn apply(
                 })?;
             }
             Effect::FirstResponse { ticket } => tx.first_response(*ticket, now_ms)?,
+            Effect::Escalated {
+                ticket,
+                target,
+                percent,
+                action,
+                due_ms,
+            } => {
+                let first = tx.record_escalation(&EscalationRecord {
+                    ticket: *ticket,
+                    target: target.as_str(),
+                    percent: *percent,
+                    action: action.as_str(),
+                    due_at: *due_ms,
+                    at: now_ms,
+                })?;
+                if first {
+                    let level = format!("{} {percent}%", target.as_str());
+                    tx.insert_event(&EventRecord {
+                        ticket: *ticket,
+                        at: now_ms,
+                        actor: "postdesk",
+                        kind: "escalation",
+                        old: None,
+                        new: Some(&level),
+                        detail: Some(action.as_str()),
+                    })?;
+                }
+            }
             Effect::Rate {
                 ticket,
                 score,
@@ -448,6 +484,17 @@ pub fn sweep(store: &mut Store, engine: &Engine, now_ms: i64) -> Result<Tally, S
         };
         let effects = decide::sweep(policy, &t, now_ms);
         apply(&tx, engine, policy, "", None, &effects, now_ms, &mut tally)?;
+    }
+    if !policy.sla.policies.is_empty() {
+        for number in tx.sla_candidates()? {
+            let Some(t) = tx.ticket(number)? else {
+                continue;
+            };
+            let effects = escalation::sweep(policy, &t, now_ms);
+            if !effects.is_empty() {
+                apply(&tx, engine, policy, "", None, &effects, now_ms, &mut tally)?;
+            }
+        }
     }
     tx.commit()?;
     Ok(tally)

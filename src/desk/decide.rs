@@ -110,6 +110,11 @@ pub struct TicketState {
     /// Message-IDs of the requester's side of the conversation, oldest first
     /// (bounded): the References of what we write to them.
     pub thread: Vec<String>,
+    pub created_at: i64,
+    /// Spans the ticket waited on its requester (the SLA clock stopped).
+    pub pauses: Vec<crate::desk::sla::Pause>,
+    /// Escalation levels already fired: (target, percent).
+    pub escalations_fired: Vec<(String, u32)>,
 }
 
 impl TicketState {
@@ -271,6 +276,14 @@ pub enum Effect {
         score: u8,
         comment: String,
         agent: Option<String>,
+    },
+    /// An SLA escalation level was reached; recorded so it fires once.
+    Escalated {
+        ticket: i64,
+        target: crate::desk::sla::Target,
+        percent: u32,
+        action: crate::desk::sla::Action,
+        due_ms: i64,
     },
     /// An entry in the ticket's timeline.
     Event {

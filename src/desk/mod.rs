@@ -3,6 +3,7 @@
 
 pub mod commands;
 pub mod decide;
+pub mod escalation;
 pub mod lifecycle;
 pub mod mails;
 pub mod people;

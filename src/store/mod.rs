@@ -11,6 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::address::Mailbox;
 use crate::desk::decide::{Field, MAX_REFERENCES, MessageKind, NewTicket, TicketState};
+use crate::desk::sla::Pause;
 use crate::desk::ticket::Status;
 use crate::inbound::Inbound;
 use crate::lang::Lang;
@@ -21,6 +22,7 @@ pub use read::{EventRow, MessageRow, OutboxRow, QuarantineRow, TicketDetail, Tic
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_initial.sql"),
     include_str!("migrations/002_agents.sql"),
+    include_str!("migrations/003_sla.sql"),
 ];
 
 /// A database failure, with what we were doing.
@@ -133,6 +135,21 @@ impl Store {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .ctx("starting transaction")?;
         Ok(Tx { tx })
+    }
+
+    /// A ticket as decisions see it (with its SLA clock), for the CLI.
+    pub fn ticket_state(&self, number: i64) -> Result<Option<TicketState>, StoreError> {
+        load_ticket(&self.conn, number)
+    }
+
+    /// Numbers of tickets whose SLA clock runs (active, with a priority).
+    pub fn active_tickets(&self) -> Result<Vec<i64>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT number FROM tickets WHERE status IN ('new', 'open', 'pending') ORDER BY number",
+            )
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .ctx("listing active tickets")
     }
 
     /// Where a mailbox source has got to.
@@ -300,6 +317,16 @@ pub struct EventRecord<'a> {
     pub detail: Option<&'a str>,
 }
 
+/// An escalation level that fired.
+pub struct EscalationRecord<'a> {
+    pub ticket: i64,
+    pub target: &'a str,
+    pub percent: u32,
+    pub action: &'a str,
+    pub due_at: i64,
+    pub at: i64,
+}
+
 /// A rendered mail to store and queue.
 pub struct OutboundRecord<'a> {
     pub ticket: i64,
@@ -436,6 +463,19 @@ impl Tx<'_> {
                 }
                 _ => None,
             };
+            // The SLA clock stops while the ticket waits on the requester.
+            let pause = match value {
+                Some("pending") => Some(
+                    "INSERT INTO pauses (ticket, from_at) SELECT ?1, ?2 WHERE NOT EXISTS (SELECT 1 FROM pauses WHERE ticket = ?1 AND until_at IS NULL)",
+                ),
+                _ => Some("UPDATE pauses SET until_at = ?2 WHERE ticket = ?1 AND until_at IS NULL"),
+            };
+            if let Some(sql) = pause {
+                self.tx
+                    .prepare_cached(sql)
+                    .and_then(|mut s| s.execute(params![number, at]))
+                    .ctx("recording a pause of the SLA clock")?;
+            }
             if let Some(sql) = stamp {
                 self.tx
                     .prepare_cached(sql)
@@ -491,6 +531,29 @@ impl Tx<'_> {
             .and_then(|mut s| s.execute(params![number, score, comment, agent, at]))
             .ctx("recording a rating")?;
         Ok(())
+    }
+
+    /// Records that an escalation level fired; false when it had fired before.
+    pub fn record_escalation(&self, e: &EscalationRecord<'_>) -> Result<bool, StoreError> {
+        let n = self
+            .tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO escalations (ticket, target, percent, action, due_at, fired_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut s| s.execute(params![e.ticket, e.target, e.percent, e.action, e.due_at, e.at]))
+            .ctx("recording an escalation")?;
+        Ok(n == 1)
+    }
+
+    /// Tickets the SLA clock runs for: active and with a priority.
+    pub fn sla_candidates(&self) -> Result<Vec<i64>, StoreError> {
+        self.tx
+            .prepare_cached(
+                "SELECT number FROM tickets WHERE status IN ('new', 'open', 'pending') AND priority IS NOT NULL ORDER BY number",
+            )
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .ctx("finding tickets with a running SLA clock")
     }
 
     /// Resolved tickets whose confirmation time ran out by `before`.
@@ -647,7 +710,7 @@ fn load_ticket(c: &Connection, number: i64) -> Result<Option<TicketState>, Store
     let mut t = match c
         .prepare_cached(
             "SELECT number, status, requester, requester_name, subject, lang, priority, category, team, assignee, tier,
-                    first_response_at, resolved_at, closed_at, survey_sent_at, rating
+                    first_response_at, resolved_at, closed_at, survey_sent_at, rating, created_at
              FROM tickets WHERE number = ?1",
         )
         .and_then(|mut s| {
@@ -672,6 +735,7 @@ fn load_ticket(c: &Connection, number: i64) -> Result<Option<TicketState>, Store
                     closed_at: r.get(13)?,
                     survey_sent: r.get::<_, Option<i64>>(14)?.is_some(),
                     rated: r.get::<_, Option<i64>>(15)?.is_some(),
+                    created_at: r.get(16)?,
                     ..TicketState::default()
                 })
             })
@@ -697,6 +761,27 @@ fn load_ticket(c: &Connection, number: i64) -> Result<Option<TicketState>, Store
                 .collect()
         })
         .ctx("reading the conversation")?;
+    t.pauses = c
+        .prepare_cached("SELECT from_at, until_at FROM pauses WHERE ticket = ?1 ORDER BY from_at")
+        .and_then(|mut s| {
+            s.query_map([number], |r| {
+                Ok(Pause {
+                    from_ms: r.get(0)?,
+                    until_ms: r.get(1)?,
+                })
+            })?
+            .collect()
+        })
+        .ctx("reading SLA pauses")?;
+    t.escalations_fired = c
+        .prepare_cached("SELECT target, percent FROM escalations WHERE ticket = ?1")
+        .and_then(|mut s| {
+            s.query_map([number], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u32))
+            })?
+            .collect()
+        })
+        .ctx("reading fired escalations")?;
     t.requester_last_survey_at = c
         .prepare_cached("SELECT max(survey_sent_at) FROM tickets WHERE requester = ?1")
         .and_then(|mut s| s.query_row([&t.requester], |r| r.get(0)))
