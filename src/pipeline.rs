@@ -52,7 +52,7 @@ pub fn policy_from_config(config: &Config) -> Result<Policy, EngineError> {
         first_response: desk.first_response,
         time_zone: when::zone(&desk.time_zone).map_err(EngineError::TimeZone)?,
         time_zone_name: desk.time_zone.clone(),
-        directory: Directory::from_config(&config, |var| std::env::var(var).ok()),
+        directory: Directory::from_config(config, |var| std::env::var(var).ok()),
         cc_watchers: config.workflow.cc_watchers,
         agent_authentication: config.workflow.agent_authentication,
         trusted_authserv_ids: config.workflow.trusted_authserv_ids.clone(),

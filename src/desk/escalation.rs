@@ -260,7 +260,7 @@ fn parse_target(s: &str) -> Option<Target> {
 /// "first response 100% (4h)".
 fn describe(target: Target, percent: u32, total: Duration) -> String {
     let mins = total.as_secs() / 60;
-    let span = if mins % 60 == 0 {
+    let span = if mins.is_multiple_of(60) {
         format!("{}h", mins / 60)
     } else {
         format!("{}h {}m", mins / 60, mins % 60)
