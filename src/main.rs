@@ -8,10 +8,12 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
 use postdesk::config::{Config, SourceKind};
+use postdesk::desk::escalation;
+use postdesk::desk::ticket::{Priority, Status};
 use postdesk::desk::when::iso;
 use postdesk::pipeline::{self, Engine, Incoming};
 use postdesk::source::now_ms;
-use postdesk::store::Store;
+use postdesk::store::{Store, TicketFilter};
 
 /// A service desk that lives in e-mail.
 #[derive(Parser)]
@@ -33,6 +35,37 @@ struct Cli {
     command: Command,
 }
 
+#[derive(clap::Args)]
+struct TicketsArgs {
+    /// Only tickets in this status: new, open, pending, resolved, closed.
+    #[arg(long)]
+    status: Option<String>,
+    /// Only this priority: P1..P4 (or critical, high, normal, low).
+    #[arg(long)]
+    priority: Option<String>,
+    #[arg(long)]
+    category: Option<String>,
+    #[arg(long)]
+    team: Option<String>,
+    /// Only tickets assigned to this agent (name).
+    #[arg(long)]
+    assignee: Option<String>,
+    /// Words in the subject, the requester's address or any message.
+    #[arg(long)]
+    search: Option<String>,
+    /// Only tickets past an SLA due time.
+    #[arg(long)]
+    overdue: bool,
+    /// Only tickets with an SLA due time within this span, e.g. 2h.
+    #[arg(long, value_name = "DURATION")]
+    due_within: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the daemon: watch the mailboxes, answer, send. Stops cleanly on Ctrl-C or SIGTERM.
@@ -48,17 +81,8 @@ enum Command {
         /// Message files; `-` or nothing reads one message from stdin.
         files: Vec<PathBuf>,
     },
-    /// List tickets, newest first.
-    Tickets {
-        /// Only tickets in this status: new, open, pending, resolved, closed.
-        #[arg(long)]
-        status: Option<String>,
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
+    /// List tickets, newest first, with filters.
+    Tickets(TicketsArgs),
     /// Show one ticket with its messages and timeline.
     Ticket {
         number: i64,
@@ -102,12 +126,8 @@ fn main() -> ExitCode {
         Command::Run => run(config),
         Command::Check => check(config),
         Command::Ingest { mailbox, files } => return ingest(config, mailbox, files),
-        Command::Tickets {
-            status,
-            limit,
-            json,
-        } => tickets(&config, status, limit, json),
-        Command::Ticket { number, json } => ticket(&config, number, json),
+        Command::Tickets(args) => tickets(config, args),
+        Command::Ticket { number, json } => ticket(config, number, json),
         Command::Outbox { all, limit, json } => outbox(&config, all, limit, json),
         Command::Quarantine { retry } => quarantine(config, retry),
     };
@@ -310,14 +330,73 @@ fn try_ingest(config: Config, mailbox: Option<String>, files: Vec<PathBuf>) -> R
     ))
 }
 
-fn tickets(config: &Config, status: Option<String>, limit: usize, json: bool) -> Result<ExitCode> {
-    if let Some(s) = &status {
-        s.parse::<postdesk::desk::ticket::Status>()
-            .map_err(anyhow::Error::msg)?;
+fn tickets(config: Config, a: TicketsArgs) -> Result<ExitCode> {
+    if let Some(s) = &a.status {
+        s.parse::<Status>().map_err(anyhow::Error::msg)?;
     }
-    let rows = open_store(config)?.tickets(status.as_deref(), limit)?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+    let priority = match &a.priority {
+        Some(p) => Some(
+            p.parse::<Priority>()
+                .map_err(anyhow::Error::msg)?
+                .to_string(),
+        ),
+        None => None,
+    };
+    let within = match &a.due_within {
+        Some(d) => Some(postdesk::config::parse_duration(d).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    let sla_filter = a.overdue || within.is_some();
+    let filter = TicketFilter {
+        status: a.status.clone(),
+        priority,
+        category: a.category.clone(),
+        team: a.team.clone(),
+        assignee: a.assignee.clone(),
+        text: a.search.clone(),
+        active_only: sla_filter,
+    };
+    let engine = Engine::new(config)?;
+    let store = engine.open_store()?;
+    let now = now_ms();
+    let limit = if sla_filter { usize::MAX >> 1 } else { a.limit };
+    let mut rows = Vec::new();
+    for t in store.tickets(&filter, limit)? {
+        let state = store.ticket_state(t.number)?;
+        let sla = state
+            .as_ref()
+            .and_then(|s| escalation::status(engine.policy(), s, now));
+        let next_due = sla.as_ref().and_then(|s| s.next_due());
+        let keep = match (a.overdue, within) {
+            (false, None) => true,
+            (overdue, within) => {
+                let late = sla.as_ref().is_some_and(|s| {
+                    s.targets
+                        .iter()
+                        .any(|x| x.met_at.is_none() && !x.paused && x.due_ms < now)
+                });
+                let soon = within
+                    .is_some_and(|w| next_due.is_some_and(|d| d - now <= w.as_millis() as i64));
+                (overdue && late) || soon
+            }
+        };
+        if keep {
+            rows.push((t, next_due));
+        }
+        if rows.len() >= a.limit {
+            break;
+        }
+    }
+    if a.json {
+        let out: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(t, due)| {
+                let mut v = serde_json::to_value(t).unwrap_or_default();
+                v["next_due"] = serde_json::json!(due);
+                v
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
     }
     if rows.is_empty() {
@@ -325,24 +404,32 @@ fn tickets(config: &Config, status: Option<String>, limit: usize, json: bool) ->
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:>7}  {:<9} {:<20}  {:<30}  subject",
-        "ticket", "status", "updated", "requester"
+        "{:>7}  {:<9} {:<3} {:<14} {:<10} {:<20}  {:<28}  subject",
+        "ticket", "status", "pri", "team", "assignee", "next due", "requester"
     );
-    for t in rows {
+    for (t, due) in rows {
+        let due = due
+            .map(|d| postdesk::desk::sla::describe_remaining(d - now))
+            .unwrap_or_default();
         println!(
-            "{:>7}  {:<9} {:<20}  {:<30}  {}",
+            "{:>7}  {:<9} {:<3} {:<14} {:<10} {:<20}  {:<28}  {}",
             t.number,
             t.status,
-            iso(t.updated_at),
-            truncate(&t.requester, 30),
+            t.priority.as_deref().unwrap_or("-"),
+            truncate(t.team.as_deref().unwrap_or("-"), 14),
+            truncate(t.assignee.as_deref().unwrap_or("-"), 10),
+            due,
+            truncate(&t.requester, 28),
             truncate(&t.subject, 60)
         );
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn ticket(config: &Config, number: i64, json: bool) -> Result<ExitCode> {
-    let Some(d) = open_store(config)?.ticket_detail(number)? else {
+fn ticket(config: Config, number: i64, json: bool) -> Result<ExitCode> {
+    let engine = Engine::new(config)?;
+    let store = engine.open_store()?;
+    let Some(d) = store.ticket_detail(number)? else {
         bail!("no ticket {number}");
     };
     if json {
@@ -363,8 +450,42 @@ fn ticket(config: &Config, number: i64, json: bool) -> Result<ExitCode> {
         iso(t.created_at),
         iso(t.updated_at)
     );
+    println!(
+        "  priority   {}   category {}   team {}   assignee {}",
+        t.priority.as_deref().unwrap_or("-"),
+        t.category.as_deref().unwrap_or("-"),
+        t.team.as_deref().unwrap_or("-"),
+        t.assignee.as_deref().unwrap_or("-")
+    );
     if let Some(rb) = t.reply_by {
-        println!("  reply by   {}", iso(rb));
+        println!("  promised   first answer by {}", iso(rb));
+    }
+    let now = now_ms();
+    if let Some(state) = store.ticket_state(number)?
+        && let Some(sla) = escalation::status(engine.policy(), &state, now)
+    {
+        println!("  SLA ({})", sla.priority);
+        for x in &sla.targets {
+            let used = format!(
+                "{}m of {}m used",
+                x.used.as_secs() / 60,
+                x.total.as_secs() / 60
+            );
+            let state = match x.met_at {
+                Some(at) if x.breached => {
+                    format!("met late at {} (due {})", iso(at), iso(x.due_ms))
+                }
+                Some(at) => format!("met at {} (due {})", iso(at), iso(x.due_ms)),
+                None if x.paused => format!("paused (waiting on the requester), {used}"),
+                None => format!(
+                    "due {}: {}, {used}{}",
+                    iso(x.due_ms),
+                    postdesk::desk::sla::describe_remaining(x.due_ms - now),
+                    if x.breached { "  BREACHED" } else { "" }
+                ),
+            };
+            println!("    {:<15} {state}", x.target.as_str());
+        }
     }
     println!("\nTimeline:");
     let mut lines: Vec<(i64, String)> = Vec::new();

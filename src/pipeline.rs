@@ -112,6 +112,11 @@ impl Engine {
         &self.renderer
     }
 
+    /// The desk's decision policy (before per-mailbox adjustments).
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
     /// The policy for mail that came in through `mailbox`.
     pub fn policy_for(&self, mailbox: &str) -> Policy {
         let mut p = self.policy.clone();

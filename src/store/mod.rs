@@ -16,7 +16,9 @@ use crate::desk::ticket::Status;
 use crate::inbound::Inbound;
 use crate::lang::Lang;
 
-pub use read::{EventRow, MessageRow, OutboxRow, QuarantineRow, TicketDetail, TicketRow};
+pub use read::{
+    EventRow, MessageRow, OutboxRow, QuarantineRow, TicketDetail, TicketFilter, TicketRow,
+};
 
 /// Numbered migrations; `PRAGMA user_version` says how many have run.
 const MIGRATIONS: &[&str] = &[

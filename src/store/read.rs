@@ -4,6 +4,20 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{Ctx, Store, StoreError};
 
+/// Which tickets to list; `None` means any.
+#[derive(Debug, Clone, Default)]
+pub struct TicketFilter {
+    pub status: Option<String>,
+    pub priority: Option<String>,
+    pub category: Option<String>,
+    pub team: Option<String>,
+    pub assignee: Option<String>,
+    /// Words in the subject, the requester's address or any message.
+    pub text: Option<String>,
+    /// Only new, open and pending tickets.
+    pub active_only: bool,
+}
+
 /// A ticket as listed.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct TicketRow {
@@ -17,6 +31,7 @@ pub struct TicketRow {
     pub lang: String,
     pub assignee: Option<String>,
     pub team: Option<String>,
+    pub category: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
     pub reply_by: Option<i64>,
@@ -88,7 +103,7 @@ pub struct QuarantineRow {
 
 const TICKET_COLUMNS: &str =
     "number, status, priority, subject, requester, requester_name, mailbox, lang, assignee, team,
-     created_at, updated_at, reply_by, first_response_at";
+     created_at, updated_at, reply_by, first_response_at, category";
 
 fn ticket_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TicketRow> {
     Ok(TicketRow {
@@ -106,22 +121,42 @@ fn ticket_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TicketRow> {
         updated_at: r.get(11)?,
         reply_by: r.get(12)?,
         first_response_at: r.get(13)?,
+        category: r.get(14)?,
     })
 }
 
 impl Store {
     /// Tickets, newest first, optionally only those in `status`.
-    pub fn tickets(
-        &self,
-        status: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<TicketRow>, StoreError> {
+    pub fn tickets(&self, f: &TicketFilter, limit: usize) -> Result<Vec<TicketRow>, StoreError> {
         let sql = format!(
-            "SELECT {TICKET_COLUMNS} FROM tickets WHERE (?1 IS NULL OR status = ?1) ORDER BY number DESC LIMIT ?2"
+            "SELECT {TICKET_COLUMNS} FROM tickets
+             WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR priority = ?2)
+               AND (?3 IS NULL OR category = ?3) AND (?4 IS NULL OR team = ?4)
+               AND (?5 IS NULL OR assignee = ?5)
+               AND (?6 IS NULL OR subject LIKE ?6 OR requester LIKE ?6
+                    OR number IN (SELECT ticket FROM messages WHERE body LIKE ?6))
+               AND (?7 = 0 OR status IN ('new', 'open', 'pending'))
+             ORDER BY number DESC LIMIT ?8"
         );
+        let search = f
+            .text
+            .as_ref()
+            .map(|t| format!("%{}%", t.replace(['%', '_'], "")));
         let mut stmt = self.conn.prepare(&sql).ctx("preparing ticket list")?;
         let rows = stmt
-            .query_map(params![status, limit as i64], ticket_row)
+            .query_map(
+                params![
+                    f.status,
+                    f.priority,
+                    f.category,
+                    f.team,
+                    f.assignee,
+                    search,
+                    f.active_only,
+                    limit as i64
+                ],
+                ticket_row,
+            )
             .ctx("listing tickets")?;
         rows.collect::<Result<_, _>>().ctx("listing tickets")
     }

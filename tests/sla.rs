@@ -1,0 +1,153 @@
+//! SLA escalation end to end on real Dovecot and Postfix: a P1 ticket under a
+//! policy with targets of seconds moves from L1 to L2, the L2 team's mailbox
+//! gets the notice, and a restart does not send it again.
+
+mod support;
+
+use std::time::Duration;
+
+use postdesk::store::Store;
+use support::*;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+#[test]
+fn p1_ticket_escalates_to_l2_once_across_restarts() {
+    let env = MailEnv::load();
+    let dir = tempfile::tempdir().unwrap();
+    let desk = env.unique_user("desk-sla");
+    let l1 = env.unique_user("l1-sla");
+    let l2 = env.unique_user("l2-sla");
+    let ann = env.unique_user("ann-sla");
+    std::fs::write(dir.path().join("pw"), &env.password).unwrap();
+    let config = dir.path().join("postdesk.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[desk]
+address = "{desk}"
+first-ticket-number = 1
+[storage]
+database = "desk.db"
+[workflow]
+sweep-interval = "1s"
+
+[[rule]]
+name = "outages"
+keywords = ["outage", "宕机"]
+priority = "P1"
+category = "network"
+
+[sla.calendar]
+time-zone = "Asia/Shanghai"
+hours = {{ mon = "00:00-24:00", tue = "00:00-24:00", wed = "00:00-24:00", thu = "00:00-24:00", fri = "00:00-24:00", sat = "00:00-24:00", sun = "00:00-24:00" }}
+
+[[sla.policy]]
+priority = "P1"
+first-response = "3s"
+resolution = "1h"
+[[sla.policy.escalate]]
+target = "first-response"
+at = "100%"
+action = "move-to-next-tier"
+
+[[team]]
+name = "service-desk"
+tier = "L1"
+address = "{l1}"
+[[team]]
+name = "network"
+tier = "L2"
+address = "{l2}"
+
+[[mailbox]]
+name = "support"
+kind = "imap"
+host = "127.0.0.1"
+port = {imap}
+security = "plain"
+username = "{desk}"
+password-file = "pw"
+
+[outbox]
+transport = "smtp"
+host = "127.0.0.1"
+port = {smtp}
+security = "plain"
+retry-initial = "1s"
+"#,
+            imap = env.imap_port,
+            smtp = env.smtp_port,
+        ),
+    )
+    .unwrap();
+    let store = || Store::open(&dir.path().join("desk.db")).unwrap();
+
+    let mut daemon = Daemon::start(&config);
+    daemon.wait_for_log("IMAP connected", WAIT);
+    smtp_send(
+        &env,
+        &ann,
+        &[&desk],
+        &build_mail(
+            &ann,
+            &desk,
+            "Core switch outage in building B",
+            "Nothing works.\n",
+        ),
+    )
+    .unwrap();
+
+    // The L1 team hears of the new ticket, then L2 of the escalation.
+    let l1_mail = wait_for_messages(&env, &l1, 1, WAIT);
+    assert!(
+        postdesk::inbound::parse(&l1_mail[0])
+            .unwrap()
+            .text
+            .contains("Priority: P1")
+    );
+    let l2_mail = wait_for_messages(&env, &l2, 1, WAIT);
+    let notice = postdesk::inbound::parse(&l2_mail[0]).unwrap();
+    assert_eq!(notice.subject, "[#1] Core switch outage in building B");
+    assert!(
+        notice.text.contains("escalated to network"),
+        "{}",
+        notice.text
+    );
+    assert!(
+        notice.text.contains("first response 100%"),
+        "{}",
+        notice.text
+    );
+
+    let t = store().ticket_detail(1).unwrap().unwrap();
+    assert_eq!(t.ticket.team.as_deref(), Some("network"));
+    assert_eq!(t.ticket.priority.as_deref(), Some("P1"));
+    let state = store().ticket_state(1).unwrap().unwrap();
+    assert_eq!(state.tier.as_deref(), Some("L2"));
+    assert!(
+        t.events
+            .iter()
+            .any(|e| e.kind == "escalation" && e.new.as_deref() == Some("first-response 100%"))
+    );
+    daemon.stop();
+
+    // A restart sweeps again and must not fire the level twice.
+    let mut again = Daemon::start(&config);
+    again.wait_for_log("IMAP connected", WAIT);
+    std::thread::sleep(Duration::from_secs(4));
+    let mut imap = Imap::login(&env, &l2);
+    imap.select("INBOX");
+    assert_eq!(imap.uid_search_all().len(), 1, "one escalation notice only");
+    let escalations = store()
+        .ticket_detail(1)
+        .unwrap()
+        .unwrap()
+        .events
+        .iter()
+        .filter(|e| e.kind == "escalation")
+        .count();
+    assert_eq!(escalations, 1);
+    again.stop();
+}
