@@ -225,6 +225,29 @@ fn check(config: Config) -> Result<ExitCode> {
         Ok(n) => report(true, "templates", format!("{n} templates render")),
         Err(e) => report(false, "templates", e),
     }
+    match config.compiled_rules() {
+        Ok(rules) => {
+            let unreachable = rules.unreachable();
+            println!("ok   rules: {} classification rules", config.rules.len());
+            for u in unreachable {
+                println!("WARN rules: {u}");
+            }
+        }
+        Err(e) => report(false, "rules", e),
+    }
+    if !config.sla.policies.is_empty() {
+        let ps: Vec<String> = config
+            .sla
+            .policies
+            .iter()
+            .map(|p| p.priority.to_string())
+            .collect();
+        println!(
+            "ok   sla: policies for {} in {}",
+            ps.join(", "),
+            config.sla.calendar.time_zone
+        );
+    }
     match Store::open(&engine.database_path()) {
         Ok(_) => report(
             true,
