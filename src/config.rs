@@ -60,6 +60,8 @@ pub struct Config {
     pub classify: Classify,
     #[serde(default)]
     pub sla: crate::desk::sla::SlaConfig,
+    #[serde(default)]
+    pub limits: Limits,
     /// Where relative paths are resolved from: the config file's directory.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -215,6 +217,34 @@ impl Default for Workflow {
             categories: ["hardware", "software", "network", "account", "other"]
                 .map(String::from)
                 .to_vec(),
+        }
+    }
+}
+
+/// Limits on automatic mail, against loops with robots.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct Limits {
+    /// The sliding window the counts below are taken over.
+    #[serde(deserialize_with = "de_duration")]
+    pub window: Duration,
+    /// At most this many automatic mails to one address outside the desk per window.
+    pub per_recipient: u32,
+    /// At most this many automatic mails to requesters about one ticket per window.
+    pub per_ticket: u32,
+    /// A new ticket from the same sender with the same subject as one they
+    /// opened this recently gets no second acknowledgement.
+    #[serde(deserialize_with = "de_duration")]
+    pub duplicate_ack_window: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            window: Duration::from_secs(3600),
+            per_recipient: 10,
+            per_ticket: 20,
+            duplicate_ack_window: Duration::from_secs(600),
         }
     }
 }
@@ -568,6 +598,7 @@ impl Config {
             rules: Vec::new(),
             classify: Classify::default(),
             sla: crate::desk::sla::SlaConfig::default(),
+            limits: Limits::default(),
             base_dir: data_dir.to_path_buf(),
             source: None,
         }

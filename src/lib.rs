@@ -6,6 +6,7 @@
 //! - [`address`]: e-mail addresses and display names, normalised once.
 //! - [`config`]: the TOML configuration, defaults, errors with file and line.
 //! - [`lang`]: the languages we write in.
+//! - [`limits`]: sliding-window limits on automatic mail, the last guard against loops.
 //! - [`outbound`]: templates (tera) and outgoing message bytes (lettre builder).
 //! - [`pipeline`]: a batch of raw mail → parse, thread, decide, apply in one transaction.
 //! - [`store`]: SQLite: migrations, transactional writes, reads for the CLI.
@@ -18,6 +19,7 @@ pub mod daemon;
 pub mod desk;
 pub mod inbound;
 pub mod lang;
+pub mod limits;
 pub mod outbound;
 pub mod outbox;
 pub mod pipeline;

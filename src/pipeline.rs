@@ -15,6 +15,7 @@ use crate::desk::people::Directory;
 use crate::desk::sla::Calendar;
 use crate::desk::when;
 use crate::inbound::{self, Inbound};
+use crate::limits;
 use crate::outbound::{self, Envelope, OutboundError, Renderer};
 use crate::store::{
     Checkpoint, EscalationRecord, EventRecord, InboundRecord, OutboundRecord, Store, StoreError, Tx,
@@ -389,8 +390,9 @@ fn apply(
                     detail: Some(comment).filter(|c| !c.is_empty()).map(String::as_str),
                 })?;
             }
-            Effect::Send(out) => match queue(tx, engine, policy, out, now_ms) {
-                Ok(()) => tally.queued += 1,
+            Effect::Send(out) => match guarded_queue(tx, engine, policy, out, now_ms) {
+                Ok(true) => tally.queued += 1,
+                Ok(false) => {}
                 Err(QueueError::Store(e)) => return Err(e),
                 Err(QueueError::Outbound(e)) => {
                     // The ticket and the mail are safe; only this reply could
@@ -426,6 +428,36 @@ impl From<StoreError> for QueueError {
 impl From<OutboundError> for QueueError {
     fn from(e: OutboundError) -> QueueError {
         QueueError::Outbound(e)
+    }
+}
+
+/// Queues a mail unless a loop limit holds it back (then the timeline says why).
+fn guarded_queue(
+    tx: &Tx<'_>,
+    engine: &Engine,
+    policy: &Policy,
+    out: &OutMail,
+    now_ms: i64,
+) -> Result<bool, QueueError> {
+    match limits::check(tx, &engine.config.limits, policy, out, now_ms)? {
+        limits::Verdict::Send => {
+            queue(tx, engine, policy, out, now_ms)?;
+            limits::record(tx, policy, out, now_ms)?;
+            Ok(true)
+        }
+        limits::Verdict::Hold(why) => {
+            tracing::warn!(ticket = out.ticket, "{why}");
+            tx.insert_event(&EventRecord {
+                ticket: out.ticket,
+                at: now_ms,
+                actor: "postdesk",
+                kind: "held-back",
+                old: None,
+                new: None,
+                detail: Some(&why),
+            })?;
+            Ok(false)
+        }
     }
 }
 
@@ -636,6 +668,46 @@ mod tests {
             q.iter()
                 .any(|r| r.error.contains("max-message-size") && r.size == 20_000)
         );
+    }
+
+    #[test]
+    fn automatic_mail_to_one_address_is_limited() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let mut store = e.open_store().unwrap();
+        let mails: Vec<Incoming> = (0..14)
+            .map(|i| item(&format!("From: bot@corp.test\nSubject: Alert {i}\nMessage-ID: <a{i}@corp.test>\n\nDisk full.\n")))
+            .collect();
+        let t = process_batch(&mut store, &e, "inbox", &mails, None, 1000).unwrap();
+        assert_eq!(
+            (t.created, t.queued),
+            (14, 10),
+            "limits.per-recipient = 10 per hour"
+        );
+        let held = store.ticket_detail(113).unwrap().unwrap();
+        assert!(
+            held.events.iter().any(|ev| ev.kind == "held-back"),
+            "{:?}",
+            held.events
+        );
+        // An hour later the window has moved on.
+        let later =
+            item("From: bot@corp.test\nSubject: Alert again\nMessage-ID: <b1@corp.test>\n\nx\n");
+        let t = process_batch(&mut store, &e, "inbox", &[later], None, 1000 + 3_600_001).unwrap();
+        assert_eq!(t.queued, 1);
+    }
+
+    #[test]
+    fn same_request_twice_is_acknowledged_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let mut store = e.open_store().unwrap();
+        let a =
+            item("From: ann@corp.test\nSubject: VPN down\nMessage-ID: <v1@corp.test>\n\nhelp\n");
+        let b =
+            item("From: ann@corp.test\nSubject: VPN down\nMessage-ID: <v2@corp.test>\n\nhelp!!\n");
+        let t = process_batch(&mut store, &e, "inbox", &[a, b], None, 1000).unwrap();
+        assert_eq!((t.created, t.queued), (2, 1));
     }
 
     #[test]

@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_initial.sql"),
     include_str!("migrations/002_agents.sql"),
     include_str!("migrations/003_sla.sql"),
+    include_str!("migrations/004_limits.sql"),
 ];
 
 /// A database failure, with what we were doing.
@@ -556,6 +557,52 @@ impl Tx<'_> {
             )
             .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
             .ctx("finding tickets with a running SLA clock")
+    }
+
+    /// How many automatic mails went to `recipient` since `since`.
+    pub fn auto_replies_to(&self, recipient: &str, since: i64) -> Result<i64, StoreError> {
+        self.tx
+            .prepare_cached("SELECT count(*) FROM auto_replies WHERE recipient = ?1 AND at >= ?2")
+            .and_then(|mut s| s.query_row(params![recipient, since], |r| r.get(0)))
+            .ctx("counting automatic replies")
+    }
+
+    /// How many automatic mails to requesters a ticket produced since `since`.
+    pub fn auto_replies_on(&self, ticket: i64, since: i64) -> Result<i64, StoreError> {
+        self.tx
+            .prepare_cached("SELECT count(*) FROM auto_replies WHERE ticket = ?1 AND at >= ?2")
+            .and_then(|mut s| s.query_row(params![ticket, since], |r| r.get(0)))
+            .ctx("counting automatic replies")
+    }
+
+    pub fn record_auto_reply(
+        &self,
+        recipient: &str,
+        ticket: i64,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached("INSERT INTO auto_replies (recipient, ticket, at) VALUES (?1, ?2, ?3)")
+            .and_then(|mut s| s.execute(params![recipient, ticket, at]))
+            .ctx("recording an automatic reply")?;
+        Ok(())
+    }
+
+    /// Another ticket of the same requester with the same subject since `since`.
+    pub fn similar_recent_ticket(
+        &self,
+        number: i64,
+        requester: &str,
+        subject: &str,
+        since: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        self.tx
+            .prepare_cached(
+                "SELECT number FROM tickets WHERE requester = ?1 AND created_at >= ?2 AND number != ?3
+                 AND lower(subject) = lower(?4) ORDER BY number DESC LIMIT 1",
+            )
+            .and_then(|mut s| s.query_row(params![requester, since, number, subject], |r| r.get(0)).optional())
+            .ctx("looking for a similar recent ticket")
     }
 
     /// Resolved tickets whose confirmation time ran out by `before`.
