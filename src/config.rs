@@ -406,6 +406,9 @@ pub struct MailboxConfig {
     #[serde(default = "default_after")]
     pub after: AfterProcessing,
     pub move_to: Option<String>,
+    /// Messages that cannot be processed are moved here (created when
+    /// missing) besides being kept in the database's quarantine.
+    pub quarantine_folder: Option<String>,
     #[serde(default = "yes")]
     pub idle: bool,
     #[serde(default = "default_poll", deserialize_with = "de_duration")]
@@ -581,6 +584,7 @@ impl Config {
                 folder: default_folder(),
                 after: AfterProcessing::Seen,
                 move_to: None,
+                quarantine_folder: None,
                 idle: true,
                 poll_interval: Duration::from_secs(2),
                 idle_recheck: default_recheck(),

@@ -285,3 +285,66 @@ fn uidvalidity_change_rereads_without_duplicates() {
     );
     again.stop();
 }
+
+#[test]
+fn poison_messages_are_quarantined_and_the_rest_goes_on() {
+    let desk = Desk::new("poison", "");
+    let text = std::fs::read_to_string(&desk.config)
+        .unwrap()
+        .replace(
+            "idle-recheck = \"30s\"",
+            "idle-recheck = \"30s\"\nquarantine-folder = \"Quarantine\"",
+        )
+        .replace(
+            "database = \"desk.db\"",
+            "database = \"desk.db\"\nmax-message-size = \"20KB\"",
+        );
+    std::fs::write(&desk.config, text).unwrap();
+    let requester = desk.env.unique_user("dave");
+    let mut imap = Imap::login(&desk.env, &desk.address);
+    // Not a mail at all, then one too large, then a good one.
+    imap.append("INBOX", b"\x00\x01garbage without any header or sender\r\n");
+    let big = build_mail(&requester, &desk.address, "Huge log", &"x".repeat(40_000));
+    imap.append("INBOX", &big);
+    imap.append(
+        "INBOX",
+        &build_mail(&requester, &desk.address, "Fine request", "hello\n"),
+    );
+
+    let mut daemon = desk.start();
+    let ok = wait_until(WAIT, || desk.store().ticket_count().unwrap_or(0) == 1);
+    assert!(ok, "the good mail became a ticket; log:\n{}", daemon.log());
+    let ok = wait_until(WAIT, || {
+        imap.list_mailboxes().iter().any(|m| m == "Quarantine")
+            && imap.message_count("Quarantine") == 2
+    });
+    assert!(
+        ok,
+        "two messages moved to Quarantine; log:\n{}",
+        daemon.log()
+    );
+    imap.select("INBOX");
+    assert_eq!(
+        imap.uid_search_all().len(),
+        1,
+        "only the good one stays in INBOX"
+    );
+    let q = desk.store().quarantined(10).unwrap();
+    assert_eq!(q.len(), 2);
+    assert!(
+        q.iter().any(|r| r.error.contains("max-message-size")),
+        "{q:?}"
+    );
+    assert!(q.iter().all(|r| r.uid.is_some()));
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .args(["--config", desk.config.to_str().unwrap(), "quarantine"])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && listing.contains("max-message-size"),
+        "{listing}"
+    );
+    daemon.stop();
+}

@@ -298,7 +298,22 @@ impl Watcher {
                 "batch committed"
             );
             self.outbox.notify_one();
-            self.mark_processed(session, &batch).await?;
+            let held = if tally.quarantined > 0 {
+                self.quarantined_in(&batch).await?
+            } else {
+                Vec::new()
+            };
+            let done: Vec<u32> = batch
+                .iter()
+                .copied()
+                .filter(|u| !held.contains(u))
+                .collect();
+            if !held.is_empty() {
+                self.move_to_quarantine(session, &held).await?;
+            }
+            if !done.is_empty() {
+                self.mark_processed(session, &done).await?;
+            }
         }
         Ok(())
     }
@@ -355,6 +370,47 @@ impl Watcher {
             items.sort_by_key(|i| i.uid);
             items.dedup_by_key(|i| i.uid);
             Ok(items)
+        })
+        .await
+    }
+
+    /// UIDs of this batch that went to the quarantine.
+    async fn quarantined_in(&self, batch: &[u32]) -> Result<Vec<u32>, ImapError> {
+        let store = self.store.clone();
+        let name = self.cfg.name.clone();
+        let (lo, hi) = (batch[0], batch[batch.len() - 1]);
+        let uids = tokio::task::spawn_blocking(move || {
+            store
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .quarantined_uids(&name, lo, hi)
+        })
+        .await
+        .expect("quarantine lookup panicked")?;
+        Ok(uids
+            .into_iter()
+            .filter(|u| batch.binary_search(u).is_ok())
+            .collect())
+    }
+
+    /// Moves messages we could not process to the quarantine folder (when one
+    /// is configured; otherwise they stay where they are, unflagged).
+    async fn move_to_quarantine(
+        &self,
+        session: &mut ImapSession,
+        uids: &[u32],
+    ) -> Result<(), ImapError> {
+        let Some(folder) = self.cfg.quarantine_folder.clone() else {
+            return Ok(());
+        };
+        let set = uid_set(uids);
+        tracing::warn!(mailbox = %self.cfg.name, uids = %set, folder, "moving unprocessable messages to quarantine");
+        timed("UID MOVE quarantine", async {
+            let _ = session.create(&folder).await;
+            session
+                .uid_mv(&set, &folder)
+                .await
+                .map_err(|e| ImapError::Connection(format!("moving to {folder}: {e}")))
         })
         .await
     }
