@@ -5,106 +5,23 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use postdesk::store::Store;
 use support::*;
 
-const WAIT: Duration = Duration::from_secs(30);
-
-/// A helpdesk of its own for one test: a fresh mailbox, database and config.
-struct Desk {
-    env: MailEnv,
-    dir: tempfile::TempDir,
-    address: String,
-    config: PathBuf,
-}
-
-impl Desk {
-    fn new(tag: &str, extra: &str) -> Desk {
-        let env = MailEnv::load();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let address = env.unique_user(&format!("desk-{tag}"));
-        std::fs::write(dir.path().join("imap-password"), &env.password).unwrap();
-        let config = dir.path().join("postdesk.toml");
-        let text = format!(
-            r#"
-[desk]
-name = "IT Desk"
-address = "{address}"
-time-zone = "Asia/Shanghai"
-first-ticket-number = 1000
-first-response = "4h"
-{extra}
-
-[storage]
-database = "desk.db"
-
-[[mailbox]]
-name = "support"
-kind = "imap"
-host = "127.0.0.1"
-port = {imap}
-security = "plain"
-username = "{address}"
-password-file = "imap-password"
-idle-recheck = "30s"
-
-[outbox]
-transport = "smtp"
-host = "127.0.0.1"
-port = {smtp}
-security = "plain"
-retry-initial = "1s"
-retry-max = "2s"
-"#,
-            imap = env.imap_port,
-            smtp = env.smtp_port,
-        );
-        std::fs::write(&config, text).unwrap();
-        Desk {
-            env,
-            dir,
-            address,
-            config,
-        }
-    }
-
-    fn start(&self) -> Daemon {
-        let mut d = Daemon::start(&self.config);
-        d.wait_for_log("IMAP connected", WAIT);
-        d
-    }
-
-    fn store(&self) -> Store {
-        Store::open(&self.dir.path().join("desk.db")).expect("open the desk database")
-    }
-
-    /// Waits until the database holds `n` inbound messages.
-    fn wait_inbound(&self, n: i64, daemon: &Daemon) {
-        let ok = wait_until(WAIT, || self.store().inbound_count().unwrap_or(0) >= n);
-        assert!(
-            ok,
-            "expected {n} inbound messages recorded; log:\n{}",
-            daemon.log()
-        );
-    }
-
-    fn send(&self, from: &str, raw: &[u8]) {
-        smtp_send(&self.env, from, &[&self.address], raw).expect("SMTP to the helpdesk");
-    }
-}
-
-fn header(raw: &[u8], name: &str) -> String {
-    header_value(raw, name)
-        .map(|v| String::from_utf8_lossy(&v).trim().to_string())
-        .unwrap_or_default()
+/// A desk of its own for one test, promising answers in Shanghai time.
+fn desk(tag: &str) -> TestDesk {
+    TestDesk::new(
+        tag,
+        "time-zone = \"Asia/Shanghai\"\nfirst-response = \"4h\"",
+        "",
+        "",
+    )
 }
 
 #[test]
 fn request_gets_acknowledged_and_reply_joins_the_ticket() {
-    let desk = Desk::new("spine", "");
+    let desk = desk("spine");
     let requester = desk.env.unique_user("ann");
     let mut daemon = desk.start();
 
@@ -168,7 +85,7 @@ fn ack_parsed_id(raw: &[u8]) -> String {
 
 #[test]
 fn chinese_gbk_mail_is_decoded_and_answered_in_chinese() {
-    let desk = Desk::new("gbk", "");
+    let desk = desk("gbk");
     let requester = desk.env.unique_user("li");
     let mut daemon = desk.start();
     // Foxmail style: GB2312 declared, GBK bytes, base64 subject.
@@ -198,7 +115,7 @@ fn chinese_gbk_mail_is_decoded_and_answered_in_chinese() {
 
 #[test]
 fn restart_processes_nothing_twice() {
-    let desk = Desk::new("restart", "");
+    let desk = desk("restart");
     let requester = desk.env.unique_user("bob");
     let mut daemon = desk.start();
     for i in 0..3 {
@@ -247,7 +164,7 @@ fn restart_processes_nothing_twice() {
 
 #[test]
 fn uidvalidity_change_rereads_without_duplicates() {
-    let desk = Desk::new("uidvalidity", "");
+    let desk = desk("uidvalidity");
     let requester = desk.env.unique_user("carol");
     let mut daemon = desk.start();
     let raw = build_mail(&requester, &desk.address, "First", "x\n");
@@ -288,7 +205,7 @@ fn uidvalidity_change_rereads_without_duplicates() {
 
 #[test]
 fn poison_messages_are_quarantined_and_the_rest_goes_on() {
-    let desk = Desk::new("poison", "");
+    let desk = desk("poison");
     let text = std::fs::read_to_string(&desk.config)
         .unwrap()
         .replace(

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::address::Mailbox;
 use crate::desk::decide::{Effect, Field, OutMail, Policy, TicketState, notice_root};
+use crate::desk::mails;
 use crate::desk::sla::{self, Action, PolicyConfig, SlaTicket, Target};
 use crate::desk::ticket::Status;
 use crate::desk::when;
@@ -137,7 +138,7 @@ pub fn sweep(policy: &Policy, t: &TicketState, now_ms: i64) -> Vec<Effect> {
         let what = describe(e.target, e.percent, total);
         match e.action {
             Action::Remind => {
-                let to = responsible(policy, &work);
+                let to = mails::responsible(policy, &work);
                 effects.extend(notice(
                     policy,
                     &work,
@@ -237,7 +238,7 @@ fn move_up(policy: &Policy, t: &mut TicketState, why: &str) -> Vec<Effect> {
     t.team = Some(next.name.clone());
     t.tier = Some(next.tier.clone());
     let to = policy.directory.team_recipients(&next.name);
-    let mut vars = base_vars(policy, t);
+    let mut vars = mails::base_vars(policy, t);
     vars.insert("by".into(), "postdesk".into());
     vars.insert("reason".into(), why.into());
     vars.insert("text".into(), "".into());
@@ -266,40 +267,6 @@ fn describe(target: Target, percent: u32, total: Duration) -> String {
         format!("{}h {}m", mins / 60, mins % 60)
     };
     format!("{} {percent}% of {span}", target.as_str().replace('-', " "))
-}
-
-fn responsible(policy: &Policy, t: &TicketState) -> Vec<Mailbox> {
-    if let Some(a) = t
-        .assignee
-        .as_deref()
-        .and_then(|a| policy.directory.agent(a))
-    {
-        return vec![a.mailbox()];
-    }
-    t.team
-        .as_deref()
-        .map(|team| policy.directory.team_recipients(team))
-        .unwrap_or_default()
-}
-
-fn base_vars(policy: &Policy, t: &TicketState) -> serde_json::Map<String, Value> {
-    let mut m = serde_json::Map::new();
-    m.insert("desk_name".into(), policy.desk_name.clone().into());
-    m.insert("ticket".into(), t.number.into());
-    m.insert("tag".into(), policy.tag.tag(t.number).into());
-    m.insert("subject".into(), t.subject.clone().into());
-    m.insert("requester".into(), t.requester_mailbox().to_string().into());
-    m.insert("status".into(), t.status().as_str().into());
-    m.insert(
-        "priority".into(),
-        t.priority.map(|p| p.to_string()).unwrap_or_default().into(),
-    );
-    m.insert("team".into(), t.team.clone().unwrap_or_default().into());
-    m.insert(
-        "assignee".into(),
-        t.assignee.clone().unwrap_or_default().into(),
-    );
-    m
 }
 
 fn out(
@@ -336,7 +303,7 @@ fn notice(
     if to.is_empty() {
         return None;
     }
-    let mut vars = base_vars(policy, t);
+    let mut vars = mails::base_vars(policy, t);
     vars.insert("level".into(), what.into());
     vars.insert(
         "reached".into(),

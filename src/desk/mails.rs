@@ -15,7 +15,7 @@ use crate::lang::Lang;
 /// The most of a mail's text we copy into a notice.
 const MAX_QUOTED_CHARS: usize = 4000;
 
-fn base_vars(policy: &Policy, t: &TicketState) -> serde_json::Map<String, Value> {
+pub(crate) fn base_vars(policy: &Policy, t: &TicketState) -> serde_json::Map<String, Value> {
     let requester = t.requester_mailbox();
     let mut m = serde_json::Map::new();
     m.insert("desk_name".into(), policy.desk_name.clone().into());
@@ -107,7 +107,7 @@ fn to_agents(
 }
 
 /// Whoever is responsible now: the assignee, else the team.
-fn responsible(policy: &Policy, t: &TicketState) -> Vec<Mailbox> {
+pub(crate) fn responsible(policy: &Policy, t: &TicketState) -> Vec<Mailbox> {
     if let Some(a) = t
         .assignee
         .as_deref()

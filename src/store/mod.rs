@@ -442,14 +442,8 @@ impl Tx<'_> {
         value: Option<&str>,
         at: i64,
     ) -> Result<(), StoreError> {
-        let column = match field {
-            Field::Status => "status",
-            Field::Priority => "priority",
-            Field::Category => "category",
-            Field::Team => "team",
-            Field::Assignee => "assignee",
-            Field::Tier => "tier",
-        };
+        // Field names are the column names: a closed set of static strings.
+        let column = field.as_str();
         let sql = format!("UPDATE tickets SET {column} = ?2, updated_at = ?3 WHERE number = ?1");
         self.tx
             .prepare_cached(&sql)
