@@ -158,10 +158,14 @@ pub fn process_batch(
     now_ms: i64,
 ) -> Result<Tally, StoreError> {
     let policy = engine.policy_for(mailbox);
+    // Parsing needs no database: do it for the whole batch first, on every
+    // core, so the single writer only threads, decides and writes.
+    let limit = engine.config.storage.max_message_size;
+    let parsed = parse_all(items, limit);
     let tx = store.transaction()?;
     let mut tally = Tally::default();
-    for item in items {
-        tally += process_one(&tx, engine, &policy, mailbox, item, now_ms)?;
+    for (item, mail) in items.iter().zip(parsed) {
+        tally += process_one(&tx, engine, &policy, mailbox, item, mail, now_ms)?;
     }
     if let Some(cp) = checkpoint {
         tx.set_checkpoint(mailbox, cp, now_ms)?;
@@ -170,30 +174,52 @@ pub fn process_batch(
     Ok(tally)
 }
 
+/// Parses every message (or says why it cannot be processed), in parallel
+/// for batches worth the threads. Order is kept.
+fn parse_all(items: &[Incoming], max_size: u64) -> Vec<Result<Inbound, String>> {
+    let one = |item: &Incoming| -> Result<Inbound, String> {
+        if item.raw.len() as u64 > max_size {
+            return Err(format!(
+                "message of {} bytes exceeds max-message-size ({max_size} bytes)",
+                item.raw.len()
+            ));
+        }
+        inbound::parse(&item.raw).map_err(|e| e.to_string())
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if items.len() < 32 || threads < 2 {
+        return items.iter().map(one).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("parse panics are caught inside parse"))
+            .collect()
+    })
+}
+
 fn process_one(
     tx: &Tx<'_>,
     engine: &Engine,
     policy: &Policy,
     mailbox: &str,
     item: &Incoming,
+    parsed: Result<Inbound, String>,
     now_ms: i64,
 ) -> Result<Tally, StoreError> {
     let mut tally = Tally::default();
-    let limit = engine.config.storage.max_message_size;
-    if item.raw.len() as u64 > limit {
-        let why = format!(
-            "message of {} bytes exceeds max-message-size ({limit} bytes)",
-            item.raw.len()
-        );
-        tx.quarantine(mailbox, item.uid, &why, &item.raw, now_ms)?;
-        tally.quarantined += 1;
-        return Ok(tally);
-    }
-    let mail = match inbound::parse(&item.raw) {
+    let mail = match parsed {
         Ok(m) => m,
-        Err(e) => {
-            tracing::warn!(mailbox, uid = item.uid, error = %e, "quarantined a message that cannot be parsed");
-            tx.quarantine(mailbox, item.uid, &e.to_string(), &item.raw, now_ms)?;
+        Err(why) => {
+            tracing::warn!(mailbox, uid = item.uid, error = %why, "quarantined a message that cannot be processed");
+            tx.quarantine(mailbox, item.uid, &why, &item.raw, now_ms)?;
             tally.quarantined += 1;
             return Ok(tally);
         }

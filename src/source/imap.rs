@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{Backoff, SharedStore, commit_batch, now_ms};
+use super::{Backoff, SharedStore, now_ms};
 use crate::config::{AfterProcessing, MailboxConfig, Secret, Security};
 use crate::pipeline::{Engine, Incoming};
 use crate::store::Checkpoint;
@@ -50,7 +50,7 @@ fn conn_err(what: &str) -> impl FnOnce(async_imap::error::Error) -> ImapError + 
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 /// How many bytes of mail one batch holds at most (besides the count limit),
 /// so memory stays flat when a backlog has large attachments.
-const BATCH_BYTES: u64 = 16 << 20;
+const BATCH_BYTES: u64 = 8 << 20;
 
 async fn timed<T>(
     what: &str,
@@ -167,6 +167,13 @@ async fn login(
     }
 }
 
+/// A batch whose commit is running on a blocking thread.
+struct InFlight {
+    batch: Vec<u32>,
+    max_uid: u32,
+    commit: tokio::task::JoinHandle<Result<crate::pipeline::Tally, crate::store::StoreError>>,
+}
+
 /// Everything one mailbox task needs.
 pub struct Watcher {
     pub cfg: MailboxConfig,
@@ -279,41 +286,70 @@ impl Watcher {
             return Ok(());
         }
         tracing::info!(mailbox = name, count = sizes.len(), "new messages");
+        // Fetch batch k+1 while batch k is being committed: the server and
+        // the database work at the same time. Commits stay in order, and a
+        // batch is marked on the server only after its own commit.
+        let mut in_flight: Option<InFlight> = None;
         for batch in batches(&sizes, self.cfg.batch_size, BATCH_BYTES) {
             if self.cancel.is_cancelled() {
                 break;
             }
             let items = self.fetch(session, &batch).await?;
+            if let Some(prev) = in_flight.take() {
+                self.finish(session, prev).await?;
+            }
             let max_uid = batch.iter().copied().max().unwrap_or(last);
             let cp = Checkpoint {
                 uidvalidity,
                 last_uid: max_uid,
             };
-            let tally =
-                commit_batch(&self.store, &self.engine, name, items, Some(cp), now_ms()).await?;
-            tracing::info!(
-                mailbox = name,
-                ?tally,
-                last_uid = max_uid,
-                "batch committed"
-            );
-            self.outbox.notify_one();
-            let held = if tally.quarantined > 0 {
-                self.quarantined_in(&batch).await?
-            } else {
-                Vec::new()
-            };
-            let done: Vec<u32> = batch
-                .iter()
-                .copied()
-                .filter(|u| !held.contains(u))
-                .collect();
-            if !held.is_empty() {
-                self.move_to_quarantine(session, &held).await?;
-            }
-            if !done.is_empty() {
-                self.mark_processed(session, &done).await?;
-            }
+            let (store, engine, mbox) = (self.store.clone(), self.engine.clone(), name.to_string());
+            let commit = tokio::task::spawn_blocking(move || {
+                let mut s = store.lock().unwrap_or_else(|p| p.into_inner());
+                crate::pipeline::process_batch(&mut s, &engine, &mbox, &items, Some(cp), now_ms())
+            });
+            in_flight = Some(InFlight {
+                batch,
+                max_uid,
+                commit,
+            });
+        }
+        if let Some(prev) = in_flight.take() {
+            self.finish(session, prev).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for a batch's commit, then marks its messages on the server.
+    async fn finish(&self, session: &mut ImapSession, f: InFlight) -> Result<(), ImapError> {
+        let name = self.cfg.name.as_str();
+        let tally = f
+            .commit
+            .await
+            .expect("a batch task panicked; parse panics are caught")?;
+        tracing::info!(
+            mailbox = name,
+            ?tally,
+            last_uid = f.max_uid,
+            "batch committed"
+        );
+        self.outbox.notify_one();
+        let held = if tally.quarantined > 0 {
+            self.quarantined_in(&f.batch).await?
+        } else {
+            Vec::new()
+        };
+        let done: Vec<u32> = f
+            .batch
+            .iter()
+            .copied()
+            .filter(|u| !held.contains(u))
+            .collect();
+        if !held.is_empty() {
+            self.move_to_quarantine(session, &held).await?;
+        }
+        if !done.is_empty() {
+            self.mark_processed(session, &done).await?;
         }
         Ok(())
     }
