@@ -236,6 +236,9 @@ pub struct Limits {
     /// opened this recently gets no second acknowledgement.
     #[serde(deserialize_with = "de_duration")]
     pub duplicate_ack_window: Duration,
+    /// After a permanent delivery failure, no mail goes to that address for this long.
+    #[serde(deserialize_with = "de_duration")]
+    pub bounce_suppress: Duration,
 }
 
 impl Default for Limits {
@@ -245,6 +248,7 @@ impl Default for Limits {
             per_recipient: 10,
             per_ticket: 20,
             duplicate_ack_window: Duration::from_secs(600),
+            bounce_suppress: Duration::from_secs(7 * 86400),
         }
     }
 }

@@ -59,6 +59,8 @@ pub struct Inbound {
     pub loop_markers: Vec<String>,
     /// The raw `Authentication-Results` headers, trimmed, newest (topmost) first.
     pub auth_results: Vec<String>,
+    /// What a delivery-status report (bounce) says, when this is one.
+    pub bounce: Option<crate::bounce::Bounce>,
     /// `Importance` / `X-Priority` as the sender set them, normalised to 1 (highest) … 5 (lowest).
     pub sender_priority: Option<u8>,
     /// The size of the raw message in bytes.
@@ -274,6 +276,11 @@ fn parse_unguarded(raw: &[u8]) -> Result<Inbound, ParseError> {
     };
     let mime = mime_facts(&msg);
     let auto = auto::detect(&headers, from.as_ref(), &subject, &mime);
+    let bounce = if auto.is_bounce() {
+        crate::bounce::parse_dsn(raw)
+    } else {
+        None
+    };
 
     Ok(Inbound {
         message_id,
@@ -293,6 +300,7 @@ fn parse_unguarded(raw: &[u8]) -> Result<Inbound, ParseError> {
         html,
         attachments: attachments(&msg, raw_all),
         auto,
+        bounce,
         auth_results: header_values(&headers, "Authentication-Results")
             .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
             .collect(),
@@ -897,6 +905,7 @@ mod tests {
             auto: AutoSignals::default(),
             loop_markers: vec![],
             auth_results: vec![],
+            bounce: None,
             sender_priority: None,
             raw_size: 0,
         };

@@ -38,6 +38,16 @@ pub fn check(
     out: &OutMail,
     now_ms: i64,
 ) -> Result<Verdict, StoreError> {
+    for rcpt in &out.to {
+        if let Some((until, reason)) = tx.suppressed(&rcpt.address, now_ms)? {
+            return Ok(Verdict::Hold(format!(
+                "{} to {} held back until {}: {reason}",
+                out.template,
+                rcpt.address,
+                crate::desk::when::iso(until)
+            )));
+        }
+    }
     if out.auto_submitted.is_none() {
         return Ok(Verdict::Send);
     }

@@ -246,7 +246,16 @@ fn find_link(tx: &Tx<'_>, policy: &Policy, mail: &Inbound) -> Result<Option<Link
     {
         return Ok(Some(Link::Tag(t)));
     }
-    let mut ids: Vec<String> = mail.in_reply_to.clone();
+    let mut ids: Vec<String> = Vec::new();
+    // A bounce names the mail of ours that bounced.
+    if let Some(id) = mail
+        .bounce
+        .as_ref()
+        .and_then(|b| b.original_message_id.clone())
+    {
+        ids.push(id);
+    }
+    ids.extend(mail.in_reply_to.iter().cloned());
     ids.extend(mail.references.iter().rev().cloned());
     if let Some(t) = tx.ticket_by_message_ids(&ids)? {
         return Ok(Some(Link::Reference(t)));
@@ -370,6 +379,23 @@ fn apply(
                 })?;
             }
             Effect::FirstResponse { ticket } => tx.first_response(*ticket, now_ms)?,
+            Effect::Suppress {
+                ticket,
+                address,
+                reason,
+            } => {
+                let until = now_ms + engine.config.limits.bounce_suppress.as_millis() as i64;
+                tx.suppress(address, until, reason)?;
+                tx.insert_event(&EventRecord {
+                    ticket: *ticket,
+                    at: now_ms,
+                    actor: "postdesk",
+                    kind: "address-suppressed",
+                    old: None,
+                    new: Some(address),
+                    detail: Some(reason),
+                })?;
+            }
             Effect::Escalated {
                 ticket,
                 target,
@@ -734,6 +760,63 @@ mod tests {
             item("From: ann@corp.test\nSubject: VPN down\nMessage-ID: <v2@corp.test>\n\nhelp!!\n");
         let t = process_batch(&mut store, &e, "inbox", &[a, b], None, 1000).unwrap();
         assert_eq!((t.created, t.queued), (2, 1));
+    }
+
+    #[test]
+    fn bounce_joins_its_ticket_and_stops_mail_to_the_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let mut store = e.open_store().unwrap();
+        let req = item(
+            "From: old.user@customer.example\nSubject: Printer\nMessage-ID: <p1@customer.example>\n\nhelp\n",
+        );
+        process_batch(&mut store, &e, "inbox", &[req], None, 1000).unwrap();
+        let ack_id = store.ticket_detail(100).unwrap().unwrap().messages[1]
+            .message_id
+            .clone();
+        // The fixture's returned message, re-addressed to our acknowledgement.
+        let fixture = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/eml/bounce-postfix.eml"
+        ))
+        .unwrap();
+        let original = crate::inbound::parse(fixture.as_bytes())
+            .unwrap()
+            .bounce
+            .unwrap()
+            .original_message_id
+            .unwrap();
+        let dsn = Incoming {
+            raw: fixture.replace(&original, &ack_id).into_bytes(),
+            uid: None,
+        };
+        let t = process_batch(&mut store, &e, "inbox", &[dsn], None, 2000).unwrap();
+        assert_eq!(
+            (t.created, t.attached, t.queued),
+            (0, 1, 0),
+            "no ticket, no answer"
+        );
+        let d = store.ticket_detail(100).unwrap().unwrap();
+        assert_eq!(d.messages.last().unwrap().kind, "bounce");
+        assert!(
+            d.events.iter().any(|ev| ev.kind == "delivery-failed"),
+            "{:?}",
+            d.events
+        );
+        assert!(d.events.iter().any(|ev| ev.kind == "address-suppressed"));
+        // The requester writes again: no mail to the failed address.
+        let again = item(
+            "From: old.user@customer.example\nSubject: Re: [#100] Printer\nMessage-ID: <p2@customer.example>\n\nstill\n",
+        );
+        process_batch(&mut store, &e, "inbox", &[again], None, 3000).unwrap();
+        // A bounce about nothing of ours is recorded and ignored.
+        let stray = Incoming {
+            raw: fixture.replace("20231205100245.", "another.").into_bytes(),
+            uid: None,
+        };
+        let t = process_batch(&mut store, &e, "inbox", &[stray], None, 4000).unwrap();
+        assert_eq!((t.created, t.ignored), (0, 1));
+        assert_eq!(store.ticket_count().unwrap(), 1);
     }
 
     #[test]

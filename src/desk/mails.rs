@@ -241,6 +241,13 @@ pub fn notify_reply(
     to_agents(policy, t, "notify-reply", responsible(policy, t), vars)
 }
 
+/// Tells the assignee (or the team) that our mail could not be delivered.
+pub fn notify_bounce(policy: &Policy, t: &TicketState, detail: &str) -> Option<OutMail> {
+    let mut vars = base_vars(policy, t);
+    vars.insert("detail".into(), detail.into());
+    to_agents(policy, t, "bounce", responsible(policy, t), vars)
+}
+
 /// An internal note, for the team only (not back to its author).
 pub fn note_to_team(
     policy: &Policy,

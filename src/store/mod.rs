@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/002_agents.sql"),
     include_str!("migrations/003_sla.sql"),
     include_str!("migrations/004_limits.sql"),
+    include_str!("migrations/005_suppressed.sql"),
 ];
 
 /// A database failure, with what we were doing.
@@ -597,6 +598,31 @@ impl Tx<'_> {
             )
             .and_then(|mut s| s.query_row(params![requester, since, number, subject], |r| r.get(0)).optional())
             .ctx("looking for a similar recent ticket")
+    }
+
+    /// Stops mail to `address` until `until` (a permanent bounce).
+    pub fn suppress(&self, address: &str, until: i64, reason: &str) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO suppressed (address, until, reason) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(address) DO UPDATE SET until = excluded.until, reason = excluded.reason",
+            )
+            .and_then(|mut s| s.execute(params![address, until, reason]))
+            .ctx("suppressing an address")?;
+        Ok(())
+    }
+
+    /// Why `address` must not get mail now, if it must not.
+    pub fn suppressed(&self, address: &str, now: i64) -> Result<Option<(i64, String)>, StoreError> {
+        self.tx
+            .prepare_cached(
+                "SELECT until, reason FROM suppressed WHERE address = ?1 AND until > ?2",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![address, now], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .ctx("checking suppressed addresses")
     }
 
     /// Resolved tickets whose confirmation time ran out by `before`.
