@@ -9,10 +9,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::address::Mailbox;
-use crate::desk::decide::{Effect, Field, OutMail, Policy, TicketState, notice_root};
+use crate::desk::decide::{Effect, Field, Policy, TicketState};
 use crate::desk::mails;
 use crate::desk::sla::{self, Action, PolicyConfig, SlaTicket, Target};
 use crate::desk::ticket::Status;
@@ -247,7 +245,7 @@ fn move_up(policy: &Policy, t: &mut TicketState, why: &str) -> Vec<Effect> {
         crate::desk::commands::help_text(policy.lang).into(),
     );
     if !to.is_empty() {
-        effects.push(Effect::Send(out(policy, t, "escalated", to, vars)));
+        effects.extend(mails::to_agents(policy, t, "escalated", to, vars).map(Effect::Send));
     }
     effects
 }
@@ -267,28 +265,6 @@ fn describe(target: Target, percent: u32, total: Duration) -> String {
         format!("{}h {}m", mins / 60, mins % 60)
     };
     format!("{} {percent}% of {span}", target.as_str().replace('-', " "))
-}
-
-fn out(
-    policy: &Policy,
-    t: &TicketState,
-    template: &'static str,
-    to: Vec<Mailbox>,
-    vars: serde_json::Map<String, Value>,
-) -> OutMail {
-    let root = notice_root(t.number, &policy.id_domain);
-    OutMail {
-        ticket: t.number,
-        template,
-        lang: policy.lang,
-        from_name: None,
-        to,
-        subject: policy.tag.tagged_subject(t.number, &t.subject),
-        in_reply_to: Some(root.clone()),
-        references: vec![root],
-        auto_submitted: Some("auto-generated"),
-        vars: Value::Object(vars),
-    }
 }
 
 fn notice(
@@ -329,7 +305,7 @@ fn notice(
         })
         .collect();
     vars.insert("remaining".into(), remaining.into());
-    Some(Effect::Send(out(policy, t, template, to, vars)))
+    mails::to_agents(policy, t, template, to, vars).map(Effect::Send)
 }
 
 #[cfg(test)]

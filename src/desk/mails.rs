@@ -79,7 +79,7 @@ fn notice_thread(policy: &Policy, t: &TicketState) -> (Option<String>, Vec<Strin
     (Some(root.clone()), vec![root])
 }
 
-fn to_agents(
+pub(crate) fn to_agents(
     policy: &Policy,
     t: &TicketState,
     template: &'static str,
