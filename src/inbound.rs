@@ -304,6 +304,44 @@ fn parse_unguarded(raw: &[u8]) -> Result<Inbound, ParseError> {
     })
 }
 
+/// One leaf MIME part of a message, for readers of machine reports such as
+/// bounces ([`crate::bounce`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Part {
+    /// `type/subtype`, lowercase; `text/plain` when the part does not say.
+    pub content_type: String,
+    /// The bytes with the transfer encoding removed and no charset applied.
+    /// An attached mail (`message/rfc822`) is its raw bytes, not descended into.
+    pub data: Vec<u8>,
+}
+
+/// The leaf parts of a message in order: multipart containers left out,
+/// attached mails whole. Empty when the bytes are not a message; never panics.
+pub fn parts(raw: &[u8]) -> Vec<Part> {
+    std::panic::catch_unwind(|| {
+        let Some(msg) = mail_parser::MessageParser::default().parse(raw) else {
+            return Vec::new();
+        };
+        let raw_all: &[u8] = msg.raw_message.as_ref();
+        msg.parts
+            .iter()
+            .filter_map(|part| {
+                let data = match &part.body {
+                    PartType::Multipart(_) => return None,
+                    PartType::Message(_) => part.contents().to_vec(),
+                    PartType::Binary(b) | PartType::InlineBinary(b) => b.to_vec(),
+                    PartType::Text(_) | PartType::Html(_) => transfer_decoded(part, raw_all),
+                };
+                Some(Part {
+                    content_type: content_type_of(part).unwrap_or_else(|| "text/plain".into()),
+                    data,
+                })
+            })
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
 /// A Message-ID for mail that has none: a hash of the bytes, so the same
 /// message fetched again gets the same id.
 pub fn synthetic_message_id(raw: &[u8]) -> String {

@@ -4,6 +4,7 @@
 //! - [`inbound`]: raw bytes → [`inbound::Inbound`] (the only user of mail-parser), automatic-mail signals.
 //! - [`subject`]: the ticket tag in subjects (`[#1042]`), reply/forward prefixes.
 //! - [`address`]: e-mail addresses and display names, normalised once.
+//! - [`bounce`]: delivery status notifications → the failed mail, recipients and status (pure).
 //! - [`config`]: the TOML configuration, defaults, errors with file and line.
 //! - [`lang`]: the languages we write in.
 //! - [`outbound`]: templates (tera) and outgoing message bytes (lettre builder).
@@ -13,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod address;
+pub mod bounce;
 pub mod config;
 pub mod daemon;
 pub mod desk;
