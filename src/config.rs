@@ -60,6 +60,12 @@ pub struct Config {
     pub classify: Classify,
     #[serde(default)]
     pub sla: crate::desk::sla::SlaConfig,
+    /// `[kb]`: the knowledge base (see `crate::kb`).
+    #[serde(default)]
+    pub kb: crate::kb::KbConfig,
+    /// `[report]`: the scheduled review by mail (see `crate::report::schedule`).
+    #[serde(default)]
+    pub report: crate::report::schedule::ReportConfig,
     /// Where relative paths are resolved from: the config file's directory.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -568,6 +574,8 @@ impl Config {
             rules: Vec::new(),
             classify: Classify::default(),
             sla: crate::desk::sla::SlaConfig::default(),
+            kb: crate::kb::KbConfig::default(),
+            report: crate::report::schedule::ReportConfig::default(),
             base_dir: data_dir.to_path_buf(),
             source: None,
         }

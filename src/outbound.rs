@@ -273,6 +273,8 @@ pub fn sample_vars(kind: &str) -> serde_json::Value {
         "level": "first response 100% of 4h",
         "reached": "Monday 30 November 2026, 10:00 (UTC)",
         "remaining": ["resolution: 2h 15m left"],
+        "suggestions": [{"id": 12, "ref": "KB-12", "title": "Printer prints blank pages",
+                         "solution": "Replace the toner cartridge.\nThen print a test page.", "score": 0.72}],
     });
     if let Some(obj) = v.as_object_mut() {
         obj.insert("kind".into(), kind.into());

@@ -65,6 +65,7 @@ pub fn policy_from_config(config: &Config) -> Result<Policy, EngineError> {
         rules: config.compiled_rules().map_err(EngineError::Config)?,
         sla: config.sla.clone(),
         calendar: Calendar::from_config(&config.sla.calendar).map_err(EngineError::Config)?,
+        kb: config.kb.clone(),
     })
 }
 
@@ -203,12 +204,31 @@ fn process_one(
     }
     let link = find_link(tx, policy, &mail)?;
     let next = tx.next_ticket_number(engine.config.desk.first_ticket_number)?;
-    let effects = decide::decide(policy, &mail, link.as_ref(), next, now_ms);
+    let mut effects = decide::decide(policy, &mail, link.as_ref(), next, now_ms);
+    suggest(tx, engine, &mail, &mut effects)?;
     let incoming = Some((&mail, item.raw.as_slice()));
     apply(
         tx, engine, policy, mailbox, incoming, &effects, now_ms, &mut tally,
     )?;
     Ok(tally)
+}
+
+/// A new ticket's acknowledgement and team notice list the published
+/// knowledge-base entries that may answer it.
+fn suggest(
+    tx: &Tx<'_>,
+    engine: &Engine,
+    mail: &Inbound,
+    effects: &mut Vec<Effect>,
+) -> Result<(), StoreError> {
+    let kb = &engine.config.kb;
+    if kb.suggestions == 0 || !effects.iter().any(|e| matches!(e, Effect::CreateTicket(_))) {
+        return Ok(());
+    }
+    let terms = crate::kb::request_terms(&mail.subject, &mail.text);
+    let found = tx.kb_suggestions(&terms, kb.suggestions, kb.min_score)?;
+    crate::kb::offer(effects, &found);
+    Ok(())
 }
 
 /// Finds the ticket a mail belongs to: our tag in the subject first, then any
@@ -343,6 +363,7 @@ fn apply(
                 })?;
             }
             Effect::FirstResponse { ticket } => tx.first_response(*ticket, now_ms)?,
+            Effect::Kb(k) => tx.kb_apply(k, now_ms)?,
             Effect::Escalated {
                 ticket,
                 target,

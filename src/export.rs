@@ -1,0 +1,1 @@
+//! A ticket's mail as files: one `.eml` per message, or one mbox.
