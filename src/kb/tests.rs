@@ -402,3 +402,113 @@ fn offer_adds_suggestions_to_the_acknowledgement_and_notice() {
     offer(&mut effects, &[]);
     assert_eq!(effects.len(), before);
 }
+
+/// The whole loop through the pipeline: a resolution drafts an entry, the
+/// agent publishes it, a later similar request is offered it, and the
+/// requester's "solved" closes their ticket.
+#[test]
+fn from_resolution_to_self_service() {
+    use crate::config::Config;
+    use crate::pipeline::{Engine, Incoming, process_batch};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = Config::from_toml(
+        r#"
+[desk]
+address = "helpdesk@example.test"
+[storage]
+database = "kb.db"
+[[team]]
+name = "service-desk"
+address = "team@example.test"
+[[agent]]
+name = "alice"
+addresses = ["alice@example.test"]
+team = "service-desk"
+"#,
+        std::path::Path::new("t.toml"),
+        dir.path(),
+    )
+    .unwrap();
+    let engine = Engine::new(cfg).unwrap();
+    let mut store = engine.open_store().unwrap();
+    let mail = |s: &str| Incoming {
+        raw: s.replace('\n', "\r\n").into_bytes(),
+        uid: None,
+    };
+    let run = |store: &mut crate::store::Store, raw: &str, at: i64| {
+        process_batch(store, &engine, "inbox", &[mail(raw)], None, at).unwrap()
+    };
+    run(
+        &mut store,
+        "From: ann@corp.test\nTo: helpdesk@example.test\nSubject: VPN drops every hour\nMessage-ID: <a1@corp.test>\n\nThe VPN client disconnects every hour.\n",
+        1_000,
+    );
+    run(
+        &mut store,
+        "From: alice@example.test\nTo: helpdesk@example.test\nSubject: Re: [#1] VPN drops every hour\nMessage-ID: <b1@example.test>\n\n#resolve\nUpdate the VPN client to version 5.2.\n",
+        2_000,
+    );
+    let e = store.kb_entries(None, 10).unwrap();
+    assert_eq!(e.len(), 1);
+    assert_eq!(
+        (e[0].ticket, e[0].status.as_str(), e[0].title.as_str()),
+        (Some(1), "draft", "VPN drops every hour")
+    );
+    assert_eq!(e[0].problem, "The VPN client disconnects every hour.");
+    assert_eq!(e[0].solution, "Update the VPN client to version 5.2.");
+    run(
+        &mut store,
+        "From: alice@example.test\nTo: helpdesk@example.test\nSubject: Re: [#1] VPN drops every hour\nMessage-ID: <b2@example.test>\n\n#kb publish\n",
+        3_000,
+    );
+    assert_eq!(store.kb_entries(None, 10).unwrap()[0].status, "published");
+    let events = store.ticket_detail(1).unwrap().unwrap().events;
+    let kb: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == "kb")
+        .map(|e| e.new.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(kb, ["draft", "published"]);
+
+    // Bob has the same problem: his acknowledgement offers the entry.
+    run(
+        &mut store,
+        "From: bob@corp.test\nTo: helpdesk@example.test\nSubject: VPN keeps disconnecting\nMessage-ID: <c1@corp.test>\n\nMy VPN disconnects all the time.\n",
+        4_000,
+    );
+    let d = store.ticket_detail(2).unwrap().unwrap();
+    let ack = d.messages.iter().find(|m| m.kind == "ack").unwrap();
+    assert!(ack.body.contains("KB-1"), "{}", ack.body);
+    assert!(ack.body.contains("Update the VPN client to version 5.2."), "{}", ack.body);
+    assert!(ack.body.contains("reply with \"solved\""), "{}", ack.body);
+    let notice = d.messages.iter().find(|m| m.kind == "notify-new").unwrap();
+    assert!(notice.body.contains("KB-1 VPN drops every hour"), "{}", notice.body);
+    // "Solved" resolves and closes it; the team hears of it.
+    run(
+        &mut store,
+        "From: bob@corp.test\nTo: helpdesk@example.test\nSubject: Re: [#2] VPN keeps disconnecting\nMessage-ID: <c2@corp.test>\n\nSolved, thank you!\n",
+        5_000,
+    );
+    let d = store.ticket_detail(2).unwrap().unwrap();
+    assert_eq!(d.ticket.status, "closed");
+    let changes: Vec<_> = d
+        .events
+        .iter()
+        .filter(|e| e.kind == "status")
+        .map(|e| e.new.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(changes, ["resolved", "closed"]);
+    assert!(d.events.iter().any(|e| e.kind == "kb-helped"));
+    let last = d.messages.last().unwrap();
+    assert!(last.body.contains("knowledge-base answer solved it"), "{}", last.body);
+    assert!(!d.messages.iter().any(|m| m.kind == "survey"));
+    // An unrelated request gets no suggestion.
+    run(
+        &mut store,
+        "From: cy@corp.test\nTo: helpdesk@example.test\nSubject: New laptop\nMessage-ID: <d1@corp.test>\n\nPlease order a laptop for our new colleague.\n",
+        6_000,
+    );
+    let d = store.ticket_detail(3).unwrap().unwrap();
+    let ack = d.messages.iter().find(|m| m.kind == "ack").unwrap();
+    assert!(!ack.body.contains("KB-"), "{}", ack.body);
+}
