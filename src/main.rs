@@ -105,6 +105,81 @@ enum Command {
         #[arg(long)]
         retry: Option<i64>,
     },
+    /// The knowledge base: list, show, publish, skip, edit, add and search entries.
+    #[command(subcommand)]
+    Kb(KbCommand),
+}
+
+#[derive(Subcommand)]
+enum KbCommand {
+    /// List entries, newest first.
+    List {
+        /// Only entries in this state: draft, published, skipped.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one entry.
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Publish an entry: it becomes searchable and is suggested to requesters.
+    Publish { id: i64 },
+    /// Keep an entry out of the knowledge base.
+    Skip { id: i64 },
+    /// Change an entry's title, problem or solution.
+    Edit {
+        id: i64,
+        #[arg(long)]
+        title: Option<String>,
+        #[arg(long)]
+        problem: Option<String>,
+        #[arg(long)]
+        solution: Option<String>,
+    },
+    /// Write a new entry by hand (published unless --draft).
+    Add {
+        #[arg(long)]
+        title: String,
+        #[arg(long, default_value = "")]
+        problem: String,
+        #[arg(long)]
+        solution: String,
+        #[arg(long)]
+        category: Option<String>,
+        /// Language of the entry: en or zh-CN.
+        #[arg(long, default_value = "en")]
+        lang: String,
+        #[arg(long)]
+        draft: bool,
+    },
+    /// Find entries with every word (Chinese words inside sentences too).
+    Search {
+        #[arg(required = true)]
+        words: Vec<String>,
+        /// Also drafts and skipped entries.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What an acknowledgement would suggest for a request, with scores
+    /// (all scores with --min-score 0: to tune kb.min-score).
+    Suggest {
+        #[arg(long, default_value = "")]
+        subject: String,
+        /// The request's text.
+        text: Vec<String>,
+        #[arg(long)]
+        min_score: Option<f64>,
+    },
 }
 
 /// sysexits: a temporary failure the caller should retry.
@@ -130,6 +205,7 @@ fn main() -> ExitCode {
         Command::Ticket { number, json } => ticket(config, number, json),
         Command::Outbox { all, limit, json } => outbox(&config, all, limit, json),
         Command::Quarantine { retry } => quarantine(config, retry),
+        Command::Kb(c) => kb(&config, c),
     };
     match result {
         Ok(code) => code,
@@ -639,6 +715,176 @@ fn quarantine(config: Config, retry: Option<i64>) -> Result<ExitCode> {
             r.size,
             r.error
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn kb(config: &Config, c: KbCommand) -> Result<ExitCode> {
+    use postdesk::kb::{EntryStatus, entry_ref};
+    let mut store = open_store(config)?;
+    const ADMIN: &str = "admin (cli)";
+    let print_list = |rows: Vec<(postdesk::store::KbEntry, Option<f64>)>| {
+        if rows.is_empty() {
+            println!("no entries");
+        }
+        for (e, score) in rows {
+            let score = score.map(|s| format!("{s:6.2}  ")).unwrap_or_default();
+            println!(
+                "{:>7}  {score}{:<9}  {:<8}  {:<10}  {}",
+                entry_ref(e.id),
+                e.status,
+                e.ticket
+                    .map(|t| format!("#{t}"))
+                    .unwrap_or_else(|| "-".into()),
+                truncate(e.category.as_deref().unwrap_or("-"), 10),
+                truncate(&e.title, 70)
+            );
+        }
+    };
+    let id_of = |store: &Store, id: i64| -> Result<postdesk::store::KbEntry> {
+        store
+            .kb_entry(id)?
+            .with_context(|| format!("no knowledge-base entry {id} (see postdesk kb list)"))
+    };
+    match c {
+        KbCommand::List {
+            status,
+            limit,
+            json,
+        } => {
+            if let Some(s) = &status
+                && EntryStatus::parse(s).is_none()
+            {
+                bail!("unknown status `{s}`: expected draft, published or skipped");
+            }
+            let rows = store.kb_entries(status.as_deref(), limit)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                print_list(rows.into_iter().map(|e| (e, None)).collect());
+            }
+        }
+        KbCommand::Show { id, json } => {
+            let e = id_of(&store, id)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&e)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!("{}: {}", entry_ref(e.id), e.title);
+            println!("  status    {}", e.status);
+            if let Some(t) = e.ticket {
+                println!("  ticket    #{t}   (postdesk ticket {t})");
+            }
+            println!(
+                "  category  {}   language {}   by {}",
+                e.category.as_deref().unwrap_or("-"),
+                e.lang,
+                e.author.as_deref().unwrap_or("-")
+            );
+            println!(
+                "  created   {}   updated {}{}",
+                iso(e.created_at),
+                iso(e.updated_at),
+                e.published_at
+                    .map(|p| format!("   published {}", iso(p)))
+                    .unwrap_or_default()
+            );
+            println!("\nProblem:\n{}\n\nSolution:\n{}", e.problem, e.solution);
+        }
+        KbCommand::Publish { id } | KbCommand::Skip { id } => {
+            let e = id_of(&store, id)?;
+            let status = if matches!(c, KbCommand::Publish { .. }) {
+                EntryStatus::Published
+            } else {
+                EntryStatus::Skipped
+            };
+            if e.status == status.as_str() {
+                println!("{} is already {}", entry_ref(id), e.status);
+            } else if store.kb_set_status(id, status, ADMIN, now_ms())? {
+                println!("{} is now {}", entry_ref(id), status.as_str());
+            } else {
+                bail!(
+                    "{} has no solution text; add it first: postdesk kb edit {id} --solution \"...\"",
+                    entry_ref(id)
+                );
+            }
+        }
+        KbCommand::Edit {
+            id,
+            title,
+            problem,
+            solution,
+        } => {
+            if title.is_none() && problem.is_none() && solution.is_none() {
+                bail!("nothing to change: give --title, --problem or --solution");
+            }
+            id_of(&store, id)?;
+            store.kb_edit(
+                id,
+                title.as_deref(),
+                problem.as_deref(),
+                solution.as_deref(),
+                now_ms(),
+            )?;
+            println!("{} changed", entry_ref(id));
+        }
+        KbCommand::Add {
+            title,
+            problem,
+            solution,
+            category,
+            lang,
+            draft,
+        } => {
+            postdesk::lang::Lang::parse(&lang)
+                .with_context(|| format!("unknown language `{lang}`: expected en or zh-CN"))?;
+            let id = store.kb_add(
+                &postdesk::store::NewEntry {
+                    title: &title,
+                    problem: &problem,
+                    solution: &solution,
+                    category: category.as_deref(),
+                    lang: &lang,
+                    publish: !draft,
+                    author: ADMIN,
+                },
+                now_ms(),
+            )?;
+            let e = id_of(&store, id)?;
+            println!("{} added ({})", entry_ref(id), e.status);
+        }
+        KbCommand::Search {
+            words,
+            all,
+            limit,
+            json,
+        } => {
+            let hits = store.kb_search(&words.join(" "), !all, limit)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&hits)?);
+            } else {
+                print_list(hits.into_iter().map(|h| (h.entry, Some(h.score))).collect());
+            }
+        }
+        KbCommand::Suggest {
+            subject,
+            text,
+            min_score,
+        } => {
+            let min = min_score.unwrap_or(config.kb.min_score);
+            let found = store.kb_suggest(&subject, &text.join(" "), 20, min)?;
+            if found.is_empty() {
+                println!("nothing scores {min} or more");
+            }
+            for s in found {
+                println!(
+                    "{:>7}  {:.2}  {}",
+                    entry_ref(s.id),
+                    s.score,
+                    truncate(&s.title, 70)
+                );
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -479,10 +479,18 @@ team = "service-desk"
     let d = store.ticket_detail(2).unwrap().unwrap();
     let ack = d.messages.iter().find(|m| m.kind == "ack").unwrap();
     assert!(ack.body.contains("KB-1"), "{}", ack.body);
-    assert!(ack.body.contains("Update the VPN client to version 5.2."), "{}", ack.body);
+    assert!(
+        ack.body.contains("Update the VPN client to version 5.2."),
+        "{}",
+        ack.body
+    );
     assert!(ack.body.contains("reply with \"solved\""), "{}", ack.body);
     let notice = d.messages.iter().find(|m| m.kind == "notify-new").unwrap();
-    assert!(notice.body.contains("KB-1 VPN drops every hour"), "{}", notice.body);
+    assert!(
+        notice.body.contains("KB-1 VPN drops every hour"),
+        "{}",
+        notice.body
+    );
     // "Solved" resolves and closes it; the team hears of it.
     run(
         &mut store,
@@ -500,7 +508,11 @@ team = "service-desk"
     assert_eq!(changes, ["resolved", "closed"]);
     assert!(d.events.iter().any(|e| e.kind == "kb-helped"));
     let last = d.messages.last().unwrap();
-    assert!(last.body.contains("knowledge-base answer solved it"), "{}", last.body);
+    assert!(
+        last.body.contains("knowledge-base answer solved it"),
+        "{}",
+        last.body
+    );
     assert!(!d.messages.iter().any(|m| m.kind == "survey"));
     // An unrelated request gets no suggestion.
     run(
