@@ -384,6 +384,19 @@ fn stem(word: &str) -> String {
 /// dropped, one-letter words and bare numbers under 3 digits too), and pairs
 /// of neighbouring CJK characters (a run of one character is dropped).
 pub fn analyse(text: &str) -> Vec<Term> {
+    tokens(text, true)
+}
+
+/// The words of a text as [`analyse`] finds them, but not stemmed: for
+/// showing to people.
+pub fn words(text: &str) -> Vec<String> {
+    tokens(text, false)
+        .into_iter()
+        .map(|t| t.text().to_string())
+        .collect()
+}
+
+fn tokens(text: &str, stemmed: bool) -> Vec<Term> {
     let lower = text.to_lowercase();
     let mut out = Vec::new();
     let mut word = String::new();
@@ -395,7 +408,7 @@ pub fn analyse(text: &str) -> Vec<Term> {
             && !STOP_WORDS.contains(&w)
             && !(w.chars().all(|c| c.is_ascii_digit()) && w.len() < 3);
         if keep {
-            out.push(Term::Word(stem(w)));
+            out.push(Term::Word(if stemmed { stem(w) } else { w.to_string() }));
         }
         word.clear();
     };

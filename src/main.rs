@@ -108,6 +108,40 @@ enum Command {
     /// The knowledge base: list, show, publish, skip, edit, add and search entries.
     #[command(subcommand)]
     Kb(KbCommand),
+    /// The review of a period (default: last calendar month, in the desk's
+    /// time zone): volumes, times against the SLA, backlog, satisfaction,
+    /// recurring problems, per agent and team.
+    Report(ReportArgs),
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// First day, YYYY-MM-DD (with --to).
+    #[arg(long, requires = "to", conflicts_with_all = ["quarter", "month"])]
+    from: Option<String>,
+    /// Last day, YYYY-MM-DD, included.
+    #[arg(long, requires = "from")]
+    to: Option<String>,
+    /// A quarter, like 2026Q3.
+    #[arg(long, conflicts_with = "month")]
+    quarter: Option<String>,
+    /// A month, like 2026-11.
+    #[arg(long)]
+    month: Option<String>,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    format: ReportFormat,
+    /// Write to this file instead of standard output.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ReportFormat {
+    Text,
+    Markdown,
+    Csv,
+    Json,
+    Html,
 }
 
 #[derive(Subcommand)]
@@ -206,6 +240,7 @@ fn main() -> ExitCode {
         Command::Outbox { all, limit, json } => outbox(&config, all, limit, json),
         Command::Quarantine { retry } => quarantine(config, retry),
         Command::Kb(c) => kb(&config, c),
+        Command::Report(a) => report(config, a),
     };
     match result {
         Ok(code) => code,
@@ -715,6 +750,45 @@ fn quarantine(config: Config, retry: Option<i64>) -> Result<ExitCode> {
             r.size,
             r.error
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(config: Config, a: ReportArgs) -> Result<ExitCode> {
+    use postdesk::report::{self, Period, period};
+    let engine = Engine::new(config)?;
+    let store = engine.open_store()?;
+    let policy = engine.policy();
+    let tz = &policy.time_zone;
+    let p = match (&a.from, &a.to, &a.quarter, &a.month) {
+        (Some(f), Some(t), _, _) => Period::days(
+            period::parse_date(f).map_err(anyhow::Error::msg)?,
+            period::parse_date(t).map_err(anyhow::Error::msg)?,
+            tz,
+        ),
+        (_, _, Some(q), _) => period::parse_quarter(q, tz),
+        (_, _, _, Some(m)) => {
+            let d = period::parse_date(&format!("{m}-01"))
+                .map_err(|_| anyhow::anyhow!("month `{m}`: expected YYYY-MM"))?;
+            Period::month(d.year(), d.month(), tz)
+        }
+        _ => Period::last_month(now_ms(), tz),
+    }
+    .map_err(anyhow::Error::msg)?;
+    let rows = store.report_rows(p.from_ms, p.to_ms)?;
+    let r = report::compute(&rows, &p, &report::Settings::from_policy(policy));
+    let out = match a.format {
+        ReportFormat::Text => report::table::text(&r),
+        ReportFormat::Markdown => report::table::markdown(&r),
+        ReportFormat::Csv => report::table::csv(&r),
+        ReportFormat::Json => serde_json::to_string_pretty(&r)? + "\n",
+        ReportFormat::Html => report::html::render(&r),
+    };
+    match a.output {
+        Some(path) => {
+            std::fs::write(&path, out).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => print!("{out}"),
     }
     Ok(ExitCode::SUCCESS)
 }
