@@ -752,6 +752,12 @@ impl Config {
             .map_err(|m| self.semantic(format!("sla: {m}")))?;
         crate::desk::sla::Calendar::from_config(&self.sla.calendar)
             .map_err(|m| self.semantic(format!("sla.calendar: {m}")))?;
+        self.kb
+            .validate()
+            .map_err(|m| self.semantic(format!("kb: {m}")))?;
+        self.report
+            .validate()
+            .map_err(|m| self.semantic(format!("report: {m}")))?;
         Ok(())
     }
 

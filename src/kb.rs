@@ -40,6 +40,19 @@ impl Default for KbConfig {
     }
 }
 
+impl KbConfig {
+    /// Checks what serde cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(0.0..=1.0).contains(&self.min_score) {
+            return Err(format!(
+                "min-score = {}: expected a share from 0 to 1, like 0.35",
+                self.min_score
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Where an entry is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
