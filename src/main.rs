@@ -83,11 +83,14 @@ enum Command {
     },
     /// List tickets, newest first, with filters.
     Tickets(TicketsArgs),
-    /// Show one ticket with its messages and timeline.
+    /// Show one ticket with its messages and timeline; change it (`set`) or
+    /// export its mail (`export`).
     Ticket {
         number: i64,
         #[arg(long)]
         json: bool,
+        #[command(subcommand)]
+        action: Option<TicketAction>,
     },
     /// Show mail waiting to be sent (and why), and recent failures.
     Outbox {
@@ -142,6 +145,42 @@ enum ReportFormat {
     Csv,
     Json,
     Html,
+}
+
+#[derive(Subcommand)]
+enum TicketAction {
+    /// Change status, priority, category, assignee or team, with the same
+    /// rules, events and mails as the agents' commands. Nothing changes when
+    /// one change is refused.
+    Set {
+        /// new, open, pending, resolved, closed (resolved asks the requester
+        /// to confirm; closed sends the survey).
+        #[arg(long)]
+        status: Option<String>,
+        /// P1..P4 or critical, high, normal, low.
+        #[arg(long)]
+        priority: Option<String>,
+        #[arg(long)]
+        category: Option<String>,
+        /// An agent's name or address.
+        #[arg(long)]
+        assignee: Option<String>,
+        /// A team or a tier (like #escalate: the team is told, the assignee cleared).
+        #[arg(long)]
+        team: Option<String>,
+        /// Who to record in the timeline.
+        #[arg(long, default_value = "admin (cli)")]
+        actor: String,
+    },
+    /// Write the ticket's mail, in and out, as .eml files or one mbox.
+    Export {
+        /// A folder for one .eml file per message.
+        #[arg(long, conflicts_with = "mbox", required_unless_present = "mbox")]
+        eml: Option<PathBuf>,
+        /// An mbox file (mboxrd).
+        #[arg(long)]
+        mbox: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -236,7 +275,16 @@ fn main() -> ExitCode {
         Command::Check => check(config),
         Command::Ingest { mailbox, files } => return ingest(config, mailbox, files),
         Command::Tickets(args) => tickets(config, args),
-        Command::Ticket { number, json } => ticket(config, number, json),
+        Command::Ticket {
+            number,
+            json,
+            action: None,
+        } => ticket(config, number, json),
+        Command::Ticket {
+            number,
+            action: Some(action),
+            ..
+        } => ticket_action(config, number, action),
         Command::Outbox { all, limit, json } => outbox(&config, all, limit, json),
         Command::Quarantine { retry } => quarantine(config, retry),
         Command::Kb(c) => kb(&config, c),
@@ -750,6 +798,96 @@ fn quarantine(config: Config, retry: Option<i64>) -> Result<ExitCode> {
             r.size,
             r.error
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ticket_action(config: Config, number: i64, action: TicketAction) -> Result<ExitCode> {
+    use postdesk::desk::commands::Command as Cmd;
+    let engine = Engine::new(config)?;
+    let mut store = engine.open_store()?;
+    match action {
+        TicketAction::Set {
+            status,
+            priority,
+            category,
+            assignee,
+            team,
+            actor,
+        } => {
+            let mut cmds: Vec<(String, Cmd)> = Vec::new();
+            if let Some(s) = &status {
+                let c = match s.parse::<Status>().map_err(anyhow::Error::msg)? {
+                    Status::Open => Cmd::Open,
+                    Status::Pending => Cmd::Pending,
+                    Status::Resolved => Cmd::Resolve,
+                    Status::Closed => Cmd::Close,
+                    Status::New => bail!("a ticket cannot go back to new"),
+                };
+                cmds.push((format!("--status {s}"), c));
+            }
+            if let Some(p) = &priority {
+                let p = p.parse::<Priority>().map_err(anyhow::Error::msg)?;
+                cmds.push((format!("--priority {p}"), Cmd::Priority(p)));
+            }
+            if let Some(c) = &category {
+                cmds.push((format!("--category {c}"), Cmd::Category(c.clone())));
+            }
+            if let Some(a) = &assignee {
+                cmds.push((format!("--assignee {a}"), Cmd::Assign(a.clone())));
+            }
+            if let Some(t) = &team {
+                cmds.push((format!("--team {t}"), Cmd::Escalate(t.clone())));
+            }
+            if cmds.is_empty() {
+                bail!(
+                    "nothing to change: give --status, --priority, --category, --assignee or --team"
+                );
+            }
+            let out = pipeline::admin(&mut store, &engine, number, &cmds, &actor, now_ms())?;
+            if !out.found {
+                bail!("no ticket {number}");
+            }
+            if !out.refused.is_empty() {
+                for (line, why) in &out.refused {
+                    eprintln!("refused {line}: {why}");
+                }
+                bail!("nothing changed on ticket {number}");
+            }
+            for a in &out.applied {
+                println!("ticket {number}: {a}");
+            }
+            if out.tally.queued > 0 {
+                println!(
+                    "{} mail(s) queued; a running daemon sends them",
+                    out.tally.queued
+                );
+            }
+        }
+        TicketAction::Export { eml, mbox } => {
+            if store.ticket_detail(number)?.is_none() {
+                bail!("no ticket {number}");
+            }
+            let messages = store.ticket_raw(number)?;
+            if let Some(dir) = eml {
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                for (i, m) in messages.iter().enumerate() {
+                    let path = dir.join(postdesk::export::eml_name(number, i + 1, m));
+                    std::fs::write(&path, &m.raw)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                }
+                println!("{} message(s) written to {}", messages.len(), dir.display());
+            } else if let Some(file) = mbox {
+                std::fs::write(&file, postdesk::export::mbox(&messages))
+                    .with_context(|| format!("writing {}", file.display()))?;
+                println!(
+                    "{} message(s) written to {}",
+                    messages.len(),
+                    file.display()
+                );
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

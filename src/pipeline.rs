@@ -526,6 +526,44 @@ pub fn sweep(store: &mut Store, engine: &Engine, now_ms: i64) -> Result<Tally, S
     Ok(tally)
 }
 
+/// What an admin's commands did to a ticket.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AdminOutcome {
+    /// The ticket exists.
+    pub found: bool,
+    pub applied: Vec<String>,
+    /// Commands refused, with why; when any is, nothing changed.
+    pub refused: Vec<(String, String)>,
+    pub tally: Tally,
+}
+
+/// Applies an admin's commands to ticket `number` (`postdesk ticket N set`)
+/// through the same decisions, effects and single transaction as mail.
+pub fn admin(
+    store: &mut Store,
+    engine: &Engine,
+    number: i64,
+    commands: &[(String, crate::desk::commands::Command)],
+    actor: &str,
+    now_ms: i64,
+) -> Result<AdminOutcome, StoreError> {
+    let policy = &engine.policy;
+    let tx = store.transaction()?;
+    let Some(t) = tx.ticket(number)? else {
+        return Ok(AdminOutcome::default());
+    };
+    let (effects, applied, refused) = decide::from_admin(policy, &t, commands, actor, now_ms);
+    let mut tally = Tally::default();
+    apply(&tx, engine, policy, "", None, &effects, now_ms, &mut tally)?;
+    tx.commit()?;
+    Ok(AdminOutcome {
+        found: true,
+        applied,
+        refused,
+        tally,
+    })
+}
+
 /// Reads a config file, or the built-in defaults rooted at `data_dir`.
 pub fn load_config(
     path: Option<&Path>,

@@ -835,6 +835,65 @@ fn from_agent(
     effects
 }
 
+/// Commands given by an admin at the shell (`postdesk ticket N set`), with
+/// the same rules, events and mails as an agent's commands by mail; `actor`
+/// names who, e.g. "admin (cli)". All or nothing: when one command is
+/// refused, no effect is returned. Returns (effects, applied, refused).
+pub fn from_admin(
+    policy: &Policy,
+    ticket: &TicketState,
+    commands: &[(String, Command)],
+    actor: &str,
+    now_ms: i64,
+) -> (Vec<Effect>, Vec<String>, Vec<(String, String)>) {
+    let admin = Agent {
+        name: actor.to_string(),
+        display_name: policy.desk_name.clone(),
+        addresses: vec![policy.desk_address.address.clone()],
+        team: String::new(),
+        secret: None,
+    };
+    let mut work = ticket.clone();
+    let mut effects = Vec::new();
+    let mut applied = Vec::new();
+    let mut refused = Vec::new();
+    let mut status_cmd = None;
+    let mut escalated_to = None;
+    for (line, cmd) in commands {
+        match apply_command(policy, &mut work, &admin, cmd, &mut effects) {
+            Ok(Outcome::Applied(what)) => {
+                if let Some(s) = command_status(cmd) {
+                    status_cmd = Some(s);
+                }
+                if matches!(cmd, Command::Escalate(_)) {
+                    escalated_to = work.team.clone();
+                }
+                applied.push(format!("{line} ({what})"));
+            }
+            Ok(Outcome::Silent) => {}
+            Err(why) => refused.push((line.clone(), why)),
+        }
+    }
+    if !refused.is_empty() {
+        return (Vec::new(), applied, refused);
+    }
+    if status_cmd == Some(Status::Resolved) {
+        // As with an agent's #resolve without words: ask the requester to confirm.
+        let mut m = mails::relay_to_requester(policy, &work, &admin, "resolved", "");
+        m.from_name = None;
+        effects.push(Effect::Send(m));
+        let kb = crate::kb::plan(policy.kb.enabled, &work, true, &[], "", actor);
+        effects.extend(kb.effects.into_iter().map(Effect::Kb));
+    }
+    if status_cmd == Some(Status::Closed) {
+        effects.extend(survey(policy, &work, now_ms));
+    }
+    if let Some(team) = escalated_to {
+        effects.extend(mails::notify_escalated(policy, &work, &team, actor, "").map(Effect::Send));
+    }
+    (effects, applied, refused)
+}
+
 /// A mail from an agent's address that failed verification: kept as
 /// correspondence, nothing executed, the attempt recorded.
 fn unverified_agent_mail(
