@@ -62,6 +62,12 @@ pub struct Config {
     pub sla: crate::desk::sla::SlaConfig,
     #[serde(default)]
     pub limits: Limits,
+    /// `[kb]`: the knowledge base (see `crate::kb`).
+    #[serde(default)]
+    pub kb: crate::kb::KbConfig,
+    /// `[report]`: the scheduled review by mail (see `crate::report::schedule`).
+    #[serde(default)]
+    pub report: crate::report::schedule::ReportConfig,
     /// Where relative paths are resolved from: the config file's directory.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -607,6 +613,8 @@ impl Config {
             classify: Classify::default(),
             sla: crate::desk::sla::SlaConfig::default(),
             limits: Limits::default(),
+            kb: crate::kb::KbConfig::default(),
+            report: crate::report::schedule::ReportConfig::default(),
             base_dir: data_dir.to_path_buf(),
             source: None,
         }
@@ -783,6 +791,12 @@ impl Config {
             .map_err(|m| self.semantic(format!("sla: {m}")))?;
         crate::desk::sla::Calendar::from_config(&self.sla.calendar)
             .map_err(|m| self.semantic(format!("sla.calendar: {m}")))?;
+        self.kb
+            .validate()
+            .map_err(|m| self.semantic(format!("kb: {m}")))?;
+        self.report
+            .validate()
+            .map_err(|m| self.semantic(format!("report: {m}")))?;
         Ok(())
     }
 

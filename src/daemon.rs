@@ -140,7 +140,10 @@ async fn sweeper(
         let (e, s) = (engine.clone(), store.clone());
         let result = tokio::task::spawn_blocking(move || {
             let mut store = s.lock().unwrap_or_else(|p| p.into_inner());
-            crate::pipeline::sweep(&mut store, &e, now_ms())
+            let mut tally = crate::pipeline::sweep(&mut store, &e, now_ms())?;
+            // The scheduled review, queued once per period.
+            tally.queued += crate::report::mail::send_due(&mut store, &e, now_ms())?;
+            Ok::<_, crate::store::StoreError>(tally)
         })
         .await;
         match result {

@@ -12,19 +12,27 @@
 //! - [`pipeline`]: a batch of raw mail → parse, thread, decide, apply in one transaction.
 //! - [`store`]: SQLite: migrations, transactional writes, reads for the CLI.
 //! - [`desk`]: the pure core: tickets, commands, decisions.
+//! - [`kb`]: the knowledge base: drafts from resolved tickets, search terms, relevance, suggestions.
+//! - [`report`]: the monthly (or any period's) review: metrics from ticket rows, rendered as text, Markdown, CSV, JSON or HTML; its schedule by mail.
+//! - [`export`]: a ticket's mail as `.eml` files or an mbox.
 #![forbid(unsafe_code)]
+// `outbound::sample_vars` lists every template variable in one json! literal.
+#![recursion_limit = "256"]
 
 pub mod address;
 pub mod bounce;
 pub mod config;
 pub mod daemon;
 pub mod desk;
+pub mod export;
 pub mod inbound;
+pub mod kb;
 pub mod lang;
 pub mod limits;
 pub mod outbound;
 pub mod outbox;
 pub mod pipeline;
+pub mod report;
 pub mod source;
 pub mod store;
 pub mod subject;

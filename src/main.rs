@@ -83,11 +83,14 @@ enum Command {
     },
     /// List tickets, newest first, with filters.
     Tickets(TicketsArgs),
-    /// Show one ticket with its messages and timeline.
+    /// Show one ticket with its messages and timeline; change it (`set`) or
+    /// export its mail (`export`).
     Ticket {
         number: i64,
         #[arg(long)]
         json: bool,
+        #[command(subcommand)]
+        action: Option<TicketAction>,
     },
     /// Show mail waiting to be sent (and why), and recent failures.
     Outbox {
@@ -104,6 +107,151 @@ enum Command {
         /// Process this quarantined message again.
         #[arg(long)]
         retry: Option<i64>,
+    },
+    /// The knowledge base: list, show, publish, skip, edit, add and search entries.
+    #[command(subcommand)]
+    Kb(KbCommand),
+    /// The review of a period (default: last calendar month, in the desk's
+    /// time zone): volumes, times against the SLA, backlog, satisfaction,
+    /// recurring problems, per agent and team.
+    Report(ReportArgs),
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// First day, YYYY-MM-DD (with --to).
+    #[arg(long, requires = "to", conflicts_with_all = ["quarter", "month"])]
+    from: Option<String>,
+    /// Last day, YYYY-MM-DD, included.
+    #[arg(long, requires = "from")]
+    to: Option<String>,
+    /// A quarter, like 2026Q3.
+    #[arg(long, conflicts_with = "month")]
+    quarter: Option<String>,
+    /// A month, like 2026-11.
+    #[arg(long)]
+    month: Option<String>,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    format: ReportFormat,
+    /// Write to this file instead of standard output.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ReportFormat {
+    Text,
+    Markdown,
+    Csv,
+    Json,
+    Html,
+}
+
+#[derive(Subcommand)]
+enum TicketAction {
+    /// Change status, priority, category, assignee or team, with the same
+    /// rules, events and mails as the agents' commands. Nothing changes when
+    /// one change is refused.
+    Set {
+        /// new, open, pending, resolved, closed (resolved asks the requester
+        /// to confirm; closed sends the survey).
+        #[arg(long)]
+        status: Option<String>,
+        /// P1..P4 or critical, high, normal, low.
+        #[arg(long)]
+        priority: Option<String>,
+        #[arg(long)]
+        category: Option<String>,
+        /// An agent's name or address.
+        #[arg(long)]
+        assignee: Option<String>,
+        /// A team or a tier (like #escalate: the team is told, the assignee cleared).
+        #[arg(long)]
+        team: Option<String>,
+        /// Who to record in the timeline.
+        #[arg(long, default_value = "admin (cli)")]
+        actor: String,
+    },
+    /// Write the ticket's mail, in and out, as .eml files or one mbox.
+    Export {
+        /// A folder for one .eml file per message.
+        #[arg(long, conflicts_with = "mbox", required_unless_present = "mbox")]
+        eml: Option<PathBuf>,
+        /// An mbox file (mboxrd).
+        #[arg(long)]
+        mbox: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KbCommand {
+    /// List entries, newest first.
+    List {
+        /// Only entries in this state: draft, published, skipped.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one entry.
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Publish an entry: it becomes searchable and is suggested to requesters.
+    Publish { id: i64 },
+    /// Keep an entry out of the knowledge base.
+    Skip { id: i64 },
+    /// Change an entry's title, problem or solution.
+    Edit {
+        id: i64,
+        #[arg(long)]
+        title: Option<String>,
+        #[arg(long)]
+        problem: Option<String>,
+        #[arg(long)]
+        solution: Option<String>,
+    },
+    /// Write a new entry by hand (published unless --draft).
+    Add {
+        #[arg(long)]
+        title: String,
+        #[arg(long, default_value = "")]
+        problem: String,
+        #[arg(long)]
+        solution: String,
+        #[arg(long)]
+        category: Option<String>,
+        /// Language of the entry: en or zh-CN.
+        #[arg(long, default_value = "en")]
+        lang: String,
+        #[arg(long)]
+        draft: bool,
+    },
+    /// Find entries with every word (Chinese words inside sentences too).
+    Search {
+        #[arg(required = true)]
+        words: Vec<String>,
+        /// Also drafts and skipped entries.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What an acknowledgement would suggest for a request, with scores
+    /// (all scores with --min-score 0: to tune kb.min-score).
+    Suggest {
+        #[arg(long, default_value = "")]
+        subject: String,
+        /// The request's text.
+        text: Vec<String>,
+        #[arg(long)]
+        min_score: Option<f64>,
     },
 }
 
@@ -127,9 +275,20 @@ fn main() -> ExitCode {
         Command::Check => check(config),
         Command::Ingest { mailbox, files } => return ingest(config, mailbox, files),
         Command::Tickets(args) => tickets(config, args),
-        Command::Ticket { number, json } => ticket(config, number, json),
+        Command::Ticket {
+            number,
+            json,
+            action: None,
+        } => ticket(config, number, json),
+        Command::Ticket {
+            number,
+            action: Some(action),
+            ..
+        } => ticket_action(config, number, action),
         Command::Outbox { all, limit, json } => outbox(&config, all, limit, json),
         Command::Quarantine { retry } => quarantine(config, retry),
+        Command::Kb(c) => kb(&config, c),
+        Command::Report(a) => report(config, a),
     };
     match result {
         Ok(code) => code,
@@ -639,6 +798,305 @@ fn quarantine(config: Config, retry: Option<i64>) -> Result<ExitCode> {
             r.size,
             r.error
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ticket_action(config: Config, number: i64, action: TicketAction) -> Result<ExitCode> {
+    use postdesk::desk::commands::Command as Cmd;
+    let engine = Engine::new(config)?;
+    let mut store = engine.open_store()?;
+    match action {
+        TicketAction::Set {
+            status,
+            priority,
+            category,
+            assignee,
+            team,
+            actor,
+        } => {
+            let mut cmds: Vec<(String, Cmd)> = Vec::new();
+            if let Some(s) = &status {
+                let c = match s.parse::<Status>().map_err(anyhow::Error::msg)? {
+                    Status::Open => Cmd::Open,
+                    Status::Pending => Cmd::Pending,
+                    Status::Resolved => Cmd::Resolve,
+                    Status::Closed => Cmd::Close,
+                    Status::New => bail!("a ticket cannot go back to new"),
+                };
+                cmds.push((format!("--status {s}"), c));
+            }
+            if let Some(p) = &priority {
+                let p = p.parse::<Priority>().map_err(anyhow::Error::msg)?;
+                cmds.push((format!("--priority {p}"), Cmd::Priority(p)));
+            }
+            if let Some(c) = &category {
+                cmds.push((format!("--category {c}"), Cmd::Category(c.clone())));
+            }
+            if let Some(a) = &assignee {
+                cmds.push((format!("--assignee {a}"), Cmd::Assign(a.clone())));
+            }
+            if let Some(t) = &team {
+                cmds.push((format!("--team {t}"), Cmd::Escalate(t.clone())));
+            }
+            if cmds.is_empty() {
+                bail!(
+                    "nothing to change: give --status, --priority, --category, --assignee or --team"
+                );
+            }
+            let out = pipeline::admin(&mut store, &engine, number, &cmds, &actor, now_ms())?;
+            if !out.found {
+                bail!("no ticket {number}");
+            }
+            if !out.refused.is_empty() {
+                for (line, why) in &out.refused {
+                    eprintln!("refused {line}: {why}");
+                }
+                bail!("nothing changed on ticket {number}");
+            }
+            for a in &out.applied {
+                println!("ticket {number}: {a}");
+            }
+            if out.tally.queued > 0 {
+                println!(
+                    "{} mail(s) queued; a running daemon sends them",
+                    out.tally.queued
+                );
+            }
+        }
+        TicketAction::Export { eml, mbox } => {
+            if store.ticket_detail(number)?.is_none() {
+                bail!("no ticket {number}");
+            }
+            let messages = store.ticket_raw(number)?;
+            if let Some(dir) = eml {
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                for (i, m) in messages.iter().enumerate() {
+                    let path = dir.join(postdesk::export::eml_name(number, i + 1, m));
+                    std::fs::write(&path, &m.raw)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                }
+                println!("{} message(s) written to {}", messages.len(), dir.display());
+            } else if let Some(file) = mbox {
+                std::fs::write(&file, postdesk::export::mbox(&messages))
+                    .with_context(|| format!("writing {}", file.display()))?;
+                println!(
+                    "{} message(s) written to {}",
+                    messages.len(),
+                    file.display()
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(config: Config, a: ReportArgs) -> Result<ExitCode> {
+    use postdesk::report::{self, Period, period};
+    let engine = Engine::new(config)?;
+    let store = engine.open_store()?;
+    let policy = engine.policy();
+    let tz = &policy.time_zone;
+    let p = match (&a.from, &a.to, &a.quarter, &a.month) {
+        (Some(f), Some(t), _, _) => Period::days(
+            period::parse_date(f).map_err(anyhow::Error::msg)?,
+            period::parse_date(t).map_err(anyhow::Error::msg)?,
+            tz,
+        ),
+        (_, _, Some(q), _) => period::parse_quarter(q, tz),
+        (_, _, _, Some(m)) => {
+            let d = period::parse_date(&format!("{m}-01"))
+                .map_err(|_| anyhow::anyhow!("month `{m}`: expected YYYY-MM"))?;
+            Period::month(d.year(), d.month(), tz)
+        }
+        _ => Period::last_month(now_ms(), tz),
+    }
+    .map_err(anyhow::Error::msg)?;
+    let rows = store.report_rows(p.from_ms, p.to_ms)?;
+    let r = report::compute(&rows, &p, &report::Settings::from_policy(policy));
+    let out = match a.format {
+        ReportFormat::Text => report::table::text(&r),
+        ReportFormat::Markdown => report::table::markdown(&r),
+        ReportFormat::Csv => report::table::csv(&r),
+        ReportFormat::Json => serde_json::to_string_pretty(&r)? + "\n",
+        ReportFormat::Html => report::html::render(&r),
+    };
+    match a.output {
+        Some(path) => {
+            std::fs::write(&path, out).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => print!("{out}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn kb(config: &Config, c: KbCommand) -> Result<ExitCode> {
+    use postdesk::kb::{EntryStatus, entry_ref};
+    let mut store = open_store(config)?;
+    const ADMIN: &str = "admin (cli)";
+    let print_list = |rows: Vec<(postdesk::store::KbEntry, Option<f64>)>| {
+        if rows.is_empty() {
+            println!("no entries");
+        }
+        for (e, score) in rows {
+            let score = score.map(|s| format!("{s:6.2}  ")).unwrap_or_default();
+            println!(
+                "{:>7}  {score}{:<9}  {:<8}  {:<10}  {}",
+                entry_ref(e.id),
+                e.status,
+                e.ticket
+                    .map(|t| format!("#{t}"))
+                    .unwrap_or_else(|| "-".into()),
+                truncate(e.category.as_deref().unwrap_or("-"), 10),
+                truncate(&e.title, 70)
+            );
+        }
+    };
+    let id_of = |store: &Store, id: i64| -> Result<postdesk::store::KbEntry> {
+        store
+            .kb_entry(id)?
+            .with_context(|| format!("no knowledge-base entry {id} (see postdesk kb list)"))
+    };
+    match c {
+        KbCommand::List {
+            status,
+            limit,
+            json,
+        } => {
+            if let Some(s) = &status
+                && EntryStatus::parse(s).is_none()
+            {
+                bail!("unknown status `{s}`: expected draft, published or skipped");
+            }
+            let rows = store.kb_entries(status.as_deref(), limit)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                print_list(rows.into_iter().map(|e| (e, None)).collect());
+            }
+        }
+        KbCommand::Show { id, json } => {
+            let e = id_of(&store, id)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&e)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!("{}: {}", entry_ref(e.id), e.title);
+            println!("  status    {}", e.status);
+            if let Some(t) = e.ticket {
+                println!("  ticket    #{t}   (postdesk ticket {t})");
+            }
+            println!(
+                "  category  {}   language {}   by {}",
+                e.category.as_deref().unwrap_or("-"),
+                e.lang,
+                e.author.as_deref().unwrap_or("-")
+            );
+            println!(
+                "  created   {}   updated {}{}",
+                iso(e.created_at),
+                iso(e.updated_at),
+                e.published_at
+                    .map(|p| format!("   published {}", iso(p)))
+                    .unwrap_or_default()
+            );
+            println!("\nProblem:\n{}\n\nSolution:\n{}", e.problem, e.solution);
+        }
+        KbCommand::Publish { id } | KbCommand::Skip { id } => {
+            let e = id_of(&store, id)?;
+            let status = if matches!(c, KbCommand::Publish { .. }) {
+                EntryStatus::Published
+            } else {
+                EntryStatus::Skipped
+            };
+            if e.status == status.as_str() {
+                println!("{} is already {}", entry_ref(id), e.status);
+            } else if store.kb_set_status(id, status, ADMIN, now_ms())? {
+                println!("{} is now {}", entry_ref(id), status.as_str());
+            } else {
+                bail!(
+                    "{} has no solution text; add it first: postdesk kb edit {id} --solution \"...\"",
+                    entry_ref(id)
+                );
+            }
+        }
+        KbCommand::Edit {
+            id,
+            title,
+            problem,
+            solution,
+        } => {
+            if title.is_none() && problem.is_none() && solution.is_none() {
+                bail!("nothing to change: give --title, --problem or --solution");
+            }
+            id_of(&store, id)?;
+            store.kb_edit(
+                id,
+                title.as_deref(),
+                problem.as_deref(),
+                solution.as_deref(),
+                now_ms(),
+            )?;
+            println!("{} changed", entry_ref(id));
+        }
+        KbCommand::Add {
+            title,
+            problem,
+            solution,
+            category,
+            lang,
+            draft,
+        } => {
+            postdesk::lang::Lang::parse(&lang)
+                .with_context(|| format!("unknown language `{lang}`: expected en or zh-CN"))?;
+            let id = store.kb_add(
+                &postdesk::store::NewEntry {
+                    title: &title,
+                    problem: &problem,
+                    solution: &solution,
+                    category: category.as_deref(),
+                    lang: &lang,
+                    publish: !draft,
+                    author: ADMIN,
+                },
+                now_ms(),
+            )?;
+            let e = id_of(&store, id)?;
+            println!("{} added ({})", entry_ref(id), e.status);
+        }
+        KbCommand::Search {
+            words,
+            all,
+            limit,
+            json,
+        } => {
+            let hits = store.kb_search(&words.join(" "), !all, limit)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&hits)?);
+            } else {
+                print_list(hits.into_iter().map(|h| (h.entry, Some(h.score))).collect());
+            }
+        }
+        KbCommand::Suggest {
+            subject,
+            text,
+            min_score,
+        } => {
+            let min = min_score.unwrap_or(config.kb.min_score);
+            let found = store.kb_suggest(&subject, &text.join(" "), 20, min)?;
+            if found.is_empty() {
+                println!("nothing scores {min} or more");
+            }
+            for s in found {
+                println!(
+                    "{:>7}  {:.2}  {}",
+                    entry_ref(s.id),
+                    s.score,
+                    truncate(&s.title, 70)
+                );
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -279,7 +279,8 @@ pub fn sample_vars(kind: &str) -> serde_json::Value {
         "reached": "Monday 30 November 2026, 10:00 (UTC)",
         "remaining": ["resolution: 2h 15m left"],
         "detail": "li.wei@example.com (failed, 5.1.1: user unknown)",
-        "detail": "li.wei@example.com (failed, 5.1.1: user unknown)",
+        "suggestions": [{"id": 12, "ref": "KB-12", "title": "Printer prints blank pages",
+                         "solution": "Replace the toner cartridge.\nThen print a test page.", "score": 0.72}],
     });
     if let Some(obj) = v.as_object_mut() {
         obj.insert("kind".into(), kind.into());

@@ -66,6 +66,7 @@ pub fn policy_from_config(config: &Config) -> Result<Policy, EngineError> {
         rules: config.compiled_rules().map_err(EngineError::Config)?,
         sla: config.sla.clone(),
         calendar: Calendar::from_config(&config.sla.calendar).map_err(EngineError::Config)?,
+        kb: config.kb.clone(),
     })
 }
 
@@ -230,12 +231,31 @@ fn process_one(
     }
     let link = find_link(tx, policy, &mail)?;
     let next = tx.next_ticket_number(engine.config.desk.first_ticket_number)?;
-    let effects = decide::decide(policy, &mail, link.as_ref(), next, now_ms);
+    let mut effects = decide::decide(policy, &mail, link.as_ref(), next, now_ms);
+    suggest(tx, engine, &mail, &mut effects)?;
     let incoming = Some((&mail, item.raw.as_slice()));
     apply(
         tx, engine, policy, mailbox, incoming, &effects, now_ms, &mut tally,
     )?;
     Ok(tally)
+}
+
+/// A new ticket's acknowledgement and team notice list the published
+/// knowledge-base entries that may answer it.
+fn suggest(
+    tx: &Tx<'_>,
+    engine: &Engine,
+    mail: &Inbound,
+    effects: &mut Vec<Effect>,
+) -> Result<(), StoreError> {
+    let kb = &engine.config.kb;
+    if kb.suggestions == 0 || !effects.iter().any(|e| matches!(e, Effect::CreateTicket(_))) {
+        return Ok(());
+    }
+    let terms = crate::kb::request_terms(&mail.subject, &mail.text);
+    let found = tx.kb_suggestions(&terms, kb.suggestions, kb.min_score)?;
+    crate::kb::offer(effects, &found);
+    Ok(())
 }
 
 /// Finds the ticket a mail belongs to: our tag in the subject first, then any
@@ -396,6 +416,7 @@ fn apply(
                     detail: Some(reason),
                 })?;
             }
+            Effect::Kb(k) => tx.kb_apply(k, now_ms)?,
             Effect::Escalated {
                 ticket,
                 target,
@@ -587,6 +608,44 @@ pub fn sweep(store: &mut Store, engine: &Engine, now_ms: i64) -> Result<Tally, S
     }
     tx.commit()?;
     Ok(tally)
+}
+
+/// What an admin's commands did to a ticket.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AdminOutcome {
+    /// The ticket exists.
+    pub found: bool,
+    pub applied: Vec<String>,
+    /// Commands refused, with why; when any is, nothing changed.
+    pub refused: Vec<(String, String)>,
+    pub tally: Tally,
+}
+
+/// Applies an admin's commands to ticket `number` (`postdesk ticket N set`)
+/// through the same decisions, effects and single transaction as mail.
+pub fn admin(
+    store: &mut Store,
+    engine: &Engine,
+    number: i64,
+    commands: &[(String, crate::desk::commands::Command)],
+    actor: &str,
+    now_ms: i64,
+) -> Result<AdminOutcome, StoreError> {
+    let policy = &engine.policy;
+    let tx = store.transaction()?;
+    let Some(t) = tx.ticket(number)? else {
+        return Ok(AdminOutcome::default());
+    };
+    let (effects, applied, refused) = decide::from_admin(policy, &t, commands, actor, now_ms);
+    let mut tally = Tally::default();
+    apply(&tx, engine, policy, "", None, &effects, now_ms, &mut tally)?;
+    tx.commit()?;
+    Ok(AdminOutcome {
+        found: true,
+        applied,
+        refused,
+        tally,
+    })
 }
 
 /// Reads a config file, or the built-in defaults rooted at `data_dir`.

@@ -54,6 +54,8 @@ pub struct Policy {
     /// SLA policies and the business calendar they count in.
     pub sla: SlaConfig,
     pub calendar: Calendar,
+    /// The knowledge base: drafts on resolution, `#kb` commands.
+    pub kb: crate::kb::KbConfig,
 }
 
 impl Policy {
@@ -115,6 +117,8 @@ pub struct TicketState {
     pub pauses: Vec<crate::desk::sla::Pause>,
     /// Escalation levels already fired: (target, percent).
     pub escalations_fired: Vec<(String, u32)>,
+    /// Its knowledge-base entry and the entries its acknowledgement suggested.
+    pub kb: crate::kb::TicketKb,
 }
 
 impl TicketState {
@@ -304,6 +308,8 @@ pub enum Effect {
         detail: Option<String>,
     },
     Send(OutMail),
+    /// A change to the knowledge base (see [`crate::kb`]).
+    Kb(crate::kb::KbEffect),
 }
 
 /// How many References we carry forward: enough to thread, bounded so a
@@ -812,6 +818,27 @@ fn from_agent(
     }
     let public_text = block.rest.trim().to_string();
     let is_note = block.internal_note || public_text.is_empty();
+    // ---- knowledge base: a draft on resolution, and the #kb commands.
+    let kb_commands: Vec<(String, commands::KbAction)> = block
+        .commands
+        .iter()
+        .filter_map(|p| match &p.command {
+            Command::Kb(a) => Some((p.line.clone(), a.clone())),
+            _ => None,
+        })
+        .collect();
+    let kb = crate::kb::plan(
+        policy.kb.enabled,
+        &work,
+        status_cmd == Some(Status::Resolved),
+        &kb_commands,
+        if is_note { "" } else { &public_text },
+        &actor,
+    );
+    effects.extend(kb.effects.into_iter().map(Effect::Kb));
+    applied.extend(kb.applied);
+    refused.extend(kb.refused);
+    // ---- end knowledge base
     effects.insert(
         0,
         Effect::Attach {
@@ -878,6 +905,65 @@ fn from_agent(
         )));
     }
     effects
+}
+
+/// Commands given by an admin at the shell (`postdesk ticket N set`), with
+/// the same rules, events and mails as an agent's commands by mail; `actor`
+/// names who, e.g. "admin (cli)". All or nothing: when one command is
+/// refused, no effect is returned. Returns (effects, applied, refused).
+pub fn from_admin(
+    policy: &Policy,
+    ticket: &TicketState,
+    commands: &[(String, Command)],
+    actor: &str,
+    now_ms: i64,
+) -> (Vec<Effect>, Vec<String>, Vec<(String, String)>) {
+    let admin = Agent {
+        name: actor.to_string(),
+        display_name: policy.desk_name.clone(),
+        addresses: vec![policy.desk_address.address.clone()],
+        team: String::new(),
+        secret: None,
+    };
+    let mut work = ticket.clone();
+    let mut effects = Vec::new();
+    let mut applied = Vec::new();
+    let mut refused = Vec::new();
+    let mut status_cmd = None;
+    let mut escalated_to = None;
+    for (line, cmd) in commands {
+        match apply_command(policy, &mut work, &admin, cmd, &mut effects) {
+            Ok(Outcome::Applied(what)) => {
+                if let Some(s) = command_status(cmd) {
+                    status_cmd = Some(s);
+                }
+                if matches!(cmd, Command::Escalate(_)) {
+                    escalated_to = work.team.clone();
+                }
+                applied.push(format!("{line} ({what})"));
+            }
+            Ok(Outcome::Silent) => {}
+            Err(why) => refused.push((line.clone(), why)),
+        }
+    }
+    if !refused.is_empty() {
+        return (Vec::new(), applied, refused);
+    }
+    if status_cmd == Some(Status::Resolved) {
+        // As with an agent's #resolve without words: ask the requester to confirm.
+        let mut m = mails::relay_to_requester(policy, &work, &admin, "resolved", "");
+        m.from_name = None;
+        effects.push(Effect::Send(m));
+        let kb = crate::kb::plan(policy.kb.enabled, &work, true, &[], "", actor);
+        effects.extend(kb.effects.into_iter().map(Effect::Kb));
+    }
+    if status_cmd == Some(Status::Closed) {
+        effects.extend(survey(policy, &work, now_ms));
+    }
+    if let Some(team) = escalated_to {
+        effects.extend(mails::notify_escalated(policy, &work, &team, actor, "").map(Effect::Send));
+    }
+    (effects, applied, refused)
 }
 
 /// A mail from an agent's address that failed verification: kept as
@@ -1056,7 +1142,9 @@ fn apply_command(
                 format!("{a} removed")
             }))
         }
-        Command::Kb(_) => Err("the knowledge base is not available yet".into()),
+        // Planned after all commands by `crate::kb::plan`, which needs to
+        // know whether the mail resolved the ticket.
+        Command::Kb(_) => Ok(Outcome::Silent),
         _ => Err("not supported".into()),
     }
 }
@@ -1164,6 +1252,29 @@ fn from_requester(
         closed.status = Some(Status::Closed);
         effects.extend(survey(policy, &closed, now_ms));
         notice = "confirmed";
+    } else if crate::kb::solved_by_suggestion(t, &text) && is_confirmation(policy, &text) {
+        // A suggested knowledge-base article solved it: resolved and
+        // confirmed by the requester at once (no survey: nobody worked on it).
+        let detail = "solved with a suggested knowledge-base article";
+        effects.push(status_update(
+            t,
+            Status::Resolved,
+            sender,
+            Some(detail.into()),
+        ));
+        let mut resolved = t.clone();
+        resolved.status = Some(Status::Resolved);
+        effects.push(status_update(
+            &resolved,
+            Status::Closed,
+            sender,
+            Some("confirmed by the requester".into()),
+        ));
+        effects.push(Effect::Kb(crate::kb::KbEffect::Helped {
+            ticket: t.number,
+            entries: t.kb.suggested.clone(),
+        }));
+        notice = "self-solved";
     } else {
         let new = lifecycle::next(status, Trigger::RequesterReply).unwrap_or(status);
         if new != status {

@@ -72,6 +72,7 @@ team = "network"
         rules: cfg.compiled_rules().unwrap(),
         sla: cfg.sla.clone(),
         calendar: crate::desk::sla::Calendar::from_config(&cfg.sla.calendar).unwrap(),
+        kb: crate::kb::KbConfig::default(),
     }
 }
 

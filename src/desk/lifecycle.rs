@@ -22,6 +22,9 @@ pub enum Trigger {
     ConfirmationTimeout,
     /// An out-of-office, a bounce: never changes anything.
     AutomaticMail,
+    /// The requester says a knowledge-base article suggested in the
+    /// acknowledgement solved it (they confirm in the same breath).
+    SolvedBySuggestion,
 }
 
 /// The status after `trigger`, or why the change is not allowed. `Ok(same)`
@@ -40,6 +43,10 @@ pub fn next(status: Status, trigger: Trigger) -> Result<Status, String> {
             other => Ok(other),
         },
         Trigger::AgentSets(target) => agent_sets(status, target),
+        Trigger::SolvedBySuggestion => Ok(match status {
+            New | Open | Pending => Resolved,
+            other => other,
+        }),
     }
 }
 
@@ -96,6 +103,16 @@ mod tests {
         assert_eq!(next(Resolved, Trigger::RequesterConfirms), Ok(Closed));
         assert_eq!(next(Resolved, Trigger::ConfirmationTimeout), Ok(Closed));
         assert_eq!(next(Open, Trigger::ConfirmationTimeout), Ok(Open));
+    }
+
+    #[test]
+    fn a_suggested_article_resolves_only_an_active_ticket() {
+        for s in [New, Open, Pending] {
+            assert_eq!(next(s, Trigger::SolvedBySuggestion), Ok(Resolved));
+        }
+        for s in [Resolved, Closed] {
+            assert_eq!(next(s, Trigger::SolvedBySuggestion), Ok(s));
+        }
     }
 
     #[test]

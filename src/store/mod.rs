@@ -3,7 +3,9 @@
 //! All SQL lives under this module. One `Store` is one connection; the daemon
 //! gives each task its own (WAL lets readers run beside the writer).
 
+mod kb;
 mod read;
+mod report;
 
 use std::path::{Path, PathBuf};
 
@@ -16,9 +18,11 @@ use crate::desk::ticket::Status;
 use crate::inbound::Inbound;
 use crate::lang::Lang;
 
+pub use kb::{KbEntry, KbHit, NewEntry};
 pub use read::{
     EventRow, MessageRow, OutboxRow, QuarantineRow, TicketDetail, TicketFilter, TicketRow,
 };
+pub use report::ReportSent;
 
 /// Numbered migrations; `PRAGMA user_version` says how many have run.
 const MIGRATIONS: &[&str] = &[
@@ -27,6 +31,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/003_sla.sql"),
     include_str!("migrations/004_limits.sql"),
     include_str!("migrations/005_suppressed.sql"),
+    include_str!("migrations/006_kb.sql"),
+    include_str!("migrations/007_reports.sql"),
 ];
 
 /// A database failure, with what we were doing.
@@ -855,6 +861,7 @@ fn load_ticket(c: &Connection, number: i64) -> Result<Option<TicketState>, Store
         .prepare_cached("SELECT max(survey_sent_at) FROM tickets WHERE requester = ?1")
         .and_then(|mut s| s.query_row([&t.requester], |r| r.get(0)))
         .ctx("reading survey history")?;
+    t.kb = kb::ticket_kb(c, number)?;
     Ok(Some(t))
 }
 

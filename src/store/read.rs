@@ -375,3 +375,26 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// A ticket's stored messages with their raw bytes, in conversation order.
+    pub fn ticket_raw(&self, number: i64) -> Result<Vec<crate::export::RawMessage>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT at, direction, kind, from_addr, raw FROM messages WHERE ticket = ?1 ORDER BY at, id")
+            .ctx("preparing the export")?;
+        let rows = stmt
+            .query_map([number], |r| {
+                Ok(crate::export::RawMessage {
+                    at: r.get(0)?,
+                    direction: r.get(1)?,
+                    kind: r.get(2)?,
+                    from_addr: r.get(3)?,
+                    raw: r.get(4)?,
+                })
+            })
+            .ctx("reading messages to export")?;
+        rows.collect::<Result<_, _>>()
+            .ctx("reading messages to export")
+    }
+}

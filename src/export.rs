@@ -1,0 +1,104 @@
+//! A ticket's mail as files: one `.eml` per message, or one mbox (mboxrd).
+//!
+//! The bytes are the stored raw messages, exactly as received or sent.
+
+use jiff::Timestamp;
+
+/// One stored message of a ticket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawMessage {
+    pub at: i64,
+    /// `in` or `out`.
+    pub direction: String,
+    pub kind: String,
+    pub from_addr: Option<String>,
+    pub raw: Vec<u8>,
+}
+
+/// A file name that sorts in conversation order: `1042-003-in-reply.eml`.
+pub fn eml_name(ticket: i64, seq: usize, m: &RawMessage) -> String {
+    let kind: String = m
+        .kind
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{ticket}-{seq:03}-{}-{kind}.eml", m.direction)
+}
+
+/// The messages as one mboxrd file: each starts with a `From ` line
+/// (sender and date), line ends are LF, and body lines that start with
+/// `From ` (after any `>`) get one more `>`, so readers can undo it.
+pub fn mbox(messages: &[RawMessage]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for m in messages {
+        let sender = m
+            .from_addr
+            .as_deref()
+            .filter(|a| !a.is_empty() && !a.contains(char::is_whitespace))
+            .unwrap_or("MAILER-DAEMON");
+        let date = Timestamp::from_millisecond(m.at)
+            .map(|t| t.strftime("%a %b %e %H:%M:%S %Y").to_string())
+            .unwrap_or_else(|_| "Thu Jan  1 00:00:00 1970".into());
+        out.extend_from_slice(format!("From {sender} {date}\n").as_bytes());
+        let text = m.raw.strip_suffix(b"\r\n").unwrap_or(&m.raw);
+        for line in text.split(|b| *b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let unquoted = line
+                .iter()
+                .position(|b| *b != b'>')
+                .map_or(&[][..], |i| &line[i..]);
+            if unquoted.starts_with(b"From ") {
+                out.push(b'>');
+            }
+            out.extend_from_slice(line);
+            out.push(b'\n');
+        }
+        out.push(b'\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(kind: &str, raw: &str) -> RawMessage {
+        RawMessage {
+            at: 1_796_004_000_000,
+            direction: "in".into(),
+            kind: kind.into(),
+            from_addr: Some("ann@corp.test".into()),
+            raw: raw.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn names_sort_in_order_and_are_safe() {
+        assert_eq!(
+            eml_name(7, 3, &msg("agent-reply", "")),
+            "7-003-in-agent-reply.eml"
+        );
+        assert_eq!(eml_name(7, 12, &msg("../x", "")), "7-012-in-___x.eml");
+    }
+
+    #[test]
+    fn mboxrd_quotes_from_lines_and_uses_lf() {
+        let a = msg(
+            "request",
+            "Subject: a\r\n\r\nFrom here on\r\n>From there\r\nok\r\n",
+        );
+        let b = msg("reply", "Subject: b\r\n\r\nbye\r\n");
+        let out = String::from_utf8(mbox(&[a, b])).unwrap();
+        assert_eq!(
+            out,
+            "From ann@corp.test Mon Nov 30 02:00:00 2026\nSubject: a\n\n>From here on\n>>From there\nok\n\n\
+             From ann@corp.test Mon Nov 30 02:00:00 2026\nSubject: b\n\nbye\n\n"
+        );
+    }
+}

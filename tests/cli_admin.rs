@@ -1,0 +1,236 @@
+//! Ticket management and the knowledge base from the shell, on a desk with
+//! a Maildir and mail written to files (no mail server needed): `ticket N
+//! set` applies the agents' rules and records events, a refused change
+//! changes nothing, `ticket N export` writes .eml files and an mbox,
+//! `report` prints the review, `kb` lists and searches.
+
+use std::path::Path;
+use std::process::Command;
+
+fn postdesk(config: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("POSTDESK_LOG", "warn")
+        .output()
+        .expect("run postdesk");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn set_export_report_and_kb_from_the_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("postdesk.toml");
+    std::fs::write(
+        &config,
+        r#"
+[desk]
+name = "IT Desk"
+address = "helpdesk@example.test"
+[storage]
+database = "desk.db"
+[[team]]
+name = "service-desk"
+tier = "L1"
+[[team]]
+name = "network"
+tier = "L2"
+[[agent]]
+name = "alice"
+addresses = ["alice@example.test"]
+team = "service-desk"
+[[mailbox]]
+name = "inbox"
+kind = "maildir"
+path = "inbox"
+"#,
+    )
+    .unwrap();
+    let request = dir.path().join("request.eml");
+    std::fs::write(
+        &request,
+        "From: Ann <ann@corp.test>\r\nTo: helpdesk@example.test\r\nSubject: VPN drops\r\nMessage-ID: <r1@corp.test>\r\n\r\nFrom now on the VPN drops every hour.\r\n",
+    )
+    .unwrap();
+    let (ok, _, err) = postdesk(&config, &["ingest", request.to_str().unwrap()]);
+    assert!(ok, "{err}");
+
+    // A refused change (no such agent) changes nothing, the rest neither.
+    let (ok, _, err) = postdesk(
+        &config,
+        &[
+            "ticket",
+            "1",
+            "set",
+            "--priority",
+            "P2",
+            "--assignee",
+            "zed",
+        ],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("refused --assignee zed: no agent `zed`"),
+        "{err}"
+    );
+    assert!(err.contains("nothing changed"), "{err}");
+    let (_, show, _) = postdesk(&config, &["ticket", "1", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&show).unwrap();
+    assert_eq!(v["ticket"]["priority"], serde_json::Value::Null);
+
+    // Valid changes, recorded as the admin's events.
+    let (ok, out, err) = postdesk(
+        &config,
+        &[
+            "ticket",
+            "1",
+            "set",
+            "--priority",
+            "high",
+            "--assignee",
+            "alice",
+            "--status",
+            "open",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("ticket 1: --priority P2 (priority P2)"),
+        "{out}"
+    );
+    let (ok, out, err) = postdesk(
+        &config,
+        &["ticket", "1", "set", "--team", "L2", "--status", "resolved"],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("mail(s) queued"), "{out}");
+    let (_, show, _) = postdesk(&config, &["ticket", "1", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&show).unwrap();
+    assert_eq!(v["ticket"]["status"], "resolved");
+    assert_eq!(v["ticket"]["team"], "network");
+    assert_eq!(
+        v["ticket"]["assignee"],
+        serde_json::Value::Null,
+        "a new team clears the assignee"
+    );
+    let events: Vec<(String, String)> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"] == "admin (cli)")
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_string(),
+                e["new"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("status".into(), "open".into()),
+            ("priority".into(), "P2".into()),
+            ("assignee".into(), "alice".into()),
+            ("status".into(), "resolved".into()),
+            ("team".into(), "network".into()),
+            ("tier".into(), "L2".into()),
+            ("assignee".into(), "".into()),
+            ("kb".into(), "draft".into()),
+        ]
+    );
+    let kinds: Vec<&str> = v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["request", "ack", "notify-new", "resolved"]);
+    assert!(
+        postdesk(&config, &["ticket", "9", "set", "--status", "open"])
+            .2
+            .contains("no ticket 9")
+    );
+
+    // Export.
+    let eml = dir.path().join("eml");
+    let (ok, out, err) = postdesk(
+        &config,
+        &["ticket", "1", "export", "--eml", eml.to_str().unwrap()],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("4 message(s)"), "{out}");
+    let mut names: Vec<String> = std::fs::read_dir(&eml)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "1-001-in-request.eml",
+            "1-002-out-ack.eml",
+            "1-003-out-notify-new.eml",
+            "1-004-out-resolved.eml"
+        ]
+    );
+    assert_eq!(
+        std::fs::read(eml.join("1-001-in-request.eml")).unwrap(),
+        std::fs::read(&request).unwrap(),
+        "the bytes as received"
+    );
+    let mbox = dir.path().join("t.mbox");
+    assert!(
+        postdesk(
+            &config,
+            &["ticket", "1", "export", "--mbox", mbox.to_str().unwrap()]
+        )
+        .0
+    );
+    let text = std::fs::read_to_string(&mbox).unwrap();
+    assert_eq!(
+        text.matches("\nFrom ").count() + usize::from(text.starts_with("From ")),
+        4,
+        "{text}"
+    );
+    assert!(text.contains("\n>From now on the VPN drops"), "{text}");
+
+    // The knowledge base has the draft; edit, publish, search.
+    let (_, list, _) = postdesk(&config, &["kb", "list"]);
+    assert!(
+        list.contains("KB-1") && list.contains("draft") && list.contains("VPN drops"),
+        "{list}"
+    );
+    let (ok, _, err) = postdesk(&config, &["kb", "publish", "1"]);
+    assert!(!ok && err.contains("no solution text"), "{err}");
+    assert!(
+        postdesk(
+            &config,
+            &["kb", "edit", "1", "--solution", "Update the client to 5.2."]
+        )
+        .0
+    );
+    assert!(postdesk(&config, &["kb", "publish", "1"]).0);
+    let (_, found, _) = postdesk(&config, &["kb", "search", "vpn"]);
+    assert!(found.contains("KB-1"), "{found}");
+
+    // The review of this month.
+    let month = jiff::Timestamp::now().strftime("%Y-%m").to_string();
+    let (ok, out, err) = postdesk(&config, &["report", "--month", &month]);
+    assert!(ok, "{err}");
+    assert!(out.contains("IT Desk: review of"), "{out}");
+    assert!(
+        out.contains("  Opened                                        1"),
+        "{out}"
+    );
+    for format in ["markdown", "csv", "json", "html"] {
+        let (ok, out, err) = postdesk(&config, &["report", "--month", &month, "--format", format]);
+        assert!(ok && !out.is_empty(), "{format}: {err}");
+    }
+    let (ok, _, err) = postdesk(&config, &["report", "--quarter", "2026Q5"]);
+    assert!(!ok && err.contains("quarter 5"), "{err}");
+}

@@ -1,0 +1,277 @@
+//! The knowledge base and the scheduled review, end to end on real Dovecot
+//! and Postfix: a resolution published as an article is suggested in the
+//! acknowledgement of a later, similar request (read over IMAP) and "solved"
+//! closes that ticket; the monthly review arrives by mail once, restart or not.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use postdesk::store::Store;
+use support::*;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Desk {
+    env: MailEnv,
+    dir: tempfile::TempDir,
+    address: String,
+    team: String,
+    alice: String,
+    config: PathBuf,
+}
+
+impl Desk {
+    fn new(tag: &str, extra: &str) -> Desk {
+        let env = MailEnv::load();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let address = env.unique_user(&format!("desk-{tag}"));
+        let team = env.unique_user(&format!("team-{tag}"));
+        let alice = env.unique_user(&format!("alice-{tag}"));
+        std::fs::write(dir.path().join("imap-password"), &env.password).unwrap();
+        let config = dir.path().join("postdesk.toml");
+        let text = format!(
+            r#"
+[desk]
+name = "IT Desk"
+address = "{address}"
+
+[storage]
+database = "desk.db"
+
+[workflow]
+sweep-interval = "1s"
+
+[[team]]
+name = "service-desk"
+address = "{team}"
+
+[[agent]]
+name = "alice"
+display-name = "Alice Wang"
+addresses = ["{alice}"]
+team = "service-desk"
+
+[[mailbox]]
+name = "support"
+kind = "imap"
+host = "127.0.0.1"
+port = {imap}
+security = "plain"
+username = "{address}"
+password-file = "imap-password"
+
+[outbox]
+transport = "smtp"
+host = "127.0.0.1"
+port = {smtp}
+security = "plain"
+retry-initial = "1s"
+{extra}
+"#,
+            imap = env.imap_port,
+            smtp = env.smtp_port,
+        );
+        std::fs::write(&config, text).unwrap();
+        Desk {
+            env,
+            dir,
+            address,
+            team,
+            alice,
+            config,
+        }
+    }
+
+    fn start(&self) -> Daemon {
+        let mut d = Daemon::start(&self.config);
+        d.wait_for_log("IMAP connected", WAIT);
+        d
+    }
+
+    fn store(&self) -> Store {
+        Store::open(&self.dir.path().join("desk.db")).expect("open the desk database")
+    }
+
+    fn send(&self, from: &str, raw: &[u8]) {
+        smtp_send(&self.env, from, &[&self.address], raw).expect("SMTP to the helpdesk");
+    }
+
+    fn status(&self, n: i64) -> String {
+        self.store()
+            .ticket_detail(n)
+            .unwrap()
+            .map(|d| d.ticket.status)
+            .unwrap_or_default()
+    }
+
+    fn wait_status(&self, n: i64, want: &str, daemon: &Daemon) {
+        let ok = wait_until(WAIT, || self.status(n) == want);
+        assert!(
+            ok,
+            "ticket {n} should be {want}, is {}; log:\n{}",
+            self.status(n),
+            daemon.log()
+        );
+    }
+}
+
+fn parsed(raw: &[u8]) -> postdesk::inbound::Inbound {
+    postdesk::inbound::parse(raw).expect("a mail we can parse")
+}
+
+fn header(raw: &[u8], name: &str) -> String {
+    header_value(raw, name)
+        .map(|v| String::from_utf8_lossy(&v).trim().to_string())
+        .unwrap_or_default()
+}
+
+fn reply_to(from: &str, to: &str, original: &[u8], text: &str) -> Vec<u8> {
+    let o = parsed(original);
+    let quoted: String = o.text.lines().map(|l| format!("> {l}\n")).collect();
+    let body = format!("{text}\n\nOn Mon, 30 Nov 2026 at 10:00, someone wrote:\n{quoted}");
+    let id = header(original, "Message-ID");
+    MailBuilder::new(from, to)
+        .subject(&format!("Re: {}", o.subject))
+        .in_reply_to(&id)
+        .references(&[id.as_str()])
+        .body(body.as_bytes())
+        .build()
+}
+
+#[test]
+fn a_published_resolution_is_suggested_to_the_next_requester() {
+    let desk = Desk::new("kb", "");
+    let ann = desk.env.unique_user("ann");
+    let bob = desk.env.unique_user("bob");
+    let mut daemon = desk.start();
+
+    // Ann's problem is resolved, and Alice publishes the resolution.
+    desk.send(
+        &ann,
+        &build_mail(
+            &ann,
+            &desk.address,
+            "打印机打不出字",
+            "三楼的打印机打印出来是空白页。\n",
+        ),
+    );
+    let notice = wait_for_messages(&desk.env, &desk.team, 1, WAIT).remove(0);
+    let resolve = reply_to(
+        &desk.alice,
+        &desk.address,
+        &notice,
+        "#resolve\n#kb publish\n硒鼓没有墨了：请更换打印机的硒鼓，然后打印测试页。",
+    );
+    desk.send(&desk.alice, &resolve);
+    desk.wait_status(1, "resolved", &daemon);
+    let published = wait_until(WAIT, || {
+        desk.store()
+            .kb_entries(Some("published"), 10)
+            .map(|e| e.len() == 1)
+            .unwrap_or(false)
+    });
+    assert!(published, "the entry is published; log:\n{}", daemon.log());
+    let entry = desk.store().kb_entries(None, 10).unwrap().remove(0);
+    assert_eq!(entry.title, "打印机打不出字");
+    assert_eq!(entry.problem, "三楼的打印机打印出来是空白页。");
+    assert!(
+        entry.solution.contains("请更换打印机的硒鼓"),
+        "{}",
+        entry.solution
+    );
+    assert_eq!(entry.ticket, Some(1));
+
+    // Bob writes about the same problem in other words.
+    desk.send(
+        &bob,
+        &build_mail(
+            &bob,
+            &desk.address,
+            "打印机只出白纸",
+            "您好，我们办公室的打印机打印出来全是空白页，怎么办？\n",
+        ),
+    );
+    let ack = wait_for_messages(&desk.env, &bob, 1, WAIT).remove(0);
+    let a = parsed(&ack);
+    assert!(a.subject.starts_with("[#2]"), "{}", a.subject);
+    assert!(
+        a.text.contains("KB-1"),
+        "the acknowledgement suggests the entry:\n{}",
+        a.text
+    );
+    assert!(a.text.contains("打印机打不出字"), "{}", a.text);
+    assert!(a.text.contains("请更换打印机的硒鼓"), "{}", a.text);
+    assert!(
+        a.text.contains("已解决"),
+        "it says how to close the ticket:\n{}",
+        a.text
+    );
+    let html = a.html.clone().unwrap_or_default();
+    assert!(html.contains("KB-1") && html.contains("<ol>"), "{html}");
+    // The team notice shows the same suggestion.
+    let notices = wait_for_messages(&desk.env, &desk.team, 2, WAIT);
+    let n = parsed(notices.last().unwrap());
+    assert!(n.subject.starts_with("[#2]"), "{}", n.subject);
+    assert!(n.text.contains("KB-1 打印机打不出字"), "{}", n.text);
+
+    // Bob says it is solved: the ticket closes and the team hears of it.
+    desk.send(&bob, &reply_to(&bob, &desk.address, &ack, "已解决，谢谢！"));
+    desk.wait_status(2, "closed", &daemon);
+    let notices = wait_for_messages(&desk.env, &desk.team, 3, WAIT);
+    let n = parsed(notices.last().unwrap());
+    assert!(
+        n.text.contains("knowledge-base answer solved it"),
+        "{}",
+        n.text
+    );
+    let d = desk.store().ticket_detail(2).unwrap().unwrap();
+    assert!(d.events.iter().any(|e| e.kind == "kb-helped"));
+    daemon.stop();
+}
+
+#[test]
+fn the_monthly_review_arrives_once() {
+    let env = MailEnv::load();
+    let boss = env.unique_user("boss");
+    // Day 1 at 00:00: last month's review is due from the start.
+    let desk = Desk::new(
+        "review",
+        &format!("\n[report]\nto = [\"{boss}\"]\nmonthly = true\nday = 1\nhour = 0\n"),
+    );
+    let mut daemon = desk.start();
+    let got = wait_for_messages(&desk.env, &boss, 1, WAIT);
+    let raw = &got[0];
+    let m = parsed(raw);
+    assert!(
+        m.subject.starts_with("IT Desk: review of "),
+        "{}",
+        m.subject
+    );
+    assert!(
+        m.text.contains("Summary") && m.text.contains("SLA compliance"),
+        "{}",
+        m.text
+    );
+    let html = m.html.clone().expect("an HTML part");
+    assert!(
+        html.contains("<svg") && html.contains("chart-daily"),
+        "{html}"
+    );
+    let ct = header(raw, "Content-Type").to_lowercase();
+    assert!(ct.starts_with("multipart/alternative"), "{ct}");
+    assert_eq!(header(raw, "Auto-Submitted"), "auto-generated");
+    // Sweeps go on and the daemon restarts: still one review.
+    std::thread::sleep(Duration::from_secs(3));
+    daemon.stop();
+    let mut daemon = desk.start();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        wait_for_messages(&desk.env, &boss, 1, WAIT).len(),
+        1,
+        "exactly once"
+    );
+    assert_eq!(desk.store().reports_sent(10).unwrap().len(), 1);
+    daemon.stop();
+}
