@@ -15,6 +15,8 @@ mod attachment;
 mod auto;
 mod charset;
 #[cfg(test)]
+mod fuzzed;
+#[cfg(test)]
 mod golden;
 mod html;
 mod ids;
