@@ -400,8 +400,8 @@ pub fn analyse(text: &str) -> Vec<Term> {
     tokens(text, true)
 }
 
-/// The words of a text as [`analyse`] finds them, but not stemmed: for
-/// showing to people.
+/// The words of a text for showing to people: Latin words as [`analyse`]
+/// finds them but not stemmed, and runs of CJK characters whole.
 pub fn words(text: &str) -> Vec<String> {
     tokens(text, false)
         .into_iter()
@@ -426,6 +426,15 @@ fn tokens(text: &str, stemmed: bool) -> Vec<Term> {
         word.clear();
     };
     let flush_run = |run: &mut Vec<char>, out: &mut Vec<Term>| {
+        if !stemmed {
+            // For people: the run as written (a phrase, not its pairs).
+            let s: String = run.iter().collect();
+            if run.len() >= 2 && !STOP_BIGRAMS.contains(&s.as_str()) {
+                out.push(Term::Cjk(s));
+            }
+            run.clear();
+            return;
+        }
         for pair in run.windows(2) {
             let s: String = pair.iter().collect();
             if !STOP_BIGRAMS.contains(&s.as_str())

@@ -407,6 +407,33 @@ fn check(config: Config) -> Result<ExitCode> {
             config.sla.calendar.time_zone
         );
     }
+    if config.kb.enabled {
+        println!(
+            "ok   kb: drafts on resolution; up to {} suggestion(s) scoring {} or more",
+            config.kb.suggestions, config.kb.min_score
+        );
+    }
+    if !config.report.to.is_empty() {
+        let r = &config.report;
+        let mut when = Vec::new();
+        if r.monthly {
+            when.push(format!("monthly on day {}", r.day));
+        }
+        if r.weekly {
+            when.push(format!("weekly on {}", r.weekday));
+        }
+        println!(
+            "ok   report: {} at {:02}:00 ({}) to {}",
+            if when.is_empty() {
+                "never (monthly and weekly are off)".to_string()
+            } else {
+                when.join(" and ")
+            },
+            r.hour,
+            config.desk.time_zone,
+            r.to.join(", ")
+        );
+    }
     match Store::open(&engine.database_path()) {
         Ok(_) => report(
             true,

@@ -4,6 +4,8 @@
 //! → `resolved` (the agent says it is fixed; the requester is asked to confirm)
 //! → `closed` (confirmed, or no answer in time). A requester's answer moves
 //! `pending` back to `open`; anything but a confirmation reopens `resolved`.
+//! A requester whom a suggested knowledge-base entry helped moves an active
+//! ticket to `resolved` (and confirms it, so it closes) themselves.
 
 use crate::desk::ticket::Status;
 

@@ -128,8 +128,9 @@ fn vbars(id: &str, title: &str, labels: &[String], series: &[(&str, &str, Vec<f6
     const BOTTOM: f64 = 36.0;
     const LEFT: f64 = 30.0;
     let groups = labels.len().max(1) as f64;
-    let group_w = (600.0 / groups).clamp(8.0, 60.0);
-    let w = LEFT + groups * group_w + 10.0;
+    let group_w = (600.0 / groups).clamp(8.0, 90.0);
+    // Room on the right for the last label.
+    let w = LEFT + groups * group_w + 40.0;
     let max = series
         .iter()
         .flat_map(|(_, _, v)| v.iter().copied())
@@ -147,7 +148,7 @@ fn vbars(id: &str, title: &str, labels: &[String], series: &[(&str, &str, Vec<f6
     let _ = writeln!(
         s,
         "<line x1=\"{LEFT}\" y1=\"{base}\" x2=\"{}\" y2=\"{base}\" stroke=\"#999\"/><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
-        num(w - 10.0),
+        num(w - 40.0),
         LEFT - 4.0,
         num(base - plot + 4.0),
         num(max)
