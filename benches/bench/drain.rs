@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use crate::corpus::{self, Category, Corpus, Names};
 use crate::desk::{Desk, DeskSettings, log_problems};
@@ -282,7 +282,8 @@ fn reference_fetch(
 
 fn query_i64(c: &Connection, sql: &str) -> Result<i64, String> {
     c.query_row(sql, [], |r| r.get::<_, Option<i64>>(0))
-        .map(|v| v.unwrap_or(0))
+        .optional()
+        .map(|v| v.flatten().unwrap_or(0))
         .map_err(|e| format!("{sql}: {e}"))
 }
 
