@@ -171,10 +171,11 @@ pub fn run(budget: Budget, seed: u64) -> MicroResult {
     ));
     let link = Link::Tag(TicketState {
         number: 1042,
-        status: Status::Open,
+        status: Some(Status::Open),
         requester: "ann@corp.test".into(),
         subject: "Printer".into(),
         lang: Lang::En,
+        ..TicketState::default()
     });
     out.timings.push(time(
         "decide::decide (reply)",
