@@ -37,11 +37,13 @@ fn clock_ticks() -> u64 {
     })
 }
 
-/// Samples a process's VmRSS every 20 ms on a thread, keeping the maximum.
+/// Samples a process's VmRSS every 20 ms on a thread, keeping the maximum
+/// and one sample every 500 ms (seconds since start, KiB) to show whether
+/// memory follows the batch or grows with the run.
 pub struct RssSampler {
     stop: Arc<AtomicBool>,
     max_kib: Arc<AtomicU64>,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<JoinHandle<Vec<(f64, u64)>>>,
 }
 
 impl RssSampler {
@@ -50,12 +52,20 @@ impl RssSampler {
         let max_kib = Arc::new(AtomicU64::new(0));
         let (s, m) = (stop.clone(), max_kib.clone());
         let thread = std::thread::spawn(move || {
+            let start = std::time::Instant::now();
+            let mut timeline = Vec::new();
+            let mut next = Duration::ZERO;
             while !s.load(Ordering::Relaxed) {
                 if let Some(kib) = status_kib(pid, "VmRSS") {
                     m.fetch_max(kib, Ordering::Relaxed);
+                    if start.elapsed() >= next {
+                        timeline.push((start.elapsed().as_secs_f64(), kib));
+                        next += Duration::from_millis(500);
+                    }
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
+            timeline
         });
         RssSampler {
             stop,
@@ -64,13 +74,15 @@ impl RssSampler {
         }
     }
 
-    /// Stops sampling; returns the largest VmRSS seen, in KiB.
-    pub fn finish(mut self) -> u64 {
+    /// Stops sampling; returns the largest VmRSS seen and the timeline, in KiB.
+    pub fn finish(mut self) -> (u64, Vec<(f64, u64)>) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        self.max_kib.load(Ordering::Relaxed)
+        let timeline = self
+            .thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default();
+        (self.max_kib.load(Ordering::Relaxed), timeline)
     }
 }
 

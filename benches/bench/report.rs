@@ -296,7 +296,11 @@ impl Report {
             format!("{:.2}s", d.daemon.first_commit_seconds)
         });
         row(w, "daemon: start -> all acks handed over", &|d| {
-            format!("{:.2}s", d.daemon.all_acks_sent.seconds)
+            if d.daemon.all_acks_sent.count == 0 {
+                "- (ingest only)".into()
+            } else {
+                format!("{:.2}s", d.daemon.all_acks_sent.seconds)
+            }
         });
         row(w, "  acks still queued when ingest ended", &|d| {
             d.daemon.acks_queued_at_ingest_end.to_string()
