@@ -133,7 +133,7 @@ impl RawImap {
                 if line.starts_with(b"b") {
                     done += 1;
                     let text = String::from_utf8_lossy(&line);
-                    if !text.split(' ').nth(1).is_some_and(|w| w == "OK") && failure.is_none() {
+                    if text.split(' ').nth(1) != Some("OK") && failure.is_none() {
                         failure = Some(format!("APPEND answered {text:?}"));
                     }
                 }
