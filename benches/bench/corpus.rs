@@ -108,6 +108,9 @@ pub struct Expect {
     pub requests: u64,
     pub replies: u64,
     pub automatic: u64,
+    /// Inbound messages recorded without a ticket (`ignored`): bounces
+    /// about no mail of ours.
+    pub ignored: u64,
     /// Acknowledgements queued and sent (one per new ticket from a person).
     pub acks: u64,
     /// Acknowledgements per requester address.
@@ -282,7 +285,10 @@ pub fn generate(n: usize, seed: u64, names: &Names, first_ticket: i64) -> Corpus
             }
             Category::ReplyByTag | Category::ReplyByReference => expect.replies += 1,
             Category::OutOfOffice => expect.automatic += 1,
-            Category::Bounce | Category::Alert => {
+            // A delivery report that names no mail of ours joins nothing and
+            // opens nothing.
+            Category::Bounce => expect.ignored += 1,
+            Category::Alert => {
                 expect.tickets += 1;
                 expect.automatic += 1;
                 next_ticket += 1;

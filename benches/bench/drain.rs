@@ -456,6 +456,11 @@ fn verify_database(
         e.automatic as i64,
     );
     check(
+        "mail recorded without a ticket",
+        q("SELECT count(*) FROM messages WHERE direction = 'in' AND kind = 'ignored'")?,
+        e.ignored as i64,
+    );
+    check(
         "acknowledgements queued",
         q("SELECT count(*) FROM outbox")?,
         e.acks as i64,
