@@ -362,20 +362,25 @@ impl Watcher {
     ) -> Result<BTreeMap<u32, u64>, ImapError> {
         let range = format!("{}:*", last.saturating_add(1));
         timed("UID FETCH sizes", async {
-            let stream = session
+            let mut stream = session
                 .uid_fetch(&range, "(UID RFC822.SIZE)")
                 .await
                 .map_err(conn_err("UID FETCH sizes"))?;
-            let fetches: Vec<_> = stream
-                .try_collect()
+            // Taken as they arrive: each response holds a buffer of its own
+            // (4 KiB) until dropped, so collecting them first held 41 MB for
+            // a backlog of 10,000 and grew with every waiting message.
+            let mut sizes = BTreeMap::new();
+            while let Some(f) = stream
+                .try_next()
                 .await
-                .map_err(conn_err("UID FETCH sizes"))?;
-            // "n:*" always matches the last message, even when its UID is below n.
-            Ok(fetches
-                .iter()
-                .filter_map(|f| Some((f.uid?, u64::from(f.size.unwrap_or(0)))))
-                .filter(|(uid, _)| *uid > last)
-                .collect())
+                .map_err(conn_err("UID FETCH sizes"))?
+            {
+                // "n:*" always matches the last message, even when its UID is below n.
+                if let Some(uid) = f.uid.filter(|&u| u > last) {
+                    sizes.insert(uid, u64::from(f.size.unwrap_or(0)));
+                }
+            }
+            Ok(sizes)
         })
         .await
     }
@@ -387,22 +392,21 @@ impl Watcher {
     ) -> Result<Vec<Incoming>, ImapError> {
         let set = uid_set(uids);
         timed("UID FETCH", async {
-            let stream = session
+            let mut stream = session
                 .uid_fetch(&set, "(UID BODY.PEEK[])")
                 .await
                 .map_err(conn_err("UID FETCH"))?;
-            let fetches: Vec<_> = stream.try_collect().await.map_err(conn_err("UID FETCH"))?;
-            let mut items: Vec<Incoming> = fetches
-                .iter()
-                .filter_map(|f| {
-                    let uid = f.uid?;
-                    uids.binary_search(&uid).ok()?;
-                    Some(Incoming {
+            // Each response is copied out and dropped at once, so a batch is
+            // in memory once, not twice (responses and copies).
+            let mut items: Vec<Incoming> = Vec::with_capacity(uids.len());
+            while let Some(f) = stream.try_next().await.map_err(conn_err("UID FETCH"))? {
+                if let Some(uid) = f.uid.filter(|u| uids.binary_search(u).is_ok()) {
+                    items.push(Incoming {
                         raw: f.body().unwrap_or_default().to_vec(),
                         uid: Some(uid),
-                    })
-                })
-                .collect();
+                    });
+                }
+            }
             items.sort_by_key(|i| i.uid);
             items.dedup_by_key(|i| i.uid);
             Ok(items)
