@@ -259,14 +259,16 @@ impl Store {
 /// (state, next_attempt_at) index and sorting), and looks for an older
 /// queued mail of the same ticket through that ticket's messages
 /// (`messages_by_ticket`; an outbox row's ticket is always its message's
-/// ticket): under a millisecond with 7,000 queued.
+/// ticket): under a millisecond with 7,000 queued. Order is kept per ticket
+/// and recipient, so a requester's mailbox that keeps refusing mail does not
+/// hold back the notices of the same ticket to agents.
 const DUE_OUTBOX_SQL: &str = "SELECT o.id, o.mail_from, o.rcpt, m.raw, m.message_id, o.attempts
      FROM outbox o JOIN messages m ON m.id = o.message
      WHERE o.id >= (SELECT min(id) FROM outbox WHERE state = 'queued')
        AND +o.state = 'queued' AND +o.next_attempt_at <= ?1
        AND NOT EXISTS (SELECT 1 FROM messages pm CROSS JOIN outbox p
                        WHERE pm.ticket = o.ticket AND p.message = pm.id
-                         AND +p.state = 'queued' AND p.id < o.id)
+                         AND +p.state = 'queued' AND p.id < o.id AND p.rcpt = o.rcpt)
      ORDER BY o.id LIMIT ?2";
 
 /// A mail ready to hand to the transport.
