@@ -912,8 +912,12 @@ mod tests {
     }
 
     fn queue(tx: &Tx<'_>, ticket: i64, n: usize) -> i64 {
+        queue_to(tx, ticket, n, "ann@corp.test")
+    }
+
+    fn queue_to(tx: &Tx<'_>, ticket: i64, n: usize, rcpt: &str) -> i64 {
         let desk = Mailbox::new(Some("Desk"), "desk@example.test");
-        let to = [Mailbox::new(None, "ann@corp.test")];
+        let to = [Mailbox::new(None, rcpt)];
         tx.queue_outbound(&OutboundRecord {
             ticket,
             kind: "ack",
@@ -981,6 +985,27 @@ mod tests {
             due_ids(&store, 100, 10),
             ["m2.1@example.test", "m1.2@example.test"]
         );
+    }
+
+    #[test]
+    fn a_refusing_requester_does_not_hold_back_the_team() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("t.db")).unwrap();
+        let tx = store.transaction().unwrap();
+        ticket(&tx, 1);
+        let ack = queue_to(&tx, 1, 1, "ann@corp.test");
+        queue_to(&tx, 1, 2, "team@example.test");
+        queue_to(&tx, 1, 3, "ann@corp.test");
+        tx.commit().unwrap();
+        store
+            .record_deliveries(&[Delivery::Retry {
+                id: ack,
+                error: "452 mailbox full".into(),
+                next_at: 100,
+            }])
+            .unwrap();
+        // The team's notice goes; ann's second mail waits behind her first.
+        assert_eq!(due_ids(&store, 0, 10), ["m1.2@example.test"]);
     }
 
     #[test]
