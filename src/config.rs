@@ -60,6 +60,8 @@ pub struct Config {
     pub classify: Classify,
     #[serde(default)]
     pub sla: crate::desk::sla::SlaConfig,
+    #[serde(default)]
+    pub limits: Limits,
     /// `[kb]`: the knowledge base (see `crate::kb`).
     #[serde(default)]
     pub kb: crate::kb::KbConfig,
@@ -225,6 +227,38 @@ impl Default for Workflow {
     }
 }
 
+/// Limits on automatic mail, against loops with robots.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct Limits {
+    /// The sliding window the counts below are taken over.
+    #[serde(deserialize_with = "de_duration")]
+    pub window: Duration,
+    /// At most this many automatic mails to one address outside the desk per window.
+    pub per_recipient: u32,
+    /// At most this many automatic mails to requesters about one ticket per window.
+    pub per_ticket: u32,
+    /// A new ticket from the same sender with the same subject as one they
+    /// opened this recently gets no second acknowledgement.
+    #[serde(deserialize_with = "de_duration")]
+    pub duplicate_ack_window: Duration,
+    /// After a permanent delivery failure, no mail goes to that address for this long.
+    #[serde(deserialize_with = "de_duration")]
+    pub bounce_suppress: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            window: Duration::from_secs(3600),
+            per_recipient: 10,
+            per_ticket: 20,
+            duplicate_ack_window: Duration::from_secs(600),
+            bounce_suppress: Duration::from_secs(7 * 86400),
+        }
+    }
+}
+
 /// What a new ticket gets when no rule sets it.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
@@ -382,6 +416,9 @@ pub struct MailboxConfig {
     #[serde(default = "default_after")]
     pub after: AfterProcessing,
     pub move_to: Option<String>,
+    /// Messages that cannot be processed are moved here (created when
+    /// missing) besides being kept in the database's quarantine.
+    pub quarantine_folder: Option<String>,
     #[serde(default = "yes")]
     pub idle: bool,
     #[serde(default = "default_poll", deserialize_with = "de_duration")]
@@ -557,6 +594,7 @@ impl Config {
                 folder: default_folder(),
                 after: AfterProcessing::Seen,
                 move_to: None,
+                quarantine_folder: None,
                 idle: true,
                 poll_interval: Duration::from_secs(2),
                 idle_recheck: default_recheck(),
@@ -574,6 +612,7 @@ impl Config {
             rules: Vec::new(),
             classify: Classify::default(),
             sla: crate::desk::sla::SlaConfig::default(),
+            limits: Limits::default(),
             kb: crate::kb::KbConfig::default(),
             report: crate::report::schedule::ReportConfig::default(),
             base_dir: data_dir.to_path_buf(),

@@ -15,6 +15,8 @@ mod attachment;
 mod auto;
 mod charset;
 #[cfg(test)]
+mod fuzzed;
+#[cfg(test)]
 mod golden;
 mod html;
 mod ids;
@@ -59,6 +61,8 @@ pub struct Inbound {
     pub loop_markers: Vec<String>,
     /// The raw `Authentication-Results` headers, trimmed, newest (topmost) first.
     pub auth_results: Vec<String>,
+    /// What a delivery-status report (bounce) says, when this is one.
+    pub bounce: Option<crate::bounce::Bounce>,
     /// `Importance` / `X-Priority` as the sender set them, normalised to 1 (highest) … 5 (lowest).
     pub sender_priority: Option<u8>,
     /// The size of the raw message in bytes.
@@ -274,6 +278,11 @@ fn parse_unguarded(raw: &[u8]) -> Result<Inbound, ParseError> {
     };
     let mime = mime_facts(&msg);
     let auto = auto::detect(&headers, from.as_ref(), &subject, &mime);
+    let bounce = if auto.is_bounce() {
+        crate::bounce::parse_dsn(raw)
+    } else {
+        None
+    };
 
     Ok(Inbound {
         message_id,
@@ -293,6 +302,7 @@ fn parse_unguarded(raw: &[u8]) -> Result<Inbound, ParseError> {
         html,
         attachments: attachments(&msg, raw_all),
         auto,
+        bounce,
         auth_results: header_values(&headers, "Authentication-Results")
             .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
             .collect(),
@@ -302,6 +312,44 @@ fn parse_unguarded(raw: &[u8]) -> Result<Inbound, ParseError> {
         sender_priority: sender_priority(&headers),
         raw_size: raw.len(),
     })
+}
+
+/// One leaf MIME part of a message, for readers of machine reports such as
+/// bounces ([`crate::bounce`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Part {
+    /// `type/subtype`, lowercase; `text/plain` when the part does not say.
+    pub content_type: String,
+    /// The bytes with the transfer encoding removed and no charset applied.
+    /// An attached mail (`message/rfc822`) is its raw bytes, not descended into.
+    pub data: Vec<u8>,
+}
+
+/// The leaf parts of a message in order: multipart containers left out,
+/// attached mails whole. Empty when the bytes are not a message; never panics.
+pub fn parts(raw: &[u8]) -> Vec<Part> {
+    std::panic::catch_unwind(|| {
+        let Some(msg) = mail_parser::MessageParser::default().parse(raw) else {
+            return Vec::new();
+        };
+        let raw_all: &[u8] = msg.raw_message.as_ref();
+        msg.parts
+            .iter()
+            .filter_map(|part| {
+                let data = match &part.body {
+                    PartType::Multipart(_) => return None,
+                    PartType::Message(_) => part.contents().to_vec(),
+                    PartType::Binary(b) | PartType::InlineBinary(b) => b.to_vec(),
+                    PartType::Text(_) | PartType::Html(_) => transfer_decoded(part, raw_all),
+                };
+                Some(Part {
+                    content_type: content_type_of(part).unwrap_or_else(|| "text/plain".into()),
+                    data,
+                })
+            })
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 /// A Message-ID for mail that has none: a hash of the bytes, so the same
@@ -859,6 +907,7 @@ mod tests {
             auto: AutoSignals::default(),
             loop_markers: vec![],
             auth_results: vec![],
+            bounce: None,
             sender_priority: None,
             raw_size: 0,
         };

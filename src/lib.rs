@@ -4,8 +4,10 @@
 //! - [`inbound`]: raw bytes → [`inbound::Inbound`] (the only user of mail-parser), automatic-mail signals.
 //! - [`subject`]: the ticket tag in subjects (`[#1042]`), reply/forward prefixes.
 //! - [`address`]: e-mail addresses and display names, normalised once.
+//! - [`bounce`]: delivery status notifications → the failed mail, recipients and status (pure).
 //! - [`config`]: the TOML configuration, defaults, errors with file and line.
 //! - [`lang`]: the languages we write in.
+//! - [`limits`]: sliding-window limits on automatic mail, the last guard against loops.
 //! - [`outbound`]: templates (tera) and outgoing message bytes (lettre builder).
 //! - [`pipeline`]: a batch of raw mail → parse, thread, decide, apply in one transaction.
 //! - [`store`]: SQLite: migrations, transactional writes, reads for the CLI.
@@ -14,8 +16,11 @@
 //! - [`report`]: the monthly (or any period's) review: metrics from ticket rows, rendered as text, Markdown, CSV, JSON or HTML; its schedule by mail.
 //! - [`export`]: a ticket's mail as `.eml` files or an mbox.
 #![forbid(unsafe_code)]
+// `outbound::sample_vars` lists every template variable in one json! literal.
+#![recursion_limit = "256"]
 
 pub mod address;
+pub mod bounce;
 pub mod config;
 pub mod daemon;
 pub mod desk;
@@ -23,6 +28,7 @@ pub mod export;
 pub mod inbound;
 pub mod kb;
 pub mod lang;
+pub mod limits;
 pub mod outbound;
 pub mod outbox;
 pub mod pipeline;

@@ -22,6 +22,7 @@ pub const LOOP_HEADER: &str = "X-Postdesk-Loop";
 const BUILTIN: &[(&str, &str)] = &[
     ("en/ack.html", include_str!("../templates/en/ack.html")),
     ("en/ack.txt", include_str!("../templates/en/ack.txt")),
+    ("en/bounce.txt", include_str!("../templates/en/bounce.txt")),
     (
         "en/command-result.txt",
         include_str!("../templates/en/command-result.txt"),
@@ -71,6 +72,10 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../templates/zh-CN/ack.html"),
     ),
     ("zh-CN/ack.txt", include_str!("../templates/zh-CN/ack.txt")),
+    (
+        "zh-CN/bounce.txt",
+        include_str!("../templates/zh-CN/bounce.txt"),
+    ),
     (
         "zh-CN/command-result.txt",
         include_str!("../templates/zh-CN/command-result.txt"),
@@ -273,6 +278,7 @@ pub fn sample_vars(kind: &str) -> serde_json::Value {
         "level": "first response 100% of 4h",
         "reached": "Monday 30 November 2026, 10:00 (UTC)",
         "remaining": ["resolution: 2h 15m left"],
+        "detail": "li.wei@example.com (failed, 5.1.1: user unknown)",
         "suggestions": [{"id": 12, "ref": "KB-12", "title": "Printer prints blank pages",
                          "solution": "Replace the toner cartridge.\nThen print a test page.", "score": 0.72}],
     });

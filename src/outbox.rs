@@ -273,11 +273,21 @@ impl Sender {
             return Ok(0);
         }
         let n = due.len();
-        let outcomes: Vec<Delivery> = futures_util::stream::iter(due)
+        // Each outcome is recorded as soon as it is known (those that finish
+        // together in one commit), not at the end of the pass: a crash then
+        // resends only the mails in flight, at most `concurrency`, instead of
+        // everything the pass had handed over already.
+        let mut outcomes = futures_util::stream::iter(due)
             .map(|mail| self.attempt(mail))
             .buffer_unordered(self.cfg.concurrency)
-            .collect()
-            .await;
+            .ready_chunks(self.cfg.concurrency.max(1));
+        while let Some(done) = outcomes.next().await {
+            self.record(done).await?;
+        }
+        Ok(n)
+    }
+
+    async fn record(&self, outcomes: Vec<Delivery>) -> Result<(), crate::store::StoreError> {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || {
             store
@@ -286,8 +296,7 @@ impl Sender {
                 .record_deliveries(&outcomes)
         })
         .await
-        .expect("outbox update panicked")?;
-        Ok(n)
+        .expect("outbox update panicked")
     }
 
     async fn attempt(&self, mail: DueMail) -> Delivery {

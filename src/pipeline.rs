@@ -15,6 +15,7 @@ use crate::desk::people::Directory;
 use crate::desk::sla::Calendar;
 use crate::desk::when;
 use crate::inbound::{self, Inbound};
+use crate::limits;
 use crate::outbound::{self, Envelope, OutboundError, Renderer};
 use crate::store::{
     Checkpoint, EscalationRecord, EventRecord, InboundRecord, OutboundRecord, Store, StoreError, Tx,
@@ -158,10 +159,14 @@ pub fn process_batch(
     now_ms: i64,
 ) -> Result<Tally, StoreError> {
     let policy = engine.policy_for(mailbox);
+    // Parsing needs no database: do it for the whole batch first, on every
+    // core, so the single writer only threads, decides and writes.
+    let limit = engine.config.storage.max_message_size;
+    let parsed = parse_all(items, limit);
     let tx = store.transaction()?;
     let mut tally = Tally::default();
-    for item in items {
-        tally += process_one(&tx, engine, &policy, mailbox, item, now_ms)?;
+    for (item, mail) in items.iter().zip(parsed) {
+        tally += process_one(&tx, engine, &policy, mailbox, item, mail, now_ms)?;
     }
     if let Some(cp) = checkpoint {
         tx.set_checkpoint(mailbox, cp, now_ms)?;
@@ -170,30 +175,52 @@ pub fn process_batch(
     Ok(tally)
 }
 
+/// Parses every message (or says why it cannot be processed), in parallel
+/// for batches worth the threads. Order is kept.
+fn parse_all(items: &[Incoming], max_size: u64) -> Vec<Result<Inbound, String>> {
+    let one = |item: &Incoming| -> Result<Inbound, String> {
+        if item.raw.len() as u64 > max_size {
+            return Err(format!(
+                "message of {} bytes exceeds max-message-size ({max_size} bytes)",
+                item.raw.len()
+            ));
+        }
+        inbound::parse(&item.raw).map_err(|e| e.to_string())
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if items.len() < 32 || threads < 2 {
+        return items.iter().map(one).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("parse panics are caught inside parse"))
+            .collect()
+    })
+}
+
 fn process_one(
     tx: &Tx<'_>,
     engine: &Engine,
     policy: &Policy,
     mailbox: &str,
     item: &Incoming,
+    parsed: Result<Inbound, String>,
     now_ms: i64,
 ) -> Result<Tally, StoreError> {
     let mut tally = Tally::default();
-    let limit = engine.config.storage.max_message_size;
-    if item.raw.len() as u64 > limit {
-        let why = format!(
-            "message of {} bytes exceeds max-message-size ({limit} bytes)",
-            item.raw.len()
-        );
-        tx.quarantine(mailbox, item.uid, &why, &item.raw, now_ms)?;
-        tally.quarantined += 1;
-        return Ok(tally);
-    }
-    let mail = match inbound::parse(&item.raw) {
+    let mail = match parsed {
         Ok(m) => m,
-        Err(e) => {
-            tracing::warn!(mailbox, uid = item.uid, error = %e, "quarantined a message that cannot be parsed");
-            tx.quarantine(mailbox, item.uid, &e.to_string(), &item.raw, now_ms)?;
+        Err(why) => {
+            tracing::warn!(mailbox, uid = item.uid, error = %why, "quarantined a message that cannot be processed");
+            tx.quarantine(mailbox, item.uid, &why, &item.raw, now_ms)?;
             tally.quarantined += 1;
             return Ok(tally);
         }
@@ -239,7 +266,16 @@ fn find_link(tx: &Tx<'_>, policy: &Policy, mail: &Inbound) -> Result<Option<Link
     {
         return Ok(Some(Link::Tag(t)));
     }
-    let mut ids: Vec<String> = mail.in_reply_to.clone();
+    let mut ids: Vec<String> = Vec::new();
+    // A bounce names the mail of ours that bounced.
+    if let Some(id) = mail
+        .bounce
+        .as_ref()
+        .and_then(|b| b.original_message_id.clone())
+    {
+        ids.push(id);
+    }
+    ids.extend(mail.in_reply_to.iter().cloned());
     ids.extend(mail.references.iter().rev().cloned());
     if let Some(t) = tx.ticket_by_message_ids(&ids)? {
         return Ok(Some(Link::Reference(t)));
@@ -363,6 +399,23 @@ fn apply(
                 })?;
             }
             Effect::FirstResponse { ticket } => tx.first_response(*ticket, now_ms)?,
+            Effect::Suppress {
+                ticket,
+                address,
+                reason,
+            } => {
+                let until = now_ms + engine.config.limits.bounce_suppress.as_millis() as i64;
+                tx.suppress(address, until, reason)?;
+                tx.insert_event(&EventRecord {
+                    ticket: *ticket,
+                    at: now_ms,
+                    actor: "postdesk",
+                    kind: "address-suppressed",
+                    old: None,
+                    new: Some(address),
+                    detail: Some(reason),
+                })?;
+            }
             Effect::Kb(k) => tx.kb_apply(k, now_ms)?,
             Effect::Escalated {
                 ticket,
@@ -410,8 +463,9 @@ fn apply(
                     detail: Some(comment).filter(|c| !c.is_empty()).map(String::as_str),
                 })?;
             }
-            Effect::Send(out) => match queue(tx, engine, policy, out, now_ms) {
-                Ok(()) => tally.queued += 1,
+            Effect::Send(out) => match guarded_queue(tx, engine, policy, out, now_ms) {
+                Ok(true) => tally.queued += 1,
+                Ok(false) => {}
                 Err(QueueError::Store(e)) => return Err(e),
                 Err(QueueError::Outbound(e)) => {
                     // The ticket and the mail are safe; only this reply could
@@ -447,6 +501,36 @@ impl From<StoreError> for QueueError {
 impl From<OutboundError> for QueueError {
     fn from(e: OutboundError) -> QueueError {
         QueueError::Outbound(e)
+    }
+}
+
+/// Queues a mail unless a loop limit holds it back (then the timeline says why).
+fn guarded_queue(
+    tx: &Tx<'_>,
+    engine: &Engine,
+    policy: &Policy,
+    out: &OutMail,
+    now_ms: i64,
+) -> Result<bool, QueueError> {
+    match limits::check(tx, &engine.config.limits, policy, out, now_ms)? {
+        limits::Verdict::Send => {
+            queue(tx, engine, policy, out, now_ms)?;
+            limits::record(tx, policy, out, now_ms)?;
+            Ok(true)
+        }
+        limits::Verdict::Hold(why) => {
+            tracing::warn!(ticket = out.ticket, "{why}");
+            tx.insert_event(&EventRecord {
+                ticket: out.ticket,
+                at: now_ms,
+                actor: "postdesk",
+                kind: "held-back",
+                old: None,
+                new: None,
+                detail: Some(&why),
+            })?;
+            Ok(false)
+        }
     }
 }
 
@@ -695,6 +779,103 @@ mod tests {
             q.iter()
                 .any(|r| r.error.contains("max-message-size") && r.size == 20_000)
         );
+    }
+
+    #[test]
+    fn automatic_mail_to_one_address_is_limited() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let mut store = e.open_store().unwrap();
+        let mails: Vec<Incoming> = (0..14)
+            .map(|i| item(&format!("From: bot@corp.test\nSubject: Alert {i}\nMessage-ID: <a{i}@corp.test>\n\nDisk full.\n")))
+            .collect();
+        let t = process_batch(&mut store, &e, "inbox", &mails, None, 1000).unwrap();
+        assert_eq!(
+            (t.created, t.queued),
+            (14, 10),
+            "limits.per-recipient = 10 per hour"
+        );
+        let held = store.ticket_detail(113).unwrap().unwrap();
+        assert!(
+            held.events.iter().any(|ev| ev.kind == "held-back"),
+            "{:?}",
+            held.events
+        );
+        // An hour later the window has moved on.
+        let later =
+            item("From: bot@corp.test\nSubject: Alert again\nMessage-ID: <b1@corp.test>\n\nx\n");
+        let t = process_batch(&mut store, &e, "inbox", &[later], None, 1000 + 3_600_001).unwrap();
+        assert_eq!(t.queued, 1);
+    }
+
+    #[test]
+    fn same_request_twice_is_acknowledged_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let mut store = e.open_store().unwrap();
+        let a =
+            item("From: ann@corp.test\nSubject: VPN down\nMessage-ID: <v1@corp.test>\n\nhelp\n");
+        let b =
+            item("From: ann@corp.test\nSubject: VPN down\nMessage-ID: <v2@corp.test>\n\nhelp!!\n");
+        let t = process_batch(&mut store, &e, "inbox", &[a, b], None, 1000).unwrap();
+        assert_eq!((t.created, t.queued), (2, 1));
+    }
+
+    #[test]
+    fn bounce_joins_its_ticket_and_stops_mail_to_the_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let mut store = e.open_store().unwrap();
+        let req = item(
+            "From: old.user@customer.example\nSubject: Printer\nMessage-ID: <p1@customer.example>\n\nhelp\n",
+        );
+        process_batch(&mut store, &e, "inbox", &[req], None, 1000).unwrap();
+        let ack_id = store.ticket_detail(100).unwrap().unwrap().messages[1]
+            .message_id
+            .clone();
+        // The fixture's returned message, re-addressed to our acknowledgement.
+        let fixture = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/eml/bounce-postfix.eml"
+        ))
+        .unwrap();
+        let original = crate::inbound::parse(fixture.as_bytes())
+            .unwrap()
+            .bounce
+            .unwrap()
+            .original_message_id
+            .unwrap();
+        let dsn = Incoming {
+            raw: fixture.replace(&original, &ack_id).into_bytes(),
+            uid: None,
+        };
+        let t = process_batch(&mut store, &e, "inbox", &[dsn], None, 2000).unwrap();
+        assert_eq!(
+            (t.created, t.attached, t.queued),
+            (0, 1, 0),
+            "no ticket, no answer"
+        );
+        let d = store.ticket_detail(100).unwrap().unwrap();
+        assert_eq!(d.messages.last().unwrap().kind, "bounce");
+        assert!(
+            d.events.iter().any(|ev| ev.kind == "delivery-failed"),
+            "{:?}",
+            d.events
+        );
+        assert!(d.events.iter().any(|ev| ev.kind == "address-suppressed"));
+        // The requester writes again: no mail to the failed address.
+        let again = item(
+            "From: old.user@customer.example\nSubject: Re: [#100] Printer\nMessage-ID: <p2@customer.example>\n\nstill\n",
+        );
+        process_batch(&mut store, &e, "inbox", &[again], None, 3000).unwrap();
+        // A bounce about nothing of ours is recorded and ignored.
+        let stray = Incoming {
+            raw: fixture.replace("20231205100245.", "another.").into_bytes(),
+            uid: None,
+        };
+        let t = process_batch(&mut store, &e, "inbox", &[stray], None, 4000).unwrap();
+        assert_eq!((t.created, t.ignored), (0, 1));
+        assert_eq!(store.ticket_count().unwrap(), 1);
     }
 
     #[test]

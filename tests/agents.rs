@@ -5,42 +5,31 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use postdesk::store::Store;
 use support::*;
 
-const WAIT: Duration = Duration::from_secs(30);
-
+/// A desk with one L1 team (a list address) and one agent, Alice.
 struct Desk {
-    env: MailEnv,
-    dir: tempfile::TempDir,
-    address: String,
+    desk: TestDesk,
     team: String,
     alice: String,
-    config: PathBuf,
+}
+
+impl std::ops::Deref for Desk {
+    type Target = TestDesk;
+    fn deref(&self) -> &TestDesk {
+        &self.desk
+    }
 }
 
 impl Desk {
     fn new(tag: &str, workflow: &str) -> Desk {
         let env = MailEnv::load();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let address = env.unique_user(&format!("desk-{tag}"));
         let team = env.unique_user(&format!("team-{tag}"));
         let alice = env.unique_user(&format!("alice-{tag}"));
-        std::fs::write(dir.path().join("imap-password"), &env.password).unwrap();
-        let config = dir.path().join("postdesk.toml");
-        let text = format!(
+        let sections = format!(
             r#"
-[desk]
-name = "IT Desk"
-address = "{address}"
-first-ticket-number = 1000
-
-[storage]
-database = "desk.db"
-
 [workflow]
 sweep-interval = "1s"
 {workflow}
@@ -56,80 +45,14 @@ name = "alice"
 display-name = "Alice Wang"
 addresses = ["{alice}"]
 team = "service-desk"
-
-[[mailbox]]
-name = "support"
-kind = "imap"
-host = "127.0.0.1"
-port = {imap}
-security = "plain"
-username = "{address}"
-password-file = "imap-password"
-
-[outbox]
-transport = "smtp"
-host = "127.0.0.1"
-port = {smtp}
-security = "plain"
-retry-initial = "1s"
-"#,
-            imap = env.imap_port,
-            smtp = env.smtp_port,
+"#
         );
-        std::fs::write(&config, text).unwrap();
         Desk {
-            env,
-            dir,
-            address,
+            desk: TestDesk::new(tag, "", &sections, ""),
             team,
             alice,
-            config,
         }
     }
-
-    fn start(&self) -> Daemon {
-        let mut d = Daemon::start(&self.config);
-        d.wait_for_log("IMAP connected", WAIT);
-        d
-    }
-
-    fn store(&self) -> Store {
-        Store::open(&self.dir.path().join("desk.db")).expect("open the desk database")
-    }
-
-    fn send(&self, from: &str, raw: &[u8]) {
-        smtp_send(&self.env, from, &[&self.address], raw).expect("SMTP to the helpdesk");
-    }
-
-    fn status(&self, n: i64) -> String {
-        self.store()
-            .ticket_detail(n)
-            .unwrap()
-            .expect("ticket")
-            .ticket
-            .status
-    }
-
-    fn wait_status(&self, n: i64, want: &str, daemon: &Daemon) {
-        let ok = wait_until(WAIT, || self.status(n) == want);
-        assert!(
-            ok,
-            "ticket {n} should be {want}, is {}; log:\n{}",
-            self.status(n),
-            daemon.log()
-        );
-    }
-
-    fn wait_inbound(&self, n: i64, daemon: &Daemon) {
-        let ok = wait_until(WAIT, || self.store().inbound_count().unwrap_or(0) >= n);
-        assert!(ok, "expected {n} inbound messages; log:\n{}", daemon.log());
-    }
-}
-
-fn header(raw: &[u8], name: &str) -> String {
-    header_value(raw, name)
-        .map(|v| String::from_utf8_lossy(&v).trim().to_string())
-        .unwrap_or_default()
 }
 
 fn parsed(raw: &[u8]) -> postdesk::inbound::Inbound {

@@ -6,30 +6,16 @@ mod support;
 
 use std::time::Duration;
 
-use postdesk::store::Store;
 use support::*;
-
-const WAIT: Duration = Duration::from_secs(30);
 
 #[test]
 fn p1_ticket_escalates_to_l2_once_across_restarts() {
     let env = MailEnv::load();
-    let dir = tempfile::tempdir().unwrap();
-    let desk = env.unique_user("desk-sla");
     let l1 = env.unique_user("l1-sla");
     let l2 = env.unique_user("l2-sla");
     let ann = env.unique_user("ann-sla");
-    std::fs::write(dir.path().join("pw"), &env.password).unwrap();
-    let config = dir.path().join("postdesk.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[desk]
-address = "{desk}"
-first-ticket-number = 1
-[storage]
-database = "desk.db"
+    let sections = format!(
+        r#"
 [workflow]
 sweep-interval = "1s"
 
@@ -60,29 +46,12 @@ address = "{l1}"
 name = "network"
 tier = "L2"
 address = "{l2}"
-
-[[mailbox]]
-name = "support"
-kind = "imap"
-host = "127.0.0.1"
-port = {imap}
-security = "plain"
-username = "{desk}"
-password-file = "pw"
-
-[outbox]
-transport = "smtp"
-host = "127.0.0.1"
-port = {smtp}
-security = "plain"
-retry-initial = "1s"
-"#,
-            imap = env.imap_port,
-            smtp = env.smtp_port,
-        ),
-    )
-    .unwrap();
-    let store = || Store::open(&dir.path().join("desk.db")).unwrap();
+"#
+    );
+    let test_desk = TestDesk::new("sla", "", &sections, "");
+    let desk = test_desk.address.clone();
+    let config = test_desk.config.clone();
+    let store = || test_desk.store();
 
     let mut daemon = Daemon::start(&config);
     daemon.wait_for_log("IMAP connected", WAIT);
@@ -109,7 +78,7 @@ retry-initial = "1s"
     );
     let l2_mail = wait_for_messages(&env, &l2, 1, WAIT);
     let notice = postdesk::inbound::parse(&l2_mail[0]).unwrap();
-    assert_eq!(notice.subject, "[#1] Core switch outage in building B");
+    assert_eq!(notice.subject, "[#1000] Core switch outage in building B");
     assert!(
         notice.text.contains("escalated to network"),
         "{}",
@@ -121,10 +90,10 @@ retry-initial = "1s"
         notice.text
     );
 
-    let t = store().ticket_detail(1).unwrap().unwrap();
+    let t = store().ticket_detail(1000).unwrap().unwrap();
     assert_eq!(t.ticket.team.as_deref(), Some("network"));
     assert_eq!(t.ticket.priority.as_deref(), Some("P1"));
-    let state = store().ticket_state(1).unwrap().unwrap();
+    let state = store().ticket_state(1000).unwrap().unwrap();
     assert_eq!(state.tier.as_deref(), Some("L2"));
     assert!(
         t.events
@@ -141,7 +110,7 @@ retry-initial = "1s"
     imap.select("INBOX");
     assert_eq!(imap.uid_search_all().len(), 1, "one escalation notice only");
     let escalations = store()
-        .ticket_detail(1)
+        .ticket_detail(1000)
         .unwrap()
         .unwrap()
         .events

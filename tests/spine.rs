@@ -5,106 +5,23 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use postdesk::store::Store;
 use support::*;
 
-const WAIT: Duration = Duration::from_secs(30);
-
-/// A helpdesk of its own for one test: a fresh mailbox, database and config.
-struct Desk {
-    env: MailEnv,
-    dir: tempfile::TempDir,
-    address: String,
-    config: PathBuf,
-}
-
-impl Desk {
-    fn new(tag: &str, extra: &str) -> Desk {
-        let env = MailEnv::load();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let address = env.unique_user(&format!("desk-{tag}"));
-        std::fs::write(dir.path().join("imap-password"), &env.password).unwrap();
-        let config = dir.path().join("postdesk.toml");
-        let text = format!(
-            r#"
-[desk]
-name = "IT Desk"
-address = "{address}"
-time-zone = "Asia/Shanghai"
-first-ticket-number = 1000
-first-response = "4h"
-{extra}
-
-[storage]
-database = "desk.db"
-
-[[mailbox]]
-name = "support"
-kind = "imap"
-host = "127.0.0.1"
-port = {imap}
-security = "plain"
-username = "{address}"
-password-file = "imap-password"
-idle-recheck = "30s"
-
-[outbox]
-transport = "smtp"
-host = "127.0.0.1"
-port = {smtp}
-security = "plain"
-retry-initial = "1s"
-retry-max = "2s"
-"#,
-            imap = env.imap_port,
-            smtp = env.smtp_port,
-        );
-        std::fs::write(&config, text).unwrap();
-        Desk {
-            env,
-            dir,
-            address,
-            config,
-        }
-    }
-
-    fn start(&self) -> Daemon {
-        let mut d = Daemon::start(&self.config);
-        d.wait_for_log("IMAP connected", WAIT);
-        d
-    }
-
-    fn store(&self) -> Store {
-        Store::open(&self.dir.path().join("desk.db")).expect("open the desk database")
-    }
-
-    /// Waits until the database holds `n` inbound messages.
-    fn wait_inbound(&self, n: i64, daemon: &Daemon) {
-        let ok = wait_until(WAIT, || self.store().inbound_count().unwrap_or(0) >= n);
-        assert!(
-            ok,
-            "expected {n} inbound messages recorded; log:\n{}",
-            daemon.log()
-        );
-    }
-
-    fn send(&self, from: &str, raw: &[u8]) {
-        smtp_send(&self.env, from, &[&self.address], raw).expect("SMTP to the helpdesk");
-    }
-}
-
-fn header(raw: &[u8], name: &str) -> String {
-    header_value(raw, name)
-        .map(|v| String::from_utf8_lossy(&v).trim().to_string())
-        .unwrap_or_default()
+/// A desk of its own for one test, promising answers in Shanghai time.
+fn desk(tag: &str) -> TestDesk {
+    TestDesk::new(
+        tag,
+        "time-zone = \"Asia/Shanghai\"\nfirst-response = \"4h\"",
+        "",
+        "",
+    )
 }
 
 #[test]
 fn request_gets_acknowledged_and_reply_joins_the_ticket() {
-    let desk = Desk::new("spine", "");
+    let desk = desk("spine");
     let requester = desk.env.unique_user("ann");
     let mut daemon = desk.start();
 
@@ -168,7 +85,7 @@ fn ack_parsed_id(raw: &[u8]) -> String {
 
 #[test]
 fn chinese_gbk_mail_is_decoded_and_answered_in_chinese() {
-    let desk = Desk::new("gbk", "");
+    let desk = desk("gbk");
     let requester = desk.env.unique_user("li");
     let mut daemon = desk.start();
     // Foxmail style: GB2312 declared, GBK bytes, base64 subject.
@@ -198,7 +115,7 @@ fn chinese_gbk_mail_is_decoded_and_answered_in_chinese() {
 
 #[test]
 fn restart_processes_nothing_twice() {
-    let desk = Desk::new("restart", "");
+    let desk = desk("restart");
     let requester = desk.env.unique_user("bob");
     let mut daemon = desk.start();
     for i in 0..3 {
@@ -247,7 +164,7 @@ fn restart_processes_nothing_twice() {
 
 #[test]
 fn uidvalidity_change_rereads_without_duplicates() {
-    let desk = Desk::new("uidvalidity", "");
+    let desk = desk("uidvalidity");
     let requester = desk.env.unique_user("carol");
     let mut daemon = desk.start();
     let raw = build_mail(&requester, &desk.address, "First", "x\n");
@@ -284,4 +201,67 @@ fn uidvalidity_change_rereads_without_duplicates() {
         again.log()
     );
     again.stop();
+}
+
+#[test]
+fn poison_messages_are_quarantined_and_the_rest_goes_on() {
+    let desk = desk("poison");
+    let text = std::fs::read_to_string(&desk.config)
+        .unwrap()
+        .replace(
+            "idle-recheck = \"30s\"",
+            "idle-recheck = \"30s\"\nquarantine-folder = \"Quarantine\"",
+        )
+        .replace(
+            "database = \"desk.db\"",
+            "database = \"desk.db\"\nmax-message-size = \"20KB\"",
+        );
+    std::fs::write(&desk.config, text).unwrap();
+    let requester = desk.env.unique_user("dave");
+    let mut imap = Imap::login(&desk.env, &desk.address);
+    // Not a mail at all, then one too large, then a good one.
+    imap.append("INBOX", b"\x00\x01garbage without any header or sender\r\n");
+    let big = build_mail(&requester, &desk.address, "Huge log", &"x".repeat(40_000));
+    imap.append("INBOX", &big);
+    imap.append(
+        "INBOX",
+        &build_mail(&requester, &desk.address, "Fine request", "hello\n"),
+    );
+
+    let mut daemon = desk.start();
+    let ok = wait_until(WAIT, || desk.store().ticket_count().unwrap_or(0) == 1);
+    assert!(ok, "the good mail became a ticket; log:\n{}", daemon.log());
+    let ok = wait_until(WAIT, || {
+        imap.list_mailboxes().iter().any(|m| m == "Quarantine")
+            && imap.message_count("Quarantine") == 2
+    });
+    assert!(
+        ok,
+        "two messages moved to Quarantine; log:\n{}",
+        daemon.log()
+    );
+    imap.select("INBOX");
+    assert_eq!(
+        imap.uid_search_all().len(),
+        1,
+        "only the good one stays in INBOX"
+    );
+    let q = desk.store().quarantined(10).unwrap();
+    assert_eq!(q.len(), 2);
+    assert!(
+        q.iter().any(|r| r.error.contains("max-message-size")),
+        "{q:?}"
+    );
+    assert!(q.iter().all(|r| r.uid.is_some()));
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .args(["--config", desk.config.to_str().unwrap(), "quarantine"])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && listing.contains("max-message-size"),
+        "{listing}"
+    );
+    daemon.stop();
 }

@@ -165,6 +165,8 @@ pub enum MessageKind {
     Unverified,
     /// The requester's answer to the satisfaction survey.
     Rating,
+    /// A delivery-status report about a mail we sent.
+    Bounce,
 }
 
 impl MessageKind {
@@ -177,6 +179,7 @@ impl MessageKind {
             MessageKind::Note => "note",
             MessageKind::Unverified => "unverified",
             MessageKind::Rating => "rating",
+            MessageKind::Bounce => "bounce",
         }
     }
 }
@@ -274,6 +277,12 @@ pub enum Effect {
     FirstResponse {
         ticket: i64,
     },
+    /// Stop mailing an address for a while (a permanent delivery failure).
+    Suppress {
+        ticket: i64,
+        address: String,
+        reason: String,
+    },
     /// A satisfaction rating.
     Rate {
         ticket: i64,
@@ -337,6 +346,9 @@ pub fn decide(
     if let Some(reason) = our_own_mail(policy, mail) {
         return vec![Effect::Ignore { reason }];
     }
+    if mail.bounce.is_some() || mail.auto.is_bounce() {
+        return bounce(policy, mail, link.map(Link::ticket));
+    }
     let Some(link) = link else {
         return new_ticket(policy, mail, next_number, None, now_ms);
     };
@@ -390,6 +402,66 @@ fn sender_address(mail: &Inbound) -> String {
 /// Who a reply to a new requester should go to: Reply-To when given, else From.
 fn reply_address(mail: &Inbound) -> Option<Mailbox> {
     mail.reply_to.clone().or_else(|| mail.from.clone())
+}
+
+/// A delivery-status report: attached to the ticket of the mail that bounced,
+/// never a ticket of its own, never answered.
+fn bounce(policy: &Policy, mail: &Inbound, ticket: Option<&TicketState>) -> Vec<Effect> {
+    let Some(t) = ticket else {
+        return vec![Effect::Ignore {
+            reason: "delivery report about no mail of ours".into(),
+        }];
+    };
+    let report = mail.bounce.as_ref();
+    let permanent = report.is_some_and(|b| b.permanent);
+    let failed: Vec<String> = report
+        .map(|b| {
+            b.recipients
+                .iter()
+                .map(|r| match &r.diagnostic {
+                    Some(d) => format!("{} ({}, {}: {d})", r.address, r.action, r.status),
+                    None => format!("{} ({}, {})", r.address, r.action, r.status),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let detail = if failed.is_empty() {
+        "a delivery report we could not read".to_string()
+    } else {
+        failed.join("; ")
+    };
+    let mut effects = vec![
+        Effect::Attach {
+            ticket: t.number,
+            kind: MessageKind::Bounce,
+        },
+        event(
+            t.number,
+            "mailer-daemon",
+            if permanent {
+                "delivery-failed"
+            } else {
+                "delivery-delayed"
+            },
+            Some(detail.clone()),
+        ),
+    ];
+    if permanent {
+        for r in report.iter().flat_map(|b| b.recipients.iter()) {
+            if r.action == "failed" || r.status.starts_with('5') {
+                effects.push(Effect::Suppress {
+                    ticket: t.number,
+                    address: r.address.clone(),
+                    reason: format!(
+                        "permanent delivery failure on ticket {}: {}",
+                        t.number, r.status
+                    ),
+                });
+            }
+        }
+        effects.extend(mails::notify_bounce(policy, t, &detail).map(Effect::Send));
+    }
+    effects
 }
 
 fn automatic_on_ticket(ticket: &TicketState, mail: &Inbound, sender: &str) -> Vec<Effect> {

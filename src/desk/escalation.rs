@@ -9,10 +9,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::address::Mailbox;
-use crate::desk::decide::{Effect, Field, OutMail, Policy, TicketState, notice_root};
+use crate::desk::decide::{Effect, Field, Policy, TicketState};
+use crate::desk::mails;
 use crate::desk::sla::{self, Action, PolicyConfig, SlaTicket, Target};
 use crate::desk::ticket::Status;
 use crate::desk::when;
@@ -137,7 +136,7 @@ pub fn sweep(policy: &Policy, t: &TicketState, now_ms: i64) -> Vec<Effect> {
         let what = describe(e.target, e.percent, total);
         match e.action {
             Action::Remind => {
-                let to = responsible(policy, &work);
+                let to = mails::responsible(policy, &work);
                 effects.extend(notice(
                     policy,
                     &work,
@@ -237,7 +236,7 @@ fn move_up(policy: &Policy, t: &mut TicketState, why: &str) -> Vec<Effect> {
     t.team = Some(next.name.clone());
     t.tier = Some(next.tier.clone());
     let to = policy.directory.team_recipients(&next.name);
-    let mut vars = base_vars(policy, t);
+    let mut vars = mails::base_vars(policy, t);
     vars.insert("by".into(), "postdesk".into());
     vars.insert("reason".into(), why.into());
     vars.insert("text".into(), "".into());
@@ -246,7 +245,7 @@ fn move_up(policy: &Policy, t: &mut TicketState, why: &str) -> Vec<Effect> {
         crate::desk::commands::help_text(policy.lang).into(),
     );
     if !to.is_empty() {
-        effects.push(Effect::Send(out(policy, t, "escalated", to, vars)));
+        effects.extend(mails::to_agents(policy, t, "escalated", to, vars).map(Effect::Send));
     }
     effects
 }
@@ -268,62 +267,6 @@ fn describe(target: Target, percent: u32, total: Duration) -> String {
     format!("{} {percent}% of {span}", target.as_str().replace('-', " "))
 }
 
-fn responsible(policy: &Policy, t: &TicketState) -> Vec<Mailbox> {
-    if let Some(a) = t
-        .assignee
-        .as_deref()
-        .and_then(|a| policy.directory.agent(a))
-    {
-        return vec![a.mailbox()];
-    }
-    t.team
-        .as_deref()
-        .map(|team| policy.directory.team_recipients(team))
-        .unwrap_or_default()
-}
-
-fn base_vars(policy: &Policy, t: &TicketState) -> serde_json::Map<String, Value> {
-    let mut m = serde_json::Map::new();
-    m.insert("desk_name".into(), policy.desk_name.clone().into());
-    m.insert("ticket".into(), t.number.into());
-    m.insert("tag".into(), policy.tag.tag(t.number).into());
-    m.insert("subject".into(), t.subject.clone().into());
-    m.insert("requester".into(), t.requester_mailbox().to_string().into());
-    m.insert("status".into(), t.status().as_str().into());
-    m.insert(
-        "priority".into(),
-        t.priority.map(|p| p.to_string()).unwrap_or_default().into(),
-    );
-    m.insert("team".into(), t.team.clone().unwrap_or_default().into());
-    m.insert(
-        "assignee".into(),
-        t.assignee.clone().unwrap_or_default().into(),
-    );
-    m
-}
-
-fn out(
-    policy: &Policy,
-    t: &TicketState,
-    template: &'static str,
-    to: Vec<Mailbox>,
-    vars: serde_json::Map<String, Value>,
-) -> OutMail {
-    let root = notice_root(t.number, &policy.id_domain);
-    OutMail {
-        ticket: t.number,
-        template,
-        lang: policy.lang,
-        from_name: None,
-        to,
-        subject: policy.tag.tagged_subject(t.number, &t.subject),
-        in_reply_to: Some(root.clone()),
-        references: vec![root],
-        auto_submitted: Some("auto-generated"),
-        vars: Value::Object(vars),
-    }
-}
-
 fn notice(
     policy: &Policy,
     t: &TicketState,
@@ -336,7 +279,7 @@ fn notice(
     if to.is_empty() {
         return None;
     }
-    let mut vars = base_vars(policy, t);
+    let mut vars = mails::base_vars(policy, t);
     vars.insert("level".into(), what.into());
     vars.insert(
         "reached".into(),
@@ -362,7 +305,7 @@ fn notice(
         })
         .collect();
     vars.insert("remaining".into(), remaining.into());
-    Some(Effect::Send(out(policy, t, template, to, vars)))
+    mails::to_agents(policy, t, template, to, vars).map(Effect::Send)
 }
 
 #[cfg(test)]

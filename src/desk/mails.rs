@@ -15,7 +15,7 @@ use crate::lang::Lang;
 /// The most of a mail's text we copy into a notice.
 const MAX_QUOTED_CHARS: usize = 4000;
 
-fn base_vars(policy: &Policy, t: &TicketState) -> serde_json::Map<String, Value> {
+pub(crate) fn base_vars(policy: &Policy, t: &TicketState) -> serde_json::Map<String, Value> {
     let requester = t.requester_mailbox();
     let mut m = serde_json::Map::new();
     m.insert("desk_name".into(), policy.desk_name.clone().into());
@@ -79,7 +79,7 @@ fn notice_thread(policy: &Policy, t: &TicketState) -> (Option<String>, Vec<Strin
     (Some(root.clone()), vec![root])
 }
 
-fn to_agents(
+pub(crate) fn to_agents(
     policy: &Policy,
     t: &TicketState,
     template: &'static str,
@@ -107,7 +107,7 @@ fn to_agents(
 }
 
 /// Whoever is responsible now: the assignee, else the team.
-fn responsible(policy: &Policy, t: &TicketState) -> Vec<Mailbox> {
+pub(crate) fn responsible(policy: &Policy, t: &TicketState) -> Vec<Mailbox> {
     if let Some(a) = t
         .assignee
         .as_deref()
@@ -239,6 +239,13 @@ pub fn notify_reply(
     let attachments: Vec<&str> = mail.attachments.iter().map(|a| a.name.as_str()).collect();
     vars.insert("attachments".into(), json!(attachments));
     to_agents(policy, t, "notify-reply", responsible(policy, t), vars)
+}
+
+/// Tells the assignee (or the team) that our mail could not be delivered.
+pub fn notify_bounce(policy: &Policy, t: &TicketState, detail: &str) -> Option<OutMail> {
+    let mut vars = base_vars(policy, t);
+    vars.insert("detail".into(), detail.into());
+    to_agents(policy, t, "bounce", responsible(policy, t), vars)
 }
 
 /// An internal note, for the team only (not back to its author).

@@ -343,6 +343,27 @@ impl Store {
             .ctx("reading a quarantined message")
     }
 
+    /// UIDs in `lo..=hi` of `mailbox` that are held in the quarantine.
+    pub fn quarantined_uids(
+        &self,
+        mailbox: &str,
+        lo: u32,
+        hi: u32,
+    ) -> Result<Vec<u32>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT uid FROM quarantine WHERE mailbox = ?1 AND uid BETWEEN ?2 AND ?3 AND released_at IS NULL",
+            )
+            .ctx("preparing quarantine lookup")?;
+        let rows = stmt
+            .query_map(params![mailbox, lo, hi], |r| r.get::<_, i64>(0))
+            .ctx("reading quarantined UIDs")?;
+        rows.map(|r| r.map(|u| u as u32))
+            .collect::<Result<_, _>>()
+            .ctx("reading quarantined UIDs")
+    }
+
     /// Marks a quarantined message as handled.
     pub fn release_quarantined(&self, id: i64, at: i64) -> Result<(), StoreError> {
         self.conn

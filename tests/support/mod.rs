@@ -16,6 +16,10 @@
 //! what was expected and what happened instead.
 #![allow(dead_code)]
 
+mod desk;
+#[allow(unused_imports)] // each test file uses its own part of the harness
+pub use desk::{TestDesk, WAIT, header};
+
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fmt;

@@ -1,0 +1,282 @@
+//! Cost per message inside the process: parse, threading, decide, render and
+//! build, and whole batches into SQLite (also as the database grows).
+//!
+//! A plain timing loop: calibrate the iterations so one sample takes a few
+//! milliseconds, warm up, take several samples, report the median and the
+//! fastest per call. No servers are needed.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use postdesk::config::Config;
+use postdesk::desk::decide::{self, Effect, Link, TicketState};
+use postdesk::desk::ticket::Status;
+use postdesk::lang::Lang;
+use postdesk::outbound::{self, Envelope};
+use postdesk::pipeline::{Engine, Incoming, process_batch};
+use postdesk::store::{Checkpoint, Store};
+use postdesk::subject::TagFormat;
+
+use crate::corpus::{self, Category, Names};
+
+/// How hard to try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// Under `cargo test`: each benchmark once, to prove it still runs.
+    Smoke,
+    /// `--quick`: few samples.
+    Quick,
+    Full,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct Timing {
+    pub name: String,
+    /// Median time per call.
+    pub median_us: f64,
+    pub min_us: f64,
+    pub samples: usize,
+    pub calls_per_sample: u64,
+    /// What one call handles, e.g. "4.1 KB message".
+    pub input: String,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct Growth {
+    /// Inbound messages in the database before the batch.
+    pub db_messages_before: usize,
+    pub us_per_message: f64,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct MicroResult {
+    pub timings: Vec<Timing>,
+    /// `process_batch` of `batch` messages, one batch after another into
+    /// one database: does the cost per message grow with the database?
+    pub batch_growth: Vec<Growth>,
+    pub batch: usize,
+}
+
+fn time<T>(name: &str, input: String, budget: Budget, mut f: impl FnMut() -> T) -> Timing {
+    let (sample_target, samples, warmup) = match budget {
+        Budget::Smoke => (Duration::ZERO, 1, Duration::ZERO),
+        Budget::Quick => (Duration::from_millis(5), 7, Duration::from_millis(20)),
+        Budget::Full => (Duration::from_millis(20), 21, Duration::from_millis(200)),
+    };
+    let t = Instant::now();
+    black_box(f());
+    let once = t.elapsed().max(Duration::from_nanos(20));
+    let calls = (sample_target.as_nanos() / once.as_nanos()).clamp(1, 1_000_000) as u64;
+    let t = Instant::now();
+    while t.elapsed() < warmup {
+        black_box(f());
+    }
+    let mut per_call: Vec<f64> = (0..samples)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..calls {
+                black_box(f());
+            }
+            t.elapsed().as_secs_f64() * 1e6 / calls as f64
+        })
+        .collect();
+    per_call.sort_by(f64::total_cmp);
+    Timing {
+        name: name.to_string(),
+        median_us: per_call[per_call.len() / 2],
+        min_us: per_call[0],
+        samples,
+        calls_per_sample: calls,
+        input,
+    }
+}
+
+fn engine(dir: &std::path::Path, desk: &str) -> Engine {
+    let mut cfg = Config::embedded(dir);
+    cfg.desk.address = desk.to_string();
+    cfg.desk.name = "IT Desk".into();
+    cfg.desk.first_ticket_number = 1000;
+    cfg.desk.time_zone = "Asia/Shanghai".into();
+    Engine::new(cfg).expect("engine from the built-in config")
+}
+
+fn kb(bytes: usize) -> String {
+    format!("{:.1} KB message", bytes as f64 / 1000.0)
+}
+
+pub fn run(budget: Budget, seed: u64) -> MicroResult {
+    let names = Names {
+        desk: "helpdesk@example.test".into(),
+        tag: "micro".into(),
+        domain: "example.test".into(),
+        requesters: 200,
+    };
+    let (growth_total, batch) = match budget {
+        Budget::Smoke => (40, 20),
+        Budget::Quick => (2_000, 500),
+        Budget::Full => (20_000, 500),
+    };
+    let corpus = corpus::generate(growth_total.max(2_000), seed, &names, 1000);
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let eng = engine(tmp.path(), &names.desk);
+    let policy = eng.policy_for("inbox");
+    let mut out = MicroResult {
+        batch,
+        ..MicroResult::default()
+    };
+
+    for cat in [
+        Category::Request,
+        Category::HtmlOnly,
+        Category::Gbk,
+        Category::ReplyByTag,
+        Category::Bounce,
+        Category::Attachment,
+    ] {
+        let Some(raw) = corpus.first_of(cat) else {
+            continue;
+        };
+        out.timings.push(time(
+            &format!("inbound::parse ({})", cat.name()),
+            kb(raw.len()),
+            budget,
+            || postdesk::inbound::parse(raw),
+        ));
+    }
+
+    let tag = TagFormat::default();
+    for subject in [
+        "Re: [#10421] Printer on floor 3 prints nothing",
+        "回复：【#10421】打印机坏了",
+        "Cannot connect to VPN from home after the update last Friday, please help",
+    ] {
+        out.timings.push(time(
+            "TagFormat::find",
+            format!("{:?}", subject),
+            budget,
+            || tag.find(subject),
+        ));
+    }
+
+    let request = postdesk::inbound::parse(corpus.first_of(Category::Request).expect("requests"))
+        .expect("a generated request parses");
+    let gbk = postdesk::inbound::parse(corpus.first_of(Category::Gbk).expect("gbk mail"))
+        .expect("a generated GBK request parses");
+    let now = 1_796_004_000_000;
+    out.timings.push(time(
+        "decide::decide (new request)",
+        "parsed request".into(),
+        budget,
+        || decide::decide(&policy, &request, None, 1042, now),
+    ));
+    let link = Link::Tag(TicketState {
+        number: 1042,
+        status: Some(Status::Open),
+        requester: "ann@corp.test".into(),
+        subject: "Printer".into(),
+        lang: Lang::En,
+        ..TicketState::default()
+    });
+    out.timings.push(time(
+        "decide::decide (reply)",
+        "parsed request, linked".into(),
+        budget,
+        || decide::decide(&policy, &request, Some(&link), 1042, now),
+    ));
+
+    for (label, mail) in [("en", &request), ("zh-CN", &gbk)] {
+        let effects = decide::decide(&policy, mail, None, 1042, now);
+        let Some(Effect::Send(ack)) = effects.iter().find(|e| matches!(e, Effect::Send(_))) else {
+            panic!("a request from a person gets an acknowledgement: {effects:?}");
+        };
+        out.timings.push(time(
+            &format!("Renderer::render + outbound::build (ack {label})"),
+            "one acknowledgement".into(),
+            budget,
+            || {
+                let (text, html) = eng
+                    .renderer()
+                    .render(ack.template, ack.lang, &ack.vars)
+                    .expect("render");
+                let id = outbound::new_message_id(Some(ack.ticket), now, &policy.id_domain);
+                let env = Envelope {
+                    from: &policy.desk_address,
+                    to: &ack.to,
+                    subject: &ack.subject,
+                    message_id: &id,
+                    in_reply_to: ack.in_reply_to.as_deref(),
+                    references: &ack.references,
+                    auto_submitted: ack.auto_submitted,
+                    loop_marker: &policy.id_domain,
+                    date_ms: now,
+                };
+                outbound::build(&env, &text, html.as_deref()).expect("build")
+            },
+        ));
+    }
+
+    // Whole batches into a fresh database, as the daemon commits them.
+    let items: Vec<Incoming> = corpus.messages[..batch]
+        .iter()
+        .enumerate()
+        .map(|(i, m)| Incoming {
+            raw: m.clone(),
+            uid: Some(i as u32 + 1),
+        })
+        .collect();
+    let bytes: usize = items.iter().map(|i| i.raw.len()).sum();
+    let samples = match budget {
+        Budget::Smoke => 1,
+        Budget::Quick => 2,
+        Budget::Full => 5,
+    };
+    let mut per_msg: Vec<f64> = (0..samples)
+        .map(|_| {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let e = engine(dir.path(), &names.desk);
+            let mut store = Store::open(&dir.path().join("b.db")).expect("store");
+            let t = Instant::now();
+            let cp = Checkpoint {
+                uidvalidity: 1,
+                last_uid: batch as u32,
+            };
+            process_batch(&mut store, &e, "support", &items, Some(cp), now).expect("batch");
+            t.elapsed().as_secs_f64() * 1e6 / batch as f64
+        })
+        .collect();
+    per_msg.sort_by(f64::total_cmp);
+    out.timings.push(Timing {
+        name: format!("pipeline::process_batch ({batch} into a fresh db), per message"),
+        median_us: per_msg[per_msg.len() / 2],
+        min_us: per_msg[0],
+        samples,
+        calls_per_sample: 1,
+        input: format!("{batch} corpus messages, {:.1} MB", bytes as f64 / 1e6),
+    });
+
+    // One database, batch after batch: the cost per message as it grows.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let e = engine(dir.path(), &names.desk);
+    let mut store = Store::open(&dir.path().join("g.db")).expect("store");
+    for (b, chunk) in corpus.messages[..growth_total].chunks(batch).enumerate() {
+        let items: Vec<Incoming> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, m)| Incoming {
+                raw: m.clone(),
+                uid: Some((b * batch + i) as u32 + 1),
+            })
+            .collect();
+        let cp = Checkpoint {
+            uidvalidity: 1,
+            last_uid: ((b + 1) * batch) as u32,
+        };
+        let t = Instant::now();
+        process_batch(&mut store, &e, "support", &items, Some(cp), now).expect("batch");
+        out.batch_growth.push(Growth {
+            db_messages_before: b * batch,
+            us_per_message: t.elapsed().as_secs_f64() * 1e6 / chunk.len() as f64,
+        });
+    }
+    out
+}

@@ -1,0 +1,861 @@
+//! Faults, end to end ("never lose a mail, never loop, never stall"): the
+//! daemon SIGKILLed again and again through a backlog, Postfix down while
+//! mail is queued, Dovecot restarted under a running daemon, and a vacation
+//! autoresponder on a requester's mailbox.
+//!
+//! Every test here runs its own Dovecot and Postfix ([`Lab`]):
+//! `scripts/mailserver-start` with a private `MAILLAB_DIR` under /tmp and
+//! free loopback ports, stopped again when the test ends. Stopping and
+//! restarting those servers disturbs nobody: the other test files keep the
+//! shared instance, and these tests run in parallel with them and with each
+//! other. Starting a pair costs about a second. It needs root, as
+//! `scripts/test` and CI have; a test fails loudly when its servers cannot
+//! be started, it never skips.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+// ---------------------------------------------------------------------- Lab --
+
+/// A Dovecot + Postfix pair of one test's own, set up by the project's
+/// scripts with a private directory and ports.
+struct Lab {
+    env: MailEnv,
+    vars: Vec<(&'static str, String)>,
+    /// `None` once kept for a post-mortem.
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Lab {
+    fn start(tag: &str) -> Lab {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("postdesk-chaos-{tag}-"))
+            .tempdir_in("/tmp")
+            .expect("a temp dir for the lab mail servers");
+        // Dovecot's and Postfix's own users must reach the mail below it.
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("chmod 755 the lab dir");
+        let [imap, imaps, lmtp, smtp] = free_ports();
+        let vars = vec![
+            ("MAILLAB_DIR", dir.path().display().to_string()),
+            ("IMAP_PORT", imap.to_string()),
+            ("IMAPS_PORT", imaps.to_string()),
+            ("LMTP_PORT", lmtp.to_string()),
+            ("SMTP_PORT", smtp.to_string()),
+            // The servers are never killed here, only stopped: no need to sync.
+            ("MAILLAB_FSYNC", "never".to_string()),
+        ];
+        let started = Instant::now();
+        let out = Command::new(script("mailserver-start"))
+            .envs(vars.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run scripts/mailserver-start: {e}"));
+        if !out.status.success() {
+            panic!(
+                "chaos tests start private mail servers and need root (as scripts/test and CI have); \
+                 scripts/mailserver-start for {} failed ({}):\n{}{}",
+                dir.path().display(),
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let env = MailEnv::load_from(&dir.path().join("env"));
+        eprintln!(
+            "[{tag}] private mail servers in {} (IMAP {imap}, SMTP {smtp}) ready in {:.1} s",
+            dir.path().display(),
+            started.elapsed().as_secs_f64()
+        );
+        Lab {
+            env,
+            vars,
+            dir: Some(dir),
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new(script("mailserver-stop"))
+            .envs(self.vars.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .output();
+        if std::thread::panicking()
+            && let Some(dir) = self.dir.take()
+        {
+            let kept = dir.keep();
+            eprintln!(
+                "kept {} (server logs in log/, the desk in the test's own temp dir)",
+                kept.display()
+            );
+        }
+    }
+}
+
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts")
+        .join(name)
+}
+
+/// Four distinct free loopback ports (held together while chosen, so they differ).
+fn free_ports() -> [u16; 4] {
+    let listeners: Vec<std::net::TcpListener> = (0..4)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
+        .collect();
+    let ports: Vec<u16> = listeners
+        .iter()
+        .map(|l| l.local_addr().expect("local addr").port())
+        .collect();
+    [ports[0], ports[1], ports[2], ports[3]]
+}
+
+// --------------------------------------------------------------------- Desk --
+
+/// A helpdesk on a lab: its mailbox, database and config, and optionally one
+/// team with one agent.
+struct Desk {
+    dir: tempfile::TempDir,
+    address: String,
+    team: String,
+    alice: String,
+    config: PathBuf,
+    // Last: the servers stop after everything else is gone.
+    lab: Lab,
+}
+
+impl Desk {
+    fn new(tag: &str, agents: bool, mailbox_extra: &str) -> Desk {
+        let lab = Lab::start(tag);
+        let env = &lab.env;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let address = env.unique_user(&format!("desk-{tag}"));
+        let team = env.unique_user(&format!("team-{tag}"));
+        let alice = env.unique_user(&format!("alice-{tag}"));
+        std::fs::write(dir.path().join("imap-password"), &env.password).unwrap();
+        let people = if agents {
+            format!(
+                r#"
+[[team]]
+name = "service-desk"
+tier = "L1"
+address = "{team}"
+
+[[agent]]
+name = "alice"
+display-name = "Alice Wang"
+addresses = ["{alice}"]
+team = "service-desk"
+"#
+            )
+        } else {
+            String::new()
+        };
+        let config = dir.path().join("postdesk.toml");
+        let text = format!(
+            r#"
+[desk]
+name = "IT Desk"
+address = "{address}"
+first-ticket-number = 1000
+
+[storage]
+database = "desk.db"
+{people}
+[[mailbox]]
+name = "support"
+kind = "imap"
+host = "127.0.0.1"
+port = {imap}
+security = "plain"
+username = "{address}"
+password-file = "imap-password"
+idle-recheck = "30s"
+{mailbox_extra}
+
+[outbox]
+transport = "smtp"
+host = "127.0.0.1"
+port = {smtp}
+security = "plain"
+retry-initial = "1s"
+retry-max = "2s"
+timeout = "10s"
+concurrency = 4
+"#,
+            imap = env.imap_port,
+            smtp = env.smtp_port,
+        );
+        std::fs::write(&config, text).unwrap();
+        Desk {
+            dir,
+            address,
+            team,
+            alice,
+            config,
+            lab,
+        }
+    }
+
+    fn env(&self) -> &MailEnv {
+        &self.lab.env
+    }
+
+    fn start(&self) -> Daemon {
+        let mut d = Daemon::start(&self.config);
+        d.wait_for_log("IMAP connected", WAIT);
+        d
+    }
+
+    fn db(&self) -> Db {
+        Db::open(&self.dir.path().join("desk.db"))
+    }
+
+    /// Waits until `cond` holds for the database; panics with `what` and the log.
+    #[track_caller]
+    fn wait_db(&self, timeout: Duration, what: &str, daemon: &Daemon, cond: impl Fn(&Db) -> bool) {
+        let ok = wait_until(timeout, || cond(&self.db()));
+        assert!(
+            ok,
+            "timed out after {timeout:?} waiting for: {what}\n{}\ndaemon log (tail):\n{}",
+            self.db().summary(),
+            tail(&daemon.log(), 40)
+        );
+    }
+
+    fn smtp(&self, from: &str, raw: &[u8]) {
+        smtp_send(self.env(), from, &[&self.address], raw).expect("SMTP to the helpdesk");
+    }
+}
+
+impl Drop for Desk {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
+            eprintln!(
+                "kept the desk (config, database, postdesk.log) in {}",
+                dir.keep().display()
+            );
+        }
+    }
+}
+
+/// Read-only SQL on the desk database, for counts the CLI does not give.
+struct Db(rusqlite::Connection);
+
+impl Db {
+    fn open(path: &Path) -> Db {
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .unwrap_or_else(|e| panic!("open {} read-only: {e}", path.display()));
+        conn.busy_timeout(Duration::from_secs(5)).unwrap();
+        Db(conn)
+    }
+
+    fn count(&self, sql: &str) -> i64 {
+        self.0
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    fn strings(&self, sql: &str) -> Vec<String> {
+        let mut stmt = self.0.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        stmt.query_map([], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    fn tickets(&self) -> i64 {
+        self.count("SELECT count(*) FROM tickets")
+    }
+
+    fn inbound(&self) -> i64 {
+        self.count("SELECT count(*) FROM messages WHERE direction = 'in'")
+    }
+
+    fn outbox(&self, state: &str) -> i64 {
+        self.count(&format!(
+            "SELECT count(*) FROM outbox WHERE state = '{state}'"
+        ))
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "database: {} tickets, {} inbound messages, outbox {} queued / {} sent / {} failed",
+            self.tickets(),
+            self.inbound(),
+            self.outbox("queued"),
+            self.outbox("sent"),
+            self.outbox("failed")
+        )
+    }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn header(raw: &[u8], name: &str) -> String {
+    header_value(raw, name)
+        .map(|v| String::from_utf8_lossy(&v).trim().to_string())
+        .unwrap_or_default()
+}
+
+/// A small xorshift generator, seeded per run and printed, so a failing
+/// schedule of kills can be read back from the test output.
+struct Rng(u64);
+
+impl Rng {
+    fn new() -> Rng {
+        let seed = u64::from_str_radix(&random_hex(), 16).unwrap_or(0x9e37_79b9) | 1;
+        eprintln!("kill schedule seed {seed:#x}");
+        Rng(seed)
+    }
+
+    /// A number in `lo..=hi`.
+    fn between(&mut self, lo: u64, hi: u64) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        lo + x % (hi - lo + 1)
+    }
+}
+
+// -------------------------------------------------------------------- tests --
+
+/// 300 distinct requests wait in the helpdesk mailbox; the daemon is
+/// SIGKILLed 5 to 8 times at random moments while it works through them.
+/// Afterwards every mail is exactly one ticket, and every requester has
+/// exactly one acknowledgement (a resend after a kill carries the same
+/// Message-ID, so the requester's client shows it once).
+#[test]
+fn sigkill_during_a_backlog_loses_nothing_and_doubles_nothing() {
+    const N: usize = 300;
+    let started = Instant::now();
+    // Small batches: more commits, so more kills land between a commit and
+    // the \Seen marks, or between queueing and sending.
+    let desk = Desk::new("kill", false, "batch-size = 10");
+    let env = desk.env().clone();
+
+    let mut requests: BTreeMap<String, String> = BTreeMap::new(); // requester -> Message-ID
+    let mut imap = Imap::login(&env, &desk.address);
+    for i in 0..N {
+        let requester = env.unique_user(&format!("req{i}"));
+        let mail = MailBuilder::new(&format!("Requester {i} <{requester}>"), &desk.address)
+            .subject(&format!("Request {i}: cannot reach the file server"))
+            .body(format!("Hello, this is request number {i}.\n").as_bytes());
+        let id = mail.id().trim_matches(['<', '>']).to_string();
+        imap.append("INBOX", &mail.build());
+        requests.insert(requester, id);
+    }
+    imap.logout();
+    eprintln!(
+        "appended {N} requests in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let mut rng = Rng::new();
+    let kills = rng.between(5, 8);
+    let mut daemon = Daemon::start(&desk.config);
+    let mut timeline = Vec::new();
+    let mut mid_work = 0;
+    let mut sent_at_last_kill = 0;
+    for k in 1..=kills {
+        // Timed from the moment this incarnation has its database open (on
+        // a busy machine the start alone can take longer than a kill interval).
+        assert_eventually(WAIT, "the daemon running", || {
+            daemon.log().matches("postdesk running").count() >= k as usize
+        });
+        let after = rng.between(150, 400);
+        std::thread::sleep(Duration::from_millis(after));
+        daemon.kill9();
+        let db = desk.db();
+        let (tickets, sent) = (db.tickets(), db.outbox("sent"));
+        if tickets > 0 && (tickets < N as i64 || sent < tickets) {
+            mid_work += 1;
+        }
+        sent_at_last_kill = sent;
+        timeline.push(format!(
+            "kill {k} after {after} ms: {tickets} tickets, {sent} sent"
+        ));
+        daemon = Daemon::start(&desk.config);
+    }
+    let timeline = timeline.join("\n");
+    eprintln!("{timeline}");
+
+    desk.wait_db(
+        Duration::from_secs(180),
+        "every request a ticket and every acknowledgement handed to Postfix",
+        &daemon,
+        |db| db.tickets() == N as i64 && db.outbox("queued") == 0,
+    );
+    let db = desk.db();
+    assert_eq!(db.tickets(), N as i64, "{timeline}");
+    assert_eq!(db.inbound(), N as i64, "one inbound message per request");
+    let twice = db.strings(
+        "SELECT message_id FROM messages WHERE direction = 'in' GROUP BY mailbox, message_id HAVING count(*) > 1",
+    );
+    assert!(twice.is_empty(), "recorded twice: {twice:?}");
+    let recorded: BTreeSet<String> = db
+        .strings("SELECT message_id FROM messages WHERE direction = 'in'")
+        .into_iter()
+        .collect();
+    let sent_ids: BTreeSet<String> = requests.values().cloned().collect();
+    assert_eq!(
+        recorded, sent_ids,
+        "the recorded mail is exactly the mail sent"
+    );
+    let per_requester =
+        db.count("SELECT count(*) FROM (SELECT requester FROM tickets GROUP BY requester HAVING count(*) = 1)");
+    assert_eq!(per_requester, N as i64, "one ticket per requester");
+    assert_eq!(
+        (db.outbox("sent"), db.outbox("failed")),
+        (N as i64, 0),
+        "one acknowledgement each, all handed over"
+    );
+    assert!(
+        mid_work >= 1,
+        "no kill landed while work was left, so this run tested nothing:\n{timeline}"
+    );
+
+    // Every requester got the acknowledgement; any resend has the same Message-ID.
+    let mut resent = 0;
+    for (requester, request_id) in &requests {
+        let acks = wait_for_messages(&env, requester, 1, WAIT);
+        let ids: BTreeSet<String> = acks.iter().map(|m| header(m, "Message-ID")).collect();
+        assert_eq!(
+            ids.len(),
+            1,
+            "{requester} got {} mails with {} different Message-IDs: {ids:?}",
+            acks.len(),
+            ids.len()
+        );
+        for ack in &acks {
+            assert_eq!(header(ack, "In-Reply-To"), format!("<{request_id}>"));
+        }
+        resent += acks.len() - 1;
+    }
+    // The sender records each mail as soon as the server took it, so it
+    // makes progress between kills, and a kill resends only what was in
+    // flight: up to `concurrency` (4) being sent and as many being recorded.
+    assert!(
+        sent_at_last_kill > 0,
+        "no acknowledgement was recorded as sent while the daemon was being killed:\n{timeline}"
+    );
+    let at_risk = 2 * 4;
+    assert!(
+        resent as u64 <= kills * at_risk,
+        "{resent} acknowledgements resent after {kills} kills: more than the {at_risk} a kill can catch\n{timeline}"
+    );
+    eprintln!(
+        "{N} tickets, {N} acknowledgements; {resent} resent after a kill (same Message-ID); {:.1} s in all",
+        started.elapsed().as_secs_f64()
+    );
+    daemon.stop();
+}
+
+/// Postfix is down: requests (APPENDed, since SMTP is down) and agents'
+/// answers are recorded and their mail waits in the outbox with the reason;
+/// once Postfix is back everything arrives, in order per ticket.
+#[test]
+fn postfix_down_mail_waits_in_the_outbox_then_arrives_in_order() {
+    const TICKETS: usize = 4;
+    let started = Instant::now();
+    let desk = Desk::new("smtp-down", true, "");
+    let env = desk.env().clone();
+    let mut daemon = desk.start();
+    env.ctl("stop", "postfix");
+
+    let requesters: Vec<String> = (0..TICKETS)
+        .map(|i| env.unique_user(&format!("req{i}")))
+        .collect();
+    let mut imap = Imap::login(&env, &desk.address);
+    for (i, r) in requesters.iter().enumerate() {
+        let mail = MailBuilder::new(r, &desk.address)
+            .subject(&format!("Laptop {i} will not boot"))
+            .body(b"It shows a black screen.\n")
+            .build();
+        imap.append("INBOX", &mail);
+    }
+    desk.wait_db(WAIT, "a ticket per request", &daemon, |db| {
+        db.tickets() == TICKETS as i64
+    });
+    // Two answers from the agent on every ticket, while SMTP is still down.
+    let db = desk.db();
+    for r in &requesters {
+        let number = db.count(&format!(
+            "SELECT number FROM tickets WHERE requester = '{}'",
+            r.to_lowercase()
+        ));
+        for (n, word) in [(1, "first"), (2, "second")] {
+            let answer = MailBuilder::new(&desk.alice, &desk.address)
+                .subject(&format!("Re: [#{number}] Laptop will not boot"))
+                .body(format!("This is the {word} answer (number {n}).\n").as_bytes())
+                .build();
+            imap.append("INBOX", &answer);
+        }
+    }
+    imap.logout();
+    desk.wait_db(WAIT, "the agents' answers recorded", &daemon, |db| {
+        db.inbound() == 3 * TICKETS as i64
+    });
+    // Acknowledgement + two answers per requester, and the team's notices.
+    // Mail about one ticket leaves in order, so only the first of each
+    // ticket is tried; the others wait behind it.
+    const HEADS: &str = "FROM outbox o WHERE o.state = 'queued' AND NOT EXISTS \
+         (SELECT 1 FROM outbox p WHERE p.state = 'queued' AND p.ticket = o.ticket AND p.id < o.id)";
+    desk.wait_db(
+        WAIT,
+        "the first queued mail of every ticket tried, with the reason it failed",
+        &daemon,
+        |db| {
+            db.outbox("queued") >= 3 * TICKETS as i64
+                && db.count(&format!("SELECT count(*) {HEADS}")) == TICKETS as i64
+                && db.count(&format!(
+                    "SELECT count(*) {HEADS} AND (o.attempts = 0 OR o.last_error IS NULL)"
+                )) == 0
+        },
+    );
+    let queued_total = desk.db().outbox("queued");
+    assert_eq!(desk.db().outbox("sent"), 0, "nothing can have been sent");
+
+    // What an admin sees.
+    let out = Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .args(["--config"])
+        .arg(&desk.config)
+        .args(["outbox", "--json"])
+        .output()
+        .expect("run postdesk outbox");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_slice(&out.stdout).expect("postdesk outbox --json");
+    assert_eq!(rows.len() as i64, queued_total);
+    assert!(rows.iter().all(|r| r["state"] == "queued"), "{rows:?}");
+    let reasons: Vec<&str> = rows
+        .iter()
+        .filter_map(|r| r["last_error"].as_str())
+        .collect();
+    assert!(reasons.len() >= TICKETS, "{rows:?}");
+    for why in &reasons {
+        assert!(
+            why.to_lowercase().contains("connection refused"),
+            "the reason names the refused connection: {why}"
+        );
+    }
+    let text = Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .args(["--config"])
+        .arg(&desk.config)
+        .arg("outbox")
+        .output()
+        .expect("run postdesk outbox");
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    assert!(
+        text.contains(&format!("{queued_total} waiting")) && text.contains("why: "),
+        "{text}"
+    );
+
+    let down_for = started.elapsed();
+    env.ctl("start", "postfix");
+    desk.wait_db(
+        WAIT,
+        "the outbox empty once Postfix is back",
+        &daemon,
+        |db| db.outbox("queued") == 0,
+    );
+    assert_eq!(desk.db().outbox("sent"), queued_total);
+
+    // In order per ticket: each mail was handed to Postfix only after the
+    // one before it was accepted. (Postfix then delivers over parallel LMTP
+    // connections, so two mails handed over 0.1 s apart may land in the
+    // mailbox the other way round: the arrival order is not ours to keep.)
+    let db = desk.db();
+    let mut stmt =
+        db.0.prepare("SELECT ticket, id, sent_at FROM outbox ORDER BY ticket, id")
+            .unwrap();
+    let sent: Vec<(i64, i64, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .and_then(|rows| rows.collect())
+        .unwrap();
+    for pair in sent.windows(2) {
+        let ((t1, id1, at1), (t2, id2, at2)) = (pair[0], pair[1]);
+        assert!(
+            t1 != t2 || at1 < at2,
+            "ticket {t1}: mail {id2} (sent at {at2}) left before mail {id1} (sent at {at1})"
+        );
+    }
+    for r in &requesters {
+        let mails = wait_for_messages(&env, r, 3, WAIT);
+        assert_eq!(mails.len(), 3, "{r}: acknowledgement and two answers");
+        let texts: Vec<String> = mails
+            .iter()
+            .map(|m| postdesk::inbound::parse(m).expect("parse").text)
+            .collect();
+        let acks = mails
+            .iter()
+            .filter(|m| header(m, "Auto-Submitted") == "auto-replied")
+            .count();
+        assert_eq!(acks, 1, "{texts:?}");
+        for word in ["first", "second"] {
+            let n = texts
+                .iter()
+                .filter(|t| t.contains(&format!("{word} answer")))
+                .count();
+            assert_eq!(n, 1, "{r}: the {word} answer once: {texts:?}");
+        }
+    }
+    let team = wait_for_messages(&env, &desk.team, TICKETS, WAIT);
+    assert!(team.len() >= TICKETS);
+    eprintln!(
+        "{queued_total} mails waited {:.1} s for Postfix and all arrived; {:.1} s in all",
+        down_for.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    daemon.stop();
+}
+
+/// Dovecot goes away under a running daemon, twice: stopped for a few
+/// seconds while mail arrives (Postfix holds it), then restarted in the
+/// middle of a backlog. The daemon reconnects by itself and every mail
+/// becomes a ticket, once.
+#[test]
+fn dovecot_restart_mid_run_misses_nothing() {
+    let started = Instant::now();
+    let desk = Desk::new("imap-restart", false, "batch-size = 5");
+    let env = desk.env().clone();
+    let mut daemon = desk.start();
+    let mut expected = 0i64;
+    let send = |tag: &str| {
+        let from = env.unique_user(tag);
+        let mail = build_mail(&from, &desk.address, &format!("Help from {tag}"), "x\n");
+        desk.smtp(&from, &mail);
+        from
+    };
+    send("before");
+    expected += 1;
+    desk.wait_db(WAIT, "the first ticket", &daemon, |db| db.tickets() == 1);
+
+    // 1. Down for a while; Postfix accepts mail meanwhile and keeps it.
+    env.ctl("stop", "dovecot");
+    for i in 0..3 {
+        send(&format!("while-down{i}"));
+        expected += 1;
+    }
+    // Dovecot's imap process lingers up to ~10 s after its master stopped.
+    let noticed = wait_until(Duration::from_secs(30), || {
+        daemon.log().contains("IMAP session ended")
+    });
+    assert!(
+        noticed,
+        "the daemon noticed the server was gone: {}",
+        tail(&daemon.log(), 20)
+    );
+    // Stay down a little longer: the daemon retries with backoff meanwhile.
+    std::thread::sleep(Duration::from_secs(4));
+    let failures = daemon.log().matches("IMAP session ended").count();
+    assert!(
+        failures >= 2,
+        "reconnect attempts while Dovecot was down: {}",
+        tail(&daemon.log(), 20)
+    );
+    env.ctl("start", "dovecot");
+    let mut imap = Imap::login(&env, &desk.address);
+    for i in 0..2 {
+        let from = env.unique_user(&format!("after{i}"));
+        imap.append(
+            "INBOX",
+            &build_mail(&from, &desk.address, "Appended after", "y\n"),
+        );
+        expected += 1;
+    }
+    desk.wait_db(
+        Duration::from_secs(90),
+        "mail from while Dovecot was down and after it came back",
+        &daemon,
+        |db| db.tickets() == expected,
+    );
+    let back_after = started.elapsed();
+
+    // 2. A restart while the daemon works through a backlog.
+    for i in 0..60 {
+        let from = env.unique_user(&format!("backlog{i}"));
+        imap.append("INBOX", &build_mail(&from, &desk.address, "Backlog", "z\n"));
+        expected += 1;
+    }
+    imap.logout();
+    env.ctl("restart", "dovecot");
+    // Dovecot's old imap process serves its client for up to ~10 s after the
+    // master is gone: wait until the daemon was really cut off and came back.
+    desk.wait_db(
+        Duration::from_secs(60),
+        "a reconnect after the restart",
+        &daemon,
+        |_| daemon.log().matches("IMAP connected").count() >= 3,
+    );
+    let mut imap = Imap::login(&env, &desk.address);
+    for i in 0..3 {
+        let from = env.unique_user(&format!("after-restart{i}"));
+        imap.append(
+            "INBOX",
+            &build_mail(&from, &desk.address, "After restart", "w\n"),
+        );
+        expected += 1;
+    }
+    imap.logout();
+    desk.wait_db(
+        Duration::from_secs(90),
+        "every mail a ticket after the restart",
+        &daemon,
+        |db| db.tickets() == expected && db.outbox("queued") == 0,
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let db = desk.db();
+    assert_eq!(db.tickets(), expected);
+    assert_eq!(db.inbound(), expected, "nothing recorded twice");
+    assert_eq!(db.outbox("sent"), expected, "one acknowledgement each");
+    let connects = daemon.log().matches("IMAP connected").count();
+    assert!(
+        connects >= 3,
+        "reconnected after each outage ({connects} connects)"
+    );
+    eprintln!(
+        "{expected} tickets; first outage over after {:.1} s, {connects} connects, {:.1} s in all",
+        back_after.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    daemon.stop();
+}
+
+/// A requester has a vacation autoresponder that answers every message
+/// (`:seconds 0`), and then one that ignores the rules.
+///
+/// Sieve's vacation keeps RFC 3834: it does not answer the acknowledgement
+/// (`Auto-Submitted`) nor the agent's answer (`X-Auto-Response-Suppress`),
+/// which its log must show. A rude autoresponder, played by the test, then
+/// answers every mail the requester has, again and again; the desk records
+/// those answers on the ticket and sends nothing back, so nothing loops.
+#[test]
+fn vacation_autoresponder_and_desk_do_not_loop() {
+    let started = Instant::now();
+    let desk = Desk::new("vacation", true, "");
+    let env = desk.env().clone();
+    let requester = env.unique_user("vera");
+    env.set_vacation(
+        &requester,
+        "Out of office",
+        "I am away until Monday and will answer then.",
+    );
+    let mut daemon = desk.start();
+
+    let request = MailBuilder::new(&format!("Vera <{requester}>"), &desk.address)
+        .subject("Monitor flickers")
+        .body(b"The monitor on my desk flickers all the time.\n")
+        .build();
+    desk.smtp(&requester, &request);
+    let acks = wait_for_messages(&env, &requester, 1, WAIT);
+    assert_eq!(header(&acks[0], "Subject"), "[#1000] Monitor flickers");
+    let answer = MailBuilder::new(&desk.alice, &desk.address)
+        .subject("Re: [#1000] Monitor flickers")
+        .body(b"Please try another cable; I left one on your desk.\n")
+        .build();
+    desk.smtp(&desk.alice, &answer);
+    wait_for_messages(&env, &requester, 2, WAIT);
+    let sieve_ran = wait_until(WAIT, || {
+        env.dovecot_log_about(&requester, 50)
+            .matches("vacation action: discarding vacation response")
+            .count()
+            >= 2
+    });
+    assert!(
+        sieve_ran,
+        "the vacation script saw both mails and kept quiet:\n{}",
+        env.dovecot_log_about(&requester, 10)
+    );
+
+    // The rude autoresponder: every mail in the requester's INBOX gets an
+    // automatic answer, every second, for a while.
+    let outbox_before = desk.db().count("SELECT count(*) FROM outbox");
+    let mut rude_replies = 0;
+    let until = Instant::now() + Duration::from_secs(6);
+    while Instant::now() < until {
+        let mut imap = Imap::login(&env, &requester);
+        imap.select("INBOX");
+        for (_, mail) in imap.fetch_all_raw() {
+            let reply = MailBuilder::new(&format!("Vera <{requester}>"), &desk.address)
+                .subject(&format!("Automatic reply: {}", header(&mail, "Subject")))
+                .in_reply_to(&header(&mail, "Message-ID"))
+                .header("Auto-Submitted", "auto-replied")
+                .body(b"I am away until Monday and will answer then.\n")
+                .build();
+            desk.smtp(&requester, &reply);
+            rude_replies += 1;
+        }
+        imap.logout();
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    desk.wait_db(WAIT, "every automatic reply recorded", &daemon, |db| {
+        db.count("SELECT count(*) FROM messages WHERE direction = 'in' AND kind = 'automatic'")
+            == rude_replies
+    });
+    std::thread::sleep(Duration::from_secs(3));
+
+    let mut imap = Imap::login(&env, &requester);
+    imap.select("INBOX");
+    let got: Vec<Vec<u8>> = imap.fetch_all_raw().into_iter().map(|(_, m)| m).collect();
+    let subjects: Vec<String> = got.iter().map(|m| header(m, "Subject")).collect();
+    let acks = got
+        .iter()
+        .filter(|m| header(m, "Auto-Submitted") == "auto-replied")
+        .count();
+    assert_eq!(acks, 1, "exactly one acknowledgement: {subjects:?}");
+    assert_eq!(
+        got.len(),
+        2,
+        "the acknowledgement and the agent's answer, nothing after: {subjects:?}"
+    );
+    let mut imap = Imap::login(&env, &desk.address);
+    imap.select("INBOX");
+    let vacation = imap
+        .fetch_all_raw()
+        .into_iter()
+        .filter(|(_, m)| header(m, "Subject") == "Out of office")
+        .count();
+    assert!(
+        vacation <= 1,
+        "{vacation} vacation replies reached the desk"
+    );
+    let db = desk.db();
+    assert_eq!(
+        db.count("SELECT count(*) FROM outbox"),
+        outbox_before,
+        "the desk sent nothing in answer to {rude_replies} automatic replies"
+    );
+    assert_eq!(db.tickets(), 1, "automatic replies open no ticket");
+    assert_eq!(db.strings("SELECT status FROM tickets"), ["open"]);
+    eprintln!(
+        "1 acknowledgement, {vacation} vacation replies, {rude_replies} rude automatic replies \
+         answered with nothing; {:.1} s in all",
+        started.elapsed().as_secs_f64()
+    );
+    daemon.stop();
+}

@@ -1,0 +1,154 @@
+//! The command line as a user meets it: the built-in defaults of the quick
+//! start (Maildir in, files out), `ingest` and its exit codes for an MTA,
+//! config errors with file and line. Needs no mail server.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use support::{Daemon, wait_until};
+
+fn postdesk(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("POSTDESK_CONFIG")
+        .output()
+        .expect("run postdesk")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+const REQUEST: &str = "From: Ann <ann@example.com>\r\nSubject: Printer broken\r\nMessage-ID: <1@example.com>\r\n\r\nIt prints nothing.\r\n";
+
+#[test]
+fn quick_start_on_built_in_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_postdesk"));
+    cmd.arg("run")
+        .current_dir(dir.path())
+        .env_remove("POSTDESK_CONFIG");
+    let mut daemon = Daemon::spawn(cmd, dir.path().join("run.log"));
+    let inbox = dir.path().join("postdesk-data/inbox/new");
+    assert!(
+        wait_until(Duration::from_secs(20), || inbox.is_dir()),
+        "{}",
+        daemon.log()
+    );
+    assert!(
+        daemon.log().contains("drop a message"),
+        "tells where to drop mail: {}",
+        daemon.log()
+    );
+    std::fs::write(inbox.join("first.eml"), REQUEST).unwrap();
+
+    let outbox = dir.path().join("postdesk-data/outbox");
+    let answered = wait_until(Duration::from_secs(20), || {
+        std::fs::read_dir(&outbox)
+            .map(|d| d.count() == 1)
+            .unwrap_or(false)
+    });
+    assert!(
+        answered,
+        "the acknowledgement appears in the outbox folder; log:\n{}",
+        daemon.log()
+    );
+    let file = std::fs::read_dir(&outbox)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_eq!(file.extension().and_then(|e| e.to_str()), Some("eml"));
+    let ack = postdesk::inbound::parse(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(ack.subject, "[#1] Printer broken");
+    assert_eq!(ack.in_reply_to, vec!["1@example.com"]);
+    assert!(
+        dir.path()
+            .join("postdesk-data/inbox/cur")
+            .read_dir()
+            .unwrap()
+            .count()
+            == 1,
+        "the processed file moved to cur/"
+    );
+    daemon.stop();
+
+    let list = postdesk(&["tickets"], dir.path());
+    assert!(
+        list.status.success() && text(&list).contains("Printer broken"),
+        "{}",
+        text(&list)
+    );
+    let show = postdesk(&["ticket", "1"], dir.path());
+    assert!(
+        text(&show).contains("ann@example.com") && text(&show).contains("ack"),
+        "{}",
+        text(&show)
+    );
+    let outbox = postdesk(&["outbox", "--all"], dir.path());
+    assert!(text(&outbox).contains("1 sent"), "{}", text(&outbox));
+}
+
+#[test]
+fn ingest_records_mail_and_says_when_to_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let mail = dir.path().join("m.eml");
+    std::fs::write(&mail, REQUEST).unwrap();
+    let ok = postdesk(&["ingest", mail.to_str().unwrap()], dir.path());
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+    assert!(text(&ok).contains("1 new ticket"), "{}", text(&ok));
+    let again = postdesk(&["ingest", mail.to_str().unwrap()], dir.path());
+    assert!(
+        text(&again).contains("1 duplicate"),
+        "the same mail twice is one ticket: {}",
+        text(&again)
+    );
+
+    // A database that cannot be written: the MTA must keep the mail and retry.
+    let blocked = dir.path().join("blocked");
+    std::fs::write(&blocked, "a file where the data folder should be").unwrap();
+    let fail = postdesk(
+        &[
+            "--data",
+            blocked.to_str().unwrap(),
+            "ingest",
+            mail.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(fail.status.code(), Some(75), "{}", text(&fail));
+    assert!(text(&fail).contains("temporary failure"), "{}", text(&fail));
+}
+
+#[test]
+fn config_mistakes_name_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("postdesk.toml");
+    std::fs::write(
+        &cfg,
+        "[desk]\naddress = \"help@example.com\"\nfirst-response = \"soon\"\n",
+    )
+    .unwrap();
+    let out = postdesk(&["--config", cfg.to_str().unwrap(), "check"], dir.path());
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    let msg = text(&out);
+    assert!(
+        msg.contains("postdesk.toml:3: `desk.first-response`"),
+        "{msg}"
+    );
+    assert!(msg.contains("expected a duration"), "{msg}");
+
+    std::fs::write(&cfg, "[desk]\naddress = \"help@example.com\"\n[outbox]\ntransport = \"smtp\"\nhost = \"smtp.example.com\"\nsecurity = \"plain\"\n").unwrap();
+    let out = postdesk(&["--config", cfg.to_str().unwrap(), "check"], dir.path());
+    assert_eq!(out.status.code(), Some(78));
+    assert!(text(&out).contains("unencrypted"), "{}", text(&out));
+}
