@@ -274,13 +274,15 @@ fn forged_agent_mail_and_out_of_office_change_nothing() {
 
     let t = desk.store().ticket_detail(1000).unwrap().unwrap();
     assert_eq!(t.ticket.status, "new", "nothing changed the status");
-    let kinds: Vec<&str> = t
+    let mut kinds: Vec<&str> = t
         .messages
         .iter()
         .filter(|m| m.direction == "in")
         .map(|m| m.kind.as_str())
         .collect();
-    assert_eq!(kinds, ["request", "unverified", "automatic"]);
+    // Postfix may deliver the last two in either order.
+    kinds[1..].sort();
+    assert_eq!(kinds, ["request", "automatic", "unverified"]);
     assert!(
         t.events.iter().any(|e| e.kind == "unverified-agent-mail"),
         "the attempt is recorded"

@@ -497,6 +497,13 @@ impl Store {
                 params![id, title, problem, solution, terms_of(title, problem, solution), at],
             )
             .ctx("editing a knowledge-base entry")?;
+        // An article without a solution is not worth suggesting.
+        self.conn
+            .execute(
+                "UPDATE kb_entries SET status = 'draft' WHERE id = ?1 AND status = 'published' AND solution = ''",
+                [id],
+            )
+            .ctx("editing a knowledge-base entry")?;
         Ok(true)
     }
 
@@ -757,6 +764,9 @@ mod tests {
         );
         let e = s.kb_entry(id).unwrap().unwrap();
         assert_eq!((e.status.as_str(), e.published_at), ("published", Some(4)));
+        // Emptied again: back to a draft.
+        s.kb_edit(id, None, None, Some(""), 5).unwrap();
+        assert_eq!(s.kb_entry(id).unwrap().unwrap().status, "draft");
     }
 
     #[test]
