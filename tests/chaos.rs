@@ -585,23 +585,24 @@ fn postfix_down_mail_waits_in_the_outbox_then_arrives_in_order() {
     );
     assert_eq!(desk.db().outbox("sent"), queued_total);
 
-    // In order per ticket: each mail was handed to Postfix only after the
-    // one before it was accepted. (Postfix then delivers over parallel LMTP
-    // connections, so two mails handed over 0.1 s apart may land in the
-    // mailbox the other way round: the arrival order is not ours to keep.)
+    // In order per ticket, for each recipient: each mail was handed to
+    // Postfix only after the one before it to the same people was accepted.
+    // (Postfix then delivers over parallel LMTP connections, so two mails
+    // handed over 0.1 s apart may land in the mailbox the other way round:
+    // the arrival order is not ours to keep.)
     let db = desk.db();
     let mut stmt =
-        db.0.prepare("SELECT ticket, id, sent_at FROM outbox ORDER BY ticket, id")
+        db.0.prepare("SELECT ticket, rcpt, id, sent_at FROM outbox ORDER BY ticket, rcpt, id")
             .unwrap();
-    let sent: Vec<(i64, i64, i64)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+    let sent: Vec<(i64, String, i64, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .and_then(|rows| rows.collect())
         .unwrap();
     for pair in sent.windows(2) {
-        let ((t1, id1, at1), (t2, id2, at2)) = (pair[0], pair[1]);
+        let ((t1, r1, id1, at1), (t2, r2, id2, at2)) = (&pair[0], &pair[1]);
         assert!(
-            t1 != t2 || at1 < at2,
-            "ticket {t1}: mail {id2} (sent at {at2}) left before mail {id1} (sent at {at1})"
+            t1 != t2 || r1 != r2 || at1 < at2,
+            "ticket {t1} to {r1}: mail {id2} (sent at {at2}) left before mail {id1} (sent at {at1})"
         );
     }
     for r in &requesters {
