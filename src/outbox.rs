@@ -19,6 +19,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, OutboxConfig, Security, TransportKind};
+
+mod pool;
 use crate::source::now_ms;
 use crate::store::{Delivery, DueMail, Store};
 
@@ -32,7 +34,10 @@ pub struct TransportError(String);
 
 /// How one mail leaves.
 pub enum Transport {
+    /// Implicit TLS (port 465): lettre's transport.
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// Plain or STARTTLS: our pool with TCP_NODELAY (see `pool`).
+    Pool(pool::SmtpPool),
     Sendmail(AsyncSendmailTransport<Tokio1Executor>),
     /// Each mail becomes `<Message-ID>.eml` in this folder.
     Files(PathBuf),
@@ -58,7 +63,7 @@ impl Transport {
             >::new_with_command(
                 cfg.resolve(&o.sendmail_command)
             ))),
-            TransportKind::Smtp => smtp(cfg, o).map(Transport::Smtp),
+            TransportKind::Smtp => smtp(cfg, o),
         }
     }
 
@@ -66,6 +71,7 @@ impl Transport {
     pub async fn send(&self, mail: &DueMail) -> Result<(), SendError> {
         let envelope = envelope(mail).map_err(SendError::Permanent)?;
         match self {
+            Transport::Pool(p) => p.send(&envelope, &mail.raw).await,
             Transport::Smtp(t) => t
                 .send_raw(&envelope, &mail.raw)
                 .await
@@ -88,6 +94,10 @@ impl Transport {
     /// Checks that the server answers and accepts our login (for `postdesk check`).
     pub async fn test(&self) -> Result<String, String> {
         match self {
+            Transport::Pool(p) => match p.test().await {
+                Ok(()) => Ok("SMTP server answered and accepted the connection".into()),
+                Err(SendError::Transient(e) | SendError::Permanent(e)) => Err(format!("SMTP: {e}")),
+            },
             Transport::Smtp(t) => match t.test_connection().await {
                 Ok(true) => Ok("SMTP server answered and accepted the connection".into()),
                 Ok(false) => Err("SMTP server did not answer as expected".into()),
@@ -106,10 +116,7 @@ impl Transport {
     }
 }
 
-fn smtp(
-    cfg: &Config,
-    o: &OutboxConfig,
-) -> Result<AsyncSmtpTransport<Tokio1Executor>, TransportError> {
+fn smtp(cfg: &Config, o: &OutboxConfig) -> Result<Transport, TransportError> {
     let host = o.host.clone().unwrap_or_default();
     let tls_params = || -> Result<TlsParameters, TransportError> {
         let mut b = TlsParameters::builder(host.clone());
@@ -133,22 +140,44 @@ fn smtp(
             Tls::None
         }
     };
-    let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-        .port(o.smtp_port())
-        .tls(tls)
-        .timeout(Some(o.timeout))
-        .pool_config(PoolConfig::new().max_size(o.concurrency as u32));
-    if let Some(user) = &o.username {
-        let pass = o
-            .secret()
-            .load(&cfg.base_dir)
-            .map_err(TransportError)?
-            .ok_or_else(|| {
-                TransportError("outbox.username is set but no password-env or password-file".into())
-            })?;
-        b = b.credentials(Credentials::new(user.clone(), pass.expose().to_string()));
-    }
-    Ok(b.build())
+    let credentials = match &o.username {
+        Some(user) => {
+            let pass = o
+                .secret()
+                .load(&cfg.base_dir)
+                .map_err(TransportError)?
+                .ok_or_else(|| {
+                    TransportError(
+                        "outbox.username is set but no password-env or password-file".into(),
+                    )
+                })?;
+            Some(Credentials::new(user.clone(), pass.expose().to_string()))
+        }
+        None => None,
+    };
+    let starttls = match tls {
+        Tls::Wrapper(_) => {
+            let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+                .port(o.smtp_port())
+                .tls(tls)
+                .timeout(Some(o.timeout))
+                .pool_config(PoolConfig::new().max_size(o.concurrency as u32));
+            if let Some(c) = credentials {
+                b = b.credentials(c);
+            }
+            return Ok(Transport::Smtp(b.build()));
+        }
+        Tls::Required(params) => Some(params),
+        _ => None,
+    };
+    Ok(Transport::Pool(pool::SmtpPool::new(
+        host,
+        o.smtp_port(),
+        starttls,
+        credentials,
+        o.timeout,
+        o.concurrency,
+    )))
 }
 
 fn envelope(mail: &DueMail) -> Result<Envelope, String> {
