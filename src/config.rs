@@ -298,6 +298,10 @@ pub struct Storage {
     pub max_attachment_size: u64,
     #[serde(deserialize_with = "de_size")]
     pub max_message_size: u64,
+    /// A message whose parsing takes longer than this is quarantined
+    /// instead of processed (hostile input must not stall the mailbox).
+    #[serde(deserialize_with = "de_duration")]
+    pub max_parse_time: Duration,
 }
 
 impl Default for Storage {
@@ -306,6 +310,7 @@ impl Default for Storage {
             database: PathBuf::from("postdesk.db"),
             max_attachment_size: 10 << 20,
             max_message_size: 50 << 20,
+            max_parse_time: Duration::from_secs(10),
         }
     }
 }

@@ -6,6 +6,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::address::Mailbox;
 use crate::config::{Config, MailboxConfig};
@@ -162,7 +163,7 @@ pub fn process_batch(
     // Parsing needs no database: do it for the whole batch first, on every
     // core, so the single writer only threads, decides and writes.
     let limit = engine.config.storage.max_message_size;
-    let parsed = parse_all(items, limit);
+    let parsed = parse_all(items, limit, engine.config.storage.max_parse_time);
     let tx = store.transaction()?;
     let mut tally = Tally::default();
     for (item, mail) in items.iter().zip(parsed) {
@@ -177,7 +178,11 @@ pub fn process_batch(
 
 /// Parses every message (or says why it cannot be processed), in parallel
 /// for batches worth the threads. Order is kept.
-fn parse_all(items: &[Incoming], max_size: u64) -> Vec<Result<Inbound, String>> {
+fn parse_all(
+    items: &[Incoming],
+    max_size: u64,
+    max_time: Duration,
+) -> Vec<Result<Inbound, String>> {
     let one = |item: &Incoming| -> Result<Inbound, String> {
         if item.raw.len() as u64 > max_size {
             return Err(format!(
@@ -185,7 +190,15 @@ fn parse_all(items: &[Incoming], max_size: u64) -> Vec<Result<Inbound, String>> 
                 item.raw.len()
             ));
         }
-        inbound::parse(&item.raw).map_err(|e| e.to_string())
+        let started = std::time::Instant::now();
+        let mail = inbound::parse(&item.raw).map_err(|e| e.to_string())?;
+        let took = started.elapsed();
+        if took > max_time {
+            return Err(format!(
+                "parsing took {took:?}, more than max-parse-time ({max_time:?})"
+            ));
+        }
+        Ok(mail)
     };
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -876,6 +889,22 @@ mod tests {
         let t = process_batch(&mut store, &e, "inbox", &[stray], None, 4000).unwrap();
         assert_eq!((t.created, t.ignored), (0, 1));
         assert_eq!(store.ticket_count().unwrap(), 1);
+    }
+
+    #[test]
+    fn slow_messages_are_quarantined() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = Config::embedded(dir.path());
+        cfg.storage.max_parse_time = Duration::ZERO;
+        let e = Engine::new(cfg).unwrap();
+        let mut store = e.open_store().unwrap();
+        let t = process_batch(&mut store, &e, "inbox", &[item(REQUEST)], None, 1).unwrap();
+        assert_eq!((t.quarantined, t.created), (1, 0));
+        assert!(
+            store.quarantined(1).unwrap()[0]
+                .error
+                .contains("max-parse-time")
+        );
     }
 
     #[test]

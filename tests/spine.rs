@@ -265,3 +265,34 @@ fn poison_messages_are_quarantined_and_the_rest_goes_on() {
     );
     daemon.stop();
 }
+
+#[test]
+fn a_failing_mailbox_does_not_stop_the_others() {
+    // A second mailbox whose server is not there (nothing listens on port 1).
+    let broken = r#"
+[[mailbox]]
+name = "broken"
+kind = "imap"
+host = "127.0.0.1"
+port = 1
+security = "plain"
+username = "nobody@example.test"
+password-file = "imap-password"
+"#;
+    let desk = TestDesk::new("two-mailboxes", "", broken, "");
+    let requester = desk.env.unique_user("erin");
+    let mut daemon = desk.start();
+    desk.send(
+        &requester,
+        &build_mail(&requester, &desk.address, "Still served", "hello\n"),
+    );
+    let acks = wait_for_messages(&desk.env, &requester, 1, WAIT);
+    assert!(header(&acks[0], "Subject").contains("Still served"));
+    let ok = wait_until(WAIT, || daemon.log().contains("mailbox=broken"));
+    assert!(
+        ok,
+        "the broken mailbox keeps retrying in its own task:\n{}",
+        daemon.log()
+    );
+    daemon.stop();
+}
