@@ -11,10 +11,14 @@
 //! - [`outbound`]: templates (tera) and outgoing message bytes (lettre builder).
 //! - [`pipeline`]: a batch of raw mail → parse, thread, decide, apply in one transaction.
 //! - [`store`]: SQLite: migrations, transactional writes, reads for the CLI.
-//! - [`desk`]: the pure core: tickets, commands, decisions.
+//! - [`desk`]: the pure core: tickets, lifecycle, commands, quotes, people, rules, SLA, escalation, decisions.
 //! - [`kb`]: the knowledge base: drafts from resolved tickets, search terms, relevance, suggestions.
 //! - [`report`]: the monthly (or any period's) review: metrics from ticket rows, rendered as text, Markdown, CSV, JSON or HTML; its schedule by mail.
 //! - [`export`]: a ticket's mail as `.eml` files or an mbox.
+//! - [`outbox`]: the sender task: SMTP (our own pool, or lettre for implicit TLS), sendmail, files; retries.
+//! - [`source`]: where mail comes from: IMAP (IDLE, UIDs, checkpoints), Maildir.
+//! - [`daemon`]: starts the tasks (one per mailbox, the outbox, the sweeper) and stops them cleanly.
+//! - [`tls`]: rustls client settings shared by IMAP and SMTP.
 #![forbid(unsafe_code)]
 // `outbound::sample_vars` lists every template variable in one json! literal.
 #![recursion_limit = "256"]
