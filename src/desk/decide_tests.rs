@@ -17,7 +17,9 @@ fn policy_with(extra: &str) -> Policy {
         &format!(
             r#"
 [desk]
+name = "IT Desk"
 address = "helpdesk@example.test"
+first-response = "4h"
 [workflow]
 {extra}
 [[team]]
@@ -49,31 +51,11 @@ team = "network"
         Path::new("."),
     )
     .unwrap();
-    Policy {
-        desk_name: "IT Desk".into(),
-        desk_address: Mailbox::new(Some("IT Desk"), "helpdesk@example.test"),
-        id_domain: "example.test".into(),
-        tag: TagFormat::default(),
-        lang: Lang::En,
-        detect_language: true,
-        first_response: Duration::from_secs(4 * 3600),
-        time_zone: TimeZone::UTC,
-        time_zone_name: "UTC".into(),
-        directory: Directory::from_config(&cfg, |v| (v == "ALICE_SECRET").then(|| "s3cret".into())),
-        cc_watchers: cfg.workflow.cc_watchers,
-        agent_authentication: cfg.workflow.agent_authentication,
-        trusted_authserv_ids: cfg.workflow.trusted_authserv_ids.clone(),
-        confirm_words: cfg.workflow.confirm_words.clone(),
-        not_fixed_words: cfg.workflow.not_fixed_words.clone(),
-        auto_close_after: cfg.workflow.auto_close_after,
-        reopen_window: cfg.workflow.reopen_window,
-        survey: cfg.survey.clone(),
-        categories: cfg.workflow.categories.clone(),
-        rules: cfg.compiled_rules().unwrap(),
-        sla: cfg.sla.clone(),
-        calendar: crate::desk::sla::Calendar::from_config(&cfg.sla.calendar).unwrap(),
-        kb: crate::kb::KbConfig::default(),
-    }
+    // The same construction the daemon uses; only the agents' secrets come
+    // from a map instead of the environment.
+    let mut p = crate::pipeline::policy_from_config(&cfg).unwrap();
+    p.directory = Directory::from_config(&cfg, |v| (v == "ALICE_SECRET").then(|| "s3cret".into()));
+    p
 }
 
 fn mail(headers: &str, body: &str) -> Inbound {
