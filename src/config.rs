@@ -1,5 +1,12 @@
-//! The TOML configuration: schema, defaults, and errors that name file, line and key.
+//! The TOML configuration: the sections together, defaults, and errors that
+//! name file, line and key.
 //!
+//! Each section's type lives with the code that uses it (`desk::policy` has
+//! `[desk]` and `[workflow]`, `desk::people` `[[agent]]` and `[[team]]`,
+//! `desk::rules`, `desk::sla`, `desk::kb`, `desk::limits`, `desk::closing`
+//! `[survey]`, `report::schedule` `[report]`); this module only aggregates
+//! them, locates errors and resolves paths, and owns the sections of the
+//! I/O edge (`[[mailbox]]`, `[outbox]`, `[storage]`) and secrets.
 //! Every key is documented in `config.example.toml`. Relative paths are
 //! resolved against the directory of the config file, so a config can be
 //! moved together with its data.
@@ -10,7 +17,15 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::desk::closing::SurveyConfig;
+use crate::desk::kb::KbConfig;
+use crate::desk::limits::Limits;
+use crate::desk::people::{AgentConfig, TeamConfig};
+use crate::desk::policy::{Desk, Workflow};
+use crate::desk::rules::{Classify, RuleConfig, Rules};
+use crate::desk::sla::SlaConfig;
 use crate::lang::Lang;
+use crate::report::schedule::ReportConfig;
 
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -55,19 +70,19 @@ pub struct Config {
     #[serde(default)]
     pub survey: SurveyConfig,
     #[serde(default, rename = "rule")]
-    pub rules: Vec<crate::desk::rules::RuleConfig>,
+    pub rules: Vec<RuleConfig>,
     #[serde(default)]
     pub classify: Classify,
     #[serde(default)]
-    pub sla: crate::desk::sla::SlaConfig,
+    pub sla: SlaConfig,
     #[serde(default)]
     pub limits: Limits,
-    /// `[kb]`: the knowledge base (see `crate::kb`).
+    /// `[kb]`: the knowledge base (see `crate::desk::kb`).
     #[serde(default)]
-    pub kb: crate::kb::KbConfig,
+    pub kb: KbConfig,
     /// `[report]`: the scheduled review by mail (see `crate::report::schedule`).
     #[serde(default)]
-    pub report: crate::report::schedule::ReportConfig,
+    pub report: ReportConfig,
     /// Where relative paths are resolved from: the config file's directory.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -76,231 +91,18 @@ pub struct Config {
     pub source: Option<PathBuf>,
 }
 
-/// Who the desk is and how it talks.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
-pub struct Desk {
-    pub name: String,
-    pub address: String,
-    pub message_id_domain: Option<String>,
-    pub tag_prefix: String,
-    pub language: Lang,
-    #[serde(deserialize_with = "de_duration")]
-    pub first_response: Duration,
-    pub time_zone: String,
-    pub templates: Option<PathBuf>,
-    pub first_ticket_number: i64,
-    /// Also follow the requester's language when their mail is clearly Chinese.
-    pub detect_language: bool,
-}
-
-impl Default for Desk {
-    fn default() -> Desk {
-        Desk {
-            name: "Service Desk".into(),
-            address: "helpdesk@localhost".into(),
-            message_id_domain: None,
-            tag_prefix: "#".into(),
-            language: Lang::En,
-            first_response: Duration::from_secs(8 * 3600),
-            time_zone: "UTC".into(),
-            templates: None,
-            first_ticket_number: 1,
-            detect_language: true,
-        }
-    }
-}
-
-impl Desk {
-    /// The domain our Message-IDs end in.
-    pub fn id_domain(&self) -> &str {
-        match &self.message_id_domain {
-            Some(d) => d,
-            None => self
-                .address
-                .rsplit_once('@')
-                .map(|(_, d)| d)
-                .unwrap_or("localhost"),
-        }
-    }
-}
-
-/// A person who answers tickets.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct AgentConfig {
-    /// The short name used in commands: `#assign alice`.
-    pub name: String,
-    /// The name requesters see on relayed replies. Default: `name`.
-    pub display_name: Option<String>,
-    /// Every address the agent writes from.
-    pub addresses: Vec<String>,
-    /// The team the agent belongs to.
-    pub team: String,
-    /// A per-agent secret an agent can put in a command line (`#secret ...`)
-    /// when `workflow.agent-authentication = "secret"`: the variable's name.
-    pub secret_env: Option<String>,
-}
-
-/// A group of agents at one tier, with a lead.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct TeamConfig {
-    pub name: String,
-    /// `L1` for the service desk, `L2` for specialists, and so on.
-    #[serde(default = "default_tier")]
-    pub tier: String,
-    /// Where notifications for the team go (a list address). Without it,
-    /// they go to every member.
-    pub address: Option<String>,
-    /// Agent names of the members, besides agents whose `team` names this team.
-    #[serde(default)]
-    pub members: Vec<String>,
-    /// The agent who leads the team (gets breach and low-rating notices).
-    pub lead: Option<String>,
-    /// Where notices for the team's manager go.
-    pub manager: Option<String>,
-    /// New tickets go to this team. Default: the first L1 team, else the first team.
-    #[serde(default)]
-    pub default: bool,
-}
-
-fn default_tier() -> String {
-    "L1".into()
-}
-
-/// How agents prove that a mail is really theirs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AgentAuthentication {
-    /// The From address is enough (only for a mailbox that cannot receive forged mail).
-    None,
-    /// The receiving server's Authentication-Results must show DKIM or SPF pass for the agent's domain.
-    DkimOrSpf,
-    /// A `#secret WORD` line with the agent's secret.
-    Secret,
-    /// Either of the two above.
-    DkimOrSpfOrSecret,
-}
-
-/// The ticket lifecycle's settings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
-pub struct Workflow {
-    /// People in Cc of a request become watchers and receive public updates.
-    pub cc_watchers: bool,
-    pub agent_authentication: AgentAuthentication,
-    /// `Authentication-Results` headers count only from these servers (authserv-id).
-    pub trusted_authserv_ids: Vec<String>,
-    /// Words (besides the built-in ones) with which a requester confirms a resolution.
-    pub confirm_words: Vec<String>,
-    /// Words (besides the built-in ones) with which a requester says it is not fixed.
-    pub not_fixed_words: Vec<String>,
-    /// A resolved ticket without an answer closes after this long.
-    #[serde(deserialize_with = "de_duration")]
-    pub auto_close_after: Duration,
-    /// A reply to a ticket closed longer ago than this opens a new ticket.
-    #[serde(deserialize_with = "de_duration")]
-    pub reopen_window: Duration,
-    /// How often the daemon looks for tickets to close and SLAs to escalate.
-    #[serde(deserialize_with = "de_duration")]
-    pub sweep_interval: Duration,
-    /// The categories agents may set with `#category`; empty allows any word.
-    pub categories: Vec<String>,
-}
-
-impl Default for Workflow {
-    fn default() -> Workflow {
-        Workflow {
-            cc_watchers: true,
-            agent_authentication: AgentAuthentication::None,
-            trusted_authserv_ids: Vec::new(),
-            confirm_words: Vec::new(),
-            not_fixed_words: Vec::new(),
-            auto_close_after: Duration::from_secs(5 * 86400),
-            reopen_window: Duration::from_secs(14 * 86400),
-            sweep_interval: Duration::from_secs(60),
-            categories: ["hardware", "software", "network", "account", "other"]
-                .map(String::from)
-                .to_vec(),
-        }
-    }
-}
-
-/// Limits on automatic mail, against loops with robots.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
-pub struct Limits {
-    /// The sliding window the counts below are taken over.
-    #[serde(deserialize_with = "de_duration")]
-    pub window: Duration,
-    /// At most this many automatic mails to one address outside the desk per window.
-    pub per_recipient: u32,
-    /// At most this many automatic mails to requesters about one ticket per window.
-    pub per_ticket: u32,
-    /// A new ticket from the same sender with the same subject as one they
-    /// opened this recently gets no second acknowledgement.
-    #[serde(deserialize_with = "de_duration")]
-    pub duplicate_ack_window: Duration,
-    /// After a permanent delivery failure, no mail goes to that address for this long.
-    #[serde(deserialize_with = "de_duration")]
-    pub bounce_suppress: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
-            window: Duration::from_secs(3600),
-            per_recipient: 10,
-            per_ticket: 20,
-            duplicate_ack_window: Duration::from_secs(600),
-            bounce_suppress: Duration::from_secs(7 * 86400),
-        }
-    }
-}
-
-/// What a new ticket gets when no rule sets it.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
-pub struct Classify {
-    pub default_category: Option<String>,
-    pub default_priority: Option<crate::desk::ticket::Priority>,
-}
-
-/// The satisfaction survey sent when a ticket closes.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
-pub struct SurveyConfig {
-    pub enabled: bool,
-    /// A requester gets at most one survey in this period.
-    #[serde(deserialize_with = "de_duration")]
-    pub quiet_period: Duration,
-    /// Ratings at or below this notify the team lead.
-    pub low_rating: u8,
-}
-
-impl Default for SurveyConfig {
-    fn default() -> SurveyConfig {
-        SurveyConfig {
-            enabled: true,
-            quiet_period: Duration::from_secs(30 * 86400),
-            low_rating: 2,
-        }
-    }
-}
-
 /// Where the database and attachments live.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct Storage {
     pub database: PathBuf,
-    #[serde(deserialize_with = "de_size")]
+    #[serde(deserialize_with = "crate::units::de_size")]
     pub max_attachment_size: u64,
-    #[serde(deserialize_with = "de_size")]
+    #[serde(deserialize_with = "crate::units::de_size")]
     pub max_message_size: u64,
     /// A message whose parsing takes longer than this is quarantined
     /// instead of processed (hostile input must not stall the mailbox).
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "crate::units::de_duration")]
     pub max_parse_time: Duration,
 }
 
@@ -426,9 +228,9 @@ pub struct MailboxConfig {
     pub quarantine_folder: Option<String>,
     #[serde(default = "yes")]
     pub idle: bool,
-    #[serde(default = "default_poll", deserialize_with = "de_duration")]
+    #[serde(default = "default_poll", deserialize_with = "crate::units::de_duration")]
     pub poll_interval: Duration,
-    #[serde(default = "default_recheck", deserialize_with = "de_duration")]
+    #[serde(default = "default_recheck", deserialize_with = "crate::units::de_duration")]
     pub idle_recheck: Duration,
     #[serde(default = "default_batch")]
     pub batch_size: usize,
@@ -485,11 +287,11 @@ pub struct OutboxConfig {
     pub sendmail_command: PathBuf,
     /// How many mails are handed over at once (SMTP connections in the pool).
     pub concurrency: usize,
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "crate::units::de_duration")]
     pub retry_initial: Duration,
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "crate::units::de_duration")]
     pub retry_max: Duration,
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "crate::units::de_duration")]
     pub timeout: Duration,
 }
 
@@ -616,10 +418,10 @@ impl Config {
             survey: SurveyConfig::default(),
             rules: Vec::new(),
             classify: Classify::default(),
-            sla: crate::desk::sla::SlaConfig::default(),
+            sla: SlaConfig::default(),
             limits: Limits::default(),
-            kb: crate::kb::KbConfig::default(),
-            report: crate::report::schedule::ReportConfig::default(),
+            kb: KbConfig::default(),
+            report: ReportConfig::default(),
             base_dir: data_dir.to_path_buf(),
             source: None,
         }
@@ -794,8 +596,6 @@ impl Config {
         self.sla
             .validate()
             .map_err(|m| self.semantic(format!("sla: {m}")))?;
-        crate::desk::sla::Calendar::from_config(&self.sla.calendar)
-            .map_err(|m| self.semantic(format!("sla.calendar: {m}")))?;
         self.kb
             .validate()
             .map_err(|m| self.semantic(format!("kb: {m}")))?;
@@ -806,8 +606,8 @@ impl Config {
     }
 
     /// The classification rules, compiled.
-    pub fn compiled_rules(&self) -> Result<crate::desk::rules::Rules, String> {
-        crate::desk::rules::Rules::new(
+    pub fn compiled_rules(&self) -> Result<Rules, String> {
+        Rules::new(
             &self.rules,
             self.classify.default_category.clone(),
             self.classify.default_priority,
@@ -867,81 +667,6 @@ fn key_at_line(text: &str, line_no: usize) -> String {
         (_, true) => header,
         (true, false) => key,
         (false, false) => format!("{header}.{key}"),
-    }
-}
-
-/// Parses durations the way admins write them: `90s`, `15m`, `4h`, `4h 30m`, `2d`, `1w`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let expected =
-        || format!("expected a duration like \"30s\", \"15m\", \"4h\" or \"2d\", got \"{s}\"");
-    let mut total = 0u64;
-    let mut num = String::new();
-    let mut any = false;
-    for c in s.trim().chars().chain(std::iter::once(' ')) {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        if c.is_whitespace() && num.is_empty() {
-            continue;
-        }
-        let n: u64 = num.parse().map_err(|_| expected())?;
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86400,
-            'w' => 7 * 86400,
-            _ => return Err(expected()),
-        };
-        total = total
-            .checked_add(n.checked_mul(unit).ok_or_else(expected)?)
-            .ok_or_else(expected)?;
-        num.clear();
-        any = true;
-    }
-    if !any {
-        return Err(expected());
-    }
-    Ok(Duration::from_secs(total))
-}
-
-/// Parses sizes: `10MB`, `512KB`, `1GB`, or a number of bytes.
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim().to_ascii_uppercase();
-    let (num, mult) = if let Some(n) = t.strip_suffix("GB").or_else(|| t.strip_suffix("G")) {
-        (n, 1u64 << 30)
-    } else if let Some(n) = t.strip_suffix("MB").or_else(|| t.strip_suffix("M")) {
-        (n, 1 << 20)
-    } else if let Some(n) = t.strip_suffix("KB").or_else(|| t.strip_suffix("K")) {
-        (n, 1 << 10)
-    } else {
-        (t.strip_suffix('B').unwrap_or(&t), 1)
-    };
-    num.trim()
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(mult))
-        .ok_or_else(|| {
-            format!("expected a size like \"10MB\", \"512KB\" or a number of bytes, got \"{s}\"")
-        })
-}
-
-fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    parse_duration(&s).map_err(serde::de::Error::custom)
-}
-
-fn de_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum SizeValue {
-        Bytes(u64),
-        Text(String),
-    }
-    match SizeValue::deserialize(d)? {
-        SizeValue::Bytes(n) => Ok(n),
-        SizeValue::Text(s) => parse_size(&s).map_err(serde::de::Error::custom),
     }
 }
 
@@ -1021,23 +746,6 @@ mod tests {
         parse(&ok).unwrap();
         let forced = format!("{text}allow-plaintext = true\n");
         parse(&forced).unwrap();
-    }
-
-    #[test]
-    fn durations_and_sizes() {
-        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
-        assert_eq!(
-            parse_duration("4h 30m").unwrap(),
-            Duration::from_secs(16200)
-        );
-        assert_eq!(parse_duration("2d").unwrap(), Duration::from_secs(172800));
-        assert!(parse_duration("4 hours").is_err());
-        assert!(parse_duration("").is_err());
-        assert!(parse_duration("h").is_err());
-        assert_eq!(parse_size("10MB").unwrap(), 10 << 20);
-        assert_eq!(parse_size("512kb").unwrap(), 512 << 10);
-        assert_eq!(parse_size("1000").unwrap(), 1000);
-        assert!(parse_size("lots").is_err());
     }
 
     #[test]

@@ -13,6 +13,7 @@
 
 mod attachment;
 mod auto;
+pub mod bounce;
 mod charset;
 #[cfg(test)]
 mod fuzzed;
@@ -62,7 +63,7 @@ pub struct Inbound {
     /// The raw `Authentication-Results` headers, trimmed, newest (topmost) first.
     pub auth_results: Vec<String>,
     /// What a delivery-status report (bounce) says, when this is one.
-    pub bounce: Option<crate::bounce::Bounce>,
+    pub bounce: Option<crate::inbound::bounce::Bounce>,
     /// `Importance` / `X-Priority` as the sender set them, normalised to 1 (highest) … 5 (lowest).
     pub sender_priority: Option<u8>,
     /// The size of the raw message in bytes.
@@ -279,7 +280,7 @@ fn parse_unguarded(raw: &[u8]) -> Result<Inbound, ParseError> {
     let mime = mime_facts(&msg);
     let auto = auto::detect(&headers, from.as_ref(), &subject, &mime);
     let bounce = if auto.is_bounce() {
-        crate::bounce::parse_dsn(raw)
+        crate::inbound::bounce::parse_dsn(raw)
     } else {
         None
     };
@@ -315,7 +316,7 @@ fn parse_unguarded(raw: &[u8]) -> Result<Inbound, ParseError> {
 }
 
 /// One leaf MIME part of a message, for readers of machine reports such as
-/// bounces ([`crate::bounce`]).
+/// bounces ([`bounce`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Part {
     /// `type/subtype`, lowercase; `text/plain` when the part does not say.

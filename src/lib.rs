@@ -1,38 +1,41 @@
 //! postdesk: a service desk that lives in e-mail.
 //!
-//! Layout (mail in, decisions out; see `shared/design.md`):
-//! - [`inbound`]: raw bytes → [`inbound::Inbound`] (the only user of mail-parser), automatic-mail signals.
+//! Layout, in the order mail flows (see `shared/design.md`):
+//! - [`source`]: where mail comes from: IMAP (IDLE, UIDs, checkpoints), Maildir.
+//! - [`inbound`]: raw bytes → [`inbound::Inbound`] (the only user of mail-parser),
+//!   automatic-mail signals, delivery reports ([`inbound::bounce`]).
+//! - [`thread`]: which ticket a mail belongs to: the lookup order (pure), our
+//!   Message-ID scheme and loop header.
 //! - [`subject`]: the ticket tag in subjects (`[#1042]`), reply/forward prefixes.
-//! - [`address`]: e-mail addresses and display names, normalised once.
-//! - [`bounce`]: delivery status notifications → the failed mail, recipients and status (pure).
-//! - [`config`]: the TOML configuration, defaults, errors with file and line.
-//! - [`lang`]: the languages we write in.
-//! - [`limits`]: sliding-window limits on automatic mail, the last guard against loops.
+//! - [`desk`]: the pure core: decide (routing; requesters', agents' and
+//!   automatic mail; closing; limits), its vocabulary (ticket, effect,
+//!   policy), lifecycle, commands, quotes, people, rules, SLA and the
+//!   escalation ladder, the knowledge base. Each module owns its settings.
+//! - [`pipeline`]: a batch of raw mail → parse, thread, decide, apply in one
+//!   transaction; the engine (config compiled once) and the effect interpreter.
+//! - [`compose`]: the one composer of outgoing mail (ticket mail and the review).
 //! - [`outbound`]: templates (tera) and outgoing message bytes (lettre builder).
-//! - [`pipeline`]: a batch of raw mail → parse, thread, decide, apply in one transaction.
 //! - [`store`]: SQLite: migrations, transactional writes, reads for the CLI.
-//! - [`desk`]: the pure core: tickets, lifecycle, commands, quotes, people, rules, SLA, escalation, decisions.
-//! - [`kb`]: the knowledge base: drafts from resolved tickets, search terms, relevance, suggestions.
+//! - [`outbox`]: the sender task: SMTP (our own pool, or lettre for implicit TLS), sendmail, files; retries.
+//! - [`daemon`]: starts the tasks (one per mailbox, the outbox, the sweeper) and stops them cleanly.
 //! - [`report`]: the monthly (or any period's) review: metrics from ticket rows, rendered as text, Markdown, CSV, JSON or HTML; its schedule by mail.
 //! - [`export`]: a ticket's mail as `.eml` files or an mbox.
-//! - [`outbox`]: the sender task: SMTP (our own pool, or lettre for implicit TLS), sendmail, files; retries.
-//! - [`source`]: where mail comes from: IMAP (IDLE, UIDs, checkpoints), Maildir.
-//! - [`daemon`]: starts the tasks (one per mailbox, the outbox, the sweeper) and stops them cleanly.
-//! - [`tls`]: rustls client settings shared by IMAP and SMTP.
+//! - [`config`]: the TOML file: the sections together, defaults, errors with file and line.
+//! - leaves: [`address`] (addresses and display names, normalised once),
+//!   [`lang`] (the languages we write in), [`units`] (durations and sizes
+//!   as admins write them), [`tls`] (rustls client settings for IMAP and SMTP).
 #![forbid(unsafe_code)]
 // `outbound::sample_vars` lists every template variable in one json! literal.
 #![recursion_limit = "256"]
 
 pub mod address;
-pub mod bounce;
+pub mod compose;
 pub mod config;
 pub mod daemon;
 pub mod desk;
 pub mod export;
 pub mod inbound;
-pub mod kb;
 pub mod lang;
-pub mod limits;
 pub mod outbound;
 pub mod outbox;
 pub mod pipeline;
@@ -40,4 +43,6 @@ pub mod report;
 pub mod source;
 pub mod store;
 pub mod subject;
+pub mod thread;
 pub mod tls;
+pub mod units;

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
 use postdesk::config::{Config, SourceKind};
-use postdesk::desk::escalation;
+use postdesk::desk::sla::status as escalation;
 use postdesk::desk::ticket::{Priority, Status};
 use postdesk::desk::when::iso;
 use postdesk::pipeline::{self, Engine, Incoming};
@@ -552,7 +552,7 @@ fn tickets(config: Config, a: TicketsArgs) -> Result<ExitCode> {
         None => None,
     };
     let within = match &a.due_within {
-        Some(d) => Some(postdesk::config::parse_duration(d).map_err(anyhow::Error::msg)?),
+        Some(d) => Some(postdesk::units::parse_duration(d).map_err(anyhow::Error::msg)?),
         None => None,
     };
     let sla_filter = a.overdue || within.is_some();
@@ -959,7 +959,7 @@ fn report(config: Config, a: ReportArgs) -> Result<ExitCode> {
 }
 
 fn kb(config: &Config, c: KbCommand) -> Result<ExitCode> {
-    use postdesk::kb::{EntryStatus, entry_ref};
+    use postdesk::desk::kb::{EntryStatus, entry_ref};
     let mut store = open_store(config)?;
     const ADMIN: &str = "admin (cli)";
     let print_list = |rows: Vec<(postdesk::store::KbEntry, Option<f64>)>| {

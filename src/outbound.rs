@@ -5,9 +5,7 @@
 //! configured templates folder overrides one.
 
 use std::collections::BTreeMap;
-use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox as LettreMailbox, MultiPart, SinglePart};
@@ -15,8 +13,7 @@ use lettre::message::{Mailbox as LettreMailbox, MultiPart, SinglePart};
 use crate::address::Mailbox;
 use crate::lang::Lang;
 
-/// The header we put on every mail we send, so we can recognise it if it comes back.
-pub const LOOP_HEADER: &str = "X-Postdesk-Loop";
+use crate::thread::LOOP_HEADER;
 
 /// Built-in templates: (name, source). Names are `LANG/KIND.txt|html`.
 const BUILTIN: &[(&str, &str)] = &[
@@ -388,31 +385,6 @@ fn lettre_mailbox(m: &Mailbox) -> Result<LettreMailbox, OutboundError> {
     Ok(LettreMailbox::new(m.name.clone(), addr))
 }
 
-/// A fresh Message-ID (without brackets) at `domain`, naming the ticket so a
-/// person reading headers can tell where it came from.
-pub fn new_message_id(ticket: Option<i64>, now_ms: i64, domain: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    // RandomState is seeded per process from the OS: unique enough across
-    // restarts without pulling in a random-number crate.
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(n);
-    h.write_i64(now_ms);
-    let r = h.finish();
-    match ticket {
-        Some(t) => format!("pd.{t}.{now_ms:x}.{n:x}.{r:016x}@{domain}"),
-        None => format!("pd.{now_ms:x}.{n:x}.{r:016x}@{domain}"),
-    }
-}
-
-/// True when `message_id` was made by [`new_message_id`] for `domain`.
-pub fn is_our_message_id(message_id: &str, domain: &str) -> bool {
-    message_id.starts_with("pd.")
-        && message_id
-            .rsplit_once('@')
-            .is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -506,15 +478,5 @@ mod tests {
         assert!(head.contains("Auto-Submitted: auto-replied"), "{head}");
         assert!(head.contains("X-Auto-Response-Suppress: All"));
         assert!(head.contains("X-Postdesk-Loop: example.test"));
-    }
-
-    #[test]
-    fn message_ids_are_unique_and_recognised() {
-        let a = new_message_id(Some(7), 5, "example.test");
-        let b = new_message_id(Some(7), 5, "example.test");
-        assert_ne!(a, b);
-        assert!(is_our_message_id(&a, "example.test"));
-        assert!(!is_our_message_id(&a, "other.test"));
-        assert!(!is_our_message_id("CAF123@mail.gmail.com", "gmail.com"));
     }
 }

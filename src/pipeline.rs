@@ -3,73 +3,32 @@
 //! The glue of the design: parse, thread, decide (pure), then apply the
 //! effects and the source checkpoint in a single commit. A crash before the
 //! commit means the batch is fetched again; after it, never.
+//!
+//! - [`engine`]: the configuration compiled once (templates, policy).
+//! - this file: the steps in order, and the lookups the pure steps need
+//!   (which ticket, KB suggestions, limits already used), run against the
+//!   store before deciding.
+//! - `apply`: the effect interpreter.
+
+mod apply;
+mod engine;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::address::Mailbox;
-use crate::config::{Config, MailboxConfig};
-use crate::desk::decide::{self, Effect, Link, OutMail, Policy};
-use crate::desk::escalation;
-use crate::desk::people::Directory;
-use crate::desk::sla::Calendar;
-use crate::desk::when;
+use crate::config::Config;
+use crate::desk::decide;
+use crate::desk::effect::Effect;
+use crate::desk::limits::{self, Lookups, Usage};
+use crate::desk::policy::Policy;
+use crate::desk::sla::escalation;
+use crate::desk::{closing, kb};
 use crate::inbound::{self, Inbound};
-use crate::limits;
-use crate::outbound::{self, Envelope, OutboundError, Renderer};
-use crate::store::{
-    Checkpoint, EscalationRecord, EventRecord, InboundRecord, OutboundRecord, Store, StoreError, Tx,
-};
-use crate::subject::TagFormat;
+use crate::store::{Checkpoint, Store, StoreError, Tx};
+use crate::thread::{self, Link, Lookup};
 
-/// Why the engine could not be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error("{0}")]
-    Templates(#[from] OutboundError),
-    #[error("desk.time-zone: {0}")]
-    TimeZone(String),
-    #[error("{0}")]
-    Config(String),
-}
-
-/// Config turned into what the pipeline needs, built once.
-pub struct Engine {
-    pub config: Arc<Config>,
-    renderer: Renderer,
-    policy: Policy,
-}
-
-/// The decision policy a config describes.
-pub fn policy_from_config(config: &Config) -> Result<Policy, EngineError> {
-    let desk = &config.desk;
-    Ok(Policy {
-        desk_name: desk.name.clone(),
-        desk_address: Mailbox::new(Some(&desk.name), &desk.address),
-        id_domain: desk.id_domain().to_string(),
-        tag: TagFormat::new(&desk.tag_prefix),
-        lang: desk.language,
-        detect_language: desk.detect_language,
-        first_response: desk.first_response,
-        time_zone: when::zone(&desk.time_zone).map_err(EngineError::TimeZone)?,
-        time_zone_name: desk.time_zone.clone(),
-        directory: Directory::from_config(config, |var| std::env::var(var).ok()),
-        cc_watchers: config.workflow.cc_watchers,
-        agent_authentication: config.workflow.agent_authentication,
-        trusted_authserv_ids: config.workflow.trusted_authserv_ids.clone(),
-        confirm_words: config.workflow.confirm_words.clone(),
-        not_fixed_words: config.workflow.not_fixed_words.clone(),
-        auto_close_after: config.workflow.auto_close_after,
-        reopen_window: config.workflow.reopen_window,
-        survey: config.survey.clone(),
-        categories: config.workflow.categories.clone(),
-        rules: config.compiled_rules().map_err(EngineError::Config)?,
-        sla: config.sla.clone(),
-        calendar: Calendar::from_config(&config.sla.calendar).map_err(EngineError::Config)?,
-        kb: config.kb.clone(),
-    })
-}
+use apply::{Context, apply};
+pub use engine::{Engine, EngineError, policy_from_config};
 
 /// One raw message from a source, with its UID when the source has them.
 #[derive(Debug, Clone)]
@@ -97,55 +56,6 @@ impl std::ops::AddAssign for Tally {
         self.ignored += o.ignored;
         self.quarantined += o.quarantined;
         self.queued += o.queued;
-    }
-}
-
-impl Engine {
-    pub fn new(config: Config) -> Result<Engine, EngineError> {
-        let renderer = Renderer::new(config.templates_dir().as_deref())?;
-        let policy = policy_from_config(&config)?;
-        Ok(Engine {
-            config: Arc::new(config),
-            renderer,
-            policy,
-        })
-    }
-
-    pub fn renderer(&self) -> &Renderer {
-        &self.renderer
-    }
-
-    /// The desk's decision policy (before per-mailbox adjustments).
-    pub fn policy(&self) -> &Policy {
-        &self.policy
-    }
-
-    /// The policy for mail that came in through `mailbox`.
-    pub fn policy_for(&self, mailbox: &str) -> Policy {
-        let mut p = self.policy.clone();
-        if let Some(m) = self.mailbox(mailbox) {
-            if let Some(lang) = m.language {
-                p.lang = lang;
-            }
-            if let Some(addr) = &m.address {
-                p.desk_address = Mailbox::new(Some(&self.config.desk.name), addr);
-            }
-        }
-        p
-    }
-
-    fn mailbox(&self, name: &str) -> Option<&MailboxConfig> {
-        self.config.mailboxes.iter().find(|m| m.name == name)
-    }
-
-    /// Opens the configured database.
-    pub fn open_store(&self) -> Result<Store, StoreError> {
-        Store::open(&self.config.resolve(&self.config.storage.database))
-    }
-
-    /// Where the database is.
-    pub fn database_path(&self) -> std::path::PathBuf {
-        self.config.resolve(&self.config.storage.database)
     }
 }
 
@@ -244,360 +154,132 @@ fn process_one(
     }
     let link = find_link(tx, policy, &mail)?;
     let next = tx.next_ticket_number(engine.config.desk.first_ticket_number)?;
-    let mut effects = decide::decide(policy, &mail, link.as_ref(), next, now_ms);
-    suggest(tx, engine, &mail, &mut effects)?;
-    let incoming = Some((&mail, item.raw.as_slice()));
-    apply(
-        tx, engine, policy, mailbox, incoming, &effects, now_ms, &mut tally,
-    )?;
+    let effects = decide_with_kb(tx, policy, &mail, link.as_ref(), next, now_ms)?;
+    let effects = hold_back(tx, engine, policy, effects, now_ms)?;
+    let cx = Context {
+        engine,
+        policy,
+        mailbox,
+        incoming: Some((&mail, item.raw.as_slice())),
+        now_ms,
+    };
+    apply(tx, &cx, &effects, &mut tally)?;
     Ok(tally)
 }
 
-/// A new ticket's acknowledgement and team notice list the published
-/// knowledge-base entries that may answer it.
-fn suggest(
+/// Decides about a mail. A new ticket's acknowledgement and team notice
+/// list the published knowledge-base entries that may answer it: when the
+/// decision opens a ticket and the KB offers suggestions, they are looked
+/// up with the request's words and the (pure) decision is made again with
+/// them, so only new tickets pay for the search.
+fn decide_with_kb(
     tx: &Tx<'_>,
-    engine: &Engine,
+    policy: &Policy,
     mail: &Inbound,
-    effects: &mut Vec<Effect>,
-) -> Result<(), StoreError> {
-    let kb = &engine.config.kb;
-    if kb.suggestions == 0 || !effects.iter().any(|e| matches!(e, Effect::CreateTicket(_))) {
-        return Ok(());
+    link: Option<&Link>,
+    next: i64,
+    now_ms: i64,
+) -> Result<Vec<Effect>, StoreError> {
+    let effects = decide::decide(policy, mail, link, next, now_ms, &[]);
+    let opens = effects.iter().any(|e| matches!(e, Effect::CreateTicket(_)));
+    if policy.kb.suggestions == 0 || !opens {
+        return Ok(effects);
     }
-    let terms = crate::kb::request_terms(&mail.subject, &mail.text);
-    let found = tx.kb_suggestions(&terms, kb.suggestions, kb.min_score)?;
-    crate::kb::offer(effects, &found);
-    Ok(())
+    let terms = kb::request_terms(&mail.subject, &mail.text);
+    let found = tx.kb_suggestions(&terms, policy.kb.suggestions, policy.kb.min_score)?;
+    if found.is_empty() {
+        return Ok(effects);
+    }
+    Ok(decide::decide(policy, mail, link, next, now_ms, &found))
 }
 
-/// Finds the ticket a mail belongs to: our tag in the subject first, then any
-/// Message-ID it answers that we stored.
+/// Finds the ticket a mail belongs to: runs [`thread::plan`]'s lookups, in
+/// its order, against the store.
 fn find_link(tx: &Tx<'_>, policy: &Policy, mail: &Inbound) -> Result<Option<Link>, StoreError> {
-    if let Some(n) = policy.tag.find(&mail.subject)
-        && let Some(t) = tx.ticket(n)?
-    {
-        return Ok(Some(Link::Tag(t)));
-    }
-    let mut ids: Vec<String> = Vec::new();
-    // A bounce names the mail of ours that bounced.
-    if let Some(id) = mail
-        .bounce
-        .as_ref()
-        .and_then(|b| b.original_message_id.clone())
-    {
-        ids.push(id);
-    }
-    ids.extend(mail.in_reply_to.iter().cloned());
-    ids.extend(mail.references.iter().rev().cloned());
-    if let Some(t) = tx.ticket_by_message_ids(&ids)? {
-        return Ok(Some(Link::Reference(t)));
-    }
-    // A reply to an agent notice whose own Message-ID was not kept (or a
-    // client that only kept the thread root).
-    for id in &ids {
-        if let Some(n) = decide::ticket_of_notice_root(id, &policy.id_domain)
-            && let Some(t) = tx.ticket(n)?
-        {
-            return Ok(Some(Link::Reference(t)));
-        }
-    }
-    Ok(None)
+    let plan = thread::plan(mail, &policy.tag, &policy.id_domain);
+    thread::resolve(&plan, |lookup| match lookup {
+        Lookup::Tag(n) | Lookup::NoticeRoot(n) => tx.ticket(*n),
+        Lookup::MessageIds(ids) => tx.ticket_by_message_ids(ids),
+    })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn apply(
+/// Holds back the mails a loop limit or a suppression stops: looks up what
+/// [`limits::lookups`] asks, then lets [`limits::hold_back`] judge.
+fn hold_back(
     tx: &Tx<'_>,
     engine: &Engine,
     policy: &Policy,
-    mailbox: &str,
-    incoming: Option<(&Inbound, &[u8])>,
-    effects: &[Effect],
+    effects: Vec<Effect>,
+    now_ms: i64,
+) -> Result<Vec<Effect>, StoreError> {
+    let settings = &engine.config.limits;
+    let wanted = limits::lookups(settings, policy, &effects, now_ms);
+    if wanted.recipients.is_empty() {
+        return Ok(effects);
+    }
+    let usage = usage(tx, &wanted, now_ms)?;
+    let effects = limits::hold_back(settings, policy, effects, &usage);
+    for e in &effects {
+        if let Effect::Event {
+            ticket,
+            kind: "held-back",
+            detail: Some(why),
+            ..
+        } = e
+        {
+            tracing::warn!(ticket, "{why}");
+        }
+    }
+    Ok(effects)
+}
+
+/// The store's answers to the limits' questions.
+fn usage(tx: &Tx<'_>, l: &Lookups, now_ms: i64) -> Result<Usage, StoreError> {
+    let mut u = Usage::default();
+    for rcpt in &l.recipients {
+        if let Some(s) = tx.suppressed(rcpt, now_ms)? {
+            u.suppressed.insert(rcpt.clone(), s);
+        }
+    }
+    for rcpt in &l.outside {
+        u.to_recipient
+            .insert(rcpt.clone(), tx.auto_replies_to(rcpt, l.since)?);
+    }
+    for t in &l.tickets {
+        u.on_ticket.insert(*t, tx.auto_replies_on(*t, l.since)?);
+    }
+    for (ticket, rcpt, subject) in &l.acks {
+        if let Some(other) = tx.similar_recent_ticket(*ticket, rcpt, subject, l.ack_since)? {
+            u.similar.insert((*ticket, rcpt.clone()), other);
+        }
+    }
+    Ok(u)
+}
+
+/// Gates and applies the decisions of the clock or the shell (no mail).
+fn apply_decided(
+    tx: &Tx<'_>,
+    engine: &Engine,
+    policy: &Policy,
+    effects: Vec<Effect>,
     now_ms: i64,
     tally: &mut Tally,
 ) -> Result<(), StoreError> {
-    let max_attachment_size = engine.config.storage.max_attachment_size;
-    // Effects about "the mail" only come from decisions about a mail.
-    let record = |ticket: Option<i64>, kind: &'static str, note: Option<&'static str>| {
-        incoming.map(|(mail, raw)| InboundRecord {
-            ticket,
-            mailbox,
-            kind,
-            mail,
-            raw,
-            at: now_ms,
-            note,
-            max_attachment_size,
-        })
+    let effects = hold_back(tx, engine, policy, effects, now_ms)?;
+    let cx = Context {
+        engine,
+        policy,
+        mailbox: "",
+        incoming: None,
+        now_ms,
     };
-    for effect in effects {
-        match effect {
-            Effect::Ignore { reason } => {
-                if let Some(mut r) = record(None, "ignored", None) {
-                    tracing::info!(mailbox, message_id = %r.mail.message_id, reason, "not a ticket message");
-                    r.note = Some(reason);
-                    tx.insert_inbound(&r)?;
-                    tally.ignored += 1;
-                }
-            }
-            Effect::CreateTicket(t) => {
-                tx.create_ticket(t, mailbox, now_ms, Some(t.reply_by))?;
-                tally.created += 1;
-            }
-            Effect::Attach { ticket, kind } => {
-                if let Some(r) = record(Some(*ticket), kind.as_str(), None) {
-                    tx.insert_inbound(&r)?;
-                }
-                tx.touch_ticket(*ticket, now_ms)?;
-                if *kind != decide::MessageKind::Request {
-                    tally.attached += 1;
-                }
-            }
-            Effect::Event {
-                ticket,
-                actor,
-                kind,
-                old,
-                new,
-                detail,
-            } => {
-                tx.insert_event(&EventRecord {
-                    ticket: *ticket,
-                    at: now_ms,
-                    actor,
-                    kind,
-                    old: old.as_deref(),
-                    new: new.as_deref(),
-                    detail: detail.as_deref(),
-                })?;
-            }
-            Effect::Update {
-                ticket,
-                field,
-                old,
-                new,
-                actor,
-                detail,
-            } => {
-                tx.update_field(*ticket, *field, new.as_deref(), now_ms)?;
-                tx.insert_event(&EventRecord {
-                    ticket: *ticket,
-                    at: now_ms,
-                    actor,
-                    kind: field.as_str(),
-                    old: old.as_deref(),
-                    new: new.as_deref(),
-                    detail: detail.as_deref(),
-                })?;
-            }
-            Effect::Watch {
-                ticket,
-                address,
-                add,
-                actor,
-            } => {
-                tx.set_watcher(*ticket, address, *add)?;
-                tx.insert_event(&EventRecord {
-                    ticket: *ticket,
-                    at: now_ms,
-                    actor,
-                    kind: if *add {
-                        "watcher-added"
-                    } else {
-                        "watcher-removed"
-                    },
-                    old: None,
-                    new: Some(address),
-                    detail: None,
-                })?;
-            }
-            Effect::FirstResponse { ticket } => tx.first_response(*ticket, now_ms)?,
-            Effect::Suppress {
-                ticket,
-                address,
-                reason,
-            } => {
-                let until = now_ms + engine.config.limits.bounce_suppress.as_millis() as i64;
-                tx.suppress(address, until, reason)?;
-                tx.insert_event(&EventRecord {
-                    ticket: *ticket,
-                    at: now_ms,
-                    actor: "postdesk",
-                    kind: "address-suppressed",
-                    old: None,
-                    new: Some(address),
-                    detail: Some(reason),
-                })?;
-            }
-            Effect::Kb(k) => tx.kb_apply(k, now_ms)?,
-            Effect::Escalated {
-                ticket,
-                target,
-                percent,
-                action,
-                due_ms,
-            } => {
-                let first = tx.record_escalation(&EscalationRecord {
-                    ticket: *ticket,
-                    target: target.as_str(),
-                    percent: *percent,
-                    action: action.as_str(),
-                    due_at: *due_ms,
-                    at: now_ms,
-                })?;
-                if first {
-                    let level = format!("{} {percent}%", target.as_str());
-                    tx.insert_event(&EventRecord {
-                        ticket: *ticket,
-                        at: now_ms,
-                        actor: "postdesk",
-                        kind: "escalation",
-                        old: None,
-                        new: Some(&level),
-                        detail: Some(action.as_str()),
-                    })?;
-                }
-            }
-            Effect::Rate {
-                ticket,
-                score,
-                comment,
-                agent,
-            } => {
-                tx.rate(*ticket, *score, comment, agent.as_deref(), now_ms)?;
-                let score = score.to_string();
-                tx.insert_event(&EventRecord {
-                    ticket: *ticket,
-                    at: now_ms,
-                    actor: "requester",
-                    kind: "rating",
-                    old: None,
-                    new: Some(&score),
-                    detail: Some(comment).filter(|c| !c.is_empty()).map(String::as_str),
-                })?;
-            }
-            Effect::Send(out) => match guarded_queue(tx, engine, policy, out, now_ms) {
-                Ok(true) => tally.queued += 1,
-                Ok(false) => {}
-                Err(QueueError::Store(e)) => return Err(e),
-                Err(QueueError::Outbound(e)) => {
-                    // The ticket and the mail are safe; only this reply could
-                    // not be made. Record why, so an admin can fix the template.
-                    tracing::error!(ticket = out.ticket, error = %e, "could not render a mail");
-                    tx.insert_event(&EventRecord {
-                        ticket: out.ticket,
-                        at: now_ms,
-                        actor: "postdesk",
-                        kind: "send-failed",
-                        old: None,
-                        new: None,
-                        detail: Some(&format!("{} mail not sent: {e}", out.template)),
-                    })?;
-                }
-            },
-        }
-    }
-    Ok(())
-}
-
-enum QueueError {
-    Store(StoreError),
-    Outbound(OutboundError),
-}
-
-impl From<StoreError> for QueueError {
-    fn from(e: StoreError) -> QueueError {
-        QueueError::Store(e)
-    }
-}
-
-impl From<OutboundError> for QueueError {
-    fn from(e: OutboundError) -> QueueError {
-        QueueError::Outbound(e)
-    }
-}
-
-/// Queues a mail unless a loop limit holds it back (then the timeline says why).
-fn guarded_queue(
-    tx: &Tx<'_>,
-    engine: &Engine,
-    policy: &Policy,
-    out: &OutMail,
-    now_ms: i64,
-) -> Result<bool, QueueError> {
-    match limits::check(tx, &engine.config.limits, policy, out, now_ms)? {
-        limits::Verdict::Send => {
-            queue(tx, engine, policy, out, now_ms)?;
-            limits::record(tx, policy, out, now_ms)?;
-            Ok(true)
-        }
-        limits::Verdict::Hold(why) => {
-            tracing::warn!(ticket = out.ticket, "{why}");
-            tx.insert_event(&EventRecord {
-                ticket: out.ticket,
-                at: now_ms,
-                actor: "postdesk",
-                kind: "held-back",
-                old: None,
-                new: None,
-                detail: Some(&why),
-            })?;
-            Ok(false)
-        }
-    }
-}
-
-/// Renders a mail and puts it into the outbox.
-fn queue(
-    tx: &Tx<'_>,
-    engine: &Engine,
-    policy: &Policy,
-    out: &OutMail,
-    now_ms: i64,
-) -> Result<(), QueueError> {
-    let (text, html) = engine.renderer.render(out.template, out.lang, &out.vars)?;
-    let message_id = outbound::new_message_id(Some(out.ticket), now_ms, &policy.id_domain);
-    let from = match &out.from_name {
-        Some(name) => Mailbox::new(Some(name), &policy.desk_address.address),
-        None => policy.desk_address.clone(),
-    };
-    let env = Envelope {
-        from: &from,
-        to: &out.to,
-        subject: &out.subject,
-        message_id: &message_id,
-        in_reply_to: out.in_reply_to.as_deref(),
-        references: &out.references,
-        auto_submitted: out.auto_submitted,
-        loop_marker: &policy.id_domain,
-        date_ms: now_ms,
-    };
-    let raw = outbound::build(&env, &text, html.as_deref())?;
-    tx.queue_outbound(&OutboundRecord {
-        ticket: out.ticket,
-        kind: out.template,
-        message_id: &message_id,
-        in_reply_to: out.in_reply_to.as_deref(),
-        references: &out.references,
-        from: &from,
-        to: &out.to,
-        subject: &out.subject,
-        text: &text,
-        html: html.as_deref(),
-        raw: &raw,
-        envelope_from: &policy.desk_address.address,
-        at: now_ms,
-    })?;
-    if out.template == "survey" {
-        tx.survey_sent(out.ticket, now_ms)?;
-    }
-    Ok(())
+    apply(tx, &cx, &effects, tally)
 }
 
 /// Runs the clock's decisions (closing resolved tickets nobody confirmed) in
 /// one transaction, through the same apply path as mail.
 pub fn sweep(store: &mut Store, engine: &Engine, now_ms: i64) -> Result<Tally, StoreError> {
-    let policy = &engine.policy;
+    let policy = engine.policy();
     let tx = store.transaction()?;
     let mut tally = Tally::default();
     let due = now_ms - policy.auto_close_after.as_millis() as i64;
@@ -605,8 +287,8 @@ pub fn sweep(store: &mut Store, engine: &Engine, now_ms: i64) -> Result<Tally, S
         let Some(t) = tx.ticket(number)? else {
             continue;
         };
-        let effects = decide::sweep(policy, &t, now_ms);
-        apply(&tx, engine, policy, "", None, &effects, now_ms, &mut tally)?;
+        let effects = closing::sweep(policy, &t, now_ms);
+        apply_decided(&tx, engine, policy, effects, now_ms, &mut tally)?;
     }
     if !policy.sla.policies.is_empty() {
         for number in tx.sla_candidates()? {
@@ -615,7 +297,7 @@ pub fn sweep(store: &mut Store, engine: &Engine, now_ms: i64) -> Result<Tally, S
             };
             let effects = escalation::sweep(policy, &t, now_ms);
             if !effects.is_empty() {
-                apply(&tx, engine, policy, "", None, &effects, now_ms, &mut tally)?;
+                apply_decided(&tx, engine, policy, effects, now_ms, &mut tally)?;
             }
         }
     }
@@ -644,14 +326,15 @@ pub fn admin(
     actor: &str,
     now_ms: i64,
 ) -> Result<AdminOutcome, StoreError> {
-    let policy = &engine.policy;
+    let policy = engine.policy();
     let tx = store.transaction()?;
     let Some(t) = tx.ticket(number)? else {
         return Ok(AdminOutcome::default());
     };
-    let (effects, applied, refused) = decide::from_admin(policy, &t, commands, actor, now_ms);
+    let (effects, applied, refused) =
+        crate::desk::agent::from_admin(policy, &t, commands, actor, now_ms);
     let mut tally = Tally::default();
-    apply(&tx, engine, policy, "", None, &effects, now_ms, &mut tally)?;
+    apply_decided(&tx, engine, policy, effects, now_ms, &mut tally)?;
     tx.commit()?;
     Ok(AdminOutcome {
         found: true,

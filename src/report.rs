@@ -114,7 +114,7 @@ pub struct Settings<'a> {
 
 impl<'a> Settings<'a> {
     /// The settings of a desk's policy; lists keep the top 10.
-    pub fn from_policy(p: &'a crate::desk::decide::Policy) -> Settings<'a> {
+    pub fn from_policy(p: &'a crate::desk::policy::Policy) -> Settings<'a> {
         Settings {
             desk_name: &p.desk_name,
             time_zone: &p.time_zone,
@@ -803,7 +803,7 @@ pub fn compute(tickets: &[TicketFacts], period: &Period, s: &Settings<'_>) -> Re
         opened_subjects
             .iter()
             .flat_map(|v| {
-                crate::kb::words(&v.t.subject)
+                crate::desk::kb::words(&v.t.subject)
                     .into_iter()
                     .map(|w| (w, v.t.number))
             })

@@ -9,10 +9,13 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use postdesk::config::Config;
-use postdesk::desk::decide::{self, Effect, Link, TicketState};
+use postdesk::desk::decide;
+use postdesk::desk::effect::Effect;
+use postdesk::desk::ticket::TicketState;
+use postdesk::thread::Link;
 use postdesk::desk::ticket::Status;
 use postdesk::lang::Lang;
-use postdesk::outbound::{self, Envelope};
+use postdesk::compose;
 use postdesk::pipeline::{Engine, Incoming, process_batch};
 use postdesk::store::{Checkpoint, Store};
 use postdesk::subject::TagFormat;
@@ -167,7 +170,7 @@ pub fn run(budget: Budget, seed: u64) -> MicroResult {
         "decide::decide (new request)",
         "parsed request".into(),
         budget,
-        || decide::decide(&policy, &request, None, 1042, now),
+        || decide::decide(&policy, &request, None, 1042, now, &[]),
     ));
     let link = Link::Tag(TicketState {
         number: 1042,
@@ -181,36 +184,20 @@ pub fn run(budget: Budget, seed: u64) -> MicroResult {
         "decide::decide (reply)",
         "parsed request, linked".into(),
         budget,
-        || decide::decide(&policy, &request, Some(&link), 1042, now),
+        || decide::decide(&policy, &request, Some(&link), 1042, now, &[]),
     ));
 
     for (label, mail) in [("en", &request), ("zh-CN", &gbk)] {
-        let effects = decide::decide(&policy, mail, None, 1042, now);
+        let effects = decide::decide(&policy, mail, None, 1042, now, &[]);
         let Some(Effect::Send(ack)) = effects.iter().find(|e| matches!(e, Effect::Send(_))) else {
             panic!("a request from a person gets an acknowledgement: {effects:?}");
         };
         out.timings.push(time(
-            &format!("Renderer::render + outbound::build (ack {label})"),
+            &format!("compose::ticket_mail (ack {label})"),
             "one acknowledgement".into(),
             budget,
             || {
-                let (text, html) = eng
-                    .renderer()
-                    .render(ack.template, ack.lang, &ack.vars)
-                    .expect("render");
-                let id = outbound::new_message_id(Some(ack.ticket), now, &policy.id_domain);
-                let env = Envelope {
-                    from: &policy.desk_address,
-                    to: &ack.to,
-                    subject: &ack.subject,
-                    message_id: &id,
-                    in_reply_to: ack.in_reply_to.as_deref(),
-                    references: &ack.references,
-                    auto_submitted: ack.auto_submitted,
-                    loop_marker: &policy.id_domain,
-                    date_ms: now,
-                };
-                outbound::build(&env, &text, html.as_deref()).expect("build")
+                compose::ticket_mail(eng.renderer(), &policy, ack, now).expect("compose")
             },
         ));
     }

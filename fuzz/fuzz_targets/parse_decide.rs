@@ -21,7 +21,11 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use postdesk::config::Config;
-use postdesk::desk::decide::{self, Link, Policy, TicketState};
+use postdesk::desk::closing;
+use postdesk::desk::decide;
+use postdesk::desk::policy::Policy;
+use postdesk::desk::ticket::TicketState;
+use postdesk::thread::Link;
 use postdesk::desk::ticket::Status;
 use postdesk::desk::{commands, quote};
 use postdesk::pipeline::Engine;
@@ -110,19 +114,19 @@ fn let_guarded_panics_unwind() {
 
 fuzz_target!(|data: &[u8]| {
     let_guarded_panics_unwind();
-    let _ = postdesk::bounce::parse_dsn(data);
+    let _ = postdesk::inbound::bounce::parse_dsn(data);
     let Ok(mail) = postdesk::inbound::parse(data) else {
         return;
     };
     let policy = policy();
-    let _ = decide::decide(policy, &mail, None, 1000, NOW);
+    let _ = decide::decide(policy, &mail, None, 1000, NOW, &[]);
     // One status per input (cheaper than all five), chosen by the bytes.
     let status = Status::ALL[data.len() % Status::ALL.len()];
     let t = ticket(status);
-    let _ = decide::decide(policy, &mail, Some(&Link::Tag(t.clone())), 1000, NOW);
-    let _ = decide::decide(policy, &mail, Some(&Link::Reference(t.clone())), 1000, NOW);
-    let _ = decide::sweep(policy, &t, NOW);
-    let _ = decide::parse_rating(&mail.text);
+    let _ = decide::decide(policy, &mail, Some(&Link::Tag(t.clone())), 1000, NOW, &[]);
+    let _ = decide::decide(policy, &mail, Some(&Link::Reference(t.clone())), 1000, NOW, &[]);
+    let _ = closing::sweep(policy, &t, NOW);
+    let _ = closing::parse_rating(&mail.text);
     let _ = quote::new_text(&mail.text, mail.html.as_deref());
     let _ = commands::parse_block(&mail.text);
     let _ = commands::parse_subject(&mail.subject);

@@ -2,8 +2,25 @@
 
 use super::*;
 use crate::config::Config;
+use crate::desk::closing::{parse_rating, sweep};
+use crate::desk::effect::OutMail;
+use crate::desk::people::Directory;
+use crate::desk::ticket::{Field, MessageKind, Status, TicketState};
 use crate::inbound::{AutoReason, parse};
+use crate::lang::Lang;
+use crate::thread::notice_root;
 use std::path::Path;
+
+/// A decision without knowledge-base suggestions (see `kb::tests` for those).
+fn decide(
+    policy: &Policy,
+    mail: &Inbound,
+    link: Option<&Link>,
+    next_number: i64,
+    now_ms: i64,
+) -> Vec<Effect> {
+    super::decide(policy, mail, link, next_number, now_ms, &[])
+}
 
 const NOW: i64 = 1_796_004_000_000; // Monday 2026-11-30 02:00 UTC
 const DAY: i64 = 86_400_000;
@@ -54,7 +71,7 @@ team = "network"
     // The same construction the daemon uses; only the agents' secrets come
     // from a map instead of the environment.
     let mut p = crate::pipeline::policy_from_config(&cfg).unwrap();
-    p.directory = Directory::from_config(&cfg, |v| (v == "ALICE_SECRET").then(|| "s3cret".into()));
+    p.directory = Directory::from_config(&cfg.agents, &cfg.teams, |v| (v == "ALICE_SECRET").then(|| "s3cret".into()));
     p
 }
 
@@ -696,13 +713,3 @@ fn sweep_closes_unconfirmed_resolutions() {
     assert!(sweep(&policy(), &t, NOW).is_empty());
 }
 
-#[test]
-fn notice_roots_round_trip() {
-    let id = notice_root(1042, "example.test");
-    assert_eq!(ticket_of_notice_root(&id, "example.test"), Some(1042));
-    assert_eq!(ticket_of_notice_root(&id, "other.test"), None);
-    assert_eq!(
-        ticket_of_notice_root("pd.x.root@example.test", "example.test"),
-        None
-    );
-}

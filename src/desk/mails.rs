@@ -5,7 +5,10 @@ use serde_json::{Value, json};
 
 use crate::address::Mailbox;
 use crate::desk::commands;
-use crate::desk::decide::{MAX_REFERENCES, OutMail, Policy, TicketState, notice_root};
+use crate::desk::effect::OutMail;
+use crate::desk::policy::Policy;
+use crate::desk::ticket::TicketState;
+use crate::thread::{MAX_REFERENCES, notice_root};
 use crate::desk::people::Agent;
 use crate::desk::quote;
 use crate::desk::when;

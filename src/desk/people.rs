@@ -1,9 +1,69 @@
-//! Who is who: agents, teams and tiers, as the config describes them.
+//! Who is who: agents, teams and tiers, as the `[[agent]]` and `[[team]]`
+//! settings describe them, and how agents prove a mail is theirs.
 //!
 //! Anyone not listed here is a requester (or a watcher of a ticket).
 
+use serde::Deserialize;
+
 use crate::address::{Mailbox, normalise};
-use crate::config::Config;
+
+/// A person who answers tickets.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AgentConfig {
+    /// The short name used in commands: `#assign alice`.
+    pub name: String,
+    /// The name requesters see on relayed replies. Default: `name`.
+    pub display_name: Option<String>,
+    /// Every address the agent writes from.
+    pub addresses: Vec<String>,
+    /// The team the agent belongs to.
+    pub team: String,
+    /// A per-agent secret an agent can put in a command line (`#secret ...`)
+    /// when `workflow.agent-authentication = "secret"`: the variable's name.
+    pub secret_env: Option<String>,
+}
+
+/// A group of agents at one tier, with a lead.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TeamConfig {
+    pub name: String,
+    /// `L1` for the service desk, `L2` for specialists, and so on.
+    #[serde(default = "default_tier")]
+    pub tier: String,
+    /// Where notifications for the team go (a list address). Without it,
+    /// they go to every member.
+    pub address: Option<String>,
+    /// Agent names of the members, besides agents whose `team` names this team.
+    #[serde(default)]
+    pub members: Vec<String>,
+    /// The agent who leads the team (gets breach and low-rating notices).
+    pub lead: Option<String>,
+    /// Where notices for the team's manager go.
+    pub manager: Option<String>,
+    /// New tickets go to this team. Default: the first L1 team, else the first team.
+    #[serde(default)]
+    pub default: bool,
+}
+
+fn default_tier() -> String {
+    "L1".into()
+}
+
+/// How agents prove that a mail is really theirs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AgentAuthentication {
+    /// The From address is enough (only for a mailbox that cannot receive forged mail).
+    None,
+    /// The receiving server's Authentication-Results must show DKIM or SPF pass for the agent's domain.
+    DkimOrSpf,
+    /// A `#secret WORD` line with the agent's secret.
+    Secret,
+    /// Either of the two above.
+    DkimOrSpfOrSecret,
+}
 
 /// A person who answers tickets.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,9 +105,12 @@ pub struct Directory {
 impl Directory {
     /// Builds the directory; `env` reads per-agent secrets (the environment in
     /// the daemon, a map in tests).
-    pub fn from_config(cfg: &Config, env: impl Fn(&str) -> Option<String>) -> Directory {
-        let agents = cfg
-            .agents
+    pub fn from_config(
+        agents: &[AgentConfig],
+        teams: &[TeamConfig],
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Directory {
+        let agents = agents
             .iter()
             .map(|a| Agent {
                 name: a.name.clone(),
@@ -61,8 +124,7 @@ impl Directory {
                     .filter(|s| !s.is_empty()),
             })
             .collect();
-        let teams = cfg
-            .teams
+        let teams = teams
             .iter()
             .map(|t| Team {
                 name: t.name.clone(),
@@ -179,6 +241,7 @@ fn tier_level(tier: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
     use std::path::Path;
 
     pub(crate) fn directory() -> Directory {
@@ -213,7 +276,7 @@ team = "network"
             Path::new("."),
         )
         .unwrap();
-        Directory::from_config(&cfg, |v| {
+        Directory::from_config(&cfg.agents, &cfg.teams, |v| {
             (v == "ALICE_SECRET").then(|| "s3cret".to_string())
         })
     }

@@ -54,6 +54,14 @@ struct Rule {
     sender_high: Option<bool>,
 }
 
+/// What a new ticket gets when no rule sets it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct Classify {
+    pub default_category: Option<String>,
+    pub default_priority: Option<Priority>,
+}
+
 /// The compiled rules with the defaults.
 #[derive(Debug, Clone, Default)]
 pub struct Rules {

@@ -6,12 +6,14 @@
 //! - [`calendar`]: business time (working hours in a zone, holidays, extra
 //!   working days) and its arithmetic, [`Calendar::add`] and [`Calendar::between`].
 //! - [`clock`]: a ticket's clock, stopped while pending: elapsed time, due time.
-//! - [`escalate`]: which levels are due now, each once.
+//! - [`escalation`]: the ladder: which levels are due now (each once) and what they do.
+//! - [`status`]: where a ticket stands against its targets.
 
 pub mod calendar;
 pub mod clock;
 pub mod config;
-pub mod escalate;
+pub mod escalation;
+pub mod status;
 
 use std::time::Duration;
 
@@ -22,7 +24,8 @@ pub use clock::{Clock, Due, Pause};
 pub use config::{
     Action, CalendarConfig, ClockKind, EscalationLevel, PolicyConfig, SlaConfig, Target, WeekHours,
 };
-pub use escalate::{Escalation, SlaTicket, due_escalations, percent_of};
+pub use escalation::{Escalation, SlaTicket, due_escalations, percent_of};
+pub use status::{SlaStatus, TargetStatus};
 
 /// Why a due time cannot be computed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

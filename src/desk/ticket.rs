@@ -1,7 +1,12 @@
-//! Tickets: status, priority and the lifecycle between statuses.
+//! Tickets as the core sees them: status, priority, the state `decide`
+//! reads, a ticket to create, the fields that change and what an inbound
+//! message is to its ticket. (The moves between statuses are `lifecycle`.)
 
 use std::fmt;
 use std::str::FromStr;
+
+use crate::address::Mailbox;
+use crate::lang::Lang;
 
 /// Where a ticket is in its life.
 ///
@@ -116,6 +121,130 @@ impl FromStr for Priority {
             }
         };
         Ok(p)
+    }
+}
+
+/// A ticket as decide needs to see it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TicketState {
+    pub number: i64,
+    pub status: Option<Status>,
+    pub requester: String,
+    pub requester_name: Option<String>,
+    pub subject: String,
+    pub lang: Lang,
+    pub priority: Option<Priority>,
+    pub category: Option<String>,
+    pub team: Option<String>,
+    /// The assignee's agent name.
+    pub assignee: Option<String>,
+    pub tier: Option<String>,
+    pub watchers: Vec<String>,
+    pub first_response_at: Option<i64>,
+    pub resolved_at: Option<i64>,
+    pub closed_at: Option<i64>,
+    pub survey_sent: bool,
+    pub rated: bool,
+    /// When this ticket's requester last got a survey (any ticket).
+    pub requester_last_survey_at: Option<i64>,
+    /// Message-IDs of the requester's side of the conversation, oldest first
+    /// (bounded): the References of what we write to them.
+    pub thread: Vec<String>,
+    pub created_at: i64,
+    /// Spans the ticket waited on its requester (the SLA clock stopped).
+    pub pauses: Vec<crate::desk::sla::Pause>,
+    /// Escalation levels already fired: (target, percent).
+    pub escalations_fired: Vec<(String, u32)>,
+    /// Its knowledge-base entry and the entries its acknowledgement suggested.
+    pub kb: crate::desk::kb::TicketKb,
+}
+
+impl TicketState {
+    pub fn status(&self) -> Status {
+        self.status.unwrap_or(Status::New)
+    }
+
+    pub fn requester_mailbox(&self) -> Mailbox {
+        Mailbox::new(self.requester_name.as_deref(), &self.requester)
+    }
+}
+
+/// What an inbound message is to its ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    /// The mail that opened the ticket.
+    Request,
+    /// A later mail from the requester or a watcher.
+    Reply,
+    /// Automatic mail (out-of-office, bounce) attached for the record.
+    Automatic,
+    /// An agent's answer, relayed to the requester.
+    AgentReply,
+    /// An agent's internal note (or command-only mail): never shown to the requester.
+    Note,
+    /// Mail that claimed to be from an agent but could not prove it.
+    Unverified,
+    /// The requester's answer to the satisfaction survey.
+    Rating,
+    /// A delivery-status report about a mail we sent.
+    Bounce,
+}
+
+impl MessageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Request => "request",
+            MessageKind::Reply => "reply",
+            MessageKind::Automatic => "automatic",
+            MessageKind::AgentReply => "agent-reply",
+            MessageKind::Note => "note",
+            MessageKind::Unverified => "unverified",
+            MessageKind::Rating => "rating",
+            MessageKind::Bounce => "bounce",
+        }
+    }
+}
+
+/// A ticket to create. Its number was allocated by the caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTicket {
+    pub number: i64,
+    pub subject: String,
+    pub requester: Mailbox,
+    pub lang: Lang,
+    pub team: Option<String>,
+    pub tier: Option<String>,
+    /// The old ticket this one continues (a reply to a long-closed ticket, or a stranger's mail).
+    pub linked_to: Option<i64>,
+    pub category: Option<String>,
+    pub priority: Option<Priority>,
+    /// When the requester was promised a first answer.
+    pub reply_by: i64,
+    /// The classification rule that matched, for the timeline.
+    pub rule: Option<String>,
+}
+
+/// A ticket field an agent (or the desk) can change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Status,
+    Priority,
+    Category,
+    Team,
+    Assignee,
+    Tier,
+}
+
+impl Field {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::Status => "status",
+            Field::Priority => "priority",
+            Field::Category => "category",
+            Field::Team => "team",
+            Field::Assignee => "assignee",
+            Field::Tier => "tier",
+        }
     }
 }
 

@@ -9,7 +9,9 @@
 use std::path::Path;
 
 use crate::config::Config;
-use crate::desk::decide::{self, Link, TicketState};
+use crate::desk::decide;
+use crate::desk::ticket::TicketState;
+use crate::thread::Link;
 use crate::desk::{commands, quote};
 use crate::pipeline::Engine;
 
@@ -34,13 +36,13 @@ fn fuzzed_inputs_do_not_panic() {
     };
     for path in inputs {
         let raw = std::fs::read(&path).unwrap();
-        let _ = crate::bounce::parse_dsn(&raw);
+        let _ = crate::inbound::bounce::parse_dsn(&raw);
         let _ = super::parts(&raw);
         let Ok(mail) = super::parse(&raw) else {
             continue;
         };
-        let _ = decide::decide(&policy, &mail, None, 1000, 0);
-        let _ = decide::decide(&policy, &mail, Some(&Link::Tag(ticket.clone())), 1000, 0);
+        let _ = decide::decide(&policy, &mail, None, 1000, 0, &[]);
+        let _ = decide::decide(&policy, &mail, Some(&Link::Tag(ticket.clone())), 1000, 0, &[]);
         let _ = quote::new_text(&mail.text, mail.html.as_deref());
         let _ = commands::parse_block(&mail.text);
     }
@@ -53,5 +55,5 @@ fn a_mail_parser_panic_is_a_parse_error() {
     let raw = std::fs::read(&path).unwrap();
     assert!(super::parse(&raw).is_err());
     assert!(super::parts(&raw).is_empty());
-    assert_eq!(crate::bounce::parse_dsn(&raw), None);
+    assert_eq!(crate::inbound::bounce::parse_dsn(&raw), None);
 }

@@ -4,9 +4,9 @@
 //! whatever restarts happen.
 
 use crate::address::Mailbox;
-use crate::outbound::{self, Envelope};
+use crate::compose::{Letter, compose};
 use crate::pipeline::Engine;
-use crate::store::{OutboundRecord, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 use super::{Settings, compute, html, schedule, table};
 
@@ -38,44 +38,26 @@ pub fn send_due(store: &mut Store, engine: &Engine, now_ms: i64) -> Result<usize
         let text = table::text(&report);
         let html = html::render(&report);
         let subject = format!("{}: review of {}", policy.desk_name, d.period.label);
-        let message_id = outbound::new_message_id(None, now_ms, &policy.id_domain);
-        let env = Envelope {
-            from: &policy.desk_address,
+        let letter = Letter {
+            ticket: None,
+            kind: "report",
+            from_name: None,
             to: &to,
             subject: &subject,
-            message_id: &message_id,
             in_reply_to: None,
             references: &[],
             auto_submitted: Some("auto-generated"),
-            loop_marker: &policy.id_domain,
-            date_ms: now_ms,
+            text,
+            html: Some(html),
         };
-        let raw = match outbound::build(&env, &text, Some(&html)) {
-            Ok(raw) => raw,
+        let mail = match compose(policy, letter, now_ms) {
+            Ok(m) => m,
             Err(e) => {
                 tracing::error!(error = %e, period = key, "could not build the review mail");
                 continue;
             }
         };
-        tx.queue_report(
-            d.schedule,
-            key,
-            &OutboundRecord {
-                ticket: 0,
-                kind: "report",
-                message_id: &message_id,
-                in_reply_to: None,
-                references: &[],
-                from: &policy.desk_address,
-                to: &to,
-                subject: &subject,
-                text: &text,
-                html: Some(&html),
-                raw: &raw,
-                envelope_from: &policy.desk_address.address,
-                at: now_ms,
-            },
-        )?;
+        tx.queue_report(d.schedule, key, &mail.record())?;
         tracing::info!(schedule = d.schedule, period = key, "review queued");
         queued += 1;
     }

@@ -341,7 +341,7 @@ fn numbers(ts: &[i64]) -> String {
 fn width(s: &str) -> usize {
     s.chars()
         .map(|c| {
-            if crate::kb::is_cjk(c) || ('\u{FF00}'..='\u{FFEF}').contains(&c) {
+            if crate::desk::kb::is_cjk(c) || ('\u{FF00}'..='\u{FFEF}').contains(&c) {
                 2
             } else {
                 1

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::address::Mailbox;
-use crate::desk::decide::{Field, MAX_REFERENCES, MessageKind, NewTicket, TicketState};
+use crate::desk::ticket::{Field, MessageKind, NewTicket, TicketState};
+use crate::thread::MAX_REFERENCES;
 use crate::desk::sla::Pause;
 use crate::desk::ticket::Status;
 use crate::inbound::Inbound;
@@ -354,7 +355,8 @@ pub struct EscalationRecord<'a> {
 
 /// A rendered mail to store and queue.
 pub struct OutboundRecord<'a> {
-    pub ticket: i64,
+    /// The ticket it is about; `None` for mail about no ticket (the review).
+    pub ticket: Option<i64>,
     pub kind: &'a str,
     pub message_id: &'a str,
     pub in_reply_to: Option<&'a str>,
@@ -714,7 +716,8 @@ impl Tx<'_> {
         Ok(id)
     }
 
-    /// Stores an outgoing mail and queues it for delivery.
+    /// Stores an outgoing mail and queues it for delivery: every mail we
+    /// send, about a ticket or not, takes this one path. Returns the message row.
     pub fn queue_outbound(&self, r: &OutboundRecord<'_>) -> Result<i64, StoreError> {
         let id = self
             .tx
@@ -919,7 +922,7 @@ mod tests {
         let desk = Mailbox::new(Some("Desk"), "desk@example.test");
         let to = [Mailbox::new(None, rcpt)];
         tx.queue_outbound(&OutboundRecord {
-            ticket,
+            ticket: Some(ticket),
             kind: "ack",
             message_id: &format!("m{ticket}.{n}@example.test"),
             in_reply_to: None,

@@ -163,35 +163,7 @@ impl Tx<'_> {
         period: &str,
         mail: &OutboundRecord<'_>,
     ) -> Result<(), StoreError> {
-        let id = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO messages (ticket, direction, mailbox, message_id, kind, in_reply_to, refs, from_addr, from_name,
-                                       to_addrs, cc_addrs, subject, body, html, raw, at)
-                 VALUES (NULL, 'out', '', ?1, ?2, NULL, '', ?3, ?4, ?5, '', ?6, ?7, ?8, ?9, ?10)",
-            )
-            .and_then(|mut s| {
-                s.insert(params![
-                    mail.message_id,
-                    mail.kind,
-                    mail.from.address,
-                    mail.from.name,
-                    super::addresses(mail.to),
-                    mail.subject,
-                    mail.text,
-                    mail.html,
-                    mail.raw,
-                    mail.at,
-                ])
-            })
-            .ctx("storing a review mail")?;
-        self.tx
-            .prepare_cached(
-                "INSERT INTO outbox (message, ticket, mail_from, rcpt, state, next_attempt_at, created_at)
-                 VALUES (?1, NULL, ?2, ?3, 'queued', ?4, ?4)",
-            )
-            .and_then(|mut s| s.execute(params![id, mail.envelope_from, super::addresses(mail.to), mail.at]))
-            .ctx("queueing a review mail")?;
+        let id = self.queue_outbound(mail)?;
         self.tx
             .prepare_cached(
                 "INSERT INTO reports_sent (schedule, period, message, at) VALUES (?1, ?2, ?3, ?4)",

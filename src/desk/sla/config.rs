@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use super::calendar::Calendar;
-use crate::config::parse_duration;
+use crate::units::parse_duration;
 use crate::desk::ticket::Priority;
 
 /// The `[sla]` section.

@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::desk::commands::KbAction;
-use crate::desk::decide::{Effect, TicketState};
+use crate::desk::effect::Effect;
+use crate::desk::ticket::TicketState;
 use crate::desk::lifecycle::{self, Trigger};
 use crate::desk::ticket::Status;
 

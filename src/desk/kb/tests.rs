@@ -346,7 +346,8 @@ fn relevance_by_hand() {
 
 #[test]
 fn offer_adds_suggestions_to_the_acknowledgement_and_notice() {
-    use crate::desk::decide::{NewTicket, OutMail};
+    use crate::desk::effect::OutMail;
+    use crate::desk::ticket::NewTicket;
     let send = |template: &'static str| {
         Effect::Send(OutMail {
             ticket: 9,

@@ -1,0 +1,421 @@
+//! Agents' mail and commands: an agent's answer (relayed to the requester)
+//! or internal note, the `#commands` in it, and the same commands given by
+//! an admin at the shell. Each command is checked against the ticket and
+//! refused with a reason, never half-applied.
+
+use crate::desk::commands::{self, Command, CommandBlock};
+use crate::desk::effect::{Effect, event, set_status, update};
+use crate::desk::lifecycle::Trigger;
+use crate::desk::people::Agent;
+use crate::desk::policy::Policy;
+use crate::desk::ticket::{Field, MessageKind, Status, TicketState};
+use crate::desk::{closing, kb, mails, quote, verify};
+use crate::inbound::Inbound;
+
+pub(crate) fn from_agent(
+    policy: &Policy,
+    ticket: &TicketState,
+    agent: &Agent,
+    mail: &Inbound,
+    now_ms: i64,
+) -> Vec<Effect> {
+    let text = quote::new_text(&mail.text, mail.html.as_deref());
+    let mut block = commands::parse_block(&text);
+    // Subject commands count only when the agent added them: the requester's
+    // own subject ("please #close my account") must never act.
+    for p in commands::parse_subject(&mail.subject) {
+        if !ticket
+            .subject
+            .to_lowercase()
+            .contains(&p.line.to_lowercase())
+        {
+            block.commands.push(p);
+        }
+    }
+    let actor = agent.name.clone();
+    if let Err(why) = verify::verify_agent(policy, agent, mail, &block) {
+        return unverified_agent_mail(ticket, &actor, &block, why);
+    }
+    let mut work = ticket.clone();
+    let mut effects = Vec::new();
+    let mut applied: Vec<String> = Vec::new();
+    let mut refused: Vec<(String, String)> = block
+        .refused
+        .iter()
+        .map(|r| (r.line.clone(), r.reason.clone()))
+        .collect();
+    let mut status_cmd: Option<Status> = None;
+    let mut escalated_to: Option<String> = None;
+    for p in &block.commands {
+        match apply_command(policy, &mut work, agent, &p.command, &mut effects) {
+            Ok(Outcome::Applied(what)) => {
+                if let Some(s) = command_status(&p.command) {
+                    status_cmd = Some(s);
+                }
+                if matches!(p.command, Command::Escalate(_)) {
+                    escalated_to = work.team.clone();
+                }
+                applied.push(format!("{} ({what})", p.line));
+            }
+            Ok(Outcome::Silent) => {}
+            Err(why) => refused.push((p.line.clone(), why)),
+        }
+    }
+    // Any agent mail opens a new ticket, even one that only adds a note.
+    if status_cmd.is_none() {
+        set_status(&mut work, Trigger::AgentTouch, &actor, None, &mut effects).ok();
+    }
+    let public_text = block.rest.trim().to_string();
+    let is_note = block.internal_note || public_text.is_empty();
+    // ---- knowledge base: a draft on resolution, and the #kb commands.
+    let kb_commands: Vec<(String, commands::KbAction)> = block
+        .commands
+        .iter()
+        .filter_map(|p| match &p.command {
+            Command::Kb(a) => Some((p.line.clone(), a.clone())),
+            _ => None,
+        })
+        .collect();
+    let kb = kb::plan(
+        policy.kb.enabled,
+        &work,
+        status_cmd == Some(Status::Resolved),
+        &kb_commands,
+        if is_note { "" } else { &public_text },
+        &actor,
+    );
+    effects.extend(kb.effects.into_iter().map(Effect::Kb));
+    applied.extend(kb.applied);
+    refused.extend(kb.refused);
+    // ---- end knowledge base
+    effects.insert(
+        0,
+        Effect::Attach {
+            ticket: ticket.number,
+            kind: if is_note {
+                MessageKind::Note
+            } else {
+                MessageKind::AgentReply
+            },
+        },
+    );
+    if is_note {
+        if block.internal_note && !public_text.is_empty() {
+            effects
+                .extend(mails::note_to_team(policy, &work, agent, &public_text).map(Effect::Send));
+        }
+    } else {
+        if ticket.first_response_at.is_none() {
+            effects.push(Effect::FirstResponse {
+                ticket: ticket.number,
+            });
+        }
+        let mail_kind = match status_cmd {
+            Some(Status::Resolved) => "resolved",
+            _ => "reply",
+        };
+        effects.push(Effect::Send(mails::relay_to_requester(
+            policy,
+            &work,
+            agent,
+            mail_kind,
+            &public_text,
+        )));
+    }
+    if status_cmd == Some(Status::Resolved) && is_note {
+        // Resolved without words for the requester: still ask them to confirm.
+        effects.push(Effect::Send(mails::relay_to_requester(
+            policy, &work, agent, "resolved", "",
+        )));
+    }
+    if status_cmd == Some(Status::Closed) {
+        effects.extend(closing::survey(policy, &work, now_ms));
+    }
+    if let Some(team) = escalated_to {
+        effects.extend(
+            mails::notify_escalated(policy, &work, &team, &actor, &public_text).map(Effect::Send),
+        );
+    }
+    if !refused.is_empty() {
+        effects.push(event(
+            ticket.number,
+            &actor,
+            "commands-refused",
+            Some(
+                refused
+                    .iter()
+                    .map(|(l, w)| format!("{l}: {w}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+        ));
+        effects.push(Effect::Send(mails::command_result(
+            policy, &work, agent, &applied, &refused,
+        )));
+    }
+    effects
+}
+
+/// Commands given by an admin at the shell (`postdesk ticket N set`), with
+/// the same rules, events and mails as an agent's commands by mail; `actor`
+/// names who, e.g. "admin (cli)". All or nothing: when one command is
+/// refused, no effect is returned. Returns (effects, applied, refused).
+pub fn from_admin(
+    policy: &Policy,
+    ticket: &TicketState,
+    commands: &[(String, Command)],
+    actor: &str,
+    now_ms: i64,
+) -> (Vec<Effect>, Vec<String>, Vec<(String, String)>) {
+    let admin = Agent {
+        name: actor.to_string(),
+        display_name: policy.desk_name.clone(),
+        addresses: vec![policy.desk_address.address.clone()],
+        team: String::new(),
+        secret: None,
+    };
+    let mut work = ticket.clone();
+    let mut effects = Vec::new();
+    let mut applied = Vec::new();
+    let mut refused = Vec::new();
+    let mut status_cmd = None;
+    let mut escalated_to = None;
+    for (line, cmd) in commands {
+        match apply_command(policy, &mut work, &admin, cmd, &mut effects) {
+            Ok(Outcome::Applied(what)) => {
+                if let Some(s) = command_status(cmd) {
+                    status_cmd = Some(s);
+                }
+                if matches!(cmd, Command::Escalate(_)) {
+                    escalated_to = work.team.clone();
+                }
+                applied.push(format!("{line} ({what})"));
+            }
+            Ok(Outcome::Silent) => {}
+            Err(why) => refused.push((line.clone(), why)),
+        }
+    }
+    if !refused.is_empty() {
+        return (Vec::new(), applied, refused);
+    }
+    if status_cmd == Some(Status::Resolved) {
+        // As with an agent's #resolve without words: ask the requester to confirm.
+        let mut m = mails::relay_to_requester(policy, &work, &admin, "resolved", "");
+        m.from_name = None;
+        effects.push(Effect::Send(m));
+        let kb = kb::plan(policy.kb.enabled, &work, true, &[], "", actor);
+        effects.extend(kb.effects.into_iter().map(Effect::Kb));
+    }
+    if status_cmd == Some(Status::Closed) {
+        effects.extend(closing::survey(policy, &work, now_ms));
+    }
+    if let Some(team) = escalated_to {
+        effects.extend(mails::notify_escalated(policy, &work, &team, actor, "").map(Effect::Send));
+    }
+    (effects, applied, refused)
+}
+
+/// A mail from an agent's address that failed verification: kept as
+/// correspondence, nothing executed, the attempt recorded.
+fn unverified_agent_mail(
+    ticket: &TicketState,
+    actor: &str,
+    block: &CommandBlock,
+    why: String,
+) -> Vec<Effect> {
+    let mut effects = vec![Effect::Attach {
+        ticket: ticket.number,
+        kind: MessageKind::Unverified,
+    }];
+    let lines: Vec<&str> = block.commands.iter().map(|p| p.line.as_str()).collect();
+    effects.push(event(
+        ticket.number,
+        actor,
+        "unverified-agent-mail",
+        Some(if lines.is_empty() {
+            why
+        } else {
+            format!("{why}; not executed: {}", lines.join(", "))
+        }),
+    ));
+    effects
+}
+
+enum Outcome {
+    /// Changed the ticket; the words say how.
+    Applied(String),
+    /// Nothing to report (`#note`, `#secret`).
+    Silent,
+}
+
+fn command_status(c: &Command) -> Option<Status> {
+    match c {
+        Command::Resolve => Some(Status::Resolved),
+        Command::Pending => Some(Status::Pending),
+        Command::Close => Some(Status::Closed),
+        Command::Reopen | Command::Open => Some(Status::Open),
+        _ => None,
+    }
+}
+
+/// Applies one command to the working copy of the ticket, pushing its effects.
+fn apply_command(
+    policy: &Policy,
+    t: &mut TicketState,
+    agent: &Agent,
+    cmd: &Command,
+    effects: &mut Vec<Effect>,
+) -> Result<Outcome, String> {
+    let actor = agent.name.as_str();
+    let n = t.number;
+    match cmd {
+        Command::Note | Command::Secret(_) => Ok(Outcome::Silent),
+        c if command_status(c).is_some() => {
+            let target = command_status(c).unwrap_or(Status::Open);
+            let new = set_status(t, Trigger::AgentSets(target), actor, None, effects)?;
+            Ok(Outcome::Applied(format!("status {new}")))
+        }
+        Command::Priority(p) => {
+            if t.priority == Some(*p) {
+                return Err(format!("the priority is already {p}"));
+            }
+            effects.push(update(
+                n,
+                Field::Priority,
+                t.priority.map(|x| x.to_string()),
+                Some(p.to_string()),
+                actor,
+            ));
+            t.priority = Some(*p);
+            Ok(Outcome::Applied(format!("priority {p}")))
+        }
+        Command::Category(c) => {
+            let c = c.trim().to_lowercase();
+            if !policy.categories.is_empty()
+                && !policy.categories.iter().any(|k| k.eq_ignore_ascii_case(&c))
+            {
+                return Err(format!(
+                    "unknown category `{c}`; expected one of: {}",
+                    policy.categories.join(", ")
+                ));
+            }
+            effects.push(update(
+                n,
+                Field::Category,
+                t.category.clone(),
+                Some(c.clone()),
+                actor,
+            ));
+            t.category = Some(c.clone());
+            Ok(Outcome::Applied(format!("category {c}")))
+        }
+        Command::Assign(who) => {
+            let a = policy.directory.agent(who).ok_or_else(|| {
+                let names: Vec<&str> = policy
+                    .directory
+                    .agents
+                    .iter()
+                    .map(|a| a.name.as_str())
+                    .collect();
+                format!("no agent `{who}`; expected one of: {}", names.join(", "))
+            })?;
+            assign(t, a, actor, effects)
+        }
+        Command::Take => assign(t, agent, actor, effects),
+        Command::Escalate(arg) => {
+            let team = policy.directory.escalation_target(arg)?;
+            if t.team
+                .as_deref()
+                .is_some_and(|x| x.eq_ignore_ascii_case(&team.name))
+            {
+                return Err(format!("the ticket is already with {}", team.name));
+            }
+            effects.push(update(
+                n,
+                Field::Team,
+                t.team.clone(),
+                Some(team.name.clone()),
+                actor,
+            ));
+            if t.tier.as_deref() != Some(team.tier.as_str()) {
+                effects.push(update(
+                    n,
+                    Field::Tier,
+                    t.tier.clone(),
+                    Some(team.tier.clone()),
+                    actor,
+                ));
+            }
+            // The new team decides who takes it.
+            if t.assignee.is_some() {
+                effects.push(update(n, Field::Assignee, t.assignee.clone(), None, actor));
+                t.assignee = None;
+            }
+            t.team = Some(team.name.clone());
+            t.tier = Some(team.tier.clone());
+            Ok(Outcome::Applied(format!(
+                "now with {} ({})",
+                team.name, team.tier
+            )))
+        }
+        Command::CcAdd(addr) | Command::CcRemove(addr) => {
+            let add = matches!(cmd, Command::CcAdd(_));
+            let a = crate::address::normalise(addr);
+            if !a.contains('@') {
+                return Err(format!("`{addr}` is not an e-mail address"));
+            }
+            let present = t.watchers.contains(&a);
+            if add == present {
+                return Err(if add {
+                    format!("{a} already receives updates")
+                } else {
+                    format!("{a} is not a watcher")
+                });
+            }
+            effects.push(Effect::Watch {
+                ticket: n,
+                address: a.clone(),
+                add,
+                actor: actor.to_string(),
+            });
+            if add {
+                t.watchers.push(a.clone());
+            } else {
+                t.watchers.retain(|w| w != &a);
+            }
+            Ok(Outcome::Applied(if add {
+                format!("{a} added")
+            } else {
+                format!("{a} removed")
+            }))
+        }
+        // Planned after all commands by `kb::plan`, which needs to
+        // know whether the mail resolved the ticket.
+        Command::Kb(_) => Ok(Outcome::Silent),
+        _ => Err("not supported".into()),
+    }
+}
+
+fn assign(
+    t: &mut TicketState,
+    a: &Agent,
+    actor: &str,
+    effects: &mut Vec<Effect>,
+) -> Result<Outcome, String> {
+    if t.assignee
+        .as_deref()
+        .is_some_and(|x| x.eq_ignore_ascii_case(&a.name))
+    {
+        return Err(format!("the ticket is already assigned to {}", a.name));
+    }
+    effects.push(update(
+        t.number,
+        Field::Assignee,
+        t.assignee.clone(),
+        Some(a.name.clone()),
+        actor,
+    ));
+    t.assignee = Some(a.name.clone());
+    Ok(Outcome::Applied(format!("assigned to {}", a.name)))
+}
+

@@ -1,0 +1,148 @@
+//! The core's output: what to do, in order. `decide` returns these; the
+//! pipeline's apply step carries them out in one transaction and never
+//! decides anything itself.
+
+use crate::address::Mailbox;
+use crate::desk::lifecycle::{self, Trigger};
+use crate::desk::ticket::{Field, MessageKind, NewTicket, Status, TicketState};
+use crate::lang::Lang;
+
+/// A mail to queue, not yet rendered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutMail {
+    pub ticket: i64,
+    /// Template kind, e.g. `ack`.
+    pub template: &'static str,
+    pub lang: Lang,
+    /// The From display name; the address is always the desk's.
+    pub from_name: Option<String>,
+    pub to: Vec<Mailbox>,
+    pub subject: String,
+    pub in_reply_to: Option<String>,
+    pub references: Vec<String>,
+    pub auto_submitted: Option<&'static str>,
+    pub vars: serde_json::Value,
+}
+
+/// One thing to do, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Record the mail without a ticket, with the reason (our own mail coming back).
+    Ignore {
+        reason: String,
+    },
+    CreateTicket(NewTicket),
+    /// Store the inbound mail as a message of this ticket.
+    Attach {
+        ticket: i64,
+        kind: MessageKind,
+    },
+    /// Change a field; recorded as an event with old and new value.
+    Update {
+        ticket: i64,
+        field: Field,
+        old: Option<String>,
+        new: Option<String>,
+        actor: String,
+        detail: Option<String>,
+    },
+    /// Add or remove a watcher.
+    Watch {
+        ticket: i64,
+        address: String,
+        add: bool,
+        actor: String,
+    },
+    /// The first answer a requester got from a person.
+    FirstResponse {
+        ticket: i64,
+    },
+    /// Stop mailing an address for a while (a permanent delivery failure).
+    Suppress {
+        ticket: i64,
+        address: String,
+        reason: String,
+    },
+    /// A satisfaction rating.
+    Rate {
+        ticket: i64,
+        score: u8,
+        comment: String,
+        agent: Option<String>,
+    },
+    /// An SLA escalation level was reached; recorded so it fires once.
+    Escalated {
+        ticket: i64,
+        target: crate::desk::sla::Target,
+        percent: u32,
+        action: crate::desk::sla::Action,
+        due_ms: i64,
+    },
+    /// An entry in the ticket's timeline.
+    Event {
+        ticket: i64,
+        actor: String,
+        kind: &'static str,
+        old: Option<String>,
+        new: Option<String>,
+        detail: Option<String>,
+    },
+    Send(OutMail),
+    /// A change to the knowledge base (see [`crate::kb`]).
+    Kb(crate::desk::kb::KbEffect),
+}
+
+pub(crate) fn event(ticket: i64, actor: &str, kind: &'static str, detail: Option<String>) -> Effect {
+    Effect::Event {
+        ticket,
+        actor: actor.to_string(),
+        kind,
+        old: None,
+        new: None,
+        detail,
+    }
+}
+
+pub(crate) fn update(
+    ticket: i64,
+    field: Field,
+    old: Option<String>,
+    new: Option<String>,
+    actor: &str,
+) -> Effect {
+    Effect::Update {
+        ticket,
+        field,
+        old,
+        new,
+        actor: actor.to_string(),
+        detail: None,
+    }
+}
+
+/// Moves the working copy `t` as the lifecycle says `trigger` does, and
+/// pushes the change (none when the status stays). Every status change of
+/// the core goes through here; only `Trigger::AgentSets` can be refused,
+/// with the sentence the agent gets back.
+pub(crate) fn set_status(
+    t: &mut TicketState,
+    trigger: Trigger,
+    actor: &str,
+    detail: Option<String>,
+    effects: &mut Vec<Effect>,
+) -> Result<Status, String> {
+    let old = t.status();
+    let new = lifecycle::next(old, trigger)?;
+    if new != old {
+        effects.push(Effect::Update {
+            ticket: t.number,
+            field: Field::Status,
+            old: Some(old.as_str().into()),
+            new: Some(new.as_str().into()),
+            actor: actor.to_string(),
+            detail,
+        });
+        t.status = Some(new);
+    }
+    Ok(new)
+}

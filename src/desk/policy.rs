@@ -1,0 +1,178 @@
+//! What `decide` needs to know about the desk: its identity, its settings
+//! and the compiled rules, calendar and people. Also the `[desk]` and
+//! `[workflow]` settings sections, which the core owns.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use jiff::tz::TimeZone;
+use serde::Deserialize;
+
+use crate::address::Mailbox;
+use crate::desk::closing::SurveyConfig;
+use crate::desk::kb::KbConfig;
+use crate::desk::people::{AgentAuthentication, Directory};
+use crate::desk::rules::Rules;
+use crate::desk::sla::{Calendar, PolicyConfig, SlaConfig};
+use crate::desk::ticket::Priority;
+use crate::lang::Lang;
+use crate::subject::TagFormat;
+
+/// What decide needs to know about the desk and the mailbox the mail came in.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub desk_name: String,
+    /// Our address: From of everything we send.
+    pub desk_address: Mailbox,
+    /// Domain of our Message-IDs and loop marker.
+    pub id_domain: String,
+    pub tag: TagFormat,
+    /// The mailbox's language (also the language of notices to agents).
+    pub lang: Lang,
+    /// Answer in Chinese when the requester clearly writes Chinese.
+    pub detect_language: bool,
+    pub first_response: Duration,
+    pub time_zone: TimeZone,
+    pub time_zone_name: String,
+    pub directory: Directory,
+    pub cc_watchers: bool,
+    pub agent_authentication: AgentAuthentication,
+    pub trusted_authserv_ids: Vec<String>,
+    pub confirm_words: Vec<String>,
+    pub not_fixed_words: Vec<String>,
+    pub auto_close_after: Duration,
+    pub reopen_window: Duration,
+    pub survey: SurveyConfig,
+    /// Categories agents may set; empty = any word.
+    pub categories: Vec<String>,
+    /// Classification of new tickets.
+    pub rules: Rules,
+    /// SLA policies and the business calendar they count in.
+    pub sla: SlaConfig,
+    pub calendar: Calendar,
+    /// The knowledge base: drafts on resolution, `#kb` commands.
+    pub kb: KbConfig,
+}
+
+impl Policy {
+    /// The SLA policy for a ticket, if one applies.
+    pub fn sla_policy(
+        &self,
+        priority: Option<Priority>,
+        category: Option<&str>,
+    ) -> Option<&PolicyConfig> {
+        self.sla.policy_for(priority?, category)
+    }
+
+    /// When a first answer is due for a ticket created at `from_ms`: the SLA
+    /// policy's target in its clock, else `desk.first-response` of calendar time.
+    pub fn first_response_due(
+        &self,
+        priority: Option<Priority>,
+        category: Option<&str>,
+        from_ms: i64,
+    ) -> i64 {
+        if let Some(p) = self.sla_policy(priority, category)
+            && let Some(target) = p.first_response
+            && let Ok(due) = p.clock.add(&self.calendar, from_ms, target)
+        {
+            return due;
+        }
+        from_ms.saturating_add(self.first_response.as_millis() as i64)
+    }
+}
+
+
+/// Who the desk is and how it talks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct Desk {
+    pub name: String,
+    pub address: String,
+    pub message_id_domain: Option<String>,
+    pub tag_prefix: String,
+    pub language: Lang,
+    #[serde(deserialize_with = "crate::units::de_duration")]
+    pub first_response: Duration,
+    pub time_zone: String,
+    pub templates: Option<PathBuf>,
+    pub first_ticket_number: i64,
+    /// Also follow the requester's language when their mail is clearly Chinese.
+    pub detect_language: bool,
+}
+
+impl Default for Desk {
+    fn default() -> Desk {
+        Desk {
+            name: "Service Desk".into(),
+            address: "helpdesk@localhost".into(),
+            message_id_domain: None,
+            tag_prefix: "#".into(),
+            language: Lang::En,
+            first_response: Duration::from_secs(8 * 3600),
+            time_zone: "UTC".into(),
+            templates: None,
+            first_ticket_number: 1,
+            detect_language: true,
+        }
+    }
+}
+
+impl Desk {
+    /// The domain our Message-IDs end in.
+    pub fn id_domain(&self) -> &str {
+        match &self.message_id_domain {
+            Some(d) => d,
+            None => self
+                .address
+                .rsplit_once('@')
+                .map(|(_, d)| d)
+                .unwrap_or("localhost"),
+        }
+    }
+}
+
+/// The ticket lifecycle's settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct Workflow {
+    /// People in Cc of a request become watchers and receive public updates.
+    pub cc_watchers: bool,
+    pub agent_authentication: AgentAuthentication,
+    /// `Authentication-Results` headers count only from these servers (authserv-id).
+    pub trusted_authserv_ids: Vec<String>,
+    /// Words (besides the built-in ones) with which a requester confirms a resolution.
+    pub confirm_words: Vec<String>,
+    /// Words (besides the built-in ones) with which a requester says it is not fixed.
+    pub not_fixed_words: Vec<String>,
+    /// A resolved ticket without an answer closes after this long.
+    #[serde(deserialize_with = "crate::units::de_duration")]
+    pub auto_close_after: Duration,
+    /// A reply to a ticket closed longer ago than this opens a new ticket.
+    #[serde(deserialize_with = "crate::units::de_duration")]
+    pub reopen_window: Duration,
+    /// How often the daemon looks for tickets to close and SLAs to escalate.
+    #[serde(deserialize_with = "crate::units::de_duration")]
+    pub sweep_interval: Duration,
+    /// The categories agents may set with `#category`; empty allows any word.
+    pub categories: Vec<String>,
+}
+
+impl Default for Workflow {
+    fn default() -> Workflow {
+        Workflow {
+            cc_watchers: true,
+            agent_authentication: AgentAuthentication::None,
+            trusted_authserv_ids: Vec::new(),
+            confirm_words: Vec::new(),
+            not_fixed_words: Vec::new(),
+            auto_close_after: Duration::from_secs(5 * 86400),
+            reopen_window: Duration::from_secs(14 * 86400),
+            sweep_interval: Duration::from_secs(60),
+            categories: ["hardware", "software", "network", "account", "other"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+}
+

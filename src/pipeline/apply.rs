@@ -1,0 +1,215 @@
+//! The effect interpreter: carries out what `decide` returned, in the
+//! caller's transaction. It decides nothing: limits were applied and KB
+//! suggestions looked up before `decide` answered; here each effect becomes
+//! its rows, and every change its timeline entry.
+
+use crate::compose;
+use crate::desk::effect::Effect;
+use crate::desk::limits;
+use crate::desk::policy::Policy;
+use crate::desk::ticket::MessageKind;
+use crate::inbound::Inbound;
+use crate::store::{EscalationRecord, EventRecord, InboundRecord, StoreError, Tx};
+
+use super::{Engine, Tally};
+
+/// What the effects are about.
+pub(super) struct Context<'a> {
+    pub engine: &'a Engine,
+    pub policy: &'a Policy,
+    /// The mailbox the mail came in through (empty for the clock and the shell).
+    pub mailbox: &'a str,
+    /// The mail and its bytes, when the effects are about a mail.
+    pub incoming: Option<(&'a Inbound, &'a [u8])>,
+    pub now_ms: i64,
+}
+
+/// The one way a timeline entry is written.
+struct Timeline<'t, 'c> {
+    tx: &'t Tx<'c>,
+    at: i64,
+}
+
+impl Timeline<'_, '_> {
+    fn add(
+        &self,
+        ticket: i64,
+        actor: &str,
+        kind: &str,
+        old: Option<&str>,
+        new: Option<&str>,
+        detail: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.tx.insert_event(&EventRecord {
+            ticket,
+            at: self.at,
+            actor,
+            kind,
+            old,
+            new,
+            detail,
+        })
+    }
+}
+
+/// Applies `effects` in order.
+pub(super) fn apply(
+    tx: &Tx<'_>,
+    cx: &Context<'_>,
+    effects: &[Effect],
+    tally: &mut Tally,
+) -> Result<(), StoreError> {
+    let now = cx.now_ms;
+    let timeline = Timeline { tx, at: now };
+    for effect in effects {
+        match effect {
+            Effect::Ignore { reason } => {
+                if let Some(mut r) = record(cx, None, "ignored") {
+                    tracing::info!(mailbox = cx.mailbox, message_id = %r.mail.message_id, reason, "not a ticket message");
+                    r.note = Some(reason);
+                    tx.insert_inbound(&r)?;
+                    tally.ignored += 1;
+                }
+            }
+            Effect::CreateTicket(t) => {
+                tx.create_ticket(t, cx.mailbox, now, Some(t.reply_by))?;
+                tally.created += 1;
+            }
+            Effect::Attach { ticket, kind } => {
+                if let Some(r) = record(cx, Some(*ticket), kind.as_str()) {
+                    tx.insert_inbound(&r)?;
+                }
+                tx.touch_ticket(*ticket, now)?;
+                if *kind != MessageKind::Request {
+                    tally.attached += 1;
+                }
+            }
+            Effect::Event {
+                ticket,
+                actor,
+                kind,
+                old,
+                new,
+                detail,
+            } => timeline.add(
+                *ticket,
+                actor,
+                kind,
+                old.as_deref(),
+                new.as_deref(),
+                detail.as_deref(),
+            )?,
+            Effect::Update {
+                ticket,
+                field,
+                old,
+                new,
+                actor,
+                detail,
+            } => {
+                tx.update_field(*ticket, *field, new.as_deref(), now)?;
+                let (old, new) = (old.as_deref(), new.as_deref());
+                timeline.add(*ticket, actor, field.as_str(), old, new, detail.as_deref())?;
+            }
+            Effect::Watch {
+                ticket,
+                address,
+                add,
+                actor,
+            } => {
+                tx.set_watcher(*ticket, address, *add)?;
+                let kind = if *add {
+                    "watcher-added"
+                } else {
+                    "watcher-removed"
+                };
+                timeline.add(*ticket, actor, kind, None, Some(address), None)?;
+            }
+            Effect::FirstResponse { ticket } => tx.first_response(*ticket, now)?,
+            Effect::Suppress {
+                ticket,
+                address,
+                reason,
+            } => {
+                let until = now + cx.engine.config.limits.bounce_suppress.as_millis() as i64;
+                tx.suppress(address, until, reason)?;
+                let kind = "address-suppressed";
+                timeline.add(*ticket, "postdesk", kind, None, Some(address), Some(reason))?;
+            }
+            Effect::Kb(k) => tx.kb_apply(k, now)?,
+            Effect::Escalated {
+                ticket,
+                target,
+                percent,
+                action,
+                due_ms,
+            } => {
+                let first = tx.record_escalation(&EscalationRecord {
+                    ticket: *ticket,
+                    target: target.as_str(),
+                    percent: *percent,
+                    action: action.as_str(),
+                    due_at: *due_ms,
+                    at: now,
+                })?;
+                if first {
+                    let level = format!("{} {percent}%", target.as_str());
+                    let action = Some(action.as_str());
+                    timeline.add(*ticket, "postdesk", "escalation", None, Some(&level), action)?;
+                }
+            }
+            Effect::Rate {
+                ticket,
+                score,
+                comment,
+                agent,
+            } => {
+                tx.rate(*ticket, *score, comment, agent.as_deref(), now)?;
+                let score = score.to_string();
+                let comment = Some(comment.as_str()).filter(|c| !c.is_empty());
+                timeline.add(*ticket, "requester", "rating", None, Some(&score), comment)?;
+            }
+            Effect::Send(out) => {
+                match compose::ticket_mail(cx.engine.renderer(), cx.policy, out, now) {
+                    Ok(mail) => {
+                        tx.queue_outbound(&mail.record())?;
+                        for rcpt in limits::counted(cx.policy, out) {
+                            tx.record_auto_reply(rcpt, out.ticket, now)?;
+                        }
+                        if out.template == "survey" {
+                            tx.survey_sent(out.ticket, now)?;
+                        }
+                        tally.queued += 1;
+                    }
+                    Err(e) => {
+                        // The ticket and the mail are safe; only this reply could
+                        // not be made. Record why, so an admin can fix the template.
+                        tracing::error!(ticket = out.ticket, error = %e, "could not render a mail");
+                        let why = format!("{} mail not sent: {e}", out.template);
+                        timeline.add(out.ticket, "postdesk", "send-failed", None, None, Some(&why))?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The inbound mail as a message row. Effects about "the mail" only come
+/// from decisions about a mail.
+fn record<'a>(
+    cx: &'a Context<'a>,
+    ticket: Option<i64>,
+    kind: &'static str,
+) -> Option<InboundRecord<'a>> {
+    cx.incoming.map(|(mail, raw)| InboundRecord {
+        ticket,
+        mailbox: cx.mailbox,
+        kind,
+        mail,
+        raw,
+        at: cx.now_ms,
+        note: None,
+        max_attachment_size: cx.engine.config.storage.max_attachment_size,
+    })
+}

@@ -1,0 +1,114 @@
+//! The engine: the configuration turned, once, into what the pipeline
+//! needs: the templates and the core's policy.
+
+use std::sync::Arc;
+
+use crate::address::Mailbox;
+use crate::config::{Config, MailboxConfig};
+use crate::desk::people::Directory;
+use crate::desk::policy::Policy;
+use crate::desk::sla::Calendar;
+use crate::desk::when;
+use crate::outbound::{OutboundError, Renderer};
+use crate::store::{Store, StoreError};
+use crate::subject::TagFormat;
+
+/// Why the engine could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    Templates(#[from] OutboundError),
+    #[error("desk.time-zone: {0}")]
+    TimeZone(String),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Config turned into what the pipeline needs, built once.
+pub struct Engine {
+    pub config: Arc<Config>,
+    renderer: Renderer,
+    policy: Policy,
+}
+
+/// The decision policy a config describes.
+pub fn policy_from_config(config: &Config) -> Result<Policy, EngineError> {
+    let desk = &config.desk;
+    Ok(Policy {
+        desk_name: desk.name.clone(),
+        desk_address: Mailbox::new(Some(&desk.name), &desk.address),
+        id_domain: desk.id_domain().to_string(),
+        tag: TagFormat::new(&desk.tag_prefix),
+        lang: desk.language,
+        detect_language: desk.detect_language,
+        first_response: desk.first_response,
+        time_zone: when::zone(&desk.time_zone).map_err(EngineError::TimeZone)?,
+        time_zone_name: desk.time_zone.clone(),
+        directory: Directory::from_config(&config.agents, &config.teams, |var| {
+            std::env::var(var).ok()
+        }),
+        cc_watchers: config.workflow.cc_watchers,
+        agent_authentication: config.workflow.agent_authentication,
+        trusted_authserv_ids: config.workflow.trusted_authserv_ids.clone(),
+        confirm_words: config.workflow.confirm_words.clone(),
+        not_fixed_words: config.workflow.not_fixed_words.clone(),
+        auto_close_after: config.workflow.auto_close_after,
+        reopen_window: config.workflow.reopen_window,
+        survey: config.survey.clone(),
+        categories: config.workflow.categories.clone(),
+        rules: config.compiled_rules().map_err(EngineError::Config)?,
+        sla: config.sla.clone(),
+        calendar: Calendar::from_config(&config.sla.calendar).map_err(EngineError::Config)?,
+        kb: config.kb.clone(),
+    })
+}
+
+impl Engine {
+    pub fn new(config: Config) -> Result<Engine, EngineError> {
+        let renderer = Renderer::new(config.templates_dir().as_deref())?;
+        let policy = policy_from_config(&config)?;
+        Ok(Engine {
+            config: Arc::new(config),
+            renderer,
+            policy,
+        })
+    }
+
+    pub fn renderer(&self) -> &Renderer {
+        &self.renderer
+    }
+
+    /// The desk's decision policy (before per-mailbox adjustments).
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The policy for mail that came in through `mailbox`.
+    pub fn policy_for(&self, mailbox: &str) -> Policy {
+        let mut p = self.policy.clone();
+        if let Some(m) = self.mailbox(mailbox) {
+            if let Some(lang) = m.language {
+                p.lang = lang;
+            }
+            if let Some(addr) = &m.address {
+                p.desk_address = Mailbox::new(Some(&self.config.desk.name), addr);
+            }
+        }
+        p
+    }
+
+    fn mailbox(&self, name: &str) -> Option<&MailboxConfig> {
+        self.config.mailboxes.iter().find(|m| m.name == name)
+    }
+
+    /// Opens the configured database.
+    pub fn open_store(&self) -> Result<Store, StoreError> {
+        Store::open(&self.config.resolve(&self.config.storage.database))
+    }
+
+    /// Where the database is.
+    pub fn database_path(&self) -> std::path::PathBuf {
+        self.config.resolve(&self.config.storage.database)
+    }
+}
+
