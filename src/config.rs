@@ -17,13 +17,13 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::desk::closing::SurveyConfig;
 use crate::desk::kb::KbConfig;
 use crate::desk::limits::Limits;
 use crate::desk::people::{AgentConfig, TeamConfig};
 use crate::desk::policy::{Desk, Workflow};
 use crate::desk::rules::{Classify, RuleConfig, Rules};
 use crate::desk::sla::SlaConfig;
+use crate::desk::survey::SurveyConfig;
 use crate::lang::Lang;
 use crate::report::schedule::ReportConfig;
 
@@ -228,9 +228,15 @@ pub struct MailboxConfig {
     pub quarantine_folder: Option<String>,
     #[serde(default = "yes")]
     pub idle: bool,
-    #[serde(default = "default_poll", deserialize_with = "crate::units::de_duration")]
+    #[serde(
+        default = "default_poll",
+        deserialize_with = "crate::units::de_duration"
+    )]
     pub poll_interval: Duration,
-    #[serde(default = "default_recheck", deserialize_with = "crate::units::de_duration")]
+    #[serde(
+        default = "default_recheck",
+        deserialize_with = "crate::units::de_duration"
+    )]
     pub idle_recheck: Duration,
     #[serde(default = "default_batch")]
     pub batch_size: usize,

@@ -98,6 +98,20 @@ impl Inbound {
         let japanese = kana > 0 && kana * 5 >= han + kana;
         han > 0 && !japanese && (han * 5 >= letters || (han >= 4 && han * 10 >= letters))
     }
+
+    /// The sender's address: From, or Reply-To when there is no From.
+    pub fn sender_address(&self) -> String {
+        self.from
+            .as_ref()
+            .or(self.reply_to.as_ref())
+            .map(|m| m.address.clone())
+            .unwrap_or_else(|| "unknown".into())
+    }
+
+    /// Who a reply to a new requester should go to: Reply-To when given, else From.
+    pub fn reply_address(&self) -> Option<crate::address::Mailbox> {
+        self.reply_to.clone().or_else(|| self.from.clone())
+    }
 }
 
 /// CJK unified ideographs (with extensions A to H) and compatibility ideographs.

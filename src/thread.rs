@@ -158,7 +158,8 @@ mod tests {
     use super::*;
 
     fn mail(subject: &str, in_reply_to: &[&str], references: &[&str]) -> Inbound {
-        let mut raw = format!("From: ann@corp.test\r\nSubject: {subject}\r\nMessage-ID: <m1@corp.test>\r\n");
+        let mut raw =
+            format!("From: ann@corp.test\r\nSubject: {subject}\r\nMessage-ID: <m1@corp.test>\r\n");
         if !in_reply_to.is_empty() {
             raw.push_str(&format!("In-Reply-To: <{}>\r\n", in_reply_to.join("> <")));
         }
@@ -197,25 +198,43 @@ mod tests {
 
     #[test]
     fn the_tag_wins_over_references() {
-        assert_eq!(linked(&mail("Re: [#7] VPN", &["a9@x"], &[])), Some((true, 7)));
+        assert_eq!(
+            linked(&mail("Re: [#7] VPN", &["a9@x"], &[])),
+            Some((true, 7))
+        );
     }
 
     #[test]
     fn a_tag_of_no_ticket_falls_back_to_references() {
-        assert_eq!(linked(&mail("Re: [#8] VPN", &["a9@x"], &[])), Some((false, 9)));
+        assert_eq!(
+            linked(&mail("Re: [#8] VPN", &["a9@x"], &[])),
+            Some((false, 9))
+        );
     }
 
     #[test]
     fn in_reply_to_wins_over_references_and_newest_reference_first() {
-        assert_eq!(linked(&mail("Re: VPN", &["a7@x"], &["a9@x"])), Some((false, 7)));
-        assert_eq!(linked(&mail("Re: VPN", &[], &["a7@x", "a9@x"])), Some((false, 9)));
-        assert_eq!(linked(&mail("Re: VPN", &["zz@x"], &["a7@x", "yy@x"])), Some((false, 7)));
+        assert_eq!(
+            linked(&mail("Re: VPN", &["a7@x"], &["a9@x"])),
+            Some((false, 7))
+        );
+        assert_eq!(
+            linked(&mail("Re: VPN", &[], &["a7@x", "a9@x"])),
+            Some((false, 9))
+        );
+        assert_eq!(
+            linked(&mail("Re: VPN", &["zz@x"], &["a7@x", "yy@x"])),
+            Some((false, 7))
+        );
     }
 
     #[test]
     fn a_stored_message_wins_over_a_notice_root() {
         let root = notice_root(9, "desk.test");
-        assert_eq!(linked(&mail("Re: VPN", &[&root], &["a7@x"])), Some((false, 7)));
+        assert_eq!(
+            linked(&mail("Re: VPN", &[&root], &["a7@x"])),
+            Some((false, 7))
+        );
         assert_eq!(linked(&mail("Re: VPN", &[&root], &[])), Some((false, 9)));
         // A root at another domain is not ours.
         let foreign = notice_root(9, "other.test");

@@ -8,17 +8,17 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use postdesk::compose;
 use postdesk::config::Config;
 use postdesk::desk::decide;
 use postdesk::desk::effect::Effect;
-use postdesk::desk::ticket::TicketState;
-use postdesk::thread::Link;
 use postdesk::desk::ticket::Status;
+use postdesk::desk::ticket::TicketState;
 use postdesk::lang::Lang;
-use postdesk::compose;
 use postdesk::pipeline::{Engine, Incoming, process_batch};
 use postdesk::store::{Checkpoint, Store};
 use postdesk::subject::TagFormat;
+use postdesk::thread::Link;
 
 use crate::corpus::{self, Category, Names};
 
@@ -196,9 +196,7 @@ pub fn run(budget: Budget, seed: u64) -> MicroResult {
             &format!("compose::ticket_mail (ack {label})"),
             "one acknowledgement".into(),
             budget,
-            || {
-                compose::ticket_mail(eng.renderer(), &policy, ack, now).expect("compose")
-            },
+            || compose::ticket_mail(eng.renderer(), &policy, ack, now).expect("compose"),
         ));
     }
 

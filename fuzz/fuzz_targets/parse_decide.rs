@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use postdesk::config::Config;
-use postdesk::desk::closing;
+use postdesk::desk::{closing, survey};
 use postdesk::desk::decide;
 use postdesk::desk::policy::Policy;
 use postdesk::desk::ticket::TicketState;
@@ -126,7 +126,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = decide::decide(policy, &mail, Some(&Link::Tag(t.clone())), 1000, NOW, &[]);
     let _ = decide::decide(policy, &mail, Some(&Link::Reference(t.clone())), 1000, NOW, &[]);
     let _ = closing::sweep(policy, &t, NOW);
-    let _ = closing::parse_rating(&mail.text);
+    let _ = survey::parse_rating(&mail.text);
     let _ = quote::new_text(&mail.text, mail.html.as_deref());
     let _ = commands::parse_block(&mail.text);
     let _ = commands::parse_subject(&mail.subject);

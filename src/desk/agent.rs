@@ -418,4 +418,3 @@ fn assign(
     t.assignee = Some(a.name.clone());
     Ok(Outcome::Applied(format!("assigned to {}", a.name)))
 }
-

@@ -18,10 +18,7 @@ pub(crate) fn our_own_mail(policy: &Policy, mail: &Inbound) -> Option<String> {
         .iter()
         .any(|m| m.eq_ignore_ascii_case(&policy.id_domain))
     {
-        return Some(format!(
-            "carries our loop header ({})",
-            thread::LOOP_HEADER
-        ));
+        return Some(format!("carries our loop header ({})", thread::LOOP_HEADER));
     }
     if thread::is_our_message_id(&mail.message_id, &policy.id_domain) {
         return Some("has a Message-ID we created".into());
@@ -100,12 +97,7 @@ pub(crate) fn on_ticket(ticket: &TicketState, mail: &Inbound, sender: &str) -> V
             ticket: ticket.number,
             kind: MessageKind::Automatic,
         },
-        event(
-            ticket.number,
-            sender,
-            "automatic-mail",
-            Some(detail(mail)),
-        ),
+        event(ticket.number, sender, "automatic-mail", Some(detail(mail))),
     ]
 }
 
@@ -113,4 +105,3 @@ pub(crate) fn detail(mail: &Inbound) -> String {
     let reasons: Vec<String> = mail.auto.reasons.iter().map(|r| r.to_string()).collect();
     format!("automatic mail: {}", reasons.join(", "))
 }
-

@@ -13,7 +13,6 @@
 //! [`agent`]: crate::desk::agent
 //! [`closing`]: crate::desk::closing
 
-use crate::address::Mailbox;
 use crate::desk::effect::Effect;
 use crate::desk::kb::Suggestion;
 use crate::desk::policy::Policy;
@@ -42,7 +41,7 @@ pub fn decide(
         return requester::new_ticket(policy, mail, next_number, None, now_ms, suggestions);
     };
     let ticket = link.ticket();
-    let sender = sender_address(mail);
+    let sender = mail.sender_address();
     if mail.auto.is_automatic() {
         return automatic::on_ticket(ticket, mail, &sender);
     }
@@ -69,20 +68,6 @@ pub fn decide(
             requester::from_requester(policy, ticket, mail, &sender, new, now_ms)
         }
     }
-}
-
-/// The sender's address: From, or Reply-To when there is no From.
-pub(crate) fn sender_address(mail: &Inbound) -> String {
-    mail.from
-        .as_ref()
-        .or(mail.reply_to.as_ref())
-        .map(|m| m.address.clone())
-        .unwrap_or_else(|| "unknown".into())
-}
-
-/// Who a reply to a new requester should go to: Reply-To when given, else From.
-pub(crate) fn reply_address(mail: &Inbound) -> Option<Mailbox> {
-    mail.reply_to.clone().or_else(|| mail.from.clone())
 }
 
 #[cfg(test)]

@@ -2,9 +2,10 @@
 
 use super::*;
 use crate::config::Config;
-use crate::desk::closing::{parse_rating, sweep};
+use crate::desk::closing::sweep;
 use crate::desk::effect::OutMail;
 use crate::desk::people::Directory;
+use crate::desk::survey::parse_rating;
 use crate::desk::ticket::{Field, MessageKind, Status, TicketState};
 use crate::inbound::{AutoReason, parse};
 use crate::lang::Lang;
@@ -71,7 +72,9 @@ team = "network"
     // The same construction the daemon uses; only the agents' secrets come
     // from a map instead of the environment.
     let mut p = crate::pipeline::policy_from_config(&cfg).unwrap();
-    p.directory = Directory::from_config(&cfg.agents, &cfg.teams, |v| (v == "ALICE_SECRET").then(|| "s3cret".into()));
+    p.directory = Directory::from_config(&cfg.agents, &cfg.teams, |v| {
+        (v == "ALICE_SECRET").then(|| "s3cret".into())
+    });
     p
 }
 
@@ -712,4 +715,3 @@ fn sweep_closes_unconfirmed_resolutions() {
     t.resolved_at = Some(NOW - DAY);
     assert!(sweep(&policy(), &t, NOW).is_empty());
 }
-

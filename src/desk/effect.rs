@@ -89,10 +89,15 @@ pub enum Effect {
     },
     Send(OutMail),
     /// A change to the knowledge base (see [`crate::kb`]).
-    Kb(crate::desk::kb::KbEffect),
+    Kb(crate::desk::kb::entry::KbEffect),
 }
 
-pub(crate) fn event(ticket: i64, actor: &str, kind: &'static str, detail: Option<String>) -> Effect {
+pub(crate) fn event(
+    ticket: i64,
+    actor: &str,
+    kind: &'static str,
+    detail: Option<String>,
+) -> Effect {
     Effect::Event {
         ticket,
         actor: actor.to_string(),

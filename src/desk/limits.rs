@@ -140,7 +140,12 @@ pub fn lookups(limits: &Limits, policy: &Policy, effects: &[Effect], now_ms: i64
 /// Turns every mail in `effects` that a limit holds back into a
 /// `held-back` event saying why; mails that go are counted as they go, so
 /// the second of two mails to one address sees the first.
-pub fn hold_back(limits: &Limits, policy: &Policy, effects: Vec<Effect>, usage: &Usage) -> Vec<Effect> {
+pub fn hold_back(
+    limits: &Limits,
+    policy: &Policy,
+    effects: Vec<Effect>,
+    usage: &Usage,
+) -> Vec<Effect> {
     let mut usage = usage.clone();
     effects
         .into_iter()

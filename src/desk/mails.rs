@@ -6,14 +6,14 @@ use serde_json::{Value, json};
 use crate::address::Mailbox;
 use crate::desk::commands;
 use crate::desk::effect::OutMail;
-use crate::desk::policy::Policy;
-use crate::desk::ticket::TicketState;
-use crate::thread::{MAX_REFERENCES, notice_root};
 use crate::desk::people::Agent;
+use crate::desk::policy::Policy;
 use crate::desk::quote;
+use crate::desk::ticket::TicketState;
 use crate::desk::when;
 use crate::inbound::Inbound;
 use crate::lang::Lang;
+use crate::thread::{MAX_REFERENCES, notice_root};
 
 /// The most of a mail's text we copy into a notice.
 const MAX_QUOTED_CHARS: usize = 4000;

@@ -30,6 +30,7 @@ pub mod quote;
 pub mod requester;
 pub mod rules;
 pub mod sla;
+pub mod survey;
 pub mod ticket;
 pub mod verify;
 pub mod when;
@@ -64,7 +65,9 @@ mod imports {
         assert!(all.len() > 20, "expected the core's files under {root:?}");
         let mut bad = Vec::new();
         for f in &all {
-            if f.file_name().is_some_and(|n| n.to_string_lossy().ends_with("tests.rs")) {
+            if f.file_name()
+                .is_some_and(|n| n.to_string_lossy().ends_with("tests.rs"))
+            {
                 continue;
             }
             let text = std::fs::read_to_string(f).unwrap();

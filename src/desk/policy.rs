@@ -9,11 +9,12 @@ use jiff::tz::TimeZone;
 use serde::Deserialize;
 
 use crate::address::Mailbox;
-use crate::desk::closing::SurveyConfig;
-use crate::desk::kb::KbConfig;
+use crate::desk::kb::entry::KbConfig;
 use crate::desk::people::{AgentAuthentication, Directory};
 use crate::desk::rules::Rules;
-use crate::desk::sla::{Calendar, PolicyConfig, SlaConfig};
+use crate::desk::sla::calendar::Calendar;
+use crate::desk::sla::config::{PolicyConfig, SlaConfig};
+use crate::desk::survey::SurveyConfig;
 use crate::desk::ticket::Priority;
 use crate::lang::Lang;
 use crate::subject::TagFormat;
@@ -81,7 +82,6 @@ impl Policy {
         from_ms.saturating_add(self.first_response.as_millis() as i64)
     }
 }
-
 
 /// Who the desk is and how it talks.
 #[derive(Debug, Clone, Deserialize)]
@@ -175,4 +175,3 @@ impl Default for Workflow {
         }
     }
 }
-

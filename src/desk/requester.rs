@@ -3,13 +3,12 @@
 //! confirmations, reopening, survey answers).
 
 use crate::address::Mailbox;
-use crate::desk::decide::{reply_address, sender_address};
 use crate::desk::effect::{Effect, event, set_status};
+use crate::desk::kb::{self, Suggestion};
 use crate::desk::lifecycle::Trigger;
 use crate::desk::policy::Policy;
 use crate::desk::ticket::{MessageKind, NewTicket, Status, TicketState};
-use crate::desk::kb::{self, Suggestion};
-use crate::desk::{automatic, closing, commands, mails, quote};
+use crate::desk::{automatic, closing, commands, mails, quote, survey};
 use crate::inbound::Inbound;
 use crate::lang::Lang;
 
@@ -28,8 +27,10 @@ pub(crate) fn new_ticket(
     now_ms: i64,
     suggestions: &[Suggestion],
 ) -> Vec<Effect> {
-    let requester = reply_address(mail).unwrap_or_else(|| Mailbox::new(None, "unknown@invalid"));
-    let actor = sender_address(mail);
+    let requester = mail
+        .reply_address()
+        .unwrap_or_else(|| Mailbox::new(None, "unknown@invalid"));
+    let actor = mail.sender_address();
     let lang = language_for(policy, mail);
     let subject = display_subject(policy, mail);
     let class = policy.rules.classify(mail);
@@ -214,7 +215,7 @@ pub(crate) fn from_requester(
     if status == Status::Closed
         && t.survey_sent
         && !t.rated
-        && let Some((score, comment)) = closing::parse_rating(&text)
+        && let Some((score, comment)) = survey::parse_rating(&text)
     {
         effects.insert(
             0,
@@ -258,7 +259,14 @@ pub(crate) fn from_requester(
     if status == Status::Resolved && closing::is_confirmation(policy, &text) {
         let mut closed = t.clone();
         let confirmed = Some("confirmed by the requester".to_string());
-        set_status(&mut closed, Trigger::RequesterConfirms, sender, confirmed, &mut effects).ok();
+        set_status(
+            &mut closed,
+            Trigger::RequesterConfirms,
+            sender,
+            confirmed,
+            &mut effects,
+        )
+        .ok();
         effects.extend(closing::survey(policy, &closed, now_ms));
         notice = "confirmed";
     } else if kb::solved_by_suggestion(t, &text) && closing::is_confirmation(policy, &text) {
@@ -266,9 +274,23 @@ pub(crate) fn from_requester(
         // confirmed by the requester at once (no survey: nobody worked on it).
         let mut work = t.clone();
         let detail = Some("solved with a suggested knowledge-base article".to_string());
-        set_status(&mut work, Trigger::SolvedBySuggestion, sender, detail, &mut effects).ok();
+        set_status(
+            &mut work,
+            Trigger::SolvedBySuggestion,
+            sender,
+            detail,
+            &mut effects,
+        )
+        .ok();
         let confirmed = Some("confirmed by the requester".to_string());
-        set_status(&mut work, Trigger::RequesterConfirms, sender, confirmed, &mut effects).ok();
+        set_status(
+            &mut work,
+            Trigger::RequesterConfirms,
+            sender,
+            confirmed,
+            &mut effects,
+        )
+        .ok();
         effects.push(Effect::Kb(kb::KbEffect::Helped {
             ticket: t.number,
             entries: t.kb.suggested.clone(),
@@ -281,8 +303,14 @@ pub(crate) fn from_requester(
             _ => None,
         };
         let mut work = t.clone();
-        let new = set_status(&mut work, Trigger::RequesterReply, sender, detail, &mut effects)
-            .unwrap_or(status);
+        let new = set_status(
+            &mut work,
+            Trigger::RequesterReply,
+            sender,
+            detail,
+            &mut effects,
+        )
+        .unwrap_or(status);
         if new != status {
             if matches!(status, Status::Resolved | Status::Closed) {
                 notice = "reopened";
@@ -294,4 +322,3 @@ pub(crate) fn from_requester(
     effects.extend(mails::notify_reply(policy, t, mail, &text, notice).map(Effect::Send));
     effects
 }
-

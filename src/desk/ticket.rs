@@ -152,11 +152,11 @@ pub struct TicketState {
     pub thread: Vec<String>,
     pub created_at: i64,
     /// Spans the ticket waited on its requester (the SLA clock stopped).
-    pub pauses: Vec<crate::desk::sla::Pause>,
+    pub pauses: Vec<crate::desk::sla::clock::Pause>,
     /// Escalation levels already fired: (target, percent).
     pub escalations_fired: Vec<(String, u32)>,
     /// Its knowledge-base entry and the entries its acknowledgement suggested.
-    pub kb: crate::desk::kb::TicketKb,
+    pub kb: crate::desk::kb::entry::TicketKb,
 }
 
 impl TicketState {

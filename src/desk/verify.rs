@@ -4,7 +4,6 @@
 //! both, as `workflow.agent-authentication` says.
 
 use crate::desk::commands::{Command, CommandBlock};
-use crate::desk::decide::sender_address;
 use crate::desk::people::{Agent, AgentAuthentication};
 use crate::desk::policy::Policy;
 use crate::inbound::Inbound;
@@ -42,7 +41,7 @@ pub(crate) fn verify_agent(
 /// True when a trusted `Authentication-Results` header shows DKIM or SPF pass
 /// for the domain of the agent's address.
 fn authenticated_domain(policy: &Policy, agent: &Agent, mail: &Inbound) -> Result<(), String> {
-    let from = sender_address(mail);
+    let from = mail.sender_address();
     if !agent.addresses.contains(&from) {
         return Err("sender is not the agent's address".into());
     }
@@ -78,4 +77,3 @@ fn authenticated_domain(policy: &Policy, agent: &Agent, mail: &Inbound) -> Resul
         "no trusted Authentication-Results shows DKIM or SPF pass for {domain}"
     ))
 }
-

@@ -11,9 +11,9 @@ use std::path::Path;
 use crate::config::Config;
 use crate::desk::decide;
 use crate::desk::ticket::TicketState;
-use crate::thread::Link;
 use crate::desk::{commands, quote};
 use crate::pipeline::Engine;
+use crate::thread::Link;
 
 #[test]
 fn fuzzed_inputs_do_not_panic() {
@@ -42,7 +42,14 @@ fn fuzzed_inputs_do_not_panic() {
             continue;
         };
         let _ = decide::decide(&policy, &mail, None, 1000, 0, &[]);
-        let _ = decide::decide(&policy, &mail, Some(&Link::Tag(ticket.clone())), 1000, 0, &[]);
+        let _ = decide::decide(
+            &policy,
+            &mail,
+            Some(&Link::Tag(ticket.clone())),
+            1000,
+            0,
+            &[],
+        );
         let _ = quote::new_text(&mail.text, mail.html.as_deref());
         let _ = commands::parse_block(&mail.text);
     }

@@ -155,7 +155,14 @@ pub(super) fn apply(
                 if first {
                     let level = format!("{} {percent}%", target.as_str());
                     let action = Some(action.as_str());
-                    timeline.add(*ticket, "postdesk", "escalation", None, Some(&level), action)?;
+                    timeline.add(
+                        *ticket,
+                        "postdesk",
+                        "escalation",
+                        None,
+                        Some(&level),
+                        action,
+                    )?;
                 }
             }
             Effect::Rate {
@@ -186,7 +193,14 @@ pub(super) fn apply(
                         // not be made. Record why, so an admin can fix the template.
                         tracing::error!(ticket = out.ticket, error = %e, "could not render a mail");
                         let why = format!("{} mail not sent: {e}", out.template);
-                        timeline.add(out.ticket, "postdesk", "send-failed", None, None, Some(&why))?;
+                        timeline.add(
+                            out.ticket,
+                            "postdesk",
+                            "send-failed",
+                            None,
+                            None,
+                            Some(&why),
+                        )?;
                     }
                 }
             }

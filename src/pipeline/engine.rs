@@ -111,4 +111,3 @@ impl Engine {
         self.config.resolve(&self.config.storage.database)
     }
 }
-

@@ -4,7 +4,9 @@
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use super::{Ctx, EventRecord, Store, StoreError, Tx};
-use crate::desk::kb::{self, Doc, EntryRef, EntryStatus, KbEffect, Stats, Suggestion, Term, TicketKb};
+use crate::desk::kb::{
+    self, Doc, EntryRef, EntryStatus, KbEffect, Stats, Suggestion, Term, TicketKb,
+};
 
 /// An entry as listed and shown.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::address::Mailbox;
-use crate::desk::ticket::{Field, MessageKind, NewTicket, TicketState};
-use crate::thread::MAX_REFERENCES;
 use crate::desk::sla::Pause;
 use crate::desk::ticket::Status;
+use crate::desk::ticket::{Field, MessageKind, NewTicket, TicketState};
 use crate::inbound::Inbound;
 use crate::lang::Lang;
+use crate::thread::MAX_REFERENCES;
 
 pub use kb::{KbEntry, KbHit, NewEntry};
 pub use read::{

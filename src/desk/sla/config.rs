@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use super::calendar::Calendar;
-use crate::units::parse_duration;
 use crate::desk::ticket::Priority;
+use crate::units::parse_duration;
 
 /// The `[sla]` section.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]

@@ -103,4 +103,3 @@ pub fn status(policy: &Policy, t: &TicketState, now_ms: i64) -> Option<SlaStatus
         targets,
     })
 }
-
