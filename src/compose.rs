@@ -5,6 +5,7 @@
 
 use crate::address::Mailbox;
 use crate::desk::effect::OutMail;
+use crate::desk::mails::vars::Kind;
 use crate::desk::policy::Policy;
 use crate::outbound::{self, Envelope, OutboundError, Renderer};
 use crate::store::OutboundRecord;
@@ -94,12 +95,19 @@ pub fn compose<'a>(
 }
 
 /// A decided mail about a ticket: its template rendered, then composed.
+/// Its variables must be those [`crate::desk::mails::vars`] describes for
+/// its kind (checked in debug builds, so by every test that sends mail).
 pub fn ticket_mail<'a>(
     renderer: &Renderer,
     policy: &Policy,
     out: &'a OutMail,
     now_ms: i64,
 ) -> Result<Composed<'a>, OutboundError> {
+    debug_assert!(
+        Kind::find(out.template).is_none_or(|k| k.mismatch(&out.vars).is_empty()),
+        "{:?}",
+        Kind::find(out.template).map(|k| k.mismatch(&out.vars))
+    );
     let (text, html) = renderer.render(out.template, out.lang, &out.vars)?;
     let letter = Letter {
         ticket: Some(out.ticket),

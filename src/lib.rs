@@ -25,8 +25,6 @@
 //!   [`lang`] (the languages we write in), [`units`] (durations and sizes
 //!   as admins write them), [`tls`] (rustls client settings for IMAP and SMTP).
 #![forbid(unsafe_code)]
-// `outbound::sample_vars` lists every template variable in one json! literal.
-#![recursion_limit = "256"]
 
 pub mod address;
 pub mod compose;

@@ -237,55 +237,8 @@ impl Renderer {
     }
 }
 
-/// Sample values for every variable a template kind may use, so `postdesk
-/// check` can render each template before a real mail needs it.
-pub fn sample_vars(kind: &str) -> serde_json::Value {
-    let mut v = serde_json::json!({
-        "desk_name": "IT Service Desk",
-        "requester_name": "Li Wei",
-        "ticket": 1042,
-        "tag": "[#1042]",
-        "subject": "Printer on floor 3 prints nothing",
-        "summary": "The printer shows a paper jam but there is no paper in it.",
-        "attachments": ["photo.jpg"],
-        "reply_by": "Monday 30 November 2026, 10:00 (UTC)",
-        "reply_by_ms": 1_796_032_800_000i64,
-        "desk_address": "helpdesk@example.com",
-        "requester": "Li Wei <li.wei@example.com>",
-        "status": "open",
-        "priority": "P2",
-        "category": "hardware",
-        "team": "service-desk",
-        "assignee": "alice",
-        "reply_marker": crate::desk::quote::REPLY_MARKER_EN,
-        "linked_to": "",
-        "automatic": false,
-        "text": "I replaced the toner; please try again.",
-        "agent": "Alice Wang",
-        "notice": "reply",
-        "from": "Li Wei <li.wei@example.com>",
-        "by": "alice",
-        "reason": "",
-        "help": crate::desk::commands::help_text(Lang::En),
-        "applied": ["#p2 (priority P2)"],
-        "refused": [{"line": "#asign bob", "reason": "unknown command"}],
-        "links": [{"score": 5, "href": "mailto:helpdesk@example.com?subject=Re%3A&body=5"}],
-        "score": 2,
-        "comment": "took too long",
-        "level": "first response 100% of 4h",
-        "reached": "Monday 30 November 2026, 10:00 (UTC)",
-        "remaining": ["resolution: 2h 15m left"],
-        "detail": "li.wei@example.com (failed, 5.1.1: user unknown)",
-        "suggestions": [{"id": 12, "ref": "KB-12", "title": "Printer prints blank pages",
-                         "solution": "Replace the toner cartridge.\nThen print a test page.", "score": 0.72}],
-    });
-    if let Some(obj) = v.as_object_mut() {
-        obj.insert("kind".into(), kind.into());
-    }
-    v
-}
-
-/// Renders every template with sample values; returns how many rendered.
+/// Renders every template with the sample values of its kind
+/// ([`crate::desk::mails::vars`]); returns how many rendered.
 pub fn check_templates(r: &Renderer) -> Result<usize, String> {
     let mut n = 0;
     for name in r.names() {
@@ -299,7 +252,8 @@ pub fn check_templates(r: &Renderer) -> Result<usize, String> {
             continue;
         };
         Lang::parse(lang).ok_or_else(|| format!("{name}: unknown language folder `{lang}`"))?;
-        let ctx = tera::Context::from_value(sample_vars(kind)).map_err(|e| e.to_string())?;
+        let ctx = tera::Context::from_value(crate::desk::mails::vars::samples(kind))
+            .map_err(|e| e.to_string())?;
         r.render_one(&name, &ctx).map_err(|e| e.to_string())?;
         n += 1;
     }

@@ -1,5 +1,6 @@
 //! The mails decide asks for: who gets them, how they thread, what the
-//! templates are given. Rendering happens later, in `outbound`.
+//! templates are given (described in [`vars`]). Rendering happens later,
+//! in `compose` and `outbound`.
 
 use serde_json::{Value, json};
 
@@ -14,6 +15,8 @@ use crate::desk::when;
 use crate::inbound::Inbound;
 use crate::lang::Lang;
 use crate::thread::{MAX_REFERENCES, notice_root};
+
+pub mod vars;
 
 /// The most of a mail's text we copy into a notice.
 const MAX_QUOTED_CHARS: usize = 4000;
