@@ -459,18 +459,7 @@ impl Config {
 
     /// Checks what the types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !self.desk.address.contains('@') {
-            return Err(self.semantic(format!(
-                "desk.address: expected an e-mail address like \"helpdesk@example.com\", got \"{}\"",
-                self.desk.address
-            )));
-        }
-        if self.desk.time_zone != "UTC" && jiff::tz::TimeZone::get(&self.desk.time_zone).is_err() {
-            return Err(self.semantic(format!(
-                "desk.time-zone: unknown time zone \"{}\": expected an IANA name like \"Asia/Shanghai\"",
-                self.desk.time_zone
-            )));
-        }
+        self.desk.validate().map_err(|m| self.semantic(m))?;
         let mut names = std::collections::BTreeSet::new();
         for (i, m) in self.mailboxes.iter().enumerate() {
             let at = format!("mailbox #{} (\"{}\")", i + 1, m.name);
@@ -532,65 +521,9 @@ impl Config {
     }
 
     fn validate_people(&self) -> Result<(), ConfigError> {
-        let mut teams = std::collections::BTreeSet::new();
-        for t in &self.teams {
-            if !teams.insert(t.name.to_lowercase()) {
-                return Err(self.semantic(format!("team \"{}\" is defined twice", t.name)));
-            }
-        }
-        let mut names = std::collections::BTreeSet::new();
-        let mut addresses = std::collections::BTreeMap::new();
-        for a in &self.agents {
-            if !names.insert(a.name.to_lowercase()) {
-                return Err(self.semantic(format!("agent \"{}\" is defined twice", a.name)));
-            }
-            if a.addresses.is_empty() {
-                return Err(self.semantic(format!(
-                    "agent \"{}\": addresses = [\"...\"] is empty",
-                    a.name
-                )));
-            }
-            for addr in &a.addresses {
-                let addr = crate::address::normalise(addr);
-                if !addr.contains('@') {
-                    return Err(self.semantic(format!(
-                        "agent \"{}\": \"{addr}\" is not an e-mail address",
-                        a.name
-                    )));
-                }
-                if let Some(other) = addresses.insert(addr.clone(), a.name.clone()) {
-                    return Err(self.semantic(format!(
-                        "address {addr} belongs to agents \"{other}\" and \"{}\"",
-                        a.name
-                    )));
-                }
-            }
-            if !teams.contains(&a.team.to_lowercase()) {
-                return Err(self.semantic(format!(
-                    "agent \"{}\": team \"{}\" is not defined; expected one of: {}",
-                    a.name,
-                    a.team,
-                    self.teams
-                        .iter()
-                        .map(|t| t.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
-        }
-        for t in &self.teams {
-            for m in t.members.iter().chain(t.lead.iter()) {
-                if !names.contains(&m.to_lowercase()) {
-                    return Err(self.semantic(format!(
-                        "team \"{}\": \"{m}\" is not a defined agent",
-                        t.name
-                    )));
-                }
-            }
-        }
-        if self.teams.iter().filter(|t| t.default).count() > 1 {
-            return Err(self.semantic("more than one team has default = true".into()));
-        }
+        crate::desk::people::validate(&self.agents, &self.teams).map_err(|m| self.semantic(m))?;
+        let teams: std::collections::BTreeSet<String> =
+            self.teams.iter().map(|t| t.name.to_lowercase()).collect();
         let rules = self.compiled_rules().map_err(|m| self.semantic(m))?;
         for (rule, team) in rules.teams() {
             if !teams.contains(&team.to_lowercase()) {

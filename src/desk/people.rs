@@ -238,6 +238,72 @@ fn tier_level(tier: &str) -> Option<u32> {
     tier.trim().trim_start_matches(['L', 'l']).parse().ok()
 }
 
+/// Checks the `[[agent]]` and `[[team]]` sections together: names and
+/// addresses unique, every agent's team and every member and lead defined,
+/// at most one default team.
+pub fn validate(agents: &[AgentConfig], teams_list: &[TeamConfig]) -> Result<(), String> {
+    let mut teams = std::collections::BTreeSet::new();
+    for t in teams_list {
+        if !teams.insert(t.name.to_lowercase()) {
+            return Err(format!("team \"{}\" is defined twice", t.name));
+        }
+    }
+    let mut names = std::collections::BTreeSet::new();
+    let mut addresses = std::collections::BTreeMap::new();
+    for a in agents {
+        if !names.insert(a.name.to_lowercase()) {
+            return Err(format!("agent \"{}\" is defined twice", a.name));
+        }
+        if a.addresses.is_empty() {
+            return Err(format!(
+                "agent \"{}\": addresses = [\"...\"] is empty",
+                a.name
+            ));
+        }
+        for addr in &a.addresses {
+            let addr = crate::address::normalise(addr);
+            if !addr.contains('@') {
+                return Err(format!(
+                    "agent \"{}\": \"{addr}\" is not an e-mail address",
+                    a.name
+                ));
+            }
+            if let Some(other) = addresses.insert(addr.clone(), a.name.clone()) {
+                return Err(format!(
+                    "address {addr} belongs to agents \"{other}\" and \"{}\"",
+                    a.name
+                ));
+            }
+        }
+        if !teams.contains(&a.team.to_lowercase()) {
+            return Err(format!(
+                "agent \"{}\": team \"{}\" is not defined; expected one of: {}",
+                a.name,
+                a.team,
+                teams_list
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    for t in teams_list {
+        for m in t.members.iter().chain(t.lead.iter()) {
+            if !names.contains(&m.to_lowercase()) {
+                return Err(format!(
+                    "team \"{}\": \"{m}\" is not a defined agent",
+                    t.name
+                ));
+            }
+        }
+    }
+    if teams_list.iter().filter(|t| t.default).count() > 1 {
+        return Err("more than one team has default = true".into());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -119,6 +119,23 @@ impl Default for Desk {
 }
 
 impl Desk {
+    /// Checks what the types alone cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.address.contains('@') {
+            return Err(format!(
+                "desk.address: expected an e-mail address like \"helpdesk@example.com\", got \"{}\"",
+                self.address
+            ));
+        }
+        if self.time_zone != "UTC" && jiff::tz::TimeZone::get(&self.time_zone).is_err() {
+            return Err(format!(
+                "desk.time-zone: unknown time zone \"{}\": expected an IANA name like \"Asia/Shanghai\"",
+                self.time_zone
+            ));
+        }
+        Ok(())
+    }
+
     /// The domain our Message-IDs end in.
     pub fn id_domain(&self) -> &str {
         match &self.message_id_domain {
