@@ -44,3 +44,6 @@ pub mod subject;
 pub mod thread;
 pub mod tls;
 pub mod units;
+
+#[cfg(test)]
+mod layout_tests;
