@@ -4,7 +4,7 @@
 //! effects and the source checkpoint in a single commit. A crash before the
 //! commit means the batch is fetched again; after it, never.
 //!
-//! - [`engine`]: the configuration compiled once (templates, policy).
+//! - `engine`: the configuration compiled once (templates, policy): [`Engine`].
 //! - this file: the steps in order, and the lookups the pure steps need
 //!   (which ticket, KB suggestions, limits already used), run against the
 //!   store before deciding.

@@ -1,5 +1,5 @@
 //! Durations and sizes as admins write them in the config: `90s`, `4h 30m`,
-//! `2d`; `10MB`, `512KB`. A leaf: every settings type (in `desk/`, `kb`,
+//! `2d`; `10MB`, `512KB`. A leaf: every settings type (in `desk/`,
 //! `report`, `config`) parses its keys with these.
 
 use std::time::Duration;

@@ -88,7 +88,7 @@ pub enum Effect {
         detail: Option<String>,
     },
     Send(OutMail),
-    /// A change to the knowledge base (see [`crate::kb`]).
+    /// A change to the knowledge base (see [`crate::desk::kb`]).
     Kb(crate::desk::kb::entry::KbEffect),
 }
 

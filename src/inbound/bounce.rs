@@ -243,8 +243,8 @@ fn message_id(value: &str) -> Option<String> {
 }
 
 /// The first Message-ID of ours in `text`: `pd.` and dot-separated letters
-/// and digits, `@`, a domain (see `outbound::new_message_id` and
-/// `decide::notice_root`).
+/// and digits, `@`, a domain (see `thread::new_message_id` and
+/// `thread::notice_root`).
 fn find_our_id(text: &str) -> Option<String> {
     let is_id_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '@' | '_');
     let mut from = 0;
