@@ -12,6 +12,7 @@
 //! - `text`: plain-text bodies tidied (line endings, format=flowed, blank runs).
 
 mod attachment;
+pub mod authres;
 mod auto;
 pub mod bounce;
 mod charset;

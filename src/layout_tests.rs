@@ -45,6 +45,10 @@ fn modules() -> BTreeMap<String, (PathBuf, String)> {
 fn imports(code: &str, names: &BTreeSet<String>) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
     for (i, line) in code.lines().enumerate() {
+        // Doc links and comments name modules without importing them.
+        if line.trim_start().starts_with("//") {
+            continue;
+        }
         let mut rest = line;
         while let Some(at) = rest.find("crate::") {
             rest = &rest[at + "crate::".len()..];

@@ -45,7 +45,13 @@ pub fn decide(
     if mail.auto.is_automatic() {
         return automatic::on_ticket(ticket, mail, &sender);
     }
-    match policy.directory.agent_by_address(&sender) {
+    // Only a From address can make a mail an agent's: Reply-To is the
+    // sender's to write and proves nothing.
+    let agent = mail
+        .from
+        .as_ref()
+        .and_then(|f| policy.directory.agent_by_address(&f.address));
+    match agent {
         Some(agent) => agent::from_agent(policy, ticket, agent, mail, now_ms),
         None => {
             let known = ticket.requester == sender || ticket.watchers.contains(&sender);

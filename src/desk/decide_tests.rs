@@ -454,6 +454,43 @@ fn forged_agent_mail_changes_nothing() {
 }
 
 #[test]
+fn forged_authentication_results_execute_nothing() {
+    let p = policy_with(
+        "agent-authentication = \"dkim-or-spf\"\ntrusted-authserv-ids = [\"mx.corp.test\"]",
+    );
+    let genuine_ar = "Authentication-Results: mx.corp.test; dkim=pass header.d=corp.test";
+    for (what, headers) in [
+        (
+            "a pass written below the receiving server's own fail",
+            "From: alice@corp.test\r\nAuthentication-Results: mx.corp.test; dkim=fail header.d=corp.test\r\nAuthentication-Results: mx.corp.test; dkim=pass header.d=corp.test".to_string(),
+        ),
+        (
+            "a trusted id below the header of the server really used",
+            "From: alice@corp.test\r\nAuthentication-Results: mx2.corp.test; dkim=none\r\nAuthentication-Results: mx.corp.test; dkim=pass header.d=corp.test".to_string(),
+        ),
+        (
+            "a DKIM pass for another domain naming ours in another property",
+            "From: alice@corp.test\r\nAuthentication-Results: mx.corp.test; dkim=pass header.d=evil.test header.s=corp.test".to_string(),
+        ),
+        (
+            "an SPF pass for another envelope sender, ours as HELO",
+            "From: alice@corp.test\r\nAuthentication-Results: mx.corp.test; spf=pass smtp.mailfrom=evil.test smtp.helo=corp.test".to_string(),
+        ),
+        (
+            "no From: an agent's Reply-To with a genuine pass",
+            format!("Reply-To: alice@corp.test\r\n{genuine_ar}"),
+        ),
+    ] {
+        let m = mail(
+            &format!("{headers}\r\nSubject: Re: [#7] Printer broken\r\nMessage-ID: <x@evil>"),
+            "#close\nclosing",
+        );
+        let fx = decide(&p, &m, Some(&Link::Tag(ticket(Status::Open))), 99, NOW);
+        assert!(status_changes(&fx).is_empty(), "{what}: {fx:?}");
+    }
+}
+
+#[test]
 fn agent_secret_proves_the_mail() {
     let p = policy_with("agent-authentication = \"secret\"");
     let ok = decide(

@@ -6,7 +6,7 @@
 use crate::desk::commands::{Command, CommandBlock};
 use crate::desk::people::{Agent, AgentAuthentication};
 use crate::desk::policy::Policy;
-use crate::inbound::Inbound;
+use crate::inbound::{Inbound, authres};
 
 /// Whether an agent's mail proves it is theirs, per the configured rule.
 pub(crate) fn verify_agent(
@@ -38,40 +38,25 @@ pub(crate) fn verify_agent(
     }
 }
 
-/// True when a trusted `Authentication-Results` header shows DKIM or SPF pass
-/// for the domain of the agent's address.
+/// True when the receiving server's own `Authentication-Results` (the
+/// topmost headers, while their authserv-id is trusted) show a DKIM pass
+/// signed by, or an SPF pass for an envelope sender at, a domain aligned
+/// with the agent's From address. Reply-To never stands in for From here.
 fn authenticated_domain(policy: &Policy, agent: &Agent, mail: &Inbound) -> Result<(), String> {
-    let from = mail.sender_address();
-    if !agent.addresses.contains(&from) {
+    let Some(from) = mail.from.as_ref().map(|m| m.address.as_str()) else {
+        return Err("the mail has no From header".into());
+    };
+    if !agent.addresses.iter().any(|a| a == from) {
         return Err("sender is not the agent's address".into());
     }
-    let domain = from
-        .rsplit_once('@')
-        .map(|(_, d)| d)
-        .unwrap_or("")
-        .to_string();
-    for header in &mail.auth_results {
-        let authserv = header.split(';').next().unwrap_or("").trim();
-        let authserv = authserv.split_whitespace().next().unwrap_or("");
-        if !policy
-            .trusted_authserv_ids
-            .iter()
-            .any(|t| t.eq_ignore_ascii_case(authserv))
-        {
-            continue;
-        }
-        for clause in header.split(';').skip(1) {
-            let c = clause.trim().to_ascii_lowercase();
-            let passes = c.starts_with("dkim=pass") || c.starts_with("spf=pass");
-            let about_domain = c.split_whitespace().any(|kv| {
-                let v = kv.split_once('=').map(|(_, v)| v).unwrap_or("");
-                let v = v.trim_matches(|ch| ch == '"' || ch == '@');
-                v == domain || v.ends_with(&format!("@{domain}"))
-            });
-            if passes && about_domain {
-                return Ok(());
-            }
-        }
+    let domain = from.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
+    let trusted = authres::trusted_results(&mail.auth_results, &policy.trusted_authserv_ids);
+    if trusted
+        .iter()
+        .flat_map(|r| r.results.iter())
+        .any(|r| authres::passes_for(r, domain))
+    {
+        return Ok(());
     }
     Err(format!(
         "no trusted Authentication-Results shows DKIM or SPF pass for {domain}"
