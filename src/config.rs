@@ -522,6 +522,16 @@ impl Config {
 
     fn validate_people(&self) -> Result<(), ConfigError> {
         crate::desk::people::validate(&self.agents, &self.teams).map_err(|m| self.semantic(m))?;
+        let w = &self.workflow;
+        let auth = crate::desk::verify::setup(
+            w.agent_authentication,
+            &w.trusted_authserv_ids,
+            &self.agents,
+            None,
+        );
+        if let Some(e) = auth.errors.into_iter().next() {
+            return Err(self.semantic(e));
+        }
         let teams: std::collections::BTreeSet<String> =
             self.teams.iter().map(|t| t.name.to_lowercase()).collect();
         let rules = self.compiled_rules().map_err(|m| self.semantic(m))?;
@@ -685,6 +695,24 @@ mod tests {
         parse(&ok).unwrap();
         let forced = format!("{text}allow-plaintext = true\n");
         parse(&forced).unwrap();
+    }
+
+    #[test]
+    fn agents_that_cannot_prove_their_mail_are_a_config_error() {
+        let agents = "[[team]]\nname = \"desk\"\n[[agent]]\nname = \"alice\"\naddresses = [\"alice@corp.test\"]\nteam = \"desk\"\n";
+        let err = parse(agents).unwrap_err().to_string();
+        assert!(
+            err.contains("agent \"alice\" cannot prove a mail is theirs"),
+            "{err}"
+        );
+        parse(&format!(
+            "[workflow]\ntrusted-authserv-ids = [\"mx.corp.test\"]\n{agents}"
+        ))
+        .unwrap();
+        parse(&format!(
+            "[workflow]\nagent-authentication = \"none\"\n{agents}"
+        ))
+        .unwrap();
     }
 
     #[test]

@@ -29,6 +29,26 @@ pub enum StartError {
     Mailbox { mailbox: String, message: String },
 }
 
+/// Says loudly at start what `postdesk check` says about how agents prove
+/// their mail: anyone can forge commands (`none`), or an agent's secret
+/// variable is not set in the daemon's environment.
+fn warn_about_agent_authentication(cfg: &Config) {
+    let w = &cfg.workflow;
+    let env = |v: &str| std::env::var(v).ok();
+    let s = crate::desk::verify::setup(
+        w.agent_authentication,
+        &w.trusted_authserv_ids,
+        &cfg.agents,
+        Some(&env),
+    );
+    for e in s.errors {
+        tracing::error!("{e}");
+    }
+    for warning in s.warnings {
+        tracing::warn!("{warning}");
+    }
+}
+
 /// How long tasks get to finish after a shutdown request.
 const STOP_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -37,6 +57,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     crate::tls::init();
     let engine = Arc::new(Engine::new(config)?);
     let cfg = engine.config.clone();
+    warn_about_agent_authentication(&cfg);
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let notify = Arc::new(Notify::new());

@@ -31,6 +31,13 @@ fn policy() -> Policy {
 }
 
 fn policy_with(extra: &str) -> Policy {
+    // These tests are about decisions: agents are who their From says unless
+    // a test asks for a proof (`verify` has its own tests).
+    let extra = if extra.contains("agent-authentication") {
+        extra.to_string()
+    } else {
+        format!("agent-authentication = \"none\"\n{extra}")
+    };
     let cfg = Config::from_toml(
         &format!(
             r#"
@@ -59,10 +66,12 @@ secret-env = "ALICE_SECRET"
 name = "carol"
 addresses = ["carol@corp.test"]
 team = "service-desk"
+secret-env = "CAROL_SECRET"
 [[agent]]
 name = "nina"
 addresses = ["nina@corp.test"]
 team = "network"
+secret-env = "NINA_SECRET"
 "#
         ),
         Path::new("t.toml"),

@@ -51,8 +51,9 @@ fn default_tier() -> String {
     "L1".into()
 }
 
-/// How agents prove that a mail is really theirs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// How agents prove that a mail is really theirs. The default is
+/// `dkim-or-spf-or-secret`: never `none`, which trusts a forgeable From.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AgentAuthentication {
     /// The From address is enough (only for a mailbox that cannot receive forged mail).
@@ -62,7 +63,28 @@ pub enum AgentAuthentication {
     /// A `#secret WORD` line with the agent's secret.
     Secret,
     /// Either of the two above.
+    #[default]
     DkimOrSpfOrSecret,
+}
+
+impl AgentAuthentication {
+    /// As written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentAuthentication::None => "none",
+            AgentAuthentication::DkimOrSpf => "dkim-or-spf",
+            AgentAuthentication::Secret => "secret",
+            AgentAuthentication::DkimOrSpfOrSecret => "dkim-or-spf-or-secret",
+        }
+    }
+
+    /// Whether a `#secret` line can prove a mail.
+    pub fn uses_secrets(self) -> bool {
+        matches!(
+            self,
+            AgentAuthentication::Secret | AgentAuthentication::DkimOrSpfOrSecret
+        )
+    }
 }
 
 /// A person who answers tickets.
@@ -313,6 +335,8 @@ mod tests {
     pub(crate) fn directory() -> Directory {
         let cfg = Config::from_toml(
             r#"
+[workflow]
+agent-authentication = "none"
 [[team]]
 name = "service-desk"
 tier = "L1"

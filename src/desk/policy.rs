@@ -179,7 +179,7 @@ impl Default for Workflow {
     fn default() -> Workflow {
         Workflow {
             cc_watchers: true,
-            agent_authentication: AgentAuthentication::None,
+            agent_authentication: AgentAuthentication::default(),
             trusted_authserv_ids: Vec::new(),
             confirm_words: Vec::new(),
             not_fixed_words: Vec::new(),

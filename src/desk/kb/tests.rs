@@ -418,6 +418,8 @@ fn from_resolution_to_self_service() {
 address = "helpdesk@example.test"
 [storage]
 database = "kb.db"
+[workflow]
+agent-authentication = "none"
 [[team]]
 name = "service-desk"
 address = "team@example.test"

@@ -550,6 +550,8 @@ mod ladder_tests {
             r#"
 [desk]
 address = "helpdesk@example.test"
+[workflow]
+agent-authentication = "none"
 [[team]]
 name = "service-desk"
 tier = "L1"
