@@ -73,11 +73,14 @@ pub struct Setup {
     pub warnings: Vec<String>,
 }
 
+/// Reads an environment variable (the process's, or a map in tests).
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 pub fn setup(
     mode: AgentAuthentication,
     trusted_authserv_ids: &[String],
     agents: &[AgentConfig],
-    env: Option<&dyn Fn(&str) -> Option<String>>,
+    env: Option<Env<'_>>,
 ) -> Setup {
     let mut s = Setup::default();
     if agents.is_empty() {
