@@ -47,6 +47,9 @@ lead = "carol"
 name = "network"
 tier = "L2"
 lead = "nina"
+[workflow]
+agent-authentication = "dkim-or-spf-or-secret"
+trusted-authserv-ids = ["mx.corp.test"]
 [[agent]]
 name = "alice"
 display-name = "Alice Wang"
