@@ -13,17 +13,18 @@
 //! In HTML we cut at the containers clients put around the history (Gmail's
 //! `gmail_quote`, Thunderbird's `moz-cite-prefix`, `<blockquote type="cite">`,
 //! Outlook's `divRplyFwdMsg`/`appendonsend`/border-top `From:` block), render
-//! the rest as text with blockquotes as `>` lines, and trim as above.
+//! the rest as text with the inbound HTML walker (its compact style, with
+//! blockquotes as `>` lines), and trim as above.
 //!
 //! Everything is a hand-written scan over lines or bytes, linear in the input:
 //! a hostile 1 MB body costs milliseconds, never a regex blow-up.
+
+use crate::inbound::html::{self, Tag};
 
 /// The line our notifications put above the quoted ticket history.
 pub const REPLY_MARKER_EN: &str = "-- reply above this line --";
 /// The Chinese form of [`REPLY_MARKER_EN`].
 pub const REPLY_MARKER_ZH: &str = "-- 请在此行以上回复 --";
-
-use crate::inbound::html::{self, Tag};
 
 // We match the phrase, not the whole marker: clients re-wrap quoted lines and
 // some turn `--` into dashes of other kinds.
