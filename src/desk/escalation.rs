@@ -12,8 +12,8 @@ use std::time::Duration;
 use crate::address::Mailbox;
 use crate::desk::decide::{Effect, Field, Policy, TicketState};
 use crate::desk::mails;
-use crate::desk::sla::{self, Action, PolicyConfig, SlaTicket, Target};
-use crate::desk::ticket::Status;
+use crate::desk::sla::{self, Action, Pause, PolicyConfig, SlaTicket, Target};
+use crate::desk::ticket::{Priority, Status};
 use crate::desk::when;
 
 /// Where a ticket stands against one target.
@@ -30,6 +30,36 @@ pub struct TargetStatus {
     pub met_at: Option<i64>,
     /// Met late, or not met and past due.
     pub breached: bool,
+}
+
+impl TargetStatus {
+    /// One line for people: "met at …", "met late at … (due …)", "paused
+    /// (waiting on the requester), 40m of 240m used", or "due …: 2h left,
+    /// 20m of 240m used", with "  BREACHED" when it is.
+    pub fn describe(&self, now_ms: i64) -> String {
+        let used = format!(
+            "{}m of {}m used",
+            self.used.as_secs() / 60,
+            self.total.as_secs() / 60
+        );
+        match self.met_at {
+            Some(at) if self.breached => {
+                format!(
+                    "met late at {} (due {})",
+                    when::iso(at),
+                    when::iso(self.due_ms)
+                )
+            }
+            Some(at) => format!("met at {} (due {})", when::iso(at), when::iso(self.due_ms)),
+            None if self.paused => format!("paused (waiting on the requester), {used}"),
+            None => format!(
+                "due {}: {}, {used}{}",
+                when::iso(self.due_ms),
+                sla::describe_remaining(self.due_ms - now_ms),
+                if self.breached { "  BREACHED" } else { "" }
+            ),
+        }
+    }
 }
 
 /// A ticket's SLA: its policy and both targets.
@@ -54,18 +84,50 @@ impl SlaStatus {
     }
 }
 
-fn sla_ticket(t: &TicketState) -> SlaTicket {
-    let done = matches!(t.status(), Status::Resolved | Status::Closed);
+/// What a ticket's standing against its SLA depends on, and nothing more:
+/// the fields of [`TicketState`] that [`status_of`] reads. A list of tickets
+/// loads these in one query (`Store::tickets_with_sla`) instead of a whole
+/// state per ticket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlaFacts {
+    pub priority: Option<Priority>,
+    pub category: Option<String>,
+    pub status: Status,
+    pub created_at: i64,
+    pub first_response_at: Option<i64>,
+    pub resolved_at: Option<i64>,
+    pub closed_at: Option<i64>,
+    /// Spans the ticket waited on its requester, by start.
+    pub pauses: Vec<Pause>,
+}
+
+impl From<&TicketState> for SlaFacts {
+    fn from(t: &TicketState) -> SlaFacts {
+        SlaFacts {
+            priority: t.priority,
+            category: t.category.clone(),
+            status: t.status(),
+            created_at: t.created_at,
+            first_response_at: t.first_response_at,
+            resolved_at: t.resolved_at,
+            closed_at: t.closed_at,
+            pauses: t.pauses.clone(),
+        }
+    }
+}
+
+fn sla_ticket(f: &SlaFacts) -> SlaTicket {
+    let done = matches!(f.status, Status::Resolved | Status::Closed);
     SlaTicket {
-        created_ms: t.created_at,
-        first_response_ms: t.first_response_at,
+        created_ms: f.created_at,
+        first_response_ms: f.first_response_at,
         resolved_ms: if done {
-            t.resolved_at.or(t.closed_at)
+            f.resolved_at.or(f.closed_at)
         } else {
             None
         },
-        status: t.status(),
-        pauses: t.pauses.clone(),
+        status: f.status,
+        pauses: f.pauses.clone(),
     }
 }
 
@@ -75,8 +137,13 @@ fn policy_of<'p>(policy: &'p Policy, t: &TicketState) -> Option<&'p PolicyConfig
 
 /// Where `t` stands against its SLA policy at `now_ms`; `None` without a policy.
 pub fn status(policy: &Policy, t: &TicketState, now_ms: i64) -> Option<SlaStatus> {
-    let p = policy_of(policy, t)?;
-    let st = sla_ticket(t);
+    status_of(policy, &SlaFacts::from(t), now_ms)
+}
+
+/// [`status`] of a ticket known by its [`SlaFacts`].
+pub fn status_of(policy: &Policy, f: &SlaFacts, now_ms: i64) -> Option<SlaStatus> {
+    let p = policy.sla_policy(f.priority, f.category.as_deref())?;
+    let st = sla_ticket(f);
     let clock = st.clock();
     let mut targets = Vec::new();
     for (target, met_at) in [
@@ -111,6 +178,65 @@ pub fn status(policy: &Policy, t: &TicketState, now_ms: i64) -> Option<SlaStatus
     })
 }
 
+/// Which tickets a listing keeps by their SLA (`postdesk tickets
+/// --overdue`, `--due-within 2h`). Both set: a ticket that is either.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DueFilter {
+    /// A target not met, its clock running, past its due time.
+    pub overdue: bool,
+    /// The next due time (of a target not met, paused or not) is at most
+    /// this far away; past due times count.
+    pub within: Option<Duration>,
+}
+
+impl DueFilter {
+    /// True when the filter drops anything: then every candidate must be
+    /// looked at before the first `limit` are known.
+    pub fn is_active(&self) -> bool {
+        self.overdue || self.within.is_some()
+    }
+
+    fn keeps(&self, sla: Option<&SlaStatus>, now_ms: i64) -> bool {
+        if !self.is_active() {
+            return true;
+        }
+        let late = sla.is_some_and(|s| {
+            s.targets
+                .iter()
+                .any(|x| x.met_at.is_none() && !x.paused && x.due_ms < now_ms)
+        });
+        let next_due = sla.and_then(SlaStatus::next_due);
+        let soon = self
+            .within
+            .is_some_and(|w| next_due.is_some_and(|d| d - now_ms <= w.as_millis() as i64));
+        (self.overdue && late) || soon
+    }
+}
+
+/// The first `limit` of `tickets` (in the order given) that `filter`
+/// keeps, each with its next due time ([`SlaStatus::next_due`]; `None`
+/// without a policy or with every target met). `T` is whatever the caller
+/// lists, a row of the ticket table say.
+pub fn select<T>(
+    policy: &Policy,
+    tickets: impl IntoIterator<Item = (T, SlaFacts)>,
+    filter: DueFilter,
+    now_ms: i64,
+    limit: usize,
+) -> Vec<(T, Option<i64>)> {
+    let mut out = Vec::new();
+    for (row, facts) in tickets {
+        if out.len() >= limit {
+            break;
+        }
+        let sla = status_of(policy, &facts, now_ms);
+        if filter.keeps(sla.as_ref(), now_ms) {
+            out.push((row, sla.as_ref().and_then(SlaStatus::next_due)));
+        }
+    }
+    out
+}
+
 /// The escalation levels `t` reached by `now_ms` and has not fired yet, with
 /// what each does: remind, tell the lead, move to the next tier, tell the manager.
 pub fn sweep(policy: &Policy, t: &TicketState, now_ms: i64) -> Vec<Effect> {
@@ -124,7 +250,8 @@ pub fn sweep(policy: &Policy, t: &TicketState, now_ms: i64) -> Vec<Effect> {
         .collect();
     let mut work = t.clone();
     let mut effects = Vec::new();
-    for e in sla::due_escalations(p, &policy.calendar, &sla_ticket(t), &fired, now_ms) {
+    let clock = sla_ticket(&SlaFacts::from(t));
+    for e in sla::due_escalations(p, &policy.calendar, &clock, &fired, now_ms) {
         effects.push(Effect::Escalated {
             ticket: t.number,
             target: e.target,
@@ -463,5 +590,115 @@ action = "notify-manager"
             "paused clocks do not breach"
         );
         assert_eq!(s.targets[0].used, Duration::from_secs(1800));
+    }
+
+    #[test]
+    fn select_keeps_overdue_or_soon_tickets_in_order() {
+        let p = policy();
+        let facts = |created_at, priority, status, pauses: Vec<crate::desk::sla::Pause>| SlaFacts {
+            priority,
+            category: None,
+            status,
+            created_at,
+            first_response_at: None,
+            resolved_at: None,
+            closed_at: None,
+            pauses,
+        };
+        let now = T0 + 10 * H;
+        let tickets = vec![
+            // First response due at T0 + 10h + 30m: soon, not late.
+            (
+                "soon",
+                facts(T0 + 9 * H + H / 2, Some(Priority::P1), Status::New, vec![]),
+            ),
+            // Past due and running: late.
+            ("late", facts(T0, Some(Priority::P1), Status::Open, vec![])),
+            // Past due, but the clock stands: not late; its due time is past.
+            (
+                "paused",
+                facts(
+                    T0,
+                    Some(Priority::P1),
+                    Status::Pending,
+                    vec![crate::desk::sla::Pause {
+                        from_ms: T0 + H / 2,
+                        until_ms: None,
+                    }],
+                ),
+            ),
+            // No policy for P3: never selected, listed without a due time.
+            (
+                "no-policy",
+                facts(T0, Some(Priority::P3), Status::New, vec![]),
+            ),
+            (
+                "later",
+                facts(T0 + 10 * H, Some(Priority::P1), Status::New, vec![]),
+            ),
+        ];
+        let names = |f: DueFilter, limit| -> Vec<&str> {
+            select(&p, tickets.clone(), f, now, limit)
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect()
+        };
+        let overdue = DueFilter {
+            overdue: true,
+            within: None,
+        };
+        let within = DueFilter {
+            overdue: false,
+            within: Some(Duration::from_secs(45 * 60)),
+        };
+        assert_eq!(names(overdue, 10), ["late"]);
+        assert_eq!(names(within, 10), ["soon", "late", "paused"]);
+        assert_eq!(names(within, 2), ["soon", "late"]);
+        assert_eq!(
+            names(DueFilter::default(), 10),
+            ["soon", "late", "paused", "no-policy", "later"]
+        );
+        let all = select(&p, tickets.clone(), DueFilter::default(), now, 10);
+        assert_eq!(all[0].1, Some(T0 + 10 * H + H / 2));
+        assert_eq!(all[3].1, None);
+        assert_eq!(all[4].1, Some(T0 + 11 * H));
+    }
+
+    #[test]
+    fn target_lines_for_people() {
+        let p = policy();
+        let mut t = ticket();
+        let s = status(&p, &t, T0 + 2 * H).unwrap();
+        assert_eq!(
+            s.targets[0].describe(T0 + 2 * H),
+            "due 2026-11-30 03:00:00Z: overdue by 1h, 120m of 60m used  BREACHED"
+        );
+        assert_eq!(
+            s.targets[1].describe(T0 + 2 * H),
+            "due 2026-11-30 06:00:00Z: 2h left, 120m of 240m used"
+        );
+        t.first_response_at = Some(T0 + H / 2);
+        t.status = Some(Status::Resolved);
+        t.resolved_at = Some(T0 + 5 * H);
+        let s = status(&p, &t, T0 + 6 * H).unwrap();
+        assert_eq!(
+            s.targets[0].describe(T0 + 6 * H),
+            "met at 2026-11-30 02:30:00Z (due 2026-11-30 03:00:00Z)"
+        );
+        assert_eq!(
+            s.targets[1].describe(T0 + 6 * H),
+            "met late at 2026-11-30 07:00:00Z (due 2026-11-30 06:00:00Z)"
+        );
+        let mut t = ticket();
+        t.status = Some(Status::Pending);
+        t.pauses = vec![crate::desk::sla::Pause {
+            from_ms: T0 + H / 2,
+            until_ms: None,
+        }];
+        let s = status(&p, &t, T0 + 2 * H).unwrap();
+        assert_eq!(
+            s.targets[0].describe(T0 + 2 * H),
+            "paused (waiting on the requester), 30m of 60m used"
+        );
     }
 }
