@@ -6,6 +6,7 @@
 //! - [`address`]: e-mail addresses and display names, normalised once.
 //! - [`bounce`]: delivery status notifications → the failed mail, recipients and status (pure).
 //! - [`config`]: the TOML configuration, defaults, errors with file and line.
+//! - [`check`]: `postdesk check`: each setting and outside party tried, as ok/warn/fail findings.
 //! - [`lang`]: the languages we write in.
 //! - [`limits`]: sliding-window limits on automatic mail, the last guard against loops.
 //! - [`outbound`]: templates (tera) and outgoing message bytes (lettre builder).
@@ -25,6 +26,7 @@
 
 pub mod address;
 pub mod bounce;
+pub mod check;
 pub mod config;
 pub mod daemon;
 pub mod desk;

@@ -18,7 +18,7 @@ use crate::desk::ticket::Status;
 use crate::inbound::Inbound;
 use crate::lang::Lang;
 
-pub use kb::{KbEntry, KbHit, NewEntry};
+pub use kb::{KbEntry, KbHit, KbReview, NewEntry};
 pub use read::{
     EventRow, MessageRow, OutboxRow, QuarantineRow, TicketDetail, TicketFilter, TicketRow,
 };
