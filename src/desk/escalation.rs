@@ -614,7 +614,8 @@ action = "notify-manager"
             ),
             // Past due and running: late.
             ("late", facts(T0, Some(Priority::P1), Status::Open, vec![])),
-            // Past due, but the clock stands: not late; its due time is past.
+            // Paused after 30m of its hour: not overdue, though past the
+            // hour; its due time is as if the clock ran again now.
             (
                 "paused",
                 facts(
@@ -660,6 +661,7 @@ action = "notify-manager"
         );
         let all = select(&p, tickets.clone(), DueFilter::default(), now, 10);
         assert_eq!(all[0].1, Some(T0 + 10 * H + H / 2));
+        assert_eq!(all[2].1, Some(now + H / 2));
         assert_eq!(all[3].1, None);
         assert_eq!(all[4].1, Some(T0 + 11 * H));
     }
