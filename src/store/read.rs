@@ -180,7 +180,9 @@ impl Store {
         limit: Option<usize>,
     ) -> Result<Vec<(TicketRow, SlaFacts)>, StoreError> {
         // The filter and limit pick tickets first; the join then adds their
-        // pauses, so a ticket with many pauses still counts once.
+        // pauses, so a ticket with many pauses still counts once. `t.*` is
+        // the subquery's list: TICKET_COLUMNS (0-14), resolved_at, closed_at;
+        // then the pause (17, 18), NULL for a ticket without one.
         let sql = format!(
             "SELECT t.*, p.from_at, p.until_at FROM (
                  SELECT {TICKET_COLUMNS}, resolved_at, closed_at FROM tickets
@@ -220,6 +222,7 @@ impl Store {
                     let facts = SlaFacts {
                         priority: t.priority.as_deref().and_then(|p| p.parse().ok()),
                         category: t.category.clone(),
+                        // As `ticket_state` reads them.
                         status: t.status.parse().unwrap_or(Status::Open),
                         created_at: t.created_at,
                         first_response_at: t.first_response_at,
