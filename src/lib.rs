@@ -1,7 +1,7 @@
 //! postdesk: a service desk that lives in e-mail.
 //!
 //! Layout (mail in, decisions out; see `shared/design.md`):
-//! - [`inbound`]: raw bytes → [`inbound::Inbound`] (the only user of mail-parser), automatic-mail signals.
+//! - [`inbound`]: raw bytes → [`inbound::Inbound`] (the only user of mail-parser), automatic-mail signals, HTML to text (the one walker; quote cutting uses it too).
 //! - [`subject`]: the ticket tag in subjects (`[#1042]`), reply/forward prefixes.
 //! - [`address`]: e-mail addresses and display names, normalised once.
 //! - [`bounce`]: delivery status notifications → the failed mail, recipients and status (pure).
