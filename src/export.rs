@@ -2,6 +2,8 @@
 //!
 //! The bytes are the stored raw messages, exactly as received or sent.
 
+use std::path::{Path, PathBuf};
+
 use jiff::Timestamp;
 
 /// One stored message of a ticket.
@@ -13,6 +15,43 @@ pub struct RawMessage {
     pub kind: String,
     pub from_addr: Option<String>,
     pub raw: Vec<u8>,
+}
+
+/// A file of the export could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("{doing} {}", path.display())]
+pub struct WriteError {
+    doing: &'static str,
+    path: PathBuf,
+    #[source]
+    source: std::io::Error,
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    std::fs::write(path, bytes).map_err(|source| WriteError {
+        doing: "writing",
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Writes one `.eml` file per message into `dir` (created if missing),
+/// named by [`eml_name`].
+pub fn write_eml_files(dir: &Path, ticket: i64, messages: &[RawMessage]) -> Result<(), WriteError> {
+    std::fs::create_dir_all(dir).map_err(|source| WriteError {
+        doing: "creating",
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    for (i, m) in messages.iter().enumerate() {
+        write(&dir.join(eml_name(ticket, i + 1, m)), &m.raw)?;
+    }
+    Ok(())
+}
+
+/// Writes the messages as one [`mbox`] file.
+pub fn write_mbox(file: &Path, messages: &[RawMessage]) -> Result<(), WriteError> {
+    write(file, &mbox(messages))
 }
 
 /// A file name that sorts in conversation order: `1042-003-in-reply.eml`.

@@ -7,7 +7,8 @@
 //! - `auto`: automatic-mail signals (auto-replies, bounces, lists, robots).
 //! - `attachment`: attachment names made safe to show and to write to disk.
 //! - `charset`: decoding bytes whose charset is missing, wrong or unknown.
-//! - `html`: HTML bodies turned into readable text.
+//! - [`html`]: HTML bodies turned into text: the crate's one HTML walker
+//!   (public: `desk::quote` renders replies with it).
 //! - `ids`: Message-ID lists as real mail writes them.
 //! - `text`: plain-text bodies tidied (line endings, format=flowed, blank runs).
 
@@ -20,7 +21,7 @@ mod charset;
 mod fuzzed;
 #[cfg(test)]
 mod golden;
-mod html;
+pub mod html;
 mod ids;
 mod text;
 

@@ -3,7 +3,8 @@
 //! Layout, in the order mail flows (see `shared/design.md`):
 //! - [`source`]: where mail comes from: IMAP (IDLE, UIDs, checkpoints), Maildir.
 //! - [`inbound`]: raw bytes → [`inbound::Inbound`] (the only user of mail-parser),
-//!   automatic-mail signals, delivery reports ([`inbound::bounce`]).
+//!   automatic-mail signals, delivery reports ([`inbound::bounce`]), HTML to
+//!   text (the one walker; quote cutting uses it too), Authentication-Results.
 //! - [`thread`]: which ticket a mail belongs to: the lookup order (pure), our
 //!   Message-ID scheme and loop header.
 //! - [`subject`]: the ticket tag in subjects (`[#1042]`), reply/forward prefixes.
@@ -21,12 +22,14 @@
 //! - [`report`]: the monthly (or any period's) review: metrics from ticket rows, rendered as text, Markdown, CSV, JSON or HTML; its schedule by mail.
 //! - [`export`]: a ticket's mail as `.eml` files or an mbox.
 //! - [`config`]: the TOML file: the sections together, defaults, errors with file and line.
+//! - [`check`]: `postdesk check`: each setting and outside party tried, as ok/warn/fail findings.
 //! - leaves: [`address`] (addresses and display names, normalised once),
 //!   [`lang`] (the languages we write in), [`units`] (durations and sizes
 //!   as admins write them), [`tls`] (rustls client settings for IMAP and SMTP).
 #![forbid(unsafe_code)]
 
 pub mod address;
+pub mod check;
 pub mod compose;
 pub mod config;
 pub mod daemon;

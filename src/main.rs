@@ -7,13 +7,16 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
-use postdesk::config::{Config, SourceKind};
+use postdesk::config::Config;
+use postdesk::desk::commands::Changes;
 use postdesk::desk::sla::status as escalation;
+use postdesk::desk::sla::status::DueFilter;
 use postdesk::desk::ticket::{Priority, Status};
 use postdesk::desk::when::iso;
+use postdesk::pipeline::Retried;
 use postdesk::pipeline::{self, Engine, Incoming};
 use postdesk::source::now_ms;
-use postdesk::store::{Store, TicketFilter};
+use postdesk::store::{KbReview, Store, TicketFilter};
 
 /// A service desk that lives in e-mail.
 #[derive(Parser)]
@@ -363,135 +366,10 @@ fn open_store(config: &Config) -> Result<Store> {
 
 fn check(config: Config) -> Result<ExitCode> {
     let mut ok = true;
-    let mut report = |good: bool, what: &str, detail: String| {
-        ok &= good;
-        println!("{} {what}: {detail}", if good { "ok  " } else { "FAIL" });
-    };
-    let name = config
-        .source
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "built-in defaults".into());
-    report(true, "config", format!("{name} is valid"));
-    let engine = match Engine::new(config.clone()) {
-        Ok(e) => e,
-        Err(e) => {
-            report(false, "templates", e.to_string());
-            return Ok(ExitCode::FAILURE);
-        }
-    };
-    match postdesk::outbound::check_templates(engine.renderer()) {
-        Ok(n) => report(true, "templates", format!("{n} templates render")),
-        Err(e) => report(false, "templates", e),
-    }
-    match config.compiled_rules() {
-        Ok(rules) => {
-            let unreachable = rules.unreachable();
-            println!("ok   rules: {} classification rules", config.rules.len());
-            for u in unreachable {
-                println!("WARN rules: {u}");
-            }
-        }
-        Err(e) => report(false, "rules", e),
-    }
-    if !config.sla.policies.is_empty() {
-        let ps: Vec<String> = config
-            .sla
-            .policies
-            .iter()
-            .map(|p| p.priority.to_string())
-            .collect();
-        println!(
-            "ok   sla: policies for {} in {}",
-            ps.join(", "),
-            config.sla.calendar.time_zone
-        );
-    }
-    if config.kb.enabled {
-        println!(
-            "ok   kb: drafts on resolution; up to {} suggestion(s) scoring {} or more",
-            config.kb.suggestions, config.kb.min_score
-        );
-    }
-    if !config.report.to.is_empty() {
-        let r = &config.report;
-        let mut when = Vec::new();
-        if r.monthly {
-            when.push(format!("monthly on day {}", r.day));
-        }
-        if r.weekly {
-            when.push(format!("weekly on {}", r.weekday));
-        }
-        println!(
-            "ok   report: {} at {:02}:00 ({}) to {}",
-            if when.is_empty() {
-                "never (monthly and weekly are off)".to_string()
-            } else {
-                when.join(" and ")
-            },
-            r.hour,
-            config.desk.time_zone,
-            r.to.join(", ")
-        );
-    }
-    match Store::open(&engine.database_path()) {
-        Ok(_) => report(
-            true,
-            "database",
-            engine.database_path().display().to_string(),
-        ),
-        Err(e) => report(false, "database", e.to_string()),
-    }
-    let rt = runtime()?;
-    postdesk::tls::init();
-    for m in &config.mailboxes {
-        let what = format!("mailbox {}", m.name);
-        match m.kind {
-            SourceKind::Maildir => {
-                let dir = config.resolve(m.path.as_deref().unwrap_or(Path::new("maildir")));
-                match postdesk::source::maildir::ensure(&dir) {
-                    Ok(()) => report(true, &what, format!("Maildir {}", dir.display())),
-                    Err(e) => report(false, &what, format!("Maildir {}: {e}", dir.display())),
-                }
-            }
-            SourceKind::Imap => {
-                let mut m = m.clone();
-                m.ca_file = m.ca_file.as_deref().map(|p| config.resolve(p));
-                let result = rt.block_on(async {
-                    let password = m.secret().load(&config.base_dir)?;
-                    let mut s = postdesk::source::imap::connect(&m, password.as_ref())
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    let mb = s
-                        .select(&m.folder)
-                        .await
-                        .map_err(|e| format!("logged in, but folder {}: {e}", m.folder))?;
-                    let _ = s.logout().await;
-                    Ok::<_, String>(format!(
-                        "logged in to {}:{} as {}, folder {} has {} messages",
-                        m.host.as_deref().unwrap_or(""),
-                        m.imap_port(),
-                        m.username.as_deref().unwrap_or(""),
-                        m.folder,
-                        mb.exists
-                    ))
-                });
-                match result {
-                    Ok(d) => report(true, &what, d),
-                    Err(e) => report(false, &what, e),
-                }
-            }
-        }
-    }
-    // lettre's SMTP pool spawns its reaper task when built: it needs the runtime.
-    let _guard = rt.enter();
-    match postdesk::outbox::Transport::from_config(&config) {
-        Ok(t) => match rt.block_on(t.test()) {
-            Ok(d) => report(true, "outbox", d),
-            Err(e) => report(false, "outbox", e),
-        },
-        Err(e) => report(false, "outbox", e.to_string()),
-    }
+    runtime()?.block_on(postdesk::check::each(&config, |f| {
+        ok &= !f.failed();
+        println!("{f}");
+    }));
     Ok(if ok {
         ExitCode::SUCCESS
     } else {
@@ -551,11 +429,13 @@ fn tickets(config: Config, a: TicketsArgs) -> Result<ExitCode> {
         ),
         None => None,
     };
-    let within = match &a.due_within {
-        Some(d) => Some(postdesk::units::parse_duration(d).map_err(anyhow::Error::msg)?),
-        None => None,
+    let due = DueFilter {
+        overdue: a.overdue,
+        within: match &a.due_within {
+            Some(d) => Some(postdesk::units::parse_duration(d).map_err(anyhow::Error::msg)?),
+            None => None,
+        },
     };
-    let sla_filter = a.overdue || within.is_some();
     let filter = TicketFilter {
         status: a.status.clone(),
         priority,
@@ -563,39 +443,14 @@ fn tickets(config: Config, a: TicketsArgs) -> Result<ExitCode> {
         team: a.team.clone(),
         assignee: a.assignee.clone(),
         text: a.search.clone(),
-        active_only: sla_filter,
+        active_only: due.is_active(),
     };
     let engine = Engine::new(config)?;
     let store = engine.open_store()?;
     let now = now_ms();
-    let limit = if sla_filter { usize::MAX >> 1 } else { a.limit };
-    let mut rows = Vec::new();
-    for t in store.tickets(&filter, limit)? {
-        let state = store.ticket_state(t.number)?;
-        let sla = state
-            .as_ref()
-            .and_then(|s| escalation::status(engine.policy(), s, now));
-        let next_due = sla.as_ref().and_then(|s| s.next_due());
-        let keep = match (a.overdue, within) {
-            (false, None) => true,
-            (overdue, within) => {
-                let late = sla.as_ref().is_some_and(|s| {
-                    s.targets
-                        .iter()
-                        .any(|x| x.met_at.is_none() && !x.paused && x.due_ms < now)
-                });
-                let soon = within
-                    .is_some_and(|w| next_due.is_some_and(|d| d - now <= w.as_millis() as i64));
-                (overdue && late) || soon
-            }
-        };
-        if keep {
-            rows.push((t, next_due));
-        }
-        if rows.len() >= a.limit {
-            break;
-        }
-    }
+    // An SLA filter sees every active ticket before it knows the first `limit`.
+    let listed = store.tickets_with_sla(&filter, (!due.is_active()).then_some(a.limit))?;
+    let rows = escalation::select(engine.policy(), listed, due, now, a.limit);
     if a.json {
         let out: Vec<serde_json::Value> = rows
             .iter()
@@ -675,25 +530,7 @@ fn ticket(config: Config, number: i64, json: bool) -> Result<ExitCode> {
     {
         println!("  SLA ({})", sla.priority);
         for x in &sla.targets {
-            let used = format!(
-                "{}m of {}m used",
-                x.used.as_secs() / 60,
-                x.total.as_secs() / 60
-            );
-            let state = match x.met_at {
-                Some(at) if x.breached => {
-                    format!("met late at {} (due {})", iso(at), iso(x.due_ms))
-                }
-                Some(at) => format!("met at {} (due {})", iso(at), iso(x.due_ms)),
-                None if x.paused => format!("paused (waiting on the requester), {used}"),
-                None => format!(
-                    "due {}: {}, {used}{}",
-                    iso(x.due_ms),
-                    postdesk::desk::sla::describe_remaining(x.due_ms - now),
-                    if x.breached { "  BREACHED" } else { "" }
-                ),
-            };
-            println!("    {:<15} {state}", x.target.as_str());
+            println!("    {:<15} {}", x.target.as_str(), x.describe(now));
         }
     }
     println!("\nTimeline:");
@@ -781,29 +618,24 @@ fn quarantine(config: Config, retry: Option<i64>) -> Result<ExitCode> {
     let engine = Engine::new(config)?;
     let mut store = engine.open_store()?;
     if let Some(id) = retry {
-        let Some((mailbox, raw)) = store.quarantined_raw(id)? else {
-            bail!("no quarantined message {id} waiting for a retry");
-        };
-        let t = pipeline::process_batch(
-            &mut store,
-            &engine,
-            &mailbox,
-            &[Incoming { raw, uid: None }],
-            None,
-            now_ms(),
-        )?;
-        if t.quarantined > 0 {
-            println!(
-                "message {id} still cannot be processed; it stays in quarantine (see the newest entry)"
-            );
-            return Ok(ExitCode::FAILURE);
-        }
-        store.release_quarantined(id, now_ms())?;
-        println!(
-            "message {id} processed: {} new ticket(s), {} reply(ies), {} duplicate(s)",
-            t.created, t.attached, t.duplicates
+        return Ok(
+            match pipeline::retry_quarantined(&mut store, &engine, id, now_ms())? {
+                Retried::NotWaiting => bail!("no quarantined message {id} waiting for a retry"),
+                Retried::StillFailing => {
+                    println!(
+                        "message {id} still cannot be processed; it stays in quarantine (see the newest entry)"
+                    );
+                    ExitCode::FAILURE
+                }
+                Retried::Processed(t) => {
+                    println!(
+                        "message {id} processed: {} new ticket(s), {} reply(ies), {} duplicate(s)",
+                        t.created, t.attached, t.duplicates
+                    );
+                    ExitCode::SUCCESS
+                }
+            },
         );
-        return Ok(ExitCode::SUCCESS);
     }
     let rows = store.quarantined(100)?;
     if rows.is_empty() {
@@ -830,7 +662,6 @@ fn quarantine(config: Config, retry: Option<i64>) -> Result<ExitCode> {
 }
 
 fn ticket_action(config: Config, number: i64, action: TicketAction) -> Result<ExitCode> {
-    use postdesk::desk::commands::Command as Cmd;
     let engine = Engine::new(config)?;
     let mut store = engine.open_store()?;
     match action {
@@ -842,35 +673,15 @@ fn ticket_action(config: Config, number: i64, action: TicketAction) -> Result<Ex
             team,
             actor,
         } => {
-            let mut cmds: Vec<(String, Cmd)> = Vec::new();
-            if let Some(s) = &status {
-                let c = match s.parse::<Status>().map_err(anyhow::Error::msg)? {
-                    Status::Open => Cmd::Open,
-                    Status::Pending => Cmd::Pending,
-                    Status::Resolved => Cmd::Resolve,
-                    Status::Closed => Cmd::Close,
-                    Status::New => bail!("a ticket cannot go back to new"),
-                };
-                cmds.push((format!("--status {s}"), c));
+            let cmds = Changes {
+                status,
+                priority,
+                category,
+                assignee,
+                team,
             }
-            if let Some(p) = &priority {
-                let p = p.parse::<Priority>().map_err(anyhow::Error::msg)?;
-                cmds.push((format!("--priority {p}"), Cmd::Priority(p)));
-            }
-            if let Some(c) = &category {
-                cmds.push((format!("--category {c}"), Cmd::Category(c.clone())));
-            }
-            if let Some(a) = &assignee {
-                cmds.push((format!("--assignee {a}"), Cmd::Assign(a.clone())));
-            }
-            if let Some(t) = &team {
-                cmds.push((format!("--team {t}"), Cmd::Escalate(t.clone())));
-            }
-            if cmds.is_empty() {
-                bail!(
-                    "nothing to change: give --status, --priority, --category, --assignee or --team"
-                );
-            }
+            .commands()
+            .map_err(anyhow::Error::msg)?;
             let out = pipeline::admin(&mut store, &engine, number, &cmds, &actor, now_ms())?;
             if !out.found {
                 bail!("no ticket {number}");
@@ -897,17 +708,10 @@ fn ticket_action(config: Config, number: i64, action: TicketAction) -> Result<Ex
             }
             let messages = store.ticket_raw(number)?;
             if let Some(dir) = eml {
-                std::fs::create_dir_all(&dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
-                for (i, m) in messages.iter().enumerate() {
-                    let path = dir.join(postdesk::export::eml_name(number, i + 1, m));
-                    std::fs::write(&path, &m.raw)
-                        .with_context(|| format!("writing {}", path.display()))?;
-                }
+                postdesk::export::write_eml_files(&dir, number, &messages)?;
                 println!("{} message(s) written to {}", messages.len(), dir.display());
             } else if let Some(file) = mbox {
-                std::fs::write(&file, postdesk::export::mbox(&messages))
-                    .with_context(|| format!("writing {}", file.display()))?;
+                postdesk::export::write_mbox(&file, &messages)?;
                 println!(
                     "{} message(s) written to {}",
                     messages.len(),
@@ -920,35 +724,29 @@ fn ticket_action(config: Config, number: i64, action: TicketAction) -> Result<Ex
 }
 
 fn report(config: Config, a: ReportArgs) -> Result<ExitCode> {
-    use postdesk::report::{self, Period, period};
+    use postdesk::report::{self, Format, period};
     let engine = Engine::new(config)?;
     let store = engine.open_store()?;
     let policy = engine.policy();
-    let tz = &policy.time_zone;
-    let p = match (&a.from, &a.to, &a.quarter, &a.month) {
-        (Some(f), Some(t), _, _) => Period::days(
-            period::parse_date(f).map_err(anyhow::Error::msg)?,
-            period::parse_date(t).map_err(anyhow::Error::msg)?,
-            tz,
-        ),
-        (_, _, Some(q), _) => period::parse_quarter(q, tz),
-        (_, _, _, Some(m)) => {
-            let d = period::parse_date(&format!("{m}-01"))
-                .map_err(|_| anyhow::anyhow!("month `{m}`: expected YYYY-MM"))?;
-            Period::month(d.year(), d.month(), tz)
-        }
-        _ => Period::last_month(now_ms(), tz),
-    }
+    let p = period::choose(
+        a.from.as_deref(),
+        a.to.as_deref(),
+        a.quarter.as_deref(),
+        a.month.as_deref(),
+        now_ms(),
+        &policy.time_zone,
+    )
     .map_err(anyhow::Error::msg)?;
     let rows = store.report_rows(p.from_ms, p.to_ms)?;
     let r = report::compute(&rows, &p, &report::Settings::from_policy(policy));
-    let out = match a.format {
-        ReportFormat::Text => report::table::text(&r),
-        ReportFormat::Markdown => report::table::markdown(&r),
-        ReportFormat::Csv => report::table::csv(&r),
-        ReportFormat::Json => serde_json::to_string_pretty(&r)? + "\n",
-        ReportFormat::Html => report::html::render(&r),
+    let format = match a.format {
+        ReportFormat::Text => Format::Text,
+        ReportFormat::Markdown => Format::Markdown,
+        ReportFormat::Csv => Format::Csv,
+        ReportFormat::Json => Format::Json,
+        ReportFormat::Html => Format::Html,
     };
+    let out = report::render(&r, format)?;
     match a.output {
         Some(path) => {
             std::fs::write(&path, out).with_context(|| format!("writing {}", path.display()))?
@@ -980,10 +778,9 @@ fn kb(config: &Config, c: KbCommand) -> Result<ExitCode> {
             );
         }
     };
+    let no_entry = |id: i64| format!("no knowledge-base entry {id} (see postdesk kb list)");
     let id_of = |store: &Store, id: i64| -> Result<postdesk::store::KbEntry> {
-        store
-            .kb_entry(id)?
-            .with_context(|| format!("no knowledge-base entry {id} (see postdesk kb list)"))
+        store.kb_entry(id)?.with_context(|| no_entry(id))
     };
     match c {
         KbCommand::List {
@@ -1031,21 +828,19 @@ fn kb(config: &Config, c: KbCommand) -> Result<ExitCode> {
             println!("\nProblem:\n{}\n\nSolution:\n{}", e.problem, e.solution);
         }
         KbCommand::Publish { id } | KbCommand::Skip { id } => {
-            let e = id_of(&store, id)?;
             let status = if matches!(c, KbCommand::Publish { .. }) {
                 EntryStatus::Published
             } else {
                 EntryStatus::Skipped
             };
-            if e.status == status.as_str() {
-                println!("{} is already {}", entry_ref(id), e.status);
-            } else if store.kb_set_status(id, status, ADMIN, now_ms())? {
-                println!("{} is now {}", entry_ref(id), status.as_str());
-            } else {
-                bail!(
+            match store.kb_review(id, status, ADMIN, now_ms())? {
+                KbReview::NoEntry => bail!(no_entry(id)),
+                KbReview::Already => println!("{} is already {}", entry_ref(id), status.as_str()),
+                KbReview::Changed => println!("{} is now {}", entry_ref(id), status.as_str()),
+                KbReview::NeedsSolution => bail!(
                     "{} has no solution text; add it first: postdesk kb edit {id} --solution \"...\"",
                     entry_ref(id)
-                );
+                ),
             }
         }
         KbCommand::Edit {
@@ -1057,14 +852,15 @@ fn kb(config: &Config, c: KbCommand) -> Result<ExitCode> {
             if title.is_none() && problem.is_none() && solution.is_none() {
                 bail!("nothing to change: give --title, --problem or --solution");
             }
-            id_of(&store, id)?;
-            store.kb_edit(
+            if !store.kb_edit(
                 id,
                 title.as_deref(),
                 problem.as_deref(),
                 solution.as_deref(),
                 now_ms(),
-            )?;
+            )? {
+                bail!(no_entry(id));
+            }
             println!("{} changed", entry_ref(id));
         }
         KbCommand::Add {

@@ -344,6 +344,38 @@ pub fn admin(
     })
 }
 
+/// What processing a quarantined message again did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retried {
+    /// No message `id` waits in quarantine (never there, or released).
+    NotWaiting,
+    /// It failed again; the new failure is quarantined beside the old one,
+    /// which stays held.
+    StillFailing,
+    /// It went through; the quarantined copy is released.
+    Processed(Tally),
+}
+
+/// Processes quarantined message `id` again (`postdesk quarantine --retry`),
+/// as received by its mailbox, after whatever made it fail was fixed.
+pub fn retry_quarantined(
+    store: &mut Store,
+    engine: &Engine,
+    id: i64,
+    now_ms: i64,
+) -> Result<Retried, StoreError> {
+    let Some((mailbox, raw)) = store.quarantined_raw(id)? else {
+        return Ok(Retried::NotWaiting);
+    };
+    let item = Incoming { raw, uid: None };
+    let t = process_batch(store, engine, &mailbox, &[item], None, now_ms)?;
+    if t.quarantined > 0 {
+        return Ok(Retried::StillFailing);
+    }
+    store.release_quarantined(id, now_ms)?;
+    Ok(Retried::Processed(t))
+}
+
 /// Reads a config file, or the built-in defaults rooted at `data_dir`.
 pub fn load_config(
     path: Option<&Path>,
@@ -474,6 +506,35 @@ mod tests {
         assert!(
             q.iter()
                 .any(|r| r.error.contains("max-message-size") && r.size == 20_000)
+        );
+    }
+
+    #[test]
+    fn a_quarantined_message_is_retried_after_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = Config::embedded(dir.path());
+        cfg.storage.max_message_size = 100;
+        let strict = Engine::new(cfg.clone()).unwrap();
+        let mut store = strict.open_store().unwrap();
+        let t = process_batch(&mut store, &strict, "inbox", &[item(REQUEST)], None, 1).unwrap();
+        assert_eq!(t.quarantined, 1);
+        let id = store.quarantined(10).unwrap()[0].id;
+
+        let again = retry_quarantined(&mut store, &strict, id, 2).unwrap();
+        assert_eq!(again, Retried::StillFailing);
+        cfg.storage.max_message_size = 1_000_000;
+        let fixed = Engine::new(cfg).unwrap();
+        match retry_quarantined(&mut store, &fixed, id, 3).unwrap() {
+            Retried::Processed(t) => assert_eq!(t.created, 1),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            retry_quarantined(&mut store, &fixed, id, 4).unwrap(),
+            Retried::NotWaiting
+        );
+        assert_eq!(
+            retry_quarantined(&mut store, &fixed, 999, 4).unwrap(),
+            Retried::NotWaiting
         );
     }
 

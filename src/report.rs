@@ -749,6 +749,30 @@ fn throughput(
     out
 }
 
+/// The forms a review can be rendered in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Plain text tables ([`table::text`]).
+    Text,
+    Markdown,
+    Csv,
+    /// The whole [`Report`], pretty-printed, with a final newline.
+    Json,
+    /// One page with inline charts ([`html::render`]).
+    Html,
+}
+
+/// The review as text in `format`.
+pub fn render(r: &Report, format: Format) -> Result<String, serde_json::Error> {
+    Ok(match format {
+        Format::Text => table::text(r),
+        Format::Markdown => table::markdown(r),
+        Format::Csv => table::csv(r),
+        Format::Json => serde_json::to_string_pretty(r)? + "\n",
+        Format::Html => html::render(r),
+    })
+}
+
 /// Computes the review of `period` from the tickets' facts.
 pub fn compute(tickets: &[TicketFacts], period: &Period, s: &Settings<'_>) -> Report {
     let views: Vec<View<'_>> = tickets.iter().map(|t| view(t, period, s)).collect();

@@ -152,3 +152,95 @@ fn config_mistakes_name_file_line_and_key() {
     assert_eq!(out.status.code(), Some(78));
     assert!(text(&out).contains("unencrypted"), "{}", text(&out));
 }
+
+#[test]
+fn tickets_by_sla_due_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("postdesk.toml");
+    std::fs::write(
+        &cfg,
+        r#"
+[desk]
+address = "helpdesk@example.test"
+[storage]
+database = "desk.db"
+[[mailbox]]
+name = "inbox"
+kind = "maildir"
+path = "inbox"
+[[rule]]
+name = "vpn"
+keywords = ["VPN"]
+priority = "P1"
+[[sla.policy]]
+priority = "P1"
+first-response = "30m"
+resolution = "4h"
+clock = "calendar"
+"#,
+    )
+    .unwrap();
+    let cfg = cfg.to_str().unwrap();
+    for (n, subject) in [(1, "VPN down"), (2, "VPN slow"), (3, "Printer jam")] {
+        let mail = dir.path().join(format!("{n}.eml"));
+        std::fs::write(
+            &mail,
+            format!("From: ann@example.com\r\nSubject: {subject}\r\nMessage-ID: <{n}@example.com>\r\n\r\nHelp.\r\n"),
+        )
+        .unwrap();
+        let out = postdesk(
+            &["--config", cfg, "ingest", mail.to_str().unwrap()],
+            dir.path(),
+        );
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    // Ticket 1 came in an hour ago and waited half an hour on its requester
+    // (a closed pause); ticket 2 is new, its first answer due in 30m.
+    let db = rusqlite::Connection::open(dir.path().join("desk.db")).unwrap();
+    db.execute_batch(
+        "UPDATE tickets SET created_at = created_at - 5400000 WHERE number = 1;
+         INSERT INTO pauses (ticket, from_at, until_at)
+             SELECT number, created_at, created_at + 1800000 FROM tickets WHERE number = 1;",
+    )
+    .unwrap();
+    drop(db);
+    let list = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["--config", cfg, "tickets"];
+        all.extend_from_slice(args);
+        let out = postdesk(&all, dir.path());
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                // The "next due" column; every run takes well under a minute.
+                format!("{} {}", cols[0], l[49..69].trim())
+                    .trim_end()
+                    .to_string()
+            })
+            .collect()
+    };
+    assert_eq!(
+        list(&[]),
+        ["3", "2 29m left", "1 overdue by 30m"].map(String::from)
+    );
+    assert_eq!(list(&["--overdue"]), ["1 overdue by 30m"]);
+    assert_eq!(list(&["--due-within", "10m"]), ["1 overdue by 30m"]);
+    assert_eq!(
+        list(&["--due-within", "1h"]),
+        ["2 29m left", "1 overdue by 30m"]
+    );
+    assert_eq!(
+        list(&["--due-within", "1h", "--limit", "1"]),
+        ["2 29m left"]
+    );
+    let out = postdesk(
+        &["--config", cfg, "tickets", "--overdue", "--json"],
+        dir.path(),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(v[0]["number"], 1);
+    assert!(v[0]["next_due"].is_i64(), "{v}");
+}

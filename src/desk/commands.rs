@@ -22,7 +22,7 @@
 
 use std::str::FromStr;
 
-use crate::desk::ticket::Priority;
+use crate::desk::ticket::{Priority, Status};
 use crate::lang::Lang;
 
 /// One change an agent asked for.
@@ -497,6 +497,63 @@ fn shown(typed: &str) -> &str {
     match typed.char_indices().nth(30) {
         Some((cut, _)) => &typed[..cut],
         None => typed,
+    }
+}
+
+/// Changes asked for outside mail (`postdesk ticket N set --status
+/// resolved`), as written; `None` leaves a field alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// new, open, pending, resolved, closed.
+    pub status: Option<String>,
+    /// P1..P4 or critical, high, normal, low.
+    pub priority: Option<String>,
+    pub category: Option<String>,
+    /// An agent's name or address.
+    pub assignee: Option<String>,
+    /// A team or a tier.
+    pub team: Option<String>,
+}
+
+impl Changes {
+    /// The commands an agent would write for these changes, so they go
+    /// through the same rules: status, priority, category, assignee, team,
+    /// each labelled with its option (`--status resolved`, `--priority P2`)
+    /// for the caller's messages. Refused when a value cannot be read, when
+    /// the status is `new` (no command goes back there), or when nothing is
+    /// asked.
+    pub fn commands(&self) -> Result<Vec<(String, Command)>, String> {
+        let mut cmds = Vec::new();
+        if let Some(s) = &self.status {
+            let c = match s.parse::<Status>()? {
+                Status::Open => Command::Open,
+                Status::Pending => Command::Pending,
+                Status::Resolved => Command::Resolve,
+                Status::Closed => Command::Close,
+                Status::New => return Err("a ticket cannot go back to new".into()),
+            };
+            cmds.push((format!("--status {s}"), c));
+        }
+        if let Some(p) = &self.priority {
+            let p = p.parse::<Priority>()?;
+            cmds.push((format!("--priority {p}"), Command::Priority(p)));
+        }
+        if let Some(c) = &self.category {
+            cmds.push((format!("--category {c}"), Command::Category(c.clone())));
+        }
+        if let Some(a) = &self.assignee {
+            cmds.push((format!("--assignee {a}"), Command::Assign(a.clone())));
+        }
+        if let Some(t) = &self.team {
+            cmds.push((format!("--team {t}"), Command::Escalate(t.clone())));
+        }
+        if cmds.is_empty() {
+            return Err(
+                "nothing to change: give --status, --priority, --category, --assignee or --team"
+                    .into(),
+            );
+        }
+        Ok(cmds)
     }
 }
 
@@ -1239,5 +1296,42 @@ mod tests {
         assert_eq!(Command::CcRemove("a@b.c".into()).keyword(), "cc");
         assert_eq!(Command::Priority(Priority::P1).keyword(), "priority");
         assert_eq!(Command::Kb(KbAction::Skip).keyword(), "kb");
+    }
+
+    #[test]
+    fn changes_from_the_shell_are_agent_commands() {
+        let c = Changes {
+            status: Some("resolved".into()),
+            priority: Some("high".into()),
+            team: Some("L2".into()),
+            ..Changes::default()
+        };
+        assert_eq!(
+            c.commands().unwrap(),
+            [
+                ("--status resolved".to_string(), Command::Resolve),
+                ("--priority P2".to_string(), Command::Priority(Priority::P2)),
+                ("--team L2".to_string(), Command::Escalate("L2".into())),
+            ]
+        );
+        let back = Changes {
+            status: Some("new".into()),
+            ..Changes::default()
+        };
+        assert_eq!(
+            back.commands().unwrap_err(),
+            "a ticket cannot go back to new"
+        );
+        assert!(
+            Changes::default()
+                .commands()
+                .unwrap_err()
+                .starts_with("nothing to change")
+        );
+        let bad = Changes {
+            priority: Some("bogus".into()),
+            ..Changes::default()
+        };
+        assert!(bad.commands().unwrap_err().contains("unknown priority"));
     }
 }

@@ -13,10 +13,13 @@
 //! In HTML we cut at the containers clients put around the history (Gmail's
 //! `gmail_quote`, Thunderbird's `moz-cite-prefix`, `<blockquote type="cite">`,
 //! Outlook's `divRplyFwdMsg`/`appendonsend`/border-top `From:` block), render
-//! the rest as text with blockquotes as `>` lines, and trim as above.
+//! the rest as text with the inbound HTML walker (its compact style, with
+//! blockquotes as `>` lines), and trim as above.
 //!
 //! Everything is a hand-written scan over lines or bytes, linear in the input:
 //! a hostile 1 MB body costs milliseconds, never a regex blow-up.
+
+use crate::inbound::html::{self, Tag};
 
 /// The line our notifications put above the quoted ticket history.
 pub const REPLY_MARKER_EN: &str = "-- reply above this line --";
@@ -430,235 +433,22 @@ struct Rendered {
     marks: Vec<Mark>,
 }
 
-/// Nested blockquotes deeper than this get no more `>`: hostile nesting must
-/// not make the output quadratic.
-const MAX_QUOTE_PREFIX: usize = 16;
-
-const BLOCK_TAGS: &[&str] = &[
-    "p",
-    "div",
-    "blockquote",
-    "ul",
-    "ol",
-    "li",
-    "table",
-    "tr",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "hr",
-    "pre",
-    "section",
-    "article",
-    "header",
-    "footer",
-    "center",
-    "dl",
-    "dt",
-    "dd",
-    "address",
-];
-
-/// HTML to text, simply: tags dropped, blocks and `<br>` become line breaks,
-/// blockquotes become `> ` lines, entities decoded, whitespace collapsed
-/// outside `<pre>`.
-#[derive(Default)]
-struct Renderer {
-    out: String,
-    marks: Vec<Mark>,
-    quote_depth: usize,
-    pre_depth: usize,
-    /// Inside `<style>`, `<script>` or `<title>`: text until this closing tag is dropped.
-    skip_until: Option<&'static str>,
-    /// Nothing has been written on the current line yet.
-    mid_line: bool,
-    pending_space: bool,
-}
-
+/// The HTML as text in the inbound walker's compact style (blocks are line
+/// breaks, blockquotes `> ` lines), with the quote containers marked.
 fn render_html(html: &str) -> Rendered {
-    let mut r = Renderer::default();
-    let mut rest = html;
-    while !rest.is_empty() {
-        match rest.find('<') {
-            None => {
-                r.text(rest);
-                break;
-            }
-            Some(0) => {}
-            Some(k) => {
-                r.text(&rest[..k]);
-                rest = &rest[k..];
-            }
-        }
-        if let Some(after) = rest.strip_prefix("<!--") {
-            rest = after.find("-->").map_or("", |e| &after[e + 3..]);
-            continue;
-        }
-        let starts_tag = rest[1..]
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '/' || c == '!' || c == '?');
-        if !starts_tag {
-            r.text("<");
-            rest = &rest[1..];
-            continue;
-        }
-        match rest.find('>') {
-            None => {
-                // No tag ever closes: what is left is text.
-                r.text(rest);
-                break;
-            }
-            Some(e) => {
-                r.tag(&rest[1..e]);
-                rest = &rest[e + 1..];
-            }
-        }
-    }
+    let r = html::render(html, &html::Style::COMPACT, mark_kind);
     Rendered {
-        text: r.out,
-        marks: r.marks,
+        text: r.text,
+        marks: r
+            .marks
+            .into_iter()
+            .map(|(pos, kind)| Mark { pos, kind })
+            .collect(),
     }
 }
 
-impl Renderer {
-    fn tag(&mut self, inner: &str) {
-        let (closing, body) = match inner.strip_prefix('/') {
-            Some(body) => (true, body),
-            None => (false, inner),
-        };
-        let name_end = body
-            .find(|c: char| c.is_ascii_whitespace() || c == '/')
-            .unwrap_or(body.len());
-        let name = body[..name_end].to_ascii_lowercase();
-        let attrs = &body[name_end..];
-
-        if let Some(until) = self.skip_until {
-            if closing && name == until {
-                self.skip_until = None;
-            }
-            return;
-        }
-        if !closing {
-            for skipped in ["style", "script", "title"] {
-                if name == skipped {
-                    self.skip_until = Some(skipped);
-                    return;
-                }
-            }
-        }
-        if name == "br" {
-            self.newline();
-            return;
-        }
-        if BLOCK_TAGS.contains(&name.as_str()) {
-            self.ensure_newline();
-        }
-        if closing {
-            match name.as_str() {
-                "blockquote" => self.quote_depth = self.quote_depth.saturating_sub(1),
-                "pre" => self.pre_depth = self.pre_depth.saturating_sub(1),
-                _ => {}
-            }
-            return;
-        }
-        if let Some(kind) = mark_kind(&name, attrs) {
-            self.ensure_newline();
-            self.marks.push(Mark {
-                pos: self.out.len(),
-                kind,
-            });
-        }
-        match name.as_str() {
-            "blockquote" => self.quote_depth += 1,
-            "pre" => self.pre_depth += 1,
-            "li" => self.text("* "),
-            "td" | "th" => self.pending_space = true,
-            _ => {}
-        }
-    }
-
-    /// Text between tags, entities still encoded.
-    fn text(&mut self, raw: &str) {
-        if self.skip_until.is_some() {
-            return;
-        }
-        let mut rest = raw;
-        while let Some(c) = rest.chars().next() {
-            if c == '&'
-                && let Some((decoded, used)) = decode_entity(rest)
-            {
-                self.put(decoded);
-                rest = &rest[used..];
-                continue;
-            }
-            self.put(c);
-            rest = &rest[c.len_utf8()..];
-        }
-    }
-
-    fn put(&mut self, c: char) {
-        if self.pre_depth > 0 {
-            match c {
-                '\n' => self.newline(),
-                '\r' => {}
-                _ => self.emit(c),
-            }
-        } else if c.is_ascii_whitespace() {
-            self.pending_space = true;
-        } else {
-            if self.pending_space && self.mid_line {
-                self.out.push(' ');
-            }
-            self.emit(c);
-        }
-    }
-
-    fn emit(&mut self, c: char) {
-        if !self.mid_line {
-            self.push_quote_prefix();
-            if self.quote_depth > 0 {
-                self.out.push(' ');
-            }
-            self.mid_line = true;
-        }
-        self.pending_space = false;
-        self.out.push(if c == '\u{a0}' { ' ' } else { c });
-    }
-
-    fn push_quote_prefix(&mut self) {
-        for _ in 0..self.quote_depth.min(MAX_QUOTE_PREFIX) {
-            self.out.push('>');
-        }
-    }
-
-    fn newline(&mut self) {
-        // A signature delimiter `-- ` keeps its space, which collapsing would drop.
-        if self.mid_line && self.pending_space && self.out.rsplit('\n').next() == Some("--") {
-            self.out.push(' ');
-        }
-        if !self.mid_line {
-            // Keep empty lines inside a quote quoted, so the quote stays one run.
-            self.push_quote_prefix();
-        }
-        self.out.push('\n');
-        self.mid_line = false;
-        self.pending_space = false;
-    }
-
-    fn ensure_newline(&mut self) {
-        if self.mid_line {
-            self.newline();
-        }
-        self.pending_space = false;
-    }
-}
-
-fn mark_kind(name: &str, attrs: &str) -> Option<MarkKind> {
-    if let Some(class) = attr(attrs, "class")
+fn mark_kind(tag: &Tag<'_>) -> Option<MarkKind> {
+    if let Some(class) = tag.attr("class")
         && class.split_ascii_whitespace().any(|c| {
             matches!(
                 c,
@@ -668,10 +458,14 @@ fn mark_kind(name: &str, attrs: &str) -> Option<MarkKind> {
     {
         return Some(MarkKind::Quote);
     }
-    if name == "blockquote" && attr(attrs, "type").is_some_and(|t| t.eq_ignore_ascii_case("cite")) {
+    if tag.name() == "blockquote"
+        && tag
+            .attr("type")
+            .is_some_and(|t| t.eq_ignore_ascii_case("cite"))
+    {
         return Some(MarkKind::Quote);
     }
-    if let Some(id) = attr(attrs, "id")
+    if let Some(id) = tag.attr("id")
         && [
             "divRplyFwdMsg",
             "appendonsend",
@@ -682,100 +476,14 @@ fn mark_kind(name: &str, attrs: &str) -> Option<MarkKind> {
     {
         return Some(MarkKind::Header);
     }
-    if name == "div"
-        && attr(attrs, "style").is_some_and(|s| contains_ignore_ascii_case(s, "border-top"))
+    if tag.name() == "div"
+        && tag
+            .attr("style")
+            .is_some_and(|s| contains_ignore_ascii_case(s, "border-top"))
     {
         return Some(MarkKind::BorderTop);
     }
     None
-}
-
-/// The value of attribute `name` in a tag's attribute text: quoted with `"`
-/// or `'`, or bare. Names compare without ASCII case.
-fn attr<'a>(attrs: &'a str, name: &str) -> Option<&'a str> {
-    let mut rest = attrs;
-    loop {
-        rest = rest.trim_start_matches(|c: char| c.is_ascii_whitespace() || c == '/');
-        if rest.is_empty() {
-            return None;
-        }
-        let key_end = rest
-            .find(|c: char| c.is_ascii_whitespace() || c == '=' || c == '/')
-            .unwrap_or(rest.len());
-        let key = &rest[..key_end];
-        rest = rest[key_end..].trim_start();
-        let mut value = "";
-        if let Some(after_eq) = rest.strip_prefix('=') {
-            let after_eq = after_eq.trim_start();
-            let (v, after) = match after_eq.chars().next() {
-                Some(q @ ('"' | '\'')) => {
-                    let body = &after_eq[1..];
-                    match body.find(q) {
-                        Some(e) => (&body[..e], &body[e + 1..]),
-                        None => (body, ""),
-                    }
-                }
-                _ => {
-                    let e = after_eq
-                        .find(|c: char| c.is_ascii_whitespace())
-                        .unwrap_or(after_eq.len());
-                    (&after_eq[..e], &after_eq[e..])
-                }
-            };
-            value = v;
-            rest = after;
-        } else if key.is_empty() {
-            // A stray character: step over it so the loop always advances.
-            rest = rest.get(1..).unwrap_or("");
-            continue;
-        }
-        if key.eq_ignore_ascii_case(name) {
-            return Some(value);
-        }
-    }
-}
-
-/// Decodes the entity at the start of `s` (which starts with `&`): the
-/// character and the bytes it used. Unknown entities stay as they are.
-fn decode_entity(s: &str) -> Option<(char, usize)> {
-    let semi = s.as_bytes().iter().take(12).position(|&b| b == b';')?;
-    let name = &s[1..semi];
-    let c = if let Some(num) = name.strip_prefix('#') {
-        let code = match num.strip_prefix(['x', 'X']) {
-            Some(hex) => u32::from_str_radix(hex, 16).ok()?,
-            None => num.parse::<u32>().ok()?,
-        };
-        char::from_u32(code)
-            .filter(|&c| c != '\0')
-            .unwrap_or('\u{fffd}')
-    } else {
-        match name {
-            "amp" => '&',
-            "lt" => '<',
-            "gt" => '>',
-            "quot" => '"',
-            "apos" => '\'',
-            "nbsp" => '\u{a0}',
-            "ensp" | "emsp" | "thinsp" => ' ',
-            "copy" => '©',
-            "reg" => '®',
-            "ndash" => '–',
-            "mdash" => '—',
-            "hellip" => '…',
-            "lsquo" => '‘',
-            "rsquo" => '’',
-            "ldquo" => '“',
-            "rdquo" => '”',
-            "middot" => '·',
-            "bull" => '•',
-            "euro" => '€',
-            "yen" => '¥',
-            "zwnj" => '\u{200c}',
-            "zwj" => '\u{200d}',
-            _ => return None,
-        }
-    };
-    Some((c, semi + 1))
 }
 
 #[cfg(test)]
@@ -1143,22 +851,6 @@ mod tests {
             new_text("", Some(html)),
             "mine\n> theirs\n>> older\nmore mine"
         );
-    }
-
-    #[test]
-    fn attribute_parsing() {
-        assert_eq!(attr(r#" class="a b" id=x"#, "id"), Some("x"));
-        assert_eq!(
-            attr(r#" CLASS='gmail_quote'"#, "class"),
-            Some("gmail_quote")
-        );
-        assert_eq!(attr(r#" hidden class="q""#, "class"), Some("q"));
-        assert_eq!(attr(r#" = "odd" type=cite"#, "type"), Some("cite"));
-        assert_eq!(
-            attr(r#" class="unterminated"#, "class"),
-            Some("unterminated")
-        );
-        assert_eq!(attr("", "class"), None);
     }
 
     #[test]

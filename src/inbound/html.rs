@@ -1,10 +1,18 @@
-//! HTML bodies turned into readable text for tickets and previews.
+//! HTML bodies turned into text: the one HTML walker of the crate, used for
+//! ticket bodies (here) and for cutting quoted history from replies
+//! (`desk::quote`).
 //!
 //! Not a renderer: block elements and `<br>` become line breaks, table cells
-//! are separated by ` | `, list items get `- ` or `1. `, blockquotes get `> `
+//! are separated, list items get a bullet or `1. `, blockquotes get `> `
 //! (so quoted replies look like plain-text quotes), scripts, styles and the
-//! head are dropped, entities decoded. Linear in the input; deep nesting is
-//! capped where it would show in every line.
+//! head are dropped, entities decoded (the whole HTML5 table, numeric
+//! references as browsers read them). Whitespace collapses as in HTML: ASCII
+//! whitespace only, so `&nbsp;` and `&ensp;` stay. A signature delimiter
+//! `-- ` keeps its space. Linear in the input; deep nesting is capped where
+//! it would show in every line.
+//!
+//! The two readers differ in a few ways their tests pin; [`Style`] names
+//! them, and [`Style::READABLE`] and [`Style::COMPACT`] are the two presets.
 
 use super::text::tidy;
 
@@ -13,9 +21,70 @@ const MAX_SHOWN_DEPTH: usize = 10;
 /// Longest tag we look through for quoted `>` before giving up on quotes.
 const MAX_TAG_SCAN: usize = 16 * 1024;
 
+/// The layout choices on which readers of HTML differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Style {
+    /// A blank line after paragraphs and headings (Outlook's one-line
+    /// `Mso…` paragraphs excepted); otherwise every block is one line break.
+    pub paragraph_gap: bool,
+    /// Between two cells of a table row.
+    pub cell_separator: &'static str,
+    /// Before an item of an unordered list (ordered lists count `1. `).
+    pub bullet: &'static str,
+    /// Named and numeric entities are decoded only when they end in `;`
+    /// (otherwise `&amp` and `&nbsp` without it are read as old HTML did).
+    pub strict_entities: bool,
+}
+
+impl Style {
+    /// A ticket body as the desk shows and stores it: paragraphs apart,
+    /// `Item | Qty` rows, `- ` items, old semicolon-less entities decoded.
+    pub const READABLE: Style = Style {
+        paragraph_gap: true,
+        cell_separator: " | ",
+        bullet: "- ",
+        strict_entities: false,
+    };
+    /// The new text of a reply, relayed as it was written: one line break
+    /// per block, cells apart by a space, `* ` items, entities only with `;`.
+    pub const COMPACT: Style = Style {
+        paragraph_gap: false,
+        cell_separator: " ",
+        bullet: "* ",
+        strict_entities: true,
+    };
+}
+
+/// The text of an HTML body with the positions a caller asked to mark.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered<M> {
+    pub text: String,
+    /// For each opening tag the `mark` function of [`render`] picked: the
+    /// byte offset in `text` of the line where its content starts, and
+    /// what the function returned. In document order; positions never
+    /// decrease, and several marks may share one.
+    pub marks: Vec<(usize, M)>,
+}
+
+/// A ticket body's text: [`Style::READABLE`], tidied (no trailing
+/// whitespace, at most one blank line in a row, none at either end).
 pub(super) fn html_to_text(html: &str) -> String {
+    tidy(&render(html, &Style::READABLE, |_| None::<()>).text)
+}
+
+/// Walks `html` once and writes its text in `style`. `mark` sees every
+/// opening tag outside skipped content (scripts, styles, the head); when
+/// it returns a value, the element starts on a new line and its position
+/// is recorded. The text is not tidied: lines keep their trailing spaces
+/// and blank runs.
+pub fn render<M>(
+    html: &str,
+    style: &Style,
+    mut mark: impl FnMut(&Tag<'_>) -> Option<M>,
+) -> Rendered<M> {
     let b = html.as_bytes();
-    let mut w = Writer::default();
+    let mut w = Writer::new(*style);
+    let mut kinds = Vec::new();
     let mut finder = Finder::default();
     let mut i = 0;
     while i < b.len() {
@@ -36,6 +105,12 @@ pub(super) fn html_to_text(html: &str) -> String {
                         i = skip_to;
                     } else {
                         w.tag(&tag);
+                        if !tag.closing
+                            && let Some(kind) = mark(&tag)
+                        {
+                            w.mark();
+                            kinds.push(kind);
+                        }
                     }
                 }
                 None => {
@@ -44,7 +119,7 @@ pub(super) fn html_to_text(html: &str) -> String {
                 }
             },
             b'&' => {
-                let (decoded, len) = entity(&html[i..]);
+                let (decoded, len) = entity(&html[i..], style.strict_entities);
                 w.text(&decoded);
                 i += len;
             }
@@ -58,7 +133,11 @@ pub(super) fn html_to_text(html: &str) -> String {
             }
         }
     }
-    tidy(&w.out.replace('\u{A0}', " "))
+    let (text, positions) = w.finish();
+    Rendered {
+        text,
+        marks: positions.into_iter().zip(kinds).collect(),
+    }
 }
 
 /// For elements whose content is not text (script, style, head …): where
@@ -84,8 +163,9 @@ fn skipped_content(tag: &Tag<'_>, b: &[u8], from: usize, finder: &mut Finder) ->
     Some(finder.find(b, close, from).unwrap_or(b.len()))
 }
 
+/// An HTML tag as the walker read it, for [`render`]'s `mark` function.
 #[derive(Debug)]
-struct Tag<'a> {
+pub struct Tag<'a> {
     /// Lowercase.
     name: String,
     closing: bool,
@@ -96,6 +176,11 @@ struct Tag<'a> {
 }
 
 impl<'a> Tag<'a> {
+    /// The element's name, lowercase.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The tag starting at `html[start] == '<'`, or `None` when that `<` is
     /// just a character ("a < b").
     fn parse(html: &'a str, start: usize) -> Option<Tag<'a>> {
@@ -134,8 +219,9 @@ impl<'a> Tag<'a> {
         })
     }
 
-    /// The value of an attribute, quotes removed.
-    fn attr(&self, name: &str) -> Option<&'a str> {
+    /// The value of an attribute (name compared without ASCII case),
+    /// quotes removed; `Some("")` for an attribute without a value.
+    pub fn attr(&self, name: &str) -> Option<&'a str> {
         let mut rest = self.attrs;
         loop {
             rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '/');
@@ -200,16 +286,19 @@ fn quoted_aware_gt(b: &[u8], from: usize) -> Option<usize> {
 
 /// Builds the text: collapses whitespace, owes line breaks until the next
 /// visible character, adds quote and list prefixes at line starts.
-#[derive(Default)]
 struct Writer {
+    style: Style,
     out: String,
     /// Line breaks owed before the next visible character.
     newlines: usize,
+    /// The shallowest quote depth while those line breaks were owed: blank
+    /// lines are quoted only when the quote stayed open around them.
+    gap_depth: usize,
     /// A collapsed space owed before the next visible character.
     space: bool,
-    /// `" | "` owed before the next visible character (a new table cell).
+    /// A cell separator owed before the next visible character (a new table cell).
     cell_sep: bool,
-    /// Nothing written on the current line yet.
+    /// Something is written on the current line.
     mid_line: bool,
     quote: usize,
     pre: usize,
@@ -221,24 +310,87 @@ struct Writer {
     tables: Vec<usize>,
     /// The open `<p>` is an Outlook `Mso…` paragraph (one line, no gap).
     p_is_line: bool,
+    /// Positions of the marks made so far.
+    marks: Vec<usize>,
+    /// Marks waiting for the start of the next line with text.
+    pending_marks: usize,
 }
 
 impl Writer {
-    fn block(&mut self, n: usize) {
-        self.newlines = self.newlines.max(n);
+    fn new(style: Style) -> Writer {
+        Writer {
+            style,
+            out: String::new(),
+            newlines: 0,
+            gap_depth: 0,
+            space: false,
+            cell_sep: false,
+            mid_line: false,
+            quote: 0,
+            pre: 0,
+            lists: Vec::new(),
+            marker: None,
+            tables: Vec::new(),
+            p_is_line: false,
+            marks: Vec::new(),
+            pending_marks: 0,
+        }
+    }
+
+    fn finish(mut self) -> (String, Vec<usize>) {
+        self.resolve_marks();
+        (self.out, self.marks)
+    }
+
+    /// The element just opened starts on a line of its own, which is where
+    /// the caller's mark points.
+    fn mark(&mut self) {
+        self.block(1);
+        self.pending_marks += 1;
+    }
+
+    fn resolve_marks(&mut self) {
+        let at = self.out.len();
+        self.marks
+            .extend(std::iter::repeat_n(at, self.pending_marks));
+        self.pending_marks = 0;
+    }
+
+    /// The current line ends here. A signature delimiter `-- ` keeps the
+    /// space that collapsing would otherwise drop.
+    fn end_line(&mut self) {
+        if self.space
+            && self.mid_line
+            && self.newlines == 0
+            && self.out.rsplit('\n').next() == Some("--")
+        {
+            self.out.push(' ');
+        }
         self.space = false;
         self.cell_sep = false;
+    }
+
+    fn block(&mut self, n: usize) {
+        self.end_line();
+        self.owe_newlines(self.newlines.max(n));
+    }
+
+    fn owe_newlines(&mut self, n: usize) {
+        if self.newlines == 0 {
+            self.gap_depth = self.quote;
+        }
+        self.newlines = n;
     }
 
     fn text(&mut self, s: &str) {
         for c in s.chars() {
             if self.pre > 0 {
                 match c {
-                    '\n' => self.newlines += 1,
+                    '\n' => self.owe_newlines(self.newlines + 1),
                     '\r' => {}
                     _ => self.visible(c),
                 }
-            } else if c.is_whitespace() && c != '\u{A0}' {
+            } else if c.is_ascii_whitespace() {
                 self.space = true;
             } else {
                 self.visible(c);
@@ -250,10 +402,11 @@ impl Writer {
         let depth = self.quote.min(MAX_SHOWN_DEPTH);
         if self.newlines > 0 {
             if !self.out.is_empty() {
+                // Blank lines inside a quote stay part of the quote.
+                let blank_depth = self.gap_depth.min(depth);
                 for n in 0..self.newlines {
-                    // Blank lines inside a quote stay part of the quote.
-                    if n > 0 && depth > 0 {
-                        self.out.extend(std::iter::repeat_n('>', depth));
+                    if n > 0 && blank_depth > 0 {
+                        self.out.extend(std::iter::repeat_n('>', blank_depth));
                     }
                     self.out.push('\n');
                 }
@@ -262,6 +415,7 @@ impl Writer {
             self.mid_line = false;
         }
         if !self.mid_line {
+            self.resolve_marks();
             if depth > 0 {
                 self.out.extend(std::iter::repeat_n('>', depth));
                 self.out.push(' ');
@@ -271,21 +425,23 @@ impl Writer {
             }
             self.mid_line = true;
         } else if self.cell_sep {
-            self.out.push_str(" | ");
+            self.out.push_str(self.style.cell_separator);
         } else if self.space {
             self.out.push(' ');
         }
         self.space = false;
         self.cell_sep = false;
-        self.out.push(c);
+        // A no-break space only keeps words apart; readers want a plain one.
+        self.out.push(if c == '\u{A0}' { ' ' } else { c });
     }
 
     fn tag(&mut self, tag: &Tag<'_>) {
         let open = !tag.closing;
+        let gap = if self.style.paragraph_gap { 2 } else { 1 };
         match tag.name.as_str() {
             "br" => {
-                self.newlines += 1;
-                self.space = false;
+                self.end_line();
+                self.owe_newlines(self.newlines + 1);
             }
             "p" => {
                 if open {
@@ -295,9 +451,9 @@ impl Writer {
                         .attr("class")
                         .is_some_and(|c| c.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("mso")));
                 }
-                self.block(if self.p_is_line { 1 } else { 2 });
+                self.block(if self.p_is_line { 1 } else { gap });
             }
-            "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => self.block(2),
+            "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => self.block(gap),
             "blockquote" => {
                 self.block(1);
                 if open {
@@ -305,6 +461,7 @@ impl Writer {
                 } else {
                     self.quote = self.quote.saturating_sub(1);
                 }
+                self.gap_depth = self.gap_depth.min(self.quote);
             }
             "pre" => {
                 self.block(1);
@@ -334,7 +491,7 @@ impl Writer {
                             *n += 1;
                             format!("{indent}{}. ", *n - 1)
                         }
-                        _ => format!("{indent}- "),
+                        _ => format!("{indent}{}", self.style.bullet),
                     };
                     self.marker = Some(marker);
                 }
@@ -417,8 +574,9 @@ fn find_bytes(b: &[u8], needle: &[u8], from: usize) -> Option<usize> {
 }
 
 /// The entity at the start of `s` (which begins with `&`): decoded text and
-/// bytes consumed. An unknown entity is a literal `&`.
-fn entity(s: &str) -> (String, usize) {
+/// bytes consumed. An unknown entity is a literal `&`; so is one without
+/// its `;` when `strict`.
+fn entity(s: &str, strict: bool) -> (String, usize) {
     let literal = ("&".to_string(), 1);
     let b = s.as_bytes();
     if b.get(1) == Some(&b'#') {
@@ -433,8 +591,12 @@ fn entity(s: &str) -> (String, usize) {
         if digits_end == digits_start || digits_end - digits_start > 8 {
             return literal;
         }
+        let semicolon = b.get(digits_end) == Some(&b';');
+        if strict && !semicolon {
+            return literal;
+        }
         let code = u32::from_str_radix(&s[digits_start..digits_end], radix).unwrap_or(0xFFFD);
-        let len = digits_end + usize::from(b.get(digits_end) == Some(&b';'));
+        let len = digits_end + usize::from(semicolon);
         return (numeric_char(code).to_string(), len);
     }
     let name_end = b[1..]
@@ -453,6 +615,9 @@ fn entity(s: &str) -> (String, usize) {
         if decoded != token {
             return (decoded, name_end + 1);
         }
+        return literal;
+    }
+    if strict {
         return literal;
     }
     // Old HTML allowed a few entities without the semicolon.
@@ -598,6 +763,106 @@ mod tests {
         assert_eq!(tag.attr("missing"), None);
         let odd = Tag::parse("<p = ' \"x>", 0).unwrap();
         assert_eq!(odd.attr("class"), None);
+    }
+
+    #[test]
+    fn attributes_as_quote_cutting_reads_them() {
+        // The cases of the walker `desk::quote` had before it used this one.
+        fn attr(attrs: &str, name: &str) -> Option<String> {
+            let html = format!("<div{attrs}>");
+            Tag::parse(&html, 0)?.attr(name).map(str::to_string)
+        }
+        assert_eq!(attr(r#" class="a b" id=x"#, "id").as_deref(), Some("x"));
+        assert_eq!(
+            attr(r#" CLASS='gmail_quote'"#, "class").as_deref(),
+            Some("gmail_quote")
+        );
+        assert_eq!(attr(r#" hidden class="q""#, "class").as_deref(), Some("q"));
+        assert_eq!(
+            attr(r#" = "odd" type=cite"#, "type").as_deref(),
+            Some("cite")
+        );
+        assert_eq!(
+            attr(r#" class="unterminated"#, "class").as_deref(),
+            Some("unterminated")
+        );
+        assert_eq!(attr("", "class"), None);
+    }
+
+    fn compact(html: &str) -> String {
+        render(html, &Style::COMPACT, |_| None::<()>).text
+    }
+
+    #[test]
+    fn compact_style_is_one_break_per_block() {
+        assert_eq!(
+            compact("<p>One</p><p>Two</p><h1>Three</h1><ul><li>a</li></ul><ol><li>b</li></ol>"),
+            "One\nTwo\nThree\n* a\n1. b"
+        );
+        assert_eq!(
+            compact("<table><tr><td>c1</td><td>c2</td></tr></table>"),
+            "c1 c2"
+        );
+        // Entities count only with their `;`.
+        assert_eq!(
+            compact("&amp &amp; &#39 &#39; &nbsp"),
+            "&amp & &#39 ' &nbsp"
+        );
+    }
+
+    #[test]
+    fn whitespace_collapses_as_html_says() {
+        // Only ASCII whitespace collapses; other spaces are characters.
+        assert_eq!(html_to_text("a \u{2003} b&ensp;c"), "a \u{2003} b\u{2002}c");
+        assert_eq!(html_to_text("a\r\n\x0c b"), "a b");
+    }
+
+    #[test]
+    fn signature_delimiter_keeps_its_space() {
+        assert_eq!(html_to_text("Hi<br>-- <br>Bob"), "Hi\n-- \nBob");
+        assert_eq!(
+            compact("<div>Hi</div><div>-- </div><div>Bob</div>"),
+            "Hi\n-- \nBob"
+        );
+        assert_eq!(html_to_text("a -- <br>b"), "a --\nb");
+    }
+
+    #[test]
+    fn blank_lines_are_quoted_only_inside_the_quote() {
+        assert_eq!(
+            compact("<blockquote>a<br><br>b</blockquote>"),
+            "> a\n>\n> b"
+        );
+        // A gap written before a quote opens is not part of it.
+        assert_eq!(
+            compact("x<div><br></div><blockquote>q</blockquote><div><br></div>y"),
+            "x\n\n> q\n\ny"
+        );
+    }
+
+    #[test]
+    fn marks_point_at_the_line_where_the_element_starts() {
+        let html = "<div>mine <span class=q>inline</span></div><blockquote class=q><p>theirs</p></blockquote><div class=q></div>";
+        let r = render(html, &Style::COMPACT, |t| {
+            t.attr("class").map(str::to_string)
+        });
+        assert_eq!(r.text, "mine\ninline\n> theirs");
+        let at: Vec<(&str, &str)> = r
+            .marks
+            .iter()
+            .map(|(pos, m)| (&r.text[*pos..], m.as_str()))
+            .collect();
+        assert_eq!(
+            at,
+            [("inline\n> theirs", "q"), ("> theirs", "q"), ("", "q")]
+        );
+        // Marks are not asked about skipped content or closing tags.
+        let r = render(
+            "<style><p class=q></style></p><p>x</p>",
+            &Style::READABLE,
+            |t| t.attr("class").map(str::to_string),
+        );
+        assert!(r.marks.is_empty());
     }
 
     #[test]

@@ -145,6 +145,29 @@ impl Period {
     }
 }
 
+/// The period a review is asked for, as `postdesk report` takes it: the
+/// days `from..=to` (both `YYYY-MM-DD`), else a `quarter` (`2026Q3`), else
+/// a `month` (`2026-11`), else last calendar month before `now_ms`.
+pub fn choose(
+    from: Option<&str>,
+    to: Option<&str>,
+    quarter: Option<&str>,
+    month: Option<&str>,
+    now_ms: i64,
+    tz: &TimeZone,
+) -> Result<Period, String> {
+    match (from, to, quarter, month) {
+        (Some(f), Some(t), _, _) => Period::days(parse_date(f)?, parse_date(t)?, tz),
+        (_, _, Some(q), _) => parse_quarter(q, tz),
+        (_, _, _, Some(m)) => {
+            let d = parse_date(&format!("{m}-01"))
+                .map_err(|_| format!("month `{m}`: expected YYYY-MM"))?;
+            Period::month(d.year(), d.month(), tz)
+        }
+        _ => Period::last_month(now_ms, tz),
+    }
+}
+
 /// `2026Q3`, `2026-Q3`, `2026q3`.
 pub fn parse_quarter(s: &str, tz: &TimeZone) -> Result<Period, String> {
     let t = s.trim().to_ascii_uppercase();
@@ -186,6 +209,29 @@ mod tests {
 
     fn sh() -> TimeZone {
         crate::desk::when::zone("Asia/Shanghai").unwrap()
+    }
+
+    #[test]
+    fn the_period_asked_for() {
+        let tz = sh();
+        let now = 1_796_004_000_000; // 2026-11-30 10:00 in Shanghai
+        let key = |f, t, q, m| choose(f, t, q, m, now, &tz).map(|p| p.key);
+        assert_eq!(key(None, None, None, None).unwrap(), "2026-10");
+        assert_eq!(key(None, None, None, Some("2026-11")).unwrap(), "2026-11");
+        assert_eq!(key(None, None, Some("2026Q3"), None).unwrap(), "2026Q3");
+        assert_eq!(
+            key(Some("2026-11-02"), Some("2026-11-15"), None, None).unwrap(),
+            "2026-11-02..2026-11-15"
+        );
+        assert_eq!(
+            key(None, None, None, Some("2026-13")).unwrap_err(),
+            "month `2026-13`: expected YYYY-MM"
+        );
+        assert!(
+            key(Some("2026-11-15"), Some("2026-11-02"), None, None)
+                .unwrap_err()
+                .contains("before it starts")
+        );
     }
 
     #[test]

@@ -25,6 +25,17 @@ pub struct KbEntry {
     pub published_at: Option<i64>,
 }
 
+/// What [`Store::kb_review`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KbReview {
+    NoEntry,
+    /// The entry already had that status; nothing changed.
+    Already,
+    Changed,
+    /// Publishing was refused: the entry has no solution text.
+    NeedsSolution,
+}
+
 /// A search result: the entry and its BM25 score (higher is better; 0 when
 /// only LIKE terms were searched).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -443,6 +454,28 @@ impl Store {
             .ctx("reading a knowledge-base entry")
     }
 
+    /// [`Store::kb_set_status`] for an admin who may ask for what is
+    /// already so (`postdesk kb publish 3` twice): says which case it was.
+    pub fn kb_review(
+        &mut self,
+        id: i64,
+        status: EntryStatus,
+        actor: &str,
+        at: i64,
+    ) -> Result<KbReview, StoreError> {
+        let Some(e) = self.kb_entry(id)? else {
+            return Ok(KbReview::NoEntry);
+        };
+        if e.status == status.as_str() {
+            return Ok(KbReview::Already);
+        }
+        Ok(if self.kb_set_status(id, status, actor, at)? {
+            KbReview::Changed
+        } else {
+            KbReview::NeedsSolution
+        })
+    }
+
     /// Publishes or skips an entry (an admin's decision), recorded in its
     /// ticket's timeline. False when nothing changed (no such entry, or
     /// publishing one without solution text).
@@ -769,6 +802,29 @@ mod tests {
         // Emptied again: back to a draft.
         s.kb_edit(id, None, None, Some(""), 5).unwrap();
         assert_eq!(s.kb_entry(id).unwrap().unwrap().status, "draft");
+    }
+
+    #[test]
+    fn an_admin_review_says_what_it_did() {
+        let (_d, mut s) = store();
+        let id = s.kb_add(&entry("VPN drops", "", "", false), 1).unwrap();
+        let review = |s: &mut Store, id, status| s.kb_review(id, status, "admin", 2).unwrap();
+        assert_eq!(
+            review(&mut s, id, EntryStatus::Published),
+            KbReview::NeedsSolution
+        );
+        assert_eq!(review(&mut s, id, EntryStatus::Draft), KbReview::Already);
+        s.kb_edit(id, None, None, Some("Update."), 3).unwrap();
+        assert_eq!(
+            review(&mut s, id, EntryStatus::Published),
+            KbReview::Changed
+        );
+        assert_eq!(
+            review(&mut s, id, EntryStatus::Published),
+            KbReview::Already
+        );
+        assert_eq!(review(&mut s, id, EntryStatus::Skipped), KbReview::Changed);
+        assert_eq!(review(&mut s, 99, EntryStatus::Skipped), KbReview::NoEntry);
     }
 
     #[test]

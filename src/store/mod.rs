@@ -19,7 +19,7 @@ use crate::inbound::Inbound;
 use crate::lang::Lang;
 use crate::thread::MAX_REFERENCES;
 
-pub use kb::{KbEntry, KbHit, NewEntry};
+pub use kb::{KbEntry, KbHit, KbReview, NewEntry};
 pub use read::{
     EventRow, MessageRow, OutboxRow, QuarantineRow, TicketDetail, TicketFilter, TicketRow,
 };
@@ -1009,6 +1009,82 @@ mod tests {
             .unwrap();
         // The team's notice goes; ann's second mail waits behind her first.
         assert_eq!(due_ids(&store, 0, 10), ["m1.2@example.test"]);
+    }
+
+    #[test]
+    fn tickets_with_sla_reads_what_ticket_state_reads() {
+        use crate::desk::sla::status::SlaFacts;
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("t.db")).unwrap();
+        let tx = store.transaction().unwrap();
+        for n in 1..=5 {
+            ticket(&tx, n);
+        }
+        let status = |n, s, at| tx.update_field(n, Field::Status, Some(s), at).unwrap();
+        // 1: new, never paused. 2: two pauses, the second still open.
+        status(2, "pending", 10);
+        status(2, "open", 20);
+        status(2, "pending", 30);
+        // 3: answered, paused once, resolved (which ends the pause).
+        tx.first_response(3, 5).unwrap();
+        status(3, "pending", 40);
+        status(3, "resolved", 50);
+        // 4: a priority and category; closed after a pause.
+        tx.update_field(4, Field::Priority, Some("P2"), 1).unwrap();
+        tx.update_field(4, Field::Category, Some("network"), 1)
+            .unwrap();
+        status(4, "pending", 60);
+        status(4, "closed", 70);
+        // 5: many pauses.
+        for k in 0..4 {
+            status(5, "pending", 100 + 10 * k);
+            status(5, "open", 105 + 10 * k);
+        }
+        tx.commit().unwrap();
+
+        let expected = |numbers: &[i64]| -> Vec<(i64, SlaFacts)> {
+            numbers
+                .iter()
+                .map(|&n| {
+                    let state = store.ticket_state(n).unwrap().unwrap();
+                    (n, SlaFacts::from(&state))
+                })
+                .collect()
+        };
+        let listed = |f: &TicketFilter, limit| -> Vec<(i64, SlaFacts)> {
+            store
+                .tickets_with_sla(f, limit)
+                .unwrap()
+                .into_iter()
+                .map(|(row, facts)| (row.number, facts))
+                .collect()
+        };
+        let all = listed(&TicketFilter::default(), None);
+        assert_eq!(all, expected(&[5, 4, 3, 2, 1]));
+        assert_eq!(all[0].1.pauses.len(), 4);
+        assert_eq!(all[3].1.pauses.len(), 2);
+        assert_eq!(all[3].1.pauses[1].until_ms, None);
+        // The limit counts tickets, not pauses.
+        assert_eq!(listed(&TicketFilter::default(), Some(2)), expected(&[5, 4]));
+        let active = TicketFilter {
+            active_only: true,
+            ..TicketFilter::default()
+        };
+        assert_eq!(listed(&active, None), expected(&[5, 2, 1]));
+        // The rows are those of the plain listing.
+        let rows: Vec<i64> = store
+            .tickets_with_sla(&active, None)
+            .unwrap()
+            .iter()
+            .map(|(t, _)| t.number)
+            .collect();
+        let plain: Vec<i64> = store
+            .tickets(&active, 50)
+            .unwrap()
+            .iter()
+            .map(|t| t.number)
+            .collect();
+        assert_eq!(rows, plain);
     }
 
     #[test]

@@ -3,6 +3,9 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{Ctx, Store, StoreError};
+use crate::desk::sla::Pause;
+use crate::desk::sla::status::SlaFacts;
+use crate::desk::ticket::Status;
 
 /// Which tickets to list; `None` means any.
 #[derive(Debug, Clone, Default)]
@@ -105,6 +108,22 @@ const TICKET_COLUMNS: &str =
     "number, status, priority, subject, requester, requester_name, mailbox, lang, assignee, team,
      created_at, updated_at, reply_by, first_response_at, category";
 
+/// The conditions of a [`TicketFilter`], bound as ?1 to ?7 in its field
+/// order (the text as [`search_pattern`]).
+const TICKET_FILTER: &str = "(?1 IS NULL OR status = ?1) AND (?2 IS NULL OR priority = ?2)
+    AND (?3 IS NULL OR category = ?3) AND (?4 IS NULL OR team = ?4)
+    AND (?5 IS NULL OR assignee = ?5)
+    AND (?6 IS NULL OR subject LIKE ?6 OR requester LIKE ?6
+         OR number IN (SELECT ticket FROM messages WHERE body LIKE ?6))
+    AND (?7 = 0 OR status IN ('new', 'open', 'pending'))";
+
+/// The filter's words as a LIKE pattern (their own `%` and `_` dropped).
+fn search_pattern(f: &TicketFilter) -> Option<String> {
+    f.text
+        .as_ref()
+        .map(|t| format!("%{}%", t.replace(['%', '_'], "")))
+}
+
 fn ticket_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TicketRow> {
     Ok(TicketRow {
         number: r.get(0)?,
@@ -129,19 +148,10 @@ impl Store {
     /// Tickets, newest first, optionally only those in `status`.
     pub fn tickets(&self, f: &TicketFilter, limit: usize) -> Result<Vec<TicketRow>, StoreError> {
         let sql = format!(
-            "SELECT {TICKET_COLUMNS} FROM tickets
-             WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR priority = ?2)
-               AND (?3 IS NULL OR category = ?3) AND (?4 IS NULL OR team = ?4)
-               AND (?5 IS NULL OR assignee = ?5)
-               AND (?6 IS NULL OR subject LIKE ?6 OR requester LIKE ?6
-                    OR number IN (SELECT ticket FROM messages WHERE body LIKE ?6))
-               AND (?7 = 0 OR status IN ('new', 'open', 'pending'))
+            "SELECT {TICKET_COLUMNS} FROM tickets WHERE {TICKET_FILTER}
              ORDER BY number DESC LIMIT ?8"
         );
-        let search = f
-            .text
-            .as_ref()
-            .map(|t| format!("%{}%", t.replace(['%', '_'], "")));
+        let search = search_pattern(f);
         let mut stmt = self.conn.prepare(&sql).ctx("preparing ticket list")?;
         let rows = stmt
             .query_map(
@@ -159,6 +169,72 @@ impl Store {
             )
             .ctx("listing tickets")?;
         rows.collect::<Result<_, _>>().ctx("listing tickets")
+    }
+
+    /// [`Store::tickets`] with what each ticket's SLA standing needs, in
+    /// one query (pauses joined, not read per ticket). `limit: None` lists
+    /// every match, for a caller that filters by SLA before it counts.
+    pub fn tickets_with_sla(
+        &self,
+        f: &TicketFilter,
+        limit: Option<usize>,
+    ) -> Result<Vec<(TicketRow, SlaFacts)>, StoreError> {
+        // The filter and limit pick tickets first; the join then adds their
+        // pauses, so a ticket with many pauses still counts once. `t.*` is
+        // the subquery's list: TICKET_COLUMNS (0-14), resolved_at, closed_at;
+        // then the pause (17, 18), NULL for a ticket without one.
+        let sql = format!(
+            "SELECT t.*, p.from_at, p.until_at FROM (
+                 SELECT {TICKET_COLUMNS}, resolved_at, closed_at FROM tickets
+                 WHERE {TICKET_FILTER}
+                 ORDER BY number DESC LIMIT ?8) t
+             LEFT JOIN pauses p ON p.ticket = t.number
+             ORDER BY t.number DESC, p.from_at, p.rowid"
+        );
+        let mut stmt = self.conn.prepare(&sql).ctx("preparing ticket list")?;
+        let limit = limit.map_or(-1, |l| l as i64);
+        let mut rows = stmt
+            .query(params![
+                f.status,
+                f.priority,
+                f.category,
+                f.team,
+                f.assignee,
+                search_pattern(f),
+                f.active_only,
+                limit
+            ])
+            .ctx("listing tickets")?;
+        let mut out: Vec<(TicketRow, SlaFacts)> = Vec::new();
+        while let Some(r) = rows.next().ctx("listing tickets")? {
+            let number: i64 = r.get(0).ctx("listing tickets")?;
+            let pause = match r.get::<_, Option<i64>>(17).ctx("listing tickets")? {
+                Some(from_ms) => Some(Pause {
+                    from_ms,
+                    until_ms: r.get(18).ctx("listing tickets")?,
+                }),
+                None => None,
+            };
+            match out.last_mut() {
+                Some((t, facts)) if t.number == number => facts.pauses.extend(pause),
+                _ => {
+                    let t = ticket_row(r).ctx("listing tickets")?;
+                    let facts = SlaFacts {
+                        priority: t.priority.as_deref().and_then(|p| p.parse().ok()),
+                        category: t.category.clone(),
+                        // As `ticket_state` reads them.
+                        status: t.status.parse().unwrap_or(Status::Open),
+                        created_at: t.created_at,
+                        first_response_at: t.first_response_at,
+                        resolved_at: r.get(15).ctx("listing tickets")?,
+                        closed_at: r.get(16).ctx("listing tickets")?,
+                        pauses: pause.into_iter().collect(),
+                    };
+                    out.push((t, facts));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// How many tickets there are.

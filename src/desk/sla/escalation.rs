@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::calendar::Calendar;
 use super::clock::{Clock, Pause};
 use super::config::{Action, PolicyConfig, Target};
-use super::status::{policy_of, sla_ticket, status};
+use super::status::{SlaFacts, policy_of, sla_ticket, status};
 use crate::address::Mailbox;
 use crate::desk::effect::Effect;
 use crate::desk::mails;
@@ -128,7 +128,13 @@ pub fn sweep(policy: &Policy, t: &TicketState, now_ms: i64) -> Vec<Effect> {
         .collect();
     let mut work = t.clone();
     let mut effects = Vec::new();
-    for e in sla::due_escalations(p, &policy.calendar, &sla_ticket(t), &fired, now_ms) {
+    for e in sla::due_escalations(
+        p,
+        &policy.calendar,
+        &sla_ticket(&SlaFacts::from(t)),
+        &fired,
+        now_ms,
+    ) {
         effects.push(Effect::Escalated {
             ticket: t.number,
             target: e.target,
@@ -539,6 +545,7 @@ mod tests {
 mod ladder_tests {
     use super::*;
     use crate::config::Config;
+    use crate::desk::sla::status::{DueFilter, SlaFacts, select};
     use crate::desk::ticket::Priority;
     use std::path::Path;
 
@@ -692,5 +699,117 @@ action = "notify-manager"
             "paused clocks do not breach"
         );
         assert_eq!(s.targets[0].used, Duration::from_secs(1800));
+    }
+
+    #[test]
+    fn select_keeps_overdue_or_soon_tickets_in_order() {
+        let p = policy();
+        let facts = |created_at, priority, status, pauses: Vec<crate::desk::sla::Pause>| SlaFacts {
+            priority,
+            category: None,
+            status,
+            created_at,
+            first_response_at: None,
+            resolved_at: None,
+            closed_at: None,
+            pauses,
+        };
+        let now = T0 + 10 * H;
+        let tickets = vec![
+            // First response due at T0 + 10h + 30m: soon, not late.
+            (
+                "soon",
+                facts(T0 + 9 * H + H / 2, Some(Priority::P1), Status::New, vec![]),
+            ),
+            // Past due and running: late.
+            ("late", facts(T0, Some(Priority::P1), Status::Open, vec![])),
+            // Paused after 30m of its hour: not overdue, though past the
+            // hour; its due time is as if the clock ran again now.
+            (
+                "paused",
+                facts(
+                    T0,
+                    Some(Priority::P1),
+                    Status::Pending,
+                    vec![crate::desk::sla::Pause {
+                        from_ms: T0 + H / 2,
+                        until_ms: None,
+                    }],
+                ),
+            ),
+            // No policy for P3: never selected, listed without a due time.
+            (
+                "no-policy",
+                facts(T0, Some(Priority::P3), Status::New, vec![]),
+            ),
+            (
+                "later",
+                facts(T0 + 10 * H, Some(Priority::P1), Status::New, vec![]),
+            ),
+        ];
+        let names = |f: DueFilter, limit| -> Vec<&str> {
+            select(&p, tickets.clone(), f, now, limit)
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect()
+        };
+        let overdue = DueFilter {
+            overdue: true,
+            within: None,
+        };
+        let within = DueFilter {
+            overdue: false,
+            within: Some(Duration::from_secs(45 * 60)),
+        };
+        assert_eq!(names(overdue, 10), ["late"]);
+        assert_eq!(names(within, 10), ["soon", "late", "paused"]);
+        assert_eq!(names(within, 2), ["soon", "late"]);
+        assert_eq!(
+            names(DueFilter::default(), 10),
+            ["soon", "late", "paused", "no-policy", "later"]
+        );
+        let all = select(&p, tickets.clone(), DueFilter::default(), now, 10);
+        assert_eq!(all[0].1, Some(T0 + 10 * H + H / 2));
+        assert_eq!(all[2].1, Some(now + H / 2));
+        assert_eq!(all[3].1, None);
+        assert_eq!(all[4].1, Some(T0 + 11 * H));
+    }
+
+    #[test]
+    fn target_lines_for_people() {
+        let p = policy();
+        let mut t = ticket();
+        let s = status(&p, &t, T0 + 2 * H).unwrap();
+        assert_eq!(
+            s.targets[0].describe(T0 + 2 * H),
+            "due 2026-11-30 03:00:00Z: overdue by 1h, 120m of 60m used  BREACHED"
+        );
+        assert_eq!(
+            s.targets[1].describe(T0 + 2 * H),
+            "due 2026-11-30 06:00:00Z: 2h left, 120m of 240m used"
+        );
+        t.first_response_at = Some(T0 + H / 2);
+        t.status = Some(Status::Resolved);
+        t.resolved_at = Some(T0 + 5 * H);
+        let s = status(&p, &t, T0 + 6 * H).unwrap();
+        assert_eq!(
+            s.targets[0].describe(T0 + 6 * H),
+            "met at 2026-11-30 02:30:00Z (due 2026-11-30 03:00:00Z)"
+        );
+        assert_eq!(
+            s.targets[1].describe(T0 + 6 * H),
+            "met late at 2026-11-30 07:00:00Z (due 2026-11-30 06:00:00Z)"
+        );
+        let mut t = ticket();
+        t.status = Some(Status::Pending);
+        t.pauses = vec![crate::desk::sla::Pause {
+            from_ms: T0 + H / 2,
+            until_ms: None,
+        }];
+        let s = status(&p, &t, T0 + 2 * H).unwrap();
+        assert_eq!(
+            s.targets[0].describe(T0 + 2 * H),
+            "paused (waiting on the requester), 30m of 60m used"
+        );
     }
 }

@@ -1,0 +1,275 @@
+//! `postdesk check`: is this desk ready to run? Each setting and each
+//! outside party is tried the way the daemon will use it, and every
+//! attempt becomes a [`Finding`]: ok, a warning, or a failure that would
+//! stop or break the daemon.
+//!
+//! In order: the config itself, the templates (each renders with sample
+//! values), the classification rules (and any that can never match), the
+//! SLA policies, the knowledge base and the review schedule (what they will
+//! do), the database (opened and migrated), every mailbox (a Maildir is
+//! created if missing; IMAP logs in and selects the folder), and the outbox
+//! transport (an SMTP server must answer). When the templates do not load
+//! nothing after them can be tried, and the list ends there.
+
+use std::fmt;
+use std::path::Path;
+
+use crate::config::{Config, MailboxConfig, SourceKind};
+use crate::pipeline::Engine;
+use crate::store::Store;
+
+/// How a check went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Ok,
+    /// Works, but probably not as meant.
+    Warn,
+    /// Would stop or break the daemon.
+    Fail,
+}
+
+/// One line of the check: how it went, what was checked, and what was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub level: Level,
+    /// `config`, `templates`, `rules`, `mailbox support`, `outbox` …
+    pub what: String,
+    pub detail: String,
+}
+
+impl Finding {
+    fn new(level: Level, what: &str, detail: impl Into<String>) -> Finding {
+        Finding {
+            level,
+            what: what.to_string(),
+            detail: detail.into(),
+        }
+    }
+
+    fn of(what: &str, result: Result<String, String>) -> Finding {
+        match result {
+            Ok(d) => Finding::new(Level::Ok, what, d),
+            Err(e) => Finding::new(Level::Fail, what, e),
+        }
+    }
+
+    pub fn failed(&self) -> bool {
+        self.level == Level::Fail
+    }
+}
+
+/// `ok   templates: 34 templates render`, `WARN rules: …`, `FAIL outbox: …`.
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let label = match self.level {
+            Level::Ok => "ok  ",
+            Level::Warn => "WARN",
+            Level::Fail => "FAIL",
+        };
+        write!(f, "{label} {}: {}", self.what, self.detail)
+    }
+}
+
+/// Every check, in order.
+pub async fn all(config: &Config) -> Vec<Finding> {
+    let mut out = Vec::new();
+    each(config, |f| out.push(f)).await;
+    out
+}
+
+/// Every check, in order, each handed to `found` as soon as it is known:
+/// a login to a slow server takes seconds, and a person watching should see
+/// the lines before it meanwhile.
+pub async fn each(config: &Config, mut found: impl FnMut(Finding)) {
+    let name = config
+        .source
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "built-in defaults".into());
+    found(Finding::new(
+        Level::Ok,
+        "config",
+        format!("{name} is valid"),
+    ));
+    let engine = match Engine::new(config.clone()) {
+        Ok(e) => e,
+        Err(e) => {
+            found(Finding::new(Level::Fail, "templates", e.to_string()));
+            return;
+        }
+    };
+    found(Finding::of(
+        "templates",
+        crate::outbound::check_templates(engine.renderer())
+            .map(|n| format!("{n} templates render")),
+    ));
+    match config.compiled_rules() {
+        Ok(rules) => {
+            found(Finding::new(
+                Level::Ok,
+                "rules",
+                format!("{} classification rules", config.rules.len()),
+            ));
+            for u in rules.unreachable() {
+                found(Finding::new(Level::Warn, "rules", u));
+            }
+        }
+        Err(e) => found(Finding::new(Level::Fail, "rules", e)),
+    }
+    for f in settings(config) {
+        found(f);
+    }
+    let db = engine.database_path();
+    found(Finding::of(
+        "database",
+        Store::open(&db)
+            .map(|_| db.display().to_string())
+            .map_err(|e| e.to_string()),
+    ));
+    crate::tls::init();
+    for m in &config.mailboxes {
+        found(mailbox(config, m).await);
+    }
+    found(outbox(config).await);
+}
+
+/// What the SLA, the knowledge base and the review schedule will do; only
+/// the sections in use.
+fn settings(config: &Config) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if !config.sla.policies.is_empty() {
+        let ps: Vec<String> = config
+            .sla
+            .policies
+            .iter()
+            .map(|p| p.priority.to_string())
+            .collect();
+        out.push(Finding::new(
+            Level::Ok,
+            "sla",
+            format!(
+                "policies for {} in {}",
+                ps.join(", "),
+                config.sla.calendar.time_zone
+            ),
+        ));
+    }
+    if config.kb.enabled {
+        out.push(Finding::new(
+            Level::Ok,
+            "kb",
+            format!(
+                "drafts on resolution; up to {} suggestion(s) scoring {} or more",
+                config.kb.suggestions, config.kb.min_score
+            ),
+        ));
+    }
+    if !config.report.to.is_empty() {
+        let r = &config.report;
+        let mut when = Vec::new();
+        if r.monthly {
+            when.push(format!("monthly on day {}", r.day));
+        }
+        if r.weekly {
+            when.push(format!("weekly on {}", r.weekday));
+        }
+        out.push(Finding::new(
+            Level::Ok,
+            "report",
+            format!(
+                "{} at {:02}:00 ({}) to {}",
+                if when.is_empty() {
+                    "never (monthly and weekly are off)".to_string()
+                } else {
+                    when.join(" and ")
+                },
+                r.hour,
+                config.desk.time_zone,
+                r.to.join(", ")
+            ),
+        ));
+    }
+    out
+}
+
+/// A Maildir exists (created if it did not); an IMAP login works and the
+/// folder can be selected.
+async fn mailbox(config: &Config, m: &MailboxConfig) -> Finding {
+    let what = format!("mailbox {}", m.name);
+    match m.kind {
+        SourceKind::Maildir => {
+            let dir = config.resolve(m.path.as_deref().unwrap_or(Path::new("maildir")));
+            Finding::of(
+                &what,
+                match crate::source::maildir::ensure(&dir) {
+                    Ok(()) => Ok(format!("Maildir {}", dir.display())),
+                    Err(e) => Err(format!("Maildir {}: {e}", dir.display())),
+                },
+            )
+        }
+        SourceKind::Imap => Finding::of(&what, imap_login(config, m).await),
+    }
+}
+
+async fn imap_login(config: &Config, m: &MailboxConfig) -> Result<String, String> {
+    let mut m = m.clone();
+    m.ca_file = m.ca_file.as_deref().map(|p| config.resolve(p));
+    let password = m.secret().load(&config.base_dir)?;
+    let mut s = crate::source::imap::connect(&m, password.as_ref())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mb = s
+        .select(&m.folder)
+        .await
+        .map_err(|e| format!("logged in, but folder {}: {e}", m.folder))?;
+    let _ = s.logout().await;
+    Ok(format!(
+        "logged in to {}:{} as {}, folder {} has {} messages",
+        m.host.as_deref().unwrap_or(""),
+        m.imap_port(),
+        m.username.as_deref().unwrap_or(""),
+        m.folder,
+        mb.exists
+    ))
+}
+
+/// The outbox transport can be built and, for SMTP, the server answers.
+/// Must run inside the runtime: lettre's SMTP pool spawns its reaper task
+/// when built.
+async fn outbox(config: &Config) -> Finding {
+    match crate::outbox::Transport::from_config(config) {
+        Ok(t) => Finding::of("outbox", t.test().await),
+        Err(e) => Finding::new(Level::Fail, "outbox", e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn built_in_defaults_pass_and_say_where_things_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::embedded(dir.path());
+        let found = all(&config).await;
+        let lines: Vec<String> = found.iter().map(|f| f.to_string()).collect();
+        assert!(found.iter().all(|f| !f.failed()), "{lines:#?}");
+        assert_eq!(lines[0], "ok   config: built-in defaults is valid");
+        let whats: Vec<&str> = found.iter().map(|f| f.what.as_str()).collect();
+        assert_eq!(whats[1], "templates");
+        assert!(whats.contains(&"database"), "{whats:?}");
+        assert_eq!(whats.last(), Some(&"outbox"));
+    }
+
+    #[test]
+    fn lines_keep_their_labels() {
+        assert_eq!(
+            Finding::new(Level::Warn, "rules", "rule #2 never matches").to_string(),
+            "WARN rules: rule #2 never matches"
+        );
+        assert_eq!(
+            Finding::new(Level::Fail, "outbox", "refused").to_string(),
+            "FAIL outbox: refused"
+        );
+    }
+}
