@@ -136,7 +136,7 @@ pub async fn each(config: &Config, mut found: impl FnMut(Finding)) {
 /// What the SLA, the knowledge base and the review schedule will do; only
 /// the sections in use.
 fn settings(config: &Config) -> Vec<Finding> {
-    let mut out = Vec::new();
+    let mut out = agents(config);
     if !config.sla.policies.is_empty() {
         let ps: Vec<String> = config
             .sla
@@ -186,6 +186,41 @@ fn settings(config: &Config) -> Vec<Finding> {
                 r.hour,
                 config.desk.time_zone,
                 r.to.join(", ")
+            ),
+        ));
+    }
+    out
+}
+
+/// How agents prove their mail: an agent who cannot (a secret variable
+/// not set here) fails, `none` warns that anyone can forge commands.
+fn agents(config: &Config) -> Vec<Finding> {
+    let w = &config.workflow;
+    let env = |v: &str| std::env::var(v).ok();
+    let s = crate::desk::verify::setup(
+        w.agent_authentication,
+        &w.trusted_authserv_ids,
+        &config.agents,
+        Some(&env),
+    );
+    let mut out: Vec<Finding> = s
+        .errors
+        .into_iter()
+        .map(|e| Finding::new(Level::Fail, "agents", e))
+        .chain(
+            s.warnings
+                .into_iter()
+                .map(|e| Finding::new(Level::Warn, "agents", e)),
+        )
+        .collect();
+    if out.is_empty() && !config.agents.is_empty() {
+        out.push(Finding::new(
+            Level::Ok,
+            "agents",
+            format!(
+                "{} agent(s) prove their mail by {}",
+                config.agents.len(),
+                w.agent_authentication.as_str()
             ),
         ));
     }
@@ -258,6 +293,10 @@ mod tests {
         let whats: Vec<&str> = found.iter().map(|f| f.what.as_str()).collect();
         assert_eq!(whats[1], "templates");
         assert!(whats.contains(&"database"), "{whats:?}");
+        assert!(
+            !whats.contains(&"agents"),
+            "no agents, nothing to prove: {whats:?}"
+        );
         assert_eq!(whats.last(), Some(&"outbox"));
     }
 
@@ -270,6 +309,41 @@ mod tests {
         assert_eq!(
             Finding::new(Level::Fail, "outbox", "refused").to_string(),
             "FAIL outbox: refused"
+        );
+    }
+
+    #[test]
+    fn agents_without_proof_fail_and_none_warns() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::embedded(dir.path());
+        config.agents = vec![crate::desk::people::AgentConfig {
+            name: "alice".into(),
+            display_name: None,
+            addresses: vec!["alice@corp.test".into()],
+            team: "desk".into(),
+            secret_env: Some("POSTDESK_TEST_UNSET_SECRET".into()),
+        }];
+        config.workflow.agent_authentication = crate::desk::people::AgentAuthentication::Secret;
+        let f = agents(&config);
+        assert_eq!(f.len(), 1);
+        assert!(f[0].failed(), "{}", f[0]);
+        assert!(
+            f[0].to_string()
+                .contains("POSTDESK_TEST_UNSET_SECRET, which is not set")
+        );
+        config.workflow.agent_authentication = crate::desk::people::AgentAuthentication::None;
+        let f = agents(&config);
+        assert!(
+            f[0].to_string()
+                .starts_with("WARN agents: workflow.agent-authentication = \"none\""),
+            "{}",
+            f[0]
+        );
+        config.workflow.agent_authentication = crate::desk::people::AgentAuthentication::DkimOrSpf;
+        config.workflow.trusted_authserv_ids = vec!["mx.corp.test".into()];
+        assert_eq!(
+            agents(&config)[0].to_string(),
+            "ok   agents: 1 agent(s) prove their mail by dkim-or-spf"
         );
     }
 }
