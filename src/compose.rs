@@ -67,7 +67,8 @@ pub fn compose<'a>(
     letter: Letter<'a>,
     now_ms: i64,
 ) -> Result<Composed<'a>, OutboundError> {
-    let message_id = thread::new_message_id(letter.ticket, now_ms, &policy.id_domain);
+    let message_id =
+        thread::new_message_id(letter.ticket, now_ms, &policy.id_domain, &policy.id_key);
     let from = match letter.from_name {
         Some(name) => Mailbox::new(Some(name), &policy.desk_address.address),
         None => policy.desk_address.clone(),

@@ -196,7 +196,7 @@ fn decide_with_kb(
 /// Finds the ticket a mail belongs to: runs [`thread::plan`]'s lookups, in
 /// its order, against the store.
 fn find_link(tx: &Tx<'_>, policy: &Policy, mail: &Inbound) -> Result<Option<Link>, StoreError> {
-    let plan = thread::plan(mail, &policy.tag, &policy.id_domain);
+    let plan = thread::plan(mail, &policy.tag, &policy.id_domain, &policy.id_key);
     thread::resolve(&plan, |lookup| match lookup {
         Lookup::Tag(n) | Lookup::NoticeRoot(n) => tx.ticket(*n),
         Lookup::MessageIds(ids) => tx.ticket_by_message_ids(ids),

@@ -16,9 +16,59 @@
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use ring::hmac;
+
 use crate::desk::ticket::TicketState;
 use crate::inbound::Inbound;
 use crate::subject::TagFormat;
+
+/// This installation's secret for Message-IDs (kept in the database, see
+/// `Store::id_key`): our ids carry an HMAC under it, so nobody outside can
+/// predict a ticket's notice root or forge an id we would take for ours.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IdKey([u8; 32]);
+
+impl std::fmt::Debug for IdKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IdKey(***)")
+    }
+}
+
+impl IdKey {
+    /// A fresh key from the operating system's random source.
+    pub fn generate() -> Result<IdKey, String> {
+        use ring::rand::SecureRandom;
+        let mut k = [0u8; 32];
+        ring::rand::SystemRandom::new()
+            .fill(&mut k)
+            .map_err(|_| "the system random source failed".to_string())?;
+        Ok(IdKey(k))
+    }
+
+    pub fn from_slice(b: &[u8]) -> Option<IdKey> {
+        Some(IdKey(b.try_into().ok()?))
+    }
+
+    /// A fixed key for tests, where ids must not depend on a database.
+    pub fn fixed(byte: u8) -> IdKey {
+        IdKey([byte; 32])
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The first 64 bits of HMAC-SHA256 over `data`, in hex: 2^64 guesses
+    /// for one forged id is out of reach for mail.
+    fn tag(&self, data: &str) -> String {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &self.0);
+        let mac = hmac::sign(&key, data.as_bytes());
+        mac.as_ref()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
 
 /// The header we put on every mail we send, so we can recognise it if it comes back.
 pub const LOOP_HEADER: &str = "X-Postdesk-Loop";
@@ -28,19 +78,25 @@ pub const LOOP_HEADER: &str = "X-Postdesk-Loop";
 pub const MAX_REFERENCES: usize = 20;
 
 /// The stable Message-ID all notices about one ticket refer to, so agents'
-/// mail clients thread them together.
-pub fn notice_root(ticket: i64, domain: &str) -> String {
-    format!("pd.{ticket}.root@{domain}")
+/// mail clients thread them together. Its tag makes it unguessable: knowing
+/// a ticket's number is not enough to write into its thread.
+pub fn notice_root(ticket: i64, domain: &str, key: &IdKey) -> String {
+    let local = format!("pd.{ticket}.root");
+    format!("{local}.{}@{domain}", key.tag(&local))
 }
 
-/// The ticket number named by a [`notice_root`] id, if it is one of ours.
-pub fn ticket_of_notice_root(id: &str, domain: &str) -> Option<i64> {
+/// The ticket number named by a [`notice_root`] id, if it is one of ours
+/// (at our domain, with the right tag).
+pub fn ticket_of_notice_root(id: &str, domain: &str, key: &IdKey) -> Option<i64> {
     let (local, d) = id.rsplit_once('@')?;
     if !d.eq_ignore_ascii_case(domain) {
         return None;
     }
-    local
-        .strip_prefix("pd.")?
+    let (body, tag) = local.rsplit_once('.')?;
+    if key.tag(body) != tag {
+        return None;
+    }
+    body.strip_prefix("pd.")?
         .strip_suffix(".root")?
         .parse()
         .ok()
@@ -76,7 +132,7 @@ pub enum Lookup {
 }
 
 /// What to look up for `mail`, in order of precedence.
-pub fn plan(mail: &Inbound, tag: &TagFormat, id_domain: &str) -> Vec<Lookup> {
+pub fn plan(mail: &Inbound, tag: &TagFormat, id_domain: &str, key: &IdKey) -> Vec<Lookup> {
     let mut lookups = Vec::new();
     if let Some(n) = tag.find(&mail.subject) {
         lookups.push(Lookup::Tag(n));
@@ -84,7 +140,7 @@ pub fn plan(mail: &Inbound, tag: &TagFormat, id_domain: &str) -> Vec<Lookup> {
     let ids = answered_ids(mail);
     let roots: Vec<i64> = ids
         .iter()
-        .filter_map(|id| ticket_of_notice_root(id, id_domain))
+        .filter_map(|id| ticket_of_notice_root(id, id_domain, key))
         .collect();
     if !ids.is_empty() {
         lookups.push(Lookup::MessageIds(ids));
@@ -127,28 +183,34 @@ pub fn resolve<E>(
 }
 
 /// A fresh Message-ID (without brackets) at `domain`, naming the ticket so a
-/// person reading headers can tell where it came from.
-pub fn new_message_id(ticket: Option<i64>, now_ms: i64, domain: &str) -> String {
+/// person reading headers can tell where it came from, and ending in a tag
+/// under `key` so [`is_our_message_id`] can tell ours from a forgery.
+pub fn new_message_id(ticket: Option<i64>, now_ms: i64, domain: &str, key: &IdKey) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    // RandomState is seeded per process from the OS: unique enough across
-    // restarts without pulling in a random-number crate.
+    // RandomState is seeded per process from the OS: two processes in the
+    // same millisecond with the same counter still make different ids.
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(n);
     h.write_i64(now_ms);
-    let r = h.finish();
-    match ticket {
-        Some(t) => format!("pd.{t}.{now_ms:x}.{n:x}.{r:016x}@{domain}"),
-        None => format!("pd.{now_ms:x}.{n:x}.{r:016x}@{domain}"),
-    }
+    let r = h.finish() as u32;
+    let local = match ticket {
+        Some(t) => format!("pd.{t}.{now_ms:x}.{n:x}.{r:08x}"),
+        None => format!("pd.{now_ms:x}.{n:x}.{r:08x}"),
+    };
+    format!("{local}.{}@{domain}", key.tag(&local))
 }
 
-/// True when `message_id` was made by [`new_message_id`] for `domain`.
-pub fn is_our_message_id(message_id: &str, domain: &str) -> bool {
-    message_id.starts_with("pd.")
-        && message_id
-            .rsplit_once('@')
-            .is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain))
+/// True when `message_id` was made by [`new_message_id`] (or is a
+/// [`notice_root`]) for `domain` under `key`.
+pub fn is_our_message_id(message_id: &str, domain: &str, key: &IdKey) -> bool {
+    let Some((local, d)) = message_id.rsplit_once('@') else {
+        return false;
+    };
+    let Some((body, tag)) = local.rsplit_once('.') else {
+        return false;
+    };
+    body.starts_with("pd.") && d.eq_ignore_ascii_case(domain) && key.tag(body) == tag
 }
 
 #[cfg(test)]
@@ -189,9 +251,13 @@ mod tests {
         })
     }
 
+    fn key() -> IdKey {
+        IdKey::fixed(7)
+    }
+
     fn linked(m: &Inbound) -> Option<(bool, i64)> {
         let tag = TagFormat::new("#");
-        resolve(&plan(m, &tag, "desk.test"), find)
+        resolve(&plan(m, &tag, "desk.test", &key()), find)
             .unwrap()
             .map(|l| (matches!(l, Link::Tag(_)), l.ticket().number))
     }
@@ -230,50 +296,93 @@ mod tests {
 
     #[test]
     fn a_stored_message_wins_over_a_notice_root() {
-        let root = notice_root(9, "desk.test");
+        let root = notice_root(9, "desk.test", &key());
         assert_eq!(
             linked(&mail("Re: VPN", &[&root], &["a7@x"])),
             Some((false, 7))
         );
         assert_eq!(linked(&mail("Re: VPN", &[&root], &[])), Some((false, 9)));
         // A root at another domain is not ours.
-        let foreign = notice_root(9, "other.test");
+        let foreign = notice_root(9, "other.test", &key());
         assert_eq!(linked(&mail("Re: VPN", &[&foreign], &[])), None);
     }
 
     #[test]
     fn the_plan_is_in_order_of_precedence() {
-        let root = notice_root(9, "desk.test");
+        let root = notice_root(9, "desk.test", &key());
         let m = mail("Re: [#7] VPN", &["a1@x"], &[&root, "a2@x"]);
         assert_eq!(
-            plan(&m, &TagFormat::new("#"), "desk.test"),
+            plan(&m, &TagFormat::new("#"), "desk.test", &key()),
             vec![
                 Lookup::Tag(7),
                 Lookup::MessageIds(vec!["a1@x".into(), "a2@x".into(), root.clone()]),
                 Lookup::NoticeRoot(9),
             ]
         );
-        assert!(plan(&mail("VPN", &[], &[]), &TagFormat::new("#"), "desk.test").is_empty());
+        assert!(
+            plan(
+                &mail("VPN", &[], &[]),
+                &TagFormat::new("#"),
+                "desk.test",
+                &key()
+            )
+            .is_empty()
+        );
     }
 
     #[test]
     fn notice_roots_round_trip() {
-        let id = notice_root(1042, "example.test");
-        assert_eq!(ticket_of_notice_root(&id, "example.test"), Some(1042));
-        assert_eq!(ticket_of_notice_root(&id, "other.test"), None);
+        let id = notice_root(1042, "example.test", &key());
         assert_eq!(
-            ticket_of_notice_root("pd.x.root@example.test", "example.test"),
+            ticket_of_notice_root(&id, "example.test", &key()),
+            Some(1042)
+        );
+        assert_eq!(ticket_of_notice_root(&id, "other.test", &key()), None);
+        assert_eq!(
+            ticket_of_notice_root("pd.x.root@example.test", "example.test", &key()),
             None
         );
     }
 
     #[test]
+    fn our_ids_cannot_be_guessed_or_forged() {
+        let root = notice_root(1042, "example.test", &key());
+        // The old guessable form, and a root under another install's key.
+        for forged in [
+            "pd.1042.root@example.test".to_string(),
+            notice_root(1042, "example.test", &IdKey::fixed(8)),
+            root.replace("1042", "1043"),
+        ] {
+            assert_eq!(
+                ticket_of_notice_root(&forged, "example.test", &key()),
+                None,
+                "{forged}"
+            );
+            assert!(
+                !is_our_message_id(&forged, "example.test", &key()),
+                "{forged}"
+            );
+        }
+        assert!(is_our_message_id(&root, "example.test", &key()));
+        let id = new_message_id(Some(7), 5, "example.test", &key());
+        assert!(!is_our_message_id(&id, "example.test", &IdKey::fixed(8)));
+        let (local, _) = id.rsplit_once('@').unwrap();
+        let tampered = format!("{}@example.test", local.replacen("pd.7.", "pd.8.", 1));
+        assert!(!is_our_message_id(&tampered, "example.test", &key()));
+        assert_eq!(format!("{:?}", key()), "IdKey(***)");
+    }
+
+    #[test]
     fn message_ids_are_unique_and_recognised() {
-        let a = new_message_id(Some(7), 5, "example.test");
-        let b = new_message_id(Some(7), 5, "example.test");
+        let a = new_message_id(Some(7), 5, "example.test", &key());
+        let b = new_message_id(Some(7), 5, "example.test", &key());
         assert_ne!(a, b);
-        assert!(is_our_message_id(&a, "example.test"));
-        assert!(!is_our_message_id(&a, "other.test"));
-        assert!(!is_our_message_id("CAF123@mail.gmail.com", "gmail.com"));
+        assert!(is_our_message_id(&a, "example.test", &key()));
+        assert!(!is_our_message_id(&a, "other.test", &key()));
+        assert!(!is_our_message_id(
+            "CAF123@mail.gmail.com",
+            "gmail.com",
+            &key()
+        ));
     }
 }

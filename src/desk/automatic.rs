@@ -20,7 +20,7 @@ pub(crate) fn our_own_mail(policy: &Policy, mail: &Inbound) -> Option<String> {
     {
         return Some(format!("carries our loop header ({})", thread::LOOP_HEADER));
     }
-    if thread::is_our_message_id(&mail.message_id, &policy.id_domain) {
+    if thread::is_our_message_id(&mail.message_id, &policy.id_domain, &policy.id_key) {
         return Some("has a Message-ID we created".into());
     }
     None

@@ -55,9 +55,11 @@ pub fn decide(
         Some(agent) => agent::from_agent(policy, ticket, agent, mail, now_ms),
         None => {
             let known = ticket.requester == sender || ticket.watchers.contains(&sender);
-            if !known && matches!(link, Link::Tag(_)) {
-                // A stranger's tag must not put their mail into somebody
-                // else's ticket: it becomes a ticket of its own.
+            if !known {
+                // A stranger's tag, or a reference to one of our mails,
+                // must not put their mail into somebody else's ticket (to
+                // confirm, rate or reopen it): it becomes a ticket of its
+                // own that mentions the old one.
                 return requester::new_ticket(
                     policy,
                     mail,

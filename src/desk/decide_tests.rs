@@ -80,7 +80,7 @@ secret-env = "NINA_SECRET"
     .unwrap();
     // The same construction the daemon uses; only the agents' secrets come
     // from a map instead of the environment.
-    let mut p = crate::pipeline::policy_from_config(&cfg).unwrap();
+    let mut p = crate::pipeline::policy_from_config(&cfg, crate::thread::IdKey::fixed(7)).unwrap();
     p.directory = Directory::from_config(&cfg.agents, &cfg.teams, |v| {
         (v == "ALICE_SECRET").then(|| "s3cret".into())
     });
@@ -181,7 +181,14 @@ fn new_request_makes_ticket_acknowledgement_and_team_notice() {
     assert_eq!(notice.template, "notify-new");
     assert_eq!(notice.to[0].address, "desk-team@corp.test");
     assert_eq!(notice.auto_submitted, Some("auto-generated"));
-    assert_eq!(notice.references, vec![notice_root(42, "example.test")]);
+    assert_eq!(
+        notice.references,
+        vec![notice_root(
+            42,
+            "example.test",
+            &crate::thread::IdKey::fixed(7)
+        )]
+    );
     assert!(notice.vars["help"].as_str().unwrap().contains("#resolve"));
 }
 
@@ -219,11 +226,18 @@ fn our_own_mail_is_ignored() {
         decide(&policy(), &m, None, 1, NOW)[0],
         Effect::Ignore { .. }
     ));
+    let p = policy();
     let mut m = mail(REQ, "x");
+    m.message_id = crate::thread::new_message_id(Some(7), NOW, "example.test", &p.id_key);
+    assert!(matches!(
+        decide(&p, &m, None, 1, NOW)[0],
+        Effect::Ignore { .. }
+    ));
+    // Anyone can write an id that looks like ours; only ours carry our key's tag.
     m.message_id = "pd.7.1.2.3@example.test".into();
     assert!(matches!(
-        decide(&policy(), &m, None, 1, NOW)[0],
-        Effect::Ignore { .. }
+        decide(&p, &m, None, 1, NOW)[0],
+        Effect::CreateTicket(_)
     ));
 }
 
@@ -723,6 +737,111 @@ fn stranger_with_a_tag_gets_a_ticket_of_their_own() {
         .find(|m| m.template == "ack")
         .unwrap();
     assert_eq!(ack.vars["linked_to"], "[#7]");
+}
+
+#[test]
+fn a_stranger_answering_our_mail_cannot_act_on_the_ticket() {
+    // Replying by reference (our ack's Message-ID) is no key to the ticket.
+    let mut t = ticket(Status::Resolved);
+    t.resolved_at = Some(NOW - DAY);
+    let fx = decide(
+        &policy(),
+        &from("mallory@else.test", "ok thanks"),
+        Some(&Link::Reference(t.clone())),
+        50,
+        NOW,
+    );
+    assert!(matches!(&fx[0], Effect::CreateTicket(n) if n.number == 50 && n.linked_to == Some(7)));
+    assert!(status_changes(&fx).is_empty(), "{fx:?}");
+    // A closed ticket's survey cannot be rated by a stranger either.
+    let mut closed = ticket(Status::Closed);
+    closed.survey_sent = true;
+    closed.closed_at = Some(NOW - DAY);
+    let fx = decide(
+        &policy(),
+        &from("mallory@else.test", "1"),
+        Some(&Link::Reference(closed)),
+        51,
+        NOW,
+    );
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::Rate { .. })),
+        "{fx:?}"
+    );
+}
+
+#[test]
+fn confirming_rating_and_reopening_are_the_requesters() {
+    let mut resolved = ticket(Status::Resolved);
+    resolved.resolved_at = Some(NOW - DAY);
+    resolved.watchers = vec!["bob@corp.test".into()];
+    let watcher_ok = decide(
+        &policy(),
+        &from("bob@corp.test", "ok thanks"),
+        Some(&Link::Tag(resolved.clone())),
+        50,
+        NOW,
+    );
+    assert!(
+        status_changes(&watcher_ok).is_empty(),
+        "a watcher does not confirm: {watcher_ok:?}"
+    );
+    assert!(matches!(
+        watcher_ok[0],
+        Effect::Attach {
+            kind: MessageKind::Reply,
+            ..
+        }
+    ));
+    let watcher_no = decide(
+        &policy(),
+        &from("bob@corp.test", "it is still broken"),
+        Some(&Link::Tag(resolved.clone())),
+        50,
+        NOW,
+    );
+    assert!(
+        status_changes(&watcher_no).is_empty(),
+        "a watcher does not reopen"
+    );
+    let requester_ok = decide(
+        &policy(),
+        &from("ann@corp.test", "ok thanks"),
+        Some(&Link::Tag(resolved)),
+        50,
+        NOW,
+    );
+    assert_eq!(
+        status_changes(&requester_ok),
+        [("resolved".to_string(), "closed".to_string())]
+    );
+    // A watcher's answer does wake a ticket waiting for information.
+    let mut pending = ticket(Status::Pending);
+    pending.watchers = vec!["bob@corp.test".into()];
+    let fx = decide(
+        &policy(),
+        &from("bob@corp.test", "the serial number is 1234"),
+        Some(&Link::Tag(pending)),
+        50,
+        NOW,
+    );
+    assert_eq!(
+        status_changes(&fx),
+        [("pending".to_string(), "open".to_string())]
+    );
+    // Only the requester rates.
+    let mut closed = ticket(Status::Closed);
+    closed.survey_sent = true;
+    closed.closed_at = Some(NOW - DAY);
+    closed.watchers = vec!["bob@corp.test".into()];
+    let fx = decide(
+        &policy(),
+        &from("bob@corp.test", "1"),
+        Some(&Link::Tag(closed)),
+        50,
+        NOW,
+    );
+    assert!(!fx.iter().any(|e| matches!(e, Effect::Rate { .. })));
 }
 
 #[test]

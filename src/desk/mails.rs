@@ -81,7 +81,7 @@ fn requester_thread(t: &TicketState) -> (Option<String>, Vec<String>) {
 
 /// Notices to agents all hang under one stable root per ticket.
 fn notice_thread(policy: &Policy, t: &TicketState) -> (Option<String>, Vec<String>) {
-    let root = notice_root(t.number, &policy.id_domain);
+    let root = notice_root(t.number, &policy.id_domain, &policy.id_key);
     (Some(root.clone()), vec![root])
 }
 

@@ -18,6 +18,7 @@ use crate::desk::survey::SurveyConfig;
 use crate::desk::ticket::Priority;
 use crate::lang::Lang;
 use crate::subject::TagFormat;
+use crate::thread::IdKey;
 
 /// What decide needs to know about the desk and the mailbox the mail came in.
 #[derive(Debug, Clone)]
@@ -27,6 +28,8 @@ pub struct Policy {
     pub desk_address: Mailbox,
     /// Domain of our Message-IDs and loop marker.
     pub id_domain: String,
+    /// This installation's key for our Message-IDs.
+    pub id_key: IdKey,
     pub tag: TagFormat,
     /// The mailbox's language (also the language of notices to agents).
     pub lang: Lang,

@@ -211,8 +211,12 @@ pub(crate) fn from_requester(
         ));
     }
     let status = t.status();
+    // Confirming, rating and reopening are the requester's alone; a
+    // watcher's mail is correspondence (it may wake a pending ticket).
+    let requester = t.requester == sender;
     // A survey answer.
-    if status == Status::Closed
+    if requester
+        && status == Status::Closed
         && t.survey_sent
         && !t.rated
         && let Some((score, comment)) = survey::parse_rating(&text)
@@ -256,7 +260,7 @@ pub(crate) fn from_requester(
         },
     );
     let mut notice = "reply";
-    if status == Status::Resolved && closing::is_confirmation(policy, &text) {
+    if requester && status == Status::Resolved && closing::is_confirmation(policy, &text) {
         let mut closed = t.clone();
         let confirmed = Some("confirmed by the requester".to_string());
         set_status(
@@ -269,7 +273,10 @@ pub(crate) fn from_requester(
         .ok();
         effects.extend(closing::survey(policy, &closed, now_ms));
         notice = "confirmed";
-    } else if kb::solved_by_suggestion(t, &text) && closing::is_confirmation(policy, &text) {
+    } else if requester
+        && kb::solved_by_suggestion(t, &text)
+        && closing::is_confirmation(policy, &text)
+    {
         // A suggested knowledge-base article solved it: resolved and
         // confirmed by the requester at once (no survey: nobody worked on it).
         let mut work = t.clone();
@@ -303,14 +310,18 @@ pub(crate) fn from_requester(
             _ => None,
         };
         let mut work = t.clone();
-        let new = set_status(
-            &mut work,
-            Trigger::RequesterReply,
-            sender,
-            detail,
-            &mut effects,
-        )
-        .unwrap_or(status);
+        let new = if requester || status == Status::Pending {
+            set_status(
+                &mut work,
+                Trigger::RequesterReply,
+                sender,
+                detail,
+                &mut effects,
+            )
+            .unwrap_or(status)
+        } else {
+            status
+        };
         if new != status {
             if matches!(status, Status::Resolved | Status::Closed) {
                 notice = "reopened";

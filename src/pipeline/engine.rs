@@ -12,6 +12,7 @@ use crate::desk::when;
 use crate::outbound::{OutboundError, Renderer};
 use crate::store::{Store, StoreError};
 use crate::subject::TagFormat;
+use crate::thread::IdKey;
 
 /// Why the engine could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +23,8 @@ pub enum EngineError {
     TimeZone(String),
     #[error("{0}")]
     Config(String),
+    #[error("{0}")]
+    Store(#[from] StoreError),
 }
 
 /// Config turned into what the pipeline needs, built once.
@@ -31,13 +34,15 @@ pub struct Engine {
     policy: Policy,
 }
 
-/// The decision policy a config describes.
-pub fn policy_from_config(config: &Config) -> Result<Policy, EngineError> {
+/// The decision policy a config describes, with this installation's
+/// Message-ID key (from the database: `Store::id_key`).
+pub fn policy_from_config(config: &Config, id_key: IdKey) -> Result<Policy, EngineError> {
     let desk = &config.desk;
     Ok(Policy {
         desk_name: desk.name.clone(),
         desk_address: Mailbox::new(Some(&desk.name), &desk.address),
         id_domain: desk.id_domain().to_string(),
+        id_key,
         tag: TagFormat::new(&desk.tag_prefix),
         lang: desk.language,
         detect_language: desk.detect_language,
@@ -66,7 +71,10 @@ pub fn policy_from_config(config: &Config) -> Result<Policy, EngineError> {
 impl Engine {
     pub fn new(config: Config) -> Result<Engine, EngineError> {
         let renderer = Renderer::new(config.templates_dir().as_deref())?;
-        let policy = policy_from_config(&config)?;
+        // The key lives in the database, made at its first open.
+        let db = config.resolve(&config.storage.database);
+        let id_key = Store::open(&db)?.id_key()?;
+        let policy = policy_from_config(&config, id_key)?;
         Ok(Engine {
             config: Arc::new(config),
             renderer,

@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/005_suppressed.sql"),
     include_str!("migrations/006_kb.sql"),
     include_str!("migrations/007_reports.sql"),
+    include_str!("migrations/008_install_secrets.sql"),
 ];
 
 /// A database failure, with what we were doing.
@@ -46,6 +47,16 @@ pub struct StoreError {
 }
 
 impl StoreError {
+    /// A failure beside SQLite's own, in the store's work.
+    fn other(message: String) -> StoreError {
+        StoreError {
+            context: message.clone(),
+            source: rusqlite::Error::ToSqlConversionFailure(Box::new(std::io::Error::other(
+                message,
+            ))),
+        }
+    }
+
     /// True when retrying later may succeed (the database was busy or locked).
     pub fn is_transient(&self) -> bool {
         matches!(
@@ -102,6 +113,38 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// This installation's Message-ID key, made (from the operating
+    /// system's random source) and kept the first time it is asked for.
+    pub fn id_key(&self) -> Result<crate::thread::IdKey, StoreError> {
+        let get = || {
+            self.conn
+                .query_row(
+                    "SELECT value FROM install_secrets WHERE name = 'message-id-key'",
+                    [],
+                    |r| r.get::<_, Vec<u8>>(0),
+                )
+                .optional()
+                .ctx("reading the Message-ID key")
+        };
+        if let Some(v) = get()?
+            && let Some(k) = crate::thread::IdKey::from_slice(&v)
+        {
+            return Ok(k);
+        }
+        let fresh = crate::thread::IdKey::generate()
+            .map_err(|e| StoreError::other(format!("making the Message-ID key: {e}")))?;
+        // OR IGNORE: another process may have made one meanwhile; then theirs wins.
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO install_secrets (name, value) VALUES ('message-id-key', ?1)",
+                params![fresh.as_bytes().as_slice()],
+            )
+            .ctx("keeping the Message-ID key")?;
+        get()?
+            .and_then(|v| crate::thread::IdKey::from_slice(&v))
+            .ok_or_else(|| StoreError::other("the Message-ID key did not keep".into()))
     }
 
     fn configure(&self) -> Result<(), StoreError> {

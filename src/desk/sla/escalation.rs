@@ -597,7 +597,7 @@ action = "notify-manager"
             Path::new("."),
         )
         .unwrap();
-        crate::pipeline::policy_from_config(&cfg).unwrap()
+        crate::pipeline::policy_from_config(&cfg, crate::thread::IdKey::fixed(7)).unwrap()
     }
 
     fn ticket() -> TicketState {
