@@ -17,7 +17,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::desk::decide;
+use crate::desk::decide::{self, Known};
 use crate::desk::effect::Effect;
 use crate::desk::limits::{self, Lookups, Usage};
 use crate::desk::policy::Policy;
@@ -152,9 +152,26 @@ fn process_one(
         tally.duplicates += 1;
         return Ok(tally);
     }
-    let link = find_link(tx, policy, &mail)?;
-    let next = tx.next_ticket_number(engine.config.desk.first_ticket_number)?;
-    let effects = decide_with_kb(tx, policy, &mail, link.as_ref(), next, now_ms)?;
+    let bounced = match mail
+        .bounce
+        .as_ref()
+        .and_then(|b| b.original_message_id.as_deref())
+    {
+        Some(id) => tx.sent_mail(id)?,
+        None => None,
+    };
+    let link = match bounced.as_ref().and_then(|s| s.ticket) {
+        // A report about a mail we sent belongs to that mail's ticket.
+        Some(n) => tx.ticket(n)?.map(Link::Reference),
+        None => find_link(tx, policy, &mail)?,
+    };
+    let known = Known {
+        link: link.as_ref(),
+        next_number: tx.next_ticket_number(engine.config.desk.first_ticket_number)?,
+        suggestions: &[],
+        bounced: bounced.as_ref(),
+    };
+    let effects = decide_with_kb(tx, policy, &mail, known, now_ms)?;
     let effects = hold_back(tx, engine, policy, effects, now_ms)?;
     let cx = Context {
         engine,
@@ -176,11 +193,10 @@ fn decide_with_kb(
     tx: &Tx<'_>,
     policy: &Policy,
     mail: &Inbound,
-    link: Option<&Link>,
-    next: i64,
+    known: Known<'_>,
     now_ms: i64,
 ) -> Result<Vec<Effect>, StoreError> {
-    let effects = decide::decide(policy, mail, link, next, now_ms, &[]);
+    let effects = decide::decide(policy, mail, &known, now_ms);
     let opens = effects.iter().any(|e| matches!(e, Effect::CreateTicket(_)));
     if policy.kb.suggestions == 0 || !opens {
         return Ok(effects);
@@ -190,7 +206,11 @@ fn decide_with_kb(
     if found.is_empty() {
         return Ok(effects);
     }
-    Ok(decide::decide(policy, mail, link, next, now_ms, &found))
+    let known = Known {
+        suggestions: &found,
+        ..known
+    };
+    Ok(decide::decide(policy, mail, &known, now_ms))
 }
 
 /// Finds the ticket a mail belongs to: runs [`thread::plan`]'s lookups, in

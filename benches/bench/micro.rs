@@ -170,7 +170,18 @@ pub fn run(budget: Budget, seed: u64) -> MicroResult {
         "decide::decide (new request)",
         "parsed request".into(),
         budget,
-        || decide::decide(&policy, &request, None, 1042, now, &[]),
+        || {
+            decide::decide(
+                &policy,
+                &request,
+                &decide::Known {
+                    link: None,
+                    next_number: 1042,
+                    ..Default::default()
+                },
+                now,
+            )
+        },
     ));
     let link = Link::Tag(TicketState {
         number: 1042,
@@ -184,11 +195,31 @@ pub fn run(budget: Budget, seed: u64) -> MicroResult {
         "decide::decide (reply)",
         "parsed request, linked".into(),
         budget,
-        || decide::decide(&policy, &request, Some(&link), 1042, now, &[]),
+        || {
+            decide::decide(
+                &policy,
+                &request,
+                &decide::Known {
+                    link: Some(&link),
+                    next_number: 1042,
+                    ..Default::default()
+                },
+                now,
+            )
+        },
     ));
 
     for (label, mail) in [("en", &request), ("zh-CN", &gbk)] {
-        let effects = decide::decide(&policy, mail, None, 1042, now, &[]);
+        let effects = decide::decide(
+            &policy,
+            mail,
+            &decide::Known {
+                link: None,
+                next_number: 1042,
+                ..Default::default()
+            },
+            now,
+        );
         let Some(Effect::Send(ack)) = effects.iter().find(|e| matches!(e, Effect::Send(_))) else {
             panic!("a request from a person gets an acknowledgement: {effects:?}");
         };

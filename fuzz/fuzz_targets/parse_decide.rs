@@ -21,14 +21,14 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use postdesk::config::Config;
-use postdesk::desk::{closing, survey};
 use postdesk::desk::decide;
 use postdesk::desk::policy::Policy;
-use postdesk::desk::ticket::TicketState;
-use postdesk::thread::Link;
 use postdesk::desk::ticket::Status;
+use postdesk::desk::ticket::TicketState;
+use postdesk::desk::{closing, survey};
 use postdesk::desk::{commands, quote};
 use postdesk::pipeline::Engine;
+use postdesk::thread::Link;
 
 const NOW: i64 = 1_796_004_000_000; // Monday 2026-11-30 02:00 UTC
 const DAY: i64 = 86_400_000;
@@ -122,12 +122,39 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let policy = policy();
-    let _ = decide::decide(policy, &mail, None, 1000, NOW, &[]);
+    let _ = decide::decide(
+        policy,
+        &mail,
+        &decide::Known {
+            link: None,
+            next_number: 1000,
+            ..Default::default()
+        },
+        NOW,
+    );
     // One status per input (cheaper than all five), chosen by the bytes.
     let status = Status::ALL[data.len() % Status::ALL.len()];
     let t = ticket(status);
-    let _ = decide::decide(policy, &mail, Some(&Link::Tag(t.clone())), 1000, NOW, &[]);
-    let _ = decide::decide(policy, &mail, Some(&Link::Reference(t.clone())), 1000, NOW, &[]);
+    let _ = decide::decide(
+        policy,
+        &mail,
+        &decide::Known {
+            link: Some(&Link::Tag(t.clone())),
+            next_number: 1000,
+            ..Default::default()
+        },
+        NOW,
+    );
+    let _ = decide::decide(
+        policy,
+        &mail,
+        &decide::Known {
+            link: Some(&Link::Reference(t.clone())),
+            next_number: 1000,
+            ..Default::default()
+        },
+        NOW,
+    );
     let _ = closing::sweep(policy, &t, NOW);
     let _ = survey::parse_rating(&mail.text);
     let _ = quote::new_text(&mail.text, mail.html.as_deref());

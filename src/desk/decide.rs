@@ -16,26 +16,39 @@
 use crate::desk::effect::Effect;
 use crate::desk::kb::Suggestion;
 use crate::desk::policy::Policy;
+use crate::desk::ticket::SentMail;
 use crate::desk::{agent, automatic, requester};
 use crate::inbound::Inbound;
 use crate::thread::Link;
 
-/// Decides what one inbound mail means. `next_number` is the number a new
-/// ticket would get; `suggestions` are the knowledge-base entries that may
-/// answer it (the caller looks them up when a first decision opens a ticket).
-pub fn decide(
-    policy: &Policy,
-    mail: &Inbound,
-    link: Option<&Link>,
-    next_number: i64,
-    now_ms: i64,
-    suggestions: &[Suggestion],
-) -> Vec<Effect> {
+/// What the caller looked up in the store about a mail before deciding.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Known<'a> {
+    /// The ticket the mail belongs to, and how it was found ([`crate::thread`]).
+    pub link: Option<&'a Link>,
+    /// The number a new ticket would get.
+    pub next_number: i64,
+    /// Knowledge-base entries that may answer a new ticket (looked up when
+    /// a first decision opens one).
+    pub suggestions: &'a [Suggestion],
+    /// For a delivery report: the mail of ours it names, if we sent it.
+    pub bounced: Option<&'a SentMail>,
+}
+
+/// Decides what one inbound mail means.
+pub fn decide(policy: &Policy, mail: &Inbound, known: &Known<'_>, now_ms: i64) -> Vec<Effect> {
+    let Known {
+        link,
+        next_number,
+        suggestions,
+        bounced,
+    } = *known;
     if let Some(reason) = automatic::our_own_mail(policy, mail) {
         return vec![Effect::Ignore { reason }];
     }
-    if mail.bounce.is_some() || mail.auto.is_bounce() {
-        return automatic::bounce(policy, mail, link.map(Link::ticket));
+    if (mail.bounce.is_some() || mail.auto.is_bounce()) && automatic::is_a_real_report(policy, mail)
+    {
+        return automatic::bounce(policy, mail, bounced, link.map(Link::ticket));
     }
     let Some(link) = link else {
         return requester::new_ticket(policy, mail, next_number, None, now_ms, suggestions);

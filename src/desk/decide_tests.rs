@@ -6,7 +6,7 @@ use crate::desk::closing::sweep;
 use crate::desk::effect::OutMail;
 use crate::desk::people::Directory;
 use crate::desk::survey::parse_rating;
-use crate::desk::ticket::{Field, MessageKind, Status, TicketState};
+use crate::desk::ticket::{Field, MessageKind, SentMail, Status, TicketState};
 use crate::inbound::{AutoReason, parse};
 use crate::lang::Lang;
 use crate::thread::notice_root;
@@ -20,7 +20,12 @@ fn decide(
     next_number: i64,
     now_ms: i64,
 ) -> Vec<Effect> {
-    super::decide(policy, mail, link, next_number, now_ms, &[])
+    let known = Known {
+        link,
+        next_number,
+        ..Known::default()
+    };
+    super::decide(policy, mail, &known, now_ms)
 }
 
 const NOW: i64 = 1_796_004_000_000; // Monday 2026-11-30 02:00 UTC
@@ -842,6 +847,130 @@ fn confirming_rating_and_reopening_are_the_requesters() {
         NOW,
     );
     assert!(!fx.iter().any(|e| matches!(e, Effect::Rate { .. })));
+}
+
+/// The Postfix report fixture, about `original`, listing `failed`, with
+/// `extra` headers on top (as the receiving server would add them).
+fn dsn(original: &str, failed: &[&str], extra: &str) -> Inbound {
+    let fixture = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/eml/bounce-postfix.eml"
+    ))
+    .unwrap()
+    .replace("\r\n", "\n");
+    let start = fixture.find("Final-Recipient:").unwrap();
+    let end = fixture.find("    unavailable\n").unwrap() + "    unavailable\n".len();
+    let blocks: Vec<String> = failed
+        .iter()
+        .map(|a| format!("Final-Recipient: rfc822; {a}\nAction: failed\nStatus: 5.1.1\n"))
+        .collect();
+    let raw = format!(
+        "{extra}{}{}{}",
+        &fixture[..start],
+        blocks.join("\n"),
+        &fixture[end..]
+    )
+    .replace("desk.1048.1701770560@desk.example.com", original);
+    parse(raw.as_bytes()).unwrap()
+}
+
+fn suppressed(fx: &[Effect]) -> Vec<&str> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Suppress { address, .. } => Some(address.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_report_counts_only_for_the_recipients_of_a_mail_we_sent() {
+    let p = policy();
+    let t = ticket(Status::Open);
+    let ack = SentMail {
+        ticket: Some(7),
+        recipients: vec!["ann@corp.test".into()],
+    };
+    // A stranger's "report" naming the requester, an agent and the team.
+    let m = dsn(
+        "ack@example.test",
+        &["ann@corp.test", "alice@corp.test", "desk-team@corp.test"],
+        "",
+    );
+    let known = Known {
+        link: Some(&Link::Reference(t.clone())),
+        next_number: 9,
+        bounced: Some(&ack),
+        ..Known::default()
+    };
+    let fx = super::decide(&p, &m, &known, NOW);
+    assert_eq!(suppressed(&fx), ["ann@corp.test"], "{fx:?}");
+    // About no mail we sent: recorded, nothing else.
+    let none = Known {
+        bounced: None,
+        ..known
+    };
+    let fx = super::decide(&p, &m, &none, NOW);
+    assert!(matches!(fx[..], [Effect::Ignore { .. }]), "{fx:?}");
+    // A notice to the team bounced for an agent: never suppressed, the lead is told.
+    let notice = SentMail {
+        ticket: Some(7),
+        recipients: vec!["alice@corp.test".into(), "carol@corp.test".into()],
+    };
+    let m = dsn("n@example.test", &["alice@corp.test"], "");
+    let fx = super::decide(
+        &p,
+        &m,
+        &Known {
+            bounced: Some(&notice),
+            ..known
+        },
+        NOW,
+    );
+    assert!(suppressed(&fx).is_empty(), "{fx:?}");
+    let to: Vec<&str> = sends(&fx)
+        .iter()
+        .flat_map(|s| s.to.iter().map(|m| m.address.as_str()))
+        .collect();
+    assert!(to.contains(&"carol@corp.test"), "the lead: {to:?}");
+    assert!(
+        !to.contains(&"alice@corp.test"),
+        "not the failed address: {to:?}"
+    );
+}
+
+#[test]
+fn a_report_from_an_authenticated_sender_or_failing_dmarc_is_ordinary_mail() {
+    let p = policy_with("trusted-authserv-ids = [\"mx.corp.test\"]");
+    let t = ticket(Status::Open);
+    let ack = SentMail {
+        ticket: Some(7),
+        recipients: vec!["ann@corp.test".into()],
+    };
+    for header in [
+        "Authentication-Results: mx.corp.test; spf=pass smtp.mailfrom=mallory@evil.test\n",
+        "Authentication-Results: mx.corp.test; dmarc=fail header.from=desk.example.com\n",
+    ] {
+        let m = dsn("ack@example.test", &["ann@corp.test"], header);
+        let known = Known {
+            link: Some(&Link::Reference(t.clone())),
+            next_number: 9,
+            bounced: Some(&ack),
+            ..Known::default()
+        };
+        let fx = super::decide(&p, &m, &known, NOW);
+        assert!(suppressed(&fx).is_empty(), "{header}: {fx:?}");
+        assert!(
+            !fx.iter().any(|e| matches!(
+                e,
+                Effect::Attach {
+                    kind: MessageKind::Bounce,
+                    ..
+                }
+            )),
+            "{header}"
+        );
+    }
 }
 
 #[test]

@@ -254,6 +254,21 @@ pub fn notify_bounce(policy: &Policy, t: &TicketState, detail: &str) -> Option<O
     to_agents(policy, t, "bounce", responsible(policy, t), vars)
 }
 
+/// Tells the team's lead that mail to one of the desk's own addresses
+/// failed: such an address is never suppressed, someone must fix it.
+pub fn bounce_to_lead(policy: &Policy, t: &TicketState, detail: &str) -> Option<OutMail> {
+    let lead = policy.directory.lead_of(t.team.as_deref()?)?;
+    if responsible(policy, t)
+        .iter()
+        .any(|m| m.address == lead.address)
+    {
+        return None;
+    }
+    let mut vars = base_vars(policy, t);
+    vars.insert("detail".into(), detail.into());
+    to_agents(policy, t, "bounce", vec![lead], vars)
+}
+
 /// An internal note, for the team only (not back to its author).
 pub fn note_to_team(
     policy: &Policy,

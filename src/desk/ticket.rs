@@ -169,6 +169,14 @@ impl TicketState {
     }
 }
 
+/// A mail we sent, as a delivery report about it is judged: its ticket
+/// (none for the review) and its recipients (normalised addresses).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SentMail {
+    pub ticket: Option<i64>,
+    pub recipients: Vec<String>,
+}
+
 /// What an inbound message is to its ticket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageKind {

@@ -41,14 +41,25 @@ fn fuzzed_inputs_do_not_panic() {
         let Ok(mail) = super::parse(&raw) else {
             continue;
         };
-        let _ = decide::decide(&policy, &mail, None, 1000, 0, &[]);
         let _ = decide::decide(
             &policy,
             &mail,
-            Some(&Link::Tag(ticket.clone())),
-            1000,
+            &decide::Known {
+                link: None,
+                next_number: 1000,
+                ..Default::default()
+            },
             0,
-            &[],
+        );
+        let _ = decide::decide(
+            &policy,
+            &mail,
+            &decide::Known {
+                link: Some(&Link::Tag(ticket.clone())),
+                next_number: 1000,
+                ..Default::default()
+            },
+            0,
         );
         let _ = quote::new_text(&mail.text, mail.html.as_deref());
         let _ = commands::parse_block(&mail.text);

@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::address::Mailbox;
 use crate::desk::sla::Pause;
 use crate::desk::ticket::Status;
-use crate::desk::ticket::{Field, MessageKind, NewTicket, TicketState};
+use crate::desk::ticket::{Field, MessageKind, NewTicket, SentMail, TicketState};
 use crate::inbound::Inbound;
 use crate::lang::Lang;
 use crate::thread::MAX_REFERENCES;
@@ -456,6 +456,26 @@ impl Tx<'_> {
             }
         }
         Ok(None)
+    }
+
+    /// A mail we sent, by its Message-ID: its ticket and recipients (what a
+    /// delivery report about it may speak for).
+    pub fn sent_mail(&self, message_id: &str) -> Result<Option<SentMail>, StoreError> {
+        self.tx
+            .prepare_cached(
+                "SELECT ticket, to_addrs FROM messages WHERE message_id = ?1 AND direction = 'out' ORDER BY id DESC LIMIT 1",
+            )
+            .and_then(|mut s| {
+                s.query_row([message_id], |r| {
+                    let to: String = r.get(1)?;
+                    Ok(SentMail {
+                        ticket: r.get(0)?,
+                        recipients: to.split_whitespace().map(str::to_lowercase).collect(),
+                    })
+                })
+                .optional()
+            })
+            .ctx("looking up a mail we sent")
     }
 
     /// The next free ticket number, at least `first`.
