@@ -6,20 +6,18 @@
 //! Every test here runs its own Dovecot and Postfix ([`Lab`]):
 //! `scripts/mailserver-start` with a private `MAILLAB_DIR` under /tmp and
 //! free loopback ports, stopped again when the test ends. Stopping and
-//! restarting those servers disturbs nobody: the other test files keep the
+//! restarting those servers disturbs nobody: the other test modules keep the
 //! shared instance, and these tests run in parallel with them and with each
 //! other. Starting a pair costs about a second. It needs root, as
 //! `scripts/test` and CI have; a test fails loudly when its servers cannot
 //! be started, it never skips.
-
-mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 const WAIT: Duration = Duration::from_secs(60);
 

@@ -3,11 +3,9 @@
 //! answer, `#resolve` and the confirmation, the survey and its rating; a
 //! forged agent mail and an out-of-office that change nothing.
 
-mod support;
-
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 /// A desk with one L1 team (a list address) and one agent, Alice.
 struct Desk {

@@ -2,7 +2,10 @@
 //! (SMTP) on 127.0.0.1, started by `scripts/mailserver-start` (or by
 //! `scripts/test`, which runs the whole suite).
 //!
-//! Each integration test file does `mod support;` and uses:
+//! A module of the `it` test binary (`tests/it/main.rs`) and of the
+//! benchmark harness (`benches/bench/main.rs` includes this file with
+//! `#[path]`, so keep the two in step when moving it). Test modules do
+//! `use crate::support::*;` and use:
 //! - [`MailEnv::load`]: where the servers are; panics when they are not up.
 //! - [`unique_user`] / [`MailEnv::unique_user`]: a fresh mailbox per test.
 //! - [`smtp_send`] / [`SmtpSession`]: a small blocking SMTP client.
@@ -17,7 +20,7 @@
 #![allow(dead_code)]
 
 mod desk;
-#[allow(unused_imports)] // each test file uses its own part of the harness
+#[allow(unused_imports)] // the bench uses only its own part of the harness
 pub use desk::{TestDesk, WAIT, header};
 
 use std::collections::BTreeMap;

@@ -1,12 +1,10 @@
 //! Checks of the test harness itself that need no mail server: encoders,
 //! the missing-server panics, and the Daemon process helper.
 
-mod support;
-
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
     payload
@@ -212,4 +210,45 @@ fn daemon_start_runs_the_postdesk_binary() {
     assert!(d.pid() > 0);
     let _status = d.stop();
     assert!(d.log_path().exists(), "log file {:?}", d.log_path());
+}
+
+/// Cargo builds only `tests/it/main.rs` (`autotests = false` in Cargo.toml),
+/// so a test file beside it that `main.rs` does not name, or one directly in
+/// `tests/`, would never be compiled and its tests would never run.
+#[test]
+fn every_test_file_is_a_module_of_this_binary() {
+    let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let rust_files = |dir: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.extension().is_some_and(|x| x == "rs")
+                    || p.join("mod.rs").is_file()
+                    || p.join("main.rs").is_file()
+            })
+            .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+            .collect()
+    };
+    let outside: Vec<String> = rust_files(&tests)
+        .into_iter()
+        .filter(|f| f != "it")
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "tests/ holds Rust code outside tests/it/, which cargo does not build: {outside:?}; \
+         make it a module of tests/it/main.rs"
+    );
+    let main = std::fs::read_to_string(tests.join("it/main.rs")).unwrap();
+    let modules: Vec<String> = rust_files(&tests.join("it"))
+        .into_iter()
+        .filter(|f| f != "main")
+        .collect();
+    assert!(modules.len() >= 10, "only {modules:?} in tests/it/");
+    for m in &modules {
+        assert!(
+            main.lines().any(|l| l.trim() == format!("mod {m};")),
+            "tests/it/{m} is not declared in tests/it/main.rs, so its tests never run"
+        );
+    }
 }

@@ -3,11 +3,9 @@
 //! acknowledgement reaches the requester's mailbox. Needs the lab mail
 //! servers (`scripts/test` starts them); panics loudly without them.
 
-mod support;
-
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 /// A desk of its own for one test, promising answers in Shanghai time.
 fn desk(tag: &str) -> TestDesk {

@@ -3,13 +3,11 @@
 //! acknowledgement of a later, similar request (read over IMAP) and "solved"
 //! closes that ticket; the monthly review arrives by mail once, restart or not.
 
-mod support;
-
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::support::*;
 use postdesk::store::Store;
-use support::*;
 
 const WAIT: Duration = Duration::from_secs(30);
 
