@@ -252,3 +252,96 @@ fn every_test_file_is_a_module_of_this_binary() {
         );
     }
 }
+
+/// The test-desk builder writes configs the daemon accepts, in both modes,
+/// and its edits mean what they say. Needs no mail server: the lab desk gets
+/// an env that is only read, never dialled.
+#[test]
+fn test_desk_builder_writes_the_config_asked_for() {
+    use postdesk::config::{Config, SourceKind, TransportKind};
+    let lab = MailEnv {
+        host: "127.0.0.1".into(),
+        imap_port: 1,
+        imaps_port: 2,
+        smtp_port: 3,
+        lmtp_port: 4,
+        password: "pw".into(),
+        domain: "lab.test".into(),
+        imaps_ca: "/nonexistent/ca.pem".into(),
+        maillab_dir: "/nonexistent".into(),
+        env_file: "/nonexistent/env".into(),
+    };
+    let mut desk = TestDesk::builder("Builder Check")
+        .mail_env(lab)
+        .set("desk.time-zone", "Asia/Shanghai")
+        .set("desk.first-ticket-number", 7)
+        .unset("mailbox.idle-recheck")
+        .set("workflow.trusted-authserv-ids", vec!["mx.lab.test"])
+        .team_led_by_alice()
+        .section("[[mailbox]]\nname = \"second\"\nkind = \"maildir\"\npath = \"m\"\n")
+        .build();
+    assert!(
+        desk.address.starts_with("desk-builder-check-") && desk.address.ends_with("@lab.test"),
+        "{}",
+        desk.address
+    );
+    assert!(desk.alice().starts_with("alice-builder-check-"));
+    assert!(desk.team().starts_with("team-builder-check-"));
+    assert_eq!(
+        std::fs::read_to_string(desk.dir.path().join("imap-password")).unwrap(),
+        "pw"
+    );
+    let text = std::fs::read_to_string(&desk.config).unwrap();
+    let cfg = Config::load(&desk.config).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(cfg.desk.address, desk.address);
+    assert_eq!(cfg.desk.time_zone, "Asia/Shanghai");
+    assert_eq!(cfg.desk.first_ticket_number, 7, "set replaces: {text}");
+    assert!(text.contains("lead = \"alice\""), "{text}");
+    let names: Vec<&str> = cfg.mailboxes.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["second", "support"], "sections come first: {text}");
+    let support = &cfg.mailboxes[1];
+    assert_eq!(support.kind, SourceKind::Imap);
+    assert_eq!(
+        (support.port, support.username.as_deref()),
+        (Some(1), Some(desk.address.as_str()))
+    );
+    assert_eq!(
+        support.idle_recheck,
+        Duration::from_secs(300),
+        "unset: the default"
+    );
+    assert_eq!(cfg.outbox.transport, TransportKind::Smtp);
+    assert_eq!(cfg.outbox.port, Some(3));
+    assert_eq!(desk.db_path(), desk.dir.path().join("desk.db"));
+
+    desk.set("mailbox.folder", "Rebuilt");
+    let cfg = Config::load(&desk.config).unwrap();
+    assert_eq!(
+        cfg.mailboxes[1].folder, "Rebuilt",
+        "set after build rewrites the file"
+    );
+
+    let offline = TestDesk::builder("offline").maildir_and_files().build();
+    let cfg = Config::load(&offline.config).unwrap();
+    assert_eq!(cfg.mailboxes.len(), 1);
+    assert_eq!(cfg.mailboxes[0].kind, SourceKind::Maildir);
+    assert_eq!(
+        offline.path_of("mailbox.path"),
+        offline.dir.path().join("inbox")
+    );
+    assert_eq!(cfg.outbox.transport, TransportKind::Files);
+    assert_eq!(
+        offline.path_of("outbox.dir"),
+        offline.dir.path().join("outbox")
+    );
+    assert!(!offline.dir.path().join("imap-password").exists());
+    let missing = std::panic::catch_unwind(|| {
+        TestDesk::builder("typo")
+            .maildir_and_files()
+            .unset("mailbox.idle-recheck")
+            .build()
+    });
+    assert!(
+        panic_text(missing.err().expect("unset of a missing key panics")).contains("no such key")
+    );
+}

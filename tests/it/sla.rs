@@ -46,7 +46,7 @@ tier = "L2"
 address = "{l2}"
 "#
     );
-    let test_desk = TestDesk::new("sla", "", &sections, "");
+    let test_desk = TestDesk::builder("sla").section(&sections).build();
     let desk = test_desk.address.clone();
     let config = test_desk.config.clone();
     let store = || test_desk.store();

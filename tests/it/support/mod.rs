@@ -13,15 +13,17 @@
 //! - [`wait_for_messages`]: poll a user's INBOX until mail has arrived.
 //! - [`build_mail`] / [`MailBuilder`]: raw RFC 5322 messages, any charset.
 //! - [`Daemon`]: the `postdesk` binary as a child process, with its log.
+//! - [`TestDesk`]: a helpdesk of its own (config, database, mailbox), the
+//!   one builder every test and the benchmark make their desk with.
 //! - [`wait_until`] / [`assert_eventually`]: generic pollers.
 //!
-//! Only std is used.  Every network read has a timeout, and every panic says
+//! The clients use only std.  Every network read has a timeout, and every panic says
 //! what was expected and what happened instead.
 #![allow(dead_code)]
 
 mod desk;
 #[allow(unused_imports)] // the bench uses only its own part of the harness
-pub use desk::{TestDesk, WAIT, header};
+pub use desk::{TestDesk, TestDeskBuilder, WAIT, header};
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
