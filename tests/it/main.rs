@@ -13,6 +13,7 @@
 //! - `mailservers`: the lab Dovecot and Postfix work, and so do our clients.
 //! - `cli`: the command line on the built-in defaults, `ingest`, config errors (no mail server).
 //! - `cli_admin`: ticket management, export, report and knowledge base from the shell (no mail server).
+//! - `daemon`: `postdesk::daemon::run` in process on a Maildir and files, stopped by a oneshot (no mail server).
 //! - `spine`: request, acknowledgement, reply, restarts, UIDVALIDITY, quarantine.
 //! - `agents`: agents working by e-mail: notices, relays, commands, survey.
 //! - `sla`: escalation to L2 once, across restarts.
@@ -30,6 +31,7 @@ mod agents;
 mod chaos;
 mod cli;
 mod cli_admin;
+mod daemon;
 mod harness;
 mod kb_report;
 mod mailservers;
