@@ -64,7 +64,10 @@ pub struct TestDeskBuilder {
     servers: Servers,
     address: Option<String>,
     dir_prefix: Option<String>,
+    /// Applied in order to the base config at `build`, which knows the
+    /// servers and the address the base depends on.
     edits: Vec<Edit>,
+    /// `Some(lead)`: add the team, with Alice as its lead when `lead`.
     team: Option<bool>,
     sections: Vec<String>,
 }
