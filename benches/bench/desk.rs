@@ -1,13 +1,14 @@
-//! A helpdesk of its own for one measurement: a fresh IMAP mailbox, a fresh
-//! database in a temp dir, a config pointing at the lab servers, and the
-//! release `postdesk run` as a child process.
+//! A helpdesk of its own for one measurement: a [`TestDesk`] (the builder
+//! the integration tests use: a fresh IMAP mailbox, a fresh database in a
+//! temp dir, a config pointing at the bench's servers) with the settings
+//! under measurement, and the release `postdesk run` as a child process.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::support::{Daemon, MailEnv};
+use crate::support::{Daemon, MailEnv, TestDesk};
 
 /// Settings of the daemon under test that the report names.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -18,76 +19,42 @@ pub struct DeskSettings {
     pub after: String,
 }
 
+/// A [`TestDesk`] on the bench's own servers, with the settings under
+/// measurement, started once or more (each start logs to its own file).
 pub struct Desk {
-    pub address: String,
-    pub dir: tempfile::TempDir,
-    pub config: PathBuf,
-    pub db: PathBuf,
+    desk: TestDesk,
     starts: u32,
+}
+
+impl std::ops::Deref for Desk {
+    type Target = TestDesk;
+    fn deref(&self) -> &TestDesk {
+        &self.desk
+    }
 }
 
 impl Desk {
     pub fn new(env: &MailEnv, address: &str, s: &DeskSettings) -> Desk {
-        let dir = tempfile::Builder::new()
-            .prefix("postdesk-bench-")
-            .tempdir()
-            .expect("temp dir");
-        std::fs::write(dir.path().join("imap-password"), &env.password).expect("password file");
-        let config = dir.path().join("postdesk.toml");
-        let text = format!(
-            r#"[desk]
-name = "IT Desk"
-address = "{address}"
-time-zone = "Asia/Shanghai"
-first-ticket-number = 1000
-first-response = "4h"
-
-[storage]
-database = "desk.db"
-
-# A backlog is thousands of requests from a few hundred requesters within
-# minutes: the loop guards would rightly hold acknowledgements back, and
-# the run measures throughput, not them.
-[limits]
-per-recipient = 1000000
-per-ticket = 1000000
-duplicate-ack-window = "0s"
-
-[[mailbox]]
-name = "support"
-kind = "imap"
-host = "127.0.0.1"
-port = {imap}
-security = "plain"
-username = "{address}"
-password-file = "imap-password"
-batch-size = {batch}
-after = "{after}"
-
-[outbox]
-transport = "smtp"
-host = "127.0.0.1"
-port = {smtp}
-security = "plain"
-concurrency = {conc}
-retry-initial = "1s"
-retry-max = "2s"
-"#,
-            imap = env.imap_port,
-            smtp = env.smtp_port,
-            batch = s.batch_size,
-            after = s.after,
-            conc = s.concurrency,
-        );
-        std::fs::write(&config, text).expect("config file");
-        let db = dir.path().join("desk.db");
-        Desk {
-            address: address.to_string(),
-            dir,
-            config,
-            db,
-            starts: 0,
-        }
+        let count = |n: usize| i64::try_from(n).expect("a setting that fits in i64");
+        let desk = TestDesk::builder("bench")
+            .mail_env(env.clone())
+            .address(address)
+            .dir_prefix("postdesk-bench-")
+            .set("desk.time-zone", "Asia/Shanghai")
+            .set("desk.first-response", "4h")
+            // A backlog is thousands of requests from a few hundred requesters
+            // within minutes: the loop guards would rightly hold
+            // acknowledgements back, and the run measures throughput, not them.
+            .set("limits.per-recipient", 1_000_000)
+            .set("limits.per-ticket", 1_000_000)
+            .set("limits.duplicate-ack-window", "0s")
+            // Measured as shipped: the daemon's own IDLE re-check.
+            .unset("mailbox.idle-recheck")
+            .set("mailbox.batch-size", count(s.batch_size))
+            .set("mailbox.after", s.after.as_str())
+            .set("outbox.concurrency", count(s.concurrency))
+            .build();
+        Desk { desk, starts: 0 }
     }
 
     /// Starts `postdesk run` (the release binary cargo built for this bench);
@@ -95,19 +62,21 @@ retry-max = "2s"
     pub fn start(&mut self) -> Daemon {
         self.starts += 1;
         let log = self
+            .desk
             .dir
             .path()
             .join(format!("postdesk-{}.log", self.starts));
-        Daemon::start_with_log(&self.config, log)
+        Daemon::start_with_log(&self.desk.config, log)
     }
 
     /// A read-only connection, once the daemon has created the schema.
     pub fn reader(&self) -> Option<Connection> {
-        if !self.db.exists() {
+        let db = self.db_path();
+        if !db.exists() {
             return None;
         }
         let c = Connection::open_with_flags(
-            &self.db,
+            &db,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .ok()?;
@@ -127,7 +96,7 @@ retry-max = "2s"
             if start.elapsed() > timeout {
                 return Err(format!(
                     "the daemon did not create {} within {timeout:?}",
-                    self.db.display()
+                    self.db_path().display()
                 ));
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -137,10 +106,10 @@ retry-max = "2s"
     /// Database file plus write-ahead log, in bytes.
     pub fn db_bytes(&self) -> (u64, u64) {
         let size = |p: PathBuf| std::fs::metadata(p).map_or(0, |m| m.len());
-        (
-            size(self.db.clone()),
-            size(self.dir.path().join("desk.db-wal")),
-        )
+        let db = self.db_path();
+        let mut wal = db.clone().into_os_string();
+        wal.push("-wal");
+        (size(db), size(PathBuf::from(wal)))
     }
 }
 

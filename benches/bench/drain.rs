@@ -528,7 +528,7 @@ fn outbox_reference(
     n: usize,
 ) -> Result<OutboxRun, String> {
     let sql_err = |e: rusqlite::Error| format!("preparing the outbox replay: {e}");
-    let conn = Connection::open(&desk.db).map_err(sql_err)?;
+    let conn = Connection::open(desk.db_path()).map_err(sql_err)?;
     let mails: Vec<wire::Outgoing> = conn
         .prepare(
             "SELECT o.mail_from, o.rcpt, m.raw FROM outbox o JOIN messages m ON m.id = o.message ORDER BY o.id",

@@ -133,7 +133,7 @@ fn probe_once(env: &MailEnv, desk: &Desk, run_tag: &str, i: usize) -> Result<Pro
     let subject = format!("Latency probe {i} {run_tag}");
     // Logged in before the clock starts: a mail client is already connected.
     let mut imap = RawImap::login(env, &requester).map_err(|e| e.to_string())?;
-    let db = Connection::open_with_flags(&desk.db, OpenFlags::SQLITE_OPEN_READ_ONLY)
+    let db = Connection::open_with_flags(desk.db_path(), OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(|e| e.to_string())?;
     let raw = MailBuilder::new(&format!("Probe {i} <{requester}>"), &desk.address)
         .subject(&subject)

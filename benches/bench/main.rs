@@ -15,7 +15,7 @@
 //! once each, so the harness is compiled and exercised with the test suite
 //! without needing the mail servers.
 
-#[path = "../../tests/support/mod.rs"]
+#[path = "../../tests/it/support/mod.rs"]
 mod support;
 
 mod corpus;

@@ -3,128 +3,24 @@
 //! acknowledgement of a later, similar request (read over IMAP) and "solved"
 //! closes that ticket; the monthly review arrives by mail once, restart or not.
 
-mod support;
-
-use std::path::PathBuf;
 use std::time::Duration;
 
-use postdesk::store::Store;
-use support::*;
+use crate::support::*;
 
-const WAIT: Duration = Duration::from_secs(30);
-
-struct Desk {
-    env: MailEnv,
-    dir: tempfile::TempDir,
-    address: String,
-    team: String,
-    alice: String,
-    config: PathBuf,
-}
-
-impl Desk {
-    fn new(tag: &str, extra: &str) -> Desk {
-        let env = MailEnv::load();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let address = env.unique_user(&format!("desk-{tag}"));
-        let team = env.unique_user(&format!("team-{tag}"));
-        let alice = env.unique_user(&format!("alice-{tag}"));
-        std::fs::write(dir.path().join("imap-password"), &env.password).unwrap();
-        let config = dir.path().join("postdesk.toml");
-        let text = format!(
-            r#"
-[desk]
-name = "IT Desk"
-address = "{address}"
-
-[storage]
-database = "desk.db"
-
-[workflow]
-sweep-interval = "1s"
-
-[[team]]
-name = "service-desk"
-address = "{team}"
-
-[[agent]]
-name = "alice"
-display-name = "Alice Wang"
-addresses = ["{alice}"]
-team = "service-desk"
-
-[[mailbox]]
-name = "support"
-kind = "imap"
-host = "127.0.0.1"
-port = {imap}
-security = "plain"
-username = "{address}"
-password-file = "imap-password"
-
-[outbox]
-transport = "smtp"
-host = "127.0.0.1"
-port = {smtp}
-security = "plain"
-retry-initial = "1s"
-{extra}
-"#,
-            imap = env.imap_port,
-            smtp = env.smtp_port,
-        );
-        std::fs::write(&config, text).unwrap();
-        Desk {
-            env,
-            dir,
-            address,
-            team,
-            alice,
-            config,
-        }
-    }
-
-    fn start(&self) -> Daemon {
-        let mut d = Daemon::start(&self.config);
-        d.wait_for_log("IMAP connected", WAIT);
-        d
-    }
-
-    fn store(&self) -> Store {
-        Store::open(&self.dir.path().join("desk.db")).expect("open the desk database")
-    }
-
-    fn send(&self, from: &str, raw: &[u8]) {
-        smtp_send(&self.env, from, &[&self.address], raw).expect("SMTP to the helpdesk");
-    }
-
-    fn status(&self, n: i64) -> String {
-        self.store()
-            .ticket_detail(n)
-            .unwrap()
-            .map(|d| d.ticket.status)
-            .unwrap_or_default()
-    }
-
-    fn wait_status(&self, n: i64, want: &str, daemon: &Daemon) {
-        let ok = wait_until(WAIT, || self.status(n) == want);
-        assert!(
-            ok,
-            "ticket {n} should be {want}, is {}; log:\n{}",
-            self.status(n),
-            daemon.log()
-        );
-    }
+/// A desk with an L1 team and its agent Alice, sweeping every second. Its
+/// tickets count from 1, and IDLE re-checks and retries keep the daemon's
+/// defaults.
+fn desk(tag: &str) -> TestDeskBuilder {
+    TestDesk::builder(tag)
+        .unset("desk.first-ticket-number")
+        .unset("mailbox.idle-recheck")
+        .unset("outbox.retry-max")
+        .set("workflow.sweep-interval", "1s")
+        .team_with_alice()
 }
 
 fn parsed(raw: &[u8]) -> postdesk::inbound::Inbound {
     postdesk::inbound::parse(raw).expect("a mail we can parse")
-}
-
-fn header(raw: &[u8], name: &str) -> String {
-    header_value(raw, name)
-        .map(|v| String::from_utf8_lossy(&v).trim().to_string())
-        .unwrap_or_default()
 }
 
 fn reply_to(from: &str, to: &str, original: &[u8], text: &str) -> Vec<u8> {
@@ -142,9 +38,9 @@ fn reply_to(from: &str, to: &str, original: &[u8], text: &str) -> Vec<u8> {
 
 #[test]
 fn a_published_resolution_is_suggested_to_the_next_requester() {
-    let desk = Desk::new("kb", "");
-    let ann = desk.env.unique_user("ann");
-    let bob = desk.env.unique_user("bob");
+    let desk = desk("kb").build();
+    let ann = desk.env().unique_user("ann");
+    let bob = desk.env().unique_user("bob");
     let mut daemon = desk.start();
 
     // Ann's problem is resolved, and Alice publishes the resolution.
@@ -157,14 +53,14 @@ fn a_published_resolution_is_suggested_to_the_next_requester() {
             "三楼的打印机打印出来是空白页。\n",
         ),
     );
-    let notice = wait_for_messages(&desk.env, &desk.team, 1, WAIT).remove(0);
+    let notice = wait_for_messages(desk.env(), desk.team(), 1, WAIT).remove(0);
     let resolve = reply_to(
-        &desk.alice,
+        desk.alice(),
         &desk.address,
         &notice,
         "#resolve\n#kb publish\n硒鼓没有墨了：请更换打印机的硒鼓，然后打印测试页。",
     );
-    desk.send(&desk.alice, &resolve);
+    desk.send(desk.alice(), &resolve);
     desk.wait_status(1, "resolved", &daemon);
     let published = wait_until(WAIT, || {
         desk.store()
@@ -193,7 +89,7 @@ fn a_published_resolution_is_suggested_to_the_next_requester() {
             "您好，我们办公室的打印机打印出来全是空白页，怎么办？\n",
         ),
     );
-    let ack = wait_for_messages(&desk.env, &bob, 1, WAIT).remove(0);
+    let ack = wait_for_messages(desk.env(), &bob, 1, WAIT).remove(0);
     let a = parsed(&ack);
     assert!(a.subject.starts_with("[#2]"), "{}", a.subject);
     assert!(
@@ -211,7 +107,7 @@ fn a_published_resolution_is_suggested_to_the_next_requester() {
     let html = a.html.clone().unwrap_or_default();
     assert!(html.contains("KB-1") && html.contains("<ol>"), "{html}");
     // The team notice shows the same suggestion.
-    let notices = wait_for_messages(&desk.env, &desk.team, 2, WAIT);
+    let notices = wait_for_messages(desk.env(), desk.team(), 2, WAIT);
     let n = parsed(notices.last().unwrap());
     assert!(n.subject.starts_with("[#2]"), "{}", n.subject);
     assert!(n.text.contains("KB-1 打印机打不出字"), "{}", n.text);
@@ -219,7 +115,7 @@ fn a_published_resolution_is_suggested_to_the_next_requester() {
     // Bob says it is solved: the ticket closes and the team hears of it.
     desk.send(&bob, &reply_to(&bob, &desk.address, &ack, "已解决，谢谢！"));
     desk.wait_status(2, "closed", &daemon);
-    let notices = wait_for_messages(&desk.env, &desk.team, 3, WAIT);
+    let notices = wait_for_messages(desk.env(), desk.team(), 3, WAIT);
     let n = parsed(notices.last().unwrap());
     assert!(
         n.text.contains("knowledge-base answer solved it"),
@@ -236,12 +132,14 @@ fn the_monthly_review_arrives_once() {
     let env = MailEnv::load();
     let boss = env.unique_user("boss");
     // Day 1 at 00:00: last month's review is due from the start.
-    let desk = Desk::new(
-        "review",
-        &format!("\n[report]\nto = [\"{boss}\"]\nmonthly = true\nday = 1\nhour = 0\n"),
-    );
+    let desk = desk("review")
+        .set("report.to", vec![boss.as_str()])
+        .set("report.monthly", true)
+        .set("report.day", 1)
+        .set("report.hour", 0)
+        .build();
     let mut daemon = desk.start();
-    let got = wait_for_messages(&desk.env, &boss, 1, WAIT);
+    let got = wait_for_messages(desk.env(), &boss, 1, WAIT);
     let raw = &got[0];
     let m = parsed(raw);
     assert!(
@@ -268,7 +166,7 @@ fn the_monthly_review_arrives_once() {
     let mut daemon = desk.start();
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(
-        wait_for_messages(&desk.env, &boss, 1, WAIT).len(),
+        wait_for_messages(desk.env(), &boss, 1, WAIT).len(),
         1,
         "exactly once"
     );

@@ -7,6 +7,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::support::TestDesk;
+
 fn postdesk(config: &Path, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_postdesk"))
         .arg("--config")
@@ -24,16 +26,13 @@ fn postdesk(config: &Path, args: &[&str]) -> (bool, String, String) {
 
 #[test]
 fn set_export_report_and_kb_from_the_shell() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("postdesk.toml");
-    std::fs::write(
-        &config,
-        r#"
-[desk]
-name = "IT Desk"
-address = "helpdesk@example.test"
-[storage]
-database = "desk.db"
+    let desk = TestDesk::builder("admin")
+        .maildir_and_files()
+        .address("helpdesk@example.test")
+        .unset("desk.first-ticket-number")
+        .set("mailbox.name", "inbox")
+        .section(
+            r#"
 [[team]]
 name = "service-desk"
 tier = "L1"
@@ -44,13 +43,10 @@ tier = "L2"
 name = "alice"
 addresses = ["alice@example.test"]
 team = "service-desk"
-[[mailbox]]
-name = "inbox"
-kind = "maildir"
-path = "inbox"
 "#,
-    )
-    .unwrap();
+        )
+        .build();
+    let (dir, config) = (&desk.dir, desk.config.clone());
     let request = dir.path().join("request.eml");
     std::fs::write(
         &request,

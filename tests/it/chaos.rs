@@ -6,20 +6,18 @@
 //! Every test here runs its own Dovecot and Postfix ([`Lab`]):
 //! `scripts/mailserver-start` with a private `MAILLAB_DIR` under /tmp and
 //! free loopback ports, stopped again when the test ends. Stopping and
-//! restarting those servers disturbs nobody: the other test files keep the
+//! restarting those servers disturbs nobody: the other test modules keep the
 //! shared instance, and these tests run in parallel with them and with each
 //! other. Starting a pair costs about a second. It needs root, as
 //! `scripts/test` and CI have; a test fails loudly when its servers cannot
 //! be started, it never skips.
-
-mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -124,103 +122,43 @@ fn free_ports() -> [u16; 4] {
 
 // --------------------------------------------------------------------- Desk --
 
-/// A helpdesk on a lab: its mailbox, database and config, and optionally one
-/// team with one agent.
+/// A helpdesk on a lab of its own: a [`TestDesk`] on the lab's servers,
+/// sending with a 10 s timeout over up to 4 connections.
 struct Desk {
-    dir: tempfile::TempDir,
-    address: String,
-    team: String,
-    alice: String,
-    config: PathBuf,
-    // Last: the servers stop after everything else is gone.
-    lab: Lab,
+    desk: TestDesk,
+    // Only held, and last: the servers stop after everything else is gone.
+    _lab: Lab,
+}
+
+impl std::ops::Deref for Desk {
+    type Target = TestDesk;
+    fn deref(&self) -> &TestDesk {
+        &self.desk
+    }
 }
 
 impl Desk {
-    fn new(tag: &str, agents: bool, mailbox_extra: &str) -> Desk {
+    /// Starts the lab, then builds the desk on it; `configure` adds to the
+    /// base desk (a team, mailbox settings).
+    fn new(tag: &str, configure: impl FnOnce(TestDeskBuilder) -> TestDeskBuilder) -> Desk {
         let lab = Lab::start(tag);
-        let env = &lab.env;
-        let dir = tempfile::tempdir().expect("temp dir");
-        let address = env.unique_user(&format!("desk-{tag}"));
-        let team = env.unique_user(&format!("team-{tag}"));
-        let alice = env.unique_user(&format!("alice-{tag}"));
-        std::fs::write(dir.path().join("imap-password"), &env.password).unwrap();
-        let people = if agents {
-            format!(
-                r#"
-[[team]]
-name = "service-desk"
-tier = "L1"
-address = "{team}"
-
-[[agent]]
-name = "alice"
-display-name = "Alice Wang"
-addresses = ["{alice}"]
-team = "service-desk"
-"#
-            )
-        } else {
-            String::new()
-        };
-        let config = dir.path().join("postdesk.toml");
-        let text = format!(
-            r#"
-[desk]
-name = "IT Desk"
-address = "{address}"
-first-ticket-number = 1000
-
-[storage]
-database = "desk.db"
-{people}
-[[mailbox]]
-name = "support"
-kind = "imap"
-host = "127.0.0.1"
-port = {imap}
-security = "plain"
-username = "{address}"
-password-file = "imap-password"
-idle-recheck = "30s"
-{mailbox_extra}
-
-[outbox]
-transport = "smtp"
-host = "127.0.0.1"
-port = {smtp}
-security = "plain"
-retry-initial = "1s"
-retry-max = "2s"
-timeout = "10s"
-concurrency = 4
-"#,
-            imap = env.imap_port,
-            smtp = env.smtp_port,
-        );
-        std::fs::write(&config, text).unwrap();
+        let builder = TestDesk::builder(tag)
+            .mail_env(lab.env.clone())
+            .set("outbox.timeout", "10s")
+            .set("outbox.concurrency", 4);
         Desk {
-            dir,
-            address,
-            team,
-            alice,
-            config,
-            lab,
+            desk: configure(builder).build(),
+            _lab: lab,
         }
     }
 
-    fn env(&self) -> &MailEnv {
-        &self.lab.env
-    }
-
+    /// Starts the daemon, giving it this file's [`WAIT`] to log in.
     fn start(&self) -> Daemon {
-        let mut d = Daemon::start(&self.config);
-        d.wait_for_log("IMAP connected", WAIT);
-        d
+        self.desk.start_within(WAIT)
     }
 
     fn db(&self) -> Db {
-        Db::open(&self.dir.path().join("desk.db"))
+        Db::open(&self.db_path())
     }
 
     /// Waits until `cond` holds for the database; panics with `what` and the log.
@@ -234,16 +172,12 @@ concurrency = 4
             tail(&daemon.log(), 40)
         );
     }
-
-    fn smtp(&self, from: &str, raw: &[u8]) {
-        smtp_send(self.env(), from, &[&self.address], raw).expect("SMTP to the helpdesk");
-    }
 }
 
 impl Drop for Desk {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
+            let dir = std::mem::replace(&mut self.desk.dir, tempfile::tempdir().expect("temp dir"));
             eprintln!(
                 "kept the desk (config, database, postdesk.log) in {}",
                 dir.keep().display()
@@ -310,12 +244,6 @@ fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-fn header(raw: &[u8], name: &str) -> String {
-    header_value(raw, name)
-        .map(|v| String::from_utf8_lossy(&v).trim().to_string())
-        .unwrap_or_default()
-}
-
 /// A small xorshift generator, seeded per run and printed, so a failing
 /// schedule of kills can be read back from the test output.
 struct Rng(u64);
@@ -351,7 +279,7 @@ fn sigkill_during_a_backlog_loses_nothing_and_doubles_nothing() {
     let started = Instant::now();
     // Small batches: more commits, so more kills land between a commit and
     // the \Seen marks, or between queueing and sending.
-    let desk = Desk::new("kill", false, "batch-size = 10");
+    let desk = Desk::new("kill", |d| d.set("mailbox.batch-size", 10));
     let env = desk.env().clone();
 
     let mut requests: BTreeMap<String, String> = BTreeMap::new(); // requester -> Message-ID
@@ -478,7 +406,7 @@ fn sigkill_during_a_backlog_loses_nothing_and_doubles_nothing() {
 fn postfix_down_mail_waits_in_the_outbox_then_arrives_in_order() {
     const TICKETS: usize = 4;
     let started = Instant::now();
-    let desk = Desk::new("smtp-down", true, "");
+    let desk = Desk::new("smtp-down", |d| d.team_with_alice());
     let env = desk.env().clone();
     let mut daemon = desk.start();
     env.ctl("stop", "postfix");
@@ -505,7 +433,7 @@ fn postfix_down_mail_waits_in_the_outbox_then_arrives_in_order() {
             r.to_lowercase()
         ));
         for (n, word) in [(1, "first"), (2, "second")] {
-            let answer = MailBuilder::new(&desk.alice, &desk.address)
+            let answer = MailBuilder::new(desk.alice(), &desk.address)
                 .subject(&format!("Re: [#{number}] Laptop will not boot"))
                 .body(format!("This is the {word} answer (number {n}).\n").as_bytes())
                 .build();
@@ -625,7 +553,7 @@ fn postfix_down_mail_waits_in_the_outbox_then_arrives_in_order() {
             assert_eq!(n, 1, "{r}: the {word} answer once: {texts:?}");
         }
     }
-    let team = wait_for_messages(&env, &desk.team, TICKETS, WAIT);
+    let team = wait_for_messages(&env, desk.team(), TICKETS, WAIT);
     assert!(team.len() >= TICKETS);
     eprintln!(
         "{queued_total} mails waited {:.1} s for Postfix and all arrived; {:.1} s in all",
@@ -642,14 +570,14 @@ fn postfix_down_mail_waits_in_the_outbox_then_arrives_in_order() {
 #[test]
 fn dovecot_restart_mid_run_misses_nothing() {
     let started = Instant::now();
-    let desk = Desk::new("imap-restart", false, "batch-size = 5");
+    let desk = Desk::new("imap-restart", |d| d.set("mailbox.batch-size", 5));
     let env = desk.env().clone();
     let mut daemon = desk.start();
     let mut expected = 0i64;
     let send = |tag: &str| {
         let from = env.unique_user(tag);
         let mail = build_mail(&from, &desk.address, &format!("Help from {tag}"), "x\n");
-        desk.smtp(&from, &mail);
+        desk.send(&from, &mail);
         from
     };
     send("before");
@@ -758,7 +686,7 @@ fn dovecot_restart_mid_run_misses_nothing() {
 #[test]
 fn vacation_autoresponder_and_desk_do_not_loop() {
     let started = Instant::now();
-    let desk = Desk::new("vacation", true, "");
+    let desk = Desk::new("vacation", |d| d.team_with_alice());
     let env = desk.env().clone();
     let requester = env.unique_user("vera");
     env.set_vacation(
@@ -772,14 +700,14 @@ fn vacation_autoresponder_and_desk_do_not_loop() {
         .subject("Monitor flickers")
         .body(b"The monitor on my desk flickers all the time.\n")
         .build();
-    desk.smtp(&requester, &request);
+    desk.send(&requester, &request);
     let acks = wait_for_messages(&env, &requester, 1, WAIT);
     assert_eq!(header(&acks[0], "Subject"), "[#1000] Monitor flickers");
-    let answer = MailBuilder::new(&desk.alice, &desk.address)
+    let answer = MailBuilder::new(desk.alice(), &desk.address)
         .subject("Re: [#1000] Monitor flickers")
         .body(b"Please try another cable; I left one on your desk.\n")
         .build();
-    desk.smtp(&desk.alice, &answer);
+    desk.send(desk.alice(), &answer);
     wait_for_messages(&env, &requester, 2, WAIT);
     let sieve_ran = wait_until(WAIT, || {
         env.dovecot_log_about(&requester, 50)
@@ -808,7 +736,7 @@ fn vacation_autoresponder_and_desk_do_not_loop() {
                 .header("Auto-Submitted", "auto-replied")
                 .body(b"I am away until Monday and will answer then.\n")
                 .build();
-            desk.smtp(&requester, &reply);
+            desk.send(&requester, &reply);
             rude_replies += 1;
         }
         imap.logout();

@@ -2,7 +2,10 @@
 //! (SMTP) on 127.0.0.1, started by `scripts/mailserver-start` (or by
 //! `scripts/test`, which runs the whole suite).
 //!
-//! Each integration test file does `mod support;` and uses:
+//! A module of the `it` test binary (`tests/it/main.rs`) and of the
+//! benchmark harness (`benches/bench/main.rs` includes this file with
+//! `#[path]`, so keep the two in step when moving it). Test modules do
+//! `use crate::support::*;` and use:
 //! - [`MailEnv::load`]: where the servers are; panics when they are not up.
 //! - [`unique_user`] / [`MailEnv::unique_user`]: a fresh mailbox per test.
 //! - [`smtp_send`] / [`SmtpSession`]: a small blocking SMTP client.
@@ -10,15 +13,17 @@
 //! - [`wait_for_messages`]: poll a user's INBOX until mail has arrived.
 //! - [`build_mail`] / [`MailBuilder`]: raw RFC 5322 messages, any charset.
 //! - [`Daemon`]: the `postdesk` binary as a child process, with its log.
+//! - [`TestDesk`]: a helpdesk of its own (config, database, mailbox), the
+//!   one builder every test and the benchmark make their desk with.
 //! - [`wait_until`] / [`assert_eventually`]: generic pollers.
 //!
-//! Only std is used.  Every network read has a timeout, and every panic says
+//! The clients use only std.  Every network read has a timeout, and every panic says
 //! what was expected and what happened instead.
 #![allow(dead_code)]
 
 mod desk;
-#[allow(unused_imports)] // each test file uses its own part of the harness
-pub use desk::{TestDesk, WAIT, header};
+#[allow(unused_imports)] // the bench uses only its own part of the harness
+pub use desk::{TestDesk, TestDeskBuilder, WAIT, header};
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;

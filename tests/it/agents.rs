@@ -3,56 +3,15 @@
 //! answer, `#resolve` and the confirmation, the survey and its rating; a
 //! forged agent mail and an out-of-office that change nothing.
 
-mod support;
-
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
-/// A desk with one L1 team (a list address) and one agent, Alice.
-struct Desk {
-    desk: TestDesk,
-    team: String,
-    alice: String,
-}
-
-impl std::ops::Deref for Desk {
-    type Target = TestDesk;
-    fn deref(&self) -> &TestDesk {
-        &self.desk
-    }
-}
-
-impl Desk {
-    fn new(tag: &str, workflow: &str) -> Desk {
-        let env = MailEnv::load();
-        let team = env.unique_user(&format!("team-{tag}"));
-        let alice = env.unique_user(&format!("alice-{tag}"));
-        let sections = format!(
-            r#"
-[workflow]
-sweep-interval = "1s"
-{workflow}
-
-[[team]]
-name = "service-desk"
-tier = "L1"
-address = "{team}"
-lead = "alice"
-
-[[agent]]
-name = "alice"
-display-name = "Alice Wang"
-addresses = ["{alice}"]
-team = "service-desk"
-"#
-        );
-        Desk {
-            desk: TestDesk::new(tag, "", &sections, ""),
-            team,
-            alice,
-        }
-    }
+/// A desk with one L1 team (a list address) led by its one agent, Alice.
+fn desk(tag: &str) -> TestDeskBuilder {
+    TestDesk::builder(tag)
+        .set("workflow.sweep-interval", "1s")
+        .team_led_by_alice()
 }
 
 fn parsed(raw: &[u8]) -> postdesk::inbound::Inbound {
@@ -75,8 +34,8 @@ fn reply_to(from: &str, to: &str, original: &[u8], text: &str) -> Vec<u8> {
 
 #[test]
 fn the_whole_loop_by_mail() {
-    let desk = Desk::new("loop", "");
-    let ann = desk.env.unique_user("ann");
+    let desk = desk("loop").build();
+    let ann = desk.env().unique_user("ann");
     let mut daemon = desk.start();
 
     // 1. The request reaches the requester (ack) and the team (notice).
@@ -87,9 +46,9 @@ fn the_whole_loop_by_mail() {
         "Since Monday the VPN disconnects.\n",
     );
     desk.send(&ann, &request);
-    let ack = wait_for_messages(&desk.env, &ann, 1, WAIT).remove(0);
+    let ack = wait_for_messages(desk.env(), &ann, 1, WAIT).remove(0);
     assert!(header(&ack, "Subject").starts_with("[#1000]"));
-    let notice = wait_for_messages(&desk.env, &desk.team, 1, WAIT).remove(0);
+    let notice = wait_for_messages(desk.env(), desk.team(), 1, WAIT).remove(0);
     let n = parsed(&notice);
     assert_eq!(n.subject, "[#1000] VPN drops every hour");
     assert_eq!(header(&notice, "Auto-Submitted"), "auto-generated");
@@ -110,13 +69,13 @@ fn the_whole_loop_by_mail() {
 
     // 2. Alice answers the notice; the requester gets her words, not the quote.
     let answer = reply_to(
-        &desk.alice,
+        desk.alice(),
         &desk.address,
         &notice,
         "#take\nWhich VPN client version do you use?",
     );
-    desk.send(&desk.alice, &answer);
-    let got = wait_for_messages(&desk.env, &ann, 2, WAIT);
+    desk.send(desk.alice(), &answer);
+    let got = wait_for_messages(desk.env(), &ann, 2, WAIT);
     let relayed = parsed(&got[1]);
     assert!(
         relayed
@@ -155,18 +114,18 @@ fn the_whole_loop_by_mail() {
 
     // 3. #pending with a question; the requester's answer reopens the work.
     let pending = reply_to(
-        &desk.alice,
+        desk.alice(),
         &desk.address,
         &notice,
         "#pending\nPlease send a screenshot.",
     );
-    desk.send(&desk.alice, &pending);
+    desk.send(desk.alice(), &pending);
     desk.wait_status(1000, "pending", &daemon);
-    let got = wait_for_messages(&desk.env, &ann, 3, WAIT);
+    let got = wait_for_messages(desk.env(), &ann, 3, WAIT);
     let screenshot = reply_to(&ann, &desk.address, &got[2], "Here it is: version 5.1.");
     desk.send(&ann, &screenshot);
     desk.wait_status(1000, "open", &daemon);
-    let to_alice = wait_for_messages(&desk.env, &desk.alice, 1, WAIT);
+    let to_alice = wait_for_messages(desk.env(), desk.alice(), 1, WAIT);
     assert!(
         parsed(&to_alice[0]).text.contains("version 5.1"),
         "the assignee hears of the answer"
@@ -174,14 +133,14 @@ fn the_whole_loop_by_mail() {
 
     // 4. #resolve; the requester confirms; the ticket closes; one survey.
     let resolve = reply_to(
-        &desk.alice,
+        desk.alice(),
         &desk.address,
         &to_alice[0],
         "#resolve\nUpdate the client to 5.2; the drop is fixed there.",
     );
-    desk.send(&desk.alice, &resolve);
+    desk.send(desk.alice(), &resolve);
     desk.wait_status(1000, "resolved", &daemon);
-    let got = wait_for_messages(&desk.env, &ann, 4, WAIT);
+    let got = wait_for_messages(desk.env(), &ann, 4, WAIT);
     let resolution = parsed(&got[3]);
     assert!(
         resolution.text.contains("Update the client to 5.2"),
@@ -198,7 +157,7 @@ fn the_whole_loop_by_mail() {
         &reply_to(&ann, &desk.address, &got[3], "confirm, thank you"),
     );
     desk.wait_status(1000, "closed", &daemon);
-    let got = wait_for_messages(&desk.env, &ann, 5, WAIT);
+    let got = wait_for_messages(desk.env(), &ann, 5, WAIT);
     let survey = parsed(&got[4]);
     assert!(
         survey.text.contains("1 (not at all) to 5"),
@@ -232,7 +191,7 @@ fn the_whole_loop_by_mail() {
     );
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(
-        wait_for_messages(&desk.env, &ann, 5, WAIT).len(),
+        wait_for_messages(desk.env(), &ann, 5, WAIT).len(),
         5,
         "ack, reply, question, resolution, survey: nothing more"
     );
@@ -241,11 +200,11 @@ fn the_whole_loop_by_mail() {
 
 #[test]
 fn forged_agent_mail_and_out_of_office_change_nothing() {
-    let desk = Desk::new(
-        "forged",
-        "agent-authentication = \"dkim-or-spf\"\ntrusted-authserv-ids = [\"mx.example.test\"]",
-    );
-    let ann = desk.env.unique_user("ann");
+    let desk = desk("forged")
+        .set("workflow.agent-authentication", "dkim-or-spf")
+        .set("workflow.trusted-authserv-ids", vec!["mx.example.test"])
+        .build();
+    let ann = desk.env().unique_user("ann");
     let mut daemon = desk.start();
     desk.send(
         &ann,
@@ -256,10 +215,10 @@ fn forged_agent_mail_and_out_of_office_change_nothing() {
             "Black screen.\n",
         ),
     );
-    let ack = wait_for_messages(&desk.env, &ann, 1, WAIT).remove(0);
+    let ack = wait_for_messages(desk.env(), &ann, 1, WAIT).remove(0);
 
     // Someone writes "as Alice" without the receiving server vouching for it.
-    let forged = reply_to(&desk.alice, &desk.address, &ack, "#close\nClosing this.");
+    let forged = reply_to(desk.alice(), &desk.address, &ack, "#close\nClosing this.");
     desk.send(&ann, &forged);
     // An out-of-office from the requester.
     let ooo = MailBuilder::new(&ann, &desk.address)
@@ -288,7 +247,7 @@ fn forged_agent_mail_and_out_of_office_change_nothing() {
         "the attempt is recorded"
     );
     assert_eq!(
-        wait_for_messages(&desk.env, &ann, 1, WAIT).len(),
+        wait_for_messages(desk.env(), &ann, 1, WAIT).len(),
         1,
         "no mail to the requester"
     );

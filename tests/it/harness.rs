@@ -1,12 +1,10 @@
 //! Checks of the test harness itself that need no mail server: encoders,
 //! the missing-server panics, and the Daemon process helper.
 
-mod support;
-
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
     payload
@@ -212,4 +210,138 @@ fn daemon_start_runs_the_postdesk_binary() {
     assert!(d.pid() > 0);
     let _status = d.stop();
     assert!(d.log_path().exists(), "log file {:?}", d.log_path());
+}
+
+/// Cargo builds only `tests/it/main.rs` (`autotests = false` in Cargo.toml),
+/// so a test file beside it that `main.rs` does not name, or one directly in
+/// `tests/`, would never be compiled and its tests would never run.
+#[test]
+fn every_test_file_is_a_module_of_this_binary() {
+    let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let rust_files = |dir: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.extension().is_some_and(|x| x == "rs")
+                    || p.join("mod.rs").is_file()
+                    || p.join("main.rs").is_file()
+            })
+            .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+            .collect()
+    };
+    let outside: Vec<String> = rust_files(&tests)
+        .into_iter()
+        .filter(|f| f != "it")
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "tests/ holds Rust code outside tests/it/, which cargo does not build: {outside:?}; \
+         make it a module of tests/it/main.rs"
+    );
+    let main = std::fs::read_to_string(tests.join("it/main.rs")).unwrap();
+    let modules: Vec<String> = rust_files(&tests.join("it"))
+        .into_iter()
+        .filter(|f| f != "main")
+        .collect();
+    assert!(modules.len() >= 10, "only {modules:?} in tests/it/");
+    for m in &modules {
+        assert!(
+            main.lines().any(|l| l.trim() == format!("mod {m};")),
+            "tests/it/{m} is not declared in tests/it/main.rs, so its tests never run"
+        );
+    }
+}
+
+/// The test-desk builder writes configs the daemon accepts, in both modes,
+/// and its edits mean what they say. Needs no mail server: the lab desk gets
+/// an env that is only read, never dialled.
+#[test]
+fn test_desk_builder_writes_the_config_asked_for() {
+    use postdesk::config::{Config, SourceKind, TransportKind};
+    let lab = MailEnv {
+        host: "127.0.0.1".into(),
+        imap_port: 1,
+        imaps_port: 2,
+        smtp_port: 3,
+        lmtp_port: 4,
+        password: "pw".into(),
+        domain: "lab.test".into(),
+        imaps_ca: "/nonexistent/ca.pem".into(),
+        maillab_dir: "/nonexistent".into(),
+        env_file: "/nonexistent/env".into(),
+    };
+    let mut desk = TestDesk::builder("Builder Check")
+        .mail_env(lab)
+        .set("desk.time-zone", "Asia/Shanghai")
+        .set("desk.first-ticket-number", 7)
+        .unset("mailbox.idle-recheck")
+        .set("workflow.trusted-authserv-ids", vec!["mx.lab.test"])
+        .team_led_by_alice()
+        .section("[[mailbox]]\nname = \"second\"\nkind = \"maildir\"\npath = \"m\"\n")
+        .build();
+    assert!(
+        desk.address.starts_with("desk-builder-check-") && desk.address.ends_with("@lab.test"),
+        "{}",
+        desk.address
+    );
+    assert!(desk.alice().starts_with("alice-builder-check-"));
+    assert!(desk.team().starts_with("team-builder-check-"));
+    assert_eq!(
+        std::fs::read_to_string(desk.dir.path().join("imap-password")).unwrap(),
+        "pw"
+    );
+    let text = std::fs::read_to_string(&desk.config).unwrap();
+    let cfg = Config::load(&desk.config).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(cfg.desk.address, desk.address);
+    assert_eq!(cfg.desk.time_zone, "Asia/Shanghai");
+    assert_eq!(cfg.desk.first_ticket_number, 7, "set replaces: {text}");
+    assert!(text.contains("lead = \"alice\""), "{text}");
+    let names: Vec<&str> = cfg.mailboxes.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["second", "support"], "sections come first: {text}");
+    let support = &cfg.mailboxes[1];
+    assert_eq!(support.kind, SourceKind::Imap);
+    assert_eq!(
+        (support.port, support.username.as_deref()),
+        (Some(1), Some(desk.address.as_str()))
+    );
+    assert_eq!(
+        support.idle_recheck,
+        Duration::from_secs(300),
+        "unset: the default"
+    );
+    assert_eq!(cfg.outbox.transport, TransportKind::Smtp);
+    assert_eq!(cfg.outbox.port, Some(3));
+    assert_eq!(desk.db_path(), desk.dir.path().join("desk.db"));
+
+    desk.set("mailbox.folder", "Rebuilt");
+    let cfg = Config::load(&desk.config).unwrap();
+    assert_eq!(
+        cfg.mailboxes[1].folder, "Rebuilt",
+        "set after build rewrites the file"
+    );
+
+    let offline = TestDesk::builder("offline").maildir_and_files().build();
+    let cfg = Config::load(&offline.config).unwrap();
+    assert_eq!(cfg.mailboxes.len(), 1);
+    assert_eq!(cfg.mailboxes[0].kind, SourceKind::Maildir);
+    assert_eq!(
+        offline.path_of("mailbox.path"),
+        offline.dir.path().join("inbox")
+    );
+    assert_eq!(cfg.outbox.transport, TransportKind::Files);
+    assert_eq!(
+        offline.path_of("outbox.dir"),
+        offline.dir.path().join("outbox")
+    );
+    assert!(!offline.dir.path().join("imap-password").exists());
+    let missing = std::panic::catch_unwind(|| {
+        TestDesk::builder("typo")
+            .maildir_and_files()
+            .unset("mailbox.idle-recheck")
+            .build()
+    });
+    assert!(
+        panic_text(missing.err().expect("unset of a missing key panics")).contains("no such key")
+    );
 }

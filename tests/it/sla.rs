@@ -2,11 +2,9 @@
 //! policy with targets of seconds moves from L1 to L2, the L2 team's mailbox
 //! gets the notice, and a restart does not send it again.
 
-mod support;
-
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 #[test]
 fn p1_ticket_escalates_to_l2_once_across_restarts() {
@@ -48,7 +46,7 @@ tier = "L2"
 address = "{l2}"
 "#
     );
-    let test_desk = TestDesk::new("sla", "", &sections, "");
+    let test_desk = TestDesk::builder("sla").section(&sections).build();
     let desk = test_desk.address.clone();
     let config = test_desk.config.clone();
     let store = || test_desk.store();

@@ -2,13 +2,11 @@
 //! start (Maildir in, files out), `ingest` and its exit codes for an MTA,
 //! config errors with file and line. Needs no mail server.
 
-mod support;
-
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use support::{Daemon, wait_until};
+use crate::support::{Daemon, wait_until};
 
 fn postdesk(args: &[&str], cwd: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_postdesk"))

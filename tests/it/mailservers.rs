@@ -2,11 +2,9 @@
 //! Needs `scripts/mailserver-start` (or run everything with `scripts/test`);
 //! every test here panics when the servers are not up.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 const WAIT: Duration = Duration::from_secs(20);
 

@@ -3,26 +3,21 @@
 //! acknowledgement reaches the requester's mailbox. Needs the lab mail
 //! servers (`scripts/test` starts them); panics loudly without them.
 
-mod support;
-
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 /// A desk of its own for one test, promising answers in Shanghai time.
-fn desk(tag: &str) -> TestDesk {
-    TestDesk::new(
-        tag,
-        "time-zone = \"Asia/Shanghai\"\nfirst-response = \"4h\"",
-        "",
-        "",
-    )
+fn desk(tag: &str) -> TestDeskBuilder {
+    TestDesk::builder(tag)
+        .set("desk.time-zone", "Asia/Shanghai")
+        .set("desk.first-response", "4h")
 }
 
 #[test]
 fn request_gets_acknowledged_and_reply_joins_the_ticket() {
-    let desk = desk("spine");
-    let requester = desk.env.unique_user("ann");
+    let desk = desk("spine").build();
+    let requester = desk.env().unique_user("ann");
     let mut daemon = desk.start();
 
     let request = MailBuilder::new(&format!("Ann <{requester}>"), &desk.address)
@@ -32,7 +27,7 @@ fn request_gets_acknowledged_and_reply_joins_the_ticket() {
     let request_id = header(&request, "Message-ID");
     desk.send(&requester, &request);
 
-    let acks = wait_for_messages(&desk.env, &requester, 1, WAIT);
+    let acks = wait_for_messages(desk.env(), &requester, 1, WAIT);
     let ack = &acks[0];
     let subject = header(ack, "Subject");
     assert_eq!(subject, "[#1000] Printer on floor 3 prints nothing");
@@ -69,7 +64,7 @@ fn request_gets_acknowledged_and_reply_joins_the_ticket() {
     assert_eq!(kinds, ["request", "ack", "reply"], "{kinds:?}");
     // No second acknowledgement: give the daemon time to (wrongly) send one.
     std::thread::sleep(Duration::from_secs(2));
-    let mut imap = Imap::login(&desk.env, &requester);
+    let mut imap = Imap::login(desk.env(), &requester);
     imap.select("INBOX");
     assert_eq!(
         imap.uid_search_all().len(),
@@ -85,8 +80,8 @@ fn ack_parsed_id(raw: &[u8]) -> String {
 
 #[test]
 fn chinese_gbk_mail_is_decoded_and_answered_in_chinese() {
-    let desk = desk("gbk");
-    let requester = desk.env.unique_user("li");
+    let desk = desk("gbk").build();
+    let requester = desk.env().unique_user("li");
     let mut daemon = desk.start();
     // Foxmail style: GB2312 declared, GBK bytes, base64 subject.
     let raw = MailBuilder::new(&requester, &desk.address)
@@ -96,7 +91,7 @@ fn chinese_gbk_mail_is_decoded_and_answered_in_chinese() {
         .base64()
         .build();
     desk.send(&requester, &raw);
-    let acks = wait_for_messages(&desk.env, &requester, 1, WAIT);
+    let acks = wait_for_messages(desk.env(), &requester, 1, WAIT);
     let ack = postdesk::inbound::parse(&acks[0]).unwrap();
     assert_eq!(ack.subject, "[#1000] 打印机坏了");
     assert!(ack.text.contains("工单"), "Chinese template: {}", ack.text);
@@ -115,8 +110,8 @@ fn chinese_gbk_mail_is_decoded_and_answered_in_chinese() {
 
 #[test]
 fn restart_processes_nothing_twice() {
-    let desk = desk("restart");
-    let requester = desk.env.unique_user("bob");
+    let desk = desk("restart").build();
+    let requester = desk.env().unique_user("bob");
     let mut daemon = desk.start();
     for i in 0..3 {
         let raw = build_mail(
@@ -128,11 +123,11 @@ fn restart_processes_nothing_twice() {
         desk.send(&requester, &raw);
     }
     desk.wait_inbound(3, &daemon);
-    wait_for_messages(&desk.env, &requester, 3, WAIT);
+    wait_for_messages(desk.env(), &requester, 3, WAIT);
     daemon.stop();
 
     // Forget the \Seen marks too: only the checkpoint and Message-IDs protect us.
-    let mut imap = Imap::login(&desk.env, &desk.address);
+    let mut imap = Imap::login(desk.env(), &desk.address);
     imap.select("INBOX");
     imap.command_ok("UID STORE 1:* -FLAGS (\\Seen)");
 
@@ -145,14 +140,14 @@ fn restart_processes_nothing_twice() {
     );
     desk.send(&requester, &raw);
     desk.wait_inbound(4, &again);
-    wait_for_messages(&desk.env, &requester, 4, WAIT);
+    wait_for_messages(desk.env(), &requester, 4, WAIT);
     std::thread::sleep(Duration::from_secs(2));
     let store = desk.store();
     assert_eq!(store.ticket_count().unwrap(), 4);
     assert_eq!(store.inbound_count().unwrap(), 4);
     let (queued, sent, failed) = store.outbox_counts().unwrap();
     assert_eq!((queued, sent, failed), (0, 4, 0));
-    let mut imap = Imap::login(&desk.env, &requester);
+    let mut imap = Imap::login(desk.env(), &requester);
     imap.select("INBOX");
     assert_eq!(
         imap.uid_search_all().len(),
@@ -164,8 +159,8 @@ fn restart_processes_nothing_twice() {
 
 #[test]
 fn uidvalidity_change_rereads_without_duplicates() {
-    let desk = desk("uidvalidity");
-    let requester = desk.env.unique_user("carol");
+    let mut desk = desk("uidvalidity").build();
+    let requester = desk.env().unique_user("carol");
     let mut daemon = desk.start();
     let raw = build_mail(&requester, &desk.address, "First", "x\n");
     desk.send(&requester, &raw);
@@ -173,7 +168,7 @@ fn uidvalidity_change_rereads_without_duplicates() {
     daemon.stop();
 
     // Recreate the folder the way a server migration would: same mail, new UIDVALIDITY.
-    let mut imap = Imap::login(&desk.env, &desk.address);
+    let mut imap = Imap::login(desk.env(), &desk.address);
     let msgs = {
         imap.select("INBOX");
         imap.fetch_all_raw()
@@ -183,11 +178,7 @@ fn uidvalidity_change_rereads_without_duplicates() {
         imap.append("Rebuilt", m);
     }
     imap.command_ok("SELECT Rebuilt");
-    let text = std::fs::read_to_string(&desk.config).unwrap().replace(
-        "idle-recheck = \"30s\"",
-        "idle-recheck = \"30s\"\nfolder = \"Rebuilt\"",
-    );
-    std::fs::write(&desk.config, text).unwrap();
+    desk.set("mailbox.folder", "Rebuilt");
     // Same mailbox name, so the stored checkpoint (old UIDVALIDITY) applies.
     let mut again = desk.start();
     let second = build_mail(&requester, &desk.address, "Second", "y\n");
@@ -205,20 +196,12 @@ fn uidvalidity_change_rereads_without_duplicates() {
 
 #[test]
 fn poison_messages_are_quarantined_and_the_rest_goes_on() {
-    let desk = desk("poison");
-    let text = std::fs::read_to_string(&desk.config)
-        .unwrap()
-        .replace(
-            "idle-recheck = \"30s\"",
-            "idle-recheck = \"30s\"\nquarantine-folder = \"Quarantine\"",
-        )
-        .replace(
-            "database = \"desk.db\"",
-            "database = \"desk.db\"\nmax-message-size = \"20KB\"",
-        );
-    std::fs::write(&desk.config, text).unwrap();
-    let requester = desk.env.unique_user("dave");
-    let mut imap = Imap::login(&desk.env, &desk.address);
+    let desk = desk("poison")
+        .set("mailbox.quarantine-folder", "Quarantine")
+        .set("storage.max-message-size", "20KB")
+        .build();
+    let requester = desk.env().unique_user("dave");
+    let mut imap = Imap::login(desk.env(), &desk.address);
     // Not a mail at all, then one too large, then a good one.
     imap.append("INBOX", b"\x00\x01garbage without any header or sender\r\n");
     let big = build_mail(&requester, &desk.address, "Huge log", &"x".repeat(40_000));
@@ -279,14 +262,14 @@ security = "plain"
 username = "nobody@example.test"
 password-file = "imap-password"
 "#;
-    let desk = TestDesk::new("two-mailboxes", "", broken, "");
-    let requester = desk.env.unique_user("erin");
+    let desk = TestDesk::builder("two-mailboxes").section(broken).build();
+    let requester = desk.env().unique_user("erin");
     let mut daemon = desk.start();
     desk.send(
         &requester,
         &build_mail(&requester, &desk.address, "Still served", "hello\n"),
     );
-    let acks = wait_for_messages(&desk.env, &requester, 1, WAIT);
+    let acks = wait_for_messages(desk.env(), &requester, 1, WAIT);
     assert!(header(&acks[0], "Subject").contains("Still served"));
     let ok = wait_until(WAIT, || daemon.log().contains("mailbox=broken"));
     assert!(

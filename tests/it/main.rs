@@ -1,0 +1,40 @@
+//! postdesk's integration tests: one test binary, a module per area.
+//!
+//! One binary rather than a file per area because each integration-test
+//! binary links the whole crate: ten of them took ten links (about 110 MB
+//! each) on a 2-core CI machine, and cargo ran them one after the other.
+//! Filter by module: `cargo test --test it spine::`.
+//!
+//! Layout:
+//! - `support`: the harness: lab mail servers, SMTP and IMAP clients, mail
+//!   builders, the `postdesk` process, and [`support::TestDesk`], the one
+//!   builder of a test desk (the benchmark harness uses it too).
+//! - `harness`: checks of the harness itself (no mail server).
+//! - `mailservers`: the lab Dovecot and Postfix work, and so do our clients.
+//! - `cli`: the command line on the built-in defaults, `ingest`, config errors (no mail server).
+//! - `cli_admin`: ticket management, export, report and knowledge base from the shell (no mail server).
+//! - `daemon`: `postdesk::daemon::run` in process on a Maildir and files, stopped by a oneshot (no mail server).
+//! - `spine`: request, acknowledgement, reply, restarts, UIDVALIDITY, quarantine.
+//! - `agents`: agents working by e-mail: notices, relays, commands, survey.
+//! - `sla`: escalation to L2 once, across restarts.
+//! - `kb_report`: knowledge-base suggestions and the scheduled review.
+//! - `tls`: IMAP over implicit TLS and STARTTLS, certificates verified.
+//! - `chaos`: faults on private mail servers: SIGKILL, Postfix down, Dovecot restarts, vacation replies.
+//!
+//! The tests that talk to mail servers need the lab instance
+//! (`scripts/mailserver-start`, or run everything with `scripts/test`) and
+//! fail loudly without it.
+
+mod support;
+
+mod agents;
+mod chaos;
+mod cli;
+mod cli_admin;
+mod daemon;
+mod harness;
+mod kb_report;
+mod mailservers;
+mod sla;
+mod spine;
+mod tls;
