@@ -31,6 +31,7 @@ fn set_export_report_and_kb_from_the_shell() {
         .address("helpdesk@example.test")
         .unset("desk.first-ticket-number")
         .set("mailbox.name", "inbox")
+        .set("workflow.agent-authentication", "none")
         .section(
             r#"
 [[team]]
