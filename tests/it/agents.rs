@@ -63,7 +63,7 @@ fn the_whole_loop_by_mail() {
         n.text
     );
     assert!(
-        header(&notice, "References").contains("pd.1000.root@"),
+        header(&notice, "References").contains("pd.1000.root."),
         "threaded per ticket"
     );
 
