@@ -197,15 +197,6 @@ impl Store {
     }
 
     /// Numbers of tickets whose SLA clock runs (active, with a priority).
-    pub fn active_tickets(&self) -> Result<Vec<i64>, StoreError> {
-        self.conn
-            .prepare_cached(
-                "SELECT number FROM tickets WHERE status IN ('new', 'open', 'pending') ORDER BY number",
-            )
-            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-            .ctx("listing active tickets")
-    }
-
     /// Where a mailbox source has got to.
     pub fn checkpoint(&self, mailbox: &str) -> Result<Option<Checkpoint>, StoreError> {
         self.conn
@@ -944,11 +935,6 @@ fn load_ticket(c: &Connection, number: i64) -> Result<Option<TicketState>, Store
         .ctx("reading survey history")?;
     t.kb = kb::ticket_kb(c, number)?;
     Ok(Some(t))
-}
-
-/// Kind names as stored.
-pub fn kind_name(kind: MessageKind) -> &'static str {
-    kind.as_str()
 }
 
 #[cfg(test)]
