@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::address::Mailbox;
 use crate::desk::sla::Pause;
 use crate::desk::ticket::Status;
-use crate::desk::ticket::{Field, MessageKind, NewTicket, SentMail, TicketState};
+use crate::desk::ticket::{Field, NewTicket, SentMail, TicketState};
 use crate::inbound::Inbound;
 use crate::lang::Lang;
 use crate::thread::MAX_REFERENCES;
