@@ -645,6 +645,29 @@ mod tests {
             "From: old.user@customer.example\nSubject: Re: [#100] Printer\nMessage-ID: <p2@customer.example>\n\nstill\n",
         );
         process_batch(&mut store, &e, "inbox", &[again], None, 3000).unwrap();
+        // A new request from that address would be acknowledged: the
+        // acknowledgement is held back and the timeline says why.
+        let (queued_before, _, _) = store.outbox_counts().unwrap();
+        let new = item(
+            "From: old.user@customer.example\nSubject: Scanner too\nMessage-ID: <p3@customer.example>\n\nhelp\n",
+        );
+        let t = process_batch(&mut store, &e, "inbox", &[new], None, 3500).unwrap();
+        assert_eq!(
+            (t.created, t.queued),
+            (1, 0),
+            "no acknowledgement to a suppressed address"
+        );
+        assert_eq!(store.outbox_counts().unwrap().0, queued_before);
+        let held = store.ticket_detail(101).unwrap().unwrap();
+        assert!(
+            held.events.iter().any(|ev| ev.kind == "held-back"
+                && ev
+                    .detail
+                    .as_deref()
+                    .is_some_and(|d| d.contains("old.user@customer.example"))),
+            "{:?}",
+            held.events
+        );
         // A bounce about nothing of ours is recorded and ignored.
         let stray = Incoming {
             raw: fixture.replace("20231205100245.", "another.").into_bytes(),
@@ -652,7 +675,7 @@ mod tests {
         };
         let t = process_batch(&mut store, &e, "inbox", &[stray], None, 4000).unwrap();
         assert_eq!((t.created, t.ignored), (0, 1));
-        assert_eq!(store.ticket_count().unwrap(), 1);
+        assert_eq!(store.ticket_count().unwrap(), 2);
     }
 
     #[test]
