@@ -96,4 +96,36 @@ mod tests {
         b.reset();
         assert!(b.next_delay() <= Duration::from_millis(1250));
     }
+
+    #[test]
+    fn backoff_doubles_to_the_cap_and_its_jitter_varies() {
+        let max = Duration::from_secs(60);
+        // Each delay is its base (1 s, 2 s, 4 s … capped at `max`) ±25 %.
+        let mut b = Backoff::new(max);
+        let delays: Vec<Duration> = (0..12).map(|_| b.next_delay()).collect();
+        for (i, d) in delays.iter().enumerate() {
+            let base = Duration::from_secs(1 << i).min(max);
+            assert!(
+                *d >= base.mul_f64(0.75) && *d <= base.mul_f64(1.25),
+                "attempt {i}: {d:?} is not {base:?} ±25 %"
+            );
+        }
+        // Growth: every delay before the cap is at least 1.2× the one before
+        // (the worst case, 0.75·2b after 1.25·b).
+        for w in delays[..7].windows(2) {
+            assert!(w[1].as_secs_f64() >= 1.2 * w[0].as_secs_f64(), "{delays:?}");
+        }
+        assert!(
+            delays[11] >= Duration::from_secs(45),
+            "capped, not reset: {delays:?}"
+        );
+        // Jitter: 40 first delays are not all the same, and spread over
+        // more than a tenth of the ±25 % window.
+        let firsts: Vec<f64> = (0..40)
+            .map(|_| Backoff::new(max).next_delay().as_secs_f64())
+            .collect();
+        let lo = firsts.iter().cloned().fold(f64::MAX, f64::min);
+        let hi = firsts.iter().cloned().fold(f64::MIN, f64::max);
+        assert!(hi - lo > 0.05, "jitter does not vary: {firsts:?}");
+    }
 }
