@@ -201,14 +201,14 @@ fn daemon_kill9_and_drop() {
 
 #[test]
 fn daemon_start_runs_the_postdesk_binary() {
-    // The helper finds and starts `postdesk run` (here on an empty config,
-    // the built-in defaults: a Maildir beside it), the daemon really runs,
-    // and stop() ends it cleanly with SIGTERM.
+    // The helper finds and starts `postdesk run` (here on an empty config:
+    // no mailbox, only the outbox), the daemon really runs, and stop() ends
+    // it cleanly with SIGTERM.
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("postdesk.toml");
     std::fs::write(&config, "").unwrap();
     let mut d = Daemon::start(&config);
-    d.wait_for_log("watching Maildir", Duration::from_secs(30));
+    d.wait_for_log("postdesk running", Duration::from_secs(30));
     assert!(
         std::path::Path::new(&format!("/proc/{}", d.pid())).exists(),
         "the daemon is running"
