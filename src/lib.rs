@@ -49,4 +49,6 @@ pub mod tls;
 pub mod units;
 
 #[cfg(test)]
+mod growth_tests;
+#[cfg(test)]
 mod layout_tests;
