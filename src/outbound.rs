@@ -376,6 +376,52 @@ mod tests {
         assert!(zh.contains("工单"), "{zh}");
     }
 
+    /// Every string a template is given, made hostile: the same markup in
+    /// each, numbered so a template that shows a value shows which.
+    fn hostile(v: &serde_json::Value, n: &mut usize) -> serde_json::Value {
+        use serde_json::Value;
+        match v {
+            Value::String(_) => {
+                *n += 1;
+                Value::String(format!("<script>x{n}</script><b onclick=\"y\">&'"))
+            }
+            Value::Array(a) => Value::Array(a.iter().map(|x| hostile(x, n)).collect()),
+            Value::Object(m) => {
+                Value::Object(m.iter().map(|(k, x)| (k.clone(), hostile(x, n))).collect())
+            }
+            other => other.clone(),
+        }
+    }
+
+    #[test]
+    fn every_html_template_escapes_what_users_wrote() {
+        let r = Renderer::new(None).unwrap();
+        let mut html_templates = 0;
+        for kind in crate::desk::mails::vars::KINDS {
+            for lang in Lang::ALL {
+                let vars = hostile(&crate::desk::mails::vars::samples(kind.name), &mut 0);
+                let (_, html) = r.render(kind.name, lang, &vars).unwrap();
+                let Some(html) = html else { continue };
+                html_templates += 1;
+                let what = format!("{}/{}.html", lang.code(), kind.name);
+                assert!(
+                    !html.contains("<script>"),
+                    "{what} lets markup through:\n{html}"
+                );
+                assert!(
+                    !html.contains("onclick=\""),
+                    "{what} lets an attribute through"
+                );
+                assert!(
+                    html.contains("&lt;script&gt;x"),
+                    "{what} shows no user text at all?\n{html}"
+                );
+            }
+        }
+        // ack, reply, resolved and survey, in both languages.
+        assert!(html_templates >= 8, "only {html_templates} HTML templates");
+    }
+
     #[test]
     fn every_builtin_template_renders_with_sample_values() {
         let r = Renderer::new(None).unwrap();
