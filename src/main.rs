@@ -302,9 +302,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// Protocol traces of the mail crates write credentials: async-imap logs the
+/// `LOGIN` line (password included) at trace, lettre every SMTP command
+/// (`AUTH` with the base64 credentials) at debug. They are capped below
+/// those levels whatever `POSTDESK_LOG` asks, so no setting puts a password
+/// in a log (tests/it/spine.rs runs the daemon and `check` at trace).
+const CREDENTIAL_SAFE: &str = "async_imap=debug,lettre=info";
+
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("POSTDESK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let asked = std::env::var("POSTDESK_LOG").unwrap_or_else(|_| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("{asked},{CREDENTIAL_SAFE}"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("info,{CREDENTIAL_SAFE}")));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -279,3 +279,50 @@ password-file = "imap-password"
     );
     daemon.stop();
 }
+
+#[test]
+fn the_password_is_in_no_log_line_even_at_trace_level() {
+    let desk = desk("pwlog").build();
+    let requester = desk.env().unique_user("ann");
+    let password = desk.env().password.clone();
+    let log = desk.dir.path().join("trace.log");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_postdesk"));
+    cmd.arg("run").arg("--config").arg(&desk.config);
+    cmd.env("NO_COLOR", "1").env("POSTDESK_LOG", "trace");
+    let mut daemon = Daemon::spawn(cmd, &log);
+    daemon.wait_for_log("IMAP connected", WAIT);
+    desk.send(
+        &requester,
+        &build_mail(&requester, &desk.address, "VPN", "It drops.\n"),
+    );
+    wait_for_messages(desk.env(), &requester, 1, WAIT);
+    daemon.stop();
+    let text = daemon.log();
+    // The log really is below info (the IDLE wake-up for the mail is a
+    // debug line), and saw the login and the mail.
+    assert!(text.contains(" DEBUG "), "not a debug log:\n{text}");
+    assert!(text.contains("IMAP connected"), "{text}");
+    let leaks: Vec<&str> = text.lines().filter(|l| l.contains(&password)).collect();
+    assert!(
+        leaks.is_empty(),
+        "the password {password:?} is in the log:\n{}",
+        leaks.join("\n")
+    );
+    // Nor in `postdesk check`, which logs in too.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .args(["check", "--config"])
+        .arg(&desk.config)
+        .env("POSTDESK_LOG", "trace")
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(all.contains("logged in to"), "{all}");
+    assert!(
+        !all.contains(&password),
+        "the password is in check's output:\n{all}"
+    );
+}
