@@ -196,7 +196,7 @@ fn uidvalidity_change_rereads_without_duplicates() {
 
 #[test]
 fn poison_messages_are_quarantined_and_the_rest_goes_on() {
-    let desk = desk("poison")
+    let mut desk = desk("poison")
         .set("mailbox.quarantine-folder", "Quarantine")
         .set("storage.max-message-size", "20KB")
         .build();
@@ -246,6 +246,49 @@ fn poison_messages_are_quarantined_and_the_rest_goes_on() {
         out.status.success() && listing.contains("max-message-size"),
         "{listing}"
     );
+
+    // `quarantine --retry`: still too large, it stays; after the admin
+    // raises the limit, it becomes a ticket and its acknowledgement arrives.
+    let big_id = q
+        .iter()
+        .find(|r| r.error.contains("max-message-size"))
+        .unwrap()
+        .id;
+    let retry = |desk: &TestDesk| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_postdesk"))
+            .args([
+                "--config",
+                desk.config.to_str().unwrap(),
+                "quarantine",
+                "--retry",
+            ])
+            .arg(big_id.to_string())
+            .output()
+            .unwrap()
+    };
+    let out = retry(&desk);
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(desk.store().ticket_count().unwrap(), 1);
+    desk.set("storage.max-message-size", "1MB");
+    let out = retry(&desk);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("1 new ticket"),
+        "{said}"
+    );
+    assert_eq!(desk.store().ticket_count().unwrap(), 2);
+    let acks = wait_for_messages(desk.env(), &requester, 2, WAIT);
+    assert!(
+        acks.iter()
+            .any(|a| header(a, "Subject").contains("Huge log")),
+        "the retried request was acknowledged"
+    );
+    // Retried once, it is no longer waiting.
+    assert!(!retry(&desk).status.success());
     daemon.stop();
 }
 
