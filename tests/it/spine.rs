@@ -159,37 +159,92 @@ fn restart_processes_nothing_twice() {
 
 #[test]
 fn uidvalidity_change_rereads_without_duplicates() {
-    let mut desk = desk("uidvalidity").build();
+    let desk = desk("uidvalidity").build();
     let requester = desk.env().unique_user("carol");
     let mut daemon = desk.start();
     let raw = build_mail(&requester, &desk.address, "First", "x\n");
     desk.send(&requester, &raw);
     desk.wait_inbound(1, &daemon);
+    wait_for_messages(desk.env(), &requester, 1, WAIT);
     daemon.stop();
 
-    // Recreate the folder the way a server migration would: same mail, new UIDVALIDITY.
-    let mut imap = Imap::login(desk.env(), &desk.address);
-    let msgs = {
-        imap.select("INBOX");
-        imap.fetch_all_raw()
+    // The server itself gives the folder a new UIDVALIDITY (as a restore or
+    // a migration does): same mail, same UIDs, a new epoch.
+    let doveadm = |args: &[&str]| {
+        let conf = format!("{}/dovecot/dovecot.conf", desk.env().maillab_dir.display());
+        let out = std::process::Command::new("doveadm")
+            .arg("-c")
+            .arg(&conf)
+            .args(args)
+            .output()
+            .expect("doveadm");
+        assert!(
+            out.status.success(),
+            "doveadm {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
-    imap.create("Rebuilt");
-    for (_, m) in &msgs {
-        imap.append("Rebuilt", m);
-    }
-    imap.command_ok("SELECT Rebuilt");
-    desk.set("mailbox.folder", "Rebuilt");
-    // Same mailbox name, so the stored checkpoint (old UIDVALIDITY) applies.
+    let status = || {
+        doveadm(&[
+            "mailbox",
+            "status",
+            "-u",
+            &desk.address,
+            "uidvalidity",
+            "INBOX",
+        ])
+    };
+    let before = status();
+    doveadm(&[
+        "mailbox",
+        "update",
+        "-u",
+        &desk.address,
+        "--uid-validity",
+        "4242",
+        "INBOX",
+    ]);
+    assert_eq!(status(), "INBOX uidvalidity=4242", "was {before}");
+
     let mut again = desk.start();
     let second = build_mail(&requester, &desk.address, "Second", "y\n");
-    imap.append("Rebuilt", &second);
+    desk.send(&requester, &second);
     desk.wait_inbound(2, &again);
-    std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(desk.store().ticket_count().unwrap(), 2, "{}", again.log());
     assert!(
         again.log().contains("UIDVALIDITY changed"),
         "the daemon noticed: {}",
         again.log()
+    );
+    // The whole folder was read again: the first mail is recognised, not
+    // recorded or acknowledged twice.
+    let acks = wait_for_messages(desk.env(), &requester, 2, WAIT);
+    let t = desk.store();
+    assert_eq!(t.ticket_count().unwrap(), 2, "{}", again.log());
+    let inbound: i64 = (1000..1002)
+        .map(|n| {
+            t.ticket_detail(n)
+                .unwrap()
+                .unwrap()
+                .messages
+                .iter()
+                .filter(|m| m.direction == "in")
+                .count() as i64
+        })
+        .sum();
+    assert_eq!(inbound, 2, "each mail recorded once");
+    // Wait for the outbox to be idle before asserting that nothing more came.
+    assert_eventually(WAIT, "the outbox is empty", || {
+        t.outbox_counts().unwrap().0 == 0
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let mut imap = Imap::login(desk.env(), &requester);
+    imap.select("INBOX");
+    assert_eq!(
+        imap.uid_search_all().len(),
+        2,
+        "two acknowledgements, not three (waited for {})",
+        acks.len()
     );
     again.stop();
 }
