@@ -466,6 +466,22 @@ fn postfix_down_mail_waits_in_the_outbox_then_arrives_in_order() {
     );
     let queued_total = desk.db().outbox("queued");
     assert_eq!(desk.db().outbox("sent"), 0, "nothing can have been sent");
+    // Mail waiting behind a failing one to the same people was never tried:
+    // trying it could deliver a later answer before an earlier one.
+    const BEHIND: &str = "FROM outbox o WHERE o.state = 'queued' AND EXISTS \
+         (SELECT 1 FROM outbox p WHERE p.state = 'queued' AND p.ticket = o.ticket \
+          AND p.rcpt = o.rcpt AND p.id < o.id)";
+    let db = desk.db();
+    let behind = db.count(&format!("SELECT count(*) {BEHIND}"));
+    assert!(
+        behind >= 2 * TICKETS as i64,
+        "two answers wait behind each acknowledgement, found {behind}"
+    );
+    assert_eq!(
+        db.count(&format!("SELECT count(*) {BEHIND} AND o.attempts > 0")),
+        0,
+        "a mail queued behind a failing one was attempted"
+    );
 
     // What an admin sees.
     let out = Command::new(env!("CARGO_BIN_EXE_postdesk"))
