@@ -3,8 +3,6 @@
 //! answer, `#resolve` and the confirmation, the survey and its rating; a
 //! forged agent mail and an out-of-office that change nothing.
 
-use std::time::Duration;
-
 use crate::support::*;
 
 /// A desk with one L1 team (a list address) led by its one agent, Alice.
@@ -189,7 +187,25 @@ fn the_whole_loop_by_mail() {
         desk.store().rating(1000).unwrap(),
         Some((4, "thanks".into(), Some("alice".into())))
     );
-    std::thread::sleep(Duration::from_secs(1));
+    // Nothing more: exact from the database once the outbox is empty, then
+    // in Ann's mailbox once Postfix has delivered all it was given.
+    let store = desk.store();
+    assert_eventually(WAIT, "the outbox is empty", || {
+        store.outbox_counts().unwrap().0 == 0
+    });
+    let to_ann = store
+        .ticket_detail(1000)
+        .unwrap()
+        .unwrap()
+        .messages
+        .iter()
+        .filter(|m| m.direction == "out" && m.to_addrs.contains(&ann))
+        .count();
+    assert_eq!(
+        to_ann, 5,
+        "ack, reply, question, resolution, survey: nothing more"
+    );
+    desk.env().wait_postfix_idle(WAIT);
     assert_eq!(
         wait_for_messages(desk.env(), &ann, 5, WAIT).len(),
         5,
@@ -229,10 +245,23 @@ fn forged_agent_mail_and_out_of_office_change_nothing() {
         .build();
     desk.send(&ann, &ooo);
     desk.wait_inbound(3, &daemon);
-    std::thread::sleep(Duration::from_secs(1));
+    // Both were committed with their decisions (one transaction per batch):
+    // once the outbox is empty, what was decided has been handed over.
+    assert_eventually(WAIT, "the outbox is empty", || {
+        desk.store().outbox_counts().unwrap().0 == 0
+    });
 
     let t = desk.store().ticket_detail(1000).unwrap().unwrap();
     assert_eq!(t.ticket.status, "new", "nothing changed the status");
+    let out_to_ann = t
+        .messages
+        .iter()
+        .filter(|m| m.direction == "out" && m.to_addrs.contains(&ann))
+        .count();
+    assert_eq!(
+        out_to_ann, 1,
+        "no mail to the requester but the acknowledgement"
+    );
     let mut kinds: Vec<&str> = t
         .messages
         .iter()
@@ -246,6 +275,7 @@ fn forged_agent_mail_and_out_of_office_change_nothing() {
         t.events.iter().any(|e| e.kind == "unverified-agent-mail"),
         "the attempt is recorded"
     );
+    desk.env().wait_postfix_idle(WAIT);
     assert_eq!(
         wait_for_messages(desk.env(), &ann, 1, WAIT).len(),
         1,

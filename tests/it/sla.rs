@@ -125,7 +125,7 @@ manager = "{mgr}"
     assert_eventually(WAIT, "the outbox is empty", || {
         store().outbox_counts().unwrap().0 == 0
     });
-    std::thread::sleep(Duration::from_secs(1));
+    env.wait_postfix_idle(WAIT);
     for (who, what) in [(&l2, "escalation notice"), (&mgr, "manager notice")] {
         let mut imap = Imap::login(&env, who);
         imap.select("INBOX");

@@ -237,7 +237,7 @@ fn uidvalidity_change_rereads_without_duplicates() {
     assert_eventually(WAIT, "the outbox is empty", || {
         t.outbox_counts().unwrap().0 == 0
     });
-    std::thread::sleep(Duration::from_secs(1));
+    desk.env().wait_postfix_idle(WAIT);
     let mut imap = Imap::login(desk.env(), &requester);
     imap.select("INBOX");
     assert_eq!(
