@@ -2,7 +2,8 @@
 //! notice, an agent's reply relayed to the requester, `#pending` and the
 //! answer, `#resolve` and the confirmation, the survey and its rating; a
 //! forged agent mail and an out-of-office that change nothing; an address
-//! no mail can go to, which silences nobody else.
+//! no mail can go to, which silences nobody else; `check` saying when the
+//! mailbox's mail cannot prove agents (no trusted Authentication-Results).
 
 use std::time::Duration;
 
@@ -349,4 +350,73 @@ fn an_unusable_address_silences_nobody_else() {
         "the unusable watcher is removed"
     );
     daemon.stop();
+}
+
+/// `postdesk check` on a desk whose agents prove mail by DKIM or SPF: it
+/// reads the newest mail's Authentication-Results in the lab Dovecot.
+fn check_output(desk: &TestDesk) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .args(["--config", desk.config.to_str().unwrap(), "check"])
+        .output()
+        .expect("run postdesk check");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn check_warns_when_the_mail_carries_no_trusted_authentication_results() {
+    let proven = |tag: &str| {
+        desk(tag)
+            .set("workflow.agent-authentication", "dkim-or-spf")
+            .set("workflow.trusted-authserv-ids", vec!["mx.lab.test"])
+            .build()
+    };
+    // The lab Postfix writes no Authentication-Results: mail as it delivers it.
+    let bare = proven("authres-none");
+    let ann = bare.env().unique_user("ann");
+    bare.send(
+        &ann,
+        &build_mail(&ann, &bare.address, "Hello", "Plain mail.\n"),
+    );
+    // Only the sender's own header, below nothing trusted: it does not count.
+    let forged = MailBuilder::new(&ann, &bare.address)
+        .header(
+            "Authentication-Results",
+            "mx.evil.test; dkim=pass header.d=example.test",
+        )
+        .subject("Hello again")
+        .body(b"Still plain.\n")
+        .build();
+    bare.send(&ann, &forged);
+    assert_eventually(WAIT, "two messages in the desk's INBOX", || {
+        Imap::login(bare.env(), &bare.address).message_count("INBOX") == 2
+    });
+    let text = check_output(&bare);
+    assert!(
+        text.contains("WARN mailbox support: workflow.trusted-authserv-ids is mx.lab.test, but none of the newest 2 message(s) in INBOX"),
+        "{text}"
+    );
+
+    // A receiving server that writes its header at the top: no warning.
+    let signed = proven("authres-top");
+    let top = MailBuilder::new(&ann, &signed.address)
+        .header(
+            "Authentication-Results",
+            "mx.lab.test; dkim=pass header.d=example.test; spf=pass smtp.mailfrom=example.test",
+        )
+        .subject("Signed")
+        .body(b"Proven mail.\n")
+        .build();
+    let mut imap = Imap::login(signed.env(), &signed.address);
+    imap.append("INBOX", &top);
+    imap.logout();
+    let text = check_output(&signed);
+    assert!(!text.contains("WARN mailbox"), "{text}");
+    assert!(
+        text.contains("ok   mailbox support: 1 of the newest 1 message(s) in INBOX carry Authentication-Results from mx.lab.test"),
+        "{text}"
+    );
 }
