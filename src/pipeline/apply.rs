@@ -179,8 +179,9 @@ pub(super) fn apply(
             Effect::Send(out) => {
                 match compose::ticket_mail(cx.engine.renderer(), cx.policy, out, now) {
                     Ok(mail) => {
-                        // Decide left out whom it knew to leave out; this is
-                        // what the composer still could not address.
+                        // Recipients the composer could not address: decide
+                        // screens an agent's answer itself (and tells the
+                        // agent); this records it for every other mail.
                         for (m, why) in &mail.dropped {
                             tracing::warn!(ticket = out.ticket, error = %why, "a recipient left out");
                             let why = format!("{} mail not sent to it: {why}", out.template);
