@@ -320,9 +320,7 @@ fn parse_unguarded(raw: &[u8]) -> Result<Inbound, ParseError> {
         attachments: attachments(&msg, raw_all),
         auto,
         bounce,
-        auth_results: header_values(&headers, "Authentication-Results")
-            .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
-            .collect(),
+        auth_results: auth_results(&headers),
         loop_markers: header_values(&headers, "X-Postdesk-Loop")
             .map(str::to_string)
             .collect(),
@@ -426,6 +424,26 @@ fn raw_headers(raw: &[u8], part: &MessagePart<'_>) -> Vec<RawHeader> {
             }
         })
         .collect()
+}
+
+/// The `Authentication-Results` values, topmost first, spaces collapsed.
+fn auth_results(headers: &[RawHeader]) -> Vec<String> {
+    header_values(headers, "Authentication-Results")
+        .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// The `Authentication-Results` of a bare header block (what IMAP returns
+/// for `BODY.PEEK[HEADER.FIELDS (AUTHENTICATION-RESULTS)]`), as
+/// [`Inbound::auth_results`] holds them: topmost first.
+pub fn auth_results_of_headers(block: &[u8]) -> Vec<String> {
+    let Some(msg) = mail_parser::MessageParser::default().parse_headers(block) else {
+        return Vec::new();
+    };
+    let Some(root) = msg.parts.first() else {
+        return Vec::new();
+    };
+    auth_results(&raw_headers(msg.raw_message.as_ref(), root))
 }
 
 fn header_values<'h>(headers: &'h [RawHeader], name: &'h str) -> impl Iterator<Item = &'h str> {

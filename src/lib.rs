@@ -25,7 +25,8 @@
 //! - [`check`]: `postdesk check`: each setting and outside party tried, as ok/warn/fail findings.
 //! - leaves: [`address`] (addresses and display names, normalised once),
 //!   [`lang`] (the languages we write in), [`units`] (durations and sizes
-//!   as admins write them), [`tls`] (rustls client settings for IMAP and SMTP).
+//!   as admins write them), [`tls`] (rustls client settings for IMAP and SMTP),
+//!   [`terminal`] (text from mail made safe to print: no escape sequences).
 #![forbid(unsafe_code)]
 
 pub mod address;
@@ -44,6 +45,7 @@ pub mod report;
 pub mod source;
 pub mod store;
 pub mod subject;
+pub mod terminal;
 pub mod thread;
 pub mod tls;
 pub mod units;

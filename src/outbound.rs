@@ -143,6 +143,8 @@ pub enum OutboundError {
     },
     #[error("address `{0}` cannot be used in a mail header")]
     Address(String),
+    #[error("no recipient can receive it: {0}")]
+    NoRecipient(String),
     #[error("building the message: {0}")]
     Build(String),
 }

@@ -211,12 +211,31 @@ async fn write_file(dir: &std::path::Path, mail: &DueMail) -> Result<(), String>
         .collect();
     let tmp = dir.join(format!(".{safe}.tmp"));
     let dest = dir.join(format!("{safe}.eml"));
-    tokio::fs::write(&tmp, &mail.raw)
+    write_private(&tmp, &mail.raw)
         .await
         .map_err(|e| format!("writing {}: {e}", tmp.display()))?;
     tokio::fs::rename(&tmp, &dest)
         .await
         .map_err(|e| format!("renaming to {}: {e}", dest.display()))
+}
+
+/// Writes `bytes` readable by this user only (0600), like the database
+/// and exports: the outbox folder holds people's mail.
+async fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(path).await?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .await?;
+    }
+    file.write_all(bytes).await?;
+    file.flush().await
 }
 
 /// The delay before attempt `attempts + 1`: doubling from `initial`, capped at `max`.
@@ -361,6 +380,26 @@ impl Sender {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn mail_files_are_the_owners_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mail = DueMail {
+            id: 1,
+            mail_from: "desk@example.test".into(),
+            rcpt: vec!["ann@corp.test".into()],
+            raw: b"Subject: hi\r\n\r\nprivate\r\n".to_vec(),
+            message_id: "pd.1.x@example.test".into(),
+            attempts: 0,
+        };
+        write_file(dir.path(), &mail).await.unwrap();
+        let file = dir.path().join("pd.1.x@example.test.eml");
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(std::fs::read(&file).unwrap(), mail.raw);
+    }
 
     #[test]
     fn retry_delay_doubles_and_caps() {

@@ -28,7 +28,7 @@ use crate::store::{Checkpoint, Store, StoreError, Tx};
 use crate::thread::{self, Link, Lookup};
 
 use apply::{Context, apply};
-pub use engine::{Engine, EngineError, policy_from_config};
+pub use engine::{Engine, EngineError, for_reading, policy_from_config};
 
 /// One raw message from a source, with its UID when the source has them.
 #[derive(Debug, Clone)]

@@ -296,6 +296,93 @@ fn agent_reply_is_relayed_without_quotes_and_opens_the_ticket() {
     assert_eq!(r.auto_submitted, None);
 }
 
+fn events<'a>(fx: &'a [Effect], kind: &str) -> Vec<(&'a str, &'a str)> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Event {
+                kind: k,
+                new,
+                detail,
+                ..
+            } if *k == kind => Some((
+                new.as_deref().unwrap_or(""),
+                detail.as_deref().unwrap_or(""),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn unusable_cc_addresses_are_recorded_and_do_not_watch() {
+    let req = "From: Ann <ann@corp.test>\r\nTo: helpdesk@example.test\r\nCc: <\"x y\"@corp.test>, john@corp.test., Boss <boss@corp.test>\r\nSubject: Printer broken\r\nMessage-ID: <m1@corp.test>";
+    let fx = decide(&policy(), &mail(req, "It prints nothing."), None, 42, NOW);
+    let watchers: Vec<&str> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Watch { address, .. } => Some(address.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(watchers, ["boss@corp.test"]);
+    let refused = events(&fx, "watcher-refused");
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert_eq!(refused[0].0, "\"x y\"@corp.test");
+    assert!(refused[0].1.contains("quoted"), "{refused:?}");
+    assert_eq!(refused[1].0, "john@corp.test.");
+    assert!(refused[1].1.contains("empty part"), "{refused:?}");
+}
+
+#[test]
+fn cc_add_refuses_an_address_no_mail_can_go_to() {
+    let t = ticket(Status::Open);
+    let fx = decide(
+        &policy(),
+        &from("Alice <alice@corp.test>", "#cc add jo..hn@corp.test\nDone."),
+        Some(&Link::Tag(t)),
+        99,
+        NOW,
+    );
+    assert!(!fx.iter().any(|e| matches!(e, Effect::Watch { .. })));
+    let refused = events(&fx, "commands-refused");
+    assert!(refused[0].1.contains("two in a row"), "{refused:?}");
+    assert!(sends(&fx).iter().any(|m| m.template == "command-result"));
+}
+
+#[test]
+fn one_unusable_watcher_does_not_stop_an_answer_and_the_agent_is_told() {
+    let mut t = ticket(Status::Open);
+    // Stored before addresses were checked.
+    t.watchers = vec!["\"x y\"@corp.test".into(), "boss@corp.test".into()];
+    let fx = decide(
+        &policy(),
+        &from("Alice <alice@corp.test>", "Please restart it."),
+        Some(&Link::Tag(t)),
+        99,
+        NOW,
+    );
+    let out = sends(&fx);
+    let reply = out.iter().find(|m| m.template == "reply").expect("a reply");
+    let to: Vec<&str> = reply.to.iter().map(|m| m.address.as_str()).collect();
+    assert_eq!(to, ["ann@corp.test", "boss@corp.test"]);
+    let dropped = events(&fx, "recipient-dropped");
+    assert_eq!(dropped.len(), 1);
+    assert_eq!(dropped[0].0, "\"x y\"@corp.test");
+    assert!(fx.iter().any(|e| matches!(e,
+        Effect::Watch { address, add: false, .. } if address == "\"x y\"@corp.test")));
+    let notice = out
+        .iter()
+        .find(|m| m.template == "bounce")
+        .expect("a notice");
+    assert_eq!(notice.to[0].address, "alice@corp.test");
+    let detail = notice.vars["detail"].as_str().unwrap();
+    assert!(detail.contains("\"x y\"@corp.test"), "{detail}");
+    assert!(
+        detail.contains("It went to ann@corp.test, boss@corp.test"),
+        "{detail}"
+    );
+}
+
 #[test]
 fn commands_change_the_ticket_with_events_and_refusals_are_reported() {
     let body = "#priority high\n#category network\n#assign nina\n#prority low\n#category plumbing\n\nWorking on it.";

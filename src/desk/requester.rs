@@ -80,12 +80,23 @@ pub(crate) fn new_ticket(
         ));
     }
     if policy.cc_watchers && !mail.auto.is_automatic() {
-        for w in watchers_of(policy, mail, &requester) {
+        let (watchers, unusable) = watchers_of(policy, mail, &requester);
+        for w in watchers {
             effects.push(Effect::Watch {
                 ticket: number,
                 address: w,
                 add: true,
                 actor: actor.clone(),
+            });
+        }
+        for (w, why) in unusable {
+            effects.push(Effect::Event {
+                ticket: number,
+                actor: "postdesk".into(),
+                kind: "watcher-refused",
+                old: None,
+                new: Some(w),
+                detail: Some(format!("no mail can go to {why}")),
             });
         }
     }
@@ -128,21 +139,32 @@ pub(crate) fn new_ticket(
     effects
 }
 
-/// Cc'd people (and extra To recipients) who become watchers: not the desk, not agents.
-fn watchers_of(policy: &Policy, mail: &Inbound, requester: &Mailbox) -> Vec<String> {
+/// Cc'd people (and extra To recipients) who become watchers: not the
+/// desk, not agents; and apart, with why, those no mail can go to, who
+/// would only be dropped from every answer.
+fn watchers_of(
+    policy: &Policy,
+    mail: &Inbound,
+    requester: &Mailbox,
+) -> (Vec<String>, Vec<(String, String)>) {
     let mut out: Vec<String> = Vec::new();
+    let mut unusable: Vec<(String, String)> = Vec::new();
     for m in mail.cc.iter().chain(mail.to.iter()) {
         let a = &m.address;
         if a == &policy.desk_address.address
             || a == &requester.address
             || policy.directory.agent_by_address(a).is_some()
             || out.contains(a)
+            || unusable.iter().any(|(u, _)| u == a)
         {
             continue;
         }
-        out.push(a.clone());
+        match m.usable() {
+            Ok(()) => out.push(a.clone()),
+            Err(why) => unusable.push((a.clone(), why)),
+        }
     }
-    out
+    (out, unusable)
 }
 
 /// Why we must not auto-reply, if we must not.

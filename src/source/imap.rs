@@ -167,6 +167,37 @@ async fn login(
     }
 }
 
+/// The `fields` headers (`AUTHENTICATION-RESULTS`) of the newest `n`
+/// messages in the selected folder, which holds `exists` messages, newest
+/// first, each as its header block in the message's order. Read with
+/// BODY.PEEK, so nothing is marked seen: `check` looks at what the mail
+/// carries without touching it.
+pub async fn newest_header_fields(
+    session: &mut ImapSession,
+    exists: u32,
+    n: u32,
+    fields: &str,
+) -> Result<Vec<Vec<u8>>, ImapError> {
+    if exists == 0 || n == 0 {
+        return Ok(Vec::new());
+    }
+    let first = exists.saturating_sub(n - 1).max(1);
+    let query = format!("(BODY.PEEK[HEADER.FIELDS ({fields})])");
+    timed("FETCH headers", async {
+        let mut stream = session
+            .fetch(format!("{first}:{exists}"), &query)
+            .await
+            .map_err(conn_err("FETCH headers"))?;
+        let mut out = Vec::new();
+        while let Some(f) = stream.try_next().await.map_err(conn_err("FETCH headers"))? {
+            out.push((f.message, f.header().unwrap_or_default().to_vec()));
+        }
+        out.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
+        Ok(out.into_iter().map(|(_, h)| h).collect())
+    })
+    .await
+}
+
 /// A batch whose commit is running on a blocking thread.
 struct InFlight {
     batch: Vec<u32>,

@@ -111,6 +111,71 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens an existing database for reading only, for the commands that
+    /// only read (`tickets`, `ticket N`): no file is made, no journal mode
+    /// switched, no migration run, so they work on a full disk, a
+    /// read-only mount or a file this user may only read. Fails when the
+    /// schema is older than this program's (a writing command upgrades it).
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        use rusqlite::OpenFlags;
+        let what = format!("opening database {} to read", path.display());
+        if !path.exists() {
+            return Err(StoreError::other(format!(
+                "{what}: there is no such file (has postdesk processed mail with this config yet?)"
+            )));
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let open = |uri: &str| -> Result<Store, StoreError> {
+            let conn = Connection::open_with_flags(uri, flags).ctx(&what)?;
+            conn.busy_timeout(std::time::Duration::from_secs(30))
+                .ctx("setting busy timeout")?;
+            Ok(Store {
+                conn,
+                path: path.to_path_buf(),
+            })
+        };
+        let store = open(&file_uri(path, false))?;
+        let version = match store.schema_version() {
+            Ok(v) => v,
+            // A WAL database is read through its index (`-shm`), which even a
+            // reader must create and size, and cannot on a full disk or a
+            // read-only folder. Then no writer can be at work either (it
+            // needs that index too), and with nothing left in the WAL the
+            // main file is the whole database: read it as immutable.
+            Err(e) if cannot_index_wal(&e) && wal_is_empty(path) => {
+                drop(store);
+                let store = open(&file_uri(path, true))?;
+                let v = store.schema_version()?;
+                tracing::debug!(database = %path.display(), "read as immutable: {e}");
+                return store.at_version(v);
+            }
+            Err(e) => return Err(e),
+        };
+        store.at_version(version)
+    }
+
+    fn schema_version(&self) -> Result<usize, StoreError> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+            .map(|v| v as usize)
+            .ctx("reading schema version")
+    }
+
+    /// This store, if its schema is the one this program reads.
+    fn at_version(self, version: usize) -> Result<Store, StoreError> {
+        if version < MIGRATIONS.len() {
+            return Err(StoreError::other(format!(
+                "database {} has schema version {version}, this postdesk reads {}: \
+                 run a command that writes (`postdesk run` or `ingest`) once to upgrade it",
+                self.path.display(),
+                MIGRATIONS.len()
+            )));
+        }
+        Ok(self)
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -118,19 +183,7 @@ impl Store {
     /// This installation's Message-ID key, made (from the operating
     /// system's random source) and kept the first time it is asked for.
     pub fn id_key(&self) -> Result<crate::thread::IdKey, StoreError> {
-        let get = || {
-            self.conn
-                .query_row(
-                    "SELECT value FROM install_secrets WHERE name = 'message-id-key'",
-                    [],
-                    |r| r.get::<_, Vec<u8>>(0),
-                )
-                .optional()
-                .ctx("reading the Message-ID key")
-        };
-        if let Some(v) = get()?
-            && let Some(k) = crate::thread::IdKey::from_slice(&v)
-        {
+        if let Some(k) = self.stored_id_key()? {
             return Ok(k);
         }
         let fresh = crate::thread::IdKey::generate()
@@ -142,9 +195,22 @@ impl Store {
                 params![fresh.as_bytes().as_slice()],
             )
             .ctx("keeping the Message-ID key")?;
-        get()?
-            .and_then(|v| crate::thread::IdKey::from_slice(&v))
+        self.stored_id_key()?
             .ok_or_else(|| StoreError::other("the Message-ID key did not keep".into()))
+    }
+
+    /// This installation's Message-ID key, if one was made: read only.
+    pub fn stored_id_key(&self) -> Result<Option<crate::thread::IdKey>, StoreError> {
+        let v = self
+            .conn
+            .query_row(
+                "SELECT value FROM install_secrets WHERE name = 'message-id-key'",
+                [],
+                |r| r.get::<_, Vec<u8>>(0),
+            )
+            .optional()
+            .ctx("reading the Message-ID key")?;
+        Ok(v.and_then(|v| crate::thread::IdKey::from_slice(&v)))
     }
 
     fn configure(&self) -> Result<(), StoreError> {
@@ -337,6 +403,43 @@ pub enum Delivery {
 
 /// Creates the database file with mode 0600 before SQLite does, so it is never
 /// readable by others, not even for a moment.
+/// `path` as an SQLite URI (`?` `#` `%` escaped), immutable if asked.
+fn file_uri(path: &Path, immutable: bool) -> String {
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            '%' => uri.push_str("%25"),
+            c => uri.push(c),
+        }
+    }
+    if immutable {
+        uri.push_str("?immutable=1");
+    }
+    uri
+}
+
+/// Whether `e` is SQLite failing to make a WAL database's index.
+fn cannot_index_wal(e: &StoreError) -> bool {
+    matches!(
+        e.source.sqlite_error_code(),
+        Some(
+            rusqlite::ErrorCode::SystemIoFailure
+                | rusqlite::ErrorCode::CannotOpen
+                | rusqlite::ErrorCode::DiskFull
+                | rusqlite::ErrorCode::ReadOnly
+        )
+    )
+}
+
+/// True when the database's WAL file is absent or holds nothing.
+fn wal_is_empty(path: &Path) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(&wal).map_or(true, |m| m.len() == 0)
+}
+
 fn create_private(path: &Path) {
     #[cfg(unix)]
     {
@@ -986,6 +1089,64 @@ mod tests {
             at: 0,
         })
         .unwrap()
+    }
+
+    fn journal_mode(path: &Path) -> String {
+        let c =
+            Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        c.query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn read_only_open_reads_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.db");
+        {
+            let mut s = Store::open(&path).unwrap();
+            let key = s.id_key().unwrap();
+            let tx = s.transaction().unwrap();
+            ticket(&tx, 7);
+            tx.commit().unwrap();
+            assert_eq!(
+                s.stored_id_key().unwrap().unwrap().as_bytes(),
+                key.as_bytes()
+            );
+            // As a database made by hand, or copied, may be.
+            s.conn
+                .pragma_update(None, "journal_mode", "DELETE")
+                .unwrap();
+        }
+        let r = Store::open_read_only(&path).unwrap();
+        assert_eq!(
+            r.ticket_detail(7).unwrap().unwrap().ticket.subject,
+            "ticket 7"
+        );
+        assert!(r.stored_id_key().unwrap().is_some());
+        assert_eq!(journal_mode(&path), "delete", "no journal mode switched");
+        let err = r
+            .conn
+            .execute("DELETE FROM tickets", [])
+            .expect_err("a read-only store cannot write");
+        assert_eq!(
+            err.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::ReadOnly),
+            "{err}"
+        );
+        drop(r);
+
+        let missing = dir.path().join("none.db");
+        let err = Store::open_read_only(&missing).err().unwrap().to_string();
+        assert!(err.contains("no such file"), "{err}");
+        assert!(!missing.exists(), "nothing made");
+
+        let old = dir.path().join("old.db");
+        Connection::open(&old)
+            .unwrap()
+            .pragma_update(None, "user_version", 3)
+            .unwrap();
+        let err = Store::open_read_only(&old).err().unwrap().to_string();
+        assert!(err.contains("schema version 3"), "{err}");
     }
 
     fn due_ids(store: &Store, now: i64, limit: usize) -> Vec<String> {
