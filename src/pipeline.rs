@@ -586,6 +586,34 @@ mod tests {
     }
 
     #[test]
+    fn plus_addressing_does_not_multiply_acknowledgements() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let mut store = e.open_store().unwrap();
+        // One mailbox behind 14 spellings: tags and case.
+        let mails: Vec<Incoming> = (0..14)
+            .map(|i| {
+                let from = if i % 2 == 0 { "bot" } else { "BOT" };
+                item(&format!(
+                    "From: {from}+{i}@Corp.Test\nSubject: Alert {i}\nMessage-ID: <p{i}@corp.test>\n\nDisk full.\n"
+                ))
+            })
+            .collect();
+        let t = process_batch(&mut store, &e, "inbox", &mails, None, 1000).unwrap();
+        assert_eq!(
+            (t.created, t.queued),
+            (14, 10),
+            "limits.per-recipient = 10 per hour, for the mailbox bot@corp.test"
+        );
+        // The next batch sees what the first recorded.
+        let more = item(
+            "From: bot+new@corp.test\nSubject: Alert again\nMessage-ID: <p99@corp.test>\n\nx\n",
+        );
+        let t = process_batch(&mut store, &e, "inbox", &[more], None, 2000).unwrap();
+        assert_eq!((t.created, t.queued), (1, 0));
+    }
+
+    #[test]
     fn same_request_twice_is_acknowledged_once() {
         let dir = tempfile::tempdir().unwrap();
         let e = engine(dir.path());

@@ -56,7 +56,7 @@ impl Default for Limits {
 pub struct Lookups {
     /// Every recipient: is it suppressed now?
     pub recipients: BTreeSet<String>,
-    /// Outside recipients of automatic mail: how many since `since`?
+    /// Outside recipients of automatic mail, by [`recipient_key`]: how many since `since`?
     pub outside: BTreeSet<String>,
     /// Tickets of automatic mail to outside recipients: how many since `since`?
     pub tickets: BTreeSet<i64>,
@@ -72,7 +72,7 @@ pub struct Lookups {
 pub struct Usage {
     /// Suppressed recipients: until when, and why.
     pub suppressed: BTreeMap<String, (i64, String)>,
-    /// Automatic mails to each outside recipient in the window.
+    /// Automatic mails to each outside recipient in the window, by [`recipient_key`].
     pub to_recipient: BTreeMap<String, i64>,
     /// Automatic mails about each ticket in the window.
     pub on_ticket: BTreeMap<i64, i64>,
@@ -102,6 +102,36 @@ pub fn counted<'a>(policy: &'a Policy, out: &'a OutMail) -> Vec<&'a str> {
         .collect()
 }
 
+/// The mailbox an address reaches, as the per-recipient limit counts it:
+/// lowercase and without a `+tag` after the local part. Nearly every
+/// provider delivers `ann+x@corp.test` to `ann@corp.test` (the lab Dovecot
+/// does), so without this one mailbox gets a fresh budget of
+/// acknowledgements for every tag a sender makes up. Only `+` is taken as
+/// the separator: `-` (qmail) is too common inside real names. A quoted
+/// local part is left as it is.
+pub fn recipient_key(address: &str) -> String {
+    let address = address.trim().to_lowercase();
+    let Some((local, domain)) = address.rsplit_once('@') else {
+        return address;
+    };
+    if local.starts_with('"') {
+        return address;
+    }
+    match local.split_once('+') {
+        Some((base, _)) if !base.is_empty() => format!("{base}@{domain}"),
+        _ => address,
+    }
+}
+
+/// The [`recipient_key`]s of [`counted`]: what the store records of an
+/// automatic mail that goes, one entry per mailbox.
+pub fn counted_keys(policy: &Policy, out: &OutMail) -> BTreeSet<String> {
+    counted(policy, out)
+        .into_iter()
+        .map(recipient_key)
+        .collect()
+}
+
 fn ack_subject(out: &OutMail) -> &str {
     out.vars
         .get("subject")
@@ -127,7 +157,7 @@ pub fn lookups(limits: &Limits, policy: &Policy, effects: &[Effect], now_ms: i64
             l.tickets.insert(out.ticket);
         }
         for rcpt in outside {
-            l.outside.insert(rcpt.to_string());
+            l.outside.insert(recipient_key(rcpt));
             if out.template == "ack" && !limits.duplicate_ack_window.is_zero() {
                 l.acks
                     .push((out.ticket, rcpt.to_string(), ack_subject(out).to_string()));
@@ -160,12 +190,12 @@ pub fn hold_back(
                     detail: Some(why),
                 },
                 None => {
-                    let outside = counted(policy, &out);
+                    let outside = counted_keys(policy, &out);
                     if !outside.is_empty() {
                         *usage.on_ticket.entry(out.ticket).or_default() += 1;
                     }
-                    for rcpt in outside {
-                        *usage.to_recipient.entry(rcpt.to_string()).or_default() += 1;
+                    for key in outside {
+                        *usage.to_recipient.entry(key).or_default() += 1;
                     }
                     Effect::Send(out)
                 }
@@ -195,10 +225,14 @@ fn verdict(limits: &Limits, policy: &Policy, out: &OutMail, usage: &Usage) -> Op
         .trim_end_matches(" left")
         .to_string();
     for rcpt in &outside {
-        let n = usage.to_recipient.get(*rcpt).copied().unwrap_or(0);
+        let n = usage
+            .to_recipient
+            .get(&recipient_key(rcpt))
+            .copied()
+            .unwrap_or(0);
         if n >= i64::from(limits.per_recipient) {
             return Some(format!(
-                "{} to {rcpt} held back: {n} automatic mails to this address in the last {window} (limits.per-recipient = {})",
+                "{} to {rcpt} held back: {n} automatic mails to this mailbox in the last {window} (limits.per-recipient = {})",
                 out.template, limits.per_recipient
             ));
         }
@@ -220,4 +254,21 @@ fn verdict(limits: &Limits, policy: &Policy, out: &OutMail, usage: &Usage) -> Op
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipient_key_is_the_mailbox() {
+        assert_eq!(recipient_key("Ann+Shop@Corp.Test"), "ann@corp.test");
+        assert_eq!(recipient_key("ann+a+b@corp.test"), "ann@corp.test");
+        assert_eq!(recipient_key(" ann@corp.test "), "ann@corp.test");
+        // Nothing to strip, or nothing left if stripped.
+        assert_eq!(recipient_key("+ann@corp.test"), "+ann@corp.test");
+        assert_eq!(recipient_key("ann-x@corp.test"), "ann-x@corp.test");
+        assert_eq!(recipient_key("\"a+b\"@corp.test"), "\"a+b\"@corp.test");
+        assert_eq!(recipient_key("no-at-sign"), "no-at-sign");
+    }
 }

@@ -180,8 +180,8 @@ pub(super) fn apply(
                 match compose::ticket_mail(cx.engine.renderer(), cx.policy, out, now) {
                     Ok(mail) => {
                         tx.queue_outbound(&mail.record())?;
-                        for rcpt in limits::counted(cx.policy, out) {
-                            tx.record_auto_reply(rcpt, out.ticket, now)?;
+                        for key in limits::counted_keys(cx.policy, out) {
+                            tx.record_auto_reply(&key, out.ticket, now)?;
                         }
                         if out.template == "survey" {
                             tx.survey_sent(out.ticket, now)?;

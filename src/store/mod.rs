@@ -632,6 +632,8 @@ impl Tx<'_> {
     }
 
     /// How many automatic mails went to `recipient` since `since`.
+    /// Recorded and counted by mailbox (`desk::limits::recipient_key`), so
+    /// `recipient` is such a key.
     pub fn auto_replies_to(&self, recipient: &str, since: i64) -> Result<i64, StoreError> {
         self.tx
             .prepare_cached("SELECT count(*) FROM auto_replies WHERE recipient = ?1 AND at >= ?2")
@@ -647,6 +649,7 @@ impl Tx<'_> {
             .ctx("counting automatic replies")
     }
 
+    /// Records an automatic mail to `recipient` (a `desk::limits::recipient_key`).
     pub fn record_auto_reply(
         &self,
         recipient: &str,
