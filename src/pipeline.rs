@@ -613,6 +613,65 @@ mod tests {
         assert_eq!((t.created, t.queued), (1, 0));
     }
 
+    /// A desk with a team and its agent Alice, who is who her From says.
+    fn engine_with_alice(dir: &Path) -> Engine {
+        let cfg = Config::from_toml(
+            r#"
+[desk]
+address = "helpdesk@example.test"
+first-ticket-number = 100
+[storage]
+database = "desk.db"
+[workflow]
+agent-authentication = "none"
+[[team]]
+name = "service-desk"
+tier = "L1"
+address = "team@example.test"
+[[agent]]
+name = "alice"
+addresses = ["alice@example.test"]
+team = "service-desk"
+"#,
+            &dir.join("postdesk.toml"),
+            dir,
+        )
+        .unwrap();
+        Engine::new(cfg).unwrap()
+    }
+
+    fn sent_to(store: &Store, ticket: i64, kind: &str) -> Vec<String> {
+        store
+            .ticket_detail(ticket)
+            .unwrap()
+            .unwrap()
+            .messages
+            .into_iter()
+            .filter(|m| m.direction == "out" && m.kind == kind)
+            .map(|m| m.to_addrs)
+            .collect()
+    }
+
+    #[test]
+    fn watchers_added_later_get_a_copy_of_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine_with_alice(dir.path());
+        let mut store = e.open_store().unwrap();
+        let request = item(
+            "From: ann@corp.test\nTo: helpdesk@example.test\nCc: bob@corp.test\nSubject: VPN down\nMessage-ID: <w1@corp.test>\n\nhelp\n",
+        );
+        process_batch(&mut store, &e, "inbox", &[request], None, 1000).unwrap();
+        let answer = item(
+            "From: alice@example.test\nSubject: Re: [#100] VPN down\nMessage-ID: <w2@example.test>\n\n#cc add dave@corp.test\n\nWe are on it.\n",
+        );
+        process_batch(&mut store, &e, "inbox", &[answer], None, 2000).unwrap();
+        assert_eq!(
+            sent_to(&store, 100, "reply"),
+            ["ann@corp.test bob@corp.test", "dave@corp.test"],
+            "Ann and Bob were on the request together; Dave sees nobody's address"
+        );
+    }
+
     #[test]
     fn same_request_twice_is_acknowledged_once() {
         let dir = tempfile::tempdir().unwrap();

@@ -80,13 +80,17 @@ pub(crate) fn new_ticket(
         ));
     }
     if policy.cc_watchers && !mail.auto.is_automatic() {
-        for w in watchers_of(policy, mail, &requester) {
+        let (watchers, left_out) = watchers_of(policy, mail, &requester);
+        for w in watchers {
             effects.push(Effect::Watch {
                 ticket: number,
                 address: w,
                 add: true,
                 actor: actor.clone(),
             });
+        }
+        if let Some(why) = left_out {
+            effects.push(event(number, "postdesk", "watchers-left-out", Some(why)));
         }
     }
     let view = TicketState {
@@ -128,21 +132,51 @@ pub(crate) fn new_ticket(
     effects
 }
 
-/// Cc'd people (and extra To recipients) who become watchers: not the desk, not agents.
-fn watchers_of(policy: &Policy, mail: &Inbound, requester: &Mailbox) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
+/// Cc'd people (and extra To recipients) who become watchers: not the
+/// desk, not agents; at most `workflow.watchers-per-mail` (and per ticket),
+/// the first ones in the mail. Also, when some were left out, the sentence
+/// for the timeline.
+fn watchers_of(
+    policy: &Policy,
+    mail: &Inbound,
+    requester: &Mailbox,
+) -> (Vec<String>, Option<String>) {
+    let mut all: Vec<String> = Vec::new();
     for m in mail.cc.iter().chain(mail.to.iter()) {
         let a = &m.address;
         if a == &policy.desk_address.address
             || a == &requester.address
             || policy.directory.agent_by_address(a).is_some()
-            || out.contains(a)
+            || all.contains(a)
         {
             continue;
         }
-        out.push(a.clone());
+        all.push(a.clone());
     }
-    out
+    let (cap, setting) = if policy.watchers_per_mail <= policy.watchers_per_ticket {
+        (policy.watchers_per_mail, "workflow.watchers-per-mail")
+    } else {
+        (policy.watchers_per_ticket, "workflow.watchers-per-ticket")
+    };
+    if all.len() <= cap {
+        return (all, None);
+    }
+    let left_out = all.split_off(cap);
+    const SHOWN: usize = 5;
+    let mut names = left_out
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if left_out.len() > SHOWN {
+        names.push_str(&format!(" and {} more", left_out.len() - SHOWN));
+    }
+    let why = format!(
+        "{} people on the mail were not made watchers, at most {cap} can be ({setting}): {names}",
+        left_out.len()
+    );
+    (all, Some(why))
 }
 
 /// Why we must not auto-reply, if we must not.

@@ -900,6 +900,26 @@ fn load_ticket(c: &Connection, number: i64) -> Result<Option<TicketState>, Store
         .prepare_cached("SELECT address FROM watchers WHERE ticket = ?1 ORDER BY address")
         .and_then(|mut s| s.query_map([number], |r| r.get(0))?.collect())
         .ctx("reading watchers")?;
+    t.request_addresses = c
+        .prepare_cached(
+            "SELECT from_addr, to_addrs, cc_addrs FROM messages
+             WHERE ticket = ?1 AND direction = 'in' AND kind = 'request' ORDER BY id LIMIT 1",
+        )
+        .and_then(|mut s| {
+            s.query_row([number], |r| {
+                let from: Option<String> = r.get(0)?;
+                let to: String = r.get(1)?;
+                let cc: String = r.get(2)?;
+                Ok(from
+                    .into_iter()
+                    .chain(to.split_whitespace().map(str::to_string))
+                    .chain(cc.split_whitespace().map(str::to_string))
+                    .collect::<Vec<_>>())
+            })
+            .optional()
+        })
+        .ctx("reading who was on the request")?
+        .unwrap_or_default();
     let sql = format!(
         "SELECT message_id FROM (SELECT id, message_id FROM messages WHERE ticket = ?1 AND kind IN ({REQUESTER_THREAD_KINDS})
          ORDER BY id DESC LIMIT ?2) ORDER BY id"
