@@ -22,7 +22,7 @@ use crate::desk::effect::Effect;
 use crate::desk::limits::{self, Lookups, Usage};
 use crate::desk::policy::Policy;
 use crate::desk::sla::escalation;
-use crate::desk::{closing, kb};
+use crate::desk::{closing, flood, kb};
 use crate::inbound::{self, Inbound};
 use crate::store::{Checkpoint, Store, StoreError, Tx};
 use crate::thread::{self, Link, Lookup};
@@ -223,8 +223,10 @@ fn find_link(tx: &Tx<'_>, policy: &Policy, mail: &Inbound) -> Result<Option<Link
     })
 }
 
-/// Holds back the mails a loop limit or a suppression stops: looks up what
-/// [`limits::lookups`] asks, then lets [`limits::hold_back`] judge.
+/// Holds back the mails a loop limit, a suppression or the flood breaker
+/// stops: looks up what [`limits::lookups`] asks and lets
+/// [`limits::hold_back`] judge, then the same with [`flood::lookups`] and
+/// [`flood::gate`] for the mails that are left.
 fn hold_back(
     tx: &Tx<'_>,
     engine: &Engine,
@@ -239,18 +241,56 @@ fn hold_back(
     }
     let usage = usage(tx, &wanted, now_ms)?;
     let effects = limits::hold_back(settings, policy, effects, &usage);
+    let wanted = flood::lookups(&settings.flood, &effects, now_ms);
+    let effects = if wanted.tickets.is_empty() {
+        effects
+    } else {
+        let facts = flood_facts(tx, &wanted)?;
+        flood::gate(&settings.flood, policy, effects, &facts, now_ms)
+    };
     for e in &effects {
         if let Effect::Event {
             ticket,
-            kind: "held-back",
+            kind: kind @ ("held-back" | flood::PAUSED | flood::RESUMED),
             detail: Some(why),
             ..
         } = e
         {
-            tracing::warn!(ticket, "{why}");
+            tracing::warn!(ticket, "{kind}: {why}");
         }
     }
     Ok(effects)
+}
+
+/// What the flood breaker must know of each ticket: the ticket, whether it
+/// is paused, and the mail and timeline of the window.
+fn flood_facts(tx: &Tx<'_>, l: &flood::Lookups) -> Result<flood::Facts, StoreError> {
+    let mut facts = flood::Facts::default();
+    for &n in &l.tickets {
+        let Some(ticket) = tx.ticket(n)? else {
+            continue;
+        };
+        let events = tx
+            .events_since(n, l.since)?
+            .into_iter()
+            .map(|e| flood::Happened {
+                at: e.at,
+                kind: e.kind,
+                actor: e.actor,
+                new: e.new,
+            })
+            .collect();
+        facts.tickets.insert(
+            n,
+            flood::TicketFacts {
+                ticket,
+                last_switch: tx.last_event_of(n, flood::SWITCHES)?,
+                sent: tx.mail_sent_since(n, l.since)?,
+                events,
+            },
+        );
+    }
+    Ok(facts)
 }
 
 /// The store's answers to the limits' questions.

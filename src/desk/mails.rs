@@ -269,6 +269,26 @@ pub fn bounce_to_lead(policy: &Policy, t: &TicketState, detail: &str) -> Option<
     to_agents(policy, t, "bounce", vec![lead], vars)
 }
 
+/// Tells the ticket's team (and its assignee) that the desk stopped
+/// mailing about it: a loop is likely ([`crate::desk::flood`]).
+pub fn notify_flood(policy: &Policy, t: &TicketState, detail: &str) -> Option<OutMail> {
+    let team = t
+        .team
+        .as_deref()
+        .or_else(|| policy.directory.default_team().map(|x| x.name.as_str()));
+    let mut to = team
+        .map(|x| policy.directory.team_recipients(x))
+        .unwrap_or_default();
+    for m in responsible(policy, t) {
+        if !to.iter().any(|x| x.address == m.address) {
+            to.push(m);
+        }
+    }
+    let mut vars = base_vars(policy, t);
+    vars.insert("detail".into(), detail.into());
+    to_agents(policy, t, "flood", to, vars)
+}
+
 /// An internal note, for the team only (not back to its author).
 pub fn note_to_team(
     policy: &Policy,

@@ -632,7 +632,7 @@ impl Tx<'_> {
     }
 
     /// How many automatic mails went to `recipient` since `since`.
-    /// Recorded and counted by mailbox (`desk::limits::recipient_key`), so
+    /// Recorded and counted by mailbox (`address::mailbox_key`), so
     /// `recipient` is such a key.
     pub fn auto_replies_to(&self, recipient: &str, since: i64) -> Result<i64, StoreError> {
         self.tx
@@ -649,7 +649,7 @@ impl Tx<'_> {
             .ctx("counting automatic replies")
     }
 
-    /// Records an automatic mail to `recipient` (a `desk::limits::recipient_key`).
+    /// Records an automatic mail to `recipient` (a `address::mailbox_key`).
     pub fn record_auto_reply(
         &self,
         recipient: &str,
@@ -661,6 +661,76 @@ impl Tx<'_> {
             .and_then(|mut s| s.execute(params![recipient, ticket, at]))
             .ctx("recording an automatic reply")?;
         Ok(())
+    }
+
+    /// Ticket `number`'s latest timeline entry of one of `kinds`: (kind, at).
+    pub fn last_event_of(
+        &self,
+        number: i64,
+        kinds: &[&str],
+    ) -> Result<Option<(String, i64)>, StoreError> {
+        let marks = (0..kinds.len())
+            .map(|i| format!("?{}", i + 2))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT kind, at FROM events WHERE ticket = ?1 AND kind IN ({marks}) ORDER BY id DESC LIMIT 1"
+        );
+        let mut values: Vec<&dyn rusqlite::ToSql> = vec![&number];
+        values.extend(kinds.iter().map(|k| k as &dyn rusqlite::ToSql));
+        self.tx
+            .prepare_cached(&sql)
+            .and_then(|mut s| {
+                s.query_row(values.as_slice(), |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .ctx("reading a ticket's latest entry")
+    }
+
+    /// Every mail queued about ticket `number` since `since`: when, and to
+    /// whom (the flood breaker counts them).
+    pub fn mail_sent_since(
+        &self,
+        number: i64,
+        since: i64,
+    ) -> Result<Vec<(i64, Vec<String>)>, StoreError> {
+        self.tx
+            .prepare_cached(
+                "SELECT at, to_addrs FROM messages WHERE ticket = ?1 AND direction = 'out' AND at >= ?2 ORDER BY id",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![number, since], |r| {
+                    let to: String = r.get(1)?;
+                    Ok((
+                        r.get(0)?,
+                        to.split_whitespace().map(str::to_string).collect(),
+                    ))
+                })?
+                .collect()
+            })
+            .ctx("reading the mail sent about a ticket")
+    }
+
+    /// Ticket `number`'s timeline since `since`, oldest first.
+    pub fn events_since(&self, number: i64, since: i64) -> Result<Vec<EventRow>, StoreError> {
+        self.tx
+            .prepare_cached(
+                "SELECT at, actor, kind, old, new, detail FROM events WHERE ticket = ?1 AND at >= ?2 ORDER BY id",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![number, since], |r| {
+                    Ok(EventRow {
+                        at: r.get(0)?,
+                        actor: r.get(1)?,
+                        kind: r.get(2)?,
+                        old: r.get(3)?,
+                        new: r.get(4)?,
+                        detail: r.get(5)?,
+                    })
+                })?
+                .collect()
+            })
+            .ctx("reading a ticket's recent timeline")
     }
 
     /// Another ticket of the same requester with the same subject since `since`.
