@@ -712,6 +712,115 @@ team = "service-desk"
         );
     }
 
+    fn out_count(store: &Store, ticket: i64) -> usize {
+        store
+            .ticket_detail(ticket)
+            .unwrap()
+            .unwrap()
+            .messages
+            .iter()
+            .filter(|m| m.direction == "out")
+            .count()
+    }
+
+    #[test]
+    fn two_robots_answering_each_other_are_stopped_and_the_team_told_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine_with_alice(dir.path());
+        let mut store = e.open_store().unwrap();
+        let request = item(
+            "From: ann@corp.test\nTo: helpdesk@example.test\nSubject: VPN down\nMessage-ID: <f0@corp.test>\n\nhelp\n",
+        );
+        process_batch(&mut store, &e, "inbox", &[request], None, 1000).unwrap();
+        // Alice's out-of-office answers every notice, Ann's robot every
+        // relay, one second apart: 100 rounds.
+        let mut at = 2000;
+        for i in 0..100 {
+            let alice = item(&format!(
+                "From: alice@example.test\nSubject: Re: [#100] VPN down\nMessage-ID: <a{i}@example.test>\n\nI am out of the office this week.\n"
+            ));
+            let ann = item(&format!(
+                "From: ann@corp.test\nSubject: Re: [#100] VPN down\nMessage-ID: <r{i}@corp.test>\n\nThank you, your message was received.\n"
+            ));
+            process_batch(&mut store, &e, "inbox", &[alice], None, at).unwrap();
+            process_batch(&mut store, &e, "inbox", &[ann], None, at + 500).unwrap();
+            at += 1000;
+        }
+        let d = store.ticket_detail(100).unwrap().unwrap();
+        let out: Vec<&str> = d
+            .messages
+            .iter()
+            .filter(|m| m.direction == "out")
+            .map(|m| m.kind.as_str())
+            .collect();
+        // Twenty mails to Ann (the acknowledgement and 19 relays), twenty to
+        // the team (the first notice and 19 of Ann's answers), then the one
+        // notice of the pause.
+        assert_eq!(out.len(), 20 + 20 + 1, "{out:?}");
+        assert_eq!(out.iter().filter(|k| **k == "flood").count(), 1);
+        assert_eq!(out.last(), Some(&"flood"));
+        let paused: Vec<_> = d
+            .events
+            .iter()
+            .filter(|e| e.kind == flood::PAUSED)
+            .collect();
+        assert_eq!(paused.len(), 1, "flagged once");
+        assert_eq!(d.paused_since, Some(paused[0].at));
+        assert!(
+            d.events.iter().filter(|e| e.kind == "held-back").count() > 100,
+            "every mail after it is held back, with why"
+        );
+        // Every mail is still recorded.
+        assert_eq!(
+            d.messages.iter().filter(|m| m.direction == "in").count(),
+            201
+        );
+
+        // Alice, back, takes the ticket: sending resumes, counted afresh.
+        let take = item(
+            "From: alice@example.test\nSubject: Re: [#100] VPN down\nMessage-ID: <take@example.test>\n\n#take\n\nSorry about that, looking at it now.\n",
+        );
+        let before = out_count(&store, 100);
+        process_batch(&mut store, &e, "inbox", &[take], None, at).unwrap();
+        assert_eq!(out_count(&store, 100), before + 1, "the relay goes");
+        let d = store.ticket_detail(100).unwrap().unwrap();
+        assert_eq!(d.paused_since, None);
+        assert_eq!(d.events.last().map(|e| e.kind.as_str()), Some("assignee"));
+        assert!(d.events.iter().any(|e| e.kind == flood::RESUMED));
+    }
+
+    #[test]
+    fn a_paused_ticket_resumes_after_a_quiet_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = engine_with_alice(dir.path()).config.as_ref().clone();
+        cfg.limits.flood.mails = 3;
+        let e = Engine::new(cfg).unwrap();
+        let mut store = e.open_store().unwrap();
+        let request = item(
+            "From: ann@corp.test\nTo: helpdesk@example.test\nSubject: VPN down\nMessage-ID: <q0@corp.test>\n\nhelp\n",
+        );
+        process_batch(&mut store, &e, "inbox", &[request], None, 1000).unwrap();
+        let ann = |i: usize| {
+            item(&format!(
+                "From: ann@corp.test\nSubject: Re: [#100] VPN down\nMessage-ID: <q{i}@corp.test>\n\nstill down\n"
+            ))
+        };
+        for i in 1..=5 {
+            process_batch(&mut store, &e, "inbox", &[ann(i)], None, 1000 + i as i64).unwrap();
+        }
+        let d = store.ticket_detail(100).unwrap().unwrap();
+        assert!(d.paused_since.is_some(), "four notices to the team trip it");
+        // Ten minutes and a bit with nothing held back: the next mail goes.
+        let later = 1005 + 10 * 60_000 + 1;
+        let before = out_count(&store, 100);
+        process_batch(&mut store, &e, "inbox", &[ann(6)], None, later).unwrap();
+        assert_eq!(out_count(&store, 100), before + 1);
+        assert_eq!(
+            store.ticket_detail(100).unwrap().unwrap().paused_since,
+            None
+        );
+    }
+
     #[test]
     fn same_request_twice_is_acknowledged_once() {
         let dir = tempfile::tempdir().unwrap();

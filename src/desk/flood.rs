@@ -338,3 +338,290 @@ fn in_words(ms: i64) -> String {
         .trim_end_matches(" left")
         .to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::address::Mailbox;
+    use crate::config::Config;
+    use crate::desk::ticket::{Field, Status};
+    use crate::lang::Lang;
+    use std::path::Path;
+
+    const NOW: i64 = 1_796_004_000_000;
+    const MIN: i64 = 60_000;
+
+    fn policy() -> Policy {
+        let cfg = Config::from_toml(
+            r#"
+[desk]
+address = "helpdesk@example.test"
+[workflow]
+agent-authentication = "none"
+[[team]]
+name = "service-desk"
+tier = "L1"
+address = "team@example.test"
+[[agent]]
+name = "alice"
+addresses = ["alice@example.test"]
+team = "service-desk"
+"#,
+            Path::new("t.toml"),
+            Path::new("."),
+        )
+        .unwrap();
+        crate::pipeline::policy_from_config(&cfg, crate::thread::IdKey::fixed(7)).unwrap()
+    }
+
+    fn ticket() -> TicketState {
+        TicketState {
+            number: 7,
+            status: Some(Status::Open),
+            requester: "ann@corp.test".into(),
+            subject: "Printer broken".into(),
+            team: Some("service-desk".into()),
+            ..TicketState::default()
+        }
+    }
+
+    fn mail_to(to: &[&str]) -> Effect {
+        Effect::Send(OutMail {
+            ticket: 7,
+            template: "reply",
+            lang: Lang::En,
+            from_name: None,
+            to: to.iter().map(|a| Mailbox::new(None, a)).collect(),
+            subject: "[#7] Printer broken".into(),
+            in_reply_to: None,
+            references: Vec::new(),
+            auto_submitted: None,
+            vars: serde_json::json!({}),
+        })
+    }
+
+    /// Ticket 7 with `sent` mails to ann, a minute apart up to now, and these entries.
+    fn facts(sent: usize, events: Vec<Happened>, last_switch: Option<(&str, i64)>) -> Facts {
+        let f = TicketFacts {
+            ticket: ticket(),
+            last_switch: last_switch.map(|(k, at)| (k.to_string(), at)),
+            sent: (0..sent)
+                .map(|i| {
+                    (
+                        NOW - (i as i64 % 9) * MIN,
+                        vec!["ann@corp.test".to_string()],
+                    )
+                })
+                .collect(),
+            events,
+        };
+        Facts {
+            tickets: [(7, f)].into(),
+        }
+    }
+
+    fn happened(at: i64, kind: &str, actor: &str, new: Option<&str>) -> Happened {
+        Happened {
+            at,
+            kind: kind.into(),
+            actor: actor.into(),
+            new: new.map(String::from),
+        }
+    }
+
+    fn gate_default(effects: Vec<Effect>, f: &Facts) -> Vec<Effect> {
+        gate(&Flood::default(), &policy(), effects, f, NOW)
+    }
+
+    fn kinds(fx: &[Effect]) -> Vec<String> {
+        fx.iter()
+            .map(|e| match e {
+                Effect::Send(m) => format!("send {} to {}", m.template, m.to[0].address),
+                Effect::Event { kind, .. } => kind.to_string(),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_twenty_first_mail_to_one_mailbox_trips_the_breaker_once() {
+        // Nineteen sent: the twentieth goes, the twenty-first trips.
+        let fx = gate_default(
+            vec![mail_to(&["ann@corp.test"]), mail_to(&["Ann+x@corp.test"])],
+            &facts(19, Vec::new(), None),
+        );
+        assert_eq!(
+            kinds(&fx),
+            [
+                "send reply to ann@corp.test",
+                PAUSED,
+                "send flood to team@example.test",
+                "held-back"
+            ]
+        );
+        let Effect::Event { detail, .. } = &fx[1] else {
+            unreachable!()
+        };
+        let why = detail.as_deref().unwrap();
+        assert!(
+            why.starts_with("20 mails to ann@corp.test about this ticket within 10m")
+                && why.contains("limits.flood.mails = 20"),
+            "{why}"
+        );
+        let Effect::Send(notice) = &fx[2] else {
+            unreachable!()
+        };
+        assert_eq!(notice.vars["detail"], why, "the team is told why");
+        assert_eq!(notice.auto_submitted, Some("auto-generated"));
+    }
+
+    #[test]
+    fn a_paused_ticket_gets_nothing_sent_and_no_second_notice() {
+        let paused_at = NOW - MIN;
+        let f = facts(
+            21,
+            vec![happened(paused_at, PAUSED, "postdesk", None)],
+            Some((PAUSED, paused_at)),
+        );
+        let fx = gate_default(
+            vec![
+                mail_to(&["team@example.test"]),
+                mail_to(&["someone.else@corp.test"]),
+            ],
+            &f,
+        );
+        assert_eq!(kinds(&fx), ["held-back", "held-back"]);
+    }
+
+    #[test]
+    fn a_change_by_a_person_resumes_and_restarts_the_count() {
+        let paused_at = NOW - MIN;
+        let f = facts(
+            25,
+            vec![happened(paused_at, PAUSED, "postdesk", None)],
+            Some((PAUSED, paused_at)),
+        );
+        let take = Effect::Update {
+            ticket: 7,
+            field: Field::Assignee,
+            old: None,
+            new: Some("alice".into()),
+            actor: "alice".into(),
+            detail: None,
+        };
+        let fx = gate_default(vec![take.clone(), mail_to(&["ann@corp.test"])], &f);
+        assert_eq!(
+            kinds(&fx),
+            [RESUMED, "Update", "send reply to ann@corp.test"].map(|k| {
+                if k == "Update" {
+                    format!("{take:?}")
+                } else {
+                    k.to_string()
+                }
+            })
+        );
+        // A move to open is what any mail does: it resumes nothing.
+        let touch = Effect::Update {
+            ticket: 7,
+            field: Field::Status,
+            old: Some("new".into()),
+            new: Some("open".into()),
+            actor: "alice".into(),
+            detail: None,
+        };
+        let fx = gate_default(vec![touch, mail_to(&["ann@corp.test"])], &f);
+        assert_eq!(kinds(&fx)[1..], ["held-back"]);
+        // An earlier change by a person: only the mails after it count.
+        let mut f = facts(
+            0,
+            vec![happened(NOW - 5 * MIN, "priority", "alice", Some("P2"))],
+            None,
+        );
+        let ann = || vec!["ann@corp.test".to_string()];
+        f.tickets.get_mut(&7).unwrap().sent = (0..30)
+            .map(|_| (NOW - 8 * MIN, ann()))
+            .chain((0..5).map(|_| (NOW - MIN, ann())))
+            .collect();
+        let fx = gate_default(vec![mail_to(&["ann@corp.test"])], &f);
+        assert_eq!(kinds(&fx), ["send reply to ann@corp.test"]);
+    }
+
+    #[test]
+    fn a_whole_quiet_window_resumes_by_itself() {
+        let paused_at = NOW - 30 * MIN;
+        let mut f = facts(0, Vec::new(), Some((PAUSED, paused_at)));
+        let fx = gate_default(vec![mail_to(&["ann@corp.test"])], &f);
+        assert_eq!(kinds(&fx), [RESUMED, "send reply to ann@corp.test".into()]);
+        // Something held back five minutes ago: still paused.
+        f.tickets.get_mut(&7).unwrap().events =
+            vec![happened(NOW - 5 * MIN, "held-back", "postdesk", None)];
+        let fx = gate_default(vec![mail_to(&["ann@corp.test"])], &f);
+        assert_eq!(kinds(&fx), ["held-back"]);
+    }
+
+    #[test]
+    fn many_mailboxes_are_not_a_flood_and_zero_turns_it_off() {
+        // Thirty watchers with a copy each: one mail per mailbox.
+        let mut f = facts(0, Vec::new(), None);
+        f.tickets.get_mut(&7).unwrap().sent = (0..30)
+            .map(|i| (NOW - MIN, vec![format!("w{i}@corp.test")]))
+            .collect();
+        let fx = gate_default(vec![mail_to(&["w0@corp.test"])], &f);
+        assert_eq!(kinds(&fx), ["send reply to w0@corp.test"]);
+        // Mail older than the window does not count.
+        let mut f = facts(0, Vec::new(), None);
+        f.tickets.get_mut(&7).unwrap().sent = (0..30)
+            .map(|_| (NOW - 11 * MIN, vec!["ann@corp.test".to_string()]))
+            .collect();
+        let fx = gate_default(vec![mail_to(&["ann@corp.test"])], &f);
+        assert_eq!(kinds(&fx), ["send reply to ann@corp.test"]);
+        // Off.
+        let off = Flood {
+            mails: 0,
+            ..Flood::default()
+        };
+        let f = facts(100, Vec::new(), None);
+        let fx = gate(&off, &policy(), vec![mail_to(&["ann@corp.test"])], &f, NOW);
+        assert_eq!(kinds(&fx), ["send reply to ann@corp.test"]);
+        assert!(lookups(&off, &fx, NOW).tickets.is_empty());
+    }
+
+    #[test]
+    fn lookups_skip_tickets_the_decision_opens() {
+        let new = Effect::CreateTicket(crate::desk::ticket::NewTicket {
+            number: 8,
+            subject: "x".into(),
+            requester: Mailbox::new(None, "bob@corp.test"),
+            lang: Lang::En,
+            team: None,
+            tier: None,
+            linked_to: None,
+            category: None,
+            priority: None,
+            reply_by: 0,
+            rule: None,
+        });
+        let mut ack = mail_to(&["bob@corp.test"]);
+        if let Effect::Send(m) = &mut ack {
+            m.ticket = 8;
+        }
+        let l = lookups(
+            &Flood::default(),
+            &[new, ack, mail_to(&["ann@corp.test"])],
+            NOW,
+        );
+        assert_eq!(l.tickets, [7].into());
+        assert_eq!(l.since, NOW - 10 * MIN);
+    }
+
+    #[test]
+    fn paused_is_the_last_switch() {
+        assert_eq!(paused_since([]), None);
+        assert_eq!(paused_since([(PAUSED, 5), ("reply", 6)]), Some(5));
+        assert_eq!(paused_since([(PAUSED, 5), (RESUMED, 6)]), None);
+        assert_eq!(
+            paused_since([(PAUSED, 5), (RESUMED, 6), (PAUSED, 9)]),
+            Some(9)
+        );
+    }
+}
