@@ -1,7 +1,8 @@
 //! Faults, end to end ("never lose a mail, never loop, never stall"): the
 //! daemon SIGKILLed again and again through a backlog, Postfix down while
-//! mail is queued, Dovecot restarted under a running daemon, and a vacation
-//! autoresponder on a requester's mailbox.
+//! mail is queued, Dovecot restarted under a running daemon, a vacation
+//! autoresponder on a requester's mailbox, and two robots answering each
+//! other through the desk.
 //!
 //! Every test here runs its own Dovecot and Postfix ([`Lab`]):
 //! `scripts/mailserver-start` with a private `MAILLAB_DIR` under /tmp and
@@ -857,4 +858,173 @@ fn dovecot_session_pids(env: &MailEnv, user: &str) -> Vec<String> {
         .filter(|l| l.split_whitespace().next() == Some(user))
         .filter_map(|l| l.split_whitespace().nth(2).map(String::from))
         .collect()
+}
+
+/// A robot that answers every new mail in some mailboxes, from one
+/// address, without `Auto-Submitted` or any other automatic-mail sign:
+/// what a cheap out-of-office or a ticket robot does.
+struct Robot {
+    /// The mailboxes it reads, with the highest UID it answered in each.
+    inboxes: Vec<(Imap, u32)>,
+    from: String,
+    words: &'static str,
+    answered: usize,
+}
+
+impl Robot {
+    fn new(env: &MailEnv, reads: &[&str], from: &str, words: &'static str) -> Robot {
+        let inboxes = reads
+            .iter()
+            .map(|user| {
+                let mut imap = Imap::login(env, user);
+                imap.select("INBOX");
+                (imap, 0)
+            })
+            .collect();
+        Robot {
+            inboxes,
+            from: from.to_string(),
+            words,
+            answered: 0,
+        }
+    }
+
+    /// Answers what arrived since the last call; returns how many.
+    fn answer_new(&mut self, desk: &Desk) -> usize {
+        let mut n = 0;
+        for (imap, last) in &mut self.inboxes {
+            imap.select("INBOX");
+            let uids: Vec<u32> = imap
+                .uid_search(&format!("UID {}:*", *last + 1))
+                .into_iter()
+                .filter(|u| u > last)
+                .collect();
+            for uid in uids {
+                let mail = imap.fetch_raw(uid);
+                *last = uid;
+                let reply = MailBuilder::new(&self.from, &desk.address)
+                    .subject(&format!("Re: {}", header(&mail, "Subject")))
+                    .in_reply_to(&header(&mail, "Message-ID"))
+                    .body(self.words.as_bytes())
+                    .build();
+                desk.send(&self.from, &reply);
+                n += 1;
+            }
+        }
+        self.answered += n;
+        n
+    }
+}
+
+/// The ping-pong of issue 17: a requester's robot and an agent's cheap
+/// out-of-office, both answering every mail without `Auto-Submitted`. The
+/// desk relays each of the agent's "answers" to the requester and tells the
+/// team of each of the requester's; nothing in them looks automatic, so the
+/// per-recipient limits never apply. The flood breaker stops it: after
+/// twenty mails to one mailbox about the ticket within ten minutes (the
+/// defaults) the ticket is flagged, nothing more is sent about it, and the
+/// team is told once.
+#[test]
+fn two_robots_answering_each_other_through_the_desk_are_stopped() {
+    // Without the breaker this ran on for as long as it was let (470 mails
+    // from the desk in 150 s): the cap is what a failure looks like.
+    const CAP: Duration = Duration::from_secs(150);
+    const QUIET: Duration = Duration::from_secs(15);
+    let started = Instant::now();
+    let desk = Desk::new("pingpong", |d| d.team_with_alice());
+    let env = desk.env().clone();
+    let requester = env.unique_user("robot");
+    let mut daemon = desk.start();
+    let mut robot = Robot::new(
+        &env,
+        &[requester.as_str()],
+        &requester,
+        "Thank you for your message. It has been received and will be processed.\n",
+    );
+    // Alice reads the team's list and her own mail; her out-of-office answers both.
+    let mut away = Robot::new(
+        &env,
+        &[desk.team(), desk.alice()],
+        desk.alice(),
+        "I am out of the office this week with limited access to e-mail.\n",
+    );
+    let request = MailBuilder::new(&format!("Order robot <{requester}>"), &desk.address)
+        .subject("Order 4711 failed")
+        .body(b"Order 4711 could not be processed.\n")
+        .build();
+    desk.send(&requester, &request);
+
+    let mut last_answer = Instant::now();
+    while last_answer.elapsed() < QUIET && started.elapsed() < CAP {
+        if robot.answer_new(&desk) + away.answer_new(&desk) > 0 {
+            last_answer = Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let exchanged = robot.answered + away.answered;
+    let took = started.elapsed();
+    let db = desk.db();
+    let sent_about = |kind: &str| {
+        db.count(&format!(
+            "SELECT count(*) FROM messages WHERE ticket = 1000 AND direction = 'out'{kind}"
+        ))
+    };
+    let from_desk = sent_about("");
+    assert!(
+        last_answer.elapsed() >= QUIET,
+        "still ping-ponging after {:.0} s: {exchanged} robot answers, {from_desk} mails from the desk\n{}",
+        took.as_secs_f64(),
+        tail(&daemon.log(), 20)
+    );
+    // Twenty mails to the requester's mailbox (acknowledgement and relays),
+    // up to twenty to the team's, and the one notice of the pause.
+    assert!(
+        from_desk <= 20 + 20 + 1,
+        "{from_desk} mails from the desk about the ticket"
+    );
+    assert_eq!(
+        sent_about(" AND kind = 'flood'"),
+        1,
+        "the team is told once"
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM events WHERE ticket = 1000 AND kind = 'flood-paused'"),
+        1
+    );
+    // Every robot's mail is still recorded on the ticket.
+    desk.wait_db(WAIT, "every robot answer recorded", &daemon, |db| {
+        db.inbound() == exchanged as i64 + 1
+    });
+    assert_eq!(desk.db().tickets(), 1);
+    let notices: Vec<Vec<u8>> = wait_for_messages(&env, desk.team(), 1, WAIT)
+        .into_iter()
+        .filter(|m| {
+            String::from_utf8_lossy(m)
+                .contains("The desk stopped sending mail about ticket [#1000]")
+        })
+        .collect();
+    assert_eq!(
+        notices.len(),
+        1,
+        "one notice of the pause in the team's mailbox"
+    );
+    let shown = Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .arg("--config")
+        .arg(&desk.config)
+        .args(["ticket", "1000"])
+        .output()
+        .expect("run postdesk ticket 1000");
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains("paused     no mail is sent about it since"),
+        "{shown}"
+    );
+    eprintln!(
+        "ping-pong stopped: {from_desk} mails from the desk about the ticket, {exchanged} robot answers \
+         ({} from the requester's robot, {} from the out-of-office), quiet after {:.1} s",
+        robot.answered,
+        away.answered,
+        (took - QUIET).as_secs_f64()
+    );
+    daemon.stop();
 }
