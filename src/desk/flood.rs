@@ -511,16 +511,10 @@ team = "service-desk"
             detail: None,
         };
         let fx = gate_default(vec![take.clone(), mail_to(&["ann@corp.test"])], &f);
-        assert_eq!(
-            kinds(&fx),
-            [RESUMED, "Update", "send reply to ann@corp.test"].map(|k| {
-                if k == "Update" {
-                    format!("{take:?}")
-                } else {
-                    k.to_string()
-                }
-            })
-        );
+        assert_eq!(fx.len(), 3, "{fx:?}");
+        assert_eq!(kinds(&fx)[0], RESUMED);
+        assert_eq!(fx[1], take);
+        assert_eq!(kinds(&fx)[2], "send reply to ann@corp.test");
         // A move to open is what any mail does: it resumes nothing.
         let touch = Effect::Update {
             ticket: 7,
@@ -552,7 +546,7 @@ team = "service-desk"
         let paused_at = NOW - 30 * MIN;
         let mut f = facts(0, Vec::new(), Some((PAUSED, paused_at)));
         let fx = gate_default(vec![mail_to(&["ann@corp.test"])], &f);
-        assert_eq!(kinds(&fx), [RESUMED, "send reply to ann@corp.test".into()]);
+        assert_eq!(kinds(&fx), [RESUMED, "send reply to ann@corp.test"]);
         // Something held back five minutes ago: still paused.
         f.tickets.get_mut(&7).unwrap().events =
             vec![happened(NOW - 5 * MIN, "held-back", "postdesk", None)];

@@ -278,6 +278,22 @@ impl Store {
                     )
                     .ctx("marking mail failed")?;
                 }
+                Delivery::Partly {
+                    id,
+                    left,
+                    error,
+                    next_at,
+                } => {
+                    // Only those still without the mail stay on the row.
+                    tx.execute(
+                        "UPDATE outbox SET rcpt = ?2, attempts = attempts + 1, last_error = ?3,
+                                state = CASE WHEN ?4 IS NULL THEN 'failed' ELSE state END,
+                                next_attempt_at = coalesce(?4, next_attempt_at)
+                         WHERE id = ?1",
+                        params![id, left.join(" "), error, next_at],
+                    )
+                    .ctx("recording a mail sent in part")?;
+                }
             }
         }
         tx.commit().ctx("committing outbox update")
@@ -332,6 +348,14 @@ pub enum Delivery {
     Failed {
         id: i64,
         error: String,
+    },
+    /// Some recipients got it; `left` did not: retried at `next_at`, or
+    /// failed for good when `None`.
+    Partly {
+        id: i64,
+        left: Vec<String>,
+        error: String,
+        next_at: Option<i64>,
     },
 }
 
@@ -1130,6 +1154,43 @@ mod tests {
             due_ids(&store, 100, 10),
             ["m2.1@example.test", "m1.2@example.test"]
         );
+    }
+
+    #[test]
+    fn a_mail_sent_in_part_keeps_only_those_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("t.db")).unwrap();
+        let tx = store.transaction().unwrap();
+        ticket(&tx, 1);
+        queue_to(&tx, 1, 1, "a@corp.test b@corp.test c@corp.test");
+        queue_to(&tx, 1, 2, "d@corp.test e@corp.test");
+        tx.commit().unwrap();
+        let [first, second] = [0, 1].map(|i| store.due_outbox(0, 10).unwrap()[i].id);
+        store
+            .record_deliveries(&[
+                Delivery::Partly {
+                    id: first,
+                    left: vec!["c@corp.test".into()],
+                    error: "sent to a, b; not to c: 421 closing".into(),
+                    next_at: Some(100),
+                },
+                Delivery::Partly {
+                    id: second,
+                    left: vec!["e@corp.test".into()],
+                    error: "sent to d; not to e: 550 no such user".into(),
+                    next_at: None,
+                },
+            ])
+            .unwrap();
+        assert!(store.due_outbox(99, 10).unwrap().is_empty());
+        let due = store.due_outbox(100, 10).unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(
+            (due[0].id, due[0].rcpt.clone(), due[0].attempts),
+            (first, vec!["c@corp.test".to_string()], 1)
+        );
+        let (_, _, failed) = store.outbox_counts().unwrap();
+        assert_eq!(failed, 1, "the one left of the second is given up");
     }
 
     #[test]

@@ -85,6 +85,42 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// Sets Postfix parameters (`name=value`, as `postconf -e` takes them)
+    /// and restarts Postfix so they hold.
+    fn postconf(&self, settings: &[&str]) {
+        let dir = self
+            .dir
+            .as_ref()
+            .expect("the lab's directory")
+            .path()
+            .join("postfix/etc");
+        self.env.ctl("stop", "postfix");
+        let out = Command::new("/usr/sbin/postconf")
+            .arg("-c")
+            .arg(&dir)
+            .arg("-e")
+            .args(settings)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run postconf: {e}"));
+        assert!(
+            out.status.success(),
+            "postconf -e {settings:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Postfix does not read a main.cf younger than a second (see
+        // mailserver-start): make it older.
+        let main_cf = std::fs::File::options()
+            .append(true)
+            .open(dir.join("main.cf"))
+            .expect("open main.cf");
+        main_cf
+            .set_modified(std::time::SystemTime::now() - Duration::from_secs(5))
+            .expect("backdate main.cf");
+        self.env.ctl("start", "postfix");
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         let _ = Command::new(script("mailserver-stop"))
@@ -127,8 +163,8 @@ fn free_ports() -> [u16; 4] {
 /// sending with a 10 s timeout over up to 4 connections.
 struct Desk {
     desk: TestDesk,
-    // Only held, and last: the servers stop after everything else is gone.
-    _lab: Lab,
+    // Last: the servers stop after everything else is gone.
+    lab: Lab,
 }
 
 impl std::ops::Deref for Desk {
@@ -149,7 +185,7 @@ impl Desk {
             .set("outbox.concurrency", 4);
         Desk {
             desk: configure(builder).build(),
-            _lab: lab,
+            lab,
         }
     }
 
@@ -1025,6 +1061,77 @@ fn two_robots_answering_each_other_through_the_desk_are_stopped() {
         robot.answered,
         away.answered,
         (took - QUIET).as_secs_f64()
+    );
+    daemon.stop();
+}
+
+/// Postfix takes at most three recipients per transaction
+/// (`smtpd_recipient_limit = 3`; it answers the fourth RCPT with `452 4.5.3
+/// Error: too many recipients`). An agent's answer to a requester and six
+/// people in Cc goes in three transactions, to 3, 3 and 1 of them, in one
+/// attempt; before, the outbox tried the whole mail again and again and
+/// nobody got it.
+#[test]
+fn an_answer_to_more_recipients_than_the_server_takes_goes_in_several_transactions() {
+    let desk = Desk::new("rcpt-limit", |d| d.team_with_alice());
+    desk.lab.postconf(&["smtpd_recipient_limit=3"]);
+    let env = desk.env().clone();
+    let requester = env.unique_user("ann");
+    let cc: Vec<String> = (0..6).map(|i| env.unique_user(&format!("cc{i}"))).collect();
+    let mut daemon = desk.start();
+    let request = MailBuilder::new(&requester, &desk.address)
+        .header("Cc", &cc.join(", "))
+        .subject("Shared drive is read-only")
+        .body(b"None of us can save to the shared drive.\n")
+        .build();
+    desk.send(&requester, &request);
+    desk.wait_db(WAIT, "the ticket with six watchers", &daemon, |db| {
+        db.count("SELECT count(*) FROM watchers WHERE ticket = 1000") == 6
+    });
+    let answer = MailBuilder::new(desk.alice(), &desk.address)
+        .subject("Re: [#1000] Shared drive is read-only")
+        .body(b"The drive is writable again; please try now.\n")
+        .build();
+    desk.send(desk.alice(), &answer);
+    desk.wait_db(WAIT, "the answer handed to Postfix", &daemon, |db| {
+        db.count("SELECT count(*) FROM outbox o JOIN messages m ON m.id = o.message WHERE m.kind = 'reply' AND o.state = 'sent'") == 1
+    });
+    for who in std::iter::once(&requester).chain(&cc) {
+        let got = wait_for_messages(&env, who, 1, WAIT);
+        let answers = got
+            .iter()
+            .filter(|m| String::from_utf8_lossy(m).contains("The drive is writable again"))
+            .count();
+        assert_eq!(answers, 1, "{who} got the answer once");
+    }
+    let db = desk.db();
+    let (attempts, rcpt, error): (i64, String, Option<String>) = db
+        .0
+        .query_row(
+            "SELECT o.attempts, o.rcpt, o.last_error FROM outbox o JOIN messages m ON m.id = o.message WHERE m.kind = 'reply'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (attempts, error),
+        (1, None),
+        "one attempt, nothing failed (to {rcpt})"
+    );
+    assert_eq!(rcpt.split_whitespace().count(), 7);
+    let message_id: String =
+        db.0.query_row(
+            "SELECT message_id FROM messages WHERE kind = 'reply'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    // Postfix logs each transaction it queued with the mail's Message-ID.
+    let queued = env.postfix_log_about(&format!("message-id=<{message_id}>"), 100);
+    assert_eq!(
+        queued.lines().filter(|l| l.contains("cleanup")).count(),
+        3,
+        "three transactions (3 + 3 + 1 recipients):\n{queued}"
     );
     daemon.stop();
 }
