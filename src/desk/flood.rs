@@ -9,7 +9,7 @@
 //! relay is answered by the requester's robot, every notice of that answer by
 //! the agent's, each answer relayed again. Measured on the lab servers
 //! before this breaker: 470 mails from the desk about one ticket in 150 s,
-//! still going (with it: 41, and quiet after 16 s).
+//! still going (with it: 41, and quiet after about 15 s).
 //!
 //! The breaker counts every mail the desk sends about a ticket, for each
 //! mailbox it goes to ([`mailbox_key`]). When one mailbox would get more
