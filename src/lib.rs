@@ -9,9 +9,10 @@
 //!   Message-ID scheme and loop header.
 //! - [`subject`]: the ticket tag in subjects (`[#1042]`), reply/forward prefixes.
 //! - [`desk`]: the pure core: decide (routing; requesters', agents' and
-//!   automatic mail; closing; limits), its vocabulary (ticket, effect,
-//!   policy), lifecycle, commands, quotes, people, rules, SLA and the
-//!   escalation ladder, the knowledge base. Each module owns its settings.
+//!   automatic mail; closing; limits and the flood breaker), its vocabulary
+//!   (ticket, effect, policy), lifecycle, commands, quotes, people, rules,
+//!   SLA and the escalation ladder, the knowledge base. Each module owns its
+//!   settings.
 //! - [`pipeline`]: a batch of raw mail → parse, thread, decide, apply in one
 //!   transaction; the engine (config compiled once) and the effect interpreter.
 //! - [`compose`]: the one composer of outgoing mail (ticket mail and the review).
@@ -23,7 +24,8 @@
 //! - [`export`]: a ticket's mail as `.eml` files or an mbox.
 //! - [`config`]: the TOML file: the sections together, defaults, errors with file and line.
 //! - [`check`]: `postdesk check`: each setting and outside party tried, as ok/warn/fail findings.
-//! - leaves: [`address`] (addresses and display names, normalised once),
+//! - leaves: [`address`] (addresses and display names, normalised once;
+//!   the mailbox an address reaches),
 //!   [`lang`] (the languages we write in), [`units`] (durations and sizes
 //!   as admins write them), [`tls`] (rustls client settings for IMAP and SMTP),
 //!   [`terminal`] (text from mail made safe to print: no escape sequences).

@@ -512,6 +512,12 @@ fn ticket(config: Config, number: i64, json: bool) -> Result<ExitCode> {
     let t = &d.ticket;
     println!("Ticket {}: {}", t.number, shown(&t.subject));
     println!("  status     {}", t.status);
+    if let Some(since) = d.paused_since {
+        println!(
+            "  paused     no mail is sent about it since {} (a mail loop is likely; see the timeline)",
+            iso(since)
+        );
+    }
     let who = match &t.requester_name {
         Some(n) => format!("{n} <{}>", t.requester),
         None => t.requester.clone(),

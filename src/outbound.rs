@@ -20,6 +20,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("en/ack.html", include_str!("../templates/en/ack.html")),
     ("en/ack.txt", include_str!("../templates/en/ack.txt")),
     ("en/bounce.txt", include_str!("../templates/en/bounce.txt")),
+    ("en/flood.txt", include_str!("../templates/en/flood.txt")),
     (
         "en/command-result.txt",
         include_str!("../templates/en/command-result.txt"),
@@ -72,6 +73,10 @@ const BUILTIN: &[(&str, &str)] = &[
     (
         "zh-CN/bounce.txt",
         include_str!("../templates/zh-CN/bounce.txt"),
+    ),
+    (
+        "zh-CN/flood.txt",
+        include_str!("../templates/zh-CN/flood.txt"),
     ),
     (
         "zh-CN/command-result.txt",

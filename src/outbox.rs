@@ -50,6 +50,35 @@ pub enum SendError {
     Transient(String),
     /// Will never work (5xx: unknown recipient, rejected content).
     Permanent(String),
+    /// The mail went in several transactions (the server took only so many
+    /// recipients at a time) and one after the first failed: `sent_to`
+    /// have it, only `left` must be tried again (or given up, when
+    /// `permanent`).
+    Partly {
+        sent_to: Vec<String>,
+        left: Vec<String>,
+        error: String,
+        permanent: bool,
+    },
+}
+
+impl SendError {
+    /// `error` for the recipients `left`, after `sent_to` got the mail.
+    pub fn partly(sent_to: Vec<String>, left: Vec<String>, error: SendError) -> SendError {
+        let (error, permanent) = match error {
+            SendError::Transient(e) => (e, false),
+            SendError::Permanent(e) => (e, true),
+            SendError::Partly {
+                error, permanent, ..
+            } => (error, permanent),
+        };
+        SendError::Partly {
+            sent_to,
+            left,
+            error,
+            permanent,
+        }
+    }
 }
 
 impl Transport {
@@ -96,7 +125,11 @@ impl Transport {
         match self {
             Transport::Pool(p) => match p.test().await {
                 Ok(()) => Ok("SMTP server answered and accepted the connection".into()),
-                Err(SendError::Transient(e) | SendError::Permanent(e)) => Err(format!("SMTP: {e}")),
+                Err(
+                    SendError::Transient(e)
+                    | SendError::Permanent(e)
+                    | SendError::Partly { error: e, .. },
+                ) => Err(format!("SMTP: {e}")),
             },
             Transport::Smtp(t) => match t.test_connection().await {
                 Ok(true) => Ok("SMTP server answered and accepted the connection".into()),
@@ -371,6 +404,30 @@ impl Sender {
                     id: mail.id,
                     error,
                     next_at: now_ms() + delay.as_millis() as i64,
+                }
+            }
+            Err(SendError::Partly {
+                sent_to,
+                left,
+                error,
+                permanent,
+            }) => {
+                let error = format!(
+                    "sent to {}; not to {}: {error}",
+                    sent_to.join(", "),
+                    left.join(", ")
+                );
+                let next_at = (!permanent && mail.attempts + 1 < MAX_ATTEMPTS).then(|| {
+                    let delay =
+                        retry_delay(mail.attempts, self.cfg.retry_initial, self.cfg.retry_max);
+                    now_ms() + delay.as_millis() as i64
+                });
+                tracing::warn!(id = mail.id, %error, retry = next_at.is_some(), "mail sent in part");
+                Delivery::Partly {
+                    id: mail.id,
+                    left,
+                    error,
+                    next_at,
                 }
             }
         }

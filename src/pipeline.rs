@@ -22,7 +22,7 @@ use crate::desk::effect::Effect;
 use crate::desk::limits::{self, Lookups, Usage};
 use crate::desk::policy::Policy;
 use crate::desk::sla::escalation;
-use crate::desk::{closing, kb};
+use crate::desk::{closing, flood, kb};
 use crate::inbound::{self, Inbound};
 use crate::store::{Checkpoint, Store, StoreError, Tx};
 use crate::thread::{self, Link, Lookup};
@@ -223,8 +223,10 @@ fn find_link(tx: &Tx<'_>, policy: &Policy, mail: &Inbound) -> Result<Option<Link
     })
 }
 
-/// Holds back the mails a loop limit or a suppression stops: looks up what
-/// [`limits::lookups`] asks, then lets [`limits::hold_back`] judge.
+/// Holds back the mails a loop limit, a suppression or the flood breaker
+/// stops: looks up what [`limits::lookups`] asks and lets
+/// [`limits::hold_back`] judge, then the same with [`flood::lookups`] and
+/// [`flood::gate`] for the mails that are left.
 fn hold_back(
     tx: &Tx<'_>,
     engine: &Engine,
@@ -239,18 +241,56 @@ fn hold_back(
     }
     let usage = usage(tx, &wanted, now_ms)?;
     let effects = limits::hold_back(settings, policy, effects, &usage);
+    let wanted = flood::lookups(&settings.flood, &effects, now_ms);
+    let effects = if wanted.tickets.is_empty() {
+        effects
+    } else {
+        let facts = flood_facts(tx, &wanted)?;
+        flood::gate(&settings.flood, policy, effects, &facts, now_ms)
+    };
     for e in &effects {
         if let Effect::Event {
             ticket,
-            kind: "held-back",
+            kind: kind @ ("held-back" | flood::PAUSED | flood::RESUMED),
             detail: Some(why),
             ..
         } = e
         {
-            tracing::warn!(ticket, "{why}");
+            tracing::warn!(ticket, "{kind}: {why}");
         }
     }
     Ok(effects)
+}
+
+/// What the flood breaker must know of each ticket: the ticket, whether it
+/// is paused, and the mail and timeline of the window.
+fn flood_facts(tx: &Tx<'_>, l: &flood::Lookups) -> Result<flood::Facts, StoreError> {
+    let mut facts = flood::Facts::default();
+    for &n in &l.tickets {
+        let Some(ticket) = tx.ticket(n)? else {
+            continue;
+        };
+        let events = tx
+            .events_since(n, l.since)?
+            .into_iter()
+            .map(|e| flood::Happened {
+                at: e.at,
+                kind: e.kind,
+                actor: e.actor,
+                new: e.new,
+            })
+            .collect();
+        facts.tickets.insert(
+            n,
+            flood::TicketFacts {
+                ticket,
+                last_switch: tx.last_event_of(n, flood::SWITCHES)?,
+                sent: tx.mail_sent_since(n, l.since)?,
+                events,
+            },
+        );
+    }
+    Ok(facts)
 }
 
 /// The store's answers to the limits' questions.
@@ -583,6 +623,202 @@ mod tests {
             item("From: bot@corp.test\nSubject: Alert again\nMessage-ID: <b1@corp.test>\n\nx\n");
         let t = process_batch(&mut store, &e, "inbox", &[later], None, 1000 + 3_600_001).unwrap();
         assert_eq!(t.queued, 1);
+    }
+
+    #[test]
+    fn plus_addressing_does_not_multiply_acknowledgements() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let mut store = e.open_store().unwrap();
+        // One mailbox behind 14 spellings: tags and case.
+        let mails: Vec<Incoming> = (0..14)
+            .map(|i| {
+                let from = if i % 2 == 0 { "bot" } else { "BOT" };
+                item(&format!(
+                    "From: {from}+{i}@Corp.Test\nSubject: Alert {i}\nMessage-ID: <p{i}@corp.test>\n\nDisk full.\n"
+                ))
+            })
+            .collect();
+        let t = process_batch(&mut store, &e, "inbox", &mails, None, 1000).unwrap();
+        assert_eq!(
+            (t.created, t.queued),
+            (14, 10),
+            "limits.per-recipient = 10 per hour, for the mailbox bot@corp.test"
+        );
+        // The next batch sees what the first recorded.
+        let more = item(
+            "From: bot+new@corp.test\nSubject: Alert again\nMessage-ID: <p99@corp.test>\n\nx\n",
+        );
+        let t = process_batch(&mut store, &e, "inbox", &[more], None, 2000).unwrap();
+        assert_eq!((t.created, t.queued), (1, 0));
+    }
+
+    /// A desk with a team and its agent Alice, who is who her From says.
+    fn engine_with_alice(dir: &Path) -> Engine {
+        let cfg = Config::from_toml(
+            r#"
+[desk]
+address = "helpdesk@example.test"
+first-ticket-number = 100
+[storage]
+database = "desk.db"
+[workflow]
+agent-authentication = "none"
+[[team]]
+name = "service-desk"
+tier = "L1"
+address = "team@example.test"
+[[agent]]
+name = "alice"
+addresses = ["alice@example.test"]
+team = "service-desk"
+"#,
+            &dir.join("postdesk.toml"),
+            dir,
+        )
+        .unwrap();
+        Engine::new(cfg).unwrap()
+    }
+
+    fn sent_to(store: &Store, ticket: i64, kind: &str) -> Vec<String> {
+        store
+            .ticket_detail(ticket)
+            .unwrap()
+            .unwrap()
+            .messages
+            .into_iter()
+            .filter(|m| m.direction == "out" && m.kind == kind)
+            .map(|m| m.to_addrs)
+            .collect()
+    }
+
+    #[test]
+    fn watchers_added_later_get_a_copy_of_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine_with_alice(dir.path());
+        let mut store = e.open_store().unwrap();
+        let request = item(
+            "From: ann@corp.test\nTo: helpdesk@example.test\nCc: bob@corp.test\nSubject: VPN down\nMessage-ID: <w1@corp.test>\n\nhelp\n",
+        );
+        process_batch(&mut store, &e, "inbox", &[request], None, 1000).unwrap();
+        let answer = item(
+            "From: alice@example.test\nSubject: Re: [#100] VPN down\nMessage-ID: <w2@example.test>\n\n#cc add dave@corp.test\n\nWe are on it.\n",
+        );
+        process_batch(&mut store, &e, "inbox", &[answer], None, 2000).unwrap();
+        assert_eq!(
+            sent_to(&store, 100, "reply"),
+            ["ann@corp.test bob@corp.test", "dave@corp.test"],
+            "Ann and Bob were on the request together; Dave sees nobody's address"
+        );
+    }
+
+    fn out_count(store: &Store, ticket: i64) -> usize {
+        store
+            .ticket_detail(ticket)
+            .unwrap()
+            .unwrap()
+            .messages
+            .iter()
+            .filter(|m| m.direction == "out")
+            .count()
+    }
+
+    #[test]
+    fn two_robots_answering_each_other_are_stopped_and_the_team_told_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine_with_alice(dir.path());
+        let mut store = e.open_store().unwrap();
+        let request = item(
+            "From: ann@corp.test\nTo: helpdesk@example.test\nSubject: VPN down\nMessage-ID: <f0@corp.test>\n\nhelp\n",
+        );
+        process_batch(&mut store, &e, "inbox", &[request], None, 1000).unwrap();
+        // Alice's out-of-office answers every notice, Ann's robot every
+        // relay, one second apart: 100 rounds.
+        let mut at = 2000;
+        for i in 0..100 {
+            let alice = item(&format!(
+                "From: alice@example.test\nSubject: Re: [#100] VPN down\nMessage-ID: <a{i}@example.test>\n\nI am out of the office this week.\n"
+            ));
+            let ann = item(&format!(
+                "From: ann@corp.test\nSubject: Re: [#100] VPN down\nMessage-ID: <r{i}@corp.test>\n\nThank you, your message was received.\n"
+            ));
+            process_batch(&mut store, &e, "inbox", &[alice], None, at).unwrap();
+            process_batch(&mut store, &e, "inbox", &[ann], None, at + 500).unwrap();
+            at += 1000;
+        }
+        let d = store.ticket_detail(100).unwrap().unwrap();
+        let out: Vec<&str> = d
+            .messages
+            .iter()
+            .filter(|m| m.direction == "out")
+            .map(|m| m.kind.as_str())
+            .collect();
+        // Twenty mails to Ann (the acknowledgement and 19 relays), twenty to
+        // the team (the first notice and 19 of Ann's answers), then the one
+        // notice of the pause.
+        assert_eq!(out.len(), 20 + 20 + 1, "{out:?}");
+        assert_eq!(out.iter().filter(|k| **k == "flood").count(), 1);
+        assert_eq!(out.last(), Some(&"flood"));
+        let paused: Vec<_> = d
+            .events
+            .iter()
+            .filter(|e| e.kind == flood::PAUSED)
+            .collect();
+        assert_eq!(paused.len(), 1, "flagged once");
+        assert_eq!(d.paused_since, Some(paused[0].at));
+        assert!(
+            d.events.iter().filter(|e| e.kind == "held-back").count() > 100,
+            "every mail after it is held back, with why"
+        );
+        // Every mail is still recorded.
+        assert_eq!(
+            d.messages.iter().filter(|m| m.direction == "in").count(),
+            201
+        );
+
+        // Alice, back, takes the ticket: sending resumes, counted afresh.
+        let take = item(
+            "From: alice@example.test\nSubject: Re: [#100] VPN down\nMessage-ID: <take@example.test>\n\n#take\n\nSorry about that, looking at it now.\n",
+        );
+        let before = out_count(&store, 100);
+        process_batch(&mut store, &e, "inbox", &[take], None, at).unwrap();
+        assert_eq!(out_count(&store, 100), before + 1, "the relay goes");
+        let d = store.ticket_detail(100).unwrap().unwrap();
+        assert_eq!(d.paused_since, None);
+        assert_eq!(d.events.last().map(|e| e.kind.as_str()), Some("assignee"));
+        assert!(d.events.iter().any(|e| e.kind == flood::RESUMED));
+    }
+
+    #[test]
+    fn a_paused_ticket_resumes_after_a_quiet_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = engine_with_alice(dir.path()).config.as_ref().clone();
+        cfg.limits.flood.mails = 3;
+        let e = Engine::new(cfg).unwrap();
+        let mut store = e.open_store().unwrap();
+        let request = item(
+            "From: ann@corp.test\nTo: helpdesk@example.test\nSubject: VPN down\nMessage-ID: <q0@corp.test>\n\nhelp\n",
+        );
+        process_batch(&mut store, &e, "inbox", &[request], None, 1000).unwrap();
+        let ann = |i: usize| {
+            item(&format!(
+                "From: ann@corp.test\nSubject: Re: [#100] VPN down\nMessage-ID: <q{i}@corp.test>\n\nstill down\n"
+            ))
+        };
+        for i in 1..=5 {
+            process_batch(&mut store, &e, "inbox", &[ann(i)], None, 1000 + i as i64).unwrap();
+        }
+        let d = store.ticket_detail(100).unwrap().unwrap();
+        assert!(d.paused_since.is_some(), "four notices to the team trip it");
+        // Ten minutes and a bit with nothing held back: the next mail goes.
+        let later = 1005 + 10 * 60_000 + 1;
+        let before = out_count(&store, 100);
+        process_batch(&mut store, &e, "inbox", &[ann(6)], None, later).unwrap();
+        assert_eq!(out_count(&store, 100), before + 1);
+        assert_eq!(
+            store.ticket_detail(100).unwrap().unwrap().paused_since,
+            None
+        );
     }
 
     #[test]

@@ -114,13 +114,15 @@ pub(crate) fn from_agent(
             Some(Status::Resolved) => "resolved",
             _ => "reply",
         };
-        let relay = mails::relay_to_requester(policy, &work, agent, mail_kind, &public_text);
-        send_relay(policy, &work, relay, Some(agent), &mut effects);
+        for relay in mails::relay_to_requester(policy, &work, agent, mail_kind, &public_text) {
+            send_relay(policy, &work, relay, Some(agent), &mut effects);
+        }
     }
     if status_cmd == Some(Status::Resolved) && is_note {
         // Resolved without words for the requester: still ask them to confirm.
-        let relay = mails::relay_to_requester(policy, &work, agent, "resolved", "");
-        send_relay(policy, &work, relay, Some(agent), &mut effects);
+        for relay in mails::relay_to_requester(policy, &work, agent, "resolved", "") {
+            send_relay(policy, &work, relay, Some(agent), &mut effects);
+        }
     }
     if status_cmd == Some(Status::Closed) {
         effects.extend(closing::survey(policy, &work, now_ms));
@@ -194,9 +196,10 @@ pub fn from_admin(
     }
     if status_cmd == Some(Status::Resolved) {
         // As with an agent's #resolve without words: ask the requester to confirm.
-        let mut m = mails::relay_to_requester(policy, &work, &admin, "resolved", "");
-        m.from_name = None;
-        send_relay(policy, &work, m, None, &mut effects);
+        for mut m in mails::relay_to_requester(policy, &work, &admin, "resolved", "") {
+            m.from_name = None;
+            send_relay(policy, &work, m, None, &mut effects);
+        }
         let kb = kb::plan(policy.kb.enabled, &work, true, &[], "", actor);
         effects.extend(kb.effects.into_iter().map(Effect::Kb));
     }
@@ -434,6 +437,9 @@ fn apply_command(
                     format!("{a} is not a watcher")
                 });
             }
+            if add {
+                watcher_room(policy, t, effects)?;
+            }
             effects.push(Effect::Watch {
                 ticket: n,
                 address: a.clone(),
@@ -456,6 +462,28 @@ fn apply_command(
         Command::Kb(_) => Ok(Outcome::Silent),
         _ => Err("not supported".into()),
     }
+}
+
+/// Refuses one more watcher when the ticket, or this mail, has as many as
+/// the settings allow: every watcher gets every public update.
+fn watcher_room(policy: &Policy, t: &TicketState, effects: &[Effect]) -> Result<(), String> {
+    if t.watchers.len() >= policy.watchers_per_ticket {
+        return Err(format!(
+            "the ticket has {} watchers, the most it can have (workflow.watchers-per-ticket); remove one with #cc remove first",
+            t.watchers.len()
+        ));
+    }
+    let added = effects
+        .iter()
+        .filter(|e| matches!(e, Effect::Watch { add: true, .. }))
+        .count();
+    if added >= policy.watchers_per_mail {
+        return Err(format!(
+            "one mail can add at most {} watchers (workflow.watchers-per-mail)",
+            policy.watchers_per_mail
+        ));
+    }
+    Ok(())
 }
 
 fn assign(

@@ -196,8 +196,8 @@ pub(super) fn apply(
                             )?;
                         }
                         tx.queue_outbound(&mail.record())?;
-                        for rcpt in limits::counted(cx.policy, out) {
-                            tx.record_auto_reply(rcpt, out.ticket, now)?;
+                        for key in limits::counted_keys(cx.policy, out) {
+                            tx.record_auto_reply(&key, out.ticket, now)?;
                         }
                         if out.template == "survey" {
                             tx.survey_sent(out.ticket, now)?;

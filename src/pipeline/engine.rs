@@ -68,6 +68,8 @@ pub fn policy_from_config(config: &Config, id_key: IdKey) -> Result<Policy, Engi
             std::env::var(var).ok()
         }),
         cc_watchers: config.workflow.cc_watchers,
+        watchers_per_ticket: config.workflow.watchers_per_ticket,
+        watchers_per_mail: config.workflow.watchers_per_mail,
         agent_authentication: config.workflow.agent_authentication,
         trusted_authserv_ids: config.workflow.trusted_authserv_ids.clone(),
         confirm_words: config.workflow.confirm_words.clone(),

@@ -344,6 +344,22 @@ impl Store {
                     )
                     .ctx("marking mail failed")?;
                 }
+                Delivery::Partly {
+                    id,
+                    left,
+                    error,
+                    next_at,
+                } => {
+                    // Only those still without the mail stay on the row.
+                    tx.execute(
+                        "UPDATE outbox SET rcpt = ?2, attempts = attempts + 1, last_error = ?3,
+                                state = CASE WHEN ?4 IS NULL THEN 'failed' ELSE state END,
+                                next_attempt_at = coalesce(?4, next_attempt_at)
+                         WHERE id = ?1",
+                        params![id, left.join(" "), error, next_at],
+                    )
+                    .ctx("recording a mail sent in part")?;
+                }
             }
         }
         tx.commit().ctx("committing outbox update")
@@ -398,6 +414,14 @@ pub enum Delivery {
     Failed {
         id: i64,
         error: String,
+    },
+    /// Some recipients got it; `left` did not: retried at `next_at`, or
+    /// failed for good when `None`.
+    Partly {
+        id: i64,
+        left: Vec<String>,
+        error: String,
+        next_at: Option<i64>,
     },
 }
 
@@ -735,6 +759,8 @@ impl Tx<'_> {
     }
 
     /// How many automatic mails went to `recipient` since `since`.
+    /// Recorded and counted by mailbox (`address::mailbox_key`), so
+    /// `recipient` is such a key.
     pub fn auto_replies_to(&self, recipient: &str, since: i64) -> Result<i64, StoreError> {
         self.tx
             .prepare_cached("SELECT count(*) FROM auto_replies WHERE recipient = ?1 AND at >= ?2")
@@ -750,6 +776,7 @@ impl Tx<'_> {
             .ctx("counting automatic replies")
     }
 
+    /// Records an automatic mail to `recipient` (a `address::mailbox_key`).
     pub fn record_auto_reply(
         &self,
         recipient: &str,
@@ -761,6 +788,76 @@ impl Tx<'_> {
             .and_then(|mut s| s.execute(params![recipient, ticket, at]))
             .ctx("recording an automatic reply")?;
         Ok(())
+    }
+
+    /// Ticket `number`'s latest timeline entry of one of `kinds`: (kind, at).
+    pub fn last_event_of(
+        &self,
+        number: i64,
+        kinds: &[&str],
+    ) -> Result<Option<(String, i64)>, StoreError> {
+        let marks = (0..kinds.len())
+            .map(|i| format!("?{}", i + 2))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT kind, at FROM events WHERE ticket = ?1 AND kind IN ({marks}) ORDER BY id DESC LIMIT 1"
+        );
+        let mut values: Vec<&dyn rusqlite::ToSql> = vec![&number];
+        values.extend(kinds.iter().map(|k| k as &dyn rusqlite::ToSql));
+        self.tx
+            .prepare_cached(&sql)
+            .and_then(|mut s| {
+                s.query_row(values.as_slice(), |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .ctx("reading a ticket's latest entry")
+    }
+
+    /// Every mail queued about ticket `number` since `since`: when, and to
+    /// whom (the flood breaker counts them).
+    pub fn mail_sent_since(
+        &self,
+        number: i64,
+        since: i64,
+    ) -> Result<Vec<(i64, Vec<String>)>, StoreError> {
+        self.tx
+            .prepare_cached(
+                "SELECT at, to_addrs FROM messages WHERE ticket = ?1 AND direction = 'out' AND at >= ?2 ORDER BY id",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![number, since], |r| {
+                    let to: String = r.get(1)?;
+                    Ok((
+                        r.get(0)?,
+                        to.split_whitespace().map(str::to_string).collect(),
+                    ))
+                })?
+                .collect()
+            })
+            .ctx("reading the mail sent about a ticket")
+    }
+
+    /// Ticket `number`'s timeline since `since`, oldest first.
+    pub fn events_since(&self, number: i64, since: i64) -> Result<Vec<EventRow>, StoreError> {
+        self.tx
+            .prepare_cached(
+                "SELECT at, actor, kind, old, new, detail FROM events WHERE ticket = ?1 AND at >= ?2 ORDER BY id",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![number, since], |r| {
+                    Ok(EventRow {
+                        at: r.get(0)?,
+                        actor: r.get(1)?,
+                        kind: r.get(2)?,
+                        old: r.get(3)?,
+                        new: r.get(4)?,
+                        detail: r.get(5)?,
+                    })
+                })?
+                .collect()
+            })
+            .ctx("reading a ticket's recent timeline")
     }
 
     /// Another ticket of the same requester with the same subject since `since`.
@@ -1000,6 +1097,26 @@ fn load_ticket(c: &Connection, number: i64) -> Result<Option<TicketState>, Store
         .prepare_cached("SELECT address FROM watchers WHERE ticket = ?1 ORDER BY address")
         .and_then(|mut s| s.query_map([number], |r| r.get(0))?.collect())
         .ctx("reading watchers")?;
+    t.request_addresses = c
+        .prepare_cached(
+            "SELECT from_addr, to_addrs, cc_addrs FROM messages
+             WHERE ticket = ?1 AND direction = 'in' AND kind = 'request' ORDER BY id LIMIT 1",
+        )
+        .and_then(|mut s| {
+            s.query_row([number], |r| {
+                let from: Option<String> = r.get(0)?;
+                let to: String = r.get(1)?;
+                let cc: String = r.get(2)?;
+                Ok(from
+                    .into_iter()
+                    .chain(to.split_whitespace().map(str::to_string))
+                    .chain(cc.split_whitespace().map(str::to_string))
+                    .collect::<Vec<_>>())
+            })
+            .optional()
+        })
+        .ctx("reading who was on the request")?
+        .unwrap_or_default();
     let sql = format!(
         "SELECT message_id FROM (SELECT id, message_id FROM messages WHERE ticket = ?1 AND kind IN ({REQUESTER_THREAD_KINDS})
          ORDER BY id DESC LIMIT ?2) ORDER BY id"
@@ -1198,6 +1315,43 @@ mod tests {
             due_ids(&store, 100, 10),
             ["m2.1@example.test", "m1.2@example.test"]
         );
+    }
+
+    #[test]
+    fn a_mail_sent_in_part_keeps_only_those_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("t.db")).unwrap();
+        let tx = store.transaction().unwrap();
+        ticket(&tx, 1);
+        queue_to(&tx, 1, 1, "a@corp.test b@corp.test c@corp.test");
+        queue_to(&tx, 1, 2, "d@corp.test e@corp.test");
+        tx.commit().unwrap();
+        let [first, second] = [0, 1].map(|i| store.due_outbox(0, 10).unwrap()[i].id);
+        store
+            .record_deliveries(&[
+                Delivery::Partly {
+                    id: first,
+                    left: vec!["c@corp.test".into()],
+                    error: "sent to a, b; not to c: 421 closing".into(),
+                    next_at: Some(100),
+                },
+                Delivery::Partly {
+                    id: second,
+                    left: vec!["e@corp.test".into()],
+                    error: "sent to d; not to e: 550 no such user".into(),
+                    next_at: None,
+                },
+            ])
+            .unwrap();
+        assert!(store.due_outbox(99, 10).unwrap().is_empty());
+        let due = store.due_outbox(100, 10).unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(
+            (due[0].id, due[0].rcpt.clone(), due[0].attempts),
+            (first, vec!["c@corp.test".to_string()], 1)
+        );
+        let (_, _, failed) = store.outbox_counts().unwrap();
+        assert_eq!(failed, 1, "the one left of the second is given up");
     }
 
     #[test]

@@ -75,6 +75,9 @@ pub struct TicketDetail {
     pub ticket: TicketRow,
     pub messages: Vec<MessageRow>,
     pub events: Vec<EventRow>,
+    /// Since when the desk sends nothing about it (a mail loop is likely,
+    /// see `desk::flood`), if it is paused.
+    pub paused_since: Option<i64>,
 }
 
 /// An outbox entry as listed.
@@ -308,7 +311,7 @@ impl Store {
             .conn
             .prepare("SELECT at, actor, kind, old, new, detail FROM events WHERE ticket = ?1 ORDER BY at, id")
             .ctx("preparing event list")?;
-        let events = ev
+        let events: Vec<EventRow> = ev
             .query_map([number], |r| {
                 Ok(EventRow {
                     at: r.get(0)?,
@@ -322,10 +325,14 @@ impl Store {
             .ctx("reading events")?
             .collect::<Result<_, _>>()
             .ctx("reading events")?;
+        let paused_since = crate::desk::flood::paused_since(
+            events.iter().map(|e: &EventRow| (e.kind.as_str(), e.at)),
+        );
         Ok(Some(TicketDetail {
             ticket,
             messages,
             events,
+            paused_since,
         }))
     }
 

@@ -19,7 +19,7 @@
 //! - `sla`: escalation to L2 once, across restarts.
 //! - `kb_report`: knowledge-base suggestions and the scheduled review.
 //! - `tls`: IMAP over implicit TLS and STARTTLS, certificates verified.
-//! - `chaos`: faults on private mail servers: SIGKILL, Postfix down, Dovecot restarts, vacation replies.
+//! - `chaos`: faults on private mail servers: SIGKILL, Postfix down, Dovecot restarts, vacation replies, robot ping-pong.
 //!
 //! The tests that talk to mail servers need the lab instance
 //! (`scripts/mailserver-start`, or run everything with `scripts/test`) and
