@@ -114,15 +114,13 @@ pub(crate) fn from_agent(
             Some(Status::Resolved) => "resolved",
             _ => "reply",
         };
-        for relay in mails::relay_to_requester(policy, &work, agent, mail_kind, &public_text) {
-            send_relay(policy, &work, relay, Some(agent), &mut effects);
-        }
+        let relays = mails::relay_to_requester(policy, &work, agent, mail_kind, &public_text);
+        send_relay(policy, &work, relays, Some(agent), &mut effects);
     }
     if status_cmd == Some(Status::Resolved) && is_note {
         // Resolved without words for the requester: still ask them to confirm.
-        for relay in mails::relay_to_requester(policy, &work, agent, "resolved", "") {
-            send_relay(policy, &work, relay, Some(agent), &mut effects);
-        }
+        let relays = mails::relay_to_requester(policy, &work, agent, "resolved", "");
+        send_relay(policy, &work, relays, Some(agent), &mut effects);
     }
     if status_cmd == Some(Status::Closed) {
         effects.extend(closing::survey(policy, &work, now_ms));
@@ -196,10 +194,11 @@ pub fn from_admin(
     }
     if status_cmd == Some(Status::Resolved) {
         // As with an agent's #resolve without words: ask the requester to confirm.
-        for mut m in mails::relay_to_requester(policy, &work, &admin, "resolved", "") {
+        let mut relays = mails::relay_to_requester(policy, &work, &admin, "resolved", "");
+        for m in &mut relays {
             m.from_name = None;
-            send_relay(policy, &work, m, None, &mut effects);
         }
+        send_relay(policy, &work, relays, None, &mut effects);
         let kb = kb::plan(policy.kb.enabled, &work, true, &[], "", actor);
         effects.extend(kb.effects.into_iter().map(Effect::Kb));
     }
@@ -212,49 +211,54 @@ pub fn from_admin(
     (effects, applied, refused)
 }
 
-/// Sends an agent's words to the requester and watchers, but not to an
+/// Sends an agent's words to the requester and watchers (one mail, or
+/// several when later watchers get copies of their own), but not to an
 /// address no mail can go to (a watcher added before addresses were
 /// checked, a requester whose From was broken): one such address must not
 /// stop the answer to everybody else. Each one left out is recorded, a
 /// watcher among them is removed, and `author`, the agent who wrote by
-/// mail, is told who did not get it.
+/// mail, is told once who did not get it and who did.
 fn send_relay(
     policy: &Policy,
     t: &TicketState,
-    mut relay: OutMail,
+    relays: Vec<OutMail>,
     author: Option<&Agent>,
     effects: &mut Vec<Effect>,
 ) {
-    let dropped = relay.drop_unusable();
-    let mut removed = Vec::new();
-    for (m, why) in &dropped {
-        effects.push(Effect::Event {
-            ticket: t.number,
-            actor: "postdesk".into(),
-            kind: "recipient-dropped",
-            old: None,
-            new: Some(m.address.clone()),
-            detail: Some(format!("{} mail not sent to it: {why}", relay.template)),
-        });
-        if t.watchers.contains(&m.address) {
-            effects.push(Effect::Watch {
+    let mut dropped = Vec::new();
+    let mut removed: Vec<String> = Vec::new();
+    let mut went_to: Vec<String> = Vec::new();
+    for mut relay in relays {
+        for (m, why) in relay.drop_unusable() {
+            effects.push(Effect::Event {
                 ticket: t.number,
-                address: m.address.clone(),
-                add: false,
                 actor: "postdesk".into(),
+                kind: "recipient-dropped",
+                old: None,
+                new: Some(m.address.clone()),
+                detail: Some(format!("{} mail not sent to it: {why}", relay.template)),
             });
-            removed.push(m.address.as_str());
+            if t.watchers.contains(&m.address) && !removed.contains(&m.address) {
+                effects.push(Effect::Watch {
+                    ticket: t.number,
+                    address: m.address.clone(),
+                    add: false,
+                    actor: "postdesk".into(),
+                });
+                removed.push(m.address.clone());
+            }
+            dropped.push(why);
         }
-    }
-    let went_to: Vec<String> = relay.to.iter().map(|m| m.address.clone()).collect();
-    if !relay.to.is_empty() {
-        effects.push(Effect::Send(relay));
+        went_to.extend(relay.to.iter().map(|m| m.address.clone()));
+        if !relay.to.is_empty() {
+            effects.push(Effect::Send(relay));
+        }
     }
     let Some(agent) = author.filter(|_| !dropped.is_empty()) else {
         return;
     };
     let mut detail = String::from("Your answer could not go to:\n");
-    for (_, why) in &dropped {
+    for why in &dropped {
         detail.push_str(&format!("  {why}\n"));
     }
     if went_to.is_empty() {
