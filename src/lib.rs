@@ -24,6 +24,7 @@
 //! - [`config`]: the TOML file: the sections together, defaults, errors with file and line.
 //! - [`check`]: `postdesk check`: each setting and outside party tried, as ok/warn/fail findings.
 //! - leaves: [`address`] (addresses and display names, normalised once),
+//!   [`header`] (text fit for a header we write: one line, no controls, capped),
 //!   [`lang`] (the languages we write in), [`units`] (durations and sizes
 //!   as admins write them), [`tls`] (rustls client settings for IMAP and SMTP).
 #![forbid(unsafe_code)]
@@ -35,6 +36,7 @@ pub mod config;
 pub mod daemon;
 pub mod desk;
 pub mod export;
+pub mod header;
 pub mod inbound;
 pub mod lang;
 pub mod outbound;

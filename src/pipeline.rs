@@ -683,4 +683,60 @@ mod tests {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
+
+    /// Every line within RFC 5322's 998 characters, CRLF only.
+    fn assert_well_formed(raw: &[u8]) {
+        for (i, line) in raw.split(|&b| b == b'\n').enumerate() {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            assert!(!line.contains(&b'\r'), "bare CR on line {i}");
+            assert!(line.len() <= 998, "line {i} has {} bytes", line.len());
+        }
+    }
+
+    #[test]
+    fn a_display_name_with_line_breaks_is_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let mut store = e.open_store().unwrap();
+        let hostile = item(
+            "From: =?utf-8?q?Evil=0D=0ABcc=3A_victim=40corp=2Etest?= <evil@corp.test>\nReply-To: =?utf-8?b?RXZpbA0KWDogeQ==?= <evil@corp.test>\nSubject: Hi\nMessage-ID: <h1@corp.test>\n\nhello\n",
+        );
+        let t = process_batch(&mut store, &e, "inbox", &[hostile, item(REQUEST)], None, 1).unwrap();
+        assert_eq!((t.created, t.queued, t.quarantined), (2, 2, 0), "{t:?}");
+        for m in store.due_outbox(i64::MAX, 10).unwrap() {
+            assert_well_formed(&m.raw);
+            let head = String::from_utf8_lossy(&m.raw);
+            assert!(
+                !head.contains("\r\nBcc:") && !head.contains("\r\nX: y"),
+                "{head}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_huge_subject_makes_small_mail() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let mut store = e.open_store().unwrap();
+        for (i, subject) in ["x".repeat(5 << 20), "word ".repeat(1 << 20)]
+            .iter()
+            .enumerate()
+        {
+            let raw = format!(
+                "From: Ann <ann{i}@corp.test>\r\nSubject: {subject}\r\nMessage-ID: <big{i}@corp.test>\r\n\r\nhelp\r\n"
+            );
+            let big = Incoming {
+                raw: raw.into_bytes(),
+                uid: None,
+            };
+            let t = process_batch(&mut store, &e, "inbox", &[big], None, 1).unwrap();
+            assert_eq!((t.created, t.queued), (1, 1), "{t:?}");
+        }
+        let out = store.due_outbox(i64::MAX, 10).unwrap();
+        assert_eq!(out.len(), 2);
+        for m in out {
+            assert_well_formed(&m.raw);
+            assert!(m.raw.len() < 64 << 10, "{} bytes out", m.raw.len());
+        }
+    }
 }
