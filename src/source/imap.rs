@@ -326,7 +326,7 @@ impl Watcher {
         let tally = f
             .commit
             .await
-            .expect("a batch task panicked; parse panics are caught")?;
+            .expect("a batch task panicked; process_batch catches panics, so this is a bug (the supervisor restarts the task)")?;
         tracing::info!(
             mailbox = name,
             ?tally,

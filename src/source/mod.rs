@@ -32,7 +32,7 @@ pub async fn commit_batch(
         pipeline::process_batch(&mut s, &engine, &mailbox, &items, checkpoint, now_ms)
     })
     .await
-    .expect("a batch task panicked; parse panics are caught, so this is a bug")
+    .expect("a batch task panicked; process_batch catches panics, so this is a bug (the supervisor restarts the task)")
 }
 
 /// Exponential backoff with jitter for reconnects: 1 s, 2 s, 4 s … up to `max`,
