@@ -117,6 +117,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                             dir: dir.clone(),
                             poll: m.poll_interval,
                             batch_size: m.batch_size,
+                            batch_bytes: m.batch_bytes,
                             engine: engine.clone(),
                             store: store_task.clone(),
                             outbox: notify.clone(),
