@@ -4,6 +4,12 @@
 
 use std::fmt;
 
+/// The most characters of a display name we keep. Names are the sender's
+/// to choose and we repeat them (greetings, the To of every mail to them,
+/// the timeline); real ones, "Li Wei (IT, Shanghai office)" included, stay
+/// far below this.
+pub const MAX_NAME_CHARS: usize = 128;
+
 /// A mailbox: an address with an optional display name.
 ///
 /// The address is stored trimmed and lowercased, because mail servers treat the
@@ -16,11 +22,14 @@ pub struct Mailbox {
 }
 
 impl Mailbox {
+    /// A mailbox with its address normalised and its display name made one
+    /// clean line (control characters and line breaks gone, at most
+    /// [`MAX_NAME_CHARS`]; see [`crate::header`]); an empty name is none.
     pub fn new(name: Option<&str>, address: &str) -> Mailbox {
         let name = name
-            .map(str::trim)
+            .map(|n| crate::header::one_line(n, MAX_NAME_CHARS))
             .filter(|n| !n.is_empty())
-            .map(str::to_string);
+            .map(|n| n.into_owned());
         Mailbox {
             name,
             address: normalise(address),
@@ -279,5 +288,38 @@ mod tests {
     fn greeting_falls_back_to_local_part() {
         assert_eq!(Mailbox::new(None, "bob@x.test").greeting_name(), "bob");
         assert_eq!(Mailbox::new(Some(""), "bob@x.test").greeting_name(), "bob");
+    }
+
+    #[test]
+    fn display_names_lose_control_characters() {
+        let cases = [
+            (
+                "Evil\r\nBcc: victim@corp.test",
+                "Evil Bcc: victim@corp.test",
+            ),
+            ("Evil\nX", "Evil X"),
+            ("A\rB", "A B"),
+            ("Nul\0Tab\tEsc\u{1b}[31mRed", "Nul Tab Esc [31mRed"),
+            (
+                "Del\u{7f}Nel\u{85}Ls\u{2028}Ps\u{2029}End",
+                "Del Nel Ls Ps End",
+            ),
+            ("  spaced \t\t out  ", "spaced out"),
+            ("李伟", "李伟"),
+        ];
+        for (raw, want) in cases {
+            let m = Mailbox::new(Some(raw), "ann@corp.test");
+            assert_eq!(m.name.as_deref(), Some(want), "{raw:?}");
+        }
+        assert_eq!(Mailbox::new(Some("\r\n\0"), "ann@corp.test").name, None);
+    }
+
+    #[test]
+    fn display_names_are_capped() {
+        let m = Mailbox::new(Some(&"n".repeat(100_000)), "ann@corp.test");
+        let name = m.name.unwrap();
+        assert!(name.chars().count() <= MAX_NAME_CHARS, "{}", name.len());
+        let m = Mailbox::new(Some(&"李".repeat(100_000)), "ann@corp.test");
+        assert!(m.name.unwrap().chars().count() <= MAX_NAME_CHARS);
     }
 }

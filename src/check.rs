@@ -9,8 +9,9 @@
 //! do), the database (opened and migrated), every mailbox (a Maildir is
 //! created if missing; IMAP logs in and selects the folder and, when
 //! trusted authserv-ids are set, reads the newest mail's
-//! Authentication-Results to see agents' mail can be proven), and the outbox
-//! transport (an SMTP server must answer). When the templates do not load
+//! Authentication-Results to see agents' mail can be proven), any mailbox
+//! whose processing ever panicked (how often, the last panic), and the
+//! outbox transport (an SMTP server must answer). When the templates do not load
 //! nothing after them can be tried, and the list ends there.
 
 use std::fmt;
@@ -122,17 +123,27 @@ pub async fn each(config: &Config, mut found: impl FnMut(Finding)) {
         found(f);
     }
     let db = engine.database_path();
+    let store = Store::open(&db);
     found(Finding::of(
         "database",
-        Store::open(&db)
+        store
+            .as_ref()
             .map(|_| db.display().to_string())
             .map_err(|e| e.to_string()),
     ));
+    let panics = match &store {
+        Ok(s) => s.mailbox_panics().unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    drop(store);
     crate::tls::init();
     for m in &config.mailboxes {
         for f in mailbox(config, m).await {
             found(f);
         }
+    }
+    for p in &panics {
+        found(panicked(p));
     }
     found(outbox(config).await);
 }
@@ -346,6 +357,21 @@ fn authentication_results(
     })
 }
 
+/// A mailbox whose processing panicked: a bug to report, and mail waiting
+/// in the quarantine. Counted by the pipeline and the daemon's supervisor.
+fn panicked(p: &crate::store::MailboxPanics) -> Finding {
+    Finding::new(
+        Level::Warn,
+        &format!("mailbox {}", p.mailbox),
+        format!(
+            "processing panicked {} time(s), last at {}: {}; the mail at fault is held in `postdesk quarantine` and the mailbox went on (please report this as a bug)",
+            p.count,
+            crate::desk::when::iso(p.last_at),
+            p.last_error
+        ),
+    )
+}
+
 /// The outbox transport can be built and, for SMTP, the server answers.
 /// Must run inside the runtime: lettre's SMTP pool spawns its reaper task
 /// when built.
@@ -456,5 +482,35 @@ mod tests {
             agents(&config)[0].to_string(),
             "ok   agents: 1 agent(s) prove their mail by dkim-or-spf"
         );
+    }
+
+    #[tokio::test]
+    async fn a_mailbox_that_panicked_is_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::embedded(dir.path());
+        let engine = Engine::new(config.clone()).unwrap();
+        let mut store = engine.open_store().unwrap();
+        store
+            .record_panic("inbox", "boom", 1_796_004_000_000)
+            .unwrap();
+        store
+            .record_panic("inbox", "bang", 1_796_004_060_000)
+            .unwrap();
+        drop(store);
+        let found = all(&config).await;
+        let warned: Vec<String> = found
+            .iter()
+            .filter(|f| f.level == Level::Warn)
+            .map(|f| f.to_string())
+            .collect();
+        assert_eq!(warned.len(), 1, "{warned:#?}");
+        assert!(
+            warned[0].starts_with(
+                "WARN mailbox inbox: processing panicked 2 time(s), last at 2026-11-30 02:01:00Z: bang;"
+            ),
+            "{}",
+            warned[0]
+        );
+        assert!(found.iter().all(|f| !f.failed()));
     }
 }

@@ -1064,6 +1064,26 @@ mod tests {
     }
 
     #[test]
+    fn display_names_with_line_breaks_are_cleaned_at_parse_time() {
+        for from in [
+            "=?utf-8?q?Evil=0D=0ABcc=3A_victim=40corp=2Etest?= <evil@corp.test>",
+            "=?utf-8?b?RXZpbA0KQmNjOiB2aWN0aW1AY29ycC50ZXN0?= <evil@corp.test>",
+            "\"Evil\r\n Bcc: victim@corp.test\" <evil@corp.test>",
+        ] {
+            let raw = format!(
+                "From: {from}\r\nReply-To: {from}\r\nSubject: x\r\nMessage-ID: <n@corp.test>\r\n\r\nhi\r\n"
+            );
+            let m = parse(raw.as_bytes()).unwrap();
+            for mb in [m.from.unwrap(), m.reply_to.unwrap()] {
+                let name = mb.name.unwrap_or_default();
+                assert!(!name.chars().any(char::is_control), "{from}: {name:?}");
+                assert!(name.starts_with("Evil"), "{from}: {name:?}");
+                assert_eq!(mb.address, "evil@corp.test");
+            }
+        }
+    }
+
+    #[test]
     fn parser_panic_becomes_an_error() {
         let r: Result<(), ParseError> = guarded(|| panic!("boom"));
         assert!(matches!(r, Err(ParseError::NotAMessage(_))));

@@ -26,6 +26,7 @@
 //! - [`check`]: `postdesk check`: each setting and outside party tried, as ok/warn/fail findings.
 //! - leaves: [`address`] (addresses and display names, normalised once;
 //!   the mailbox an address reaches),
+//!   [`header`] (text fit for a header we write: one line, no controls, capped),
 //!   [`lang`] (the languages we write in), [`units`] (durations and sizes
 //!   as admins write them), [`tls`] (rustls client settings for IMAP and SMTP),
 //!   [`terminal`] (text from mail made safe to print: no escape sequences).
@@ -38,6 +39,7 @@ pub mod config;
 pub mod daemon;
 pub mod desk;
 pub mod export;
+pub mod header;
 pub mod inbound;
 pub mod lang;
 pub mod outbound;

@@ -13,6 +13,7 @@
 mod apply;
 mod engine;
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::time::Duration;
 
@@ -61,7 +62,89 @@ impl std::ops::AddAssign for Tally {
 
 /// Processes a batch of messages from `mailbox` in one transaction, moving the
 /// checkpoint (if given) in the same commit.
+///
+/// Never panics because of a mail: should processing panic (a bug; nothing
+/// a sender writes is meant to reach one), the batch is rolled back and its
+/// mails are processed one at a time, each in its own transaction. A mail
+/// that panics alone is quarantined with the panic's message, the panic is
+/// logged and counted for `postdesk check`
+/// ([`crate::store::Store::mailbox_panics`]), and the rest go on as usual.
 pub fn process_batch(
+    store: &mut Store,
+    engine: &Engine,
+    mailbox: &str,
+    items: &[Incoming],
+    checkpoint: Option<Checkpoint>,
+    now_ms: i64,
+) -> Result<Tally, StoreError> {
+    isolate_panics(
+        store,
+        mailbox,
+        items,
+        checkpoint,
+        now_ms,
+        |store, items, cp| process_unguarded(store, engine, mailbox, items, cp, now_ms),
+    )
+}
+
+/// [`process_batch`]'s guard around `run` (which processes some of the
+/// items, moving the checkpoint if given, in one transaction).
+fn isolate_panics(
+    store: &mut Store,
+    mailbox: &str,
+    items: &[Incoming],
+    checkpoint: Option<Checkpoint>,
+    now_ms: i64,
+    mut run: impl FnMut(&mut Store, &[Incoming], Option<Checkpoint>) -> Result<Tally, StoreError>,
+) -> Result<Tally, StoreError> {
+    // The transaction `run` opened is rolled back as the panic unwinds
+    // through it, and the store holds nothing else a panic could break.
+    let batch = catch_unwind(AssertUnwindSafe(|| run(store, items, checkpoint)));
+    let why = match batch {
+        Ok(done) => return done,
+        Err(payload) => panic_message(payload.as_ref()),
+    };
+    tracing::error!(
+        mailbox,
+        mails = items.len(),
+        panic = %why,
+        "processing a batch panicked; processing its mails one at a time"
+    );
+    store.record_panic(mailbox, &why, now_ms)?;
+    let mut tally = Tally::default();
+    for item in items {
+        match catch_unwind(AssertUnwindSafe(|| {
+            run(store, std::slice::from_ref(item), None)
+        })) {
+            Ok(done) => tally += done?,
+            Err(payload) => {
+                let why = format!("processing panicked: {}", panic_message(payload.as_ref()));
+                tracing::error!(mailbox, uid = item.uid, error = %why, "quarantined the mail that made processing panic");
+                let tx = store.transaction()?;
+                tx.quarantine(mailbox, item.uid, &why, &item.raw, now_ms)?;
+                tx.commit()?;
+                tally.quarantined += 1;
+            }
+        }
+    }
+    if let Some(cp) = checkpoint {
+        let tx = store.transaction()?;
+        tx.set_checkpoint(mailbox, cp, now_ms)?;
+        tx.commit()?;
+    }
+    Ok(tally)
+}
+
+/// What a panic said, for the log and the quarantine.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(a panic without a message)".into())
+}
+
+fn process_unguarded(
     store: &mut Store,
     engine: &Engine,
     mailbox: &str,
@@ -941,5 +1024,132 @@ team = "service-desk"
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    /// Every line within RFC 5322's 998 characters, CRLF only.
+    fn assert_well_formed(raw: &[u8]) {
+        for (i, line) in raw.split(|&b| b == b'\n').enumerate() {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            assert!(!line.contains(&b'\r'), "bare CR on line {i}");
+            assert!(line.len() <= 998, "line {i} has {} bytes", line.len());
+        }
+    }
+
+    #[test]
+    fn a_display_name_with_line_breaks_is_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let mut store = e.open_store().unwrap();
+        let hostile = item(
+            "From: =?utf-8?q?Evil=0D=0ABcc=3A_victim=40corp=2Etest?= <evil@corp.test>\nReply-To: =?utf-8?b?RXZpbA0KWDogeQ==?= <evil@corp.test>\nSubject: Hi\nMessage-ID: <h1@corp.test>\n\nhello\n",
+        );
+        let t = process_batch(&mut store, &e, "inbox", &[hostile, item(REQUEST)], None, 1).unwrap();
+        assert_eq!((t.created, t.queued, t.quarantined), (2, 2, 0), "{t:?}");
+        for m in store.due_outbox(i64::MAX, 10).unwrap() {
+            assert_well_formed(&m.raw);
+            let head = String::from_utf8_lossy(&m.raw);
+            assert!(
+                !head.contains("\r\nBcc:") && !head.contains("\r\nX: y"),
+                "{head}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_huge_subject_makes_small_mail() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let mut store = e.open_store().unwrap();
+        for (i, subject) in ["x".repeat(5 << 20), "word ".repeat(1 << 20)]
+            .iter()
+            .enumerate()
+        {
+            let raw = format!(
+                "From: Ann <ann{i}@corp.test>\r\nSubject: {subject}\r\nMessage-ID: <big{i}@corp.test>\r\n\r\nhelp\r\n"
+            );
+            let big = Incoming {
+                raw: raw.into_bytes(),
+                uid: None,
+            };
+            let t = process_batch(&mut store, &e, "inbox", &[big], None, 1).unwrap();
+            assert_eq!((t.created, t.queued), (1, 1), "{t:?}");
+        }
+        let out = store.due_outbox(i64::MAX, 10).unwrap();
+        assert_eq!(out.len(), 2);
+        for m in out {
+            assert_well_formed(&m.raw);
+            assert!(m.raw.len() < 64 << 10, "{} bytes out", m.raw.len());
+        }
+    }
+
+    #[test]
+    fn a_mail_that_panics_is_quarantined_and_the_rest_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let mut store = e.open_store().unwrap();
+        let with_uid = |raw: &str, uid| Incoming {
+            uid: Some(uid),
+            ..item(raw)
+        };
+        let items = [
+            with_uid(REQUEST, 1),
+            with_uid(
+                "From: x@corp.test\nSubject: boom\nMessage-ID: <boom@corp.test>\n\nPANIC\n",
+                2,
+            ),
+            with_uid(
+                "From: bob@corp.test\nSubject: Disk full\nMessage-ID: <d@corp.test>\n\nhelp\n",
+                3,
+            ),
+        ];
+        let cp = Checkpoint {
+            uidvalidity: 7,
+            last_uid: 3,
+        };
+        let t = isolate_panics(
+            &mut store,
+            "support",
+            &items,
+            Some(cp),
+            5,
+            |s, items, cp| {
+                if items
+                    .iter()
+                    .any(|i| i.raw.windows(5).any(|w| w == b"PANIC"))
+                {
+                    // Mid-transaction, after a write: the write must not survive.
+                    let tx = s.transaction().unwrap();
+                    let bad = Checkpoint {
+                        uidvalidity: 99,
+                        last_uid: 99,
+                    };
+                    tx.set_checkpoint("support", bad, 5).unwrap();
+                    panic!("boom in a batch of {}", items.len());
+                }
+                process_unguarded(s, &e, "support", items, cp, 5)
+            },
+        )
+        .unwrap();
+        assert_eq!((t.created, t.quarantined, t.queued), (2, 1, 2), "{t:?}");
+        assert_eq!(store.ticket_count().unwrap(), 2);
+        assert_eq!(store.checkpoint("support").unwrap(), Some(cp));
+        let q = store.quarantined(10).unwrap();
+        assert_eq!(q.len(), 1);
+        assert_eq!(q[0].uid, Some(2));
+        assert_eq!(q[0].error, "processing panicked: boom in a batch of 1");
+        let p = store.mailbox_panics().unwrap();
+        assert_eq!(p.len(), 1);
+        assert_eq!((p[0].mailbox.as_str(), p[0].count), ("support", 1));
+        assert_eq!(p[0].last_error, "boom in a batch of 3");
+        assert_eq!(p[0].last_at, 5);
+    }
+
+    #[test]
+    fn a_batch_without_panics_counts_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let mut store = e.open_store().unwrap();
+        process_batch(&mut store, &e, "inbox", &[item(REQUEST)], None, 1).unwrap();
+        assert!(store.mailbox_panics().unwrap().is_empty());
     }
 }

@@ -31,7 +31,10 @@ pub(crate) fn base_vars(policy: &Policy, t: &TicketState) -> serde_json::Map<Str
     );
     m.insert("ticket".into(), t.number.into());
     m.insert("tag".into(), policy.tag.tag(t.number).into());
-    m.insert("subject".into(), t.subject.clone().into());
+    m.insert(
+        "subject".into(),
+        crate::subject::repeated(&t.subject).into_owned().into(),
+    );
     m.insert("requester".into(), requester.to_string().into());
     m.insert(
         "requester_name".into(),
@@ -402,7 +405,11 @@ pub fn command_result(
     vars.insert("refused".into(), json!(refused));
     let mut m = to_agents(policy, t, "command-result", vec![agent.mailbox()], vars)
         .expect("an agent always has an address");
-    m.subject = format!("{} {}", policy.tag.tag(t.number), t.subject);
+    m.subject = format!(
+        "{} {}",
+        policy.tag.tag(t.number),
+        crate::subject::repeated(&t.subject)
+    );
     m
 }
 

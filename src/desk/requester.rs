@@ -219,7 +219,7 @@ fn display_subject(policy: &Policy, mail: &Inbound) -> String {
             Lang::ZhCn => "（无主题）".into(),
         }
     } else {
-        s
+        crate::subject::repeated(&s).into_owned()
     }
 }
 

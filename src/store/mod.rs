@@ -21,7 +21,8 @@ use crate::thread::MAX_REFERENCES;
 
 pub use kb::{KbEntry, KbHit, KbReview, NewEntry};
 pub use read::{
-    EventRow, MessageRow, OutboxRow, QuarantineRow, TicketDetail, TicketFilter, TicketRow,
+    EventRow, MailboxPanics, MessageRow, OutboxRow, QuarantineRow, TicketDetail, TicketFilter,
+    TicketRow,
 };
 pub use report::ReportSent;
 
@@ -35,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/006_kb.sql"),
     include_str!("migrations/007_reports.sql"),
     include_str!("migrations/008_install_secrets.sql"),
+    include_str!("migrations/009_mailbox_panics.sql"),
 ];
 
 /// A database failure, with what we were doing.
@@ -1033,6 +1035,19 @@ impl Tx<'_> {
             )
             .and_then(|mut s| s.insert(params![mailbox, uid, error, raw, at]))
             .ctx("quarantining a message")
+    }
+
+    /// Counts one panic while processing `mailbox`'s mail, keeping its message.
+    pub fn record_panic(&self, mailbox: &str, error: &str, at: i64) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO mailbox_panics (mailbox, count, last_at, last_error) VALUES (?1, 1, ?2, ?3)
+                 ON CONFLICT(mailbox) DO UPDATE SET count = count + 1,
+                     last_at = excluded.last_at, last_error = excluded.last_error",
+            )
+            .and_then(|mut s| s.execute(params![mailbox, at, error]))
+            .ctx("counting a panic")?;
+        Ok(())
     }
 
     /// Moves the mailbox checkpoint; committed with the tickets it covers.

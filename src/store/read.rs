@@ -107,6 +107,15 @@ pub struct QuarantineRow {
     pub released_at: Option<i64>,
 }
 
+/// How often processing one mailbox's mail panicked ([`Store::mailbox_panics`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MailboxPanics {
+    pub mailbox: String,
+    pub count: i64,
+    pub last_at: i64,
+    pub last_error: String,
+}
+
 const TICKET_COLUMNS: &str =
     "number, status, priority, subject, requester, requester_name, mailbox, lang, assignee, team,
      created_at, updated_at, reply_by, first_response_at, category";
@@ -445,6 +454,36 @@ impl Store {
         rows.map(|r| r.map(|u| u as u32))
             .collect::<Result<_, _>>()
             .ctx("reading quarantined UIDs")
+    }
+
+    /// Every mailbox whose processing ever panicked, by name.
+    pub fn mailbox_panics(&self) -> Result<Vec<MailboxPanics>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT mailbox, count, last_at, last_error FROM mailbox_panics ORDER BY mailbox",
+            )
+            .ctx("preparing the panic counts")?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(MailboxPanics {
+                    mailbox: r.get(0)?,
+                    count: r.get(1)?,
+                    last_at: r.get(2)?,
+                    last_error: r.get(3)?,
+                })
+            })
+            .ctx("reading the panic counts")?;
+        rows.collect::<Result<_, _>>()
+            .ctx("reading the panic counts")
+    }
+
+    /// Counts one panic of `mailbox`'s task in a transaction of its own
+    /// (the daemon's supervisor, which holds no transaction).
+    pub fn record_panic(&mut self, mailbox: &str, error: &str, at: i64) -> Result<(), StoreError> {
+        let tx = self.transaction()?;
+        tx.record_panic(mailbox, error, at)?;
+        tx.commit()
     }
 
     /// Marks a quarantined message as handled.
