@@ -299,7 +299,7 @@ mod tests {
             ),
             ("Evil\nX", "Evil X"),
             ("A\rB", "A B"),
-            ("Nul\0Tab\tEsc\u{1b}[31mRed", "Nul Tab Esc [31mRed"),
+            ("Nul\0Tab\tEsc\u{1b}[31mRed", "Nul Tab EscRed"),
             (
                 "Del\u{7f}Nel\u{85}Ls\u{2028}Ps\u{2029}End",
                 "Del Nel Ls Ps End",

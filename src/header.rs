@@ -28,9 +28,16 @@ pub fn one_line(text: &str, max_chars: usize) -> Cow<'_, str> {
     let text: Cow<'_, str> = if clean {
         Cow::Borrowed(text)
     } else {
-        let mut out = String::with_capacity(text.len().min(max_chars.saturating_mul(4)));
+        // Terminal escapes go whole (`ESC[31m` leaves no `[31m` behind),
+        // then what is left of controls and breaks becomes spaces.
+        let bounded: String = text
+            .chars()
+            .take(max_chars.saturating_mul(4) + 64)
+            .collect();
+        let unescaped = crate::terminal::strip_escapes(&bounded);
+        let mut out = String::with_capacity(unescaped.len().min(max_chars.saturating_mul(4)));
         let mut space = false;
-        for c in text.chars() {
+        for c in unescaped.chars() {
             if breaks_a_line(c) || c.is_whitespace() {
                 space = !out.is_empty();
             } else {
@@ -85,7 +92,8 @@ mod tests {
                 "Evil Bcc: victim@corp.test",
             ),
             ("A\rB\nC", "A B C"),
-            ("Nul\0Esc\u{1b}[31mRed\u{7}", "Nul Esc [31mRed"),
+            // An escape sequence goes whole, not leaving `[31m` behind.
+            ("Nul\0Esc\u{1b}[31mRed\u{7}", "Nul EscRed"),
             ("Del\u{7f}Nel\u{85}Ls\u{2028}Ps\u{2029}", "Del Nel Ls Ps"),
             ("  \t spaced \r\n\t out \u{0} ", "spaced out"),
             ("\r\n\0", ""),

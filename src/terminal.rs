@@ -21,6 +21,36 @@ pub fn text(s: &str) -> String {
     clean(s, false)
 }
 
+/// `s` without its escape sequences, removed whole (`ESC[31m`, OSC
+/// strings, 8-bit CSI); every other character as it was. For
+/// [`crate::header::one_line`], which makes the remaining controls spaces.
+pub fn strip_escapes(s: &str) -> std::borrow::Cow<'_, str> {
+    let starts = |c: char| {
+        matches!(
+            c,
+            ESC | '\u{9b}' | '\u{90}' | '\u{98}' | '\u{9d}' | '\u{9e}' | '\u{9f}'
+        )
+    };
+    if !s.chars().any(starts) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(c) = rest.chars().next() {
+        let after = &rest[c.len_utf8()..];
+        rest = match c {
+            ESC => skip_escape(after),
+            '\u{9b}' => skip_csi(after),
+            '\u{90}' | '\u{98}' | '\u{9d}' | '\u{9e}' | '\u{9f}' => skip_string(after),
+            c => {
+                out.push(c);
+                after
+            }
+        };
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 const ESC: char = '\u{1b}';
 const BEL: char = '\u{7}';
 /// The 8-bit String Terminator.
