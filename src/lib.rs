@@ -1,7 +1,8 @@
 //! postdesk: a service desk that lives in e-mail.
 //!
 //! Layout, in the order mail flows (see `shared/design.md`):
-//! - [`source`]: where mail comes from: IMAP (IDLE, UIDs, checkpoints), Maildir.
+//! - [`source`]: where mail comes from: IMAP (IDLE, UIDs, checkpoints), Maildir;
+//!   backlogs in batches bounded by count and bytes.
 //! - [`inbound`]: raw bytes → [`inbound::Inbound`] (the only user of mail-parser),
 //!   automatic-mail signals, delivery reports ([`inbound::bounce`]), HTML to
 //!   text (the one walker; quote cutting uses it too), Authentication-Results.
@@ -14,12 +15,13 @@
 //!   SLA and the escalation ladder, the knowledge base. Each module owns its
 //!   settings.
 //! - [`pipeline`]: a batch of raw mail → parse, thread, decide, apply in one
-//!   transaction; the engine (config compiled once) and the effect interpreter.
+//!   transaction (a mail whose processing panics is quarantined, the rest go
+//!   on); the engine (config compiled once) and the effect interpreter.
 //! - [`compose`]: the one composer of outgoing mail (ticket mail and the review).
 //! - [`outbound`]: templates (tera) and outgoing message bytes (lettre builder).
 //! - [`store`]: SQLite: migrations, transactional writes, reads for the CLI.
 //! - [`outbox`]: the sender task: SMTP (our own pool, or lettre for implicit TLS), sendmail, files; retries.
-//! - [`daemon`]: starts the tasks (one per mailbox, the outbox, the sweeper) and stops them cleanly.
+//! - [`daemon`]: starts the tasks (one per mailbox, restarted if it panics; the outbox, the sweeper) and stops them cleanly.
 //! - [`report`]: the monthly (or any period's) review: metrics from ticket rows, rendered as text, Markdown, CSV, JSON or HTML; its schedule by mail.
 //! - [`export`]: a ticket's mail as `.eml` files or an mbox.
 //! - [`config`]: the TOML file: the sections together, defaults, errors with file and line.
