@@ -463,6 +463,20 @@ mod tests {
     }
 
     #[test]
+    fn ticket_detail_names_each_sender() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let mut store = e.open_store().unwrap();
+        process_batch(&mut store, &e, "inbox", &[item(REQUEST)], None, 1000).unwrap();
+        let d = store.ticket_detail(100).unwrap().unwrap();
+        let names: Vec<_> = d.messages.iter().map(|m| m.from_name.as_deref()).collect();
+        // The request, then our acknowledgement (from the desk's name).
+        assert_eq!(names, vec![Some("Ann"), Some("Service Desk")]);
+        let json = serde_json::to_value(&d).unwrap();
+        assert_eq!(json["messages"][0]["from_name"], "Ann");
+    }
+
+    #[test]
     fn same_message_twice_is_one_ticket() {
         let dir = tempfile::tempdir().unwrap();
         let e = engine(dir.path());
