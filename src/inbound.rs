@@ -7,6 +7,8 @@
 //! - `auto`: automatic-mail signals (auto-replies, bounces, lists, robots).
 //! - `attachment`: attachment names made safe to show and to write to disk.
 //! - `charset`: decoding bytes whose charset is missing, wrong or unknown.
+//! - `fingerprint`: what makes two deliveries the same mail (body and the
+//!   sender's headers, hashed), for telling a re-fetch from a reused Message-ID.
 //! - [`html`]: HTML bodies turned into text: the crate's one HTML walker
 //!   (public: `desk::quote` renders replies with it).
 //! - `ids`: Message-ID lists as real mail writes them.
@@ -17,6 +19,7 @@ pub mod authres;
 mod auto;
 pub mod bounce;
 mod charset;
+mod fingerprint;
 #[cfg(test)]
 mod fuzzed;
 #[cfg(test)]
@@ -41,6 +44,10 @@ pub struct Inbound {
     pub message_id: String,
     /// True when `message_id` was made up by us.
     pub synthetic_id: bool,
+    /// A hash of the body and the sender's headers (trace headers left out):
+    /// the same for two deliveries of one mail, different for two mails that
+    /// share a Message-ID. See `fingerprint`.
+    pub fingerprint: String,
     /// In-Reply-To ids, without angle brackets.
     pub in_reply_to: Vec<String>,
     /// References ids, without angle brackets, oldest first.
@@ -304,6 +311,7 @@ fn parse_unguarded(raw: &[u8]) -> Result<Inbound, ParseError> {
     Ok(Inbound {
         message_id,
         synthetic_id,
+        fingerprint: fingerprint::fingerprint(raw),
         in_reply_to: id_header(&headers, "In-Reply-To"),
         references: id_header(&headers, "References"),
         from,
@@ -910,6 +918,7 @@ mod tests {
         let mk = |subject: &str, text: &str| Inbound {
             message_id: String::new(),
             synthetic_id: false,
+            fingerprint: String::new(),
             in_reply_to: vec![],
             references: vec![],
             from: None,
