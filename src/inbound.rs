@@ -7,6 +7,9 @@
 //! - `auto`: automatic-mail signals (auto-replies, bounces, lists, robots).
 //! - `attachment`: attachment names made safe to show and to write to disk.
 //! - `charset`: decoding bytes whose charset is missing, wrong or unknown.
+//! - `headers`: header blocks mended before mail-parser reads them (raw
+//!   8-bit values, encoded words that lie or split a character, comments in
+//!   addresses, the first `Subject`).
 //! - `fingerprint`: what makes two deliveries the same mail (body and the
 //!   sender's headers, hashed), for telling a re-fetch from a reused Message-ID.
 //! - [`html`]: HTML bodies turned into text: the crate's one HTML walker
@@ -24,6 +27,7 @@ mod fingerprint;
 mod fuzzed;
 #[cfg(test)]
 mod golden;
+mod headers;
 pub mod html;
 mod ids;
 mod text;
@@ -34,6 +38,8 @@ use std::collections::HashSet;
 use mail_parser::{Encoding, MessagePart, MimeHeaders, PartType};
 
 use crate::address::Mailbox;
+use crate::lang::Lang;
+use charset::Evidence;
 
 /// One incoming message, decoded and ready for threading and decisions.
 #[derive(Debug, Clone, PartialEq)]
@@ -223,7 +229,14 @@ pub enum ParseError {
 /// a panic inside mail-parser becomes [`ParseError::NotAMessage`], so one
 /// hostile message is quarantined instead of stopping the poller.
 pub fn parse(raw: &[u8]) -> Result<Inbound, ParseError> {
-    guarded(|| parse_unguarded(raw))
+    parse_for(raw, None)
+}
+
+/// [`parse`] for a mailbox whose language an admin set: raw 8-bit text the
+/// mail does not label is then read in that language's charsets when they
+/// fit it (see `charset`).
+pub fn parse_for(raw: &[u8], language: Option<Lang>) -> Result<Inbound, ParseError> {
+    guarded(|| parse_unguarded(raw, language))
 }
 
 /// Runs `f`, turning a panic into [`ParseError::NotAMessage`]. mail-parser
@@ -263,7 +276,7 @@ struct MimeFacts {
     disposition_part: bool,
 }
 
-fn parse_unguarded(raw: &[u8]) -> Result<Inbound, ParseError> {
+fn parse_unguarded(raw: &[u8], language: Option<Lang>) -> Result<Inbound, ParseError> {
     let msg = mail_parser::MessageParser::default()
         .parse(raw)
         .ok_or_else(|| ParseError::NotAMessage("no header section".into()))?;
@@ -271,29 +284,25 @@ fn parse_unguarded(raw: &[u8]) -> Result<Inbound, ParseError> {
         return Err(ParseError::NotAMessage("no header section".into()));
     };
     let raw_all: &[u8] = msg.raw_message.as_ref();
-    let headers = raw_headers(raw_all, root);
+    let ev = message_evidence(&msg, language);
+    let root_ev = block_evidence(&ev, root, raw_all);
+    let headers = raw_headers(raw_all, root, &root_ev);
 
-    // Some Chinese clients (Foxmail 5 and friends) write subjects and names
-    // as raw GBK bytes. mail-parser reads header bytes as UTF-8 and would
-    // turn those into U+FFFD, so re-read the header block after decoding
-    // each non-UTF-8 header with the fallback charset.
-    let header_block = raw_all
-        .get(root.offset_header as usize..root.offset_body as usize)
-        .unwrap_or_default();
-    let fixed_block = (std::str::from_utf8(header_block).is_err())
-        .then(|| charset::decode_header_block(header_block));
-    let fixed_msg = fixed_block
+    // What is shown (names, subject) is read from the header block as
+    // `headers` mends it, when it needed mending.
+    let mended = mended_root_block(&msg, &ev);
+    let fixed_msg = mended
         .as_deref()
         .and_then(|b| mail_parser::MessageParser::default().parse_headers(b.as_bytes()));
     let hmsg = fixed_msg.as_ref().unwrap_or(&msg);
 
     let from = first_mailbox(hmsg.from());
-    let (text, html) = bodies(&msg, raw_all);
+    let (text, html) = bodies(&msg, raw_all, &root_ev);
     if from.is_none() && text.trim().is_empty() {
         return Err(ParseError::NotAMessage("no sender and no text".into()));
     }
 
-    let subject = decoded_subject(hmsg.subject(), &headers);
+    let subject = collapse_ws(headers::first_subject(hmsg).unwrap_or(""));
     let (message_id, synthetic_id) = match header_values(&headers, "Message-ID")
         .find_map(|v| ids::parse_ids(v, true).into_iter().next())
     {
@@ -325,7 +334,7 @@ fn parse_unguarded(raw: &[u8]) -> Result<Inbound, ParseError> {
             .map(|d| d.to_timestamp()),
         text,
         html,
-        attachments: attachments(&msg, raw_all),
+        attachments: attachments(&msg, raw_all, &ev),
         auto,
         bounce,
         auth_results: header_values(&headers, "Authentication-Results")
@@ -397,26 +406,53 @@ fn collapse_ws(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// The subject as mail-parser decoded it, unless that lost characters to
-/// U+FFFD because a client split one multi-byte character over two encoded
-/// words; then our own decoder, which joins adjacent words first.
-fn decoded_subject(parsed: Option<&str>, headers: &[RawHeader]) -> String {
-    let parsed = parsed.unwrap_or("");
-    if parsed.contains('\u{FFFD}')
-        && let Some(raw) = header_values(headers, "Subject").next()
-        && raw.contains("=?")
-    {
-        let joined = charset::decode_encoded_words(raw);
-        if !joined.contains('\u{FFFD}') {
-            return collapse_ws(&joined);
+/// What the mail declares about its charsets: the charset of each text
+/// part, in order (see `charset`).
+fn message_evidence(msg: &mail_parser::Message<'_>, language: Option<Lang>) -> Evidence {
+    let mut ev = Evidence::new(language);
+    for part in &msg.parts {
+        if matches!(part.body, PartType::Text(_) | PartType::Html(_))
+            && let Some(label) = part.content_type().and_then(|ct| ct.attribute("charset"))
+        {
+            ev.declare(label);
         }
     }
-    collapse_ws(parsed)
+    ev
+}
+
+/// The evidence for the header block of `part`: its own charset, its
+/// encoded words, then the mail's.
+fn block_evidence(ev: &Evidence, part: &MessagePart<'_>, raw: &[u8]) -> Evidence {
+    let block = raw
+        .get(part.offset_header as usize..part.offset_body as usize)
+        .unwrap_or_default();
+    let own = part.content_type().and_then(|ct| ct.attribute("charset"));
+    ev.for_block(own, block)
+}
+
+/// The root header block of `msg` mended for display (`headers`), or
+/// `None` when mail-parser reads it right as it is. The top-level mail and
+/// attached mails go through this one path.
+fn mended_root_block(msg: &mail_parser::Message<'_>, ev: &Evidence) -> Option<String> {
+    let root = msg.parts.first()?;
+    let raw: &[u8] = msg.raw_message.as_ref();
+    let block = raw.get(root.offset_header as usize..root.offset_body as usize)?;
+    headers::mend_block(block, &block_evidence(ev, root, raw))
+}
+
+/// The subject of a mail, decoded as the top-level subject is (an attached
+/// mail's name).
+fn mail_subject(msg: &mail_parser::Message<'_>, language: Option<Lang>) -> Option<String> {
+    let mended = mended_root_block(msg, &message_evidence(msg, language));
+    let fixed = mended
+        .as_deref()
+        .and_then(|b| mail_parser::MessageParser::default().parse_headers(b.as_bytes()));
+    headers::first_subject(fixed.as_ref().unwrap_or(msg)).map(collapse_ws)
 }
 
 /// The headers of one part in order, values unfolded, trimmed and decoded
-/// (UTF-8, else the fallback charset).
-fn raw_headers(raw: &[u8], part: &MessagePart<'_>) -> Vec<RawHeader> {
+/// (UTF-8, else guessed with the block's evidence).
+fn raw_headers(raw: &[u8], part: &MessagePart<'_>, ev: &Evidence) -> Vec<RawHeader> {
     part.headers
         .iter()
         .map(|h| {
@@ -430,7 +466,9 @@ fn raw_headers(raw: &[u8], part: &MessagePart<'_>) -> Vec<RawHeader> {
                 .collect();
             RawHeader {
                 name: h.name.as_str().to_string(),
-                value: charset::decode_unlabelled(&unfolded).trim().to_string(),
+                value: charset::decode_unlabelled(unfolded.trim_ascii(), ev)
+                    .trim()
+                    .to_string(),
             }
         })
         .collect()
@@ -552,18 +590,18 @@ fn body_part_ids(msg: &mail_parser::Message<'_>) -> (Vec<usize>, Vec<usize>) {
 
 /// `text` and `html` of the mail: text/plain preferred, HTML converted when
 /// there is no usable plain part.
-fn bodies(msg: &mail_parser::Message<'_>, raw: &[u8]) -> (String, Option<String>) {
+fn bodies(msg: &mail_parser::Message<'_>, raw: &[u8], ev: &Evidence) -> (String, Option<String>) {
     let (text_ids, html_ids) = body_part_ids(msg);
     let html_parts: Vec<String> = html_ids
         .iter()
         .filter_map(|&i| msg.parts.get(i))
-        .map(|p| part_text(p, raw).into_owned())
+        .map(|p| part_text(p, raw, ev).into_owned())
         .collect();
     let html = (!html_parts.is_empty()).then(|| html_parts.join("\n"));
 
     let mut pieces = Vec::new();
     for part in text_ids.iter().filter_map(|&i| msg.parts.get(i)) {
-        let body = part_text(part, raw);
+        let body = part_text(part, raw, ev);
         let piece = match part.body {
             PartType::Html(_) => html::html_to_text(&body),
             _ => {
@@ -593,7 +631,7 @@ fn bodies(msg: &mail_parser::Message<'_>, raw: &[u8]) -> (String, Option<String>
 
 /// The text of a text or HTML part, with the charset guessed again when the
 /// mail did not say (or lied) and mail-parser's UTF-8 reading lost characters.
-fn part_text<'a>(part: &'a MessagePart<'a>, raw: &[u8]) -> Cow<'a, str> {
+fn part_text<'a>(part: &'a MessagePart<'a>, raw: &[u8], ev: &Evidence) -> Cow<'a, str> {
     let decoded: &str = match &part.body {
         PartType::Text(t) | PartType::Html(t) => t.as_ref(),
         _ => return String::from_utf8_lossy(part.contents()),
@@ -602,19 +640,26 @@ fn part_text<'a>(part: &'a MessagePart<'a>, raw: &[u8]) -> Cow<'a, str> {
         .content_type()
         .and_then(|ct| ct.attribute("charset"))
         .map(str::trim);
+    let lost = decoded.contains('\u{FFFD}');
     let needs_guess = match label {
-        None => decoded.contains('\u{FFFD}'),
+        None => lost,
         // "us-ascii" with 8-bit bytes: the label is wrong, the bytes are
         // usually UTF-8 or GBK. mail-parser read them as windows-1252.
         Some(l) if charset::is_ascii_label(l) => !decoded.is_ascii(),
-        Some(l) => !charset::is_known(l) && decoded.contains('\u{FFFD}'),
+        // ISO-2022-JP written in Shift_JIS and kin: read again, the
+        // label's usual impostors first.
+        Some(l) if lost && charset::is_cjk_label(l) => {
+            let bytes = transfer_decoded(part, raw);
+            return Cow::Owned(charset::decode_labelled(l, &bytes, ev));
+        }
+        Some(l) => !charset::is_known(l) && lost,
     };
     if !needs_guess {
         return Cow::Borrowed(decoded);
     }
     let bytes = transfer_decoded(part, raw);
     let is_html = matches!(part.body, PartType::Html(_));
-    Cow::Owned(charset::decode_guessing(&bytes, is_html))
+    Cow::Owned(charset::decode_guessing(&bytes, is_html, ev))
 }
 
 /// The bytes of a part with only the transfer encoding removed (no charset
@@ -645,7 +690,7 @@ fn transfer_decoded(part: &MessagePart<'_>, raw: &[u8]) -> Vec<u8> {
 /// images, attached mails (one `.eml` each, not descended into) and other
 /// binary content. Report parts of bounces and receipts
 /// (`message/delivery-status` …) are machine data and left out.
-fn attachments(msg: &mail_parser::Message<'_>, raw: &[u8]) -> Vec<Attachment> {
+fn attachments(msg: &mail_parser::Message<'_>, raw: &[u8], ev: &Evidence) -> Vec<Attachment> {
     let (text_ids, html_ids) = body_part_ids(msg);
     let body: HashSet<usize> = text_ids.into_iter().chain(html_ids).collect();
     let mut out = Vec::new();
@@ -692,13 +737,16 @@ fn attachments(msg: &mail_parser::Message<'_>, raw: &[u8]) -> Vec<Attachment> {
         };
         let index = out.len() + 1;
         let name = if is_mail {
-            let given = part
-                .attachment_name()
-                .map(str::to_string)
-                .or_else(|| part.message().and_then(|m| m.subject()).map(collapse_ws));
+            let given = attachment_name(part, raw, ev)
+                .map(Cow::into_owned)
+                .or_else(|| part.message().and_then(|m| mail_subject(m, ev.language())));
             attachment::mail_name(given.as_deref(), index)
         } else {
-            attachment::sanitise_name(attachment_name(part, raw).as_deref(), &content_type, index)
+            attachment::sanitise_name(
+                attachment_name(part, raw, ev).as_deref(),
+                &content_type,
+                index,
+            )
         };
         out.push(Attachment {
             name,
@@ -709,10 +757,14 @@ fn attachments(msg: &mail_parser::Message<'_>, raw: &[u8]) -> Vec<Attachment> {
     out
 }
 
-/// The file name of a part. Old Chinese clients write it as raw GBK bytes,
-/// which mail-parser reads as UTF-8 and turns into U+FFFD; then the part's
-/// header block is decoded with the fallback charset and read again.
-fn attachment_name<'a>(part: &'a MessagePart<'a>, raw: &[u8]) -> Option<Cow<'a, str>> {
+/// The file name of a part. When mail-parser's reading lost characters
+/// (raw 8-bit bytes, an encoded word whose label lies), the part's header
+/// block is mended (`headers`) and read again.
+fn attachment_name<'a>(
+    part: &'a MessagePart<'a>,
+    raw: &[u8],
+    ev: &Evidence,
+) -> Option<Cow<'a, str>> {
     let name = part.attachment_name()?;
     if !name.contains('\u{FFFD}') {
         return Some(Cow::Borrowed(name));
@@ -720,10 +772,9 @@ fn attachment_name<'a>(part: &'a MessagePart<'a>, raw: &[u8]) -> Option<Cow<'a, 
     let block = raw
         .get(part.offset_header as usize..part.offset_body as usize)
         .unwrap_or_default();
-    if std::str::from_utf8(block).is_ok() {
+    let Some(fixed) = headers::mend_block(block, &block_evidence(ev, part, raw)) else {
         return Some(Cow::Borrowed(name));
-    }
-    let fixed = charset::decode_header_block(block);
+    };
     let reparsed = mail_parser::MessageParser::default().parse_headers(fixed.as_bytes());
     match reparsed.as_ref().and_then(|m| m.attachment_name()) {
         Some(n) => Some(Cow::Owned(n.to_string())),
@@ -843,6 +894,127 @@ mod tests {
         let m = parse(&raw).unwrap();
         assert_eq!(m.subject, "回复: 打印机坏了");
         assert_eq!(m.from.unwrap().name.as_deref(), Some("李伟"));
+    }
+
+    #[test]
+    fn raw_latin1_headers_are_not_read_as_gbk() {
+        // Every one of these is also valid GBK, which is how Håvard got a
+        // Chinese character in the acknowledgement's greeting.
+        let mut raw = b"From: H\xe5vard Nilsen <havard.nilsen@firma.test>\r\n".to_vec();
+        raw.extend_from_slice(b"To: Kundeservice <help@desk.test>\r\n");
+        raw.extend_from_slice(b"Subject: Ny adresse: Hofj\xe4gerallee 12 / Forma\xe7\xe3o\r\n");
+        raw.extend_from_slice(b"Content-Type: text/plain\r\n\r\nHei!\r\n");
+        let m = parse(&raw).unwrap();
+        assert_eq!(m.from.unwrap().name.as_deref(), Some("Håvard Nilsen"));
+        assert_eq!(m.subject, "Ny adresse: Hofjägerallee 12 / Formação");
+    }
+
+    #[test]
+    fn raw_header_charset_from_the_mails_own_labels() {
+        // Raw Big5 in From and Subject; the text part says big5. Read as
+        // GBK (the old rule) 楊雅婷 is 法懂碄.
+        let mut raw = b"From: \"\xb7\xa8\xb6\xae\xb4@\" <yating@example.com.tw>\r\n".to_vec();
+        raw.extend_from_slice(b"Subject: \xb9q\xb8\xa3\xb7\xed\xbe\xf7\r\n");
+        raw.extend_from_slice(
+            b"Content-Type: text/plain; charset=big5\r\n\r\n\xbd\xd0\xa8\xf3\xa7U\r\n",
+        );
+        let m = parse(&raw).unwrap();
+        assert_eq!(m.from.unwrap().name.as_deref(), Some("楊雅婷"));
+        assert_eq!(m.subject, "電腦當機");
+        assert_eq!(m.text, "請協助");
+        // Raw Shift_JIS, no label anywhere: read by plausibility.
+        let mut raw = b"From: \x8d\xb2\x93\xa1 \x8c\x92 <sato@example.co.jp>\r\n".to_vec();
+        raw.extend_from_slice(
+            b"Subject: \x89\xef\x8b\x63\x8e\xba\x82\xcc\x97\x5c\x96\xf1\r\n\r\nhi\r\n",
+        );
+        let m = parse(&raw).unwrap();
+        assert_eq!(m.from.unwrap().name.as_deref(), Some("佐藤 健"));
+        assert_eq!(m.subject, "会議室の予約");
+    }
+
+    #[test]
+    fn mailbox_language_is_evidence() {
+        // Bytes that read plausibly both as Big5 (馬票陝) and as GBK
+        // (皑布阿), Big5 a little better: alone they are Big5; in a zh-CN
+        // mailbox, whose unlabelled mail is GBK, they are GBK.
+        let raw = b"From: a@b.test\r\nSubject: \xb0\xa8\xb2\xbc\xb0\xa2\r\n\r\nhi\r\n";
+        assert_eq!(parse(raw).unwrap().subject, "馬票陝");
+        assert_eq!(parse_for(raw, Some(Lang::ZhCn)).unwrap().subject, "皑布阿");
+        // … but no language makes mojibake of a plain Latin-1 name.
+        let raw = b"From: H\xe5vard <h@firma.test>\r\n\r\nhi\r\n";
+        let m = parse_for(raw, Some(Lang::ZhCn)).unwrap();
+        assert_eq!(m.from.unwrap().name.as_deref(), Some("Håvard"));
+    }
+
+    #[test]
+    fn encoded_words_whose_label_lies() {
+        // Declared ISO-2022-JP, written in Shift_JIS (old Japanese webmail).
+        let m = parse_str(
+            "From: =?ISO-2022-JP?B?jbKToSCMkg==?= <sato@example.co.jp>\r\n\
+             Subject: =?ISO-2022-JP?B?ie+LY466gsyXXJbx?=\r\n\r\nhi\r\n",
+        );
+        assert_eq!(m.from.unwrap().name.as_deref(), Some("佐藤 健"));
+        assert_eq!(m.subject, "会議室の予約");
+        // Declared GB2312, with GBK-only characters (朱镕基, 王堃).
+        let m = parse_str(
+            "From: =?gb2312?B?1uzpRrv5?= <zhu@example.cn>\r\nSubject: =?GB2312?B?zfWI0g==?=\r\n\r\nhi\r\n",
+        );
+        assert_eq!(m.from.unwrap().name.as_deref(), Some("朱镕基"));
+        assert_eq!(m.subject, "王堃");
+        // Declared UTF-8, written in Latin-1.
+        let m = parse(b"From: a@b.test\r\nSubject: =?utf-8?Q?Gr=FC=DFe_aus_K=F6ln?=\r\n\r\nhi\r\n")
+            .unwrap();
+        assert_eq!(m.subject, "Grüße aus Köln");
+    }
+
+    #[test]
+    fn duplicate_subjects_first_wins() {
+        let m = parse_str(
+            "From: a@b.test\r\nSubject: Printer broken\r\nSubject: [SPAM?] Printer broken\r\n\r\nhi\r\n",
+        );
+        assert_eq!(m.subject, "Printer broken");
+    }
+
+    #[test]
+    fn comments_are_not_display_names() {
+        let m = parse_str(
+            "From: Pete(A wonderful \\) chap) <pete(his account)@silly.test(his host)>\r\n\
+             To: Help Desk (IT) <help@desk.test>, (nobody) kim@desk.test (Kim Lee)\r\n\r\nhi\r\n",
+        );
+        let from = m.from.unwrap();
+        assert_eq!(
+            (from.name.as_deref(), from.address.as_str()),
+            (Some("Pete"), "pete@silly.test")
+        );
+        let to: Vec<String> = m.to.iter().map(|t| t.to_string()).collect();
+        assert_eq!(
+            to,
+            vec!["Help Desk <help@desk.test>", "Kim Lee <kim@desk.test>"]
+        );
+    }
+
+    #[test]
+    fn attached_mail_names_decode_like_subjects() {
+        // The inner mails: raw GBK (Foxmail 5), a character split over two
+        // encoded words, a label that lies. Named as their subjects read.
+        let mut raw =
+            b"From: a@b.test\r\nSubject: fwd\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n\
+            --m\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
+            --m\r\nContent-Type: message/rfc822\r\n\r\nFrom: b@c.test\r\nSubject: "
+                .to_vec();
+        raw.extend_from_slice(b"\xd3\xca\xcf\xe4\xce\xde\xb7\xa8\xb5\xc7\xc2\xbc\r\n\r\ninner\r\n");
+        raw.extend_from_slice(
+            b"--m\r\nContent-Type: message/rfc822\r\n\r\nFrom: b@c.test\r\n\
+              Subject: =?UTF-8?B?5L2g5Q==?= =?UTF-8?B?pb0=?=\r\n\r\ninner\r\n\
+              --m\r\nContent-Type: message/rfc822\r\n\r\nFrom: b@c.test\r\n\
+              Subject: =?ISO-2022-JP?B?ie+LY466gsyXXJbx?=\r\nSubject: second\r\n\r\ninner\r\n--m--\r\n",
+        );
+        let m = parse(&raw).unwrap();
+        let names: Vec<&str> = m.attachments.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(
+            names,
+            vec!["邮箱无法登录.eml", "你好.eml", "会議室の予約.eml"]
+        );
     }
 
     #[test]

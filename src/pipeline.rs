@@ -73,7 +73,8 @@ pub fn process_batch(
     // Parsing needs no database: do it for the whole batch first, on every
     // core, so the single writer only threads, decides and writes.
     let limit = engine.config.storage.max_message_size;
-    let parsed = parse_all(items, limit, engine.config.storage.max_parse_time);
+    let language = engine.mail_language(mailbox);
+    let parsed = parse_all(items, limit, engine.config.storage.max_parse_time, language);
     let tx = store.transaction()?;
     let mut tally = Tally::default();
     for (item, mail) in items.iter().zip(parsed) {
@@ -92,6 +93,7 @@ fn parse_all(
     items: &[Incoming],
     max_size: u64,
     max_time: Duration,
+    language: Option<crate::lang::Lang>,
 ) -> Vec<Result<Inbound, String>> {
     let one = |item: &Incoming| -> Result<Inbound, String> {
         if item.raw.len() as u64 > max_size {
@@ -101,7 +103,7 @@ fn parse_all(
             ));
         }
         let started = std::time::Instant::now();
-        let mail = inbound::parse(&item.raw).map_err(|e| e.to_string())?;
+        let mail = inbound::parse_for(&item.raw, language).map_err(|e| e.to_string())?;
         let took = started.elapsed();
         if took > max_time {
             return Err(format!(
