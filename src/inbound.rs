@@ -15,6 +15,8 @@
 //! - [`html`]: HTML bodies turned into text: the crate's one HTML walker
 //!   (public: `desk::quote` renders replies with it).
 //! - `ids`: Message-ID lists as real mail writes them.
+//! - `repair`: broken MIME structure mended before parsing (multiparts that
+//!   do not close, two `Content-Type` headers).
 //! - `text`: plain-text bodies tidied (line endings, format=flowed, blank runs).
 
 mod attachment;
@@ -30,6 +32,7 @@ mod golden;
 mod headers;
 pub mod html;
 mod ids;
+mod repair;
 mod text;
 
 use std::borrow::Cow;
@@ -277,8 +280,9 @@ struct MimeFacts {
 }
 
 fn parse_unguarded(raw: &[u8], language: Option<Lang>) -> Result<Inbound, ParseError> {
+    let repaired = repair::repair(raw);
     let msg = mail_parser::MessageParser::default()
-        .parse(raw)
+        .parse(repaired.bytes.as_ref())
         .ok_or_else(|| ParseError::NotAMessage("no header section".into()))?;
     let Some(root) = msg.parts.first() else {
         return Err(ParseError::NotAMessage("no header section".into()));
@@ -334,7 +338,7 @@ fn parse_unguarded(raw: &[u8], language: Option<Lang>) -> Result<Inbound, ParseE
             .map(|d| d.to_timestamp()),
         text,
         html,
-        attachments: attachments(&msg, raw_all, &ev),
+        attachments: attachments(&msg, &repaired, raw, &ev),
         auto,
         bounce,
         auth_results: header_values(&headers, "Authentication-Results")
@@ -363,7 +367,8 @@ pub struct Part {
 /// attached mails whole. Empty when the bytes are not a message; never panics.
 pub fn parts(raw: &[u8]) -> Vec<Part> {
     std::panic::catch_unwind(|| {
-        let Some(msg) = mail_parser::MessageParser::default().parse(raw) else {
+        let repaired = repair::repair(raw);
+        let Some(msg) = mail_parser::MessageParser::default().parse(repaired.bytes.as_ref()) else {
             return Vec::new();
         };
         let raw_all: &[u8] = msg.raw_message.as_ref();
@@ -690,7 +695,15 @@ fn transfer_decoded(part: &MessagePart<'_>, raw: &[u8]) -> Vec<u8> {
 /// images, attached mails (one `.eml` each, not descended into) and other
 /// binary content. Report parts of bounces and receipts
 /// (`message/delivery-status` …) are machine data and left out.
-fn attachments(msg: &mail_parser::Message<'_>, raw: &[u8], ev: &Evidence) -> Vec<Attachment> {
+/// `raw` is what was parsed; `original` the message as it came, where the
+/// bytes of attached mails are taken from.
+fn attachments(
+    msg: &mail_parser::Message<'_>,
+    repaired: &repair::Repaired<'_>,
+    original: &[u8],
+    ev: &Evidence,
+) -> Vec<Attachment> {
+    let raw: &[u8] = repaired.bytes.as_ref();
     let (text_ids, html_ids) = body_part_ids(msg);
     let body: HashSet<usize> = text_ids.into_iter().chain(html_ids).collect();
     let mut out = Vec::new();
@@ -705,7 +718,7 @@ fn attachments(msg: &mail_parser::Message<'_>, raw: &[u8], ev: &Evidence) -> Vec
             .is_some_and(|d| d.is_attachment());
         let (wanted, data) = match &part.body {
             PartType::Multipart(_) => (false, Vec::new()),
-            PartType::Message(_) => (true, part.contents().to_vec()),
+            PartType::Message(m) => (true, attached_mail_bytes(m, raw, repaired, original)),
             PartType::Binary(b) | PartType::InlineBinary(b) => {
                 let report = matches!(
                     ctype.as_deref(),
@@ -755,6 +768,26 @@ fn attachments(msg: &mail_parser::Message<'_>, raw: &[u8], ev: &Evidence) -> Vec
         });
     }
     out
+}
+
+/// The bytes of an attached mail as it came: when it was parsed in place
+/// (not transfer-encoded), its range of the original message, so what the
+/// repair inserted or renamed is not in it.
+fn attached_mail_bytes(
+    m: &mail_parser::Message<'_>,
+    parsed: &[u8],
+    repaired: &repair::Repaired<'_>,
+    original: &[u8],
+) -> Vec<u8> {
+    let in_place = std::ptr::eq(m.raw_message.as_ref().as_ptr(), parsed.as_ptr());
+    if in_place && let Some(root) = m.parts.first() {
+        let (start, end) =
+            repaired.original_range(root.offset_header as usize, root.offset_end as usize);
+        if let Some(bytes) = original.get(start..end) {
+            return bytes.to_vec();
+        }
+    }
+    m.raw_message().to_vec()
 }
 
 /// The file name of a part. When mail-parser's reading lost characters
@@ -1015,6 +1048,99 @@ mod tests {
             names,
             vec!["邮箱无法登录.eml", "你好.eml", "会議室の予約.eml"]
         );
+    }
+
+    #[test]
+    fn inner_multipart_that_does_not_close_ends_at_the_outer_delimiter() {
+        // A fax-to-mail gateway: the alternative never closes, the fax
+        // follows as the next part of the mixed.
+        let m = parse_str(
+            "From: fax@office.test\r\nSubject: Fax from +49 30 1234567\r\n\
+             Content-Type: multipart/mixed; boundary=outer\r\n\r\n--outer\r\n\
+             Content-Type: multipart/alternative; boundary=inner\r\n\r\n--inner\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\r\nYou received a fax (2 pages).\r\n--inner\r\n\
+             Content-Type: text/html; charset=utf-8\r\n\r\n<p>You received a fax (2 pages).</p>\r\n--outer\r\n\
+             Content-Type: application/pdf; name=fax.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+             JVBERi0xLjQK\r\n--outer\r\nContent-Type: text/plain; name=cover.txt\r\n\r\nCover page\r\n--outer--\r\n",
+        );
+        assert_eq!(m.text, "You received a fax (2 pages).");
+        assert!(m.html.as_deref().unwrap().contains("<p>You received a fax"));
+        assert!(
+            !m.html.unwrap().contains("--outer"),
+            "the html part ends at the delimiter"
+        );
+        let names: Vec<&str> = m.attachments.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, vec!["fax.pdf", "cover.txt"]);
+        assert_eq!(m.attachments[0].data, b"%PDF-1.4\n");
+        assert_eq!(m.attachments[1].data, b"Cover page");
+    }
+
+    #[test]
+    fn parts_open_at_the_end_end_with_the_message() {
+        // The last part, base64, and both multiparts: no closing delimiters.
+        let m = parse_str(
+            "From: scanner@office.test\r\nContent-Type: multipart/mixed; boundary=outer\r\n\r\n\
+             --outer\r\nContent-Type: multipart/related; boundary=inner\r\n\r\n--inner\r\n\
+             Content-Type: text/html\r\n\r\n<p>Scan attached</p>\r\n--inner\r\n\
+             Content-Type: image/png; name=logo.png\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n\
+             --outer\r\nContent-Type: application/pdf; name=scan.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+             JVBERi0xLjQK",
+        );
+        assert_eq!(m.text, "Scan attached");
+        let files: Vec<(&str, &[u8])> = m
+            .attachments
+            .iter()
+            .map(|a| (a.name.as_str(), a.data.as_slice()))
+            .collect();
+        assert_eq!(
+            files,
+            vec![
+                ("logo.png", &b"\x89PNG\r\n\x1a\n"[..]),
+                ("scan.pdf", b"%PDF-1.4\n")
+            ]
+        );
+    }
+
+    #[test]
+    fn attached_mail_with_an_open_multipart_stays_as_sent() {
+        let inner = "From: x@y.test\r\nSubject: inner\r\nContent-Type: multipart/mixed; boundary=n\r\n\r\n\
+                     --n\r\nContent-Type: text/plain\r\n\r\ninner text\r\n";
+        let raw = format!(
+            "From: a@b.test\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n--m\r\n\
+             Content-Type: text/plain\r\n\r\nsee attached\r\n--m\r\nContent-Type: message/rfc822\r\n\r\n{inner}\
+             --m\r\nContent-Type: application/pdf; name=after.pdf\r\n\r\n%PDF\r\n--m--\r\n"
+        );
+        let m = parse_str(&raw);
+        assert_eq!(m.text, "see attached");
+        let names: Vec<&str> = m.attachments.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, vec!["inner.eml", "after.pdf"]);
+        assert_eq!(
+            m.attachments[0].data,
+            inner.trim_end().as_bytes(),
+            "no inserted delimiter"
+        );
+    }
+
+    #[test]
+    fn duplicate_content_type_first_wins_body_never_raw_mime() {
+        let mime = "\r\n--b\r\nContent-Type: text/plain\r\n\r\nreal text\r\n--b\r\n\
+                    Content-Type: application/pdf; name=a.pdf\r\n\r\n%PDF\r\n--b--\r\n";
+        for headers in [
+            "Content-Type: multipart/mixed; boundary=b\r\nContent-Type: text/plain\r\n",
+            // The first is text, but the body is made of the later one's parts.
+            "Content-Type: text/plain; charset=us-ascii\r\nContent-Type: multipart/mixed; boundary=b\r\n",
+        ] {
+            let m = parse_str(&format!("From: a@b.test\r\nSubject: x\r\n{headers}{mime}"));
+            assert_eq!(m.text, "real text", "{headers:?}");
+            assert_eq!(m.attachments.len(), 1, "{headers:?}");
+        }
+        // In a part: the first says text, mail-parser would take the PDF.
+        let m = parse_str(
+            "From: a@b.test\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+             Content-Type: text/plain\r\nContent-Type: application/octet-stream\r\n\r\nthe text\r\n--b--\r\n",
+        );
+        assert_eq!(m.text, "the text");
+        assert!(m.attachments.is_empty());
     }
 
     #[test]
