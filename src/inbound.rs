@@ -15,6 +15,8 @@
 //! - [`html`]: HTML bodies turned into text: the crate's one HTML walker
 //!   (public: `desk::quote` renders replies with it).
 //! - `ids`: Message-ID lists as real mail writes them.
+//! - `params`: MIME parameters written the RFC 2231 way (continuations
+//!   joined before decoding).
 //! - `repair`: broken MIME structure mended before parsing (multiparts that
 //!   do not close, two `Content-Type` headers).
 //! - `text`: plain-text bodies tidied (line endings, format=flowed, blank runs).
@@ -32,13 +34,14 @@ mod golden;
 mod headers;
 pub mod html;
 mod ids;
+mod params;
 mod repair;
 mod text;
 
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-use mail_parser::{Encoding, MessagePart, MimeHeaders, PartType};
+use mail_parser::{Encoding, HeaderName, MessagePart, MimeHeaders, PartType};
 
 use crate::address::Mailbox;
 use crate::lang::Lang;
@@ -798,6 +801,9 @@ fn attachment_name<'a>(
     raw: &[u8],
     ev: &Evidence,
 ) -> Option<Cow<'a, str>> {
+    if let Some(name) = rfc2231_name(part, raw, ev) {
+        return Some(Cow::Owned(name));
+    }
     let name = part.attachment_name()?;
     if !name.contains('\u{FFFD}') {
         return Some(Cow::Borrowed(name));
@@ -813,6 +819,29 @@ fn attachment_name<'a>(
         Some(n) => Some(Cow::Owned(n.to_string())),
         None => Some(Cow::Borrowed(name)),
     }
+}
+
+/// The file name when the part writes it RFC 2231 style (`filename*0*=…`):
+/// the segments joined, then decoded once (`params`). Where mail-parser
+/// looks: `Content-Disposition`'s `filename`, else `Content-Type`'s `name`.
+fn rfc2231_name(part: &MessagePart<'_>, raw: &[u8], ev: &Evidence) -> Option<String> {
+    for (header, param) in [
+        (HeaderName::ContentDisposition, "filename"),
+        (HeaderName::ContentType, "name"),
+    ] {
+        let Some(h) = part.headers.iter().find(|h| h.name == header) else {
+            continue;
+        };
+        let value = raw
+            .get(h.offset_start as usize..h.offset_end as usize)
+            .unwrap_or_default();
+        if value.contains(&b'*')
+            && let Some(name) = params::extended(value, param, &block_evidence(ev, part, raw))
+        {
+            return Some(name);
+        }
+    }
+    None
 }
 
 fn all_mailboxes(a: Option<&mail_parser::Address<'_>>) -> Vec<Mailbox> {
@@ -1313,6 +1342,24 @@ mod tests {
         let m = parse(&raw).unwrap();
         assert_eq!(m.attachments[0].name, "报价单.xls");
         assert_eq!(m.text, "quote attached");
+    }
+
+    #[test]
+    fn rfc2231_continuations_are_joined_before_decoding() {
+        // ISO-2022-JP is stateful: the escape in is in the first segment,
+        // the escape out in the second (見積書.pdf). And a UTF-8 character
+        // split between two segments (報告書.xlsx).
+        let m = parse_str(
+            "From: a@b.test\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+             Content-Type: text/plain\r\n\r\nsee files\r\n--b\r\n\
+             Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\
+             Content-Disposition: attachment;\r\n filename*0*=iso-2022-jp''%1B%24B8%2B%40Q%3Dq;\r\n filename*1*=%1B%28B.pdf\r\n\
+             \r\nJVBERi0xLjQK\r\n--b\r\n\
+             Content-Type: application/vnd.ms-excel;\r\n name*0*=UTF-8''%E5%A0%B1%E5;\r\n name*1*=%91%8A%E6%9B%B8.xlsx\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\nAAAA\r\n--b--\r\n",
+        );
+        let names: Vec<&str> = m.attachments.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, vec!["見積書.pdf", "報告書.xlsx"]);
     }
 
     #[test]
