@@ -2,16 +2,20 @@
 //!
 //! Everything after this module sees our own types, so a move to mail-parser
 //! 1.x touches this module only. The submodules do not use mail-parser types
-//! either, except `charset` (its decoder table) and `html` (its entity table):
+//! either, except `charset` (its decoder table), `html` (its entity table),
+//! and `headers` and `repair`, which mend what mail-parser is given and read
+//! header blocks with its own header parser, so both see the same headers:
 //!
 //! - `auto`: automatic-mail signals (auto-replies, bounces, lists, robots).
 //! - `attachment`: attachment names made safe to show and to write to disk.
-//! - `charset`: decoding bytes whose charset is missing, wrong or unknown.
+//! - `charset`: decoding bytes whose charset is missing, wrong or unknown:
+//!   guessed with evidence (the mail's own labels, the mailbox's language,
+//!   plausibility).
+//! - `fingerprint`: what makes two deliveries the same mail (body and the
+//!   sender's headers, hashed), for telling a re-fetch from a reused Message-ID.
 //! - `headers`: header blocks mended before mail-parser reads them (raw
 //!   8-bit values, encoded words that lie or split a character, comments in
 //!   addresses, the first `Subject`).
-//! - `fingerprint`: what makes two deliveries the same mail (body and the
-//!   sender's headers, hashed), for telling a re-fetch from a reused Message-ID.
 //! - [`html`]: HTML bodies turned into text: the crate's one HTML walker
 //!   (public: `desk::quote` renders replies with it).
 //! - `ids`: Message-ID lists as real mail writes them.
