@@ -1476,6 +1476,19 @@ mod tests {
     }
 
     #[test]
+    fn long_runs_of_unlabelled_8bit_text() {
+        // One word of 100,000 accented letters, a megabyte of unlabelled
+        // EUC-KR-looking pairs: the charset guess must stay linear.
+        let mut raw = b"From: a@b.test\r\nSubject: ".to_vec();
+        raw.extend(std::iter::repeat_n(0xE9u8, 100_000));
+        raw.extend_from_slice(b"\r\nX-Hangul: ");
+        raw.extend(std::iter::repeat_n([0xB0u8, 0xA1], 50_000).flatten());
+        raw.extend_from_slice(b"\r\nContent-Type: text/plain\r\n\r\n");
+        raw.extend(std::iter::repeat_n([0xB0u8, 0xA1], 500_000).flatten());
+        assert_quick("long 8-bit runs", &raw);
+    }
+
+    #[test]
     fn subject_with_5000_tags() {
         let subject = "[#1] ".repeat(5000);
         let raw = format!("From: a@b.test\r\nSubject: Re: {subject}help\r\n\r\nbody\r\n");

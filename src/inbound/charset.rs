@@ -431,6 +431,11 @@ fn plausibility(text: &str, home: Home) -> f32 {
 fn score(text: &str, home: Home) -> (f32, usize) {
     let chars: Vec<char> = text.chars().collect();
     let words = !is_cjk_home(home);
+    let hangul_runs = if home == Home::Korean {
+        run_bounds(&chars, is_hangul)
+    } else {
+        Vec::new()
+    };
     let (mut total, mut count) = (0.0, 0);
     let mut i = 0;
     while i < chars.len() {
@@ -466,7 +471,7 @@ fn score(text: &str, home: Home) -> (f32, usize) {
             if home == Home::Korean && is_han(c) && (hangul(before) || hangul(after)) {
                 s -= 0.4;
             }
-            if home == Home::Korean && is_hangul(c) && in_short_word(&chars, i) {
+            if home == Home::Korean && is_hangul(c) && is_short_word(&chars, hangul_runs[i]) {
                 s += 0.25;
             }
             total += s;
@@ -477,19 +482,32 @@ fn score(text: &str, home: Home) -> (f32, usize) {
     (total, count)
 }
 
-/// True when the Hangul at `i` is part of a run of one to six Hangul
-/// syllables that a space separates from more text, with a space,
-/// punctuation or the end on its other side: a Korean word among others.
-fn in_short_word(chars: &[char], i: usize) -> bool {
-    let start = (0..=i)
-        .rev()
-        .take_while(|&j| is_hangul(chars[j]))
-        .last()
-        .unwrap_or(i);
-    let end = (i..chars.len())
-        .take_while(|&j| is_hangul(chars[j]))
-        .last()
-        .unwrap_or(i);
+/// For each character, the first and last index of the run of characters
+/// around it that `pred` holds for (itself alone when it does not): one
+/// pass, so long runs stay linear.
+fn run_bounds(chars: &[char], pred: impl Fn(char) -> bool) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = (0..chars.len()).map(|i| (i, i)).collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if !pred(chars[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && pred(chars[i]) {
+            i += 1;
+        }
+        for b in &mut out[start..i] {
+            *b = (start, i - 1);
+        }
+    }
+    out
+}
+
+/// True when the run of Hangul `start..=end` is one to six syllables that a
+/// space separates from more text, with a space, punctuation or the end on
+/// its other side: a Korean word among others.
+fn is_short_word(chars: &[char], (start, end): (usize, usize)) -> bool {
     let (before, after) = (
         start.checked_sub(1).and_then(|j| chars.get(j)),
         chars.get(end + 1),
@@ -513,6 +531,7 @@ fn word_scores(word: &[char], home: Home) -> Vec<f32> {
     let others = word.len() - ascii;
     let latin = |c: char| matches!(c as u32, 0xC0..=0x24F | 0x1E00..=0x1EFF);
     let foreign = word.iter().filter(|&&c| !c.is_ascii() && !latin(c)).count();
+    let runs = run_bounds(word, |c| !c.is_ascii());
     (0..word.len())
         .map(|i| {
             let c = word[i];
@@ -542,19 +561,9 @@ fn word_scores(word: &[char], home: Home) -> Vec<f32> {
                 1.0
             };
             // Part of a run of three or more non-ASCII Latin letters?
-            if foreign == 0 {
-                let start = (0..=i)
-                    .rev()
-                    .take_while(|&j| !word[j].is_ascii())
-                    .last()
-                    .unwrap_or(i);
-                let end = (i..word.len())
-                    .take_while(|&j| !word[j].is_ascii())
-                    .last()
-                    .unwrap_or(i);
-                if end - start >= 2 {
-                    s = s.min(-0.5);
-                }
+            let (start, end) = runs[i];
+            if foreign == 0 && end - start >= 2 {
+                s = s.min(-0.5);
             }
             // A capital after a small letter inside a word ("õÑ", "κΡ").
             let before = i.checked_sub(1).map(|j| word[j]);
