@@ -27,7 +27,7 @@ pub(super) fn mend_block(block: &[u8], ev: &Evidence) -> Option<String> {
     let lines = logical_lines(block);
     // Raw 8-bit values: not UTF-8, or UTF-8 only by accident (see
     // `charset::is_utf8`).
-    let is_raw = |line: &[u8]| !line.is_ascii() && !charset::is_utf8(value_of(line), ev);
+    let is_raw = |line: &[u8]| !charset::is_utf8(value_of(line), ev);
     let raw_values: Vec<&[u8]> = lines
         .iter()
         .filter(|l| is_raw(l))
@@ -37,23 +37,24 @@ pub(super) fn mend_block(block: &[u8], ev: &Evidence) -> Option<String> {
     let mut out = String::with_capacity(block.len() + block.len() / 2);
     let mut changed = false;
     for line in lines {
+        let value = value_of(line);
+        let name = &line[..line.len() - value.len()];
         let text = match (std::str::from_utf8(line), &chosen) {
             (Ok(s), _) if !is_raw(line) => std::borrow::Cow::Borrowed(s),
-            (_, Some(label)) => {
+            (_, chosen) => {
                 changed = true;
-                let name_len = line.len() - value_of(line).len();
-                let mut text = String::from_utf8_lossy(&line[..name_len]).into_owned();
-                let value = value_of(line);
-                let decoded = charset::decode_with(label, value).unwrap_or_default();
+                // A name that is not UTF-8 is no header mail-parser reads
+                // for display; it only has to stay text.
+                let mut text = String::from_utf8_lossy(name).into_owned();
+                let decoded = chosen
+                    .as_deref()
+                    .filter(|_| is_raw(line))
+                    .and_then(|label| charset::decode_with(label, value))
+                    .filter(|d| charset::is_clean(d));
                 // The block's choice does not fit this one header: read it on its own.
-                if charset::is_clean(&decoded) {
-                    text.push_str(&decoded);
-                } else {
-                    text.push_str(&charset::decode_unlabelled(value, ev));
-                }
+                text.push_str(&decoded.unwrap_or_else(|| charset::decode_unlabelled(value, ev)));
                 std::borrow::Cow::Owned(text)
             }
-            (_, None) => unreachable!("a raw line makes a choice"),
         };
         let (name, value) = match text.split_once(':') {
             Some((n, v)) if !n.contains(char::is_whitespace) => (n, v),
@@ -471,6 +472,25 @@ mod tests {
             None
         );
         assert_eq!(mend_encoded_words("plain =? not a word ?= x", &ev), None);
+    }
+
+    #[test]
+    fn odd_bytes_anywhere_in_a_block() {
+        // Found by the fuzzer: 8-bit bytes in a header's name (its value
+        // UTF-8), in a line without a colon, in a continuation line.
+        for block in [
+            &b"X-\xe9t\xe9: plain value\r\nSubject: ok\r\n\r\n"[..],
+            b"not a header \xff\xfe\r\nSubject: ok\r\n\r\n",
+            b"Subject: ok\r\n \xc4\xe3\r\n\r\n",
+            b"\xff",
+            b":",
+            b"",
+        ] {
+            let mended = mend_block(block, &Evidence::default());
+            if let Some(m) = mended {
+                assert!(m.contains("ok") || block.len() < 3, "{m:?}");
+            }
+        }
     }
 
     #[test]
