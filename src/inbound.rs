@@ -2,14 +2,27 @@
 //!
 //! Everything after this module sees our own types, so a move to mail-parser
 //! 1.x touches this module only. The submodules do not use mail-parser types
-//! either, except `charset` (its decoder table) and `html` (its entity table):
+//! either, except `charset` (its decoder table), `html` (its entity table),
+//! and `headers` and `repair`, which mend what mail-parser is given and read
+//! header blocks with its own header parser, so both see the same headers:
 //!
 //! - `auto`: automatic-mail signals (auto-replies, bounces, lists, robots).
 //! - `attachment`: attachment names made safe to show and to write to disk.
-//! - `charset`: decoding bytes whose charset is missing, wrong or unknown.
+//! - `charset`: decoding bytes whose charset is missing, wrong or unknown:
+//!   guessed with evidence (the mail's own labels, the mailbox's language,
+//!   plausibility).
+//! - `fingerprint`: what makes two deliveries the same mail (body and the
+//!   sender's headers, hashed), for telling a re-fetch from a reused Message-ID.
+//! - `headers`: header blocks mended before mail-parser reads them (raw
+//!   8-bit values, encoded words that lie or split a character, comments in
+//!   addresses, the first `Subject`).
 //! - [`html`]: HTML bodies turned into text: the crate's one HTML walker
 //!   (public: `desk::quote` renders replies with it).
 //! - `ids`: Message-ID lists as real mail writes them.
+//! - `params`: MIME parameters written the RFC 2231 way (continuations
+//!   joined before decoding).
+//! - `repair`: broken MIME structure mended before parsing (multiparts that
+//!   do not close, two `Content-Type` headers).
 //! - `text`: plain-text bodies tidied (line endings, format=flowed, blank runs).
 
 mod attachment;
@@ -17,20 +30,26 @@ pub mod authres;
 mod auto;
 pub mod bounce;
 mod charset;
+mod fingerprint;
 #[cfg(test)]
 mod fuzzed;
 #[cfg(test)]
 mod golden;
+mod headers;
 pub mod html;
 mod ids;
+mod params;
+mod repair;
 mod text;
 
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-use mail_parser::{Encoding, MessagePart, MimeHeaders, PartType};
+use mail_parser::{Encoding, HeaderName, MessagePart, MimeHeaders, PartType};
 
 use crate::address::Mailbox;
+use crate::lang::Lang;
+use charset::Evidence;
 
 /// One incoming message, decoded and ready for threading and decisions.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +60,10 @@ pub struct Inbound {
     pub message_id: String,
     /// True when `message_id` was made up by us.
     pub synthetic_id: bool,
+    /// A hash of the body and the sender's headers (trace headers left out):
+    /// the same for two deliveries of one mail, different for two mails that
+    /// share a Message-ID. See `fingerprint`.
+    pub fingerprint: String,
     /// In-Reply-To ids, without angle brackets.
     pub in_reply_to: Vec<String>,
     /// References ids, without angle brackets, oldest first.
@@ -216,7 +239,14 @@ pub enum ParseError {
 /// a panic inside mail-parser becomes [`ParseError::NotAMessage`], so one
 /// hostile message is quarantined instead of stopping the poller.
 pub fn parse(raw: &[u8]) -> Result<Inbound, ParseError> {
-    guarded(|| parse_unguarded(raw))
+    parse_for(raw, None)
+}
+
+/// [`parse`] for a mailbox whose language an admin set: raw 8-bit text the
+/// mail does not label is then read in that language's charsets when they
+/// fit it (see `charset`).
+pub fn parse_for(raw: &[u8], language: Option<Lang>) -> Result<Inbound, ParseError> {
+    guarded(|| parse_unguarded(raw, language))
 }
 
 /// Runs `f`, turning a panic into [`ParseError::NotAMessage`]. mail-parser
@@ -256,37 +286,34 @@ struct MimeFacts {
     disposition_part: bool,
 }
 
-fn parse_unguarded(raw: &[u8]) -> Result<Inbound, ParseError> {
+fn parse_unguarded(raw: &[u8], language: Option<Lang>) -> Result<Inbound, ParseError> {
+    let repaired = repair::repair(raw);
     let msg = mail_parser::MessageParser::default()
-        .parse(raw)
+        .parse(repaired.bytes.as_ref())
         .ok_or_else(|| ParseError::NotAMessage("no header section".into()))?;
     let Some(root) = msg.parts.first() else {
         return Err(ParseError::NotAMessage("no header section".into()));
     };
     let raw_all: &[u8] = msg.raw_message.as_ref();
-    let headers = raw_headers(raw_all, root);
+    let ev = message_evidence(&msg, language);
+    let root_ev = block_evidence(&ev, root, raw_all);
+    let headers = raw_headers(raw_all, root, &root_ev);
 
-    // Some Chinese clients (Foxmail 5 and friends) write subjects and names
-    // as raw GBK bytes. mail-parser reads header bytes as UTF-8 and would
-    // turn those into U+FFFD, so re-read the header block after decoding
-    // each non-UTF-8 header with the fallback charset.
-    let header_block = raw_all
-        .get(root.offset_header as usize..root.offset_body as usize)
-        .unwrap_or_default();
-    let fixed_block = (std::str::from_utf8(header_block).is_err())
-        .then(|| charset::decode_header_block(header_block));
-    let fixed_msg = fixed_block
+    // What is shown (names, subject) is read from the header block as
+    // `headers` mends it, when it needed mending.
+    let mended = mended_root_block(&msg, &ev);
+    let fixed_msg = mended
         .as_deref()
         .and_then(|b| mail_parser::MessageParser::default().parse_headers(b.as_bytes()));
     let hmsg = fixed_msg.as_ref().unwrap_or(&msg);
 
     let from = first_mailbox(hmsg.from());
-    let (text, html) = bodies(&msg, raw_all);
+    let (text, html) = bodies(&msg, raw_all, &root_ev);
     if from.is_none() && text.trim().is_empty() {
         return Err(ParseError::NotAMessage("no sender and no text".into()));
     }
 
-    let subject = decoded_subject(hmsg.subject(), &headers);
+    let subject = collapse_ws(headers::first_subject(hmsg).unwrap_or(""));
     let (message_id, synthetic_id) = match header_values(&headers, "Message-ID")
         .find_map(|v| ids::parse_ids(v, true).into_iter().next())
     {
@@ -304,6 +331,7 @@ fn parse_unguarded(raw: &[u8]) -> Result<Inbound, ParseError> {
     Ok(Inbound {
         message_id,
         synthetic_id,
+        fingerprint: fingerprint::fingerprint(raw),
         in_reply_to: id_header(&headers, "In-Reply-To"),
         references: id_header(&headers, "References"),
         from,
@@ -317,7 +345,7 @@ fn parse_unguarded(raw: &[u8]) -> Result<Inbound, ParseError> {
             .map(|d| d.to_timestamp()),
         text,
         html,
-        attachments: attachments(&msg, raw_all),
+        attachments: attachments(&msg, &repaired, raw, &ev),
         auto,
         bounce,
         auth_results: auth_results(&headers),
@@ -344,7 +372,8 @@ pub struct Part {
 /// attached mails whole. Empty when the bytes are not a message; never panics.
 pub fn parts(raw: &[u8]) -> Vec<Part> {
     std::panic::catch_unwind(|| {
-        let Some(msg) = mail_parser::MessageParser::default().parse(raw) else {
+        let repaired = repair::repair(raw);
+        let Some(msg) = mail_parser::MessageParser::default().parse(repaired.bytes.as_ref()) else {
             return Vec::new();
         };
         let raw_all: &[u8] = msg.raw_message.as_ref();
@@ -387,26 +416,53 @@ fn collapse_ws(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// The subject as mail-parser decoded it, unless that lost characters to
-/// U+FFFD because a client split one multi-byte character over two encoded
-/// words; then our own decoder, which joins adjacent words first.
-fn decoded_subject(parsed: Option<&str>, headers: &[RawHeader]) -> String {
-    let parsed = parsed.unwrap_or("");
-    if parsed.contains('\u{FFFD}')
-        && let Some(raw) = header_values(headers, "Subject").next()
-        && raw.contains("=?")
-    {
-        let joined = charset::decode_encoded_words(raw);
-        if !joined.contains('\u{FFFD}') {
-            return collapse_ws(&joined);
+/// What the mail declares about its charsets: the charset of each text
+/// part, in order (see `charset`).
+fn message_evidence(msg: &mail_parser::Message<'_>, language: Option<Lang>) -> Evidence {
+    let mut ev = Evidence::new(language);
+    for part in &msg.parts {
+        if matches!(part.body, PartType::Text(_) | PartType::Html(_))
+            && let Some(label) = part.content_type().and_then(|ct| ct.attribute("charset"))
+        {
+            ev.declare(label);
         }
     }
-    collapse_ws(parsed)
+    ev
+}
+
+/// The evidence for the header block of `part`: its own charset, its
+/// encoded words, then the mail's.
+fn block_evidence(ev: &Evidence, part: &MessagePart<'_>, raw: &[u8]) -> Evidence {
+    let block = raw
+        .get(part.offset_header as usize..part.offset_body as usize)
+        .unwrap_or_default();
+    let own = part.content_type().and_then(|ct| ct.attribute("charset"));
+    ev.for_block(own, block)
+}
+
+/// The root header block of `msg` mended for display (`headers`), or
+/// `None` when mail-parser reads it right as it is. The top-level mail and
+/// attached mails go through this one path.
+fn mended_root_block(msg: &mail_parser::Message<'_>, ev: &Evidence) -> Option<String> {
+    let root = msg.parts.first()?;
+    let raw: &[u8] = msg.raw_message.as_ref();
+    let block = raw.get(root.offset_header as usize..root.offset_body as usize)?;
+    headers::mend_block(block, &block_evidence(ev, root, raw))
+}
+
+/// The subject of a mail, decoded as the top-level subject is (an attached
+/// mail's name).
+fn mail_subject(msg: &mail_parser::Message<'_>, language: Option<Lang>) -> Option<String> {
+    let mended = mended_root_block(msg, &message_evidence(msg, language));
+    let fixed = mended
+        .as_deref()
+        .and_then(|b| mail_parser::MessageParser::default().parse_headers(b.as_bytes()));
+    headers::first_subject(fixed.as_ref().unwrap_or(msg)).map(collapse_ws)
 }
 
 /// The headers of one part in order, values unfolded, trimmed and decoded
-/// (UTF-8, else the fallback charset).
-fn raw_headers(raw: &[u8], part: &MessagePart<'_>) -> Vec<RawHeader> {
+/// (UTF-8, else guessed with the block's evidence).
+fn raw_headers(raw: &[u8], part: &MessagePart<'_>, ev: &Evidence) -> Vec<RawHeader> {
     part.headers
         .iter()
         .map(|h| {
@@ -420,7 +476,9 @@ fn raw_headers(raw: &[u8], part: &MessagePart<'_>) -> Vec<RawHeader> {
                 .collect();
             RawHeader {
                 name: h.name.as_str().to_string(),
-                value: charset::decode_unlabelled(&unfolded).trim().to_string(),
+                value: charset::decode_unlabelled(unfolded.trim_ascii(), ev)
+                    .trim()
+                    .to_string(),
             }
         })
         .collect()
@@ -443,7 +501,12 @@ pub fn auth_results_of_headers(block: &[u8]) -> Vec<String> {
     let Some(root) = msg.parts.first() else {
         return Vec::new();
     };
-    auth_results(&raw_headers(msg.raw_message.as_ref(), root))
+    // Authentication-Results are ASCII; no evidence is needed to read them.
+    auth_results(&raw_headers(
+        msg.raw_message.as_ref(),
+        root,
+        &Evidence::default(),
+    ))
 }
 
 fn header_values<'h>(headers: &'h [RawHeader], name: &'h str) -> impl Iterator<Item = &'h str> {
@@ -562,18 +625,18 @@ fn body_part_ids(msg: &mail_parser::Message<'_>) -> (Vec<usize>, Vec<usize>) {
 
 /// `text` and `html` of the mail: text/plain preferred, HTML converted when
 /// there is no usable plain part.
-fn bodies(msg: &mail_parser::Message<'_>, raw: &[u8]) -> (String, Option<String>) {
+fn bodies(msg: &mail_parser::Message<'_>, raw: &[u8], ev: &Evidence) -> (String, Option<String>) {
     let (text_ids, html_ids) = body_part_ids(msg);
     let html_parts: Vec<String> = html_ids
         .iter()
         .filter_map(|&i| msg.parts.get(i))
-        .map(|p| part_text(p, raw).into_owned())
+        .map(|p| part_text(p, raw, ev).into_owned())
         .collect();
     let html = (!html_parts.is_empty()).then(|| html_parts.join("\n"));
 
     let mut pieces = Vec::new();
     for part in text_ids.iter().filter_map(|&i| msg.parts.get(i)) {
-        let body = part_text(part, raw);
+        let body = part_text(part, raw, ev);
         let piece = match part.body {
             PartType::Html(_) => html::html_to_text(&body),
             _ => {
@@ -603,7 +666,7 @@ fn bodies(msg: &mail_parser::Message<'_>, raw: &[u8]) -> (String, Option<String>
 
 /// The text of a text or HTML part, with the charset guessed again when the
 /// mail did not say (or lied) and mail-parser's UTF-8 reading lost characters.
-fn part_text<'a>(part: &'a MessagePart<'a>, raw: &[u8]) -> Cow<'a, str> {
+fn part_text<'a>(part: &'a MessagePart<'a>, raw: &[u8], ev: &Evidence) -> Cow<'a, str> {
     let decoded: &str = match &part.body {
         PartType::Text(t) | PartType::Html(t) => t.as_ref(),
         _ => return String::from_utf8_lossy(part.contents()),
@@ -612,19 +675,26 @@ fn part_text<'a>(part: &'a MessagePart<'a>, raw: &[u8]) -> Cow<'a, str> {
         .content_type()
         .and_then(|ct| ct.attribute("charset"))
         .map(str::trim);
+    let lost = decoded.contains('\u{FFFD}');
     let needs_guess = match label {
-        None => decoded.contains('\u{FFFD}'),
+        None => lost,
         // "us-ascii" with 8-bit bytes: the label is wrong, the bytes are
         // usually UTF-8 or GBK. mail-parser read them as windows-1252.
         Some(l) if charset::is_ascii_label(l) => !decoded.is_ascii(),
-        Some(l) => !charset::is_known(l) && decoded.contains('\u{FFFD}'),
+        // ISO-2022-JP written in Shift_JIS and kin: read again, the
+        // label's usual impostors first.
+        Some(l) if lost && charset::is_cjk_label(l) => {
+            let bytes = transfer_decoded(part, raw);
+            return Cow::Owned(charset::decode_labelled(l, &bytes, ev));
+        }
+        Some(l) => !charset::is_known(l) && lost,
     };
     if !needs_guess {
         return Cow::Borrowed(decoded);
     }
     let bytes = transfer_decoded(part, raw);
     let is_html = matches!(part.body, PartType::Html(_));
-    Cow::Owned(charset::decode_guessing(&bytes, is_html))
+    Cow::Owned(charset::decode_guessing(&bytes, is_html, ev))
 }
 
 /// The bytes of a part with only the transfer encoding removed (no charset
@@ -655,7 +725,15 @@ fn transfer_decoded(part: &MessagePart<'_>, raw: &[u8]) -> Vec<u8> {
 /// images, attached mails (one `.eml` each, not descended into) and other
 /// binary content. Report parts of bounces and receipts
 /// (`message/delivery-status` …) are machine data and left out.
-fn attachments(msg: &mail_parser::Message<'_>, raw: &[u8]) -> Vec<Attachment> {
+/// `raw` is what was parsed; `original` the message as it came, where the
+/// bytes of attached mails are taken from.
+fn attachments(
+    msg: &mail_parser::Message<'_>,
+    repaired: &repair::Repaired<'_>,
+    original: &[u8],
+    ev: &Evidence,
+) -> Vec<Attachment> {
+    let raw: &[u8] = repaired.bytes.as_ref();
     let (text_ids, html_ids) = body_part_ids(msg);
     let body: HashSet<usize> = text_ids.into_iter().chain(html_ids).collect();
     let mut out = Vec::new();
@@ -670,7 +748,7 @@ fn attachments(msg: &mail_parser::Message<'_>, raw: &[u8]) -> Vec<Attachment> {
             .is_some_and(|d| d.is_attachment());
         let (wanted, data) = match &part.body {
             PartType::Multipart(_) => (false, Vec::new()),
-            PartType::Message(_) => (true, part.contents().to_vec()),
+            PartType::Message(m) => (true, attached_mail_bytes(m, raw, repaired, original)),
             PartType::Binary(b) | PartType::InlineBinary(b) => {
                 let report = matches!(
                     ctype.as_deref(),
@@ -702,13 +780,16 @@ fn attachments(msg: &mail_parser::Message<'_>, raw: &[u8]) -> Vec<Attachment> {
         };
         let index = out.len() + 1;
         let name = if is_mail {
-            let given = part
-                .attachment_name()
-                .map(str::to_string)
-                .or_else(|| part.message().and_then(|m| m.subject()).map(collapse_ws));
+            let given = attachment_name(part, raw, ev)
+                .map(Cow::into_owned)
+                .or_else(|| part.message().and_then(|m| mail_subject(m, ev.language())));
             attachment::mail_name(given.as_deref(), index)
         } else {
-            attachment::sanitise_name(attachment_name(part, raw).as_deref(), &content_type, index)
+            attachment::sanitise_name(
+                attachment_name(part, raw, ev).as_deref(),
+                &content_type,
+                index,
+            )
         };
         out.push(Attachment {
             name,
@@ -719,10 +800,37 @@ fn attachments(msg: &mail_parser::Message<'_>, raw: &[u8]) -> Vec<Attachment> {
     out
 }
 
-/// The file name of a part. Old Chinese clients write it as raw GBK bytes,
-/// which mail-parser reads as UTF-8 and turns into U+FFFD; then the part's
-/// header block is decoded with the fallback charset and read again.
-fn attachment_name<'a>(part: &'a MessagePart<'a>, raw: &[u8]) -> Option<Cow<'a, str>> {
+/// The bytes of an attached mail as it came: when it was parsed in place
+/// (not transfer-encoded), its range of the original message, so what the
+/// repair inserted or renamed is not in it.
+fn attached_mail_bytes(
+    m: &mail_parser::Message<'_>,
+    parsed: &[u8],
+    repaired: &repair::Repaired<'_>,
+    original: &[u8],
+) -> Vec<u8> {
+    let in_place = std::ptr::eq(m.raw_message.as_ref().as_ptr(), parsed.as_ptr());
+    if in_place && let Some(root) = m.parts.first() {
+        let (start, end) =
+            repaired.original_range(root.offset_header as usize, root.offset_end as usize);
+        if let Some(bytes) = original.get(start..end) {
+            return bytes.to_vec();
+        }
+    }
+    m.raw_message().to_vec()
+}
+
+/// The file name of a part. When mail-parser's reading lost characters
+/// (raw 8-bit bytes, an encoded word whose label lies), the part's header
+/// block is mended (`headers`) and read again.
+fn attachment_name<'a>(
+    part: &'a MessagePart<'a>,
+    raw: &[u8],
+    ev: &Evidence,
+) -> Option<Cow<'a, str>> {
+    if let Some(name) = rfc2231_name(part, raw, ev) {
+        return Some(Cow::Owned(name));
+    }
     let name = part.attachment_name()?;
     if !name.contains('\u{FFFD}') {
         return Some(Cow::Borrowed(name));
@@ -730,15 +838,37 @@ fn attachment_name<'a>(part: &'a MessagePart<'a>, raw: &[u8]) -> Option<Cow<'a, 
     let block = raw
         .get(part.offset_header as usize..part.offset_body as usize)
         .unwrap_or_default();
-    if std::str::from_utf8(block).is_ok() {
+    let Some(fixed) = headers::mend_block(block, &block_evidence(ev, part, raw)) else {
         return Some(Cow::Borrowed(name));
-    }
-    let fixed = charset::decode_header_block(block);
+    };
     let reparsed = mail_parser::MessageParser::default().parse_headers(fixed.as_bytes());
     match reparsed.as_ref().and_then(|m| m.attachment_name()) {
         Some(n) => Some(Cow::Owned(n.to_string())),
         None => Some(Cow::Borrowed(name)),
     }
+}
+
+/// The file name when the part writes it RFC 2231 style (`filename*0*=…`):
+/// the segments joined, then decoded once (`params`). Where mail-parser
+/// looks: `Content-Disposition`'s `filename`, else `Content-Type`'s `name`.
+fn rfc2231_name(part: &MessagePart<'_>, raw: &[u8], ev: &Evidence) -> Option<String> {
+    for (header, param) in [
+        (HeaderName::ContentDisposition, "filename"),
+        (HeaderName::ContentType, "name"),
+    ] {
+        let Some(h) = part.headers.iter().find(|h| h.name == header) else {
+            continue;
+        };
+        let value = raw
+            .get(h.offset_start as usize..h.offset_end as usize)
+            .unwrap_or_default();
+        if value.contains(&b'*')
+            && let Some(name) = params::extended(value, param, &block_evidence(ev, part, raw))
+        {
+            return Some(name);
+        }
+    }
+    None
 }
 
 fn all_mailboxes(a: Option<&mail_parser::Address<'_>>) -> Vec<Mailbox> {
@@ -856,6 +986,220 @@ mod tests {
     }
 
     #[test]
+    fn raw_latin1_headers_are_not_read_as_gbk() {
+        // Every one of these is also valid GBK, which is how Håvard got a
+        // Chinese character in the acknowledgement's greeting.
+        let mut raw = b"From: H\xe5vard Nilsen <havard.nilsen@firma.test>\r\n".to_vec();
+        raw.extend_from_slice(b"To: Kundeservice <help@desk.test>\r\n");
+        raw.extend_from_slice(b"Subject: Ny adresse: Hofj\xe4gerallee 12 / Forma\xe7\xe3o\r\n");
+        raw.extend_from_slice(b"Content-Type: text/plain\r\n\r\nHei!\r\n");
+        let m = parse(&raw).unwrap();
+        assert_eq!(m.from.unwrap().name.as_deref(), Some("Håvard Nilsen"));
+        assert_eq!(m.subject, "Ny adresse: Hofjägerallee 12 / Formação");
+    }
+
+    #[test]
+    fn raw_header_charset_from_the_mails_own_labels() {
+        // Raw Big5 in From and Subject; the text part says big5. Read as
+        // GBK (the old rule) 楊雅婷 is 法懂碄.
+        let mut raw = b"From: \"\xb7\xa8\xb6\xae\xb4@\" <yating@example.com.tw>\r\n".to_vec();
+        raw.extend_from_slice(b"Subject: \xb9q\xb8\xa3\xb7\xed\xbe\xf7\r\n");
+        raw.extend_from_slice(
+            b"Content-Type: text/plain; charset=big5\r\n\r\n\xbd\xd0\xa8\xf3\xa7U\r\n",
+        );
+        let m = parse(&raw).unwrap();
+        assert_eq!(m.from.unwrap().name.as_deref(), Some("楊雅婷"));
+        assert_eq!(m.subject, "電腦當機");
+        assert_eq!(m.text, "請協助");
+        // Raw Shift_JIS, no label anywhere: read by plausibility.
+        let mut raw = b"From: \x8d\xb2\x93\xa1 \x8c\x92 <sato@example.co.jp>\r\n".to_vec();
+        raw.extend_from_slice(
+            b"Subject: \x89\xef\x8b\x63\x8e\xba\x82\xcc\x97\x5c\x96\xf1\r\n\r\nhi\r\n",
+        );
+        let m = parse(&raw).unwrap();
+        assert_eq!(m.from.unwrap().name.as_deref(), Some("佐藤 健"));
+        assert_eq!(m.subject, "会議室の予約");
+    }
+
+    #[test]
+    fn mailbox_language_is_evidence() {
+        // Bytes that read plausibly both as Big5 (馬票陝) and as GBK
+        // (皑布阿), Big5 a little better: alone they are Big5; in a zh-CN
+        // mailbox, whose unlabelled mail is GBK, they are GBK.
+        let raw = b"From: a@b.test\r\nSubject: \xb0\xa8\xb2\xbc\xb0\xa2\r\n\r\nhi\r\n";
+        assert_eq!(parse(raw).unwrap().subject, "馬票陝");
+        assert_eq!(parse_for(raw, Some(Lang::ZhCn)).unwrap().subject, "皑布阿");
+        // … but no language makes mojibake of a plain Latin-1 name.
+        let raw = b"From: H\xe5vard <h@firma.test>\r\n\r\nhi\r\n";
+        let m = parse_for(raw, Some(Lang::ZhCn)).unwrap();
+        assert_eq!(m.from.unwrap().name.as_deref(), Some("Håvard"));
+    }
+
+    #[test]
+    fn encoded_words_whose_label_lies() {
+        // Declared ISO-2022-JP, written in Shift_JIS (old Japanese webmail).
+        let m = parse_str(
+            "From: =?ISO-2022-JP?B?jbKToSCMkg==?= <sato@example.co.jp>\r\n\
+             Subject: =?ISO-2022-JP?B?ie+LY466gsyXXJbx?=\r\n\r\nhi\r\n",
+        );
+        assert_eq!(m.from.unwrap().name.as_deref(), Some("佐藤 健"));
+        assert_eq!(m.subject, "会議室の予約");
+        // Declared GB2312, with GBK-only characters (朱镕基, 王堃).
+        let m = parse_str(
+            "From: =?gb2312?B?1uzpRrv5?= <zhu@example.cn>\r\nSubject: =?GB2312?B?zfWI0g==?=\r\n\r\nhi\r\n",
+        );
+        assert_eq!(m.from.unwrap().name.as_deref(), Some("朱镕基"));
+        assert_eq!(m.subject, "王堃");
+        // Declared UTF-8, written in Latin-1.
+        let m = parse(b"From: a@b.test\r\nSubject: =?utf-8?Q?Gr=FC=DFe_aus_K=F6ln?=\r\n\r\nhi\r\n")
+            .unwrap();
+        assert_eq!(m.subject, "Grüße aus Köln");
+    }
+
+    #[test]
+    fn duplicate_subjects_first_wins() {
+        let m = parse_str(
+            "From: a@b.test\r\nSubject: Printer broken\r\nSubject: [SPAM?] Printer broken\r\n\r\nhi\r\n",
+        );
+        assert_eq!(m.subject, "Printer broken");
+    }
+
+    #[test]
+    fn comments_are_not_display_names() {
+        let m = parse_str(
+            "From: Pete(A wonderful \\) chap) <pete(his account)@silly.test(his host)>\r\n\
+             To: Help Desk (IT) <help@desk.test>, (nobody) kim@desk.test (Kim Lee)\r\n\r\nhi\r\n",
+        );
+        let from = m.from.unwrap();
+        assert_eq!(
+            (from.name.as_deref(), from.address.as_str()),
+            (Some("Pete"), "pete@silly.test")
+        );
+        let to: Vec<String> = m.to.iter().map(|t| t.to_string()).collect();
+        assert_eq!(
+            to,
+            vec!["Help Desk <help@desk.test>", "Kim Lee <kim@desk.test>"]
+        );
+    }
+
+    #[test]
+    fn attached_mail_names_decode_like_subjects() {
+        // The inner mails: raw GBK (Foxmail 5), a character split over two
+        // encoded words, a label that lies. Named as their subjects read.
+        let mut raw =
+            b"From: a@b.test\r\nSubject: fwd\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n\
+            --m\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
+            --m\r\nContent-Type: message/rfc822\r\n\r\nFrom: b@c.test\r\nSubject: "
+                .to_vec();
+        raw.extend_from_slice(b"\xd3\xca\xcf\xe4\xce\xde\xb7\xa8\xb5\xc7\xc2\xbc\r\n\r\ninner\r\n");
+        raw.extend_from_slice(
+            b"--m\r\nContent-Type: message/rfc822\r\n\r\nFrom: b@c.test\r\n\
+              Subject: =?UTF-8?B?5L2g5Q==?= =?UTF-8?B?pb0=?=\r\n\r\ninner\r\n\
+              --m\r\nContent-Type: message/rfc822\r\n\r\nFrom: b@c.test\r\n\
+              Subject: =?ISO-2022-JP?B?ie+LY466gsyXXJbx?=\r\nSubject: second\r\n\r\ninner\r\n--m--\r\n",
+        );
+        let m = parse(&raw).unwrap();
+        let names: Vec<&str> = m.attachments.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(
+            names,
+            vec!["邮箱无法登录.eml", "你好.eml", "会議室の予約.eml"]
+        );
+    }
+
+    #[test]
+    fn inner_multipart_that_does_not_close_ends_at_the_outer_delimiter() {
+        // A fax-to-mail gateway: the alternative never closes, the fax
+        // follows as the next part of the mixed.
+        let m = parse_str(
+            "From: fax@office.test\r\nSubject: Fax from +49 30 1234567\r\n\
+             Content-Type: multipart/mixed; boundary=outer\r\n\r\n--outer\r\n\
+             Content-Type: multipart/alternative; boundary=inner\r\n\r\n--inner\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\r\nYou received a fax (2 pages).\r\n--inner\r\n\
+             Content-Type: text/html; charset=utf-8\r\n\r\n<p>You received a fax (2 pages).</p>\r\n--outer\r\n\
+             Content-Type: application/pdf; name=fax.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+             JVBERi0xLjQK\r\n--outer\r\nContent-Type: text/plain; name=cover.txt\r\n\r\nCover page\r\n--outer--\r\n",
+        );
+        assert_eq!(m.text, "You received a fax (2 pages).");
+        assert!(m.html.as_deref().unwrap().contains("<p>You received a fax"));
+        assert!(
+            !m.html.unwrap().contains("--outer"),
+            "the html part ends at the delimiter"
+        );
+        let names: Vec<&str> = m.attachments.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, vec!["fax.pdf", "cover.txt"]);
+        assert_eq!(m.attachments[0].data, b"%PDF-1.4\n");
+        assert_eq!(m.attachments[1].data, b"Cover page");
+    }
+
+    #[test]
+    fn parts_open_at_the_end_end_with_the_message() {
+        // The last part, base64, and both multiparts: no closing delimiters.
+        let m = parse_str(
+            "From: scanner@office.test\r\nContent-Type: multipart/mixed; boundary=outer\r\n\r\n\
+             --outer\r\nContent-Type: multipart/related; boundary=inner\r\n\r\n--inner\r\n\
+             Content-Type: text/html\r\n\r\n<p>Scan attached</p>\r\n--inner\r\n\
+             Content-Type: image/png; name=logo.png\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n\
+             --outer\r\nContent-Type: application/pdf; name=scan.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+             JVBERi0xLjQK",
+        );
+        assert_eq!(m.text, "Scan attached");
+        let files: Vec<(&str, &[u8])> = m
+            .attachments
+            .iter()
+            .map(|a| (a.name.as_str(), a.data.as_slice()))
+            .collect();
+        assert_eq!(
+            files,
+            vec![
+                ("logo.png", &b"\x89PNG\r\n\x1a\n"[..]),
+                ("scan.pdf", b"%PDF-1.4\n")
+            ]
+        );
+    }
+
+    #[test]
+    fn attached_mail_with_an_open_multipart_stays_as_sent() {
+        let inner = "From: x@y.test\r\nSubject: inner\r\nContent-Type: multipart/mixed; boundary=n\r\n\r\n\
+                     --n\r\nContent-Type: text/plain\r\n\r\ninner text\r\n";
+        let raw = format!(
+            "From: a@b.test\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n--m\r\n\
+             Content-Type: text/plain\r\n\r\nsee attached\r\n--m\r\nContent-Type: message/rfc822\r\n\r\n{inner}\
+             --m\r\nContent-Type: application/pdf; name=after.pdf\r\n\r\n%PDF\r\n--m--\r\n"
+        );
+        let m = parse_str(&raw);
+        assert_eq!(m.text, "see attached");
+        let names: Vec<&str> = m.attachments.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, vec!["inner.eml", "after.pdf"]);
+        assert_eq!(
+            m.attachments[0].data,
+            inner.trim_end().as_bytes(),
+            "no inserted delimiter"
+        );
+    }
+
+    #[test]
+    fn duplicate_content_type_first_wins_body_never_raw_mime() {
+        let mime = "\r\n--b\r\nContent-Type: text/plain\r\n\r\nreal text\r\n--b\r\n\
+                    Content-Type: application/pdf; name=a.pdf\r\n\r\n%PDF\r\n--b--\r\n";
+        for headers in [
+            "Content-Type: multipart/mixed; boundary=b\r\nContent-Type: text/plain\r\n",
+            // The first is text, but the body is made of the later one's parts.
+            "Content-Type: text/plain; charset=us-ascii\r\nContent-Type: multipart/mixed; boundary=b\r\n",
+        ] {
+            let m = parse_str(&format!("From: a@b.test\r\nSubject: x\r\n{headers}{mime}"));
+            assert_eq!(m.text, "real text", "{headers:?}");
+            assert_eq!(m.attachments.len(), 1, "{headers:?}");
+        }
+        // In a part: the first says text, mail-parser would take the PDF.
+        let m = parse_str(
+            "From: a@b.test\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+             Content-Type: text/plain\r\nContent-Type: application/octet-stream\r\n\r\nthe text\r\n--b--\r\n",
+        );
+        assert_eq!(m.text, "the text");
+        assert!(m.attachments.is_empty());
+    }
+
+    #[test]
     fn subject_with_character_split_over_encoded_words() {
         // 你好 in UTF-8 split after the fourth byte, as some webmails do.
         let m = parse_str(
@@ -928,6 +1272,7 @@ mod tests {
         let mk = |subject: &str, text: &str| Inbound {
             message_id: String::new(),
             synthetic_id: false,
+            fingerprint: String::new(),
             in_reply_to: vec![],
             references: vec![],
             from: None,
@@ -1024,6 +1369,24 @@ mod tests {
         let m = parse(&raw).unwrap();
         assert_eq!(m.attachments[0].name, "报价单.xls");
         assert_eq!(m.text, "quote attached");
+    }
+
+    #[test]
+    fn rfc2231_continuations_are_joined_before_decoding() {
+        // ISO-2022-JP is stateful: the escape in is in the first segment,
+        // the escape out in the second (見積書.pdf). And a UTF-8 character
+        // split between two segments (報告書.xlsx).
+        let m = parse_str(
+            "From: a@b.test\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+             Content-Type: text/plain\r\n\r\nsee files\r\n--b\r\n\
+             Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\
+             Content-Disposition: attachment;\r\n filename*0*=iso-2022-jp''%1B%24B8%2B%40Q%3Dq;\r\n filename*1*=%1B%28B.pdf\r\n\
+             \r\nJVBERi0xLjQK\r\n--b\r\n\
+             Content-Type: application/vnd.ms-excel;\r\n name*0*=UTF-8''%E5%A0%B1%E5;\r\n name*1*=%91%8A%E6%9B%B8.xlsx\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\nAAAA\r\n--b--\r\n",
+        );
+        let names: Vec<&str> = m.attachments.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, vec!["見積書.pdf", "報告書.xlsx"]);
     }
 
     #[test]
@@ -1153,6 +1516,19 @@ mod tests {
         }
         raw.extend_from_slice(b"From: a@b.test\r\n\r\ninnermost\r\n");
         assert_quick("1000 nested message/rfc822", &raw);
+    }
+
+    #[test]
+    fn long_runs_of_unlabelled_8bit_text() {
+        // One word of 100,000 accented letters, a megabyte of unlabelled
+        // EUC-KR-looking pairs: the charset guess must stay linear.
+        let mut raw = b"From: a@b.test\r\nSubject: ".to_vec();
+        raw.extend(std::iter::repeat_n(0xE9u8, 100_000));
+        raw.extend_from_slice(b"\r\nX-Hangul: ");
+        raw.extend(std::iter::repeat_n([0xB0u8, 0xA1], 50_000).flatten());
+        raw.extend_from_slice(b"\r\nContent-Type: text/plain\r\n\r\n");
+        raw.extend(std::iter::repeat_n([0xB0u8, 0xA1], 500_000).flatten());
+        assert_quick("long 8-bit runs", &raw);
     }
 
     #[test]

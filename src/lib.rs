@@ -3,9 +3,11 @@
 //! Layout, in the order mail flows (see `shared/design.md`):
 //! - [`source`]: where mail comes from: IMAP (IDLE, UIDs, checkpoints), Maildir;
 //!   backlogs in batches bounded by count and bytes.
-//! - [`inbound`]: raw bytes → [`inbound::Inbound`] (the only user of mail-parser),
+//! - [`inbound`]: raw bytes → [`inbound::Inbound`] (the only user of mail-parser):
+//!   broken MIME mended and unlabelled charsets guessed with evidence first,
 //!   automatic-mail signals, delivery reports ([`inbound::bounce`]), HTML to
-//!   text (the one walker; quote cutting uses it too), Authentication-Results.
+//!   text (the one walker; quote cutting uses it too), Authentication-Results,
+//!   the content fingerprint that tells a re-fetch from a reused Message-ID.
 //! - [`thread`]: which ticket a mail belongs to: the lookup order (pure), our
 //!   Message-ID scheme and loop header.
 //! - [`subject`]: the ticket tag in subjects (`[#1042]`), reply/forward prefixes.

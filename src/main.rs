@@ -19,6 +19,46 @@ use postdesk::source::now_ms;
 use postdesk::store::{KbReview, Store, TicketFilter};
 use postdesk::terminal::line as shown;
 
+// `println!`, `print!` and `eprintln!` that do not panic when the other end
+// is gone. std's panic when a write fails, and a closed pipe
+// (`postdesk tickets --json | head`) is such a failure: Rust ignores SIGPIPE,
+// so where a C program would just be stopped, the write returns EPIPE and
+// std panics with "failed printing to stdout". Shadowing the macros keeps
+// every call site as it is.
+macro_rules! println {
+    () => { crate::write_stdout(format_args!("\n")) };
+    ($($arg:tt)*) => { crate::write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
+}
+macro_rules! print {
+    ($($arg:tt)*) => { crate::write_stdout(format_args!($($arg)*)) };
+}
+macro_rules! eprintln {
+    ($($arg:tt)*) => { crate::write_stderr(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// Writes to stdout. When the reader has closed the pipe it wanted no more:
+/// the process ends at once and quietly, with success, as `head` expects
+/// (a C program would have been stopped by SIGPIPE at this point too). Any
+/// other failure (a full disk behind a redirect) is said on stderr and ends
+/// the process with failure, since the output is incomplete.
+fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        write_stderr(format_args!("postdesk: writing the output: {e}\n"));
+        std::process::exit(1);
+    }
+}
+
+/// Writes to stderr; if even that fails there is no one left to tell.
+fn write_stderr(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_fmt(args);
+}
+
 /// A service desk that lives in e-mail.
 #[derive(Parser)]
 #[command(name = "postdesk", version, about)]

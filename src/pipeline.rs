@@ -25,7 +25,7 @@ use crate::desk::policy::Policy;
 use crate::desk::sla::escalation;
 use crate::desk::{closing, flood, kb};
 use crate::inbound::{self, Inbound};
-use crate::store::{Checkpoint, Store, StoreError, Tx};
+use crate::store::{Checkpoint, Seen, Store, StoreError, Tx};
 use crate::thread::{self, Link, Lookup};
 
 use apply::{Context, apply};
@@ -156,7 +156,8 @@ fn process_unguarded(
     // Parsing needs no database: do it for the whole batch first, on every
     // core, so the single writer only threads, decides and writes.
     let limit = engine.config.storage.max_message_size;
-    let parsed = parse_all(items, limit, engine.config.storage.max_parse_time);
+    let language = engine.mail_language(mailbox);
+    let parsed = parse_all(items, limit, engine.config.storage.max_parse_time, language);
     let tx = store.transaction()?;
     let mut tally = Tally::default();
     for (item, mail) in items.iter().zip(parsed) {
@@ -175,6 +176,7 @@ fn parse_all(
     items: &[Incoming],
     max_size: u64,
     max_time: Duration,
+    language: Option<crate::lang::Lang>,
 ) -> Vec<Result<Inbound, String>> {
     let one = |item: &Incoming| -> Result<Inbound, String> {
         if item.raw.len() as u64 > max_size {
@@ -184,7 +186,7 @@ fn parse_all(
             ));
         }
         let started = std::time::Instant::now();
-        let mail = inbound::parse(&item.raw).map_err(|e| e.to_string())?;
+        let mail = inbound::parse_for(&item.raw, language).map_err(|e| e.to_string())?;
         let took = started.elapsed();
         if took > max_time {
             return Err(format!(
@@ -231,10 +233,14 @@ fn process_one(
             return Ok(tally);
         }
     };
-    if tx.seen_inbound(mailbox, &mail.message_id)? {
-        tally.duplicates += 1;
-        return Ok(tally);
-    }
+    let reused = match tx.seen_inbound(mailbox, &mail.message_id, &mail.fingerprint)? {
+        Seen::Duplicate => {
+            tally.duplicates += 1;
+            return Ok(tally);
+        }
+        Seen::New => None,
+        Seen::ReusedId { ticket } => Some(ticket),
+    };
     let bounced = match mail
         .bounce
         .as_ref()
@@ -255,7 +261,10 @@ fn process_one(
         bounced: bounced.as_ref(),
     };
     let effects = decide_with_kb(tx, policy, &mail, known, now_ms)?;
-    let effects = hold_back(tx, engine, policy, effects, now_ms)?;
+    let mut effects = hold_back(tx, engine, policy, effects, now_ms)?;
+    if let Some(earlier) = reused {
+        note_reused_id(&mut effects, mailbox, &mail.message_id, earlier);
+    }
     let cx = Context {
         engine,
         policy,
@@ -265,6 +274,43 @@ fn process_one(
     };
     apply(tx, &cx, &effects, &mut tally)?;
     Ok(tally)
+}
+
+/// A mail whose Message-ID an earlier, different mail in this mailbox had
+/// is recorded as a new message all the same; the timeline of the ticket it
+/// joins (or opens) says so, since threading by that id is now ambiguous.
+/// Mail that joins no ticket is only logged.
+fn note_reused_id(
+    effects: &mut Vec<Effect>,
+    mailbox: &str,
+    message_id: &str,
+    earlier: Option<i64>,
+) {
+    let joined = effects.iter().find_map(|e| match e {
+        Effect::Attach { ticket, .. } => Some(*ticket),
+        _ => None,
+    });
+    let before = earlier.map_or_else(|| "no ticket".to_string(), |n| format!("ticket #{n}"));
+    tracing::info!(
+        mailbox,
+        message_id,
+        earlier = %before,
+        "a different mail with a Message-ID already recorded: kept as a new message"
+    );
+    if let Some(ticket) = joined {
+        effects.push(Effect::Event {
+            ticket,
+            actor: "postdesk".into(),
+            kind: "message-id-reused",
+            old: None,
+            new: None,
+            detail: Some(format!(
+                "Message-ID <{message_id}> was already recorded in mailbox {mailbox} for a \
+                 different mail ({before}); this one has other content, so it was recorded \
+                 as a new message"
+            )),
+        });
+    }
 }
 
 /// Decides about a mail. A new ticket's acknowledgement and team notice
@@ -586,6 +632,20 @@ mod tests {
     }
 
     #[test]
+    fn ticket_detail_names_each_sender() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let mut store = e.open_store().unwrap();
+        process_batch(&mut store, &e, "inbox", &[item(REQUEST)], None, 1000).unwrap();
+        let d = store.ticket_detail(100).unwrap().unwrap();
+        let names: Vec<_> = d.messages.iter().map(|m| m.from_name.as_deref()).collect();
+        // The request, then our acknowledgement (from the desk's name).
+        assert_eq!(names, vec![Some("Ann"), Some("Service Desk")]);
+        let json = serde_json::to_value(&d).unwrap();
+        assert_eq!(json["messages"][0]["from_name"], "Ann");
+    }
+
+    #[test]
     fn same_message_twice_is_one_ticket() {
         let dir = tempfile::tempdir().unwrap();
         let e = engine(dir.path());
@@ -604,6 +664,57 @@ mod tests {
         assert_eq!(store.ticket_count().unwrap(), 1);
         let (queued, _, _) = store.outbox_counts().unwrap();
         assert_eq!(queued, 1, "one acknowledgement only");
+    }
+
+    /// A scanner that gives every scan the same Message-ID.
+    fn scan(n: u32, received: &str) -> Incoming {
+        item(&format!(
+            "Received: from mfp.office.test by mx.corp.test; {received}\n\
+             From: Scanner <scanner@corp.test>\nSubject: Scan from MFP-3F\n\
+             Date: Tue, 5 Dec 2023 10:0{n}:00 +0100\nMessage-ID: <0000@mfp-3f.corp.test>\n\n\
+             Scanned document {n} attached.\n"
+        ))
+    }
+
+    #[test]
+    fn a_reused_message_id_is_a_new_message_not_a_duplicate() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let mut store = e.open_store().unwrap();
+        let t = process_batch(&mut store, &e, "inbox", &[scan(1, "10:00:01")], None, 1).unwrap();
+        assert_eq!((t.created, t.duplicates), (1, 0));
+        // Another scan, same id: recorded and processed (its own ticket:
+        // nothing threads it), and its timeline says why.
+        let t = process_batch(&mut store, &e, "inbox", &[scan(2, "10:02:01")], None, 2).unwrap();
+        assert_eq!((t.created, t.duplicates), (1, 0));
+        assert_eq!(store.ticket_count().unwrap(), 2);
+        let second = store.ticket_detail(101).unwrap().unwrap();
+        assert!(second.messages[0].body.contains("Scanned document 2"));
+        let ev = second
+            .events
+            .iter()
+            .find(|ev| ev.kind == "message-id-reused")
+            .unwrap_or_else(|| panic!("{:?}", second.events));
+        assert!(
+            ev.detail.as_deref().unwrap().contains("ticket #100"),
+            "{ev:?}"
+        );
+        // The same scan delivered again by another route, in the same batch
+        // as a third scan: the first is a duplicate, the second is new.
+        let t = process_batch(
+            &mut store,
+            &e,
+            "inbox",
+            &[scan(2, "10:09:59"), scan(3, "10:03:01")],
+            None,
+            3,
+        )
+        .unwrap();
+        assert_eq!((t.created, t.duplicates), (1, 1));
+        assert_eq!(store.ticket_count().unwrap(), 3);
+        // The first ticket's timeline is untouched.
+        let first = store.ticket_detail(100).unwrap().unwrap();
+        assert!(first.events.iter().all(|ev| ev.kind != "message-id-reused"));
     }
 
     #[test]

@@ -15,8 +15,9 @@ use serde_json::{Map, Value, json};
 
 use super::{Inbound, parse};
 
-/// The fixtures the brief asked for; more are welcome.
-const AT_LEAST: usize = 17;
+/// The fixtures so far (the first brief asked for 17; issue 15 added ten);
+/// more are welcome, fewer means some went missing.
+const AT_LEAST: usize = 32;
 
 fn fixture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/eml")

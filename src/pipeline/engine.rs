@@ -122,6 +122,16 @@ impl Engine {
         p
     }
 
+    /// The language mail to `mailbox` is known to be written in, for
+    /// reading raw 8-bit text the mail does not label: the mailbox's own
+    /// `language`, else the desk's when it is not the default English (an
+    /// English default says nothing about what arrives).
+    pub fn mail_language(&self, mailbox: &str) -> Option<crate::lang::Lang> {
+        self.mailbox(mailbox)
+            .and_then(|m| m.language)
+            .or(Some(self.config.desk.language).filter(|l| *l != crate::lang::Lang::En))
+    }
+
     fn mailbox(&self, name: &str) -> Option<&MailboxConfig> {
         self.config.mailboxes.iter().find(|m| m.name == name)
     }

@@ -37,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/007_reports.sql"),
     include_str!("migrations/008_install_secrets.sql"),
     include_str!("migrations/009_mailbox_panics.sql"),
+    include_str!("migrations/010_fingerprints.sql"),
 ];
 
 /// A database failure, with what we were doing.
@@ -80,6 +81,19 @@ impl<T> Ctx<T> for rusqlite::Result<T> {
             source,
         })
     }
+}
+
+/// What the store knows of an incoming mail's Message-ID in its mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// Never recorded: a new mail.
+    New,
+    /// This very mail was recorded (a fetch again after a crash, a second
+    /// delivery): skip it.
+    Duplicate,
+    /// A different mail with this Message-ID was recorded (on `ticket`, if
+    /// it had one): record this one as a new message all the same.
+    ReusedId { ticket: Option<i64> },
 }
 
 /// A mailbox position: where a source has got to.
@@ -546,12 +560,35 @@ impl Tx<'_> {
         self.tx.commit().ctx("committing")
     }
 
-    /// True when this mailbox already recorded an inbound mail with this Message-ID.
-    pub fn seen_inbound(&self, mailbox: &str, message_id: &str) -> Result<bool, StoreError> {
-        self.tx
-            .prepare_cached("SELECT 1 FROM messages WHERE direction = 'in' AND mailbox = ?1 AND message_id = ?2")
-            .and_then(|mut s| s.exists(params![mailbox, message_id]))
-            .ctx("checking for a duplicate message")
+    /// Whether this mailbox already recorded this mail: the same Message-ID
+    /// *and* the same content fingerprint (`inbound::Inbound::fingerprint`).
+    /// Rows stored before fingerprints were kept (an empty one) match any.
+    pub fn seen_inbound(
+        &self,
+        mailbox: &str,
+        message_id: &str,
+        fingerprint: &str,
+    ) -> Result<Seen, StoreError> {
+        let rows: Vec<(String, Option<i64>)> = self
+            .tx
+            .prepare_cached(
+                "SELECT fingerprint, ticket FROM messages
+                 WHERE direction = 'in' AND mailbox = ?1 AND message_id = ?2 ORDER BY id",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![mailbox, message_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect()
+            })
+            .ctx("checking for a duplicate")?;
+        if rows.is_empty() {
+            return Ok(Seen::New);
+        }
+        if rows.iter().any(|(f, _)| f.is_empty() || f == fingerprint) {
+            return Ok(Seen::Duplicate);
+        }
+        Ok(Seen::ReusedId {
+            ticket: rows.iter().rev().find_map(|(_, t)| *t),
+        })
     }
 
     /// The ticket with this number, as decide needs to see it.
@@ -934,8 +971,8 @@ impl Tx<'_> {
             .tx
             .prepare_cached(
                 "INSERT INTO messages (ticket, direction, mailbox, message_id, kind, in_reply_to, refs, from_addr, from_name,
-                                       to_addrs, cc_addrs, subject, body, html, raw, at, note)
-                 VALUES (?1, 'in', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                                       to_addrs, cc_addrs, subject, body, html, raw, at, note, fingerprint)
+                 VALUES (?1, 'in', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
             )
             .and_then(|mut s| {
                 s.insert(params![
@@ -955,6 +992,7 @@ impl Tx<'_> {
                     r.raw,
                     r.at,
                     r.note,
+                    m.fingerprint,
                 ])
             })
             .ctx("storing a message")?;
@@ -1196,6 +1234,56 @@ mod tests {
             None,
         )
         .unwrap();
+    }
+
+    #[test]
+    fn seen_inbound_needs_the_id_and_the_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("t.db")).unwrap();
+        let tx = store.transaction().unwrap();
+        let mut mail =
+            crate::inbound::parse(b"From: a@corp.test\r\nMessage-ID: <m1@corp.test>\r\n\r\nhi\r\n")
+                .unwrap();
+        fn record<'a>(mail: &'a Inbound, mailbox: &'a str) -> InboundRecord<'a> {
+            InboundRecord {
+                ticket: None,
+                mailbox,
+                kind: "ignored",
+                mail,
+                raw: b"",
+                at: 1,
+                note: None,
+                max_attachment_size: 0,
+            }
+        }
+        let (id, print) = (mail.message_id.clone(), mail.fingerprint.clone());
+        assert_eq!(tx.seen_inbound("inbox", &id, &print).unwrap(), Seen::New);
+        tx.insert_inbound(&record(&mail, "inbox")).unwrap();
+        assert_eq!(
+            tx.seen_inbound("inbox", &id, &print).unwrap(),
+            Seen::Duplicate
+        );
+        assert_eq!(
+            tx.seen_inbound("inbox", &id, "another").unwrap(),
+            Seen::ReusedId { ticket: None }
+        );
+        assert_eq!(tx.seen_inbound("other", &id, &print).unwrap(), Seen::New);
+        // Both are kept: the unique index is on id and fingerprint.
+        mail.fingerprint = "another".into();
+        tx.insert_inbound(&record(&mail, "inbox")).unwrap();
+        assert!(
+            tx.insert_inbound(&record(&mail, "inbox")).is_err(),
+            "exactly once"
+        );
+        // A row from before fingerprints (empty) matches any: never a second
+        // ticket for mail recorded before the upgrade.
+        mail.message_id = "old@corp.test".into();
+        mail.fingerprint = String::new();
+        tx.insert_inbound(&record(&mail, "inbox")).unwrap();
+        assert_eq!(
+            tx.seen_inbound("inbox", "old@corp.test", &print).unwrap(),
+            Seen::Duplicate
+        );
     }
 
     fn queue(tx: &Tx<'_>, ticket: i64, n: usize) -> i64 {

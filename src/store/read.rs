@@ -49,6 +49,8 @@ pub struct MessageRow {
     pub kind: String,
     pub message_id: String,
     pub from_addr: Option<String>,
+    /// The sender's display name as the mail gave it.
+    pub from_name: Option<String>,
     pub to_addrs: String,
     pub subject: String,
     pub body: String,
@@ -281,7 +283,8 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT m.id, m.direction, m.kind, m.message_id, m.from_addr, m.to_addrs, m.subject, m.body, m.at, o.state
+                "SELECT m.id, m.direction, m.kind, m.message_id, m.from_addr, m.to_addrs, m.subject, m.body, m.at, o.state,
+                        m.from_name
                  FROM messages m LEFT JOIN outbox o ON o.message = m.id
                  WHERE m.ticket = ?1 ORDER BY m.at, m.id",
             )
@@ -300,6 +303,7 @@ impl Store {
                     at: r.get(8)?,
                     attachments: Vec::new(),
                     delivery: r.get(9)?,
+                    from_name: r.get(10)?,
                 })
             })
             .ctx("reading messages")?

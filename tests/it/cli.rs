@@ -259,3 +259,57 @@ clock = "calendar"
     assert_eq!(v[0]["number"], 1);
     assert!(v[0]["next_due"].is_i64(), "{v}");
 }
+
+/// `postdesk ticket 1 --json | head -1`: the reader goes away after one
+/// line. The output is larger than a pipe's buffer, so the write after the
+/// reader left fails with EPIPE whatever the timing; the command must then
+/// end quietly, not with Rust's "failed printing to stdout" panic.
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mail = dir.path().join("big.eml");
+    let line = "The printer on the third floor prints blank pages again.\r\n";
+    let body = line.repeat(256 * 1024 / line.len());
+    std::fs::write(
+        &mail,
+        format!("From: \"Ann Example\" <ann@example.com>\r\nSubject: Printer\r\nMessage-ID: <big@example.com>\r\n\r\n{body}"),
+    )
+    .unwrap();
+    let ok = postdesk(&["ingest", mail.to_str().unwrap()], dir.path());
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+
+    for args in [
+        &["ticket", "1", "--json"][..],
+        &["ticket", "1"][..],
+        &["tickets", "--json"][..],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_postdesk"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("POSTDESK_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run postdesk");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        // The reader is dropped here: the pipe is closed.
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!first.is_empty(), "{args:?}: some output came");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+
+    // The JSON of a ticket names every message's sender.
+    let json = postdesk(&["ticket", "1", "--json"], dir.path());
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    let first = &v["messages"][0];
+    assert_eq!(first["from_addr"], "ann@example.com");
+    assert_eq!(first["from_name"], "Ann Example", "{first:#}");
+}
