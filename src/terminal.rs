@@ -38,17 +38,26 @@ pub fn strip_escapes(s: &str) -> std::borrow::Cow<'_, str> {
     let mut rest = s;
     while let Some(c) = rest.chars().next() {
         let after = &rest[c.len_utf8()..];
-        rest = match c {
-            ESC => skip_escape(after),
-            '\u{9b}' => skip_csi(after),
-            '\u{90}' | '\u{98}' | '\u{9d}' | '\u{9e}' | '\u{9f}' => skip_string(after),
-            c => {
+        rest = match skip_sequence(c, after) {
+            Some(next) => next,
+            None => {
                 out.push(c);
                 after
             }
         };
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// When `c` starts an escape sequence (ESC, 8-bit CSI, DCS, SOS, OSC, PM,
+/// APC), what follows the whole sequence.
+fn skip_sequence(c: char, after: &str) -> Option<&str> {
+    match c {
+        ESC => Some(skip_escape(after)),
+        '\u{9b}' => Some(skip_csi(after)),
+        '\u{90}' | '\u{98}' | '\u{9d}' | '\u{9e}' | '\u{9f}' => Some(skip_string(after)),
+        _ => None,
+    }
 }
 
 const ESC: char = '\u{1b}';
@@ -61,11 +70,11 @@ fn clean(s: &str, one_line: bool) -> String {
     let mut rest = s;
     while let Some(c) = rest.chars().next() {
         let after = &rest[c.len_utf8()..];
+        if let Some(next) = skip_sequence(c, after) {
+            rest = next;
+            continue;
+        }
         rest = match c {
-            ESC => skip_escape(after),
-            // 8-bit CSI, and DCS, SOS, OSC, PM, APC.
-            '\u{9b}' => skip_csi(after),
-            '\u{90}' | '\u{98}' | '\u{9d}' | '\u{9e}' | '\u{9f}' => skip_string(after),
             '\n' if !one_line => {
                 out.push('\n');
                 after

@@ -51,12 +51,7 @@ pub(crate) fn is_confirmation(policy: &Policy, text: &str) -> bool {
         "不行",
         "没好",
     ];
-    let first = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("")
-        .to_lowercase();
+    let first = crate::desk::quote::first_line(text);
     let not_fixed = NOT_FIXED
         .iter()
         .map(|w| w.to_string())

@@ -187,12 +187,7 @@ pub fn solved_by_suggestion(t: &TicketState, text: &str) -> bool {
         "好了",
         "可以了",
     ];
-    let first = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("")
-        .to_lowercase();
+    let first = crate::desk::quote::first_line(text);
     SOLVED.iter().any(|w| first.contains(w))
 }
 

@@ -31,6 +31,16 @@ pub const REPLY_MARKER_ZH: &str = "-- 请在此行以上回复 --";
 const MARKER_PHRASE_EN: &str = "reply above this line";
 const MARKER_PHRASE_ZH: &str = "请在此行以上回复";
 
+/// The first non-empty line of what someone wrote, trimmed and in lower
+/// case: where a requester says yes, no or thanks.
+pub fn first_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+        .to_lowercase()
+}
+
 /// What the writer of a reply wrote this time.
 ///
 /// `text` is the text/plain body (empty if the mail had none), `html` the
