@@ -69,6 +69,9 @@ pub struct Inbound {
     /// References ids, without angle brackets, oldest first.
     pub references: Vec<String>,
     pub from: Option<Mailbox>,
+    /// How many addresses the From header names (RFC 5322 allows several
+    /// authors); more than one leaves nobody to answer unless Reply-To says.
+    pub from_count: usize,
     pub reply_to: Option<Mailbox>,
     pub to: Vec<Mailbox>,
     pub cc: Vec<Mailbox>,
@@ -307,7 +310,9 @@ fn parse_unguarded(raw: &[u8], language: Option<Lang>) -> Result<Inbound, ParseE
         .and_then(|b| mail_parser::MessageParser::default().parse_headers(b.as_bytes()));
     let hmsg = fixed_msg.as_ref().unwrap_or(&msg);
 
-    let from = first_mailbox(hmsg.from());
+    let authors = all_mailboxes(hmsg.from());
+    let from_count = authors.len();
+    let from = authors.into_iter().next();
     let (text, html) = bodies(&msg, raw_all, &root_ev);
     if from.is_none() && text.trim().is_empty() {
         return Err(ParseError::NotAMessage("no sender and no text".into()));
@@ -335,6 +340,7 @@ fn parse_unguarded(raw: &[u8], language: Option<Lang>) -> Result<Inbound, ParseE
         in_reply_to: id_header(&headers, "In-Reply-To"),
         references: id_header(&headers, "References"),
         from,
+        from_count,
         reply_to: first_mailbox(hmsg.reply_to()),
         to: all_mailboxes(hmsg.to()),
         cc: all_mailboxes(hmsg.cc()),
@@ -1276,6 +1282,7 @@ mod tests {
             in_reply_to: vec![],
             references: vec![],
             from: None,
+            from_count: 0,
             reply_to: None,
             to: vec![],
             cc: vec![],

@@ -1067,6 +1067,59 @@ fn a_report_from_an_authenticated_sender_or_failing_dmarc_is_ordinary_mail() {
 }
 
 #[test]
+fn a_sender_nobody_can_answer_gets_a_ticket_and_no_acknowledgement() {
+    for (from, why) in [
+        ("From: @example.com", "nothing before the @"),
+        (
+            "From: Ann <ann@corp.test>, Bob <bob@corp.test>",
+            "names 2 addresses and there is no Reply-To",
+        ),
+        ("From: Just A Name", "no sender address"),
+        (
+            "From: ann@corp.test\r\nReply-To: @example.com",
+            "nothing before the @",
+        ),
+    ] {
+        let m = mail(
+            &format!(
+                "{from}\r\nTo: helpdesk@example.test\r\nSubject: Printer\r\nMessage-ID: <u1@corp.test>"
+            ),
+            "It prints nothing.",
+        );
+        let fx = decide(&policy(), &m, None, 5, NOW);
+        assert!(matches!(fx[0], Effect::CreateTicket(_)), "{from}: {fx:?}");
+        let out = sends(&fx);
+        assert!(
+            !out.iter().any(|s| s.template == "ack"),
+            "{from}: no acknowledgement is tried"
+        );
+        let no_ack = events(&fx, "no-acknowledgement");
+        assert!(
+            no_ack.iter().any(|(_, d)| d.contains(why)),
+            "{from}: {no_ack:?}"
+        );
+        if why != "no sender address" {
+            let notice = out
+                .iter()
+                .find(|s| s.template == "notify-new")
+                .expect("team notice");
+            let said = notice.vars["no_answer"].as_str().unwrap_or("");
+            assert!(
+                said.contains(why),
+                "{from}: the team's notice says so: {said:?}"
+            );
+        }
+    }
+    // Two authors but a Reply-To: that is who to answer.
+    let m = mail(
+        "From: Ann <ann@corp.test>, Bob <bob@corp.test>\r\nReply-To: ann@corp.test\r\nTo: helpdesk@example.test\r\nSubject: Printer\r\nMessage-ID: <u2@corp.test>",
+        "x",
+    );
+    let fx = decide(&policy(), &m, None, 5, NOW);
+    assert!(sends(&fx).iter().any(|s| s.template == "ack"));
+}
+
+#[test]
 fn out_of_office_changes_nothing() {
     let mut m = from("ann@corp.test", "I am out of the office until Monday.");
     m.auto

@@ -135,7 +135,12 @@ pub(crate) fn new_ticket(
             policy, mail, &view, linked_to, reply_by,
         ))),
     }
-    if let Some(notice) = mails::notify_team_new(policy, mail, &view, linked_to) {
+    if let Some(mut notice) = mails::notify_team_new(policy, mail, &view, linked_to) {
+        if let (Some(why), serde_json::Value::Object(vars)) =
+            (no_address_to_answer(mail), &mut notice.vars)
+        {
+            vars.insert("no_answer".into(), why.into());
+        }
         effects.push(Effect::Send(notice));
     }
     kb::offer(&mut effects, suggestions);
@@ -203,10 +208,25 @@ fn why_no_acknowledgement(mail: &Inbound) -> Option<String> {
     if mail.auto.suppress_auto_reply {
         return Some("sender asked for no automatic replies (X-Auto-Response-Suppress)".into());
     }
-    if mail.from.is_none() && mail.reply_to.is_none() {
-        return Some("no sender address".into());
-    }
-    None
+    no_address_to_answer(mail)
+}
+
+/// Why nobody can be answered, when nobody can: no sender address at all,
+/// a From that names several authors and no Reply-To to choose, or an
+/// address no mail can go to (`From: @example.com`). The ticket is still
+/// made; the team's notice says so, and no acknowledgement is tried (it
+/// could only fail).
+fn no_address_to_answer(mail: &Inbound) -> Option<String> {
+    let why = match (&mail.reply_to, &mail.from) {
+        (Some(r), _) => r.usable().err()?,
+        (None, Some(_)) if mail.from_count > 1 => format!(
+            "the From header names {} addresses and there is no Reply-To to answer",
+            mail.from_count
+        ),
+        (None, Some(f)) => f.usable().err()?,
+        (None, None) => return Some("no sender address".into()),
+    };
+    Some(format!("no address to answer: {why}"))
 }
 
 fn display_subject(policy: &Policy, mail: &Inbound) -> String {

@@ -199,6 +199,12 @@ pub const KINDS: &[Kind] = &[
             ),
             LINKED_TO,
             Var::new("automatic", "the request was automatic mail", Flag(false)),
+            Var::new(
+                "no_answer",
+                "why the requester cannot be answered by mail (no usable sender address)",
+                Text("no address to answer: `@example.com`: nothing before the @"),
+            )
+            .optional(),
             SUGGESTIONS,
         ],
     },
