@@ -7,8 +7,11 @@
 //! values), the classification rules (and any that can never match), the
 //! SLA policies, the knowledge base and the review schedule (what they will
 //! do), the database (opened and migrated), every mailbox (a Maildir is
-//! created if missing; IMAP logs in and selects the folder), and the outbox
-//! transport (an SMTP server must answer). When the templates do not load
+//! created if missing; IMAP logs in and selects the folder and, when
+//! trusted authserv-ids are set, reads the newest mail's
+//! Authentication-Results to see agents' mail can be proven), any mailbox
+//! whose processing ever panicked (how often, the last panic), and the
+//! outbox transport (an SMTP server must answer). When the templates do not load
 //! nothing after them can be tried, and the list ends there.
 
 use std::fmt;
@@ -120,15 +123,27 @@ pub async fn each(config: &Config, mut found: impl FnMut(Finding)) {
         found(f);
     }
     let db = engine.database_path();
+    let store = Store::open(&db);
     found(Finding::of(
         "database",
-        Store::open(&db)
+        store
+            .as_ref()
             .map(|_| db.display().to_string())
             .map_err(|e| e.to_string()),
     ));
+    let panics = match &store {
+        Ok(s) => s.mailbox_panics().unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    drop(store);
     crate::tls::init();
     for m in &config.mailboxes {
-        found(mailbox(config, m).await);
+        for f in mailbox(config, m).await {
+            found(f);
+        }
+    }
+    for p in &panics {
+        found(panicked(p));
     }
     found(outbox(config).await);
 }
@@ -228,25 +243,41 @@ fn agents(config: &Config) -> Vec<Finding> {
 }
 
 /// A Maildir exists (created if it did not); an IMAP login works and the
-/// folder can be selected.
-async fn mailbox(config: &Config, m: &MailboxConfig) -> Finding {
+/// folder can be selected, and its newest mail carries the trusted
+/// servers' Authentication-Results at the top when some are named.
+async fn mailbox(config: &Config, m: &MailboxConfig) -> Vec<Finding> {
     let what = format!("mailbox {}", m.name);
     match m.kind {
         SourceKind::Maildir => {
             let dir = config.resolve(m.path.as_deref().unwrap_or(Path::new("maildir")));
-            Finding::of(
+            vec![Finding::of(
                 &what,
                 match crate::source::maildir::ensure(&dir) {
                     Ok(()) => Ok(format!("Maildir {}", dir.display())),
                     Err(e) => Err(format!("Maildir {}: {e}", dir.display())),
                 },
-            )
+            )]
         }
-        SourceKind::Imap => Finding::of(&what, imap_login(config, m).await),
+        SourceKind::Imap => match imap_login(config, m).await {
+            Ok((detail, headers)) => {
+                let mut out = vec![Finding::new(Level::Ok, &what, detail)];
+                let trusted = &config.workflow.trusted_authserv_ids;
+                out.extend(authentication_results(&what, &m.folder, trusted, &headers));
+                out
+            }
+            Err(e) => vec![Finding::new(Level::Fail, &what, e)],
+        },
     }
 }
 
-async fn imap_login(config: &Config, m: &MailboxConfig) -> Result<String, String> {
+/// How many of a folder's newest messages `check` reads the
+/// Authentication-Results of.
+const NEWEST: u32 = 5;
+
+/// Logs in and selects the folder; returns what it found and, when trusted
+/// authserv-ids are set, the newest messages' Authentication-Results
+/// header blocks, newest first.
+async fn imap_login(config: &Config, m: &MailboxConfig) -> Result<(String, Vec<Vec<u8>>), String> {
     let mut m = m.clone();
     m.ca_file = m.ca_file.as_deref().map(|p| config.resolve(p));
     let password = m.secret().load(&config.base_dir)?;
@@ -257,15 +288,88 @@ async fn imap_login(config: &Config, m: &MailboxConfig) -> Result<String, String
         .select(&m.folder)
         .await
         .map_err(|e| format!("logged in, but folder {}: {e}", m.folder))?;
+    let headers = if config.workflow.trusted_authserv_ids.is_empty() {
+        Vec::new()
+    } else {
+        crate::source::imap::newest_header_fields(
+            &mut s,
+            mb.exists,
+            NEWEST,
+            "AUTHENTICATION-RESULTS",
+        )
+        .await
+        .map_err(|e| format!("logged in, but reading headers in {}: {e}", m.folder))?
+    };
     let _ = s.logout().await;
-    Ok(format!(
+    let detail = format!(
         "logged in to {}:{} as {}, folder {} has {} messages",
         m.host.as_deref().unwrap_or(""),
         m.imap_port(),
         m.username.as_deref().unwrap_or(""),
         m.folder,
         mb.exists
-    ))
+    );
+    Ok((detail, headers))
+}
+
+/// Whether mail in `folder` can prove agents: when trusted authserv-ids
+/// are set, some of its newest messages (`headers`: their
+/// Authentication-Results blocks, newest first) must carry a trusted
+/// server's header at the top. None does: the receiving server writes none,
+/// or under another id, and no agent's command will ever be proven.
+fn authentication_results(
+    what: &str,
+    folder: &str,
+    trusted: &[String],
+    headers: &[Vec<u8>],
+) -> Option<Finding> {
+    if trusted.is_empty() || headers.is_empty() {
+        return None;
+    }
+    let carrying = headers
+        .iter()
+        .filter(|block| {
+            let values = crate::inbound::auth_results_of_headers(block);
+            !crate::inbound::authres::trusted_results(&values, trusted).is_empty()
+        })
+        .count();
+    let ids = trusted.join(", ");
+    let n = headers.len();
+    Some(if carrying == 0 {
+        Finding::new(
+            Level::Warn,
+            what,
+            format!(
+                "workflow.trusted-authserv-ids is {ids}, but none of the newest {n} message(s) \
+                 in {folder} carries an Authentication-Results header from it at the top: \
+                 agents' mail cannot be proven by DKIM or SPF; make the receiving server \
+                 write one (and name its authserv-id here)"
+            ),
+        )
+    } else {
+        Finding::new(
+            Level::Ok,
+            what,
+            format!(
+                "{carrying} of the newest {n} message(s) in {folder} carry Authentication-Results from {ids} at the top"
+            ),
+        )
+    })
+}
+
+/// A mailbox whose processing panicked: a bug to report, and mail waiting
+/// in the quarantine. Counted by the pipeline and the daemon's supervisor.
+fn panicked(p: &crate::store::MailboxPanics) -> Finding {
+    Finding::new(
+        Level::Warn,
+        &format!("mailbox {}", p.mailbox),
+        format!(
+            "processing panicked {} time(s), last at {}: {}; the mail at fault is held in `postdesk quarantine` and the mailbox went on (please report this as a bug)",
+            p.count,
+            crate::desk::when::iso(p.last_at),
+            p.last_error
+        ),
+    )
 }
 
 /// The outbox transport can be built and, for SMTP, the server answers.
@@ -298,6 +402,39 @@ mod tests {
             "no agents, nothing to prove: {whats:?}"
         );
         assert_eq!(whats.last(), Some(&"outbox"));
+    }
+
+    #[test]
+    fn mail_without_a_trusted_header_at_the_top_warns() {
+        let trusted = vec!["mx.corp.test".to_string()];
+        let judge = |blocks: &[&str]| {
+            let blocks: Vec<Vec<u8>> = blocks.iter().map(|b| b.as_bytes().to_vec()).collect();
+            authentication_results("mailbox support", "INBOX", &trusted, &blocks)
+        };
+        let none = "\r\n";
+        let other = "Authentication-Results: mx.evil.test; dkim=pass header.d=corp.test\r\n\r\n";
+        // The sender's own header below another server's.
+        let below = "Authentication-Results: mx.other.test; dkim=none\r\n\
+                     Authentication-Results: mx.corp.test; dkim=pass header.d=corp.test\r\n\r\n";
+        let good =
+            "Authentication-Results: MX.corp.test;\r\n\tdkim=pass header.d=corp.test\r\n\r\n";
+        let f = judge(&[none, other, below]).unwrap();
+        assert_eq!(f.level, Level::Warn, "{f}");
+        assert!(
+            f.detail
+                .contains("none of the newest 3 message(s) in INBOX"),
+            "{f}"
+        );
+        let f = judge(&[none, good, other]).unwrap();
+        assert_eq!(f.level, Level::Ok, "{f}");
+        assert!(f.detail.starts_with("1 of the newest 3"), "{f}");
+        assert_eq!(judge(&[]), None, "an empty folder tells nothing");
+        let blocks = vec![none.as_bytes().to_vec()];
+        assert_eq!(
+            authentication_results("mailbox support", "INBOX", &[], &blocks),
+            None,
+            "nothing to check without trusted ids"
+        );
     }
 
     #[test]
@@ -345,5 +482,35 @@ mod tests {
             agents(&config)[0].to_string(),
             "ok   agents: 1 agent(s) prove their mail by dkim-or-spf"
         );
+    }
+
+    #[tokio::test]
+    async fn a_mailbox_that_panicked_is_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::embedded(dir.path());
+        let engine = Engine::new(config.clone()).unwrap();
+        let mut store = engine.open_store().unwrap();
+        store
+            .record_panic("inbox", "boom", 1_796_004_000_000)
+            .unwrap();
+        store
+            .record_panic("inbox", "bang", 1_796_004_060_000)
+            .unwrap();
+        drop(store);
+        let found = all(&config).await;
+        let warned: Vec<String> = found
+            .iter()
+            .filter(|f| f.level == Level::Warn)
+            .map(|f| f.to_string())
+            .collect();
+        assert_eq!(warned.len(), 1, "{warned:#?}");
+        assert!(
+            warned[0].starts_with(
+                "WARN mailbox inbox: processing panicked 2 time(s), last at 2026-11-30 02:01:00Z: bang;"
+            ),
+            "{}",
+            warned[0]
+        );
+        assert!(found.iter().all(|f| !f.failed()));
     }
 }

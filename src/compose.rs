@@ -33,6 +33,10 @@ pub struct Letter<'a> {
 #[derive(Debug, Clone)]
 pub struct Composed<'a> {
     pub letter: Letter<'a>,
+    /// Who it goes to: the letter's recipients but those it cannot go to.
+    pub to: Vec<Mailbox>,
+    /// The letter's recipients it cannot go to, each with why.
+    pub dropped: Vec<(Mailbox, String)>,
     pub message_id: String,
     pub from: Mailbox,
     pub envelope_from: String,
@@ -50,7 +54,7 @@ impl Composed<'_> {
             in_reply_to: self.letter.in_reply_to,
             references: self.letter.references,
             from: &self.from,
-            to: self.letter.to,
+            to: &self.to,
             subject: self.letter.subject,
             text: &self.letter.text,
             html: self.letter.html.as_deref(),
@@ -62,6 +66,12 @@ impl Composed<'_> {
 }
 
 /// Gives `letter` its Message-ID (naming its ticket), From and bytes.
+///
+/// A recipient no mail can go to is left out (see [`Composed::dropped`]),
+/// so that one broken address, however it got in, never stops the mail to
+/// the others: checked with [`crate::address::usable`], and should the
+/// message builder still refuse the set, each recipient alone. It is an
+/// error only when nobody is left.
 pub fn compose<'a>(
     policy: &Policy,
     letter: Letter<'a>,
@@ -73,26 +83,68 @@ pub fn compose<'a>(
         Some(name) => Mailbox::new(Some(name), &policy.desk_address.address),
         None => policy.desk_address.clone(),
     };
-    let env = Envelope {
-        from: &from,
-        to: letter.to,
-        subject: letter.subject,
-        message_id: &message_id,
-        in_reply_to: letter.in_reply_to,
-        references: letter.references,
-        auto_submitted: letter.auto_submitted,
-        loop_marker: &policy.id_domain,
-        date_ms: now_ms,
+    let build = |to: &[Mailbox]| {
+        let env = Envelope {
+            from: &from,
+            to,
+            subject: letter.subject,
+            message_id: &message_id,
+            in_reply_to: letter.in_reply_to,
+            references: letter.references,
+            auto_submitted: letter.auto_submitted,
+            loop_marker: &policy.id_domain,
+            date_ms: now_ms,
+        };
+        outbound::build(&env, &letter.text, letter.html.as_deref())
     };
-    let raw = outbound::build(&env, &letter.text, letter.html.as_deref())?;
+    let mut to = Vec::new();
+    let mut dropped = Vec::new();
+    for m in letter.to {
+        match m.usable() {
+            Ok(()) => to.push(m.clone()),
+            Err(why) => dropped.push((m.clone(), why)),
+        }
+    }
+    if to.is_empty() {
+        return Err(no_recipient(&dropped));
+    }
+    let raw = match build(&to) {
+        Ok(raw) => raw,
+        Err(e) if to.len() > 1 => {
+            // Find who the builder refuses, keep the others.
+            let (fine, refused): (Vec<Mailbox>, Vec<Mailbox>) = to
+                .into_iter()
+                .partition(|m| build(std::slice::from_ref(m)).is_ok());
+            if fine.is_empty() || refused.is_empty() {
+                return Err(e);
+            }
+            for m in refused {
+                let why = format!("`{}`: the message builder refuses it", m.address);
+                dropped.push((m, why));
+            }
+            to = fine;
+            build(&to)?
+        }
+        Err(e) => return Err(e),
+    };
     Ok(Composed {
         letter,
+        to,
+        dropped,
         message_id,
         from,
         envelope_from: policy.desk_address.address.clone(),
         raw,
         at: now_ms,
     })
+}
+
+fn no_recipient(dropped: &[(Mailbox, String)]) -> OutboundError {
+    if dropped.is_empty() {
+        return OutboundError::NoRecipient("it has none".into());
+    }
+    let why: Vec<&str> = dropped.iter().map(|(_, w)| w.as_str()).collect();
+    OutboundError::NoRecipient(why.join("; "))
 }
 
 /// A decided mail about a ticket: its template rendered, then composed.
@@ -123,4 +175,96 @@ pub fn ticket_mail<'a>(
         html,
     };
     compose(policy, letter, now_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn policy() -> Policy {
+        let cfg = Config::from_toml(
+            "[desk]\naddress = \"helpdesk@example.test\"\n",
+            std::path::Path::new("t.toml"),
+            std::path::Path::new("."),
+        )
+        .unwrap();
+        crate::pipeline::policy_from_config(&cfg, thread::IdKey::fixed(1)).unwrap()
+    }
+
+    fn letter(to: &[Mailbox]) -> Letter<'_> {
+        Letter {
+            ticket: Some(7),
+            kind: "reply",
+            from_name: None,
+            to,
+            subject: "[#7] Printer",
+            in_reply_to: None,
+            references: &[],
+            auto_submitted: None,
+            text: "Restart it.".into(),
+            html: None,
+        }
+    }
+
+    /// Whatever `address::usable` lets through, the message builder takes:
+    /// else a watcher it passed could still stop every answer.
+    #[test]
+    fn the_address_check_is_no_looser_than_the_builder() {
+        let p = policy();
+        for a in [
+            "ann@example.com",
+            "li.wei+tag@example.cn",
+            "o'brien@corp.test",
+            "a!#$%&'*+-/=?^_`{|}~z@x.test",
+            "bob@localhost",
+            "李伟@例子.中国",
+            "x@xn--fiqs8s.test",
+            "x y@corp.test",
+            "\"x y\"@corp.test",
+            "\"xy\"@corp.test",
+            "@corp.test",
+            "john@corp.test.",
+            "jo..hn@corp.test",
+            "john@[10.0.0.1]",
+            "jo\u{85}hn@corp.test",
+            "jo\rhn@corp.test",
+            "john@my_host.test",
+            "john@-corp.test",
+            "a@b@corp.test",
+        ] {
+            let to = [Mailbox::new(None, a)];
+            let built = compose(&p, letter(&to), 0);
+            if crate::address::usable(a).is_ok() {
+                assert!(built.is_ok(), "{a} passes the check but not the builder");
+            } else {
+                assert!(built.is_err(), "{a}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_unusable_recipient_is_left_out_not_the_mail() {
+        let to = [
+            Mailbox::new(Some("Ann"), "ann@corp.test"),
+            Mailbox::new(None, "\"x y\"@corp.test"),
+            Mailbox::new(None, "john@corp.test."),
+            Mailbox::new(None, "boss@corp.test"),
+        ];
+        let c = compose(&policy(), letter(&to), 0).unwrap();
+        let kept: Vec<&str> = c.to.iter().map(|m| m.address.as_str()).collect();
+        assert_eq!(kept, ["ann@corp.test", "boss@corp.test"]);
+        let left: Vec<&str> = c.dropped.iter().map(|(m, _)| m.address.as_str()).collect();
+        assert_eq!(left, ["\"x y\"@corp.test", "john@corp.test."]);
+        assert_eq!(c.record().to.len(), 2, "the outbox sends to the kept ones");
+        let parsed = crate::inbound::parse(&c.raw).unwrap();
+        let heads: Vec<&str> = parsed.to.iter().map(|m| m.address.as_str()).collect();
+        assert_eq!(heads, ["ann@corp.test", "boss@corp.test"]);
+
+        let nobody = [Mailbox::new(None, "john@corp.test.")];
+        let err = compose(&policy(), letter(&nobody), 0)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("john@corp.test."), "{err}");
+    }
 }

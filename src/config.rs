@@ -240,6 +240,13 @@ pub struct MailboxConfig {
     pub idle_recheck: Duration,
     #[serde(default = "default_batch")]
     pub batch_size: usize,
+    /// The most bytes of mail in one batch, besides `batch_size`: a batch is
+    /// in memory whole while it is processed (see [`crate::source::batches`]).
+    #[serde(
+        default = "default_batch_bytes",
+        deserialize_with = "crate::units::de_size"
+    )]
+    pub batch_bytes: u64,
     // Maildir
     pub path: Option<PathBuf>,
     // Both
@@ -362,6 +369,13 @@ fn default_recheck() -> Duration {
 fn default_batch() -> usize {
     500
 }
+/// 8 MB: a backlog of ordinary mail (tens of KB each) still drains 500 at a
+/// time, while one of large attachments stays at a few mails per batch. The
+/// IMAP source fetches the next batch while one is written, so two are in
+/// memory at once.
+fn default_batch_bytes() -> u64 {
+    8 << 20
+}
 
 impl Config {
     /// Reads and validates a config file.
@@ -412,6 +426,7 @@ impl Config {
                 poll_interval: Duration::from_secs(2),
                 idle_recheck: default_recheck(),
                 batch_size: default_batch(),
+                batch_bytes: default_batch_bytes(),
                 path: Some(PathBuf::from("inbox")),
                 language: None,
                 address: None,
@@ -500,6 +515,11 @@ impl Config {
             }
             if m.batch_size == 0 {
                 return Err(self.semantic(format!("{at}: batch-size must be at least 1")));
+            }
+            if m.batch_bytes == 0 {
+                return Err(self.semantic(format!(
+                    "{at}: batch-bytes must be at least 1 byte (e.g. \"8MB\")"
+                )));
             }
         }
         let o = &self.outbox;
@@ -713,6 +733,26 @@ mod tests {
             "[workflow]\nagent-authentication = \"none\"\n{agents}"
         ))
         .unwrap();
+    }
+
+    #[test]
+    fn batch_bytes_is_a_size_with_a_default() {
+        let m = "[[mailbox]]\nname = \"s\"\nkind = \"maildir\"\npath = \"m\"\n";
+        assert_eq!(parse(m).unwrap().mailboxes[0].batch_bytes, 8 << 20);
+        let c = parse(&format!("{m}batch-bytes = \"64MB\"\n")).unwrap();
+        assert_eq!(c.mailboxes[0].batch_bytes, 64 << 20);
+        let err = parse(&format!("{m}batch-bytes = 0\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("batch-bytes must be at least 1 byte"), "{err}");
+        let err = parse(&format!("{m}batch-bytes = \"lots\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(":5: `mailbox.batch-bytes`"), "{err}");
+        assert_eq!(
+            Config::embedded(Path::new("/d")).mailboxes[0].batch_bytes,
+            8 << 20
+        );
     }
 
     #[test]

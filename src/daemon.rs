@@ -13,7 +13,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::{Config, SourceKind};
 use crate::outbox::{Sender, Transport};
 use crate::pipeline::Engine;
-use crate::source::{imap, maildir, now_ms};
+use crate::source::{Backoff, SharedStore, imap, maildir, now_ms};
 use crate::store::Store;
 
 /// Why the daemon could not start.
@@ -73,7 +73,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let mut watchers: Vec<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> = Vec::new();
     for m in &cfg.mailboxes {
         let store = Arc::new(Mutex::new(engine.open_store()?));
-        match m.kind {
+        let (engine, notify, cancel_task) = (engine.clone(), notify.clone(), cancel.clone());
+        let supervised = match m.kind {
             SourceKind::Imap => {
                 let password =
                     m.secret()
@@ -84,35 +85,50 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                         })?;
                 let mut m = m.clone();
                 m.ca_file = m.ca_file.as_deref().map(|p| cfg.resolve(p));
-                watchers.push(Box::pin(
-                    imap::Watcher {
-                        cfg: m,
-                        password,
-                        engine: engine.clone(),
-                        store,
-                        outbox: notify.clone(),
-                        cancel: cancel.clone(),
-                    }
-                    .run(),
-                ));
+                let store_task = store.clone();
+                Box::pin(supervise(
+                    m.name.clone(),
+                    store,
+                    cancel.clone(),
+                    move || {
+                        imap::Watcher {
+                            cfg: m.clone(),
+                            password: password.clone(),
+                            engine: engine.clone(),
+                            store: store_task.clone(),
+                            outbox: notify.clone(),
+                            cancel: cancel_task.clone(),
+                        }
+                        .run()
+                    },
+                )) as std::pin::Pin<Box<dyn Future<Output = ()> + Send>>
             }
             SourceKind::Maildir => {
                 let dir = cfg.resolve(m.path.as_deref().unwrap_or(std::path::Path::new("maildir")));
-                watchers.push(Box::pin(
-                    maildir::Watcher {
-                        name: m.name.clone(),
-                        dir,
-                        poll: m.poll_interval,
-                        batch_size: m.batch_size,
-                        engine: engine.clone(),
-                        store,
-                        outbox: notify.clone(),
-                        cancel: cancel.clone(),
-                    }
-                    .run(),
-                ));
+                let m = m.clone();
+                let store_task = store.clone();
+                Box::pin(supervise(
+                    m.name.clone(),
+                    store,
+                    cancel.clone(),
+                    move || {
+                        maildir::Watcher {
+                            name: m.name.clone(),
+                            dir: dir.clone(),
+                            poll: m.poll_interval,
+                            batch_size: m.batch_size,
+                            batch_bytes: m.batch_bytes,
+                            engine: engine.clone(),
+                            store: store_task.clone(),
+                            outbox: notify.clone(),
+                            cancel: cancel_task.clone(),
+                        }
+                        .run()
+                    },
+                ))
             }
-        }
+        };
+        watchers.push(supervised);
     }
     if watchers.is_empty() {
         tracing::warn!("no [[mailbox]] configured: only the outbox runs");
@@ -147,6 +163,62 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A task that ran this long before panicking was healthy: its next restart
+/// waits the shortest delay again.
+const HEALTHY_RUN: Duration = Duration::from_secs(300);
+
+/// Runs a mailbox task made by `start`, and starts a new one whenever it
+/// panics: the second wall behind "one mail must never stop a mailbox".
+/// The pipeline quarantines a mail whose processing panics
+/// ([`crate::pipeline::process_batch`]); this catches a panic anywhere else
+/// in the task (the IMAP or Maildir code itself), which used to end the
+/// mailbox's work for good while the process looked healthy. Each panic is
+/// logged and counted in the database for `postdesk check`; restarts back
+/// off (1 s, 2 s, … up to a minute) so a task that panics at once does not
+/// spin. Returns when the task ends without panicking, or on `cancel`.
+pub async fn supervise<F, Fut>(
+    mailbox: String,
+    store: SharedStore,
+    cancel: CancellationToken,
+    mut start: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let mut backoff = Backoff::new(Duration::from_secs(60));
+    loop {
+        let started = tokio::time::Instant::now();
+        let payload = match tokio::spawn(start()).await {
+            Ok(()) => return,
+            Err(e) if e.is_panic() => e.into_panic(),
+            // Aborted: the runtime is shutting down.
+            Err(_) => return,
+        };
+        if started.elapsed() >= HEALTHY_RUN {
+            backoff.reset();
+        }
+        let why = crate::pipeline::panic_message(payload.as_ref());
+        let delay = backoff.next_delay();
+        tracing::error!(mailbox, panic = %why, restart_in = ?delay, "the mailbox task panicked; restarting it");
+        let (s, m, w) = (store.clone(), mailbox.clone(), why);
+        let counted = tokio::task::spawn_blocking(move || {
+            s.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .record_panic(&m, &w, now_ms())
+        })
+        .await;
+        match counted {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(mailbox, error = %e, "could not count the panic"),
+            Err(e) => tracing::warn!(mailbox, error = %e, "could not count the panic"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = cancel.cancelled() => return,
+        }
+    }
 }
 
 /// Runs the clock's decisions every `workflow.sweep-interval`.
@@ -197,5 +269,61 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn a_task_that_panics_is_counted_and_started_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: SharedStore = Arc::new(Mutex::new(
+            Store::open(&dir.path().join("desk.db")).unwrap(),
+        ));
+        let starts = Arc::new(AtomicUsize::new(0));
+        let counter = starts.clone();
+        let run = supervise(
+            "support".into(),
+            store.clone(),
+            CancellationToken::new(),
+            move || {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n == 0 {
+                        panic!("the watcher fell over");
+                    }
+                }
+            },
+        );
+        tokio::time::timeout(Duration::from_secs(10), run)
+            .await
+            .expect("the second start ends normally");
+        assert_eq!(starts.load(Ordering::SeqCst), 2);
+        let p = store.lock().unwrap().mailbox_panics().unwrap();
+        assert_eq!(p.len(), 1);
+        assert_eq!(
+            (p[0].count, p[0].last_error.as_str()),
+            (1, "the watcher fell over")
+        );
+    }
+
+    #[tokio::test]
+    async fn cancel_stops_the_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: SharedStore = Arc::new(Mutex::new(
+            Store::open(&dir.path().join("desk.db")).unwrap(),
+        ));
+        let cancel = CancellationToken::new();
+        let stop = cancel.clone();
+        let run = supervise("support".into(), store, cancel, move || {
+            stop.cancel();
+            async { panic!("again and again") }
+        });
+        tokio::time::timeout(Duration::from_secs(5), run)
+            .await
+            .expect("returns once cancelled");
     }
 }

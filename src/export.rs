@@ -1,6 +1,8 @@
 //! A ticket's mail as files: one `.eml` per message, or one mbox (mboxrd).
 //!
 //! The bytes are the stored raw messages, exactly as received or sent.
+//! Like the database, the files hold people's mail: they are made readable
+//! by their owner only ([`write_private`]), and a folder made for them too.
 
 use std::path::{Path, PathBuf};
 
@@ -28,17 +30,40 @@ pub struct WriteError {
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
-    std::fs::write(path, bytes).map_err(|source| WriteError {
+    write_private(path, bytes).map_err(|source| WriteError {
         doing: "writing",
         path: path.to_path_buf(),
         source,
     })
 }
 
-/// Writes one `.eml` file per message into `dir` (created if missing),
-/// named by [`eml_name`].
+/// Writes `bytes` to `path`, readable and writable by this user only
+/// (0600), whether the file is new or was there (then it is narrowed
+/// before the new bytes go in).
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let file = options.open(path)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        (&file).write_all(bytes)
+    }
+    #[cfg(not(unix))]
+    options.open(path)?.write_all(bytes)
+}
+
+/// Writes one `.eml` file per message into `dir` (created if missing,
+/// for this user only), named by [`eml_name`].
 pub fn write_eml_files(dir: &Path, ticket: i64, messages: &[RawMessage]) -> Result<(), WriteError> {
-    std::fs::create_dir_all(dir).map_err(|source| WriteError {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|source| WriteError {
         doing: "creating",
         path: dir.to_path_buf(),
         source,
@@ -115,6 +140,34 @@ mod tests {
             from_addr: Some("ann@corp.test".into()),
             raw: raw.as_bytes().to_vec(),
         }
+    }
+
+    #[cfg(unix)]
+    fn mode(p: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn exported_files_are_the_owners_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let eml = dir.path().join("export/t7");
+        write_eml_files(&eml, 7, &[msg("request", "Subject: a\r\n\r\nhi\r\n")]).unwrap();
+        assert_eq!(mode(&eml.join("7-001-in-request.eml")), 0o600);
+        assert_eq!(mode(&eml), 0o700, "a folder made for the export");
+        // Over a file that was there, readable by all.
+        let file = dir.path().join("t7.mbox");
+        std::fs::write(&file, "old").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_mbox(&file, &[msg("request", "Subject: a\r\n\r\nhi\r\n")]).unwrap();
+        assert_eq!(mode(&file), 0o600);
+        assert!(
+            std::fs::read_to_string(&file)
+                .unwrap()
+                .contains("Subject: a")
+        );
     }
 
     #[test]

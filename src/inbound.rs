@@ -348,9 +348,7 @@ fn parse_unguarded(raw: &[u8], language: Option<Lang>) -> Result<Inbound, ParseE
         attachments: attachments(&msg, &repaired, raw, &ev),
         auto,
         bounce,
-        auth_results: header_values(&headers, "Authentication-Results")
-            .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
-            .collect(),
+        auth_results: auth_results(&headers),
         loop_markers: header_values(&headers, "X-Postdesk-Loop")
             .map(str::to_string)
             .collect(),
@@ -484,6 +482,30 @@ fn raw_headers(raw: &[u8], part: &MessagePart<'_>, ev: &Evidence) -> Vec<RawHead
             }
         })
         .collect()
+}
+
+/// The `Authentication-Results` values, topmost first, spaces collapsed.
+fn auth_results(headers: &[RawHeader]) -> Vec<String> {
+    header_values(headers, "Authentication-Results")
+        .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// The `Authentication-Results` of a bare header block (what IMAP returns
+/// for `BODY.PEEK[HEADER.FIELDS (AUTHENTICATION-RESULTS)]`), as
+/// [`Inbound::auth_results`] holds them: topmost first.
+pub fn auth_results_of_headers(block: &[u8]) -> Vec<String> {
+    let Some(msg) = mail_parser::MessageParser::default().parse_headers(block) else {
+        return Vec::new();
+    };
+    let Some(root) = msg.parts.first() else {
+        return Vec::new();
+    };
+    auth_results(&raw_headers(
+        msg.raw_message.as_ref(),
+        root,
+        &Evidence::default(),
+    ))
 }
 
 fn header_values<'h>(headers: &'h [RawHeader], name: &'h str) -> impl Iterator<Item = &'h str> {
@@ -1401,6 +1423,26 @@ mod tests {
         assert!(m.attachments[0].data.starts_with(b"From: b@c.test"));
         assert_eq!(m.loop_markers, vec!["outer"]);
         assert!(!m.auto.is_automatic());
+    }
+
+    #[test]
+    fn display_names_with_line_breaks_are_cleaned_at_parse_time() {
+        for from in [
+            "=?utf-8?q?Evil=0D=0ABcc=3A_victim=40corp=2Etest?= <evil@corp.test>",
+            "=?utf-8?b?RXZpbA0KQmNjOiB2aWN0aW1AY29ycC50ZXN0?= <evil@corp.test>",
+            "\"Evil\r\n Bcc: victim@corp.test\" <evil@corp.test>",
+        ] {
+            let raw = format!(
+                "From: {from}\r\nReply-To: {from}\r\nSubject: x\r\nMessage-ID: <n@corp.test>\r\n\r\nhi\r\n"
+            );
+            let m = parse(raw.as_bytes()).unwrap();
+            for mb in [m.from.unwrap(), m.reply_to.unwrap()] {
+                let name = mb.name.unwrap_or_default();
+                assert!(!name.chars().any(char::is_control), "{from}: {name:?}");
+                assert!(name.starts_with("Evil"), "{from}: {name:?}");
+                assert_eq!(mb.address, "evil@corp.test");
+            }
+        }
     }
 
     #[test]

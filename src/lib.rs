@@ -11,9 +11,10 @@
 //!   Message-ID scheme and loop header.
 //! - [`subject`]: the ticket tag in subjects (`[#1042]`), reply/forward prefixes.
 //! - [`desk`]: the pure core: decide (routing; requesters', agents' and
-//!   automatic mail; closing; limits), its vocabulary (ticket, effect,
-//!   policy), lifecycle, commands, quotes, people, rules, SLA and the
-//!   escalation ladder, the knowledge base. Each module owns its settings.
+//!   automatic mail; closing; limits and the flood breaker), its vocabulary
+//!   (ticket, effect, policy), lifecycle, commands, quotes, people, rules,
+//!   SLA and the escalation ladder, the knowledge base. Each module owns its
+//!   settings.
 //! - [`pipeline`]: a batch of raw mail → parse, thread, decide, apply in one
 //!   transaction; the engine (config compiled once) and the effect interpreter.
 //! - [`compose`]: the one composer of outgoing mail (ticket mail and the review).
@@ -25,9 +26,12 @@
 //! - [`export`]: a ticket's mail as `.eml` files or an mbox.
 //! - [`config`]: the TOML file: the sections together, defaults, errors with file and line.
 //! - [`check`]: `postdesk check`: each setting and outside party tried, as ok/warn/fail findings.
-//! - leaves: [`address`] (addresses and display names, normalised once),
+//! - leaves: [`address`] (addresses and display names, normalised once;
+//!   the mailbox an address reaches),
+//!   [`header`] (text fit for a header we write: one line, no controls, capped),
 //!   [`lang`] (the languages we write in), [`units`] (durations and sizes
-//!   as admins write them), [`tls`] (rustls client settings for IMAP and SMTP).
+//!   as admins write them), [`tls`] (rustls client settings for IMAP and SMTP),
+//!   [`terminal`] (text from mail made safe to print: no escape sequences).
 #![forbid(unsafe_code)]
 
 pub mod address;
@@ -37,6 +41,7 @@ pub mod config;
 pub mod daemon;
 pub mod desk;
 pub mod export;
+pub mod header;
 pub mod inbound;
 pub mod lang;
 pub mod outbound;
@@ -46,9 +51,12 @@ pub mod report;
 pub mod source;
 pub mod store;
 pub mod subject;
+pub mod terminal;
 pub mod thread;
 pub mod tls;
 pub mod units;
 
+#[cfg(test)]
+mod growth_tests;
 #[cfg(test)]
 mod layout_tests;

@@ -17,6 +17,7 @@ use postdesk::pipeline::Retried;
 use postdesk::pipeline::{self, Engine, Incoming};
 use postdesk::source::now_ms;
 use postdesk::store::{KbReview, Store, TicketFilter};
+use postdesk::terminal::line as shown;
 
 // `println!`, `print!` and `eprintln!` that do not panic when the other end
 // is gone. std's panic when a write fails, and a closed pipe
@@ -342,9 +343,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// Protocol traces of the mail crates write credentials: async-imap logs the
+/// `LOGIN` line (password included) at trace, lettre every SMTP command
+/// (`AUTH` with the base64 credentials) at debug. They are capped below
+/// those levels whatever `POSTDESK_LOG` asks, so no setting puts a password
+/// in a log (tests/it/spine.rs runs the daemon and `check` at trace).
+const CREDENTIAL_SAFE: &str = "async_imap=debug,lettre=info";
+
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("POSTDESK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let asked = std::env::var("POSTDESK_LOG").unwrap_or_else(|_| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("{asked},{CREDENTIAL_SAFE}"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("info,{CREDENTIAL_SAFE}")));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -485,12 +494,11 @@ fn tickets(config: Config, a: TicketsArgs) -> Result<ExitCode> {
         text: a.search.clone(),
         active_only: due.is_active(),
     };
-    let engine = Engine::new(config)?;
-    let store = engine.open_store()?;
+    let (policy, store) = pipeline::for_reading(&config)?;
     let now = now_ms();
     // An SLA filter sees every active ticket before it knows the first `limit`.
     let listed = store.tickets_with_sla(&filter, (!due.is_active()).then_some(a.limit))?;
-    let rows = escalation::select(engine.policy(), listed, due, now, a.limit);
+    let rows = escalation::select(&policy, listed, due, now, a.limit);
     if a.json {
         let out: Vec<serde_json::Value> = rows
             .iter()
@@ -520,19 +528,18 @@ fn tickets(config: Config, a: TicketsArgs) -> Result<ExitCode> {
             t.number,
             t.status,
             t.priority.as_deref().unwrap_or("-"),
-            truncate(t.team.as_deref().unwrap_or("-"), 14),
-            truncate(t.assignee.as_deref().unwrap_or("-"), 10),
+            truncate(&shown(t.team.as_deref().unwrap_or("-")), 14),
+            truncate(&shown(t.assignee.as_deref().unwrap_or("-")), 10),
             due,
-            truncate(&t.requester, 28),
-            truncate(&t.subject, 60)
+            truncate(&shown(&t.requester), 28),
+            truncate(&shown(&t.subject), 60)
         );
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn ticket(config: Config, number: i64, json: bool) -> Result<ExitCode> {
-    let engine = Engine::new(config)?;
-    let store = engine.open_store()?;
+    let (policy, store) = pipeline::for_reading(&config)?;
     let Some(d) = store.ticket_detail(number)? else {
         bail!("no ticket {number}");
     };
@@ -540,15 +547,23 @@ fn ticket(config: Config, number: i64, json: bool) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&d)?);
         return Ok(ExitCode::SUCCESS);
     }
+    // Everything from mail is printed through `shown`: a subject or a name
+    // may carry terminal escape sequences and control characters.
     let t = &d.ticket;
-    println!("Ticket {}: {}", t.number, t.subject);
+    println!("Ticket {}: {}", t.number, shown(&t.subject));
     println!("  status     {}", t.status);
+    if let Some(since) = d.paused_since {
+        println!(
+            "  paused     no mail is sent about it since {} (a mail loop is likely; see the timeline)",
+            iso(since)
+        );
+    }
     let who = match &t.requester_name {
         Some(n) => format!("{n} <{}>", t.requester),
         None => t.requester.clone(),
     };
-    println!("  requester  {who}");
-    println!("  mailbox    {}   language {}", t.mailbox, t.lang);
+    println!("  requester  {}", shown(&who));
+    println!("  mailbox    {}   language {}", shown(&t.mailbox), t.lang);
     println!(
         "  created    {}   updated {}",
         iso(t.created_at),
@@ -557,16 +572,16 @@ fn ticket(config: Config, number: i64, json: bool) -> Result<ExitCode> {
     println!(
         "  priority   {}   category {}   team {}   assignee {}",
         t.priority.as_deref().unwrap_or("-"),
-        t.category.as_deref().unwrap_or("-"),
-        t.team.as_deref().unwrap_or("-"),
-        t.assignee.as_deref().unwrap_or("-")
+        shown(t.category.as_deref().unwrap_or("-")),
+        shown(t.team.as_deref().unwrap_or("-")),
+        shown(t.assignee.as_deref().unwrap_or("-"))
     );
     if let Some(rb) = t.reply_by {
         println!("  promised   first answer by {}", iso(rb));
     }
     let now = now_ms();
     if let Some(state) = store.ticket_state(number)?
-        && let Some(sla) = escalation::status(engine.policy(), &state, now)
+        && let Some(sla) = escalation::status(&policy, &state, now)
     {
         println!("  SLA ({})", sla.priority);
         for x in &sla.targets {
@@ -587,8 +602,15 @@ fn ticket(config: Config, number: i64, json: bool) -> Result<ExitCode> {
             .as_deref()
             .map(|s| format!(" [{s}]"))
             .unwrap_or_default();
-        let mut s = format!("{arrow} {} {who}: {}{state}", m.kind, m.subject);
+        let mut s = format!(
+            "{arrow} {} {}: {}{}",
+            m.kind,
+            shown(&who),
+            shown(&m.subject),
+            shown(&state)
+        );
         for (name, size) in &m.attachments {
+            let name = shown(name);
             s.push_str(&format!("\n      attachment {name} ({size} bytes)"));
         }
         let body: Vec<&str> = m
@@ -598,19 +620,19 @@ fn ticket(config: Config, number: i64, json: bool) -> Result<ExitCode> {
             .take(4)
             .collect();
         for l in body {
-            s.push_str(&format!("\n      | {}", truncate(l, 100)));
+            s.push_str(&format!("\n      | {}", truncate(&shown(l), 100)));
         }
         lines.push((m.at, s));
     }
     for e in &d.events {
-        let mut s = format!("*  {} by {}", e.kind, e.actor);
+        let mut s = format!("*  {} by {}", e.kind, shown(&e.actor));
         match (&e.old, &e.new) {
-            (Some(o), Some(n)) => s.push_str(&format!(": {o} -> {n}")),
-            (None, Some(n)) => s.push_str(&format!(": {n}")),
+            (Some(o), Some(n)) => s.push_str(&format!(": {} -> {}", shown(o), shown(n))),
+            (None, Some(n)) => s.push_str(&format!(": {}", shown(n))),
             _ => {}
         }
         if let Some(detail) = &e.detail {
-            s.push_str(&format!(" ({detail})"));
+            s.push_str(&format!(" ({})", shown(detail)));
         }
         lines.push((e.at, s));
     }
@@ -643,12 +665,12 @@ fn outbox(config: &Config, all: bool, limit: usize, json: bool) -> Result<ExitCo
             r.ticket
                 .map(|t| t.to_string())
                 .unwrap_or_else(|| "-".into()),
-            truncate(&r.rcpt, 30),
+            truncate(&shown(&r.rcpt), 30),
             r.attempts,
-            truncate(&r.subject, 50)
+            truncate(&shown(&r.subject), 50)
         );
         if let Some(e) = r.last_error.filter(|_| r.state != "sent") {
-            println!("        why: {e}");
+            println!("        why: {}", shown(&e));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -695,7 +717,7 @@ fn quarantine(config: Config, retry: Option<i64>) -> Result<ExitCode> {
             r.mailbox,
             r.uid.map(|u| u.to_string()).unwrap_or_else(|| "-".into()),
             r.size,
-            r.error
+            shown(&r.error)
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -813,8 +835,8 @@ fn kb(config: &Config, c: KbCommand) -> Result<ExitCode> {
                 e.ticket
                     .map(|t| format!("#{t}"))
                     .unwrap_or_else(|| "-".into()),
-                truncate(e.category.as_deref().unwrap_or("-"), 10),
-                truncate(&e.title, 70)
+                truncate(&shown(e.category.as_deref().unwrap_or("-")), 10),
+                truncate(&shown(&e.title), 70)
             );
         }
     };
@@ -846,7 +868,7 @@ fn kb(config: &Config, c: KbCommand) -> Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&e)?);
                 return Ok(ExitCode::SUCCESS);
             }
-            println!("{}: {}", entry_ref(e.id), e.title);
+            println!("{}: {}", entry_ref(e.id), shown(&e.title));
             println!("  status    {}", e.status);
             if let Some(t) = e.ticket {
                 println!("  ticket    #{t}   (postdesk ticket {t})");
@@ -865,7 +887,11 @@ fn kb(config: &Config, c: KbCommand) -> Result<ExitCode> {
                     .map(|p| format!("   published {}", iso(p)))
                     .unwrap_or_default()
             );
-            println!("\nProblem:\n{}\n\nSolution:\n{}", e.problem, e.solution);
+            println!(
+                "\nProblem:\n{}\n\nSolution:\n{}",
+                postdesk::terminal::text(&e.problem),
+                postdesk::terminal::text(&e.solution)
+            );
         }
         KbCommand::Publish { id } | KbCommand::Skip { id } => {
             let status = if matches!(c, KbCommand::Publish { .. }) {
@@ -956,7 +982,7 @@ fn kb(config: &Config, c: KbCommand) -> Result<ExitCode> {
                     "{:>7}  {:.2}  {}",
                     entry_ref(s.id),
                     s.score,
-                    truncate(&s.title, 70)
+                    truncate(&shown(&s.title), 70)
                 );
             }
         }

@@ -20,6 +20,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("en/ack.html", include_str!("../templates/en/ack.html")),
     ("en/ack.txt", include_str!("../templates/en/ack.txt")),
     ("en/bounce.txt", include_str!("../templates/en/bounce.txt")),
+    ("en/flood.txt", include_str!("../templates/en/flood.txt")),
     (
         "en/command-result.txt",
         include_str!("../templates/en/command-result.txt"),
@@ -72,6 +73,10 @@ const BUILTIN: &[(&str, &str)] = &[
     (
         "zh-CN/bounce.txt",
         include_str!("../templates/zh-CN/bounce.txt"),
+    ),
+    (
+        "zh-CN/flood.txt",
+        include_str!("../templates/zh-CN/flood.txt"),
     ),
     (
         "zh-CN/command-result.txt",
@@ -143,6 +148,8 @@ pub enum OutboundError {
     },
     #[error("address `{0}` cannot be used in a mail header")]
     Address(String),
+    #[error("no recipient can receive it: {0}")]
+    NoRecipient(String),
     #[error("building the message: {0}")]
     Build(String),
 }
@@ -287,21 +294,47 @@ pub struct Envelope<'a> {
     pub date_ms: i64,
 }
 
+/// The longest line RFC 5322 allows in a message, without its CRLF.
+const MAX_LINE: usize = 998;
+/// The most characters of a Subject we write: the repeated subject's own
+/// cap ([`crate::subject::MAX_REPEATED_CHARS`]) with room for the tag and a
+/// reply prefix. Even one word this long fits a header line.
+const MAX_SUBJECT_CHARS: usize = crate::subject::MAX_REPEATED_CHARS + 50;
+/// The longest Message-ID we repeat in In-Reply-To or References. Real ones
+/// are under 100 characters; a longer one is the sender's invention, and one
+/// too long for a line would break RFC 5322's line limit, so it is left out.
+const MAX_ID_LEN: usize = 250;
+/// The longest address we write (RFC 5321's path limit, less the brackets).
+const MAX_ADDRESS_LEN: usize = 254;
+
 /// Builds the wire bytes of a mail.
+///
+/// Every value from outside is made fit for its header here, whatever the
+/// caller did before: display names and the subject become one line
+/// ([`crate::header::one_line`], capped), ids that are not plain printable
+/// ASCII (or are absurdly long) are left out of In-Reply-To and References.
+/// Nothing a sender wrote can make this panic or write a line over 998
+/// characters; a message that would still break the line limit is an error.
 pub fn build(env: &Envelope<'_>, text: &str, html: Option<&str>) -> Result<Vec<u8>, OutboundError> {
+    let subject = crate::header::one_line(env.subject, MAX_SUBJECT_CHARS);
     let mut b = lettre::Message::builder()
         .from(lettre_mailbox(env.from)?)
-        .subject(env.subject)
+        .subject(subject)
         .message_id(Some(format!("<{}>", env.message_id)))
         .date(std::time::UNIX_EPOCH + std::time::Duration::from_millis(env.date_ms.max(0) as u64));
     for to in env.to {
         b = b.to(lettre_mailbox(to)?);
     }
-    if let Some(irt) = env.in_reply_to {
+    if let Some(irt) = env.in_reply_to.filter(|id| usable_id(id)) {
         b = b.in_reply_to(format!("<{irt}>"));
     }
-    if !env.references.is_empty() {
-        let refs: Vec<String> = env.references.iter().map(|r| format!("<{r}>")).collect();
+    let refs: Vec<String> = env
+        .references
+        .iter()
+        .filter(|id| usable_id(id))
+        .map(|r| format!("<{r}>"))
+        .collect();
+    if !refs.is_empty() {
         b = b.references(refs.join(" "));
     }
     if let Some(auto) = env.auto_submitted {
@@ -324,19 +357,80 @@ pub fn build(env: &Envelope<'_>, text: &str, html: Option<&str>) -> Result<Vec<u
         None => b.singlepart(text_part),
     }
     .map_err(|e| OutboundError::Build(e.to_string()))?;
-    Ok(msg.formatted())
+    let raw = msg.formatted();
+    check_lines(&raw)?;
+    Ok(raw)
+}
+
+/// A Message-ID we can repeat: printable ASCII without spaces or angle
+/// brackets, of a sane length.
+fn usable_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>')
+}
+
+/// Every line ends in CRLF and is at most [`MAX_LINE`] characters: the
+/// promise of [`build`], checked on its bytes so no mistake here (or in
+/// lettre) can put a malformed mail into the outbox.
+fn check_lines(raw: &[u8]) -> Result<(), OutboundError> {
+    let mut lines = raw.split(|&b| b == b'\n').enumerate().peekable();
+    while let Some((i, line)) = lines.next() {
+        let last = lines.peek().is_none();
+        let line = match line.strip_suffix(b"\r") {
+            Some(l) => l,
+            None if last => line,
+            None => {
+                return Err(OutboundError::Build(format!(
+                    "line {} ends in a bare LF",
+                    i + 1
+                )));
+            }
+        };
+        if line.contains(&b'\r') {
+            return Err(OutboundError::Build(format!(
+                "line {} holds a bare CR",
+                i + 1
+            )));
+        }
+        if line.len() > MAX_LINE {
+            return Err(OutboundError::Build(format!(
+                "line {} is {} characters long (RFC 5322 allows {MAX_LINE})",
+                i + 1,
+                line.len()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn raw_header(name: &'static str, value: &str) -> HeaderValue {
-    HeaderValue::new(HeaderName::new_from_ascii_str(name), value.to_string())
+    HeaderValue::new(
+        HeaderName::new_from_ascii_str(name),
+        crate::header::one_line(value, MAX_SUBJECT_CHARS).into_owned(),
+    )
 }
 
+/// Our mailbox as lettre's, its name made one line again: a name stored
+/// before names were cleaned at parse time, or built without
+/// [`Mailbox::new`], reaches here as it is.
 fn lettre_mailbox(m: &Mailbox) -> Result<LettreMailbox, OutboundError> {
+    if m.address.len() > MAX_ADDRESS_LEN {
+        return Err(OutboundError::Address(m.address.chars().take(80).collect()));
+    }
     let addr = m
         .address
         .parse()
         .map_err(|_| OutboundError::Address(m.address.clone()))?;
-    Ok(LettreMailbox::new(m.name.clone(), addr))
+    let name = m
+        .name
+        .as_deref()
+        .map(|n| crate::header::one_line(n, crate::address::MAX_NAME_CHARS))
+        .filter(|n| !n.is_empty())
+        .map(|n| n.into_owned());
+    Ok(LettreMailbox::new(name, addr))
 }
 
 #[cfg(test)]
@@ -374,6 +468,52 @@ mod tests {
         }
         let (zh, _) = r.render("ack", Lang::ZhCn, &vars()).unwrap();
         assert!(zh.contains("工单"), "{zh}");
+    }
+
+    /// Every string a template is given, made hostile: the same markup in
+    /// each, numbered so a template that shows a value shows which.
+    fn hostile(v: &serde_json::Value, n: &mut usize) -> serde_json::Value {
+        use serde_json::Value;
+        match v {
+            Value::String(_) => {
+                *n += 1;
+                Value::String(format!("<script>x{n}</script><b onclick=\"y\">&'"))
+            }
+            Value::Array(a) => Value::Array(a.iter().map(|x| hostile(x, n)).collect()),
+            Value::Object(m) => {
+                Value::Object(m.iter().map(|(k, x)| (k.clone(), hostile(x, n))).collect())
+            }
+            other => other.clone(),
+        }
+    }
+
+    #[test]
+    fn every_html_template_escapes_what_users_wrote() {
+        let r = Renderer::new(None).unwrap();
+        let mut html_templates = 0;
+        for kind in crate::desk::mails::vars::KINDS {
+            for lang in Lang::ALL {
+                let vars = hostile(&crate::desk::mails::vars::samples(kind.name), &mut 0);
+                let (_, html) = r.render(kind.name, lang, &vars).unwrap();
+                let Some(html) = html else { continue };
+                html_templates += 1;
+                let what = format!("{}/{}.html", lang.code(), kind.name);
+                assert!(
+                    !html.contains("<script>"),
+                    "{what} lets markup through:\n{html}"
+                );
+                assert!(
+                    !html.contains("onclick=\""),
+                    "{what} lets an attribute through"
+                );
+                assert!(
+                    html.contains("&lt;script&gt;x"),
+                    "{what} shows no user text at all?\n{html}"
+                );
+            }
+        }
+        // ack, reply, resolved and survey, in both languages.
+        assert!(html_templates >= 8, "only {html_templates} HTML templates");
     }
 
     #[test]
@@ -432,5 +572,138 @@ mod tests {
         assert!(head.contains("Auto-Submitted: auto-replied"), "{head}");
         assert!(head.contains("X-Auto-Response-Suppress: All"));
         assert!(head.contains("X-Postdesk-Loop: example.test"));
+    }
+}
+
+#[cfg(test)]
+mod hostile_tests {
+    use super::*;
+
+    /// Every line of `raw` ends in CRLF, has no bare CR or LF, and is within
+    /// RFC 5322's 998 characters.
+    fn assert_well_formed(raw: &[u8]) {
+        for (i, line) in raw.split(|&b| b == b'\n').enumerate() {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            assert!(!line.contains(&b'\r'), "bare CR on line {i}");
+            assert!(line.len() <= 998, "line {i} has {} bytes", line.len());
+        }
+    }
+
+    fn envelope<'a>(to: &'a [Mailbox], subject: &'a str, refs: &'a [String]) -> Envelope<'a> {
+        static FROM: std::sync::LazyLock<Mailbox> =
+            std::sync::LazyLock::new(|| Mailbox::new(Some("IT Desk"), "helpdesk@example.test"));
+        Envelope {
+            from: &FROM,
+            to,
+            subject,
+            message_id: "pd.7.1.0.ff@example.test",
+            in_reply_to: refs.last().map(String::as_str),
+            references: refs,
+            auto_submitted: Some("auto-replied"),
+            loop_marker: "example.test",
+            date_ms: 1_800_000_000_000,
+        }
+    }
+
+    #[test]
+    fn control_characters_in_a_display_name_cannot_break_the_header() {
+        // Built as a struct, not with `Mailbox::new`: a name stored before
+        // names were cleaned at parse time reaches the builder like this.
+        for name in [
+            "Evil\r\nBcc: victim@corp.test",
+            "Evil\nBcc: victim@corp.test",
+            "Evil\rX",
+            "Nul\0Tab\tEsc\u{1b}[31mDel\u{7f}Nel\u{85}Ls\u{2028}",
+            "\r\n",
+        ] {
+            let to = [Mailbox {
+                name: Some(name.to_string()),
+                address: "ann@corp.test".into(),
+            }];
+            let raw = build(&envelope(&to, "Hello", &[]), "text", None)
+                .unwrap_or_else(|e| panic!("{name:?}: {e}"));
+            assert_well_formed(&raw);
+            let head = String::from_utf8_lossy(&raw);
+            assert!(
+                !head.contains("\r\nBcc:"),
+                "{name:?} injected a header: {head}"
+            );
+            let parsed = crate::inbound::parse(&raw).unwrap();
+            assert_eq!(parsed.to.len(), 1, "{name:?}: {head}");
+            assert_eq!(parsed.to[0].address, "ann@corp.test");
+        }
+    }
+
+    #[test]
+    fn hostile_subjects_and_ids_stay_in_their_headers() {
+        let to = [Mailbox::new(Some("Ann"), "ann@corp.test")];
+        let refs = vec![
+            "a@x".to_string(),
+            "b@x>\r\nBcc: victim@corp.test".to_string(),
+            "c d@x".to_string(),
+            "x".repeat(5000) + "@x",
+        ];
+        let raw = build(
+            &envelope(&to, "Hi\r\nBcc: victim@corp.test\0\u{1b}]0;x\u{7}", &refs),
+            "text",
+            None,
+        )
+        .unwrap();
+        assert_well_formed(&raw);
+        let head = String::from_utf8_lossy(&raw);
+        assert!(!head.contains("\r\nBcc:"), "{head}");
+        let parsed = crate::inbound::parse(&raw).unwrap();
+        assert!(
+            parsed.subject.starts_with("Hi Bcc: victim@corp.test"),
+            "{}",
+            parsed.subject
+        );
+        assert!(
+            parsed.references.contains(&"a@x".to_string()),
+            "{:?}",
+            parsed.references
+        );
+    }
+
+    #[test]
+    fn a_huge_subject_is_capped_and_folded() {
+        let to = [Mailbox::new(Some("Ann"), "ann@corp.test")];
+        for subject in [
+            "x".repeat(5 << 20),
+            "word ".repeat(1 << 20),
+            "打印机".repeat(1 << 20),
+        ] {
+            let raw = build(&envelope(&to, &subject, &[]), "text", None).unwrap();
+            assert_well_formed(&raw);
+            assert!(raw.len() < 8 << 10, "{} bytes out", raw.len());
+            let parsed = crate::inbound::parse(&raw).unwrap();
+            assert!(
+                parsed.subject.chars().count() <= MAX_SUBJECT_CHARS,
+                "{}",
+                parsed.subject.chars().count()
+            );
+        }
+    }
+
+    #[test]
+    fn lines_are_checked_on_the_built_bytes() {
+        assert!(check_lines(b"A: b\r\n\r\nbody\r\n").is_ok());
+        assert!(check_lines(b"A: b\r\n\r\nno end").is_ok());
+        assert!(check_lines(b"A: b\nB: c\r\n").is_err());
+        assert!(check_lines(b"A: b\rB: c\r\n").is_err());
+        let long = format!("A: {}\r\n", "x".repeat(996));
+        assert!(check_lines(long.as_bytes()).is_err());
+        assert!(check_lines(&long.as_bytes()[1..]).is_ok());
+    }
+
+    #[test]
+    fn a_huge_display_name_is_capped() {
+        let to = [Mailbox {
+            name: Some("n".repeat(1 << 20)),
+            address: "ann@corp.test".into(),
+        }];
+        let raw = build(&envelope(&to, "Hello", &[]), "text", None).unwrap();
+        assert_well_formed(&raw);
+        assert!(raw.len() < 8 << 10, "{} bytes out", raw.len());
     }
 }

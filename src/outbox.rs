@@ -50,6 +50,35 @@ pub enum SendError {
     Transient(String),
     /// Will never work (5xx: unknown recipient, rejected content).
     Permanent(String),
+    /// The mail went in several transactions (the server took only so many
+    /// recipients at a time) and one after the first failed: `sent_to`
+    /// have it, only `left` must be tried again (or given up, when
+    /// `permanent`).
+    Partly {
+        sent_to: Vec<String>,
+        left: Vec<String>,
+        error: String,
+        permanent: bool,
+    },
+}
+
+impl SendError {
+    /// `error` for the recipients `left`, after `sent_to` got the mail.
+    pub fn partly(sent_to: Vec<String>, left: Vec<String>, error: SendError) -> SendError {
+        let (error, permanent) = match error {
+            SendError::Transient(e) => (e, false),
+            SendError::Permanent(e) => (e, true),
+            SendError::Partly {
+                error, permanent, ..
+            } => (error, permanent),
+        };
+        SendError::Partly {
+            sent_to,
+            left,
+            error,
+            permanent,
+        }
+    }
 }
 
 impl Transport {
@@ -96,7 +125,11 @@ impl Transport {
         match self {
             Transport::Pool(p) => match p.test().await {
                 Ok(()) => Ok("SMTP server answered and accepted the connection".into()),
-                Err(SendError::Transient(e) | SendError::Permanent(e)) => Err(format!("SMTP: {e}")),
+                Err(
+                    SendError::Transient(e)
+                    | SendError::Permanent(e)
+                    | SendError::Partly { error: e, .. },
+                ) => Err(format!("SMTP: {e}")),
             },
             Transport::Smtp(t) => match t.test_connection().await {
                 Ok(true) => Ok("SMTP server answered and accepted the connection".into()),
@@ -211,12 +244,31 @@ async fn write_file(dir: &std::path::Path, mail: &DueMail) -> Result<(), String>
         .collect();
     let tmp = dir.join(format!(".{safe}.tmp"));
     let dest = dir.join(format!("{safe}.eml"));
-    tokio::fs::write(&tmp, &mail.raw)
+    write_private(&tmp, &mail.raw)
         .await
         .map_err(|e| format!("writing {}: {e}", tmp.display()))?;
     tokio::fs::rename(&tmp, &dest)
         .await
         .map_err(|e| format!("renaming to {}: {e}", dest.display()))
+}
+
+/// Writes `bytes` readable by this user only (0600), like the database
+/// and exports: the outbox folder holds people's mail.
+async fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(path).await?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .await?;
+    }
+    file.write_all(bytes).await?;
+    file.flush().await
 }
 
 /// The delay before attempt `attempts + 1`: doubling from `initial`, capped at `max`.
@@ -354,6 +406,30 @@ impl Sender {
                     next_at: now_ms() + delay.as_millis() as i64,
                 }
             }
+            Err(SendError::Partly {
+                sent_to,
+                left,
+                error,
+                permanent,
+            }) => {
+                let error = format!(
+                    "sent to {}; not to {}: {error}",
+                    sent_to.join(", "),
+                    left.join(", ")
+                );
+                let next_at = (!permanent && mail.attempts + 1 < MAX_ATTEMPTS).then(|| {
+                    let delay =
+                        retry_delay(mail.attempts, self.cfg.retry_initial, self.cfg.retry_max);
+                    now_ms() + delay.as_millis() as i64
+                });
+                tracing::warn!(id = mail.id, %error, retry = next_at.is_some(), "mail sent in part");
+                Delivery::Partly {
+                    id: mail.id,
+                    left,
+                    error,
+                    next_at,
+                }
+            }
         }
     }
 }
@@ -361,6 +437,26 @@ impl Sender {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn mail_files_are_the_owners_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mail = DueMail {
+            id: 1,
+            mail_from: "desk@example.test".into(),
+            rcpt: vec!["ann@corp.test".into()],
+            raw: b"Subject: hi\r\n\r\nprivate\r\n".to_vec(),
+            message_id: "pd.1.x@example.test".into(),
+            attempts: 0,
+        };
+        write_file(dir.path(), &mail).await.unwrap();
+        let file = dir.path().join("pd.1.x@example.test.eml");
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(std::fs::read(&file).unwrap(), mail.raw);
+    }
 
     #[test]
     fn retry_delay_doubles_and_caps() {

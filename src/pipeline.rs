@@ -13,6 +13,7 @@
 mod apply;
 mod engine;
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::time::Duration;
 
@@ -22,13 +23,13 @@ use crate::desk::effect::Effect;
 use crate::desk::limits::{self, Lookups, Usage};
 use crate::desk::policy::Policy;
 use crate::desk::sla::escalation;
-use crate::desk::{closing, kb};
+use crate::desk::{closing, flood, kb};
 use crate::inbound::{self, Inbound};
 use crate::store::{Checkpoint, Seen, Store, StoreError, Tx};
 use crate::thread::{self, Link, Lookup};
 
 use apply::{Context, apply};
-pub use engine::{Engine, EngineError, policy_from_config};
+pub use engine::{Engine, EngineError, for_reading, policy_from_config};
 
 /// One raw message from a source, with its UID when the source has them.
 #[derive(Debug, Clone)]
@@ -61,7 +62,89 @@ impl std::ops::AddAssign for Tally {
 
 /// Processes a batch of messages from `mailbox` in one transaction, moving the
 /// checkpoint (if given) in the same commit.
+///
+/// Never panics because of a mail: should processing panic (a bug; nothing
+/// a sender writes is meant to reach one), the batch is rolled back and its
+/// mails are processed one at a time, each in its own transaction. A mail
+/// that panics alone is quarantined with the panic's message, the panic is
+/// logged and counted for `postdesk check`
+/// ([`crate::store::Store::mailbox_panics`]), and the rest go on as usual.
 pub fn process_batch(
+    store: &mut Store,
+    engine: &Engine,
+    mailbox: &str,
+    items: &[Incoming],
+    checkpoint: Option<Checkpoint>,
+    now_ms: i64,
+) -> Result<Tally, StoreError> {
+    isolate_panics(
+        store,
+        mailbox,
+        items,
+        checkpoint,
+        now_ms,
+        |store, items, cp| process_unguarded(store, engine, mailbox, items, cp, now_ms),
+    )
+}
+
+/// [`process_batch`]'s guard around `run` (which processes some of the
+/// items, moving the checkpoint if given, in one transaction).
+fn isolate_panics(
+    store: &mut Store,
+    mailbox: &str,
+    items: &[Incoming],
+    checkpoint: Option<Checkpoint>,
+    now_ms: i64,
+    mut run: impl FnMut(&mut Store, &[Incoming], Option<Checkpoint>) -> Result<Tally, StoreError>,
+) -> Result<Tally, StoreError> {
+    // The transaction `run` opened is rolled back as the panic unwinds
+    // through it, and the store holds nothing else a panic could break.
+    let batch = catch_unwind(AssertUnwindSafe(|| run(store, items, checkpoint)));
+    let why = match batch {
+        Ok(done) => return done,
+        Err(payload) => panic_message(payload.as_ref()),
+    };
+    tracing::error!(
+        mailbox,
+        mails = items.len(),
+        panic = %why,
+        "processing a batch panicked; processing its mails one at a time"
+    );
+    store.record_panic(mailbox, &why, now_ms)?;
+    let mut tally = Tally::default();
+    for item in items {
+        match catch_unwind(AssertUnwindSafe(|| {
+            run(store, std::slice::from_ref(item), None)
+        })) {
+            Ok(done) => tally += done?,
+            Err(payload) => {
+                let why = format!("processing panicked: {}", panic_message(payload.as_ref()));
+                tracing::error!(mailbox, uid = item.uid, error = %why, "quarantined the mail that made processing panic");
+                let tx = store.transaction()?;
+                tx.quarantine(mailbox, item.uid, &why, &item.raw, now_ms)?;
+                tx.commit()?;
+                tally.quarantined += 1;
+            }
+        }
+    }
+    if let Some(cp) = checkpoint {
+        let tx = store.transaction()?;
+        tx.set_checkpoint(mailbox, cp, now_ms)?;
+        tx.commit()?;
+    }
+    Ok(tally)
+}
+
+/// What a panic said, for the log and the quarantine.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(a panic without a message)".into())
+}
+
+fn process_unguarded(
     store: &mut Store,
     engine: &Engine,
     mailbox: &str,
@@ -269,8 +352,10 @@ fn find_link(tx: &Tx<'_>, policy: &Policy, mail: &Inbound) -> Result<Option<Link
     })
 }
 
-/// Holds back the mails a loop limit or a suppression stops: looks up what
-/// [`limits::lookups`] asks, then lets [`limits::hold_back`] judge.
+/// Holds back the mails a loop limit, a suppression or the flood breaker
+/// stops: looks up what [`limits::lookups`] asks and lets
+/// [`limits::hold_back`] judge, then the same with [`flood::lookups`] and
+/// [`flood::gate`] for the mails that are left.
 fn hold_back(
     tx: &Tx<'_>,
     engine: &Engine,
@@ -285,18 +370,56 @@ fn hold_back(
     }
     let usage = usage(tx, &wanted, now_ms)?;
     let effects = limits::hold_back(settings, policy, effects, &usage);
+    let wanted = flood::lookups(&settings.flood, &effects, now_ms);
+    let effects = if wanted.tickets.is_empty() {
+        effects
+    } else {
+        let facts = flood_facts(tx, &wanted)?;
+        flood::gate(&settings.flood, policy, effects, &facts, now_ms)
+    };
     for e in &effects {
         if let Effect::Event {
             ticket,
-            kind: "held-back",
+            kind: kind @ ("held-back" | flood::PAUSED | flood::RESUMED),
             detail: Some(why),
             ..
         } = e
         {
-            tracing::warn!(ticket, "{why}");
+            tracing::warn!(ticket, "{kind}: {why}");
         }
     }
     Ok(effects)
+}
+
+/// What the flood breaker must know of each ticket: the ticket, whether it
+/// is paused, and the mail and timeline of the window.
+fn flood_facts(tx: &Tx<'_>, l: &flood::Lookups) -> Result<flood::Facts, StoreError> {
+    let mut facts = flood::Facts::default();
+    for &n in &l.tickets {
+        let Some(ticket) = tx.ticket(n)? else {
+            continue;
+        };
+        let events = tx
+            .events_since(n, l.since)?
+            .into_iter()
+            .map(|e| flood::Happened {
+                at: e.at,
+                kind: e.kind,
+                actor: e.actor,
+                new: e.new,
+            })
+            .collect();
+        facts.tickets.insert(
+            n,
+            flood::TicketFacts {
+                ticket,
+                last_switch: tx.last_event_of(n, flood::SWITCHES)?,
+                sent: tx.mail_sent_since(n, l.since)?,
+                events,
+            },
+        );
+    }
+    Ok(facts)
 }
 
 /// The store's answers to the limits' questions.
@@ -697,6 +820,202 @@ mod tests {
     }
 
     #[test]
+    fn plus_addressing_does_not_multiply_acknowledgements() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let mut store = e.open_store().unwrap();
+        // One mailbox behind 14 spellings: tags and case.
+        let mails: Vec<Incoming> = (0..14)
+            .map(|i| {
+                let from = if i % 2 == 0 { "bot" } else { "BOT" };
+                item(&format!(
+                    "From: {from}+{i}@Corp.Test\nSubject: Alert {i}\nMessage-ID: <p{i}@corp.test>\n\nDisk full.\n"
+                ))
+            })
+            .collect();
+        let t = process_batch(&mut store, &e, "inbox", &mails, None, 1000).unwrap();
+        assert_eq!(
+            (t.created, t.queued),
+            (14, 10),
+            "limits.per-recipient = 10 per hour, for the mailbox bot@corp.test"
+        );
+        // The next batch sees what the first recorded.
+        let more = item(
+            "From: bot+new@corp.test\nSubject: Alert again\nMessage-ID: <p99@corp.test>\n\nx\n",
+        );
+        let t = process_batch(&mut store, &e, "inbox", &[more], None, 2000).unwrap();
+        assert_eq!((t.created, t.queued), (1, 0));
+    }
+
+    /// A desk with a team and its agent Alice, who is who her From says.
+    fn engine_with_alice(dir: &Path) -> Engine {
+        let cfg = Config::from_toml(
+            r#"
+[desk]
+address = "helpdesk@example.test"
+first-ticket-number = 100
+[storage]
+database = "desk.db"
+[workflow]
+agent-authentication = "none"
+[[team]]
+name = "service-desk"
+tier = "L1"
+address = "team@example.test"
+[[agent]]
+name = "alice"
+addresses = ["alice@example.test"]
+team = "service-desk"
+"#,
+            &dir.join("postdesk.toml"),
+            dir,
+        )
+        .unwrap();
+        Engine::new(cfg).unwrap()
+    }
+
+    fn sent_to(store: &Store, ticket: i64, kind: &str) -> Vec<String> {
+        store
+            .ticket_detail(ticket)
+            .unwrap()
+            .unwrap()
+            .messages
+            .into_iter()
+            .filter(|m| m.direction == "out" && m.kind == kind)
+            .map(|m| m.to_addrs)
+            .collect()
+    }
+
+    #[test]
+    fn watchers_added_later_get_a_copy_of_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine_with_alice(dir.path());
+        let mut store = e.open_store().unwrap();
+        let request = item(
+            "From: ann@corp.test\nTo: helpdesk@example.test\nCc: bob@corp.test\nSubject: VPN down\nMessage-ID: <w1@corp.test>\n\nhelp\n",
+        );
+        process_batch(&mut store, &e, "inbox", &[request], None, 1000).unwrap();
+        let answer = item(
+            "From: alice@example.test\nSubject: Re: [#100] VPN down\nMessage-ID: <w2@example.test>\n\n#cc add dave@corp.test\n\nWe are on it.\n",
+        );
+        process_batch(&mut store, &e, "inbox", &[answer], None, 2000).unwrap();
+        assert_eq!(
+            sent_to(&store, 100, "reply"),
+            ["ann@corp.test bob@corp.test", "dave@corp.test"],
+            "Ann and Bob were on the request together; Dave sees nobody's address"
+        );
+    }
+
+    fn out_count(store: &Store, ticket: i64) -> usize {
+        store
+            .ticket_detail(ticket)
+            .unwrap()
+            .unwrap()
+            .messages
+            .iter()
+            .filter(|m| m.direction == "out")
+            .count()
+    }
+
+    #[test]
+    fn two_robots_answering_each_other_are_stopped_and_the_team_told_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine_with_alice(dir.path());
+        let mut store = e.open_store().unwrap();
+        let request = item(
+            "From: ann@corp.test\nTo: helpdesk@example.test\nSubject: VPN down\nMessage-ID: <f0@corp.test>\n\nhelp\n",
+        );
+        process_batch(&mut store, &e, "inbox", &[request], None, 1000).unwrap();
+        // Alice's out-of-office answers every notice, Ann's robot every
+        // relay, one second apart: 100 rounds.
+        let mut at = 2000;
+        for i in 0..100 {
+            let alice = item(&format!(
+                "From: alice@example.test\nSubject: Re: [#100] VPN down\nMessage-ID: <a{i}@example.test>\n\nI am out of the office this week.\n"
+            ));
+            let ann = item(&format!(
+                "From: ann@corp.test\nSubject: Re: [#100] VPN down\nMessage-ID: <r{i}@corp.test>\n\nThank you, your message was received.\n"
+            ));
+            process_batch(&mut store, &e, "inbox", &[alice], None, at).unwrap();
+            process_batch(&mut store, &e, "inbox", &[ann], None, at + 500).unwrap();
+            at += 1000;
+        }
+        let d = store.ticket_detail(100).unwrap().unwrap();
+        let out: Vec<&str> = d
+            .messages
+            .iter()
+            .filter(|m| m.direction == "out")
+            .map(|m| m.kind.as_str())
+            .collect();
+        // Twenty mails to Ann (the acknowledgement and 19 relays), twenty to
+        // the team (the first notice and 19 of Ann's answers), then the one
+        // notice of the pause.
+        assert_eq!(out.len(), 20 + 20 + 1, "{out:?}");
+        assert_eq!(out.iter().filter(|k| **k == "flood").count(), 1);
+        assert_eq!(out.last(), Some(&"flood"));
+        let paused: Vec<_> = d
+            .events
+            .iter()
+            .filter(|e| e.kind == flood::PAUSED)
+            .collect();
+        assert_eq!(paused.len(), 1, "flagged once");
+        assert_eq!(d.paused_since, Some(paused[0].at));
+        assert!(
+            d.events.iter().filter(|e| e.kind == "held-back").count() > 100,
+            "every mail after it is held back, with why"
+        );
+        // Every mail is still recorded.
+        assert_eq!(
+            d.messages.iter().filter(|m| m.direction == "in").count(),
+            201
+        );
+
+        // Alice, back, takes the ticket: sending resumes, counted afresh.
+        let take = item(
+            "From: alice@example.test\nSubject: Re: [#100] VPN down\nMessage-ID: <take@example.test>\n\n#take\n\nSorry about that, looking at it now.\n",
+        );
+        let before = out_count(&store, 100);
+        process_batch(&mut store, &e, "inbox", &[take], None, at).unwrap();
+        assert_eq!(out_count(&store, 100), before + 1, "the relay goes");
+        let d = store.ticket_detail(100).unwrap().unwrap();
+        assert_eq!(d.paused_since, None);
+        assert_eq!(d.events.last().map(|e| e.kind.as_str()), Some("assignee"));
+        assert!(d.events.iter().any(|e| e.kind == flood::RESUMED));
+    }
+
+    #[test]
+    fn a_paused_ticket_resumes_after_a_quiet_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = engine_with_alice(dir.path()).config.as_ref().clone();
+        cfg.limits.flood.mails = 3;
+        let e = Engine::new(cfg).unwrap();
+        let mut store = e.open_store().unwrap();
+        let request = item(
+            "From: ann@corp.test\nTo: helpdesk@example.test\nSubject: VPN down\nMessage-ID: <q0@corp.test>\n\nhelp\n",
+        );
+        process_batch(&mut store, &e, "inbox", &[request], None, 1000).unwrap();
+        let ann = |i: usize| {
+            item(&format!(
+                "From: ann@corp.test\nSubject: Re: [#100] VPN down\nMessage-ID: <q{i}@corp.test>\n\nstill down\n"
+            ))
+        };
+        for i in 1..=5 {
+            process_batch(&mut store, &e, "inbox", &[ann(i)], None, 1000 + i as i64).unwrap();
+        }
+        let d = store.ticket_detail(100).unwrap().unwrap();
+        assert!(d.paused_since.is_some(), "four notices to the team trip it");
+        // Ten minutes and a bit with nothing held back: the next mail goes.
+        let later = 1005 + 10 * 60_000 + 1;
+        let before = out_count(&store, 100);
+        process_batch(&mut store, &e, "inbox", &[ann(6)], None, later).unwrap();
+        assert_eq!(out_count(&store, 100), before + 1);
+        assert_eq!(
+            store.ticket_detail(100).unwrap().unwrap().paused_since,
+            None
+        );
+    }
+
+    #[test]
     fn same_request_twice_is_acknowledged_once() {
         let dir = tempfile::tempdir().unwrap();
         let e = engine(dir.path());
@@ -756,6 +1075,29 @@ mod tests {
             "From: old.user@customer.example\nSubject: Re: [#100] Printer\nMessage-ID: <p2@customer.example>\n\nstill\n",
         );
         process_batch(&mut store, &e, "inbox", &[again], None, 3000).unwrap();
+        // A new request from that address would be acknowledged: the
+        // acknowledgement is held back and the timeline says why.
+        let (queued_before, _, _) = store.outbox_counts().unwrap();
+        let new = item(
+            "From: old.user@customer.example\nSubject: Scanner too\nMessage-ID: <p3@customer.example>\n\nhelp\n",
+        );
+        let t = process_batch(&mut store, &e, "inbox", &[new], None, 3500).unwrap();
+        assert_eq!(
+            (t.created, t.queued),
+            (1, 0),
+            "no acknowledgement to a suppressed address"
+        );
+        assert_eq!(store.outbox_counts().unwrap().0, queued_before);
+        let held = store.ticket_detail(101).unwrap().unwrap();
+        assert!(
+            held.events.iter().any(|ev| ev.kind == "held-back"
+                && ev
+                    .detail
+                    .as_deref()
+                    .is_some_and(|d| d.contains("old.user@customer.example"))),
+            "{:?}",
+            held.events
+        );
         // A bounce about nothing of ours is recorded and ignored.
         let stray = Incoming {
             raw: fixture.replace("20231205100245.", "another.").into_bytes(),
@@ -763,7 +1105,7 @@ mod tests {
         };
         let t = process_batch(&mut store, &e, "inbox", &[stray], None, 4000).unwrap();
         assert_eq!((t.created, t.ignored), (0, 1));
-        assert_eq!(store.ticket_count().unwrap(), 1);
+        assert_eq!(store.ticket_count().unwrap(), 2);
     }
 
     #[test]
@@ -793,5 +1135,132 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    /// Every line within RFC 5322's 998 characters, CRLF only.
+    fn assert_well_formed(raw: &[u8]) {
+        for (i, line) in raw.split(|&b| b == b'\n').enumerate() {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            assert!(!line.contains(&b'\r'), "bare CR on line {i}");
+            assert!(line.len() <= 998, "line {i} has {} bytes", line.len());
+        }
+    }
+
+    #[test]
+    fn a_display_name_with_line_breaks_is_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let mut store = e.open_store().unwrap();
+        let hostile = item(
+            "From: =?utf-8?q?Evil=0D=0ABcc=3A_victim=40corp=2Etest?= <evil@corp.test>\nReply-To: =?utf-8?b?RXZpbA0KWDogeQ==?= <evil@corp.test>\nSubject: Hi\nMessage-ID: <h1@corp.test>\n\nhello\n",
+        );
+        let t = process_batch(&mut store, &e, "inbox", &[hostile, item(REQUEST)], None, 1).unwrap();
+        assert_eq!((t.created, t.queued, t.quarantined), (2, 2, 0), "{t:?}");
+        for m in store.due_outbox(i64::MAX, 10).unwrap() {
+            assert_well_formed(&m.raw);
+            let head = String::from_utf8_lossy(&m.raw);
+            assert!(
+                !head.contains("\r\nBcc:") && !head.contains("\r\nX: y"),
+                "{head}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_huge_subject_makes_small_mail() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let mut store = e.open_store().unwrap();
+        for (i, subject) in ["x".repeat(5 << 20), "word ".repeat(1 << 20)]
+            .iter()
+            .enumerate()
+        {
+            let raw = format!(
+                "From: Ann <ann{i}@corp.test>\r\nSubject: {subject}\r\nMessage-ID: <big{i}@corp.test>\r\n\r\nhelp\r\n"
+            );
+            let big = Incoming {
+                raw: raw.into_bytes(),
+                uid: None,
+            };
+            let t = process_batch(&mut store, &e, "inbox", &[big], None, 1).unwrap();
+            assert_eq!((t.created, t.queued), (1, 1), "{t:?}");
+        }
+        let out = store.due_outbox(i64::MAX, 10).unwrap();
+        assert_eq!(out.len(), 2);
+        for m in out {
+            assert_well_formed(&m.raw);
+            assert!(m.raw.len() < 64 << 10, "{} bytes out", m.raw.len());
+        }
+    }
+
+    #[test]
+    fn a_mail_that_panics_is_quarantined_and_the_rest_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let mut store = e.open_store().unwrap();
+        let with_uid = |raw: &str, uid| Incoming {
+            uid: Some(uid),
+            ..item(raw)
+        };
+        let items = [
+            with_uid(REQUEST, 1),
+            with_uid(
+                "From: x@corp.test\nSubject: boom\nMessage-ID: <boom@corp.test>\n\nPANIC\n",
+                2,
+            ),
+            with_uid(
+                "From: bob@corp.test\nSubject: Disk full\nMessage-ID: <d@corp.test>\n\nhelp\n",
+                3,
+            ),
+        ];
+        let cp = Checkpoint {
+            uidvalidity: 7,
+            last_uid: 3,
+        };
+        let t = isolate_panics(
+            &mut store,
+            "support",
+            &items,
+            Some(cp),
+            5,
+            |s, items, cp| {
+                if items
+                    .iter()
+                    .any(|i| i.raw.windows(5).any(|w| w == b"PANIC"))
+                {
+                    // Mid-transaction, after a write: the write must not survive.
+                    let tx = s.transaction().unwrap();
+                    let bad = Checkpoint {
+                        uidvalidity: 99,
+                        last_uid: 99,
+                    };
+                    tx.set_checkpoint("support", bad, 5).unwrap();
+                    panic!("boom in a batch of {}", items.len());
+                }
+                process_unguarded(s, &e, "support", items, cp, 5)
+            },
+        )
+        .unwrap();
+        assert_eq!((t.created, t.quarantined, t.queued), (2, 1, 2), "{t:?}");
+        assert_eq!(store.ticket_count().unwrap(), 2);
+        assert_eq!(store.checkpoint("support").unwrap(), Some(cp));
+        let q = store.quarantined(10).unwrap();
+        assert_eq!(q.len(), 1);
+        assert_eq!(q[0].uid, Some(2));
+        assert_eq!(q[0].error, "processing panicked: boom in a batch of 1");
+        let p = store.mailbox_panics().unwrap();
+        assert_eq!(p.len(), 1);
+        assert_eq!((p[0].mailbox.as_str(), p[0].count), ("support", 1));
+        assert_eq!(p[0].last_error, "boom in a batch of 3");
+        assert_eq!(p[0].last_at, 5);
+    }
+
+    #[test]
+    fn a_batch_without_panics_counts_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let mut store = e.open_store().unwrap();
+        process_batch(&mut store, &e, "inbox", &[item(REQUEST)], None, 1).unwrap();
+        assert!(store.mailbox_panics().unwrap().is_empty());
     }
 }

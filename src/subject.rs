@@ -4,6 +4,20 @@
 //! insert spaces; the tag must survive all of that, because it is the
 //! strongest threading signal we have.
 
+/// The most characters of a requester's subject we repeat in a mail we
+/// send (its Subject header and its text). Subjects are the sender's to
+/// choose: a 5 MB one used to come back as 32 MB of outgoing mail, and one
+/// long word made a header line far past RFC 5322's 998 characters. Real
+/// subjects stay well under this; the ticket keeps the whole one.
+pub const MAX_REPEATED_CHARS: usize = 250;
+
+/// A subject as we repeat it (a ticket's subject, the Subject of our mail,
+/// the templates' `subject`): one clean line of at most
+/// [`MAX_REPEATED_CHARS`] (see [`crate::header::one_line`]).
+pub fn repeated(subject: &str) -> std::borrow::Cow<'_, str> {
+    crate::header::one_line(subject, MAX_REPEATED_CHARS)
+}
+
 /// How ticket tags look in subjects: `[` + prefix + number + `]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TagFormat {
@@ -30,10 +44,10 @@ impl TagFormat {
     }
 
     /// The subject for mail about a ticket: the tag, then the subject with
-    /// reply prefixes and any old tag of ours removed.
+    /// reply prefixes and any old tag of ours removed, [`repeated`].
     pub fn tagged_subject(&self, number: i64, subject: &str) -> String {
         let base = self.strip_tags(strip_reply_prefixes(subject));
-        let base = base.trim();
+        let base = repeated(&base);
         if base.is_empty() {
             self.tag(number)
         } else {

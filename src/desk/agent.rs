@@ -4,7 +4,7 @@
 //! refused with a reason, never half-applied.
 
 use crate::desk::commands::{self, Command, CommandBlock};
-use crate::desk::effect::{Effect, event, set_status, update};
+use crate::desk::effect::{Effect, OutMail, event, set_status, update};
 use crate::desk::lifecycle::Trigger;
 use crate::desk::people::Agent;
 use crate::desk::policy::Policy;
@@ -114,19 +114,13 @@ pub(crate) fn from_agent(
             Some(Status::Resolved) => "resolved",
             _ => "reply",
         };
-        effects.push(Effect::Send(mails::relay_to_requester(
-            policy,
-            &work,
-            agent,
-            mail_kind,
-            &public_text,
-        )));
+        let relays = mails::relay_to_requester(policy, &work, agent, mail_kind, &public_text);
+        send_relay(policy, &work, relays, Some(agent), &mut effects);
     }
     if status_cmd == Some(Status::Resolved) && is_note {
         // Resolved without words for the requester: still ask them to confirm.
-        effects.push(Effect::Send(mails::relay_to_requester(
-            policy, &work, agent, "resolved", "",
-        )));
+        let relays = mails::relay_to_requester(policy, &work, agent, "resolved", "");
+        send_relay(policy, &work, relays, Some(agent), &mut effects);
     }
     if status_cmd == Some(Status::Closed) {
         effects.extend(closing::survey(policy, &work, now_ms));
@@ -200,9 +194,11 @@ pub fn from_admin(
     }
     if status_cmd == Some(Status::Resolved) {
         // As with an agent's #resolve without words: ask the requester to confirm.
-        let mut m = mails::relay_to_requester(policy, &work, &admin, "resolved", "");
-        m.from_name = None;
-        effects.push(Effect::Send(m));
+        let mut relays = mails::relay_to_requester(policy, &work, &admin, "resolved", "");
+        for m in &mut relays {
+            m.from_name = None;
+        }
+        send_relay(policy, &work, relays, None, &mut effects);
         let kb = kb::plan(policy.kb.enabled, &work, true, &[], "", actor);
         effects.extend(kb.effects.into_iter().map(Effect::Kb));
     }
@@ -213,6 +209,74 @@ pub fn from_admin(
         effects.extend(mails::notify_escalated(policy, &work, &team, actor, "").map(Effect::Send));
     }
     (effects, applied, refused)
+}
+
+/// Sends an agent's words to the requester and watchers (one mail, or
+/// several when later watchers get copies of their own), but not to an
+/// address no mail can go to (a watcher added before addresses were
+/// checked, a requester whose From was broken): one such address must not
+/// stop the answer to everybody else. Each one left out is recorded, a
+/// watcher among them is removed, and `author`, the agent who wrote by
+/// mail, is told once who did not get it and who did.
+fn send_relay(
+    policy: &Policy,
+    t: &TicketState,
+    relays: Vec<OutMail>,
+    author: Option<&Agent>,
+    effects: &mut Vec<Effect>,
+) {
+    let mut dropped = Vec::new();
+    let mut removed: Vec<String> = Vec::new();
+    let mut went_to: Vec<String> = Vec::new();
+    for mut relay in relays {
+        for (m, why) in relay.drop_unusable() {
+            effects.push(Effect::Event {
+                ticket: t.number,
+                actor: "postdesk".into(),
+                kind: "recipient-dropped",
+                old: None,
+                new: Some(m.address.clone()),
+                detail: Some(format!("{} mail not sent to it: {why}", relay.template)),
+            });
+            if t.watchers.contains(&m.address) && !removed.contains(&m.address) {
+                effects.push(Effect::Watch {
+                    ticket: t.number,
+                    address: m.address.clone(),
+                    add: false,
+                    actor: "postdesk".into(),
+                });
+                removed.push(m.address.clone());
+            }
+            dropped.push(why);
+        }
+        went_to.extend(relay.to.iter().map(|m| m.address.clone()));
+        if !relay.to.is_empty() {
+            effects.push(Effect::Send(relay));
+        }
+    }
+    let Some(agent) = author.filter(|_| !dropped.is_empty()) else {
+        return;
+    };
+    let mut detail = String::from("Your answer could not go to:\n");
+    for why in &dropped {
+        detail.push_str(&format!("  {why}\n"));
+    }
+    if went_to.is_empty() {
+        detail.push_str("Nobody received it.");
+    } else {
+        detail.push_str(&format!("It went to {}.", went_to.join(", ")));
+    }
+    if !removed.is_empty() {
+        detail.push_str(&format!(
+            "\nNo longer a watcher of the ticket: {}.",
+            removed.join(", ")
+        ));
+    }
+    let mut vars = mails::base_vars(policy, t);
+    vars.insert("detail".into(), detail.into());
+    effects.extend(
+        mails::to_agents(policy, t, "bounce", vec![agent.mailbox()], vars).map(Effect::Send),
+    );
 }
 
 /// A mail from an agent's address that failed verification: kept as
@@ -364,6 +428,11 @@ fn apply_command(
             if !a.contains('@') {
                 return Err(format!("`{addr}` is not an e-mail address"));
             }
+            // An address nobody can send to would only be dropped from
+            // every answer; one already there can still be removed.
+            if add {
+                crate::address::usable(&a).map_err(|why| format!("no mail can go to {why}"))?;
+            }
             let present = t.watchers.contains(&a);
             if add == present {
                 return Err(if add {
@@ -371,6 +440,9 @@ fn apply_command(
                 } else {
                     format!("{a} is not a watcher")
                 });
+            }
+            if add {
+                watcher_room(policy, t, effects)?;
             }
             effects.push(Effect::Watch {
                 ticket: n,
@@ -394,6 +466,28 @@ fn apply_command(
         Command::Kb(_) => Ok(Outcome::Silent),
         _ => Err("not supported".into()),
     }
+}
+
+/// Refuses one more watcher when the ticket, or this mail, has as many as
+/// the settings allow: every watcher gets every public update.
+fn watcher_room(policy: &Policy, t: &TicketState, effects: &[Effect]) -> Result<(), String> {
+    if t.watchers.len() >= policy.watchers_per_ticket {
+        return Err(format!(
+            "the ticket has {} watchers, the most it can have (workflow.watchers-per-ticket); remove one with #cc remove first",
+            t.watchers.len()
+        ));
+    }
+    let added = effects
+        .iter()
+        .filter(|e| matches!(e, Effect::Watch { add: true, .. }))
+        .count();
+    if added >= policy.watchers_per_mail {
+        return Err(format!(
+            "one mail can add at most {} watchers (workflow.watchers-per-mail)",
+            policy.watchers_per_mail
+        ));
+    }
+    Ok(())
 }
 
 fn assign(

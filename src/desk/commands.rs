@@ -1158,6 +1158,12 @@ mod tests {
         assert!(block.refused[0].reason.len() < 300);
         let many = "#resolv\n".repeat(5_000);
         assert_eq!(parse_block(&many).refused.len(), 5_000);
+        crate::growth_tests::assert_linear("one long command line", 250_000, |n| {
+            parse_block(&format!("#{}", "a".repeat(n)));
+        });
+        crate::growth_tests::assert_linear("many near-miss commands", 1_250, |n| {
+            parse_block(&"#resolv\n".repeat(n));
+        });
     }
 
     #[test]

@@ -296,6 +296,99 @@ fn agent_reply_is_relayed_without_quotes_and_opens_the_ticket() {
     assert_eq!(r.auto_submitted, None);
 }
 
+fn events<'a>(fx: &'a [Effect], kind: &str) -> Vec<(&'a str, &'a str)> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Event {
+                kind: k,
+                new,
+                detail,
+                ..
+            } if *k == kind => Some((
+                new.as_deref().unwrap_or(""),
+                detail.as_deref().unwrap_or(""),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn unusable_cc_addresses_are_recorded_and_do_not_watch() {
+    let req = "From: Ann <ann@corp.test>\r\nTo: helpdesk@example.test\r\nCc: <\"x y\"@corp.test>, john@corp.test., Boss <boss@corp.test>\r\nSubject: Printer broken\r\nMessage-ID: <m1@corp.test>";
+    let fx = decide(&policy(), &mail(req, "It prints nothing."), None, 42, NOW);
+    let watchers: Vec<&str> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Watch { address, .. } => Some(address.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(watchers, ["boss@corp.test"]);
+    let refused = events(&fx, "watcher-refused");
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert_eq!(refused[0].0, "\"x y\"@corp.test");
+    assert!(refused[0].1.contains("quoted"), "{refused:?}");
+    assert_eq!(refused[1].0, "john@corp.test.");
+    assert!(refused[1].1.contains("empty part"), "{refused:?}");
+}
+
+#[test]
+fn cc_add_refuses_an_address_no_mail_can_go_to() {
+    let t = ticket(Status::Open);
+    let fx = decide(
+        &policy(),
+        &from("Alice <alice@corp.test>", "#cc add jo..hn@corp.test\nDone."),
+        Some(&Link::Tag(t)),
+        99,
+        NOW,
+    );
+    assert!(!fx.iter().any(|e| matches!(e, Effect::Watch { .. })));
+    let refused = events(&fx, "commands-refused");
+    assert!(refused[0].1.contains("two in a row"), "{refused:?}");
+    assert!(sends(&fx).iter().any(|m| m.template == "command-result"));
+}
+
+#[test]
+fn one_unusable_watcher_does_not_stop_an_answer_and_the_agent_is_told() {
+    let mut t = ticket(Status::Open);
+    // Stored before addresses were checked; all three were on the request
+    // together, so one answer goes to them all.
+    t.watchers = vec!["\"x y\"@corp.test".into(), "boss@corp.test".into()];
+    t.request_addresses = vec![
+        "ann@corp.test".into(),
+        "\"x y\"@corp.test".into(),
+        "boss@corp.test".into(),
+    ];
+    let fx = decide(
+        &policy(),
+        &from("Alice <alice@corp.test>", "Please restart it."),
+        Some(&Link::Tag(t)),
+        99,
+        NOW,
+    );
+    let out = sends(&fx);
+    let reply = out.iter().find(|m| m.template == "reply").expect("a reply");
+    let to: Vec<&str> = reply.to.iter().map(|m| m.address.as_str()).collect();
+    assert_eq!(to, ["ann@corp.test", "boss@corp.test"]);
+    let dropped = events(&fx, "recipient-dropped");
+    assert_eq!(dropped.len(), 1);
+    assert_eq!(dropped[0].0, "\"x y\"@corp.test");
+    assert!(fx.iter().any(|e| matches!(e,
+        Effect::Watch { address, add: false, .. } if address == "\"x y\"@corp.test")));
+    let notice = out
+        .iter()
+        .find(|m| m.template == "bounce")
+        .expect("a notice");
+    assert_eq!(notice.to[0].address, "alice@corp.test");
+    let detail = notice.vars["detail"].as_str().unwrap();
+    assert!(detail.contains("\"x y\"@corp.test"), "{detail}");
+    assert!(
+        detail.contains("It went to ann@corp.test, boss@corp.test"),
+        "{detail}"
+    );
+}
+
 #[test]
 fn commands_change_the_ticket_with_events_and_refusals_are_reported() {
     let body = "#priority high\n#category network\n#assign nina\n#prority low\n#category plumbing\n\nWorking on it.";
@@ -1008,4 +1101,150 @@ fn sweep_closes_unconfirmed_resolutions() {
     assert_eq!(sends(&fx)[0].template, "survey");
     t.resolved_at = Some(NOW - DAY);
     assert!(sweep(&policy(), &t, NOW).is_empty());
+}
+
+fn watches(fx: &[Effect]) -> Vec<&str> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Watch {
+                address, add: true, ..
+            } => Some(address.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn events_of<'a>(fx: &'a [Effect], kind: &str) -> Vec<&'a str> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Event {
+                kind: k, detail, ..
+            } if *k == kind => Some(detail.as_deref().unwrap_or("")),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_long_cc_list_makes_at_most_ten_watchers() {
+    let cc: Vec<String> = (0..15).map(|i| format!("p{i}@corp.test")).collect();
+    let req = format!(
+        "From: Ann <ann@corp.test>\r\nTo: helpdesk@example.test\r\nCc: {}\r\nSubject: Printer broken\r\nMessage-ID: <m1@corp.test>",
+        cc.join(", ")
+    );
+    let fx = decide(&policy(), &mail(&req, "It prints nothing."), None, 42, NOW);
+    assert_eq!(watches(&fx), cc[..10], "the first ten, in the mail's order");
+    let why = events_of(&fx, "watchers-left-out");
+    assert_eq!(why.len(), 1, "{fx:?}");
+    assert!(
+        why[0].starts_with("5 people") && why[0].contains("workflow.watchers-per-mail"),
+        "{why:?}"
+    );
+    assert!(why[0].contains("p10@corp.test"), "{why:?}");
+
+    // Both limits are settings; the smaller one counts.
+    let fx = decide(
+        &policy_with("watchers-per-mail = 3"),
+        &mail(&req, "x"),
+        None,
+        42,
+        NOW,
+    );
+    assert_eq!(watches(&fx), cc[..3]);
+    let fx = decide(
+        &policy_with("watchers-per-ticket = 2"),
+        &mail(&req, "x"),
+        None,
+        42,
+        NOW,
+    );
+    assert_eq!(watches(&fx), cc[..2]);
+    assert!(events_of(&fx, "watchers-left-out")[0].contains("workflow.watchers-per-ticket"));
+    // A short list is taken whole, and nothing is said.
+    let fx = decide(&policy(), &mail(REQ, "x"), None, 42, NOW);
+    assert!(events_of(&fx, "watchers-left-out").is_empty());
+}
+
+#[test]
+fn cc_add_stops_at_the_watcher_limits() {
+    // Twenty already: the most a ticket can have.
+    let mut full = ticket(Status::Open);
+    full.watchers = (0..20).map(|i| format!("w{i}@corp.test")).collect();
+    let fx = decide(
+        &policy(),
+        &from("alice@corp.test", "#cc add new@corp.test\n\nAdded."),
+        Some(&Link::Tag(full)),
+        99,
+        NOW,
+    );
+    assert!(watches(&fx).is_empty(), "{fx:?}");
+    let refused = events_of(&fx, "commands-refused");
+    assert!(
+        refused[0].contains("workflow.watchers-per-ticket"),
+        "{refused:?}"
+    );
+
+    // Eleven in one mail: ten are added, the eleventh is refused with why.
+    let body: String = (0..11)
+        .map(|i| format!("#cc add n{i}@corp.test\n"))
+        .collect::<String>()
+        + "\nAdded the team.";
+    let fx = decide(
+        &policy(),
+        &from("alice@corp.test", &body),
+        Some(&Link::Tag(ticket(Status::Open))),
+        99,
+        NOW,
+    );
+    assert_eq!(watches(&fx).len(), 10);
+    let refused = events_of(&fx, "commands-refused");
+    assert!(
+        refused[0].contains("n10@corp.test") && refused[0].contains("workflow.watchers-per-mail"),
+        "{refused:?}"
+    );
+}
+
+#[test]
+fn watchers_see_only_those_who_were_on_the_request_with_them() {
+    let mut t = ticket(Status::Open);
+    // Bob and Cora were in Cc of Ann's request; Dave and Erin were added later.
+    t.request_addresses = [
+        "ann@corp.test",
+        "helpdesk@example.test",
+        "bob@corp.test",
+        "cora@corp.test",
+    ]
+    .map(String::from)
+    .to_vec();
+    t.watchers = [
+        "bob@corp.test",
+        "cora@corp.test",
+        "dave@corp.test",
+        "erin@corp.test",
+    ]
+    .map(String::from)
+    .to_vec();
+    let fx = decide(
+        &policy(),
+        &from("alice@corp.test", "It is fixed now."),
+        Some(&Link::Tag(t)),
+        99,
+        NOW,
+    );
+    let to: Vec<Vec<&str>> = sends(&fx)
+        .iter()
+        .filter(|m| m.template == "reply")
+        .map(|m| m.to.iter().map(|x| x.address.as_str()).collect())
+        .collect();
+    assert_eq!(
+        to,
+        [
+            vec!["ann@corp.test", "bob@corp.test", "cora@corp.test"],
+            vec!["dave@corp.test"],
+            vec!["erin@corp.test"],
+        ],
+        "one mail to those who were together, a copy of their own for the others"
+    );
+    let texts: Vec<&serde_json::Value> = sends(&fx).iter().map(|m| &m.vars["text"]).collect();
+    assert!(texts.iter().all(|v| *v == "It is fixed now."), "{texts:?}");
 }

@@ -24,6 +24,23 @@ pub struct OutMail {
     pub vars: serde_json::Value,
 }
 
+impl OutMail {
+    /// Takes out the recipients no mail can be sent to
+    /// ([`crate::address::usable`]) and returns them with why, so that the
+    /// mail still goes to everybody else.
+    pub fn drop_unusable(&mut self) -> Vec<(Mailbox, String)> {
+        let mut dropped = Vec::new();
+        self.to.retain(|m| match m.usable() {
+            Ok(()) => true,
+            Err(why) => {
+                dropped.push((m.clone(), why));
+                false
+            }
+        });
+        dropped
+    }
+}
+
 /// One thing to do, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {

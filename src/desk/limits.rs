@@ -5,6 +5,10 @@
 //! automatic-mail header) from running for ever: a few mails get through,
 //! then we go quiet and say so in the log and the ticket's timeline. A
 //! suppressed address (after a permanent delivery failure) gets nothing.
+//! Recipients are counted by the mailbox they reach
+//! ([`crate::address::mailbox_key`]): `ann+1@`, `ann+2@` and `Ann@` share
+//! one budget. Mail a person wrote and notices to agents are not counted
+//! here; the breaker over all mail about a ticket is [`crate::desk::flood`].
 //!
 //! Pure, like the rest of the core: [`lookups`] names what the store must
 //! count for the mails a decision would send, the pipeline looks it up, and
@@ -16,6 +20,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::address::mailbox_key;
 use crate::desk::effect::{Effect, OutMail};
 use crate::desk::policy::Policy;
 
@@ -37,6 +42,9 @@ pub struct Limits {
     /// After a permanent delivery failure, no mail goes to that address for this long.
     #[serde(deserialize_with = "crate::units::de_duration")]
     pub bounce_suppress: Duration,
+    /// `[limits.flood]`: the breaker over all mail about a ticket
+    /// ([`crate::desk::flood`]).
+    pub flood: crate::desk::flood::Flood,
 }
 
 impl Default for Limits {
@@ -47,6 +55,7 @@ impl Default for Limits {
             per_ticket: 20,
             duplicate_ack_window: Duration::from_secs(600),
             bounce_suppress: Duration::from_secs(7 * 86400),
+            flood: crate::desk::flood::Flood::default(),
         }
     }
 }
@@ -56,7 +65,7 @@ impl Default for Limits {
 pub struct Lookups {
     /// Every recipient: is it suppressed now?
     pub recipients: BTreeSet<String>,
-    /// Outside recipients of automatic mail: how many since `since`?
+    /// Outside recipients of automatic mail, by [`mailbox_key`]: how many since `since`?
     pub outside: BTreeSet<String>,
     /// Tickets of automatic mail to outside recipients: how many since `since`?
     pub tickets: BTreeSet<i64>,
@@ -72,7 +81,7 @@ pub struct Lookups {
 pub struct Usage {
     /// Suppressed recipients: until when, and why.
     pub suppressed: BTreeMap<String, (i64, String)>,
-    /// Automatic mails to each outside recipient in the window.
+    /// Automatic mails to each outside recipient in the window, by [`mailbox_key`].
     pub to_recipient: BTreeMap<String, i64>,
     /// Automatic mails about each ticket in the window.
     pub on_ticket: BTreeMap<i64, i64>,
@@ -102,6 +111,12 @@ pub fn counted<'a>(policy: &'a Policy, out: &'a OutMail) -> Vec<&'a str> {
         .collect()
 }
 
+/// The [`mailbox_key`]s of [`counted`]: what the store records of an
+/// automatic mail that goes, one entry per mailbox.
+pub fn counted_keys(policy: &Policy, out: &OutMail) -> BTreeSet<String> {
+    counted(policy, out).into_iter().map(mailbox_key).collect()
+}
+
 fn ack_subject(out: &OutMail) -> &str {
     out.vars
         .get("subject")
@@ -127,7 +142,7 @@ pub fn lookups(limits: &Limits, policy: &Policy, effects: &[Effect], now_ms: i64
             l.tickets.insert(out.ticket);
         }
         for rcpt in outside {
-            l.outside.insert(rcpt.to_string());
+            l.outside.insert(mailbox_key(rcpt));
             if out.template == "ack" && !limits.duplicate_ack_window.is_zero() {
                 l.acks
                     .push((out.ticket, rcpt.to_string(), ack_subject(out).to_string()));
@@ -160,12 +175,12 @@ pub fn hold_back(
                     detail: Some(why),
                 },
                 None => {
-                    let outside = counted(policy, &out);
+                    let outside = counted_keys(policy, &out);
                     if !outside.is_empty() {
                         *usage.on_ticket.entry(out.ticket).or_default() += 1;
                     }
-                    for rcpt in outside {
-                        *usage.to_recipient.entry(rcpt.to_string()).or_default() += 1;
+                    for key in outside {
+                        *usage.to_recipient.entry(key).or_default() += 1;
                     }
                     Effect::Send(out)
                 }
@@ -195,10 +210,14 @@ fn verdict(limits: &Limits, policy: &Policy, out: &OutMail, usage: &Usage) -> Op
         .trim_end_matches(" left")
         .to_string();
     for rcpt in &outside {
-        let n = usage.to_recipient.get(*rcpt).copied().unwrap_or(0);
+        let n = usage
+            .to_recipient
+            .get(&mailbox_key(rcpt))
+            .copied()
+            .unwrap_or(0);
         if n >= i64::from(limits.per_recipient) {
             return Some(format!(
-                "{} to {rcpt} held back: {n} automatic mails to this address in the last {window} (limits.per-recipient = {})",
+                "{} to {rcpt} held back: {n} automatic mails to this mailbox in the last {window} (limits.per-recipient = {})",
                 out.template, limits.per_recipient
             ));
         }

@@ -31,7 +31,10 @@ pub(crate) fn base_vars(policy: &Policy, t: &TicketState) -> serde_json::Map<Str
     );
     m.insert("ticket".into(), t.number.into());
     m.insert("tag".into(), policy.tag.tag(t.number).into());
-    m.insert("subject".into(), t.subject.clone().into());
+    m.insert(
+        "subject".into(),
+        crate::subject::repeated(&t.subject).into_owned().into(),
+    );
     m.insert("requester".into(), requester.to_string().into());
     m.insert(
         "requester_name".into(),
@@ -269,6 +272,26 @@ pub fn bounce_to_lead(policy: &Policy, t: &TicketState, detail: &str) -> Option<
     to_agents(policy, t, "bounce", vec![lead], vars)
 }
 
+/// Tells the ticket's team (and its assignee) that the desk stopped
+/// mailing about it: a loop is likely ([`crate::desk::flood`]).
+pub fn notify_flood(policy: &Policy, t: &TicketState, detail: &str) -> Option<OutMail> {
+    let team = t
+        .team
+        .as_deref()
+        .or_else(|| policy.directory.default_team().map(|x| x.name.as_str()));
+    let mut to = team
+        .map(|x| policy.directory.team_recipients(x))
+        .unwrap_or_default();
+    for m in responsible(policy, t) {
+        if !to.iter().any(|x| x.address == m.address) {
+            to.push(m);
+        }
+    }
+    let mut vars = base_vars(policy, t);
+    vars.insert("detail".into(), detail.into());
+    to_agents(policy, t, "flood", to, vars)
+}
+
 /// An internal note, for the team only (not back to its author).
 pub fn note_to_team(
     policy: &Policy,
@@ -311,36 +334,57 @@ pub fn notify_escalated(
 
 /// An agent's words to the requester (and watchers), from the desk address
 /// under the agent's name. `kind` is `reply` or `resolved`.
+///
+/// People see each other's addresses only when they did already: one mail
+/// goes to the requester and the watchers who were on the mail that opened
+/// the ticket with them ([`TicketState::request_addresses`]); every other
+/// watcher (added later by `#cc add`) gets a copy of their own.
 pub fn relay_to_requester(
     policy: &Policy,
     t: &TicketState,
     agent: &Agent,
     kind: &'static str,
     text: &str,
-) -> OutMail {
-    let mut to = vec![t.requester_mailbox()];
+) -> Vec<OutMail> {
+    let mut together = vec![t.requester_mailbox()];
+    let mut apart: Vec<Mailbox> = Vec::new();
     for w in &t.watchers {
-        if !to.iter().any(|m| &m.address == w) && policy.directory.agent_by_address(w).is_none() {
-            to.push(Mailbox::new(None, w));
+        if together.iter().chain(&apart).any(|m| &m.address == w)
+            || policy.directory.agent_by_address(w).is_some()
+        {
+            continue;
+        }
+        if t.request_addresses.contains(w) {
+            together.push(Mailbox::new(None, w));
+        } else {
+            apart.push(Mailbox::new(None, w));
         }
     }
     let (in_reply_to, references) = requester_thread(t);
     let mut vars = base_vars(policy, t);
     vars.insert("agent".into(), agent.display_name.clone().into());
     vars.insert("text".into(), text.trim().into());
-    OutMail {
+    let first = OutMail {
         ticket: t.number,
         template: kind,
         lang: t.lang,
         from_name: Some(format!("{} ({})", agent.display_name, policy.desk_name)),
-        to,
+        to: together,
         subject: policy.tag.tagged_subject(t.number, &t.subject),
         in_reply_to,
         references,
         // A person wrote it: not marked automatic, so the requester's client treats it as mail.
         auto_submitted: None,
         vars: Value::Object(vars),
-    }
+    };
+    let copies: Vec<OutMail> = apart
+        .into_iter()
+        .map(|m| OutMail {
+            to: vec![m],
+            ..first.clone()
+        })
+        .collect();
+    std::iter::once(first).chain(copies).collect()
 }
 
 /// What happened to an agent's commands, when some were refused.
@@ -361,7 +405,11 @@ pub fn command_result(
     vars.insert("refused".into(), json!(refused));
     let mut m = to_agents(policy, t, "command-result", vec![agent.mailbox()], vars)
         .expect("an agent always has an address");
-    m.subject = format!("{} {}", policy.tag.tag(t.number), t.subject);
+    m.subject = format!(
+        "{} {}",
+        policy.tag.tag(t.number),
+        crate::subject::repeated(&t.subject)
+    );
     m
 }
 

@@ -7,8 +7,9 @@
 //!   returns), [`policy`] (the desk's settings, compiled);
 //! - deciders: [`decide`] routes a mail to [`automatic`], [`requester`] or
 //!   [`agent`] (with [`verify`] for an agent's proof); [`closing`]
-//!   (confirmation, auto-close, survey); [`limits`] (the last guard against
-//!   loops); [`sla`] (business time, due times, the escalation ladder);
+//!   (confirmation, auto-close, survey); [`limits`] (the budget of
+//!   automatic mail) and [`flood`] (the breaker over all mail about a
+//!   ticket), the last guards against loops; [`sla`] (business time, due times, the escalation ladder);
 //! - the grammar of what people write: [`commands`], [`quote`]; who they
 //!   are: [`people`]; how tickets are sorted: [`rules`]; the knowledge base:
 //!   [`kb`]; the mails we write: [`mails`]; the status machine: [`lifecycle`];
@@ -20,6 +21,7 @@ pub mod closing;
 pub mod commands;
 pub mod decide;
 pub mod effect;
+pub mod flood;
 pub mod kb;
 pub mod lifecycle;
 pub mod limits;

@@ -40,6 +40,10 @@ pub struct Policy {
     pub time_zone_name: String,
     pub directory: Directory,
     pub cc_watchers: bool,
+    /// The most watchers a ticket can have.
+    pub watchers_per_ticket: usize,
+    /// The most watchers one mail can add (its Cc, or an agent's `#cc add` lines).
+    pub watchers_per_mail: usize,
     pub agent_authentication: AgentAuthentication,
     pub trusted_authserv_ids: Vec<String>,
     pub confirm_words: Vec<String>,
@@ -158,6 +162,12 @@ impl Desk {
 pub struct Workflow {
     /// People in Cc of a request become watchers and receive public updates.
     pub cc_watchers: bool,
+    /// The most watchers a ticket can have: each one gets every public
+    /// update, so a stranger's Cc list must not turn the desk into an amplifier.
+    pub watchers_per_ticket: usize,
+    /// The most watchers one mail can add (the Cc of a request, an agent's
+    /// `#cc add` lines).
+    pub watchers_per_mail: usize,
     pub agent_authentication: AgentAuthentication,
     /// `Authentication-Results` headers count only from these servers (authserv-id).
     pub trusted_authserv_ids: Vec<String>,
@@ -182,6 +192,8 @@ impl Default for Workflow {
     fn default() -> Workflow {
         Workflow {
             cc_watchers: true,
+            watchers_per_ticket: 20,
+            watchers_per_mail: 10,
             agent_authentication: AgentAuthentication::default(),
             trusted_authserv_ids: Vec::new(),
             confirm_words: Vec::new(),

@@ -726,6 +726,18 @@ mod tests {
         assert_eq!(new_text("", Some(&amps)).len(), 500_000);
         let long_line = format!("#{}", "a".repeat(1_000_000));
         assert_eq!(new_text(&long_line, None), long_line);
+        crate::growth_tests::assert_linear("many `<`", 125_000, |n| {
+            new_text("", Some(&"<".repeat(n)));
+        });
+        crate::growth_tests::assert_linear("nested blockquotes", 25_000, |n| {
+            new_text("", Some(&("<blockquote>".repeat(n) + "deep")));
+        });
+        crate::growth_tests::assert_linear("nested bordered divs", 25_000, |n| {
+            new_text(
+                "",
+                Some(&("<div style=\"border-top:1px solid\">".repeat(n) + "Hello")),
+            );
+        });
     }
 
     #[test]

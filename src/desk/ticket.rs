@@ -140,6 +140,9 @@ pub struct TicketState {
     pub assignee: Option<String>,
     pub tier: Option<String>,
     pub watchers: Vec<String>,
+    /// Everyone on the mail that opened the ticket (From, To, Cc),
+    /// normalised: watchers among them have seen each other's addresses.
+    pub request_addresses: Vec<String>,
     pub first_response_at: Option<i64>,
     pub resolved_at: Option<i64>,
     pub closed_at: Option<i64>,

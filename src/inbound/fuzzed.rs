@@ -25,15 +25,21 @@ fn fuzzed_inputs_do_not_panic() {
     inputs.sort();
     assert!(!inputs.is_empty(), "no inputs in {}", dir.display());
     let data = tempfile::tempdir().unwrap();
-    let policy = Engine::new(Config::embedded(data.path()))
-        .unwrap()
-        .policy_for("inbox");
+    // A desk with an agent, so that agents' commands are applied too.
+    let config = Config::from_toml(
+        "[workflow]\nagent-authentication = \"none\"\n[[team]]\nname = \"desk\"\n[[agent]]\nname = \"alice\"\naddresses = [\"alice@corp.test\"]\nteam = \"desk\"\n[storage]\ndatabase = \"fuzz.db\"\n",
+        &data.path().join("postdesk.toml"),
+        data.path(),
+    )
+    .unwrap();
+    let policy = Engine::new(config).unwrap().policy_for("inbox");
     let ticket = TicketState {
         number: 7,
         requester: "ann@corp.test".into(),
         subject: "Printer broken".into(),
         ..TicketState::default()
     };
+    let mut reached_decide = 0;
     for path in inputs {
         let raw = std::fs::read(&path).unwrap();
         let _ = crate::inbound::bounce::parse_dsn(&raw);
@@ -51,7 +57,7 @@ fn fuzzed_inputs_do_not_panic() {
             },
             0,
         );
-        let _ = decide::decide(
+        let on_ticket = decide::decide(
             &policy,
             &mail,
             &decide::Known {
@@ -61,9 +67,17 @@ fn fuzzed_inputs_do_not_panic() {
             },
             0,
         );
+        assert!(!on_ticket.is_empty(), "{}: decided nothing", path.display());
         let _ = quote::new_text(&mail.text, mail.html.as_deref());
         let _ = commands::parse_block(&mail.text);
+        reached_decide += 1;
     }
+    // Inputs that do not parse test only the parser: some must get through
+    // to decide, quotes and commands.
+    assert!(
+        reached_decide >= 3,
+        "only {reached_decide} inputs reached decide"
+    );
 }
 
 #[test]

@@ -871,6 +871,9 @@ mod tests {
         let text = html_to_text(&html);
         let longest = text.lines().map(str::len).max().unwrap();
         assert!(longest < 64, "{longest}");
+        crate::growth_tests::assert_linear("nested blockquotes", 5_000, |n| {
+            html_to_text(&"<blockquote><ul><li>x".repeat(n));
+        });
     }
 
     #[test]
@@ -879,5 +882,11 @@ mod tests {
         let _ = html_to_text(&html);
         let quotes = "<a b='>".repeat(50_000);
         let _ = html_to_text(&quotes);
+        crate::growth_tests::assert_linear("unclosed heads", 12_500, |n| {
+            html_to_text(&"<head>x".repeat(n));
+        });
+        crate::growth_tests::assert_linear("unclosed quotes", 12_500, |n| {
+            html_to_text(&"<a b='>".repeat(n));
+        });
     }
 }

@@ -179,9 +179,25 @@ pub(super) fn apply(
             Effect::Send(out) => {
                 match compose::ticket_mail(cx.engine.renderer(), cx.policy, out, now) {
                     Ok(mail) => {
+                        // Recipients the composer could not address: decide
+                        // screens an agent's answer itself (and tells the
+                        // agent); this records it for every other mail.
+                        for (m, why) in &mail.dropped {
+                            tracing::warn!(ticket = out.ticket, error = %why, "a recipient left out");
+                            let why = format!("{} mail not sent to it: {why}", out.template);
+                            let to = Some(m.address.as_str());
+                            timeline.add(
+                                out.ticket,
+                                "postdesk",
+                                "recipient-dropped",
+                                None,
+                                to,
+                                Some(&why),
+                            )?;
+                        }
                         tx.queue_outbound(&mail.record())?;
-                        for rcpt in limits::counted(cx.policy, out) {
-                            tx.record_auto_reply(rcpt, out.ticket, now)?;
+                        for key in limits::counted_keys(cx.policy, out) {
+                            tx.record_auto_reply(&key, out.ticket, now)?;
                         }
                         if out.template == "survey" {
                             tx.survey_sent(out.ticket, now)?;

@@ -27,6 +27,21 @@ pub enum EngineError {
     Store(#[from] StoreError),
 }
 
+/// For the commands that only read (`tickets`, `ticket N`): the policy
+/// (for SLA states) and the database opened read-only, with nothing
+/// written, so they work on a full disk ([`Store::open_read_only`]); no
+/// templates are loaded, which they do not need.
+pub fn for_reading(config: &Config) -> Result<(Policy, Store), EngineError> {
+    let store = Store::open_read_only(&config.resolve(&config.storage.database))?;
+    // Reading signs nothing; a database that never made its key (it never
+    // processed mail) gets a throwaway one rather than a write.
+    let id_key = match store.stored_id_key()? {
+        Some(k) => k,
+        None => IdKey::generate().map_err(EngineError::Config)?,
+    };
+    Ok((policy_from_config(config, id_key)?, store))
+}
+
 /// Config turned into what the pipeline needs, built once.
 pub struct Engine {
     pub config: Arc<Config>,
@@ -53,6 +68,8 @@ pub fn policy_from_config(config: &Config, id_key: IdKey) -> Result<Policy, Engi
             std::env::var(var).ok()
         }),
         cc_watchers: config.workflow.cc_watchers,
+        watchers_per_ticket: config.workflow.watchers_per_ticket,
+        watchers_per_mail: config.workflow.watchers_per_mail,
         agent_authentication: config.workflow.agent_authentication,
         trusted_authserv_ids: config.workflow.trusted_authserv_ids.clone(),
         confirm_words: config.workflow.confirm_words.clone(),

@@ -57,6 +57,9 @@ pub fn send_due(store: &mut Store, engine: &Engine, now_ms: i64) -> Result<usize
                 continue;
             }
         };
+        for (_, why) in &mail.dropped {
+            tracing::warn!(error = %why, period = key, "a recipient of the review left out");
+        }
         tx.queue_report(d.schedule, key, &mail.record())?;
         tracing::info!(schedule = d.schedule, period = key, "review queued");
         queued += 1;

@@ -370,13 +370,17 @@ pub fn heading(r: &Report) -> String {
 /// Plain text, columns aligned.
 pub fn text(r: &Report) -> String {
     let mut out = String::new();
-    let h = heading(r);
+    // Printed on terminals too: nothing from mail may drive one.
+    let h = crate::terminal::line(&heading(r));
     out.push_str(&h);
     out.push('\n');
     out.push_str(&"=".repeat(width(&h)));
     out.push_str("\n\n");
-    for sec in sections(r) {
-        out.push_str(&sec.title);
+    for mut sec in sections(r) {
+        for cell in sec.rows.iter_mut().flatten() {
+            *cell = crate::terminal::line(cell);
+        }
+        out.push_str(&crate::terminal::line(&sec.title));
         out.push('\n');
         if sec.rows.is_empty() {
             out.push_str(&format!("  ({})\n\n", sec.empty));
@@ -427,8 +431,28 @@ tickets per resolved ticket; the backlog is what was new, open or pending at
 the end of the period.
 ";
 
+/// Text as Markdown shows it, literally. Subjects, comments and names are
+/// the senders' to write, and a wiki renders inline HTML and Markdown: the
+/// three HTML specials become entities (decoded for display, never run),
+/// Markdown's own punctuation is backslash-escaped (no links, images,
+/// emphasis, code spans or table breaks), and line breaks and control
+/// characters go as on a terminal.
 fn md_cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+    let s = crate::terminal::line(s);
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// GitHub-flavoured Markdown.

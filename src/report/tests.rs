@@ -513,6 +513,36 @@ fn text_markdown_csv_and_json() {
 }
 
 #[test]
+fn markdown_and_text_show_what_senders_wrote_literally() {
+    let mut r = report();
+    r.backlog.oldest[0].subject =
+        "<img src=x onerror=alert(1)> [click](javascript:alert(2)) **big** `code` a|b &lt;\x1b[2J"
+            .into();
+    r.satisfaction.lowest[0].comment = "<script>alert(3)</script>\nnext line".into();
+    r.desk = "IT_Desk".into();
+    let md = table::markdown(&r);
+    for raw in [
+        "<img", "<script>", "[click](", "**big**", "`code`", "\x1b", "\nnext",
+    ] {
+        assert!(!md.contains(raw), "{raw} in {md}");
+    }
+    assert!(md.starts_with("# IT\\_Desk: review"), "{md}");
+    assert!(
+        md.contains(
+            "&lt;img src=x onerror=alert(1)&gt; \\[click\\](javascript:alert(2)) \\*\\*big\\*\\* \\`code\\` a\\|b &amp;lt;"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains("&lt;script&gt;alert(3)&lt;/script&gt; next line"),
+        "{md}"
+    );
+    let text = table::text(&r);
+    assert!(!text.contains('\x1b'), "{text}");
+    assert!(text.contains("a|b &lt;"), "plain text stays plain: {text}");
+}
+
+#[test]
 fn html_page_is_well_formed_with_every_chart() {
     let mut r = report();
     // Text that must be escaped, in a subject and a desk name.

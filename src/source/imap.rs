@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{Backoff, SharedStore, now_ms};
+use super::{Backoff, SharedStore, batches, now_ms};
 use crate::config::{AfterProcessing, MailboxConfig, Secret, Security};
 use crate::pipeline::{Engine, Incoming};
 use crate::store::Checkpoint;
@@ -48,9 +48,6 @@ fn conn_err(what: &str) -> impl FnOnce(async_imap::error::Error) -> ImapError + 
 
 /// How long one IMAP command may take before we call the connection dead.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
-/// How many bytes of mail one batch holds at most (besides the count limit),
-/// so memory stays flat when a backlog has large attachments.
-const BATCH_BYTES: u64 = 8 << 20;
 
 async fn timed<T>(
     what: &str,
@@ -165,6 +162,37 @@ async fn login(
         ))),
         Err(_) => Err(ImapError::Connection(format!("{host}: login timed out"))),
     }
+}
+
+/// The `fields` headers (`AUTHENTICATION-RESULTS`) of the newest `n`
+/// messages in the selected folder, which holds `exists` messages, newest
+/// first, each as its header block in the message's order. Read with
+/// BODY.PEEK, so nothing is marked seen: `check` looks at what the mail
+/// carries without touching it.
+pub async fn newest_header_fields(
+    session: &mut ImapSession,
+    exists: u32,
+    n: u32,
+    fields: &str,
+) -> Result<Vec<Vec<u8>>, ImapError> {
+    if exists == 0 || n == 0 {
+        return Ok(Vec::new());
+    }
+    let first = exists.saturating_sub(n - 1).max(1);
+    let query = format!("(BODY.PEEK[HEADER.FIELDS ({fields})])");
+    timed("FETCH headers", async {
+        let mut stream = session
+            .fetch(format!("{first}:{exists}"), &query)
+            .await
+            .map_err(conn_err("FETCH headers"))?;
+        let mut out = Vec::new();
+        while let Some(f) = stream.try_next().await.map_err(conn_err("FETCH headers"))? {
+            out.push((f.message, f.header().unwrap_or_default().to_vec()));
+        }
+        out.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
+        Ok(out.into_iter().map(|(_, h)| h).collect())
+    })
+    .await
 }
 
 /// A batch whose commit is running on a blocking thread.
@@ -290,7 +318,8 @@ impl Watcher {
         // the database work at the same time. Commits stay in order, and a
         // batch is marked on the server only after its own commit.
         let mut in_flight: Option<InFlight> = None;
-        for batch in batches(&sizes, self.cfg.batch_size, BATCH_BYTES) {
+        let sized = sizes.iter().map(|(&uid, &size)| (uid, size));
+        for batch in batches(sized, self.cfg.batch_size, self.cfg.batch_bytes) {
             if self.cancel.is_cancelled() {
                 break;
             }
@@ -326,7 +355,7 @@ impl Watcher {
         let tally = f
             .commit
             .await
-            .expect("a batch task panicked; parse panics are caught")?;
+            .expect("a batch task panicked; process_batch catches panics, so this is a bug (the supervisor restarts the task)")?;
         tracing::info!(
             mailbox = name,
             ?tally,
@@ -354,12 +383,13 @@ impl Watcher {
         Ok(())
     }
 
-    /// UIDs after `last` with their sizes, in UID order.
+    /// UIDs after `last` with their sizes (`None` when the server gave
+    /// none), in UID order.
     async fn new_uids(
         &self,
         session: &mut ImapSession,
         last: u32,
-    ) -> Result<BTreeMap<u32, u64>, ImapError> {
+    ) -> Result<BTreeMap<u32, Option<u64>>, ImapError> {
         let range = format!("{}:*", last.saturating_add(1));
         timed("UID FETCH sizes", async {
             let mut stream = session
@@ -377,7 +407,7 @@ impl Watcher {
             {
                 // "n:*" always matches the last message, even when its UID is below n.
                 if let Some(uid) = f.uid.filter(|&u| u > last) {
-                    sizes.insert(uid, u64::from(f.size.unwrap_or(0)));
+                    sizes.insert(uid, f.size.map(u64::from));
                 }
             }
             Ok(sizes)
@@ -522,26 +552,6 @@ impl Watcher {
     }
 }
 
-/// Splits UIDs (with sizes) into batches of at most `max_count` messages and
-/// about `max_bytes` bytes (a single larger message gets a batch of its own).
-pub fn batches(sizes: &BTreeMap<u32, u64>, max_count: usize, max_bytes: u64) -> Vec<Vec<u32>> {
-    let mut out = Vec::new();
-    let mut cur = Vec::new();
-    let mut bytes = 0u64;
-    for (&uid, &size) in sizes {
-        if !cur.is_empty() && (cur.len() >= max_count || bytes + size > max_bytes) {
-            out.push(std::mem::take(&mut cur));
-            bytes = 0;
-        }
-        cur.push(uid);
-        bytes += size;
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
 /// A compact IMAP UID set: `1:5,7,9:12`. `uids` must be sorted.
 pub fn uid_set(uids: &[u32]) -> String {
     let mut out = String::new();
@@ -575,26 +585,5 @@ mod tests {
         assert_eq!(uid_set(&[1, 2, 3, 5, 7, 8]), "1:3,5,7:8");
         assert_eq!(uid_set(&[4]), "4");
         assert_eq!(uid_set(&[]), "");
-    }
-
-    #[test]
-    fn batches_respect_count_and_bytes() {
-        let sizes: BTreeMap<u32, u64> = (1..=10).map(|u| (u, 100)).collect();
-        assert_eq!(
-            batches(&sizes, 4, 10_000)
-                .iter()
-                .map(Vec::len)
-                .collect::<Vec<_>>(),
-            vec![4, 4, 2]
-        );
-        assert_eq!(
-            batches(&sizes, 100, 250)
-                .iter()
-                .map(Vec::len)
-                .collect::<Vec<_>>(),
-            vec![2, 2, 2, 2, 2]
-        );
-        let big: BTreeMap<u32, u64> = [(1, 1000), (2, 10)].into_iter().collect();
-        assert_eq!(batches(&big, 100, 100), vec![vec![1], vec![2]]);
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{SharedStore, commit_batch, now_ms};
+use super::{SharedStore, batches, commit_batch, now_ms};
 use crate::pipeline::{Engine, Incoming};
 
 /// Creates `new`, `cur` and `tmp` below `dir`.
@@ -36,6 +36,25 @@ pub fn pending(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// The files waiting in `new`, in batches of at most `max_count` files and
+/// `max_bytes` bytes (see [`super::batches`]), oldest first.
+pub fn pending_batches(
+    dir: &Path,
+    max_count: usize,
+    max_bytes: u64,
+) -> std::io::Result<Vec<Vec<PathBuf>>> {
+    let files = pending(dir)?;
+    // A file gone meanwhile has no size: alone in its batch, then skipped.
+    let sized = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (i, std::fs::metadata(f).ok().map(|m| m.len())));
+    Ok(batches(sized, max_count.max(1), max_bytes)
+        .into_iter()
+        .map(|b| b.into_iter().map(|i| files[i].clone()).collect())
+        .collect())
+}
+
 /// Moves a processed file to `cur` with the Seen flag.
 fn mark_seen(dir: &Path, file: &Path) -> std::io::Result<()> {
     let name = file
@@ -52,6 +71,7 @@ pub struct Watcher {
     pub dir: PathBuf,
     pub poll: Duration,
     pub batch_size: usize,
+    pub batch_bytes: u64,
     pub engine: Arc<Engine>,
     pub store: SharedStore,
     pub outbox: Arc<Notify>,
@@ -77,9 +97,9 @@ impl Watcher {
     }
 
     async fn drain(&self) -> Result<(), String> {
-        let files =
-            pending(&self.dir).map_err(|e| format!("listing {}: {e}", self.dir.display()))?;
-        for chunk in files.chunks(self.batch_size.max(1)) {
+        let files = pending_batches(&self.dir, self.batch_size, self.batch_bytes)
+            .map_err(|e| format!("listing {}: {e}", self.dir.display()))?;
+        for chunk in &files {
             let mut items = Vec::with_capacity(chunk.len());
             let mut read = Vec::with_capacity(chunk.len());
             for f in chunk {
@@ -107,5 +127,43 @@ impl Watcher {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_mail_is_batched_by_count_and_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        ensure(dir.path()).unwrap();
+        for (name, size) in [
+            ("1.a", 3000),
+            ("2.b", 3000),
+            ("3.c", 9000),
+            ("4.d", 100),
+            ("5.e", 100),
+        ] {
+            std::fs::write(dir.path().join("new").join(name), vec![b'x'; size]).unwrap();
+        }
+        std::fs::write(dir.path().join("new/.hidden"), "x").unwrap();
+        let names = |b: Vec<Vec<PathBuf>>| -> Vec<Vec<String>> {
+            b.iter()
+                .map(|f| {
+                    f.iter()
+                        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .collect()
+        };
+        assert_eq!(
+            names(pending_batches(dir.path(), 500, 7000).unwrap()),
+            [vec!["1.a", "2.b"], vec!["3.c"], vec!["4.d", "5.e"]]
+        );
+        assert_eq!(
+            names(pending_batches(dir.path(), 2, 1 << 20).unwrap()),
+            [vec!["1.a", "2.b"], vec!["3.c", "4.d"], vec!["5.e"]]
+        );
     }
 }

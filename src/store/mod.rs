@@ -21,7 +21,8 @@ use crate::thread::MAX_REFERENCES;
 
 pub use kb::{KbEntry, KbHit, KbReview, NewEntry};
 pub use read::{
-    EventRow, MessageRow, OutboxRow, QuarantineRow, TicketDetail, TicketFilter, TicketRow,
+    EventRow, MailboxPanics, MessageRow, OutboxRow, QuarantineRow, TicketDetail, TicketFilter,
+    TicketRow,
 };
 pub use report::ReportSent;
 
@@ -35,7 +36,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/006_kb.sql"),
     include_str!("migrations/007_reports.sql"),
     include_str!("migrations/008_install_secrets.sql"),
-    include_str!("migrations/009_fingerprints.sql"),
+    include_str!("migrations/009_mailbox_panics.sql"),
+    include_str!("migrations/010_fingerprints.sql"),
 ];
 
 /// A database failure, with what we were doing.
@@ -125,6 +127,71 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens an existing database for reading only, for the commands that
+    /// only read (`tickets`, `ticket N`): no file is made, no journal mode
+    /// switched, no migration run, so they work on a full disk, a
+    /// read-only mount or a file this user may only read. Fails when the
+    /// schema is older than this program's (a writing command upgrades it).
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        use rusqlite::OpenFlags;
+        let what = format!("opening database {} to read", path.display());
+        if !path.exists() {
+            return Err(StoreError::other(format!(
+                "{what}: there is no such file (has postdesk processed mail with this config yet?)"
+            )));
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let open = |uri: &str| -> Result<Store, StoreError> {
+            let conn = Connection::open_with_flags(uri, flags).ctx(&what)?;
+            conn.busy_timeout(std::time::Duration::from_secs(30))
+                .ctx("setting busy timeout")?;
+            Ok(Store {
+                conn,
+                path: path.to_path_buf(),
+            })
+        };
+        let store = open(&file_uri(path, false))?;
+        let version = match store.schema_version() {
+            Ok(v) => v,
+            // A WAL database is read through its index (`-shm`), which even a
+            // reader must create and size, and cannot on a full disk or a
+            // read-only folder. Then no writer can be at work either (it
+            // needs that index too), and with nothing left in the WAL the
+            // main file is the whole database: read it as immutable.
+            Err(e) if cannot_index_wal(&e) && wal_is_empty(path) => {
+                drop(store);
+                let store = open(&file_uri(path, true))?;
+                let v = store.schema_version()?;
+                tracing::debug!(database = %path.display(), "read as immutable: {e}");
+                return store.at_version(v);
+            }
+            Err(e) => return Err(e),
+        };
+        store.at_version(version)
+    }
+
+    fn schema_version(&self) -> Result<usize, StoreError> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+            .map(|v| v as usize)
+            .ctx("reading schema version")
+    }
+
+    /// This store, if its schema is the one this program reads.
+    fn at_version(self, version: usize) -> Result<Store, StoreError> {
+        if version < MIGRATIONS.len() {
+            return Err(StoreError::other(format!(
+                "database {} has schema version {version}, this postdesk reads {}: \
+                 run a command that writes (`postdesk run` or `ingest`) once to upgrade it",
+                self.path.display(),
+                MIGRATIONS.len()
+            )));
+        }
+        Ok(self)
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -132,19 +199,7 @@ impl Store {
     /// This installation's Message-ID key, made (from the operating
     /// system's random source) and kept the first time it is asked for.
     pub fn id_key(&self) -> Result<crate::thread::IdKey, StoreError> {
-        let get = || {
-            self.conn
-                .query_row(
-                    "SELECT value FROM install_secrets WHERE name = 'message-id-key'",
-                    [],
-                    |r| r.get::<_, Vec<u8>>(0),
-                )
-                .optional()
-                .ctx("reading the Message-ID key")
-        };
-        if let Some(v) = get()?
-            && let Some(k) = crate::thread::IdKey::from_slice(&v)
-        {
+        if let Some(k) = self.stored_id_key()? {
             return Ok(k);
         }
         let fresh = crate::thread::IdKey::generate()
@@ -156,9 +211,22 @@ impl Store {
                 params![fresh.as_bytes().as_slice()],
             )
             .ctx("keeping the Message-ID key")?;
-        get()?
-            .and_then(|v| crate::thread::IdKey::from_slice(&v))
+        self.stored_id_key()?
             .ok_or_else(|| StoreError::other("the Message-ID key did not keep".into()))
+    }
+
+    /// This installation's Message-ID key, if one was made: read only.
+    pub fn stored_id_key(&self) -> Result<Option<crate::thread::IdKey>, StoreError> {
+        let v = self
+            .conn
+            .query_row(
+                "SELECT value FROM install_secrets WHERE name = 'message-id-key'",
+                [],
+                |r| r.get::<_, Vec<u8>>(0),
+            )
+            .optional()
+            .ctx("reading the Message-ID key")?;
+        Ok(v.and_then(|v| crate::thread::IdKey::from_slice(&v)))
     }
 
     fn configure(&self) -> Result<(), StoreError> {
@@ -292,6 +360,22 @@ impl Store {
                     )
                     .ctx("marking mail failed")?;
                 }
+                Delivery::Partly {
+                    id,
+                    left,
+                    error,
+                    next_at,
+                } => {
+                    // Only those still without the mail stay on the row.
+                    tx.execute(
+                        "UPDATE outbox SET rcpt = ?2, attempts = attempts + 1, last_error = ?3,
+                                state = CASE WHEN ?4 IS NULL THEN 'failed' ELSE state END,
+                                next_attempt_at = coalesce(?4, next_attempt_at)
+                         WHERE id = ?1",
+                        params![id, left.join(" "), error, next_at],
+                    )
+                    .ctx("recording a mail sent in part")?;
+                }
             }
         }
         tx.commit().ctx("committing outbox update")
@@ -347,10 +431,55 @@ pub enum Delivery {
         id: i64,
         error: String,
     },
+    /// Some recipients got it; `left` did not: retried at `next_at`, or
+    /// failed for good when `None`.
+    Partly {
+        id: i64,
+        left: Vec<String>,
+        error: String,
+        next_at: Option<i64>,
+    },
 }
 
 /// Creates the database file with mode 0600 before SQLite does, so it is never
 /// readable by others, not even for a moment.
+/// `path` as an SQLite URI (`?` `#` `%` escaped), immutable if asked.
+fn file_uri(path: &Path, immutable: bool) -> String {
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            '%' => uri.push_str("%25"),
+            c => uri.push(c),
+        }
+    }
+    if immutable {
+        uri.push_str("?immutable=1");
+    }
+    uri
+}
+
+/// Whether `e` is SQLite failing to make a WAL database's index.
+fn cannot_index_wal(e: &StoreError) -> bool {
+    matches!(
+        e.source.sqlite_error_code(),
+        Some(
+            rusqlite::ErrorCode::SystemIoFailure
+                | rusqlite::ErrorCode::CannotOpen
+                | rusqlite::ErrorCode::DiskFull
+                | rusqlite::ErrorCode::ReadOnly
+        )
+    )
+}
+
+/// True when the database's WAL file is absent or holds nothing.
+fn wal_is_empty(path: &Path) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(&wal).map_or(true, |m| m.len() == 0)
+}
+
 fn create_private(path: &Path) {
     #[cfg(unix)]
     {
@@ -669,6 +798,8 @@ impl Tx<'_> {
     }
 
     /// How many automatic mails went to `recipient` since `since`.
+    /// Recorded and counted by mailbox (`address::mailbox_key`), so
+    /// `recipient` is such a key.
     pub fn auto_replies_to(&self, recipient: &str, since: i64) -> Result<i64, StoreError> {
         self.tx
             .prepare_cached("SELECT count(*) FROM auto_replies WHERE recipient = ?1 AND at >= ?2")
@@ -684,6 +815,7 @@ impl Tx<'_> {
             .ctx("counting automatic replies")
     }
 
+    /// Records an automatic mail to `recipient` (a `address::mailbox_key`).
     pub fn record_auto_reply(
         &self,
         recipient: &str,
@@ -695,6 +827,76 @@ impl Tx<'_> {
             .and_then(|mut s| s.execute(params![recipient, ticket, at]))
             .ctx("recording an automatic reply")?;
         Ok(())
+    }
+
+    /// Ticket `number`'s latest timeline entry of one of `kinds`: (kind, at).
+    pub fn last_event_of(
+        &self,
+        number: i64,
+        kinds: &[&str],
+    ) -> Result<Option<(String, i64)>, StoreError> {
+        let marks = (0..kinds.len())
+            .map(|i| format!("?{}", i + 2))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT kind, at FROM events WHERE ticket = ?1 AND kind IN ({marks}) ORDER BY id DESC LIMIT 1"
+        );
+        let mut values: Vec<&dyn rusqlite::ToSql> = vec![&number];
+        values.extend(kinds.iter().map(|k| k as &dyn rusqlite::ToSql));
+        self.tx
+            .prepare_cached(&sql)
+            .and_then(|mut s| {
+                s.query_row(values.as_slice(), |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .ctx("reading a ticket's latest entry")
+    }
+
+    /// Every mail queued about ticket `number` since `since`: when, and to
+    /// whom (the flood breaker counts them).
+    pub fn mail_sent_since(
+        &self,
+        number: i64,
+        since: i64,
+    ) -> Result<Vec<(i64, Vec<String>)>, StoreError> {
+        self.tx
+            .prepare_cached(
+                "SELECT at, to_addrs FROM messages WHERE ticket = ?1 AND direction = 'out' AND at >= ?2 ORDER BY id",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![number, since], |r| {
+                    let to: String = r.get(1)?;
+                    Ok((
+                        r.get(0)?,
+                        to.split_whitespace().map(str::to_string).collect(),
+                    ))
+                })?
+                .collect()
+            })
+            .ctx("reading the mail sent about a ticket")
+    }
+
+    /// Ticket `number`'s timeline since `since`, oldest first.
+    pub fn events_since(&self, number: i64, since: i64) -> Result<Vec<EventRow>, StoreError> {
+        self.tx
+            .prepare_cached(
+                "SELECT at, actor, kind, old, new, detail FROM events WHERE ticket = ?1 AND at >= ?2 ORDER BY id",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![number, since], |r| {
+                    Ok(EventRow {
+                        at: r.get(0)?,
+                        actor: r.get(1)?,
+                        kind: r.get(2)?,
+                        old: r.get(3)?,
+                        new: r.get(4)?,
+                        detail: r.get(5)?,
+                    })
+                })?
+                .collect()
+            })
+            .ctx("reading a ticket's recent timeline")
     }
 
     /// Another ticket of the same requester with the same subject since `since`.
@@ -873,6 +1075,19 @@ impl Tx<'_> {
             .ctx("quarantining a message")
     }
 
+    /// Counts one panic while processing `mailbox`'s mail, keeping its message.
+    pub fn record_panic(&self, mailbox: &str, error: &str, at: i64) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO mailbox_panics (mailbox, count, last_at, last_error) VALUES (?1, 1, ?2, ?3)
+                 ON CONFLICT(mailbox) DO UPDATE SET count = count + 1,
+                     last_at = excluded.last_at, last_error = excluded.last_error",
+            )
+            .and_then(|mut s| s.execute(params![mailbox, at, error]))
+            .ctx("counting a panic")?;
+        Ok(())
+    }
+
     /// Moves the mailbox checkpoint; committed with the tickets it covers.
     pub fn set_checkpoint(&self, mailbox: &str, cp: Checkpoint, at: i64) -> Result<(), StoreError> {
         self.tx
@@ -935,6 +1150,26 @@ fn load_ticket(c: &Connection, number: i64) -> Result<Option<TicketState>, Store
         .prepare_cached("SELECT address FROM watchers WHERE ticket = ?1 ORDER BY address")
         .and_then(|mut s| s.query_map([number], |r| r.get(0))?.collect())
         .ctx("reading watchers")?;
+    t.request_addresses = c
+        .prepare_cached(
+            "SELECT from_addr, to_addrs, cc_addrs FROM messages
+             WHERE ticket = ?1 AND direction = 'in' AND kind = 'request' ORDER BY id LIMIT 1",
+        )
+        .and_then(|mut s| {
+            s.query_row([number], |r| {
+                let from: Option<String> = r.get(0)?;
+                let to: String = r.get(1)?;
+                let cc: String = r.get(2)?;
+                Ok(from
+                    .into_iter()
+                    .chain(to.split_whitespace().map(str::to_string))
+                    .chain(cc.split_whitespace().map(str::to_string))
+                    .collect::<Vec<_>>())
+            })
+            .optional()
+        })
+        .ctx("reading who was on the request")?
+        .unwrap_or_default();
     let sql = format!(
         "SELECT message_id FROM (SELECT id, message_id FROM messages WHERE ticket = ?1 AND kind IN ({REQUESTER_THREAD_KINDS})
          ORDER BY id DESC LIMIT ?2) ORDER BY id"
@@ -1076,6 +1311,64 @@ mod tests {
         .unwrap()
     }
 
+    fn journal_mode(path: &Path) -> String {
+        let c =
+            Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        c.query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn read_only_open_reads_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.db");
+        {
+            let mut s = Store::open(&path).unwrap();
+            let key = s.id_key().unwrap();
+            let tx = s.transaction().unwrap();
+            ticket(&tx, 7);
+            tx.commit().unwrap();
+            assert_eq!(
+                s.stored_id_key().unwrap().unwrap().as_bytes(),
+                key.as_bytes()
+            );
+            // As a database made by hand, or copied, may be.
+            s.conn
+                .pragma_update(None, "journal_mode", "DELETE")
+                .unwrap();
+        }
+        let r = Store::open_read_only(&path).unwrap();
+        assert_eq!(
+            r.ticket_detail(7).unwrap().unwrap().ticket.subject,
+            "ticket 7"
+        );
+        assert!(r.stored_id_key().unwrap().is_some());
+        assert_eq!(journal_mode(&path), "delete", "no journal mode switched");
+        let err = r
+            .conn
+            .execute("DELETE FROM tickets", [])
+            .expect_err("a read-only store cannot write");
+        assert_eq!(
+            err.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::ReadOnly),
+            "{err}"
+        );
+        drop(r);
+
+        let missing = dir.path().join("none.db");
+        let err = Store::open_read_only(&missing).err().unwrap().to_string();
+        assert!(err.contains("no such file"), "{err}");
+        assert!(!missing.exists(), "nothing made");
+
+        let old = dir.path().join("old.db");
+        Connection::open(&old)
+            .unwrap()
+            .pragma_update(None, "user_version", 3)
+            .unwrap();
+        let err = Store::open_read_only(&old).err().unwrap().to_string();
+        assert!(err.contains("schema version 3"), "{err}");
+    }
+
     fn due_ids(store: &Store, now: i64, limit: usize) -> Vec<String> {
         store
             .due_outbox(now, limit)
@@ -1125,6 +1418,43 @@ mod tests {
             due_ids(&store, 100, 10),
             ["m2.1@example.test", "m1.2@example.test"]
         );
+    }
+
+    #[test]
+    fn a_mail_sent_in_part_keeps_only_those_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("t.db")).unwrap();
+        let tx = store.transaction().unwrap();
+        ticket(&tx, 1);
+        queue_to(&tx, 1, 1, "a@corp.test b@corp.test c@corp.test");
+        queue_to(&tx, 1, 2, "d@corp.test e@corp.test");
+        tx.commit().unwrap();
+        let [first, second] = [0, 1].map(|i| store.due_outbox(0, 10).unwrap()[i].id);
+        store
+            .record_deliveries(&[
+                Delivery::Partly {
+                    id: first,
+                    left: vec!["c@corp.test".into()],
+                    error: "sent to a, b; not to c: 421 closing".into(),
+                    next_at: Some(100),
+                },
+                Delivery::Partly {
+                    id: second,
+                    left: vec!["e@corp.test".into()],
+                    error: "sent to d; not to e: 550 no such user".into(),
+                    next_at: None,
+                },
+            ])
+            .unwrap();
+        assert!(store.due_outbox(99, 10).unwrap().is_empty());
+        let due = store.due_outbox(100, 10).unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(
+            (due[0].id, due[0].rcpt.clone(), due[0].attempts),
+            (first, vec!["c@corp.test".to_string()], 1)
+        );
+        let (_, _, failed) = store.outbox_counts().unwrap();
+        assert_eq!(failed, 1, "the one left of the second is given up");
     }
 
     #[test]

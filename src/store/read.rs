@@ -77,6 +77,9 @@ pub struct TicketDetail {
     pub ticket: TicketRow,
     pub messages: Vec<MessageRow>,
     pub events: Vec<EventRow>,
+    /// Since when the desk sends nothing about it (a mail loop is likely,
+    /// see `desk::flood`), if it is paused.
+    pub paused_since: Option<i64>,
 }
 
 /// An outbox entry as listed.
@@ -104,6 +107,15 @@ pub struct QuarantineRow {
     pub size: i64,
     pub at: i64,
     pub released_at: Option<i64>,
+}
+
+/// How often processing one mailbox's mail panicked ([`Store::mailbox_panics`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MailboxPanics {
+    pub mailbox: String,
+    pub count: i64,
+    pub last_at: i64,
+    pub last_error: String,
 }
 
 const TICKET_COLUMNS: &str =
@@ -312,7 +324,7 @@ impl Store {
             .conn
             .prepare("SELECT at, actor, kind, old, new, detail FROM events WHERE ticket = ?1 ORDER BY at, id")
             .ctx("preparing event list")?;
-        let events = ev
+        let events: Vec<EventRow> = ev
             .query_map([number], |r| {
                 Ok(EventRow {
                     at: r.get(0)?,
@@ -326,10 +338,14 @@ impl Store {
             .ctx("reading events")?
             .collect::<Result<_, _>>()
             .ctx("reading events")?;
+        let paused_since = crate::desk::flood::paused_since(
+            events.iter().map(|e: &EventRow| (e.kind.as_str(), e.at)),
+        );
         Ok(Some(TicketDetail {
             ticket,
             messages,
             events,
+            paused_since,
         }))
     }
 
@@ -442,6 +458,36 @@ impl Store {
         rows.map(|r| r.map(|u| u as u32))
             .collect::<Result<_, _>>()
             .ctx("reading quarantined UIDs")
+    }
+
+    /// Every mailbox whose processing ever panicked, by name.
+    pub fn mailbox_panics(&self) -> Result<Vec<MailboxPanics>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT mailbox, count, last_at, last_error FROM mailbox_panics ORDER BY mailbox",
+            )
+            .ctx("preparing the panic counts")?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(MailboxPanics {
+                    mailbox: r.get(0)?,
+                    count: r.get(1)?,
+                    last_at: r.get(2)?,
+                    last_error: r.get(3)?,
+                })
+            })
+            .ctx("reading the panic counts")?;
+        rows.collect::<Result<_, _>>()
+            .ctx("reading the panic counts")
+    }
+
+    /// Counts one panic of `mailbox`'s task in a transaction of its own
+    /// (the daemon's supervisor, which holds no transaction).
+    pub fn record_panic(&mut self, mailbox: &str, error: &str, at: i64) -> Result<(), StoreError> {
+        let tx = self.transaction()?;
+        tx.record_panic(mailbox, error, at)?;
+        tx.commit()
     }
 
     /// Marks a quarantined message as handled.

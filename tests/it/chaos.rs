@@ -1,7 +1,8 @@
 //! Faults, end to end ("never lose a mail, never loop, never stall"): the
 //! daemon SIGKILLed again and again through a backlog, Postfix down while
-//! mail is queued, Dovecot restarted under a running daemon, and a vacation
-//! autoresponder on a requester's mailbox.
+//! mail is queued, Dovecot restarted under a running daemon, a vacation
+//! autoresponder on a requester's mailbox, and two robots answering each
+//! other through the desk.
 //!
 //! Every test here runs its own Dovecot and Postfix ([`Lab`]):
 //! `scripts/mailserver-start` with a private `MAILLAB_DIR` under /tmp and
@@ -84,6 +85,42 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// Sets Postfix parameters (`name=value`, as `postconf -e` takes them)
+    /// and restarts Postfix so they hold.
+    fn postconf(&self, settings: &[&str]) {
+        let dir = self
+            .dir
+            .as_ref()
+            .expect("the lab's directory")
+            .path()
+            .join("postfix/etc");
+        self.env.ctl("stop", "postfix");
+        let out = Command::new("/usr/sbin/postconf")
+            .arg("-c")
+            .arg(&dir)
+            .arg("-e")
+            .args(settings)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run postconf: {e}"));
+        assert!(
+            out.status.success(),
+            "postconf -e {settings:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Postfix does not read a main.cf younger than a second (see
+        // mailserver-start): make it older.
+        let main_cf = std::fs::File::options()
+            .append(true)
+            .open(dir.join("main.cf"))
+            .expect("open main.cf");
+        main_cf
+            .set_modified(std::time::SystemTime::now() - Duration::from_secs(5))
+            .expect("backdate main.cf");
+        self.env.ctl("start", "postfix");
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         let _ = Command::new(script("mailserver-stop"))
@@ -126,8 +163,8 @@ fn free_ports() -> [u16; 4] {
 /// sending with a 10 s timeout over up to 4 connections.
 struct Desk {
     desk: TestDesk,
-    // Only held, and last: the servers stop after everything else is gone.
-    _lab: Lab,
+    // Last: the servers stop after everything else is gone.
+    lab: Lab,
 }
 
 impl std::ops::Deref for Desk {
@@ -148,7 +185,7 @@ impl Desk {
             .set("outbox.concurrency", 4);
         Desk {
             desk: configure(builder).build(),
-            _lab: lab,
+            lab,
         }
     }
 
@@ -337,10 +374,13 @@ fn sigkill_during_a_backlog_loses_nothing_and_doubles_nothing() {
     let db = desk.db();
     assert_eq!(db.tickets(), N as i64, "{timeline}");
     assert_eq!(db.inbound(), N as i64, "one inbound message per request");
-    let twice = db.strings(
-        "SELECT message_id FROM messages WHERE direction = 'in' GROUP BY mailbox, message_id HAVING count(*) > 1",
+    // (The unique index on (mailbox, Message-ID) makes "recorded twice
+    // under one id" impossible to see here; what could still go wrong is a
+    // mail attached to its ticket twice, or a ticket with no mail.)
+    let not_one = db.count(
+        "SELECT count(*) FROM tickets t WHERE (SELECT count(*) FROM messages m WHERE m.ticket = t.number AND m.direction = 'in') != 1",
     );
-    assert!(twice.is_empty(), "recorded twice: {twice:?}");
+    assert_eq!(not_one, 0, "every ticket holds exactly its one request");
     let recorded: BTreeSet<String> = db
         .strings("SELECT message_id FROM messages WHERE direction = 'in'")
         .into_iter()
@@ -463,6 +503,22 @@ fn postfix_down_mail_waits_in_the_outbox_then_arrives_in_order() {
     );
     let queued_total = desk.db().outbox("queued");
     assert_eq!(desk.db().outbox("sent"), 0, "nothing can have been sent");
+    // Mail waiting behind a failing one to the same people was never tried:
+    // trying it could deliver a later answer before an earlier one.
+    const BEHIND: &str = "FROM outbox o WHERE o.state = 'queued' AND EXISTS \
+         (SELECT 1 FROM outbox p WHERE p.state = 'queued' AND p.ticket = o.ticket \
+          AND p.rcpt = o.rcpt AND p.id < o.id)";
+    let db = desk.db();
+    let behind = db.count(&format!("SELECT count(*) {BEHIND}"));
+    assert!(
+        behind >= 2 * TICKETS as i64,
+        "two answers wait behind each acknowledgement, found {behind}"
+    );
+    assert_eq!(
+        db.count(&format!("SELECT count(*) {BEHIND} AND o.attempts > 0")),
+        0,
+        "a mail queued behind a failing one was attempted"
+    );
 
     // What an admin sees.
     let out = Command::new(env!("CARGO_BIN_EXE_postdesk"))
@@ -625,21 +681,48 @@ fn dovecot_restart_mid_run_misses_nothing() {
     );
     let back_after = started.elapsed();
 
-    // 2. A restart while the daemon works through a backlog.
-    for i in 0..60 {
+    // 2. A restart while the daemon works through a backlog: wait until it
+    // has started on the backlog, restart, and check it had not finished.
+    // The backlog is put in place while the daemon is stopped, so it is a
+    // backlog when it starts, not mail taken as it arrives.
+    let before_backlog = expected;
+    const BACKLOG: i64 = 100;
+    daemon.stop();
+    for i in 0..BACKLOG {
         let from = env.unique_user(&format!("backlog{i}"));
         imap.append("INBOX", &build_mail(&from, &desk.address, "Backlog", "z\n"));
         expected += 1;
     }
     imap.logout();
+    let mut daemon = desk.start();
+    desk.wait_db(
+        Duration::from_secs(60),
+        "the daemon started on the backlog",
+        &daemon,
+        |db| db.tickets() > before_backlog,
+    );
+    // Dovecot's old imap processes would go on serving for up to ~10 s after
+    // a restart, long enough to finish the backlog: the desk's sessions are
+    // cut first (as a server that does not linger would), then it restarts.
+    let sessions = dovecot_session_pids(&env, &desk.address);
+    assert!(
+        !sessions.is_empty(),
+        "the daemon has an IMAP session to cut"
+    );
+    let cut_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    for pid in &sessions {
+        let _ = Command::new("kill").args(["-9", pid]).status();
+    }
     env.ctl("restart", "dovecot");
-    // Dovecot's old imap process serves its client for up to ~10 s after the
-    // master is gone: wait until the daemon was really cut off and came back.
+    // Wait until the daemon was really cut off and came back.
     desk.wait_db(
         Duration::from_secs(60),
         "a reconnect after the restart",
         &daemon,
-        |_| daemon.log().matches("IMAP connected").count() >= 3,
+        |_| daemon.log().matches("IMAP connected").count() >= 2,
     );
     let mut imap = Imap::login(&env, &desk.address);
     for i in 0..3 {
@@ -659,16 +742,24 @@ fn dovecot_restart_mid_run_misses_nothing() {
     );
     std::thread::sleep(Duration::from_secs(1));
     let db = desk.db();
+    // The cut really came mid-backlog: some of it was done before, some after.
+    let backlog_before_cut = db.count(&format!(
+        "SELECT count(*) FROM tickets WHERE subject = 'Backlog' AND created_at <= {cut_at}"
+    ));
+    assert!(
+        backlog_before_cut > 0 && backlog_before_cut < BACKLOG,
+        "{backlog_before_cut} of {BACKLOG} backlog tickets were made before the cut: it tested nothing"
+    );
     assert_eq!(db.tickets(), expected);
     assert_eq!(db.inbound(), expected, "nothing recorded twice");
     assert_eq!(db.outbox("sent"), expected, "one acknowledgement each");
     let connects = daemon.log().matches("IMAP connected").count();
     assert!(
-        connects >= 3,
-        "reconnected after each outage ({connects} connects)"
+        connects >= 2,
+        "reconnected after the restart ({connects} connects since the backlog)"
     );
     eprintln!(
-        "{expected} tickets; first outage over after {:.1} s, {connects} connects, {:.1} s in all",
+        "{expected} tickets; first outage over after {:.1} s; cut at {backlog_before_cut} of {BACKLOG} backlog tickets; {connects} connects, {:.1} s in all",
         back_after.as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
@@ -785,6 +876,271 @@ fn vacation_autoresponder_and_desk_do_not_loop() {
         "1 acknowledgement, {vacation} vacation replies, {rude_replies} rude automatic replies \
          answered with nothing; {:.1} s in all",
         started.elapsed().as_secs_f64()
+    );
+    daemon.stop();
+}
+
+/// The pids of `user`'s IMAP sessions on the lab Dovecot (`doveadm who -1`).
+fn dovecot_session_pids(env: &MailEnv, user: &str) -> Vec<String> {
+    let conf = env.maillab_dir.join("dovecot/dovecot.conf");
+    let out = Command::new("doveadm")
+        .arg("-c")
+        .arg(&conf)
+        .args(["who", "-1"])
+        .output()
+        .expect("doveadm who");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.split_whitespace().next() == Some(user))
+        .filter_map(|l| l.split_whitespace().nth(2).map(String::from))
+        .collect()
+}
+
+/// A robot that answers every new mail in some mailboxes, from one
+/// address, without `Auto-Submitted` or any other automatic-mail sign:
+/// what a cheap out-of-office or a ticket robot does.
+struct Robot {
+    /// The mailboxes it reads, with the highest UID it answered in each.
+    inboxes: Vec<(Imap, u32)>,
+    from: String,
+    words: &'static str,
+    answered: usize,
+}
+
+impl Robot {
+    fn new(env: &MailEnv, reads: &[&str], from: &str, words: &'static str) -> Robot {
+        let inboxes = reads
+            .iter()
+            .map(|user| {
+                let mut imap = Imap::login(env, user);
+                imap.select("INBOX");
+                (imap, 0)
+            })
+            .collect();
+        Robot {
+            inboxes,
+            from: from.to_string(),
+            words,
+            answered: 0,
+        }
+    }
+
+    /// Answers what arrived since the last call; returns how many.
+    fn answer_new(&mut self, desk: &Desk) -> usize {
+        let mut n = 0;
+        for (imap, last) in &mut self.inboxes {
+            imap.select("INBOX");
+            let uids: Vec<u32> = imap
+                .uid_search(&format!("UID {}:*", *last + 1))
+                .into_iter()
+                .filter(|u| u > last)
+                .collect();
+            for uid in uids {
+                let mail = imap.fetch_raw(uid);
+                *last = uid;
+                let reply = MailBuilder::new(&self.from, &desk.address)
+                    .subject(&format!("Re: {}", header(&mail, "Subject")))
+                    .in_reply_to(&header(&mail, "Message-ID"))
+                    .body(self.words.as_bytes())
+                    .build();
+                desk.send(&self.from, &reply);
+                n += 1;
+            }
+        }
+        self.answered += n;
+        n
+    }
+}
+
+/// The ping-pong of issue 17: a requester's robot and an agent's cheap
+/// out-of-office, both answering every mail without `Auto-Submitted`. The
+/// desk relays each of the agent's "answers" to the requester and tells the
+/// team of each of the requester's; nothing in them looks automatic, so the
+/// per-recipient limits never apply. The flood breaker stops it: after
+/// twenty mails to one mailbox about the ticket within ten minutes (the
+/// defaults) the ticket is flagged, nothing more is sent about it, and the
+/// team is told once.
+#[test]
+fn two_robots_answering_each_other_through_the_desk_are_stopped() {
+    // Without the breaker this ran on for as long as it was let (470 mails
+    // from the desk in 150 s): the cap is what a failure looks like.
+    const CAP: Duration = Duration::from_secs(150);
+    const QUIET: Duration = Duration::from_secs(15);
+    let started = Instant::now();
+    let desk = Desk::new("pingpong", |d| d.team_with_alice());
+    let env = desk.env().clone();
+    let requester = env.unique_user("robot");
+    let mut daemon = desk.start();
+    let mut robot = Robot::new(
+        &env,
+        &[requester.as_str()],
+        &requester,
+        "Thank you for your message. It has been received and will be processed.\n",
+    );
+    // Alice reads the team's list and her own mail; her out-of-office answers both.
+    let mut away = Robot::new(
+        &env,
+        &[desk.team(), desk.alice()],
+        desk.alice(),
+        "I am out of the office this week with limited access to e-mail.\n",
+    );
+    let request = MailBuilder::new(&format!("Order robot <{requester}>"), &desk.address)
+        .subject("Order 4711 failed")
+        .body(b"Order 4711 could not be processed.\n")
+        .build();
+    desk.send(&requester, &request);
+
+    let mut last_answer = Instant::now();
+    while last_answer.elapsed() < QUIET && started.elapsed() < CAP {
+        if robot.answer_new(&desk) + away.answer_new(&desk) > 0 {
+            last_answer = Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let took = started.elapsed();
+    // Quiet for a reason, not for slowness: nothing waits in the desk's
+    // outbox or in Postfix, and the robots have nothing new to answer.
+    desk.wait_db(WAIT, "the outbox empty", &daemon, |db| {
+        db.outbox("queued") == 0
+    });
+    env.wait_postfix_idle(WAIT);
+    let late = robot.answer_new(&desk) + away.answer_new(&desk);
+    let exchanged = robot.answered + away.answered;
+    let db = desk.db();
+    let sent_about = |kind: &str| {
+        db.count(&format!(
+            "SELECT count(*) FROM messages WHERE ticket = 1000 AND direction = 'out'{kind}"
+        ))
+    };
+    let from_desk = sent_about("");
+    assert!(
+        last_answer.elapsed() >= QUIET && late == 0,
+        "still ping-ponging after {:.0} s: {exchanged} robot answers, {from_desk} mails from the desk\n{}",
+        took.as_secs_f64(),
+        tail(&daemon.log(), 20)
+    );
+    // Twenty mails to the requester's mailbox (acknowledgement and relays),
+    // up to twenty to the team's, and the one notice of the pause.
+    assert!(
+        from_desk <= 20 + 20 + 1,
+        "{from_desk} mails from the desk about the ticket"
+    );
+    assert_eq!(
+        sent_about(" AND kind = 'flood'"),
+        1,
+        "the team is told once"
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM events WHERE ticket = 1000 AND kind = 'flood-paused'"),
+        1
+    );
+    // Every robot's mail is still recorded on the ticket.
+    desk.wait_db(WAIT, "every robot answer recorded", &daemon, |db| {
+        db.inbound() == exchanged as i64 + 1
+    });
+    assert_eq!(desk.db().tickets(), 1);
+    let notices: Vec<Vec<u8>> = wait_for_messages(&env, desk.team(), 1, WAIT)
+        .into_iter()
+        .filter(|m| {
+            String::from_utf8_lossy(m)
+                .contains("The desk stopped sending mail about ticket [#1000]")
+        })
+        .collect();
+    assert_eq!(
+        notices.len(),
+        1,
+        "one notice of the pause in the team's mailbox"
+    );
+    let shown = Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .arg("--config")
+        .arg(&desk.config)
+        .args(["ticket", "1000"])
+        .output()
+        .expect("run postdesk ticket 1000");
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains("paused     no mail is sent about it since"),
+        "{shown}"
+    );
+    eprintln!(
+        "ping-pong stopped: {from_desk} mails from the desk about the ticket, {exchanged} robot answers \
+         ({} from the requester's robot, {} from the out-of-office), quiet after {:.1} s",
+        robot.answered,
+        away.answered,
+        (took - QUIET).as_secs_f64()
+    );
+    daemon.stop();
+}
+
+/// Postfix takes at most three recipients per transaction
+/// (`smtpd_recipient_limit = 3`; it answers the fourth RCPT with `452 4.5.3
+/// Error: too many recipients`). An agent's answer to a requester and six
+/// people in Cc goes in three transactions, to 3, 3 and 1 of them, in one
+/// attempt; before, the outbox tried the whole mail again and again and
+/// nobody got it.
+#[test]
+fn an_answer_to_more_recipients_than_the_server_takes_goes_in_several_transactions() {
+    let desk = Desk::new("rcpt-limit", |d| d.team_with_alice());
+    desk.lab.postconf(&["smtpd_recipient_limit=3"]);
+    let env = desk.env().clone();
+    let requester = env.unique_user("ann");
+    let cc: Vec<String> = (0..6).map(|i| env.unique_user(&format!("cc{i}"))).collect();
+    let mut daemon = desk.start();
+    let request = MailBuilder::new(&requester, &desk.address)
+        .header("Cc", &cc.join(", "))
+        .subject("Shared drive is read-only")
+        .body(b"None of us can save to the shared drive.\n")
+        .build();
+    desk.send(&requester, &request);
+    desk.wait_db(WAIT, "the ticket with six watchers", &daemon, |db| {
+        db.count("SELECT count(*) FROM watchers WHERE ticket = 1000") == 6
+    });
+    let answer = MailBuilder::new(desk.alice(), &desk.address)
+        .subject("Re: [#1000] Shared drive is read-only")
+        .body(b"The drive is writable again; please try now.\n")
+        .build();
+    desk.send(desk.alice(), &answer);
+    desk.wait_db(WAIT, "the answer handed to Postfix", &daemon, |db| {
+        db.count("SELECT count(*) FROM outbox o JOIN messages m ON m.id = o.message WHERE m.kind = 'reply' AND o.state = 'sent'") == 1
+    });
+    for who in std::iter::once(&requester).chain(&cc) {
+        // The requester has the acknowledgement too.
+        let n = if *who == requester { 2 } else { 1 };
+        let got = wait_for_messages(&env, who, n, WAIT);
+        let answers = got
+            .iter()
+            .filter(|m| String::from_utf8_lossy(m).contains("The drive is writable again"))
+            .count();
+        assert_eq!(answers, 1, "{who} got the answer once");
+    }
+    let db = desk.db();
+    let (attempts, rcpt, error): (i64, String, Option<String>) = db
+        .0
+        .query_row(
+            "SELECT o.attempts, o.rcpt, o.last_error FROM outbox o JOIN messages m ON m.id = o.message WHERE m.kind = 'reply'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (attempts, error),
+        (1, None),
+        "one attempt, nothing failed (to {rcpt})"
+    );
+    assert_eq!(rcpt.split_whitespace().count(), 7);
+    let message_id: String =
+        db.0.query_row(
+            "SELECT message_id FROM messages WHERE kind = 'reply'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    // Postfix logs each transaction it queued with the mail's Message-ID.
+    let queued = env.postfix_log_about(&format!("message-id=<{message_id}>"), 100);
+    assert_eq!(
+        queued.lines().filter(|l| l.contains("cleanup")).count(),
+        3,
+        "three transactions (3 + 3 + 1 recipients):\n{queued}"
     );
     daemon.stop();
 }

@@ -128,6 +128,23 @@ fn ingest_records_mail_and_says_when_to_retry() {
 }
 
 #[test]
+fn ingest_of_a_name_with_line_breaks_exits_0() {
+    // An MTA takes exit 101 (a panic) for a permanent failure and bounces.
+    let dir = tempfile::tempdir().unwrap();
+    let mail = dir.path().join("hostile.eml");
+    std::fs::write(
+        &mail,
+        "From: =?utf-8?q?Evil=0D=0ABcc=3A_victim=40corp=2Etest?= <evil@corp.test>\r\n\
+         Reply-To: =?utf-8?b?RXZpbA0KWDogeQ==?= <evil@corp.test>\r\n\
+         Subject: Hello\r\nMessage-ID: <evil1@corp.test>\r\n\r\nHello.\r\n",
+    )
+    .unwrap();
+    let out = postdesk(&["ingest", mail.to_str().unwrap()], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("1 new ticket"), "{}", text(&out));
+}
+
+#[test]
 fn config_mistakes_name_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("postdesk.toml");

@@ -2,7 +2,9 @@
 //! a Maildir and mail written to files (no mail server needed): `ticket N
 //! set` applies the agents' rules and records events, a refused change
 //! changes nothing, `ticket N export` writes .eml files and an mbox,
-//! `report` prints the review, `kb` lists and searches.
+//! `report` prints the review, `kb` lists and searches; what mail wrote
+//! cannot drive the terminal, exports are the owner's only, and the
+//! reading commands work on a full disk.
 
 use std::path::Path;
 use std::process::Command;
@@ -230,4 +232,153 @@ team = "service-desk"
     }
     let (ok, _, err) = postdesk(&config, &["report", "--quarter", "2026Q5"]);
     assert!(!ok && err.contains("quarter 5"), "{err}");
+}
+
+/// A request whose subject and sender's name carry terminal escape
+/// sequences and control characters, raw and in encoded words.
+const HOSTILE: &str = "From: =?utf-8?q?=1B]0;owned=07Ann=1B[2J?= <ann@corp.test>\r\nTo: helpdesk@example.test\r\nSubject: Printer \x1b[31mbroken\x1b[0m =?utf-8?q?now=0D=1B[1Aok=08?=\r\nMessage-ID: <h1@corp.test>\r\n\r\nIt prints \x1b]8;;http://evil.test\x1b\\nothing\x1b]8;;\x1b\\.\r\n";
+
+fn plain_desk(tag: &str) -> TestDesk {
+    TestDesk::builder(tag)
+        .maildir_and_files()
+        .address("helpdesk@example.test")
+        .unset("desk.first-ticket-number")
+        .build()
+}
+
+#[test]
+fn what_mail_wrote_cannot_drive_the_terminal() {
+    let desk = plain_desk("escapes");
+    let request = desk.dir.path().join("hostile.eml");
+    std::fs::write(&request, HOSTILE).unwrap();
+    let (ok, _, err) = postdesk(&desk.config, &["ingest", request.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    for args in [&["tickets"][..], &["ticket", "1"]] {
+        let (ok, out, err) = postdesk(&desk.config, args);
+        assert!(ok, "{args:?}: {err}");
+        let bad: Vec<char> = out
+            .chars()
+            .filter(|c| c.is_control() && *c != '\n')
+            .collect();
+        assert!(bad.is_empty(), "{args:?} printed {bad:?}:\n{out:?}");
+        assert!(out.contains("Printer broken now ok"), "{args:?}: {out}");
+    }
+    let (_, out, _) = postdesk(&desk.config, &["ticket", "1"]);
+    assert!(out.contains("requester  Ann <ann@corp.test>"), "{out}");
+    assert!(out.contains("| It prints "), "{out}");
+}
+
+#[cfg(unix)]
+#[test]
+fn exports_are_the_owners_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let desk = plain_desk("private");
+    let request = desk.dir.path().join("request.eml");
+    std::fs::write(&request, REQUEST_FOR_READING).unwrap();
+    assert!(postdesk(&desk.config, &["ingest", request.to_str().unwrap()]).0);
+    let eml = desk.dir.path().join("eml");
+    let mbox = desk.dir.path().join("t.mbox");
+    assert!(
+        postdesk(
+            &desk.config,
+            &["ticket", "1", "export", "--eml", eml.to_str().unwrap()]
+        )
+        .0
+    );
+    assert!(
+        postdesk(
+            &desk.config,
+            &["ticket", "1", "export", "--mbox", mbox.to_str().unwrap()]
+        )
+        .0
+    );
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    for entry in std::fs::read_dir(&eml).unwrap() {
+        let p = entry.unwrap().path();
+        assert_eq!(mode(&p), 0o600, "{}", p.display());
+    }
+    assert_eq!(mode(&mbox), 0o600);
+    assert_eq!(mode(&eml), 0o700);
+}
+
+const REQUEST_FOR_READING: &str = "From: Ann <ann@corp.test>\r\nTo: helpdesk@example.test\r\nSubject: VPN drops\r\nMessage-ID: <r1@corp.test>\r\n\r\nFrom now on the VPN drops every hour.\r\n";
+
+/// A small tmpfs mounted over a folder, unmounted when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    /// `None` when this user may not mount (not root).
+    fn mount(at: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Tmpfs(at.to_path_buf()))
+    }
+
+    /// Writes into a file until the file system is full.
+    fn fill(&self) {
+        use std::io::Write;
+        let mut f = std::fs::File::create(self.0.join("filler")).unwrap();
+        let chunk = vec![0u8; 4096];
+        while f.write_all(&chunk).and_then(|_| f.flush()).is_ok() {}
+        let _ = f.sync_all();
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// `tickets` and `ticket N` only read: they work on a database whose disk
+/// is full (a small tmpfs filled up, as root) or, for another user, in a
+/// folder and a file they may only read.
+#[cfg(unix)]
+#[test]
+fn reading_commands_work_on_a_full_disk() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut desk = plain_desk("full");
+    let db_dir = desk.dir.path().join("db");
+    let tmpfs = Tmpfs::mount(&db_dir, "1m");
+    desk.set("storage.database", "db/desk.db");
+    let request = desk.dir.path().join("request.eml");
+    std::fs::write(&request, REQUEST_FOR_READING).unwrap();
+    let (ok, _, err) = postdesk(&desk.config, &["ingest", request.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let db = desk.db_path();
+    let shown = |p: &Path| {
+        let mode = std::fs::metadata(p).unwrap().permissions().mode();
+        format!("{} {mode:o}", p.display())
+    };
+    let how = match &tmpfs {
+        Some(fs) => {
+            fs.fill();
+            "on a full tmpfs".to_string()
+        }
+        None => {
+            let ro = std::fs::Permissions::from_mode(0o444);
+            std::fs::set_permissions(&db, ro).unwrap();
+            let ro_dir = std::fs::Permissions::from_mode(0o555);
+            std::fs::set_permissions(&db_dir, ro_dir).unwrap();
+            format!("read-only: {}", shown(&db))
+        }
+    };
+    let (ok, out, err) = postdesk(&desk.config, &["tickets"]);
+    assert!(ok, "tickets {how}: {err}");
+    assert!(out.contains("VPN drops"), "{out}");
+    let (ok, out, err) = postdesk(&desk.config, &["ticket", "1"]);
+    assert!(ok, "ticket 1 {how}: {err}");
+    assert!(out.starts_with("Ticket 1: VPN drops"), "{out}");
+    assert!(
+        out.contains("| From now on the VPN drops every hour."),
+        "{out}"
+    );
+    if tmpfs.is_none() {
+        std::fs::set_permissions(&db_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    drop(tmpfs);
 }

@@ -201,15 +201,25 @@ fn daemon_kill9_and_drop() {
 
 #[test]
 fn daemon_start_runs_the_postdesk_binary() {
-    // `postdesk run` is still being written; this only shows that the helper
-    // finds and starts the binary, and that stop() returns however it ended.
+    // The helper finds and starts `postdesk run` (here on an empty config:
+    // no mailbox, only the outbox), the daemon really runs, and stop() ends
+    // it cleanly with SIGTERM.
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("postdesk.toml");
     std::fs::write(&config, "").unwrap();
     let mut d = Daemon::start(&config);
-    assert!(d.pid() > 0);
-    let _status = d.stop();
-    assert!(d.log_path().exists(), "log file {:?}", d.log_path());
+    d.wait_for_log("postdesk running", Duration::from_secs(30));
+    assert!(
+        std::path::Path::new(&format!("/proc/{}", d.pid())).exists(),
+        "the daemon is running"
+    );
+    let status = d.stop();
+    assert!(
+        status.success(),
+        "SIGTERM ends it cleanly: {status}\n{}",
+        d.log()
+    );
+    assert!(d.log().contains("stopped"), "{}", d.log());
 }
 
 /// Cargo builds only `tests/it/main.rs` (`autotests = false` in Cargo.toml),

@@ -19,7 +19,8 @@
 //! - `sla`: escalation to L2 once, across restarts.
 //! - `kb_report`: knowledge-base suggestions and the scheduled review.
 //! - `tls`: IMAP over implicit TLS and STARTTLS, certificates verified.
-//! - `chaos`: faults on private mail servers: SIGKILL, Postfix down, Dovecot restarts, vacation replies.
+//! - `poison`: one hostile mail (a display name with line breaks) does not stop a mailbox, over IMAP and Maildir.
+//! - `chaos`: faults on private mail servers: SIGKILL, Postfix down, Dovecot restarts, vacation replies, robot ping-pong.
 //!
 //! The tests that talk to mail servers need the lab instance
 //! (`scripts/mailserver-start`, or run everything with `scripts/test`) and
@@ -35,6 +36,7 @@ mod daemon;
 mod harness;
 mod kb_report;
 mod mailservers;
+mod poison;
 mod sla;
 mod spine;
 mod tls;

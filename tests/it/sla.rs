@@ -1,6 +1,7 @@
 //! SLA escalation end to end on real Dovecot and Postfix: a P1 ticket under a
-//! policy with targets of seconds moves from L1 to L2, the L2 team's mailbox
-//! gets the notice, and a restart does not send it again.
+//! policy with targets of seconds tells the manager at half time, moves from
+//! L1 to L2 at the target, the L2 team's mailbox gets the notice, and a
+//! restart sends neither again (counted in the mailboxes that got them).
 
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ fn p1_ticket_escalates_to_l2_once_across_restarts() {
     let l1 = env.unique_user("l1-sla");
     let l2 = env.unique_user("l2-sla");
     let ann = env.unique_user("ann-sla");
+    let mgr = env.unique_user("mgr-sla");
     let sections = format!(
         r#"
 [workflow]
@@ -33,6 +35,10 @@ first-response = "3s"
 resolution = "1h"
 [[sla.policy.escalate]]
 target = "first-response"
+at = "50%"
+action = "notify-manager"
+[[sla.policy.escalate]]
+target = "first-response"
 at = "100%"
 action = "move-to-next-tier"
 
@@ -40,10 +46,12 @@ action = "move-to-next-tier"
 name = "service-desk"
 tier = "L1"
 address = "{l1}"
+manager = "{mgr}"
 [[team]]
 name = "network"
 tier = "L2"
 address = "{l2}"
+manager = "{mgr}"
 "#
     );
     let test_desk = TestDesk::builder("sla").section(&sections).build();
@@ -74,6 +82,13 @@ address = "{l2}"
             .text
             .contains("Priority: P1")
     );
+    let to_manager = wait_for_messages(&env, &mgr, 1, WAIT);
+    let warning = postdesk::inbound::parse(&to_manager[0]).unwrap();
+    assert!(
+        warning.text.contains("first response 50%"),
+        "{}",
+        warning.text
+    );
     let l2_mail = wait_for_messages(&env, &l2, 1, WAIT);
     let notice = postdesk::inbound::parse(&l2_mail[0]).unwrap();
     assert_eq!(notice.subject, "[#1000] Core switch outage in building B");
@@ -100,13 +115,22 @@ address = "{l2}"
     );
     daemon.stop();
 
-    // A restart sweeps again and must not fire the level twice.
+    // A restart sweeps again and must not fire either level twice: both
+    // levels mail, so a level fired again is a second mail in a mailbox.
     let mut again = Daemon::start(&config);
     again.wait_for_log("IMAP connected", WAIT);
+    // Enough sweeps (one a second) to have fired anything due, and the
+    // outbox emptied before counting what arrived.
     std::thread::sleep(Duration::from_secs(4));
-    let mut imap = Imap::login(&env, &l2);
-    imap.select("INBOX");
-    assert_eq!(imap.uid_search_all().len(), 1, "one escalation notice only");
+    assert_eventually(WAIT, "the outbox is empty", || {
+        store().outbox_counts().unwrap().0 == 0
+    });
+    env.wait_postfix_idle(WAIT);
+    for (who, what) in [(&l2, "escalation notice"), (&mgr, "manager notice")] {
+        let mut imap = Imap::login(&env, who);
+        imap.select("INBOX");
+        assert_eq!(imap.uid_search_all().len(), 1, "one {what} only");
+    }
     let escalations = store()
         .ticket_detail(1000)
         .unwrap()
@@ -115,6 +139,6 @@ address = "{l2}"
         .iter()
         .filter(|e| e.kind == "escalation")
         .count();
-    assert_eq!(escalations, 1);
+    assert_eq!(escalations, 2, "two levels, each once");
     again.stop();
 }

@@ -159,44 +159,99 @@ fn restart_processes_nothing_twice() {
 
 #[test]
 fn uidvalidity_change_rereads_without_duplicates() {
-    let mut desk = desk("uidvalidity").build();
+    let desk = desk("uidvalidity").build();
     let requester = desk.env().unique_user("carol");
     let mut daemon = desk.start();
     let raw = build_mail(&requester, &desk.address, "First", "x\n");
     desk.send(&requester, &raw);
     desk.wait_inbound(1, &daemon);
+    wait_for_messages(desk.env(), &requester, 1, WAIT);
     daemon.stop();
 
-    // Recreate the folder the way a server migration would: same mail, new UIDVALIDITY.
-    let mut imap = Imap::login(desk.env(), &desk.address);
-    let msgs = {
-        imap.select("INBOX");
-        imap.fetch_all_raw()
+    // The server itself gives the folder a new UIDVALIDITY (as a restore or
+    // a migration does): same mail, same UIDs, a new epoch.
+    let doveadm = |args: &[&str]| {
+        let conf = format!("{}/dovecot/dovecot.conf", desk.env().maillab_dir.display());
+        let out = std::process::Command::new("doveadm")
+            .arg("-c")
+            .arg(&conf)
+            .args(args)
+            .output()
+            .expect("doveadm");
+        assert!(
+            out.status.success(),
+            "doveadm {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
-    imap.create("Rebuilt");
-    for (_, m) in &msgs {
-        imap.append("Rebuilt", m);
-    }
-    imap.command_ok("SELECT Rebuilt");
-    desk.set("mailbox.folder", "Rebuilt");
-    // Same mailbox name, so the stored checkpoint (old UIDVALIDITY) applies.
+    let status = || {
+        doveadm(&[
+            "mailbox",
+            "status",
+            "-u",
+            &desk.address,
+            "uidvalidity",
+            "INBOX",
+        ])
+    };
+    let before = status();
+    doveadm(&[
+        "mailbox",
+        "update",
+        "-u",
+        &desk.address,
+        "--uid-validity",
+        "4242",
+        "INBOX",
+    ]);
+    assert_eq!(status(), "INBOX uidvalidity=4242", "was {before}");
+
     let mut again = desk.start();
     let second = build_mail(&requester, &desk.address, "Second", "y\n");
-    imap.append("Rebuilt", &second);
+    desk.send(&requester, &second);
     desk.wait_inbound(2, &again);
-    std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(desk.store().ticket_count().unwrap(), 2, "{}", again.log());
     assert!(
         again.log().contains("UIDVALIDITY changed"),
         "the daemon noticed: {}",
         again.log()
+    );
+    // The whole folder was read again: the first mail is recognised, not
+    // recorded or acknowledged twice.
+    let acks = wait_for_messages(desk.env(), &requester, 2, WAIT);
+    let t = desk.store();
+    assert_eq!(t.ticket_count().unwrap(), 2, "{}", again.log());
+    let inbound: i64 = (1000..1002)
+        .map(|n| {
+            t.ticket_detail(n)
+                .unwrap()
+                .unwrap()
+                .messages
+                .iter()
+                .filter(|m| m.direction == "in")
+                .count() as i64
+        })
+        .sum();
+    assert_eq!(inbound, 2, "each mail recorded once");
+    // Wait for the outbox to be idle before asserting that nothing more came.
+    assert_eventually(WAIT, "the outbox is empty", || {
+        t.outbox_counts().unwrap().0 == 0
+    });
+    desk.env().wait_postfix_idle(WAIT);
+    let mut imap = Imap::login(desk.env(), &requester);
+    imap.select("INBOX");
+    assert_eq!(
+        imap.uid_search_all().len(),
+        2,
+        "two acknowledgements, not three (waited for {})",
+        acks.len()
     );
     again.stop();
 }
 
 #[test]
 fn poison_messages_are_quarantined_and_the_rest_goes_on() {
-    let desk = desk("poison")
+    let mut desk = desk("poison")
         .set("mailbox.quarantine-folder", "Quarantine")
         .set("storage.max-message-size", "20KB")
         .build();
@@ -246,6 +301,49 @@ fn poison_messages_are_quarantined_and_the_rest_goes_on() {
         out.status.success() && listing.contains("max-message-size"),
         "{listing}"
     );
+
+    // `quarantine --retry`: still too large, it stays; after the admin
+    // raises the limit, it becomes a ticket and its acknowledgement arrives.
+    let big_id = q
+        .iter()
+        .find(|r| r.error.contains("max-message-size"))
+        .unwrap()
+        .id;
+    let retry = |desk: &TestDesk| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_postdesk"))
+            .args([
+                "--config",
+                desk.config.to_str().unwrap(),
+                "quarantine",
+                "--retry",
+            ])
+            .arg(big_id.to_string())
+            .output()
+            .unwrap()
+    };
+    let out = retry(&desk);
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(desk.store().ticket_count().unwrap(), 1);
+    desk.set("storage.max-message-size", "1MB");
+    let out = retry(&desk);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("1 new ticket"),
+        "{said}"
+    );
+    assert_eq!(desk.store().ticket_count().unwrap(), 2);
+    let acks = wait_for_messages(desk.env(), &requester, 2, WAIT);
+    assert!(
+        acks.iter()
+            .any(|a| header(a, "Subject").contains("Huge log")),
+        "the retried request was acknowledged"
+    );
+    // Retried once, it is no longer waiting.
+    assert!(!retry(&desk).status.success());
     daemon.stop();
 }
 
@@ -278,4 +376,51 @@ password-file = "imap-password"
         daemon.log()
     );
     daemon.stop();
+}
+
+#[test]
+fn the_password_is_in_no_log_line_even_at_trace_level() {
+    let desk = desk("pwlog").build();
+    let requester = desk.env().unique_user("ann");
+    let password = desk.env().password.clone();
+    let log = desk.dir.path().join("trace.log");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_postdesk"));
+    cmd.arg("run").arg("--config").arg(&desk.config);
+    cmd.env("NO_COLOR", "1").env("POSTDESK_LOG", "trace");
+    let mut daemon = Daemon::spawn(cmd, &log);
+    daemon.wait_for_log("IMAP connected", WAIT);
+    desk.send(
+        &requester,
+        &build_mail(&requester, &desk.address, "VPN", "It drops.\n"),
+    );
+    wait_for_messages(desk.env(), &requester, 1, WAIT);
+    daemon.stop();
+    let text = daemon.log();
+    // The log really is below info (the IDLE wake-up for the mail is a
+    // debug line), and saw the login and the mail.
+    assert!(text.contains(" DEBUG "), "not a debug log:\n{text}");
+    assert!(text.contains("IMAP connected"), "{text}");
+    let leaks: Vec<&str> = text.lines().filter(|l| l.contains(&password)).collect();
+    assert!(
+        leaks.is_empty(),
+        "the password {password:?} is in the log:\n{}",
+        leaks.join("\n")
+    );
+    // Nor in `postdesk check`, which logs in too.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .args(["check", "--config"])
+        .arg(&desk.config)
+        .env("POSTDESK_LOG", "trace")
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(all.contains("logged in to"), "{all}");
+    assert!(
+        !all.contains(&password),
+        "the password is in check's output:\n{all}"
+    );
 }

@@ -230,6 +230,17 @@ pub const KINDS: &[Kind] = &[
         )],
     },
     Kind {
+        name: "flood",
+        to_agents: true,
+        own: &[Var::new(
+            "detail",
+            "why the desk stopped mailing about the ticket, and when it resumes",
+            Text(
+                "21 mails to li.wei@example.com about this ticket within 10m and no change by a person",
+            ),
+        )],
+    },
+    Kind {
         name: "note",
         to_agents: true,
         own: &[AGENT, TEXT],

@@ -854,6 +854,7 @@ mod tests {
         // About four years of business time: exact, and quick (weeks are skipped).
         let due = cal.add(start, hours(9000)).unwrap();
         assert_eq!(cal.between(start, due), hours(9000));
+
         // Beyond ten years: an error, not a hang.
         let err = cal.add(start, hours(100_000)).unwrap_err();
         assert!(matches!(err, SlaError::BeyondHorizon { .. }), "{err}");

@@ -171,6 +171,26 @@ impl MailEnv {
         addr(&self.host, self.lmtp_port)
     }
 
+    /// Waits until this env's Postfix has nothing queued (`postqueue -p`):
+    /// the positive signal before asserting that some mail did not come.
+    /// Panics after `timeout`.
+    pub fn wait_postfix_idle(&self, timeout: Duration) {
+        let conf = self.maillab_dir.join("postfix/etc");
+        let idle = wait_until(timeout, || {
+            Command::new("postqueue")
+                .arg("-c")
+                .arg(&conf)
+                .arg("-p")
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("Mail queue is empty"))
+        });
+        assert!(
+            idle,
+            "Postfix ({}) still has mail queued after {timeout:?}",
+            conf.display()
+        );
+    }
+
     /// A fresh address in this env's domain: `<tag>-<16 hex>@<domain>`.
     pub fn unique_user(&self, tag: &str) -> String {
         format!("{}-{}@{}", clean_tag(tag), random_hex(), self.domain)
