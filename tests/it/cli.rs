@@ -49,22 +49,27 @@ fn quick_start_on_built_in_defaults() {
     std::fs::write(inbox.join("first.eml"), REQUEST).unwrap();
 
     let outbox = dir.path().join("postdesk-data/outbox");
-    let answered = wait_until(Duration::from_secs(20), || {
+    // Mail files appear whole: written as a hidden `.….tmp`, then renamed
+    // to `….eml`; only the finished ones count.
+    let finished = || -> Vec<std::path::PathBuf> {
         std::fs::read_dir(&outbox)
-            .map(|d| d.count() == 1)
-            .unwrap_or(false)
-    });
+            .map(|d| {
+                d.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| {
+                        !p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let answered = wait_until(Duration::from_secs(20), || finished().len() == 1);
     assert!(
         answered,
         "the acknowledgement appears in the outbox folder; log:\n{}",
         daemon.log()
     );
-    let file = std::fs::read_dir(&outbox)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let file = finished().remove(0);
     assert_eq!(file.extension().and_then(|e| e.to_str()), Some("eml"));
     let ack = postdesk::inbound::parse(&std::fs::read(&file).unwrap()).unwrap();
     assert_eq!(ack.subject, "[#1] Printer broken");
