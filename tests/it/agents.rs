@@ -14,24 +14,6 @@ fn desk(tag: &str) -> TestDeskBuilder {
         .team_led_by_alice()
 }
 
-fn parsed(raw: &[u8]) -> postdesk::inbound::Inbound {
-    postdesk::inbound::parse(raw).expect("a mail we can parse")
-}
-
-/// A reply the way a mail client writes one: quoted original below.
-fn reply_to(from: &str, to: &str, original: &[u8], text: &str) -> Vec<u8> {
-    let o = parsed(original);
-    let quoted: String = o.text.lines().map(|l| format!("> {l}\n")).collect();
-    let body = format!("{text}\n\nOn Mon, 30 Nov 2026 at 10:00, someone wrote:\n{quoted}");
-    let id = header(original, "Message-ID");
-    MailBuilder::new(from, to)
-        .subject(&format!("Re: {}", o.subject))
-        .in_reply_to(&id)
-        .references(&[id.as_str()])
-        .body(body.as_bytes())
-        .build()
-}
-
 #[test]
 fn the_whole_loop_by_mail() {
     let desk = desk("loop").build();

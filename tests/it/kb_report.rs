@@ -19,23 +19,6 @@ fn desk(tag: &str) -> TestDeskBuilder {
         .team_with_alice()
 }
 
-fn parsed(raw: &[u8]) -> postdesk::inbound::Inbound {
-    postdesk::inbound::parse(raw).expect("a mail we can parse")
-}
-
-fn reply_to(from: &str, to: &str, original: &[u8], text: &str) -> Vec<u8> {
-    let o = parsed(original);
-    let quoted: String = o.text.lines().map(|l| format!("> {l}\n")).collect();
-    let body = format!("{text}\n\nOn Mon, 30 Nov 2026 at 10:00, someone wrote:\n{quoted}");
-    let id = header(original, "Message-ID");
-    MailBuilder::new(from, to)
-        .subject(&format!("Re: {}", o.subject))
-        .in_reply_to(&id)
-        .references(&[id.as_str()])
-        .body(body.as_bytes())
-        .build()
-}
-
 #[test]
 fn a_published_resolution_is_suggested_to_the_next_requester() {
     let desk = desk("kb").build();

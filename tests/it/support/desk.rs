@@ -470,3 +470,23 @@ pub fn header(raw: &[u8], name: &str) -> String {
         .map(|v| String::from_utf8_lossy(&v).trim().to_string())
         .unwrap_or_default()
 }
+
+/// `raw` parsed by postdesk itself; panics when it cannot be.
+pub fn parsed(raw: &[u8]) -> postdesk::inbound::Inbound {
+    postdesk::inbound::parse(raw).expect("a mail we can parse")
+}
+
+/// A reply the way a mail client writes one: `Re:` subject, threading
+/// headers, the original quoted below `text`.
+pub fn reply_to(from: &str, to: &str, original: &[u8], text: &str) -> Vec<u8> {
+    let o = parsed(original);
+    let quoted: String = o.text.lines().map(|l| format!("> {l}\n")).collect();
+    let body = format!("{text}\n\nOn Mon, 30 Nov 2026 at 10:00, someone wrote:\n{quoted}");
+    let id = header(original, "Message-ID");
+    super::MailBuilder::new(from, to)
+        .subject(&format!("Re: {}", o.subject))
+        .in_reply_to(&id)
+        .references(&[id.as_str()])
+        .body(body.as_bytes())
+        .build()
+}

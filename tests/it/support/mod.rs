@@ -23,7 +23,7 @@
 
 mod desk;
 #[allow(unused_imports)] // the bench uses only its own part of the harness
-pub use desk::{TestDesk, TestDeskBuilder, WAIT, header};
+pub use desk::{TestDesk, TestDeskBuilder, WAIT, header, parsed, reply_to};
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
