@@ -22,8 +22,11 @@
 #![allow(dead_code)]
 
 mod desk;
+mod lab;
 #[allow(unused_imports)] // the bench uses only its own part of the harness
 pub use desk::{TestDesk, TestDeskBuilder, WAIT, header, parsed, reply_to};
+#[allow(unused_imports)] // the bench uses only its own part of the harness
+pub use lab::{Lab, free_ports, script};
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
