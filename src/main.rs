@@ -466,6 +466,25 @@ fn try_ingest(config: Config, mailbox: Option<String>, files: Vec<PathBuf>) -> R
     ))
 }
 
+/// The indexed SLA schedule can narrow an overdue / due-soon listing when
+/// it was computed with these rules (else every active ticket is read).
+fn sla_narrowing(
+    store: &Store,
+    policy: &postdesk::desk::policy::Policy,
+    due: DueFilter,
+    now: i64,
+) -> Result<Option<postdesk::store::SlaDue>> {
+    if !due.is_active() || store.sla_schedule_basis()? != Some(pipeline::sla_basis(policy)) {
+        return Ok(None);
+    }
+    let within = due.within.map_or(0, |w| w.as_millis() as i64);
+    Ok(Some(postdesk::store::SlaDue {
+        now,
+        due_by: now.saturating_add(within),
+        running_only: due.within.is_none(),
+    }))
+}
+
 fn tickets(config: Config, a: TicketsArgs) -> Result<ExitCode> {
     if let Some(s) = &a.status {
         s.parse::<Status>().map_err(anyhow::Error::msg)?;
@@ -493,9 +512,14 @@ fn tickets(config: Config, a: TicketsArgs) -> Result<ExitCode> {
         assignee: a.assignee.clone(),
         text: a.search.clone(),
         active_only: due.is_active(),
+        sla_due: None,
     };
     let (policy, store) = pipeline::for_reading(&config)?;
     let now = now_ms();
+    let filter = TicketFilter {
+        sla_due: sla_narrowing(&store, &policy, due, now)?,
+        ..filter
+    };
     // An SLA filter sees every active ticket before it knows the first `limit`.
     let listed = store.tickets_with_sla(&filter, (!due.is_active()).then_some(a.limit))?;
     let rows = escalation::select(&policy, listed, due, now, a.limit);

@@ -23,6 +23,7 @@ use crate::desk::effect::Effect;
 use crate::desk::limits::{self, Lookups, Usage};
 use crate::desk::policy::Policy;
 use crate::desk::sla::escalation;
+use crate::desk::sla::schedule::schedule;
 use crate::desk::{closing, flood, kb};
 use crate::inbound::{self, Inbound};
 use crate::store::{Checkpoint, Seen, Store, StoreError, Tx};
@@ -465,33 +466,101 @@ fn apply_decided(
     apply(tx, &cx, &effects, tally)
 }
 
-/// Runs the clock's decisions (closing resolved tickets nobody confirmed) in
-/// one transaction, through the same apply path as mail.
+/// Tickets one sweep transaction handles: the write lock is held for one
+/// batch at a time, so intake waits for at most one batch, however many
+/// tickets are due.
+const SWEEP_BATCH: usize = 200;
+
+/// Runs the clock's decisions: closes resolved tickets nobody confirmed and
+/// fires the SLA levels reached, through the same apply path as mail. Asks
+/// only for tickets due (`sla_wake_at`), in batches of [`SWEEP_BATCH`], each
+/// its own transaction.
 pub fn sweep(store: &mut Store, engine: &Engine, now_ms: i64) -> Result<Tally, StoreError> {
     let policy = engine.policy();
-    let tx = store.transaction()?;
     let mut tally = Tally::default();
     let due = now_ms - policy.auto_close_after.as_millis() as i64;
-    for number in tx.resolved_before(due, 500)? {
-        let Some(t) = tx.ticket(number)? else {
-            continue;
-        };
-        let effects = closing::sweep(policy, &t, now_ms);
-        apply_decided(&tx, engine, policy, effects, now_ms, &mut tally)?;
-    }
-    if !policy.sla.policies.is_empty() {
-        for number in tx.sla_candidates()? {
+    loop {
+        let tx = store.transaction()?;
+        let batch = tx.resolved_before(due, SWEEP_BATCH)?;
+        for &number in &batch {
             let Some(t) = tx.ticket(number)? else {
                 continue;
             };
-            let effects = escalation::sweep(policy, &t, now_ms);
-            if !effects.is_empty() {
-                apply_decided(&tx, engine, policy, effects, now_ms, &mut tally)?;
-            }
+            let effects = closing::sweep(policy, &t, now_ms);
+            apply_decided(&tx, engine, policy, effects, now_ms, &mut tally)?;
+        }
+        tx.commit()?;
+        if batch.len() < SWEEP_BATCH {
+            break;
         }
     }
-    tx.commit()?;
+    if policy.sla.policies.is_empty() {
+        return Ok(tally);
+    }
+    // Rules changed since the schedule was made: every open ticket is due.
+    rebase_sla_schedule(store, engine, now_ms)?;
+    // Each ticket once per sweep, even if it comes due again meanwhile.
+    let mut seen = std::collections::HashSet::new();
+    loop {
+        let tx = store.transaction()?;
+        let batch = tx.sla_wakes(now_ms, SWEEP_BATCH)?;
+        for &number in &batch {
+            if !seen.insert(number) {
+                continue;
+            }
+            sweep_sla(&tx, engine, policy, number, now_ms, &mut tally)?;
+        }
+        tx.commit()?;
+        if batch.len() < SWEEP_BATCH {
+            break;
+        }
+    }
     Ok(tally)
+}
+
+/// Fires the levels ticket `number` reached and schedules its next look.
+fn sweep_sla(
+    tx: &Tx<'_>,
+    engine: &Engine,
+    policy: &Policy,
+    number: i64,
+    now_ms: i64,
+    tally: &mut Tally,
+) -> Result<(), StoreError> {
+    let Some(mut t) = tx.ticket(number)? else {
+        return Ok(());
+    };
+    let effects = escalation::sweep(policy, &t, now_ms);
+    if !effects.is_empty() {
+        apply_decided(tx, engine, policy, effects, now_ms, tally)?;
+        t = tx.ticket(number)?.unwrap_or(t);
+    }
+    let mut s = schedule(policy, &t, now_ms);
+    // Strictly later than now, so this sweep's loop cannot take it again.
+    s.wake_ms = s.wake_ms.map(|w| w.max(now_ms + 1));
+    tx.set_sla_schedule(number, &s)
+}
+
+/// A digest of the rules the SLA schedule is computed with: the policies
+/// and the calendar, as this build prints them. Another build printing the
+/// same rules differently only costs one look at every open ticket.
+pub fn sla_basis(policy: &Policy) -> String {
+    let text = format!("{:?}\n{:?}", policy.sla, policy.calendar);
+    let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Points the SLA schedule at the rules this engine runs with (at start:
+/// a changed calendar or policy moves every due time).
+pub fn rebase_sla_schedule(
+    store: &mut Store,
+    engine: &Engine,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let tx = store.transaction()?;
+    let changed = tx.rebase_sla_schedule(&sla_basis(engine.policy()), now_ms)?;
+    tx.commit()?;
+    Ok(changed)
 }
 
 /// What an admin's commands did to a ticket.
@@ -629,6 +698,134 @@ mod tests {
         assert_eq!((t.created, t.attached, t.queued), (0, 2, 0));
         assert_eq!(store.ticket_count().unwrap(), 1);
         assert_eq!(store.ticket_detail(100).unwrap().unwrap().messages.len(), 4);
+    }
+
+    /// An engine whose P1 tickets (subject with "outage") are reminded at
+    /// 50 % of a 1 h first response, on a calendar that never closes.
+    fn sla_engine(dir: &Path) -> Engine {
+        let toml = r#"
+[desk]
+address = "helpdesk@example.test"
+first-ticket-number = 100
+[workflow]
+agent-authentication = "none"
+[[rule]]
+name = "outages"
+keywords = ["outage"]
+priority = "P1"
+[[team]]
+name = "service-desk"
+tier = "L1"
+address = "l1@corp.test"
+[sla.calendar]
+time-zone = "UTC"
+hours = { mon = "00:00-24:00", tue = "00:00-24:00", wed = "00:00-24:00", thu = "00:00-24:00", fri = "00:00-24:00", sat = "00:00-24:00", sun = "00:00-24:00" }
+[[sla.policy]]
+priority = "P1"
+first-response = "1h"
+resolution = "8h"
+[[sla.policy.escalate]]
+target = "first-response"
+at = "50%"
+action = "remind"
+"#;
+        let mut cfg = Config::from_toml(toml, Path::new("t.toml"), dir).unwrap();
+        cfg.storage.database = dir.join("desk.db");
+        Engine::new(cfg).unwrap()
+    }
+
+    fn wake_of(store: &Store, number: i64) -> (Option<i64>, Option<i64>, bool) {
+        store
+            .conn()
+            .query_row(
+                "SELECT sla_wake_at, sla_due_at, sla_paused FROM tickets WHERE number = ?1",
+                [number],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap()
+    }
+
+    #[test]
+    fn the_sweep_schedules_each_ticket_and_looks_again_only_when_due() {
+        const H: i64 = 3_600_000;
+        let t0 = 1_796_004_000_000; // Monday 2026-11-30 02:00 UTC
+        let dir = tempfile::tempdir().unwrap();
+        let e = sla_engine(dir.path());
+        let mut store = e.open_store().unwrap();
+        let outage = REQUEST.replace("VPN down", "Core switch outage");
+        let quiet = REQUEST
+            .replace("VPN down", "Printer toner")
+            .replace("<r1@", "<r2@");
+        let t = process_batch(
+            &mut store,
+            &e,
+            "inbox",
+            &[item(&outage), item(&quiet)],
+            None,
+            t0,
+        )
+        .unwrap();
+        assert_eq!(t.created, 2);
+        // Made now: both wait for the sweep.
+        assert_eq!(wake_of(&store, 100).0, Some(t0));
+        sweep(&mut store, &e, t0 + 1000).unwrap();
+        assert_eq!(
+            wake_of(&store, 100),
+            (Some(t0 + H / 2), Some(t0 + H), false)
+        );
+        assert_eq!(
+            wake_of(&store, 101),
+            (None, None, false),
+            "no policy without a priority"
+        );
+        let tx = store.transaction().unwrap();
+        assert!(
+            tx.sla_wakes(t0 + H / 2 - 1, 10).unwrap().is_empty(),
+            "nothing due before the level"
+        );
+        assert_eq!(tx.sla_wakes(t0 + H / 2, 10).unwrap(), [100]);
+        drop(tx);
+        let t = sweep(&mut store, &e, t0 + H / 2).unwrap();
+        assert_eq!(t.queued, 1, "the reminder to L1");
+        // Fired: nothing left on the ladder, but the target is still due.
+        assert_eq!(wake_of(&store, 100), (None, Some(t0 + H), false));
+        assert_eq!(sweep(&mut store, &e, t0 + 2 * H).unwrap().queued, 0);
+    }
+
+    #[test]
+    fn a_change_to_a_ticket_or_to_the_rules_marks_it_for_the_sweep() {
+        let t0 = 1_796_004_000_000;
+        let dir = tempfile::tempdir().unwrap();
+        let e = sla_engine(dir.path());
+        let mut store = e.open_store().unwrap();
+        let outage = REQUEST.replace("VPN down", "Core switch outage");
+        process_batch(&mut store, &e, "inbox", &[item(&outage)], None, t0).unwrap();
+        sweep(&mut store, &e, t0 + 1).unwrap();
+        assert_ne!(wake_of(&store, 100).0, Some(t0 + 5));
+        let cmds = vec![(
+            "#pending".to_string(),
+            crate::desk::commands::Command::Pending,
+        )];
+        admin(&mut store, &e, 100, &cmds, "admin", t0 + 5).unwrap();
+        assert_eq!(
+            wake_of(&store, 100).0,
+            Some(t0 + 5),
+            "a status change marks it"
+        );
+        sweep(&mut store, &e, t0 + 6).unwrap();
+        let (wake, _, paused) = wake_of(&store, 100);
+        assert_eq!(
+            (wake, paused),
+            (None, true),
+            "a stopped clock does not wake"
+        );
+        // Other rules (a new calendar, say): every open ticket is due again.
+        store
+            .conn()
+            .execute("UPDATE sla_schedule_basis SET digest = 'older rules'", [])
+            .unwrap();
+        rebase_sla_schedule(&mut store, &e, t0 + 7).unwrap();
+        assert_eq!(wake_of(&store, 100).0, Some(t0 + 7));
     }
 
     #[test]

@@ -8,11 +8,13 @@
 //! - [`clock`]: a ticket's clock, stopped while pending: elapsed time, due time.
 //! - [`escalation`]: the ladder: which levels are due now (each once) and what they do.
 //! - [`status`]: where a ticket stands against its targets.
+//! - [`schedule`]: when the sweeper must look at a ticket next, and when it is due.
 
 pub mod calendar;
 pub mod clock;
 pub mod config;
 pub mod escalation;
+pub mod schedule;
 pub mod status;
 
 use std::time::Duration;

@@ -13,6 +13,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::address::Mailbox;
 use crate::desk::sla::Pause;
+use crate::desk::sla::schedule::Schedule;
 use crate::desk::ticket::Status;
 use crate::desk::ticket::{Field, NewTicket, SentMail, TicketState};
 use crate::inbound::Inbound;
@@ -21,8 +22,8 @@ use crate::thread::MAX_REFERENCES;
 
 pub use kb::{KbEntry, KbHit, KbReview, NewEntry};
 pub use read::{
-    EventRow, MailboxPanics, MessageRow, OutboxRow, QuarantineRow, TicketDetail, TicketFilter,
-    TicketRow,
+    EventRow, MailboxPanics, MessageRow, OutboxRow, QuarantineRow, SlaDue, TicketDetail,
+    TicketFilter, TicketRow,
 };
 pub use report::ReportSent;
 
@@ -38,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/008_install_secrets.sql"),
     include_str!("migrations/009_mailbox_panics.sql"),
     include_str!("migrations/010_fingerprints.sql"),
+    include_str!("migrations/017_sla_schedule.sql"),
 ];
 
 /// A database failure, with what we were doing.
@@ -110,6 +112,12 @@ pub struct Store {
 }
 
 impl Store {
+    /// The connection itself, for tests that look at columns no reader shows.
+    #[cfg(test)]
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
     /// Opens (creating if needed) the database and runs pending migrations.
     /// A new file is made readable by this user only: it holds every mail.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
@@ -654,8 +662,8 @@ impl Tx<'_> {
         self.tx
             .prepare_cached(
                 "INSERT INTO tickets (number, mailbox, subject, requester, requester_name, lang, status, team, tier,
-                                      linked_to, created_at, updated_at, reply_by, category, priority)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'new', ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13)",
+                                      linked_to, created_at, updated_at, reply_by, category, priority, sla_wake_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'new', ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?10)",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -693,6 +701,9 @@ impl Tx<'_> {
             .prepare_cached(&sql)
             .and_then(|mut s| s.execute(params![number, value, at]))
             .ctx("updating a ticket")?;
+        if matches!(field, Field::Status | Field::Priority | Field::Category) {
+            self.mark_sla_changed(number, at)?;
+        }
         if field == Field::Status {
             let stamp = match value {
                 Some("resolved") => {
@@ -746,7 +757,70 @@ impl Tx<'_> {
             .prepare_cached("UPDATE tickets SET first_response_at = ?2 WHERE number = ?1 AND first_response_at IS NULL")
             .and_then(|mut s| s.execute(params![number, at]))
             .ctx("recording the first response")?;
+        self.mark_sla_changed(number, at)
+    }
+
+    /// Asks the next sweep to look at the ticket again: something its SLA
+    /// schedule depends on changed at `at`.
+    fn mark_sla_changed(&self, number: i64, at: i64) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached("UPDATE tickets SET sla_wake_at = ?2 WHERE number = ?1")
+            .and_then(|mut s| s.execute(params![number, at]))
+            .ctx("marking a ticket for the SLA sweep")?;
         Ok(())
+    }
+
+    /// Up to `limit` tickets the SLA sweep must look at by `now`, earliest first.
+    pub fn sla_wakes(&self, now: i64, limit: usize) -> Result<Vec<i64>, StoreError> {
+        self.tx
+            .prepare_cached(
+                "SELECT number FROM tickets WHERE sla_wake_at <= ?1 ORDER BY sla_wake_at, number LIMIT ?2",
+            )
+            .and_then(|mut s| s.query_map(params![now, limit as i64], |r| r.get(0))?.collect())
+            .ctx("finding tickets the SLA sweep must look at")
+    }
+
+    /// Writes a ticket's place in the SLA schedule.
+    pub fn set_sla_schedule(&self, number: i64, s: &Schedule) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "UPDATE tickets SET sla_wake_at = ?2, sla_due_at = ?3, sla_paused = ?4 WHERE number = ?1",
+            )
+            .and_then(|mut st| st.execute(params![number, s.wake_ms, s.due_ms, s.paused]))
+            .ctx("scheduling a ticket's SLA")?;
+        Ok(())
+    }
+
+    /// Makes the schedule follow SLA rules with this `digest`: when they
+    /// differ from the ones it was computed with, every ticket not done is
+    /// looked at again by the next sweep. True when it had to.
+    pub fn rebase_sla_schedule(&self, digest: &str, now: i64) -> Result<bool, StoreError> {
+        let old: Option<String> = self
+            .tx
+            .query_row(
+                "SELECT digest FROM sla_schedule_basis WHERE id = 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx("reading the SLA schedule's basis")?;
+        if old.as_deref() == Some(digest) {
+            return Ok(false);
+        }
+        self.tx
+            .execute(
+                "UPDATE tickets SET sla_wake_at = ?1 WHERE status NOT IN ('resolved', 'closed')",
+                [now],
+            )
+            .ctx("marking every open ticket for the SLA sweep")?;
+        self.tx
+            .execute(
+                "INSERT INTO sla_schedule_basis (id, digest) VALUES (1, ?1)
+                 ON CONFLICT (id) DO UPDATE SET digest = excluded.digest",
+                [digest],
+            )
+            .ctx("recording the SLA schedule's basis")?;
+        Ok(true)
     }
 
     pub fn survey_sent(&self, number: i64, at: i64) -> Result<(), StoreError> {
@@ -785,16 +859,6 @@ impl Tx<'_> {
             .and_then(|mut s| s.execute(params![e.ticket, e.target, e.percent, e.action, e.due_at, e.at]))
             .ctx("recording an escalation")?;
         Ok(n == 1)
-    }
-
-    /// Tickets the SLA clock runs for: active and with a priority.
-    pub fn sla_candidates(&self) -> Result<Vec<i64>, StoreError> {
-        self.tx
-            .prepare_cached(
-                "SELECT number FROM tickets WHERE status IN ('new', 'open', 'pending') AND priority IS NOT NULL ORDER BY number",
-            )
-            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-            .ctx("finding tickets with a running SLA clock")
     }
 
     /// How many automatic mails went to `recipient` since `since`.

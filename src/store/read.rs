@@ -19,6 +19,22 @@ pub struct TicketFilter {
     pub text: Option<String>,
     /// Only new, open and pending tickets.
     pub active_only: bool,
+    /// Only tickets the SLA schedule says can be due by then.
+    pub sla_due: Option<SlaDue>,
+}
+
+/// Narrows a listing to tickets that can be overdue or due soon, by the
+/// indexed schedule columns (migration 017): a superset, which the caller
+/// filters exactly. Only sound while the schedule was computed with the
+/// caller's rules (`Store::sla_schedule_basis`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlaDue {
+    /// Tickets marked for the sweep by then are unscheduled: always kept.
+    pub now: i64,
+    /// Keep tickets with a target due by then.
+    pub due_by: i64,
+    /// Drop tickets whose clock stands (for "overdue" only).
+    pub running_only: bool,
 }
 
 /// A ticket as listed.
@@ -197,28 +213,38 @@ impl Store {
         // pauses, so a ticket with many pauses still counts once. `t.*` is
         // the subquery's list: TICKET_COLUMNS (0-14), resolved_at, closed_at;
         // then the pause (17, 18), NULL for a ticket without one.
+        // Two indexed ranges joined by OR: SQLite reads both indexes.
+        let narrow = match f.sla_due {
+            Some(_) => {
+                "AND (sla_wake_at <= ?9 OR (sla_due_at <= ?10 AND (?11 = 0 OR sla_paused = 0)))"
+            }
+            None => "",
+        };
         let sql = format!(
             "SELECT t.*, p.from_at, p.until_at FROM (
                  SELECT {TICKET_COLUMNS}, resolved_at, closed_at FROM tickets
-                 WHERE {TICKET_FILTER}
+                 WHERE {TICKET_FILTER} {narrow}
                  ORDER BY number DESC LIMIT ?8) t
              LEFT JOIN pauses p ON p.ticket = t.number
              ORDER BY t.number DESC, p.from_at, p.rowid"
         );
         let mut stmt = self.conn.prepare(&sql).ctx("preparing ticket list")?;
         let limit = limit.map_or(-1, |l| l as i64);
-        let mut rows = stmt
-            .query(params![
-                f.status,
-                f.priority,
-                f.category,
-                f.team,
-                f.assignee,
-                search_pattern(f),
-                f.active_only,
-                limit
-            ])
-            .ctx("listing tickets")?;
+        let search = search_pattern(f);
+        let mut values: Vec<&dyn rusqlite::ToSql> = vec![
+            &f.status,
+            &f.priority,
+            &f.category,
+            &f.team,
+            &f.assignee,
+            &search,
+            &f.active_only,
+            &limit,
+        ];
+        if let Some(d) = &f.sla_due {
+            values.extend([&d.now as &dyn rusqlite::ToSql, &d.due_by, &d.running_only]);
+        }
+        let mut rows = stmt.query(&values[..]).ctx("listing tickets")?;
         let mut out: Vec<(TicketRow, SlaFacts)> = Vec::new();
         while let Some(r) = rows.next().ctx("listing tickets")? {
             let number: i64 = r.get(0).ctx("listing tickets")?;
@@ -249,6 +275,19 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// The digest of the SLA rules the schedule columns were computed with
+    /// (`pipeline::sla_basis`); `None` before the first sweep.
+    pub fn sla_schedule_basis(&self) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT digest FROM sla_schedule_basis WHERE id = 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx("reading the SLA schedule's basis")
     }
 
     /// How many tickets there are.

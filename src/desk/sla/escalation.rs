@@ -542,17 +542,17 @@ mod tests {
 }
 
 #[cfg(test)]
-mod ladder_tests {
+pub(super) mod ladder_tests {
     use super::*;
     use crate::config::Config;
     use crate::desk::sla::status::{DueFilter, SlaFacts, select};
     use crate::desk::ticket::Priority;
     use std::path::Path;
 
-    const H: i64 = 3_600_000;
-    const T0: i64 = 1_796_004_000_000; // Monday 2026-11-30 02:00 UTC
+    pub(crate) const H: i64 = 3_600_000;
+    pub(crate) const T0: i64 = 1_796_004_000_000; // Monday 2026-11-30 02:00 UTC
 
-    fn policy() -> Policy {
+    pub(crate) fn policy() -> Policy {
         let cfg = Config::from_toml(
             r#"
 [desk]
@@ -600,7 +600,7 @@ action = "notify-manager"
         crate::pipeline::policy_from_config(&cfg, crate::thread::IdKey::fixed(7)).unwrap()
     }
 
-    fn ticket() -> TicketState {
+    pub(crate) fn ticket() -> TicketState {
         TicketState {
             number: 9,
             status: Some(Status::New),
