@@ -828,6 +828,132 @@ action = "remind"
         assert_eq!(wake_of(&store, 100).0, Some(t0 + 7));
     }
 
+    /// The indexed narrowing lists exactly what reading every ticket does.
+    #[test]
+    fn overdue_listing_by_the_schedule_matches_reading_every_ticket() {
+        use crate::desk::sla::status::{DueFilter, select};
+        use crate::store::{SlaDue, TicketFilter};
+        const H: i64 = 3_600_000;
+        let t0 = 1_796_004_000_000;
+        let dir = tempfile::tempdir().unwrap();
+        let e = sla_engine(dir.path());
+        let mut store = e.open_store().unwrap();
+        let mails: Vec<Incoming> = (0..6)
+            .map(|i| {
+                item(
+                    &REQUEST
+                        .replace("VPN down", &format!("Core switch outage {i}"))
+                        .replace("<r1@", &format!("<o{i}@")),
+                )
+            })
+            .collect();
+        for (i, m) in mails.iter().enumerate() {
+            process_batch(
+                &mut store,
+                &e,
+                "inbox",
+                std::slice::from_ref(m),
+                None,
+                t0 + i as i64 * H / 4,
+            )
+            .unwrap();
+        }
+        sweep(&mut store, &e, t0 + 2 * H).unwrap();
+        // One waits on its requester, one was answered.
+        let cmds = |c| vec![("#x".to_string(), c)];
+        use crate::desk::commands::Command;
+        admin(
+            &mut store,
+            &e,
+            101,
+            &cmds(Command::Pending),
+            "a",
+            t0 + 2 * H,
+        )
+        .unwrap();
+        store
+            .transaction()
+            .and_then(|tx| {
+                tx.first_response(102, t0 + H)?;
+                tx.commit()
+            })
+            .unwrap();
+        sweep(&mut store, &e, t0 + 2 * H + 1).unwrap();
+        // One had no policy and got one after the last sweep: its columns
+        // are stale, its mark keeps it in.
+        let quiet = REQUEST
+            .replace("VPN down", "Printer toner")
+            .replace("<r1@", "<q@");
+        process_batch(&mut store, &e, "inbox", &[item(&quiet)], None, t0).unwrap();
+        sweep(&mut store, &e, t0 + 1).unwrap();
+        let p1 = Command::Priority(crate::desk::ticket::Priority::P1);
+        admin(&mut store, &e, 106, &cmds(p1), "a", t0 + 3 * H).unwrap();
+        let policy = e.policy();
+        // From the last change on (a listing never runs before a change it sees).
+        for now in [
+            t0 + 3 * H,
+            t0 + 3 * H + 1,
+            t0 + 4 * H,
+            t0 + 7 * H,
+            t0 + 9 * H,
+        ] {
+            for due in [
+                DueFilter {
+                    overdue: true,
+                    within: None,
+                },
+                DueFilter {
+                    overdue: false,
+                    within: Some(Duration::from_secs(1800)),
+                },
+                DueFilter {
+                    overdue: true,
+                    within: Some(Duration::from_secs(7200)),
+                },
+            ] {
+                let all = TicketFilter {
+                    active_only: true,
+                    ..TicketFilter::default()
+                };
+                let narrowed = TicketFilter {
+                    sla_due: Some(SlaDue {
+                        now,
+                        due_by: now + due.within.map_or(0, |w| w.as_millis() as i64),
+                        running_only: due.within.is_none(),
+                    }),
+                    ..all.clone()
+                };
+                let numbers = |f: &TicketFilter| -> Vec<i64> {
+                    let rows = store.tickets_with_sla(f, None).unwrap();
+                    select(policy, rows, due, now, 100)
+                        .into_iter()
+                        .map(|(t, _)| t.number)
+                        .collect()
+                };
+                let expected = numbers(&all);
+                assert_eq!(
+                    numbers(&narrowed),
+                    expected,
+                    "at +{} min, {due:?}",
+                    (now - t0) / 60_000
+                );
+            }
+        }
+        let listed = |now| {
+            let f = TicketFilter {
+                active_only: true,
+                ..TicketFilter::default()
+            };
+            let rows = store.tickets_with_sla(&f, None).unwrap();
+            let overdue = DueFilter {
+                overdue: true,
+                within: None,
+            };
+            select(policy, rows, overdue, now, 100).len()
+        };
+        assert_eq!(listed(t0 + 9 * H), 6, "all but the pending one");
+    }
+
     #[test]
     fn ticket_detail_names_each_sender() {
         let dir = tempfile::tempdir().unwrap();

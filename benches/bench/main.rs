@@ -9,6 +9,7 @@
 //! - `latency`: one request at a time while the daemon idles in IDLE.
 //! - `micro`: the cost per message inside the process.
 //! - `probe`: /proc readings (memory, CPU time, load).
+//! - `scale`: a large desk's history: the SLA sweep and the overdue listing at N open tickets.
 //! - `report`: the table and the JSON.
 //!
 //! Under `cargo test` (no `--bench` argument) only the micro-benchmarks run,
@@ -25,6 +26,7 @@ mod latency;
 mod micro;
 mod probe;
 mod report;
+mod scale;
 mod wire;
 
 use std::path::PathBuf;
@@ -43,7 +45,8 @@ usage: scripts/bench [--quick] [options]   (cargo bench --bench bench -- [option
   --with-50k         also drain 50,000 (loaded through the Maildir: APPEND would take minutes)
   --load KIND        append | maildir | auto (default auto: append up to 10,000, maildir above)
   --k K              latency probes (default 20)
-  --only LIST        sections to run: drain,latency,micro (default all)
+  --only LIST        sections to run: drain,latency,micro,scale (default all)
+  --tickets N        open tickets for the scale section (default 100000; --quick 5000)
   --seed S           corpus seed (default 20261128)
   --batch-size B     the daemon's batch-size (default 500)
   --concurrency C    the daemon's outbox concurrency, and the plain client's (default 4)
@@ -66,6 +69,7 @@ struct Args {
     outbox_reference: bool,
     ingest_only: bool,
     keep_mail: bool,
+    tickets: Option<usize>,
     out: PathBuf,
 }
 
@@ -75,7 +79,12 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         sizes: Vec::new(),
         load: None,
         k: 20,
-        sections: vec!["drain".into(), "latency".into(), "micro".into()],
+        sections: vec![
+            "drain".into(),
+            "latency".into(),
+            "micro".into(),
+            "scale".into(),
+        ],
         seed: 20_261_128,
         settings: DeskSettings {
             batch_size: 500,
@@ -85,6 +94,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         outbox_reference: true,
         ingest_only: false,
         keep_mail: false,
+        tickets: None,
         out: PathBuf::from("bench-results/latest.json"),
     };
     let mut with_50k = false;
@@ -134,6 +144,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             "--no-outbox-ref" => a.outbox_reference = false,
             "--ingest-only" => a.ingest_only = true,
             "--keep-mail" => a.keep_mail = true,
+            "--tickets" => a.tickets = Some(num(it.next(), "--tickets")?),
             "--out" => a.out = PathBuf::from(it.next().ok_or("--out needs a file")?),
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
@@ -226,6 +237,11 @@ fn main() -> ExitCode {
             if a.quick { Budget::Quick } else { Budget::Full },
             a.seed,
         ));
+    }
+    if wants("scale") {
+        let n = a.tickets.unwrap_or(if a.quick { 5_000 } else { 100_000 });
+        eprintln!("[bench] scale: {n} open tickets");
+        rep.scale = Some(scale::run(n));
     }
     rep.load_at_end = probe::loadavg();
     rep.rustc_at_end = probe::count_processes("rustc");

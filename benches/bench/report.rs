@@ -8,6 +8,7 @@ use crate::drain::DrainResult;
 use crate::latency::LatencyResult;
 use crate::micro::MicroResult;
 use crate::probe::Machine;
+use crate::scale::ScaleResult;
 
 #[derive(Debug, Default, serde::Serialize)]
 pub struct Report {
@@ -17,6 +18,7 @@ pub struct Report {
     pub drains: Vec<DrainResult>,
     pub latency: Option<LatencyResult>,
     pub micro: Option<MicroResult>,
+    pub scale: Option<ScaleResult>,
     pub load_at_end: String,
     pub rustc_at_end: usize,
     pub targets: Vec<Target>,
@@ -44,6 +46,9 @@ impl Report {
             .collect();
         if let Some(l) = &self.latency {
             out.extend(l.failures.iter().map(|f| format!("latency: {f}")));
+        }
+        if let Some(s) = &self.scale {
+            out.extend(s.failures.iter().map(|f| format!("scale: {f}")));
         }
         out
     }
@@ -228,6 +233,33 @@ impl Report {
                     tail / head.max(1e-9)
                 );
             }
+        }
+        if let Some(x) = &self.scale {
+            let _ = writeln!(
+                w,
+                "\nA large desk ({} open tickets, {} overdue)",
+                x.open_tickets, x.overdue_made
+            );
+            let _ = writeln!(
+                w,
+                "  making them (one transaction)      {:>9.0} ms",
+                x.create_ms
+            );
+            let _ = writeln!(
+                w,
+                "  first sweep (schedules every one)  {:>9.0} ms, {} reminders queued",
+                x.first_sweep_ms, x.first_sweep_mails
+            );
+            let _ = writeln!(
+                w,
+                "  sweep tick, nothing due (median)   {:>9.1} ms",
+                x.idle_sweep_ms
+            );
+            let _ = writeln!(
+                w,
+                "  tickets --overdue, whole process   {:>9.1} ms",
+                x.overdue_cli_ms
+            );
         }
         let targets = self.compute_targets();
         if !targets.is_empty() {
