@@ -96,6 +96,9 @@ pub struct Config {
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct Storage {
     pub database: PathBuf,
+    /// No longer used: attachments are kept only inside the raw message,
+    /// which is stored whole and compressed (migration 018). Still read, so
+    /// a config that sets it keeps loading.
     #[serde(deserialize_with = "crate::units::de_size")]
     pub max_attachment_size: u64,
     #[serde(deserialize_with = "crate::units::de_size")]

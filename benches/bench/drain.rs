@@ -531,11 +531,11 @@ fn outbox_reference(
     let conn = Connection::open(desk.db_path()).map_err(sql_err)?;
     let mails: Vec<wire::Outgoing> = conn
         .prepare(
-            "SELECT o.mail_from, o.rcpt, m.raw FROM outbox o JOIN messages m ON m.id = o.message ORDER BY o.id",
+            "SELECT o.mail_from, o.rcpt, m.raw, m.raw_codec FROM outbox o JOIN messages m ON m.id = o.message ORDER BY o.id",
         )
         .and_then(|mut s| {
             s.query_map([], |r| {
-                Ok(wire::Outgoing {
+                let mail = wire::Outgoing {
                     from: r.get(0)?,
                     rcpt: r
                         .get::<_, String>(1)?
@@ -543,11 +543,19 @@ fn outbox_reference(
                         .map(String::from)
                         .collect(),
                     raw: r.get(2)?,
-                })
+                };
+                Ok((mail, r.get::<_, i64>(3)?))
             })?
-            .collect()
+            .collect::<Result<Vec<_>, _>>()
         })
-        .map_err(sql_err)?;
+        .map_err(sql_err)?
+        .into_iter()
+        .map(|(mut m, codec)| {
+            m.raw = postdesk::store::packed::unpack(std::mem::take(&mut m.raw), codec)
+                .map_err(|e| format!("reading a queued mail: {e}"))?;
+            Ok(m)
+        })
+        .collect::<Result<_, String>>()?;
     conn.execute(
         "UPDATE outbox SET state = 'queued', attempts = 0, sent_at = NULL, last_error = NULL, next_attempt_at = 0",
         [],

@@ -58,6 +58,9 @@ pub struct MicroResult {
     /// one database: does the cost per message grow with the database?
     pub batch_growth: Vec<Growth>,
     pub batch: usize,
+    /// The growth run's database file after close, and the raw mail in it.
+    pub db_bytes: u64,
+    pub raw_bytes: u64,
 }
 
 fn time<T>(name: &str, input: String, budget: Budget, mut f: impl FnMut() -> T) -> Timing {
@@ -293,6 +296,10 @@ pub fn run(budget: Budget, seed: u64) -> MicroResult {
             db_messages_before: b * batch,
             us_per_message: t.elapsed().as_secs_f64() * 1e6 / chunk.len() as f64,
         });
+        out.raw_bytes += chunk.iter().map(|m| m.len() as u64).sum::<u64>();
     }
+    // Closing the last connection checkpoints the write-ahead log into the file.
+    drop(store);
+    out.db_bytes = std::fs::metadata(dir.path().join("g.db")).map_or(0, |m| m.len());
     out
 }

@@ -84,6 +84,16 @@ impl Report {
                     o.ratio <= 1.2,
                 );
             }
+            let stored = d.daemon.db_bytes_after_stop as f64 / d.mix.bytes.max(1) as f64;
+            add(
+                format!("N={}: database at most 0.6x the raw mail", d.n),
+                format!(
+                    "{:.1} MiB for {:.1} MiB of mail = {stored:.2}x",
+                    d.daemon.db_bytes_after_stop as f64 / 1048576.0,
+                    d.mix.bytes as f64 / 1048576.0
+                ),
+                stored <= 0.6,
+            );
             add(
                 format!("N={}: peak RSS < 64 MiB", d.n),
                 format!("{:.1} MiB", mib(d.daemon.peak_rss_kib)),
@@ -138,6 +148,33 @@ impl Report {
                 "idle RSS < 20 MiB".into(),
                 format!("{:.1} MiB", mib(l.idle_rss_kib)),
                 l.idle_rss_kib < 20 * 1024,
+            );
+        }
+        if let Some(m) = self.micro.as_ref().filter(|m| m.raw_bytes > 0) {
+            let ratio = m.db_bytes as f64 / m.raw_bytes as f64;
+            add(
+                "database at most 0.6x the raw mail (process_batch run)".into(),
+                format!(
+                    "{:.1} MiB for {:.1} MiB = {ratio:.2}x",
+                    m.db_bytes as f64 / 1048576.0,
+                    m.raw_bytes as f64 / 1048576.0
+                ),
+                ratio <= 0.6,
+            );
+        }
+        if let Some(s) = &self.scale {
+            add(
+                format!(
+                    "{} open tickets: a sweep tick with nothing due < 50 ms",
+                    s.open_tickets
+                ),
+                format!("{:.1} ms", s.idle_sweep_ms),
+                s.idle_sweep_ms < 50.0,
+            );
+            add(
+                format!("{} open tickets: tickets --overdue < 50 ms", s.open_tickets),
+                format!("{:.1} ms ({} listed)", s.overdue_cli_ms, s.overdue_listed),
+                s.overdue_cli_ms < 50.0,
             );
         }
         t

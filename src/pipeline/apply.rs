@@ -240,6 +240,5 @@ fn record<'a>(
         raw,
         at: cx.now_ms,
         note: None,
-        max_attachment_size: cx.engine.config.storage.max_attachment_size,
     })
 }

@@ -4,6 +4,7 @@
 //! gives each task its own (WAL lets readers run beside the writer).
 
 mod kb;
+pub mod packed;
 mod read;
 mod report;
 
@@ -40,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/009_mailbox_panics.sql"),
     include_str!("migrations/010_fingerprints.sql"),
     include_str!("migrations/017_sla_schedule.sql"),
+    include_str!("migrations/018_packed_raw.sql"),
 ];
 
 /// A database failure, with what we were doing.
@@ -132,7 +134,67 @@ impl Store {
         };
         store.configure()?;
         store.migrate()?;
+        store.pack_old_messages()?;
         Ok(store)
+    }
+
+    /// Rewrites messages stored plain (before migration 018) compressed, in
+    /// batches of 500, each its own transaction, so a crash loses at most a
+    /// batch of work and no mail. Shows its progress on a terminal: a
+    /// million stored mails take minutes, once.
+    pub fn pack_old_messages(&mut self) -> Result<u64, StoreError> {
+        use std::io::{IsTerminal, Write};
+        const BATCH: i64 = 500;
+        let total: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM messages WHERE raw_codec = 0",
+                [],
+                |r| r.get(0),
+            )
+            .ctx("counting plain stored mail")?;
+        let total = total as u64;
+        let show = total > 0 && std::io::stderr().is_terminal();
+        let mut done = 0u64;
+        while done < total {
+            let tx = self.transaction()?;
+            let rows: Vec<(i64, Vec<u8>)> = tx
+                .tx
+                .prepare_cached(
+                    "SELECT id, raw FROM messages WHERE raw_codec = 0 ORDER BY id LIMIT ?1",
+                )
+                .and_then(|mut s| {
+                    s.query_map([BATCH], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect()
+                })
+                .ctx("reading plain stored mail")?;
+            if rows.is_empty() {
+                break;
+            }
+            for (id, raw) in &rows {
+                let (packed, codec) = packed::pack(raw);
+                tx.tx
+                    .prepare_cached(
+                        "UPDATE messages SET raw = ?2, raw_codec = ?3, html = NULL WHERE id = ?1",
+                    )
+                    .and_then(|mut s| s.execute(params![id, packed, codec]))
+                    .ctx("compressing stored mail")?;
+                tx.tx
+                    .prepare_cached("UPDATE attachments SET data = NULL WHERE message = ?1")
+                    .and_then(|mut s| s.execute([id]))
+                    .ctx("dropping decoded attachments")?;
+            }
+            tx.commit()?;
+            done += rows.len() as u64;
+            if show {
+                eprint!("\rcompressing stored mail: {done} of {total}");
+                let _ = std::io::stderr().flush();
+            }
+        }
+        if show {
+            eprintln!();
+        }
+        Ok(done)
     }
 
     /// Opens an existing database for reading only, for the commands that
@@ -313,7 +375,7 @@ impl Store {
             .ctx("preparing outbox query")?;
         let rows = stmt
             .query_map(params![now_ms, limit as i64], |r| {
-                Ok(DueMail {
+                let mail = DueMail {
                     id: r.get(0)?,
                     mail_from: r.get(1)?,
                     rcpt: r
@@ -324,11 +386,19 @@ impl Store {
                     raw: r.get(3)?,
                     message_id: r.get(4)?,
                     attempts: r.get(5)?,
-                })
+                };
+                Ok((mail, r.get::<_, i64>(6)?))
             })
             .ctx("reading due outbox mail")?;
-        rows.collect::<Result<_, _>>()
-            .ctx("reading due outbox mail")
+        let rows: Vec<(DueMail, i64)> = rows
+            .collect::<Result<_, _>>()
+            .ctx("reading due outbox mail")?;
+        rows.into_iter()
+            .map(|(mut mail, codec)| {
+                mail.raw = packed::unpack(std::mem::take(&mut mail.raw), codec)?;
+                Ok(mail)
+            })
+            .collect()
     }
 
     /// The earliest time a queued mail becomes due, if any is queued.
@@ -403,7 +473,8 @@ impl Store {
 /// ticket): under a millisecond with 7,000 queued. Order is kept per ticket
 /// and recipient, so a requester's mailbox that keeps refusing mail does not
 /// hold back the notices of the same ticket to agents.
-const DUE_OUTBOX_SQL: &str = "SELECT o.id, o.mail_from, o.rcpt, m.raw, m.message_id, o.attempts
+const DUE_OUTBOX_SQL: &str =
+    "SELECT o.id, o.mail_from, o.rcpt, m.raw, m.message_id, o.attempts, m.raw_codec
      FROM outbox o JOIN messages m ON m.id = o.message
      WHERE o.id >= (SELECT min(id) FROM outbox WHERE state = 'queued')
        AND +o.state = 'queued' AND +o.next_attempt_at <= ?1
@@ -514,7 +585,6 @@ pub struct InboundRecord<'a> {
     pub raw: &'a [u8],
     pub at: i64,
     pub note: Option<&'a str>,
-    pub max_attachment_size: u64,
 }
 
 /// An entry of a ticket's timeline.
@@ -1035,10 +1105,11 @@ impl Tx<'_> {
             .tx
             .prepare_cached(
                 "INSERT INTO messages (ticket, direction, mailbox, message_id, kind, in_reply_to, refs, from_addr, from_name,
-                                       to_addrs, cc_addrs, subject, body, html, raw, at, note, fingerprint)
+                                       to_addrs, cc_addrs, subject, body, raw, raw_codec, at, note, fingerprint)
                  VALUES (?1, 'in', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
             )
             .and_then(|mut s| {
+                let (raw, codec) = packed::pack(r.raw);
                 s.insert(params![
                     r.ticket,
                     r.mailbox,
@@ -1052,23 +1123,21 @@ impl Tx<'_> {
                     addresses(&m.cc),
                     m.subject,
                     m.text,
-                    m.html,
-                    r.raw,
+                    raw,
+                    codec,
                     r.at,
                     r.note,
                     m.fingerprint,
                 ])
             })
             .ctx("storing a message")?;
+        // Names and sizes only: the bytes are in the raw message.
         let mut stmt = self
             .tx
-            .prepare_cached("INSERT INTO attachments (message, name, content_type, size, data) VALUES (?1, ?2, ?3, ?4, ?5)")
+            .prepare_cached("INSERT INTO attachments (message, name, content_type, size) VALUES (?1, ?2, ?3, ?4)")
             .ctx("preparing attachment insert")?;
         for a in &m.attachments {
-            let size = a.data.len() as u64;
-            // Over the limit: the name and size are recorded; the bytes stay in the raw message.
-            let data = (size <= r.max_attachment_size).then_some(a.data.as_slice());
-            stmt.execute(params![id, a.name, a.content_type, size as i64, data])
+            stmt.execute(params![id, a.name, a.content_type, a.data.len() as i64])
                 .ctx("storing an attachment")?;
         }
         Ok(id)
@@ -1081,10 +1150,11 @@ impl Tx<'_> {
             .tx
             .prepare_cached(
                 "INSERT INTO messages (ticket, direction, mailbox, message_id, kind, in_reply_to, refs, from_addr, from_name,
-                                       to_addrs, cc_addrs, subject, body, html, raw, at)
+                                       to_addrs, cc_addrs, subject, body, raw, raw_codec, at)
                  VALUES (?1, 'out', '', ?2, ?3, ?4, ?5, ?6, ?7, ?8, '', ?9, ?10, ?11, ?12, ?13)",
             )
             .and_then(|mut s| {
+                let (raw, codec) = packed::pack(r.raw);
                 s.insert(params![
                     r.ticket,
                     r.message_id,
@@ -1096,8 +1166,8 @@ impl Tx<'_> {
                     addresses(r.to),
                     r.subject,
                     r.text,
-                    r.html,
-                    r.raw,
+                    raw,
+                    codec,
                     r.at,
                 ])
             })
@@ -1317,7 +1387,6 @@ mod tests {
                 raw: b"",
                 at: 1,
                 note: None,
-                max_attachment_size: 0,
             }
         }
         let (id, print) = (mail.message_id.clone(), mail.fingerprint.clone());
@@ -1348,6 +1417,79 @@ mod tests {
             tx.seen_inbound("inbox", "old@corp.test", &print).unwrap(),
             Seen::Duplicate
         );
+    }
+
+    /// Stored compressed, read back byte for byte; a row from before
+    /// migration 018 (plain, with its HTML and decoded attachments) is
+    /// rewritten the same way when the database is opened.
+    #[test]
+    fn raw_mail_is_kept_compressed_and_old_rows_are_packed_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let raw = b"From: a@corp.test\r\nMessage-ID: <m1@corp.test>\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nThe printer on floor 3 prints nothing at all.\r\n--b\r\nContent-Type: text/plain; name=log.txt\r\nContent-Disposition: attachment; filename=log.txt\r\n\r\nerror 42\r\nerror 42\r\nerror 42\r\n--b--\r\n".to_vec();
+        let mut store = Store::open(&path).unwrap();
+        let mail = crate::inbound::parse(&raw).unwrap();
+        assert_eq!(mail.attachments.len(), 1);
+        let tx = store.transaction().unwrap();
+        ticket(&tx, 1);
+        let record = |mail| InboundRecord {
+            ticket: Some(1),
+            mailbox: "inbox",
+            kind: "request",
+            mail,
+            raw: &raw,
+            at: 1,
+            note: None,
+        };
+        let id = tx.insert_inbound(&record(&mail)).unwrap();
+        tx.commit().unwrap();
+        let stored = |store: &Store| -> (Vec<u8>, i64) {
+            store
+                .conn
+                .query_row(
+                    "SELECT raw, raw_codec FROM messages WHERE id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap()
+        };
+        let (bytes, codec) = stored(&store);
+        assert_eq!(codec, packed::ZSTD);
+        assert_ne!(bytes, raw);
+        assert_eq!(store.ticket_raw(1).unwrap()[0].raw, raw);
+        // As an older postdesk left it.
+        store
+            .conn
+            .execute(
+                "UPDATE messages SET raw = ?2, raw_codec = 0, html = '<p>x</p>' WHERE id = ?1",
+                params![id, raw],
+            )
+            .unwrap();
+        store
+            .conn
+            .execute(
+                "UPDATE attachments SET data = X'00' WHERE message = ?1",
+                [id],
+            )
+            .unwrap();
+        assert_eq!(
+            store.ticket_raw(1).unwrap()[0].raw,
+            raw,
+            "plain rows read as they are"
+        );
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(stored(&store).1, packed::ZSTD);
+        assert_eq!(store.ticket_raw(1).unwrap()[0].raw, raw);
+        let (html, data): (Option<String>, Option<Vec<u8>>) = store
+            .conn
+            .query_row(
+                "SELECT m.html, a.data FROM messages m JOIN attachments a ON a.message = m.id WHERE m.id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((html, data), (None, None));
     }
 
     fn queue(tx: &Tx<'_>, ticket: i64, n: usize) -> i64 {

@@ -549,20 +549,28 @@ impl Store {
     pub fn ticket_raw(&self, number: i64) -> Result<Vec<crate::export::RawMessage>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT at, direction, kind, from_addr, raw FROM messages WHERE ticket = ?1 ORDER BY at, id")
+            .prepare("SELECT at, direction, kind, from_addr, raw, raw_codec FROM messages WHERE ticket = ?1 ORDER BY at, id")
             .ctx("preparing the export")?;
         let rows = stmt
             .query_map([number], |r| {
-                Ok(crate::export::RawMessage {
+                let m = crate::export::RawMessage {
                     at: r.get(0)?,
                     direction: r.get(1)?,
                     kind: r.get(2)?,
                     from_addr: r.get(3)?,
                     raw: r.get(4)?,
-                })
+                };
+                Ok((m, r.get::<_, i64>(5)?))
             })
             .ctx("reading messages to export")?;
-        rows.collect::<Result<_, _>>()
-            .ctx("reading messages to export")
+        let rows: Vec<_> = rows
+            .collect::<Result<_, _>>()
+            .ctx("reading messages to export")?;
+        rows.into_iter()
+            .map(|(mut m, codec)| {
+                m.raw = super::packed::unpack(std::mem::take(&mut m.raw), codec)?;
+                Ok(m)
+            })
+            .collect()
     }
 }
