@@ -19,6 +19,7 @@
 //! - `sla`: escalation to L2 once, across restarts.
 //! - `kb_report`: knowledge-base suggestions and the scheduled review.
 //! - `tls`: IMAP over implicit TLS and STARTTLS, certificates verified.
+//! - `starttls`: STARTTLS on SMTP and IMAP proven in the servers' logs, a server without it refused, a certificate for another host refused (private labs).
 //! - `poison`: one hostile mail (a display name with line breaks) does not stop a mailbox, over IMAP and Maildir.
 //! - `chaos`: faults on private mail servers: SIGKILL, Postfix down, Dovecot restarts, vacation replies, robot ping-pong.
 //!
@@ -39,4 +40,5 @@ mod mailservers;
 mod poison;
 mod sla;
 mod spine;
+mod starttls;
 mod tls;
