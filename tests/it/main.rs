@@ -18,6 +18,7 @@
 //! - `agents`: agents working by e-mail: notices, relays, commands, survey.
 //! - `sla`: escalation to L2 once, across restarts.
 //! - `kb_report`: knowledge-base suggestions and the scheduled review.
+//! - `limits`: the per-ticket limit on automatic mail, counted in real mailboxes.
 //! - `tls`: IMAP over implicit TLS and STARTTLS, certificates verified.
 //! - `starttls`: STARTTLS on SMTP and IMAP proven in the servers' logs, a server without it refused, a certificate for another host refused (private labs).
 //! - `poison`: one hostile mail (a display name with line breaks) does not stop a mailbox, over IMAP and Maildir.
@@ -36,6 +37,7 @@ mod cli_admin;
 mod daemon;
 mod harness;
 mod kb_report;
+mod limits;
 mod mailservers;
 mod poison;
 mod sla;
