@@ -1277,3 +1277,86 @@ fn a_failed_batch_rolls_back_its_mail_and_the_mailbox_position() {
     imap.logout();
     daemon.stop();
 }
+
+/// A requester's mailbox that keeps refusing mail (Postfix answers `450
+/// 4.2.1` to her address, as a full or busy mailbox does) holds back only
+/// her own mail: the team's notice of her request and the assignee's
+/// notice of her follow-up arrive while her acknowledgement waits and is
+/// retried; once her mailbox takes mail again she gets hers, in order.
+#[test]
+fn a_refusing_requester_does_not_hold_back_the_agents_notices() {
+    let desk = Desk::new("refuser", |d| d.team_with_alice());
+    let env = desk.env().clone();
+    let ann = env.unique_user("ann");
+    let refuse = env.maillab_dir.join("postfix/etc/refuse");
+    std::fs::write(
+        &refuse,
+        format!("{ann} 450 4.2.1 Mailbox busy, try later\n"),
+    )
+    .unwrap();
+    desk.lab.postconf(&[&format!(
+        "smtpd_recipient_restrictions=check_recipient_access texthash:{}",
+        refuse.display()
+    )]);
+    let mut daemon = desk.start();
+
+    desk.send(
+        &ann,
+        &build_mail(&ann, &desk.address, "Docking station dead", "No power.\n"),
+    );
+    let notice = wait_for_messages(&env, desk.team(), 1, WAIT).remove(0);
+    // Alice takes it; Ann writes again (to the ticket, by its tag); Alice,
+    // the assignee now, hears of it.
+    let take = reply_to(desk.alice(), &desk.address, &notice, "#take\nWhich model?");
+    desk.send(desk.alice(), &take);
+    desk.wait_status(1000, "open", &daemon);
+    let more = build_mail(
+        &ann,
+        &desk.address,
+        "Re: [#1000] Docking station dead",
+        "It is the USB-C model.\n",
+    );
+    desk.send(&ann, &more);
+    let to_alice = wait_for_messages(&env, desk.alice(), 1, WAIT);
+    assert!(
+        parsed(&to_alice[0]).text.contains("USB-C model"),
+        "{}",
+        parsed(&to_alice[0]).text
+    );
+
+    // Meanwhile everything to Ann waits: her acknowledgement was tried and
+    // refused, Alice's answer waits behind it (in order, per recipient).
+    desk.wait_db(WAIT, "Ann's acknowledgement refused and retried", &daemon, |db| {
+        db.count(&format!(
+            "SELECT count(*) FROM outbox WHERE rcpt = '{ann}' AND state = 'queued' AND attempts > 0 AND last_error LIKE '%450%'"
+        )) == 1
+    });
+    let db = desk.db();
+    assert_eq!(
+        db.count(&format!(
+            "SELECT count(*) FROM outbox WHERE rcpt = '{ann}' AND state = 'queued'"
+        )),
+        2,
+        "the acknowledgement and Alice's answer wait: {}",
+        db.summary()
+    );
+    assert_eq!(Imap::login(&env, &ann).message_count("INBOX"), 0);
+
+    desk.lab.postconf(&["smtpd_recipient_restrictions="]);
+    let got = wait_for_messages(&env, &ann, 2, Duration::from_secs(90));
+    let texts: Vec<String> = got.iter().map(|m| parsed(m).text).collect();
+    assert_eq!(got.len(), 2, "{texts:?}");
+    assert!(
+        got.iter()
+            .any(|m| header(m, "Auto-Submitted") == "auto-replied")
+            && texts.iter().any(|t| t.contains("Which model?")),
+        "the acknowledgement and Alice's answer: {texts:?}"
+    );
+    // Handed to Postfix in order: the answer only after the acknowledgement
+    // (the arrival order in the mailbox is Postfix's, not ours).
+    let order = desk.db().strings(&format!(
+        "SELECT m.kind FROM outbox o JOIN messages m ON m.id = o.message WHERE o.rcpt = '{ann}' ORDER BY o.sent_at, o.id"
+    ));
+    assert_eq!(order.first().map(String::as_str), Some("ack"), "{order:?}");
+    daemon.stop();
+}
