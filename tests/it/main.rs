@@ -10,6 +10,7 @@
 //!   builders, the `postdesk` process, and [`support::TestDesk`], the one
 //!   builder of a test desk (the benchmark harness uses it too).
 //! - `harness`: checks of the harness itself (no mail server).
+//! - `html_escaping`: every HTML mail a requester gets shows what users wrote as text.
 //! - `mailservers`: the lab Dovecot and Postfix work, and so do our clients.
 //! - `cli`: the command line on the built-in defaults, `ingest`, config errors (no mail server).
 //! - `cli_admin`: ticket management, export, report and knowledge base from the shell (no mail server).
@@ -36,6 +37,7 @@ mod cli;
 mod cli_admin;
 mod daemon;
 mod harness;
+mod html_escaping;
 mod kb_report;
 mod limits;
 mod mailservers;
