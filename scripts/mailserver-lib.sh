@@ -17,6 +17,10 @@ MAIL_DOMAIN=${MAIL_DOMAIN:-example.test}
 # optimized (Dovecot's default) or never (faster, no crash safety)
 MAILLAB_FSYNC=${MAILLAB_FSYNC:-optimized}
 READY_TIMEOUT=${READY_TIMEOUT:-30}
+# The names the lab's server certificate (IMAPS, IMAP and SMTP STARTTLS) is
+# valid for, as openssl's subjectAltName takes them.  Tests set another host
+# only, to see a certificate for the wrong name refused.
+MAILLAB_CERT_NAMES=${MAILLAB_CERT_NAMES:-DNS:localhost,IP:127.0.0.1}
 
 D=$MAILLAB_DIR
 DOVECOT_CONF="$D/dovecot/dovecot.conf"

@@ -33,7 +33,9 @@
 //!   [`header`] (text fit for a header we write: one line, no controls, capped),
 //!   [`lang`] (the languages we write in), [`units`] (durations and sizes
 //!   as admins write them), [`tls`] (rustls client settings for IMAP and SMTP),
-//!   [`terminal`] (text from mail made safe to print: no escape sequences).
+//!   [`terminal`] (text from mail made safe to print: no escape sequences),
+//!   [`test_pause`] (test-only: `POSTDESK_TEST_PAUSE_AT` stops the process at
+//!   a named moment so a crash test can SIGKILL it exactly there).
 #![forbid(unsafe_code)]
 
 pub mod address;
@@ -54,6 +56,7 @@ pub mod source;
 pub mod store;
 pub mod subject;
 pub mod terminal;
+pub mod test_pause;
 pub mod thread;
 pub mod tls;
 pub mod units;

@@ -161,7 +161,10 @@ fn process_unguarded(
     let parsed = parse_all(items, limit, engine.config.storage.max_parse_time, language);
     let tx = store.transaction()?;
     let mut tally = Tally::default();
-    for (item, mail) in items.iter().zip(parsed) {
+    for (i, (item, mail)) in items.iter().zip(parsed).enumerate() {
+        if i == 1 {
+            crate::test_pause::here("mid-batch");
+        }
         tally += process_one(&tx, engine, &policy, mailbox, item, mail, now_ms)?;
     }
     if let Some(cp) = checkpoint {

@@ -115,6 +115,13 @@ pub struct Expect {
     pub acks: u64,
     /// Acknowledgements per requester address.
     pub acks_to: BTreeMap<String, u64>,
+    /// The ticket each mail must be on, by Message-ID (without `<>`): the
+    /// new ticket's number for a request or an alert, the answered ticket's
+    /// for a reply or an out-of-office. Bounces are on none.
+    pub ticket_of: BTreeMap<String, i64>,
+    /// The Message-IDs of the replies (by tag and by reference), to report
+    /// a reply on the wrong ticket apart from a request.
+    pub replies_ids: Vec<String>,
 }
 
 /// The generated backlog.
@@ -216,6 +223,8 @@ pub fn generate(n: usize, seed: u64, names: &Names, first_ticket: i64) -> Corpus
             date: &date,
             desk: &names.desk,
         };
+        // The ticket a reply or an out-of-office answers.
+        let mut answered: Option<i64> = None;
         let raw = match cat {
             Category::Request => {
                 let subject = rng.pick(SUBJECTS).to_string();
@@ -265,6 +274,7 @@ pub fn generate(n: usize, seed: u64, names: &Names, first_ticket: i64) -> Corpus
                 // Replies come mostly to recent tickets, as in a real queue.
                 let window = open.len().min(2000);
                 let t = &open[open.len() - 1 - rng.below(window as u64) as usize];
+                answered = Some(t.number);
                 let from = names.requester(t.requester);
                 match cat {
                     Category::ReplyByTag => reply_by_tag(&mut rng, &ctx, &from, t),
@@ -275,6 +285,22 @@ pub fn generate(n: usize, seed: u64, names: &Names, first_ticket: i64) -> Corpus
             Category::Bounce => bounce(&mut rng, &ctx, &from),
             Category::Alert => alert(&mut rng, &ctx),
         };
+        match cat {
+            Category::Request
+            | Category::HtmlOnly
+            | Category::Attachment
+            | Category::Gbk
+            | Category::Alert => {
+                expect.ticket_of.insert(id.clone(), next_ticket);
+            }
+            Category::ReplyByTag | Category::ReplyByReference | Category::OutOfOffice => {
+                expect.ticket_of.insert(id.clone(), answered.unwrap_or(0));
+                if cat != Category::OutOfOffice {
+                    expect.replies_ids.push(id.clone());
+                }
+            }
+            Category::Bounce => {}
+        }
         match cat {
             Category::Request | Category::HtmlOnly | Category::Attachment | Category::Gbk => {
                 expect.tickets += 1;

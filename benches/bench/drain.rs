@@ -477,6 +477,7 @@ fn verify_database(
         q("SELECT count(*) FROM (SELECT ticket FROM outbox GROUP BY ticket HAVING count(*) > 1)")?,
         0,
     );
+    verify_tickets(&db, corpus, failures)?;
     let mut stmt = db
         .prepare("SELECT rcpt, count(*) FROM outbox GROUP BY rcpt")
         .map_err(|e| e.to_string())?;
@@ -494,6 +495,58 @@ fn verify_database(
             .count();
         failures.push(format!(
             "acknowledgements per requester differ for {wrong} requester(s)"
+        ));
+    }
+    Ok(())
+}
+
+/// Every mail is on the ticket the corpus predicts: a request or an alert
+/// on the ticket it opened, a reply (by tag or by reference) or an
+/// out-of-office on the ticket it answers. Counts alone would not see a
+/// reply threaded onto the wrong ticket.
+fn verify_tickets(
+    db: &Connection,
+    corpus: &Corpus,
+    failures: &mut Vec<String>,
+) -> Result<(), String> {
+    let mut stmt = db
+        .prepare("SELECT message_id, ticket FROM messages WHERE direction = 'in'")
+        .map_err(|e| e.to_string())?;
+    let got: std::collections::BTreeMap<String, Option<i64>> = stmt
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?))
+        })
+        .and_then(Iterator::collect)
+        .map_err(|e| e.to_string())?;
+    let on = |id: &str| got.get(id).copied().flatten();
+    let wrong = |ids: &mut dyn Iterator<Item = &String>| -> (usize, Vec<String>) {
+        let mut count = 0;
+        let mut examples = Vec::new();
+        for id in ids {
+            let want = corpus.expect.ticket_of.get(id).copied();
+            if on(id) != want {
+                count += 1;
+                if examples.len() < 3 {
+                    examples.push(format!("<{id}> on {:?}, expected {want:?}", on(id)));
+                }
+            }
+        }
+        (count, examples)
+    };
+    let (replies, examples) = wrong(&mut corpus.expect.replies_ids.iter());
+    if replies > 0 {
+        failures.push(format!(
+            "replies on the predicted ticket: {replies} of {} are not, e.g. {}",
+            corpus.expect.replies_ids.len(),
+            examples.join("; ")
+        ));
+    }
+    let (all, examples) = wrong(&mut corpus.expect.ticket_of.keys());
+    if all > replies {
+        failures.push(format!(
+            "mails on the predicted ticket: {all} of {} are not, e.g. {}",
+            corpus.expect.ticket_of.len(),
+            examples.join("; ")
         ));
     }
     Ok(())

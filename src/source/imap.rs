@@ -251,8 +251,13 @@ impl Watcher {
         }
         tracing::info!(mailbox = %self.cfg.name, idle = can_idle && self.cfg.idle, "IMAP connected");
         backoff.reset();
+        let mut first = true;
         loop {
             let uidvalidity = self.select(&mut session).await?;
+            if std::mem::take(&mut first) {
+                self.mark_recorded_leftovers(&mut session, uidvalidity)
+                    .await?;
+            }
             self.drain(&mut session, uidvalidity).await?;
             if self.cancel.is_cancelled() {
                 let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
@@ -362,6 +367,7 @@ impl Watcher {
             last_uid = f.max_uid,
             "batch committed"
         );
+        crate::test_pause::here("after-commit");
         self.outbox.notify_one();
         let held = if tally.quarantined > 0 {
             self.quarantined_in(&f.batch).await?
@@ -381,6 +387,58 @@ impl Watcher {
             self.mark_processed(session, &done).await?;
         }
         Ok(())
+    }
+
+    /// Marks (`\Seen`, or moves) the mails at or below the checkpoint that
+    /// are still unmarked: a batch committed just before a crash or a lost
+    /// connection, whose marking never happened. They are recorded, so they
+    /// are not fetched again; without this they stayed unread (or in the
+    /// folder, with `after = "move"`) for good. Quarantined mails keep
+    /// their place. Once per connection: one UID SEARCH.
+    async fn mark_recorded_leftovers(
+        &self,
+        session: &mut ImapSession,
+        uidvalidity: u32,
+    ) -> Result<(), ImapError> {
+        let criteria = match self.cfg.after {
+            AfterProcessing::Keep => return Ok(()),
+            AfterProcessing::Seen => "UNSEEN",
+            AfterProcessing::Move => "ALL",
+        };
+        let store = self.store.clone();
+        let name = self.cfg.name.clone();
+        let cp = tokio::task::spawn_blocking(move || {
+            store
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .checkpoint(&name)
+        })
+        .await
+        .expect("checkpoint read panicked")?;
+        let last = match cp {
+            Some(cp) if cp.uidvalidity == uidvalidity && cp.last_uid > 0 => cp.last_uid,
+            _ => return Ok(()),
+        };
+        let query = format!("UID 1:{last} {criteria}");
+        let found = timed("UID SEARCH", async {
+            session
+                .uid_search(&query)
+                .await
+                .map_err(conn_err("UID SEARCH"))
+        })
+        .await?;
+        let mut uids: Vec<u32> = found.into_iter().filter(|&u| u <= last).collect();
+        if uids.is_empty() {
+            return Ok(());
+        }
+        uids.sort_unstable();
+        let held = self.quarantined_in(&uids).await?;
+        uids.retain(|u| !held.contains(u));
+        if uids.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(mailbox = %self.cfg.name, count = uids.len(), "marking mail recorded before the last stop");
+        self.mark_processed(session, &uids).await
     }
 
     /// UIDs after `last` with their sizes (`None` when the server gave

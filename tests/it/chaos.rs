@@ -1009,3 +1009,354 @@ fn an_answer_to_more_recipients_than_the_server_takes_goes_in_several_transactio
     );
     daemon.stop();
 }
+
+// ------------------------------------------------------ kills at a moment --
+
+/// A daemon on `desk` that stops for good at the test-only pause `point`
+/// (`POSTDESK_TEST_PAUSE_AT`, see `src/test_pause.rs`), once it got there.
+fn start_paused_at(desk: &Desk, point: &str) -> Daemon {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_postdesk"));
+    cmd.arg("run")
+        .arg("--config")
+        .arg(&desk.config)
+        .env("NO_COLOR", "1")
+        .env("POSTDESK_TEST_PAUSE_AT", point);
+    let mut daemon = Daemon::spawn(cmd, desk.dir.path().join("postdesk.log"));
+    daemon.wait_for_log(&format!("postdesk test pause at {point}"), WAIT);
+    daemon
+}
+
+/// `n` distinct requests APPENDed to the desk's INBOX; requester -> Message-ID.
+fn append_requests(desk: &Desk, n: usize) -> BTreeMap<String, String> {
+    let env = desk.env();
+    let mut requests = BTreeMap::new();
+    let mut imap = Imap::login(env, &desk.address);
+    for i in 0..n {
+        let requester = env.unique_user(&format!("req{i}"));
+        let mail = MailBuilder::new(&format!("Requester {i} <{requester}>"), &desk.address)
+            .subject(&format!("Request {i}: the printer on floor 2 jams"))
+            .body(format!("Hello, this is request number {i}.\n").as_bytes());
+        requests.insert(requester, mail.id().trim_matches(['<', '>']).to_string());
+        imap.append("INBOX", &mail.build());
+    }
+    imap.logout();
+    requests
+}
+
+/// After the restart: every request exactly one ticket, one acknowledgement
+/// queued for each (a mail processed twice would queue a second, with a
+/// Message-ID of its own), and each requester's mailbox holds
+/// acknowledgements with one Message-ID only.
+///
+/// `in_flight` is how many copies more may arrive: a mail the sender had
+/// handed to Postfix when a kill came, and had not yet recorded, is sent
+/// again (with its Message-ID); at most the outbox's 4 connections.
+fn assert_each_request_once(
+    desk: &Desk,
+    requests: &BTreeMap<String, String>,
+    daemon: &Daemon,
+    in_flight: usize,
+) {
+    let n = requests.len() as i64;
+    desk.wait_db(
+        WAIT,
+        "every request a ticket and every acknowledgement handed to Postfix",
+        daemon,
+        |db| db.tickets() == n && db.outbox("queued") == 0,
+    );
+    let db = desk.db();
+    assert_eq!((db.tickets(), db.inbound()), (n, n), "{}", db.summary());
+    let recorded: BTreeSet<String> = db
+        .strings("SELECT message_id FROM messages WHERE direction = 'in'")
+        .into_iter()
+        .collect();
+    let appended: BTreeSet<String> = requests.values().cloned().collect();
+    assert_eq!(
+        recorded, appended,
+        "the recorded mail is exactly the mail appended"
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM outbox"),
+        n,
+        "one acknowledgement queued per request, never a second"
+    );
+    let env = desk.env();
+    env.wait_postfix_idle(WAIT);
+    let mut copies = 0;
+    for (requester, request_id) in requests {
+        let acks = wait_for_messages(env, requester, 1, WAIT);
+        let ids: BTreeSet<String> = acks.iter().map(|m| header(m, "Message-ID")).collect();
+        assert_eq!(
+            ids.len(),
+            1,
+            "{requester} got different acknowledgements: {ids:?}"
+        );
+        for ack in &acks {
+            assert_eq!(header(ack, "In-Reply-To"), format!("<{request_id}>"));
+        }
+        copies += acks.len();
+    }
+    assert!(
+        copies <= requests.len() + in_flight,
+        "{copies} acknowledgements arrived for {n} requests"
+    );
+    eprintln!("{n} tickets, {copies} acknowledgements arrived ({n} distinct)");
+}
+
+/// Twelve requests in batches of five; the daemon is SIGKILLed right after
+/// the first batch's commit (tickets, acknowledgements and the mailbox
+/// position written), before its mails are marked `\Seen` or moved.
+/// The restarted daemon fetches none of them again (the position says
+/// so), marks them as it should have, and processes the rest once.
+fn kill_between_commit_and_marking(tag: &str, after: &str) {
+    const N: usize = 12;
+    let desk = Desk::new(tag, |d| {
+        let d = d.set("mailbox.batch-size", 5).set("mailbox.after", after);
+        if after == "move" {
+            d.set("mailbox.move-to", "Processed")
+        } else {
+            d
+        }
+    });
+    let requests = append_requests(&desk, N);
+    let mut daemon = start_paused_at(&desk, "after-commit");
+    daemon.kill9();
+
+    // The kill came where it was meant to: one batch recorded with its
+    // position, nothing of it marked on the server yet.
+    let db = desk.db();
+    let mut imap = Imap::login(desk.env(), &desk.address);
+    imap.select("INBOX");
+    let uids = imap.uid_search_all();
+    assert_eq!(uids.len(), N, "nothing moved yet");
+    assert_eq!(db.tickets(), 5, "{}", db.summary());
+    assert_eq!(
+        db.count("SELECT last_uid FROM source_state"),
+        i64::from(uids[4]),
+        "the position is the first batch's last mail"
+    );
+    assert!(
+        imap.uid_search("SEEN").is_empty(),
+        "nothing marked \\Seen yet"
+    );
+    imap.logout();
+
+    let mut daemon = desk.start();
+    assert_each_request_once(&desk, &requests, &daemon, 4);
+    let mut imap = Imap::login(desk.env(), &desk.address);
+    let marked = wait_until(WAIT, || match after {
+        "move" => imap.message_count("INBOX") == 0 && imap.message_count("Processed") == N as u32,
+        _ => {
+            imap.select("INBOX");
+            imap.uid_search("UNSEEN").is_empty()
+        }
+    });
+    assert!(
+        marked,
+        "after the restart every mail is marked ({after}), the first batch too:\n{}",
+        tail(&daemon.log(), 30)
+    );
+    imap.logout();
+    daemon.stop();
+}
+
+#[test]
+fn sigkill_between_the_commit_and_the_seen_flag_loses_and_doubles_nothing() {
+    kill_between_commit_and_marking("kill-seen", "seen");
+}
+
+/// The order commit → move matters most here: a mail moved before its
+/// commit would be gone from the folder the restarted daemon reads.
+#[test]
+fn sigkill_between_the_commit_and_the_move_loses_and_doubles_nothing() {
+    kill_between_commit_and_marking("kill-move", "move");
+}
+
+/// Killed inside a batch's transaction, after its first mail was written:
+/// nothing of the batch is in the database, nothing is marked, and the
+/// restarted daemon processes every mail once.
+#[test]
+fn sigkill_in_the_middle_of_a_batch_loses_and_doubles_nothing() {
+    const N: usize = 12;
+    let desk = Desk::new("kill-mid", |d| d.set("mailbox.batch-size", 5));
+    let requests = append_requests(&desk, N);
+    let mut daemon = start_paused_at(&desk, "mid-batch");
+    daemon.kill9();
+
+    let db = desk.db();
+    assert_eq!(
+        (
+            db.tickets(),
+            db.inbound(),
+            db.count("SELECT count(*) FROM source_state")
+        ),
+        (0, 0, 0),
+        "the half-done batch left nothing: {}",
+        db.summary()
+    );
+    assert_eq!(db.count("SELECT count(*) FROM outbox"), 0);
+    let mut imap = Imap::login(desk.env(), &desk.address);
+    imap.select("INBOX");
+    assert!(imap.uid_search("SEEN").is_empty(), "nothing marked \\Seen");
+    imap.logout();
+
+    let mut daemon = desk.start();
+    // Nothing had been committed, so nothing could have been sent.
+    assert_each_request_once(&desk, &requests, &daemon, 0);
+    daemon.stop();
+}
+
+/// A batch whose commit fails (here a trigger the test puts on the
+/// mailbox-position table, as a full disk or a broken database would)
+/// leaves nothing behind: neither its mails, tickets and acknowledgements
+/// nor the mailbox position, and its mails stay unread on the server. The
+/// daemon tries again; once the database takes writes again every mail is
+/// processed once.
+#[test]
+fn a_failed_batch_rolls_back_its_mail_and_the_mailbox_position() {
+    let desk = Desk::new("rollback", |d| d.set("mailbox.batch-size", 5));
+    let mut daemon = desk.start();
+    let mut requests = append_requests(&desk, 2);
+    desk.wait_db(WAIT, "the first two requests recorded", &daemon, |db| {
+        db.tickets() == 2 && db.outbox("queued") == 0
+    });
+    let position = desk.db().count("SELECT last_uid FROM source_state");
+    let rw = rusqlite::Connection::open(desk.db_path()).unwrap();
+    rw.busy_timeout(Duration::from_secs(10)).unwrap();
+    rw.execute_batch(
+        "CREATE TRIGGER test_refuse_position_update BEFORE UPDATE ON source_state
+             BEGIN SELECT RAISE(ABORT, 'refused by the rollback test'); END;
+         CREATE TRIGGER test_refuse_position_insert BEFORE INSERT ON source_state
+             BEGIN SELECT RAISE(ABORT, 'refused by the rollback test'); END;",
+    )
+    .unwrap();
+
+    let later = append_requests(&desk, 3);
+    assert_eventually(WAIT, "two failed commits of the new batch", || {
+        daemon.log().matches("refused by the rollback test").count() >= 2
+    });
+    let db = desk.db();
+    assert_eq!(
+        (
+            db.tickets(),
+            db.inbound(),
+            db.count("SELECT count(*) FROM outbox")
+        ),
+        (2, 2, 2),
+        "the failed batch left no mail, ticket or acknowledgement: {}",
+        db.summary()
+    );
+    assert_eq!(
+        db.count("SELECT last_uid FROM source_state"),
+        position,
+        "the mailbox position did not move"
+    );
+    let mut imap = Imap::login(desk.env(), &desk.address);
+    imap.select("INBOX");
+    assert_eq!(
+        imap.uid_search("UNSEEN").len(),
+        3,
+        "the batch's mails are still unread"
+    );
+    imap.logout();
+
+    rw.execute_batch(
+        "DROP TRIGGER test_refuse_position_update; DROP TRIGGER test_refuse_position_insert;",
+    )
+    .unwrap();
+    drop(rw);
+    requests.extend(later);
+    // No kill: nothing was in flight, so no copy may arrive twice.
+    assert_each_request_once(&desk, &requests, &daemon, 0);
+    let mut imap = Imap::login(desk.env(), &desk.address);
+    imap.select("INBOX");
+    assert!(
+        imap.uid_search("UNSEEN").is_empty(),
+        "all five marked \\Seen"
+    );
+    imap.logout();
+    daemon.stop();
+}
+
+/// A requester's mailbox that keeps refusing mail (Postfix answers `450
+/// 4.2.1` to her address, as a full or busy mailbox does) holds back only
+/// her own mail: the team's notice of her request and the assignee's
+/// notice of her follow-up arrive while her acknowledgement waits and is
+/// retried; once her mailbox takes mail again she gets hers, in order.
+#[test]
+fn a_refusing_requester_does_not_hold_back_the_agents_notices() {
+    let desk = Desk::new("refuser", |d| d.team_with_alice());
+    let env = desk.env().clone();
+    let ann = env.unique_user("ann");
+    let refuse = env.maillab_dir.join("postfix/etc/refuse");
+    std::fs::write(
+        &refuse,
+        format!("{ann} 450 4.2.1 Mailbox busy, try later\n"),
+    )
+    .unwrap();
+    desk.lab.postconf(&[&format!(
+        "smtpd_recipient_restrictions=check_recipient_access texthash:{}",
+        refuse.display()
+    )]);
+    let mut daemon = desk.start();
+
+    desk.send(
+        &ann,
+        &build_mail(&ann, &desk.address, "Docking station dead", "No power.\n"),
+    );
+    let notice = wait_for_messages(&env, desk.team(), 1, WAIT).remove(0);
+    // Alice takes it; Ann writes again (to the ticket, by its tag); Alice,
+    // the assignee now, hears of it.
+    let take = reply_to(desk.alice(), &desk.address, &notice, "#take\nWhich model?");
+    desk.send(desk.alice(), &take);
+    desk.wait_status(1000, "open", &daemon);
+    let more = build_mail(
+        &ann,
+        &desk.address,
+        "Re: [#1000] Docking station dead",
+        "It is the USB-C model.\n",
+    );
+    desk.send(&ann, &more);
+    let to_alice = wait_for_messages(&env, desk.alice(), 1, WAIT);
+    assert!(
+        parsed(&to_alice[0]).text.contains("USB-C model"),
+        "{}",
+        parsed(&to_alice[0]).text
+    );
+
+    // Meanwhile everything to Ann waits: her acknowledgement was tried and
+    // refused, Alice's answer waits behind it (in order, per recipient).
+    desk.wait_db(WAIT, "Ann's acknowledgement refused and retried", &daemon, |db| {
+        db.count(&format!(
+            "SELECT count(*) FROM outbox WHERE rcpt = '{ann}' AND state = 'queued' AND attempts > 0 AND last_error LIKE '%450%'"
+        )) == 1
+    });
+    let db = desk.db();
+    assert_eq!(
+        db.count(&format!(
+            "SELECT count(*) FROM outbox WHERE rcpt = '{ann}' AND state = 'queued'"
+        )),
+        2,
+        "the acknowledgement and Alice's answer wait: {}",
+        db.summary()
+    );
+    assert_eq!(Imap::login(&env, &ann).message_count("INBOX"), 0);
+
+    desk.lab.postconf(&["smtpd_recipient_restrictions="]);
+    let got = wait_for_messages(&env, &ann, 2, Duration::from_secs(90));
+    let texts: Vec<String> = got.iter().map(|m| parsed(m).text).collect();
+    assert_eq!(got.len(), 2, "{texts:?}");
+    assert!(
+        got.iter()
+            .any(|m| header(m, "Auto-Submitted") == "auto-replied")
+            && texts.iter().any(|t| t.contains("Which model?")),
+        "the acknowledgement and Alice's answer: {texts:?}"
+    );
+    // Handed to Postfix in order: the answer only after the acknowledgement
+    // (the arrival order in the mailbox is Postfix's, not ours).
+    let order = desk.db().strings(&format!(
+        "SELECT m.kind FROM outbox o JOIN messages m ON m.id = o.message WHERE o.rcpt = '{ann}' ORDER BY o.sent_at, o.id"
+    ));
+    assert_eq!(order.first().map(String::as_str), Some("ack"), "{order:?}");
+    daemon.stop();
+}

@@ -10,6 +10,7 @@
 //!   builders, the `postdesk` process, and [`support::TestDesk`], the one
 //!   builder of a test desk (the benchmark harness uses it too).
 //! - `harness`: checks of the harness itself (no mail server).
+//! - `html_escaping`: every HTML mail a requester gets shows what users wrote as text.
 //! - `mailservers`: the lab Dovecot and Postfix work, and so do our clients.
 //! - `cli`: the command line on the built-in defaults, `ingest`, config errors (no mail server).
 //! - `cli_admin`: ticket management, export, report and knowledge base from the shell (no mail server).
@@ -18,7 +19,9 @@
 //! - `agents`: agents working by e-mail: notices, relays, commands, survey.
 //! - `sla`: escalation to L2 once, across restarts.
 //! - `kb_report`: knowledge-base suggestions and the scheduled review.
+//! - `limits`: the per-ticket limit on automatic mail, counted in real mailboxes.
 //! - `tls`: IMAP over implicit TLS and STARTTLS, certificates verified.
+//! - `starttls`: STARTTLS on SMTP and IMAP proven in the servers' logs, a server without it refused, a certificate for another host refused (private labs).
 //! - `poison`: one hostile mail (a display name with line breaks) does not stop a mailbox, over IMAP and Maildir.
 //! - `chaos`: faults on private mail servers: SIGKILL, Postfix down, Dovecot restarts, vacation replies, robot ping-pong.
 //!
@@ -34,9 +37,12 @@ mod cli;
 mod cli_admin;
 mod daemon;
 mod harness;
+mod html_escaping;
 mod kb_report;
+mod limits;
 mod mailservers;
 mod poison;
 mod sla;
 mod spine;
+mod starttls;
 mod tls;

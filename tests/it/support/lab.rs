@@ -25,6 +25,12 @@ pub struct Lab {
 
 impl Lab {
     pub fn start(tag: &str) -> Lab {
+        Lab::start_with(tag, &[])
+    }
+
+    /// Like [`Lab::start`], with more `scripts/mailserver-start` settings
+    /// (such as `MAILLAB_CERT_NAMES`).
+    pub fn start_with(tag: &str, settings: &[(&'static str, &str)]) -> Lab {
         let dir = tempfile::Builder::new()
             .prefix(&format!("postdesk-chaos-{tag}-"))
             .tempdir_in("/tmp")
@@ -45,6 +51,8 @@ impl Lab {
             // The servers are never killed here, only stopped: no need to sync.
             ("MAILLAB_FSYNC", "never".to_string()),
         ];
+        let mut vars = vars;
+        vars.extend(settings.iter().map(|&(k, v)| (k, v.to_string())));
         let started = Instant::now();
         let out = Command::new(script("mailserver-start"))
             .envs(vars.iter().map(|(k, v)| (k, v)))
