@@ -9,9 +9,12 @@
 //!   (which ticket, KB suggestions, limits already used), run against the
 //!   store before deciding.
 //! - `apply`: the effect interpreter.
+//! - `screening`: the spam filters asked before deciding (headers, rspamd),
+//!   and the lessons for rspamd sent after the commit.
 
 mod apply;
 mod engine;
+mod screening;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
@@ -77,14 +80,18 @@ pub fn process_batch(
     checkpoint: Option<Checkpoint>,
     now_ms: i64,
 ) -> Result<Tally, StoreError> {
-    isolate_panics(
+    let tally = isolate_panics(
         store,
         mailbox,
         items,
         checkpoint,
         now_ms,
         |store, items, cp| process_unguarded(store, engine, mailbox, items, cp, now_ms),
-    )
+    )?;
+    // Lessons an agent's #spam / #notspam queued in this batch go out now
+    // that they are committed; a failure leaves them for the sweeper.
+    screening::teach(store, engine, now_ms);
+    Ok(tally)
 }
 
 /// [`process_batch`]'s guard around `run` (which processes some of the
@@ -158,10 +165,22 @@ fn process_unguarded(
     let limit = engine.config.storage.max_message_size;
     let language = engine.mail_language(mailbox);
     let parsed = parse_all(items, limit, engine.config.storage.max_parse_time, language);
+    // Before the transaction: rspamd is a network call, and the writer
+    // must not wait on it.
+    let screens = screening::screen_all(engine, &policy, items, &parsed);
     let tx = store.transaction()?;
     let mut tally = Tally::default();
-    for (item, mail) in items.iter().zip(parsed) {
-        tally += process_one(&tx, engine, &policy, mailbox, item, mail, now_ms)?;
+    for ((item, mail), screen) in items.iter().zip(parsed).zip(&screens) {
+        tally += process_one(
+            &tx,
+            engine,
+            &policy,
+            mailbox,
+            item,
+            mail,
+            screen.as_ref(),
+            now_ms,
+        )?;
     }
     if let Some(cp) = checkpoint {
         tx.set_checkpoint(mailbox, cp, now_ms)?;
@@ -214,6 +233,7 @@ fn parse_all(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn process_one(
     tx: &Tx<'_>,
     engine: &Engine,
@@ -221,6 +241,7 @@ fn process_one(
     mailbox: &str,
     item: &Incoming,
     parsed: Result<Inbound, String>,
+    screen: Option<&crate::desk::spam::Screen>,
     now_ms: i64,
 ) -> Result<Tally, StoreError> {
     let mut tally = Tally::default();
@@ -259,6 +280,7 @@ fn process_one(
         next_number: tx.next_ticket_number(engine.config.desk.first_ticket_number)?,
         suggestions: &[],
         bounced: bounced.as_ref(),
+        screen,
     };
     let effects = decide_with_kb(tx, policy, &mail, known, now_ms)?;
     let mut effects = hold_back(tx, engine, policy, effects, now_ms)?;
@@ -490,7 +512,9 @@ pub fn sweep(store: &mut Store, engine: &Engine, now_ms: i64) -> Result<Tally, S
             }
         }
     }
+    screening::purge(&tx, policy, now_ms)?;
     tx.commit()?;
+    screening::teach(store, engine, now_ms);
     Ok(tally)
 }
 

@@ -6,6 +6,7 @@
 mod kb;
 mod read;
 mod report;
+mod spam;
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +26,7 @@ pub use read::{
     TicketRow,
 };
 pub use report::ReportSent;
+pub use spam::{Lesson, PendingLesson};
 
 /// Numbered migrations; `PRAGMA user_version` says how many have run.
 const MIGRATIONS: &[&str] = &[
@@ -38,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/008_install_secrets.sql"),
     include_str!("migrations/009_mailbox_panics.sql"),
     include_str!("migrations/010_fingerprints.sql"),
+    include_str!("migrations/011_spam.sql"),
 ];
 
 /// A database failure, with what we were doing.
