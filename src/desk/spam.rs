@@ -222,3 +222,7 @@ pub(crate) fn late_acknowledgement(policy: &Policy, t: &TicketState, reply_by: i
         vars: Value::Object(vars),
     }
 }
+
+#[cfg(test)]
+#[path = "spam_tests.rs"]
+mod tests;
