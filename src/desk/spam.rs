@@ -216,7 +216,8 @@ pub(crate) fn late_acknowledgement(policy: &Policy, t: &TicketState, reply_by: i
         from_name: None,
         to: vec![t.requester_mailbox()],
         subject: policy.tag.tagged_subject(t.number, &t.subject),
-        in_reply_to: t.thread.last().cloned(),
+        // The request opens the thread (oldest first): answer it.
+        in_reply_to: t.thread.first().cloned(),
         references: t.thread.clone(),
         auto_submitted: Some("auto-replied"),
         vars: Value::Object(vars),

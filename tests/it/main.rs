@@ -20,6 +20,7 @@
 //! - `kb_report`: knowledge-base suggestions and the scheduled review.
 //! - `tls`: IMAP over implicit TLS and STARTTLS, certificates verified.
 //! - `poison`: one hostile mail (a display name with line breaks) does not stop a mailbox, over IMAP and Maildir.
+//! - `spam`: real rspamd: GTUBE is spam (no ack, no notice), `#spam`/`#notspam` teach it, rspamd stopped or hanging never stops intake; DMARC fail gets no ack.
 //! - `chaos`: faults on private mail servers: SIGKILL, Postfix down, Dovecot restarts, vacation replies, robot ping-pong.
 //!
 //! The tests that talk to mail servers need the lab instance
@@ -38,5 +39,6 @@ mod kb_report;
 mod mailservers;
 mod poison;
 mod sla;
+mod spam;
 mod spine;
 mod tls;
