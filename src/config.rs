@@ -83,6 +83,9 @@ pub struct Config {
     /// `[report]`: the scheduled review by mail (see `crate::report::schedule`).
     #[serde(default)]
     pub report: ReportConfig,
+    /// `[spam]`: filter verdicts, rspamd, backscatter (see `crate::desk::spam`).
+    #[serde(default)]
+    pub spam: crate::desk::spam::settings::SpamConfig,
     /// Where relative paths are resolved from: the config file's directory.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -446,6 +449,7 @@ impl Config {
             limits: Limits::default(),
             kb: KbConfig::default(),
             report: ReportConfig::default(),
+            spam: Default::default(),
             base_dir: data_dir.to_path_buf(),
             source: None,
         }
@@ -574,6 +578,9 @@ impl Config {
         self.report
             .validate()
             .map_err(|m| self.semantic(format!("report: {m}")))?;
+        self.spam
+            .validate()
+            .map_err(|m| self.semantic(format!("spam: {m}")))?;
         Ok(())
     }
 

@@ -23,6 +23,8 @@
 //!   joined before decoding).
 //! - `repair`: broken MIME structure mended before parsing (multiparts that
 //!   do not close, two `Content-Type` headers).
+//! - [`spamverdict`]: the spam filter's verdict headers, read where the
+//!   receiving side wrote them.
 //! - `text`: plain-text bodies tidied (line endings, format=flowed, blank runs).
 
 mod attachment;
@@ -40,6 +42,7 @@ pub mod html;
 mod ids;
 mod params;
 mod repair;
+pub mod spamverdict;
 mod text;
 
 use std::borrow::Cow;
@@ -513,6 +516,27 @@ pub fn auth_results_of_headers(block: &[u8]) -> Vec<String> {
         root,
         &Evidence::default(),
     ))
+}
+
+/// The top-level headers of a raw mail, (name, value) in order, topmost
+/// first, values unfolded: what [`spamverdict::read`] reads.
+pub fn header_list(raw: &[u8]) -> Vec<(String, String)> {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4)
+        .or_else(|| raw.windows(2).position(|w| w == b"\n\n").map(|i| i + 2))
+        .unwrap_or(raw.len());
+    let Some(msg) = mail_parser::MessageParser::default().parse_headers(&raw[..end]) else {
+        return Vec::new();
+    };
+    let Some(root) = msg.parts.first() else {
+        return Vec::new();
+    };
+    raw_headers(msg.raw_message.as_ref(), root, &Evidence::default())
+        .into_iter()
+        .map(|h| (h.name, h.value))
+        .collect()
 }
 
 fn header_values<'h>(headers: &'h [RawHeader], name: &'h str) -> impl Iterator<Item = &'h str> {

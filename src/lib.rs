@@ -24,6 +24,7 @@
 //! - [`store`]: SQLite: migrations, transactional writes, reads for the CLI.
 //! - [`outbox`]: the sender task: SMTP (our own pool, or lettre for implicit TLS), sendmail, files; retries.
 //! - [`daemon`]: starts the tasks (one per mailbox, restarted if it panics; the outbox, the sweeper) and stops them cleanly.
+//! - [`rspamd`]: rspamd's HTTP protocol: a verdict before deciding, lessons from `#spam`/`#notspam`.
 //! - [`report`]: the monthly (or any period's) review: metrics from ticket rows, rendered as text, Markdown, CSV, JSON or HTML; its schedule by mail.
 //! - [`export`]: a ticket's mail as `.eml` files or an mbox.
 //! - [`config`]: the TOML file: the sections together, defaults, errors with file and line.
@@ -52,6 +53,7 @@ pub mod outbound;
 pub mod outbox;
 pub mod pipeline;
 pub mod report;
+pub mod rspamd;
 pub mod source;
 pub mod store;
 pub mod subject;

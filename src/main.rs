@@ -81,9 +81,12 @@ struct Cli {
 
 #[derive(clap::Args)]
 struct TicketsArgs {
-    /// Only tickets in this status: new, open, pending, resolved, closed.
+    /// Only tickets in this status: new, open, pending, resolved, closed, spam.
     #[arg(long)]
     status: Option<String>,
+    /// Only spam (which no other listing shows): the same as `--status spam`.
+    #[arg(long, conflicts_with = "status")]
+    spam: bool,
     /// Only this priority: P1..P4 (or critical, high, normal, low).
     #[arg(long)]
     priority: Option<String>,
@@ -505,7 +508,11 @@ fn tickets(config: Config, a: TicketsArgs) -> Result<ExitCode> {
         },
     };
     let filter = TicketFilter {
-        status: a.status.clone(),
+        status: if a.spam {
+            Some(Status::Spam.as_str().to_string())
+        } else {
+            a.status.clone()
+        },
         priority,
         category: a.category.clone(),
         team: a.team.clone(),

@@ -9,9 +9,12 @@
 //!   (which ticket, KB suggestions, limits already used), run against the
 //!   store before deciding.
 //! - `apply`: the effect interpreter.
+//! - `screening`: the spam filters asked before deciding (headers, rspamd),
+//!   and the lessons for rspamd sent after the commit.
 
 mod apply;
 mod engine;
+mod screening;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
@@ -78,14 +81,18 @@ pub fn process_batch(
     checkpoint: Option<Checkpoint>,
     now_ms: i64,
 ) -> Result<Tally, StoreError> {
-    isolate_panics(
+    let tally = isolate_panics(
         store,
         mailbox,
         items,
         checkpoint,
         now_ms,
         |store, items, cp| process_unguarded(store, engine, mailbox, items, cp, now_ms),
-    )
+    )?;
+    // Lessons an agent's #spam / #notspam queued in this batch go out now
+    // that they are committed; a failure leaves them for the sweeper.
+    screening::teach(store, engine, now_ms);
+    Ok(tally)
 }
 
 /// [`process_batch`]'s guard around `run` (which processes some of the
@@ -159,13 +166,25 @@ fn process_unguarded(
     let limit = engine.config.storage.max_message_size;
     let language = engine.mail_language(mailbox);
     let parsed = parse_all(items, limit, engine.config.storage.max_parse_time, language);
+    // Before the transaction: rspamd is a network call, and the writer
+    // must not wait on it.
+    let screens = screening::screen_all(engine, &policy, items, &parsed);
     let tx = store.transaction()?;
     let mut tally = Tally::default();
-    for (i, (item, mail)) in items.iter().zip(parsed).enumerate() {
+    for (i, ((item, mail), screen)) in items.iter().zip(parsed).zip(&screens).enumerate() {
         if i == 1 {
             crate::test_pause::here("mid-batch");
         }
-        tally += process_one(&tx, engine, &policy, mailbox, item, mail, now_ms)?;
+        tally += process_one(
+            &tx,
+            engine,
+            &policy,
+            mailbox,
+            item,
+            mail,
+            screen.as_ref(),
+            now_ms,
+        )?;
     }
     if let Some(cp) = checkpoint {
         tx.set_checkpoint(mailbox, cp, now_ms)?;
@@ -218,6 +237,7 @@ fn parse_all(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn process_one(
     tx: &Tx<'_>,
     engine: &Engine,
@@ -225,6 +245,7 @@ fn process_one(
     mailbox: &str,
     item: &Incoming,
     parsed: Result<Inbound, String>,
+    screen: Option<&crate::desk::spam::Screen>,
     now_ms: i64,
 ) -> Result<Tally, StoreError> {
     let mut tally = Tally::default();
@@ -263,6 +284,7 @@ fn process_one(
         next_number: tx.next_ticket_number(engine.config.desk.first_ticket_number)?,
         suggestions: &[],
         bounced: bounced.as_ref(),
+        screen,
     };
     let effects = decide_with_kb(tx, policy, &mail, known, now_ms)?;
     let mut effects = hold_back(tx, engine, policy, effects, now_ms)?;
@@ -497,9 +519,24 @@ pub fn sweep(store: &mut Store, engine: &Engine, now_ms: i64) -> Result<Tally, S
             break;
         }
     }
-    if policy.sla.policies.is_empty() {
-        return Ok(tally);
+    if !policy.sla.policies.is_empty() {
+        sweep_sla_due(store, engine, now_ms, &mut tally)?;
     }
+    let tx = store.transaction()?;
+    screening::purge(&tx, policy, now_ms)?;
+    tx.commit()?;
+    screening::teach(store, engine, now_ms);
+    Ok(tally)
+}
+
+/// Fires the SLA levels of every ticket due by `now_ms`, a batch per transaction.
+fn sweep_sla_due(
+    store: &mut Store,
+    engine: &Engine,
+    now_ms: i64,
+    tally: &mut Tally,
+) -> Result<(), StoreError> {
+    let policy = engine.policy();
     // Rules changed since the schedule was made: every open ticket is due.
     rebase_sla_schedule(store, engine, now_ms)?;
     // Each ticket once per sweep, even if it comes due again meanwhile.
@@ -511,14 +548,13 @@ pub fn sweep(store: &mut Store, engine: &Engine, now_ms: i64) -> Result<Tally, S
             if !seen.insert(number) {
                 continue;
             }
-            sweep_sla(&tx, engine, policy, number, now_ms, &mut tally)?;
+            sweep_sla(&tx, engine, policy, number, now_ms, tally)?;
         }
         tx.commit()?;
         if batch.len() < SWEEP_BATCH {
-            break;
+            return Ok(());
         }
     }
-    Ok(tally)
 }
 
 /// Fires the levels ticket `number` reached and schedules its next look.

@@ -96,6 +96,8 @@ pub struct TicketFacts {
     pub escalations: Vec<Fired>,
     /// When the requester said a suggested knowledge-base entry solved it.
     pub self_solved_at: Option<i64>,
+    /// A spam ticket: counted on its own line, in no other figure.
+    pub spam: bool,
 }
 
 /// What the review is computed with.
@@ -265,6 +267,8 @@ pub struct Summary {
     pub sla_compliance: Option<f64>,
     pub escalations: usize,
     pub average_rating: Option<f64>,
+    /// Spam tickets created in the period, left out of every other figure.
+    pub spam: usize,
 }
 
 /// The review of one period.
@@ -775,6 +779,12 @@ pub fn render(r: &Report, format: Format) -> Result<String, serde_json::Error> {
 
 /// Computes the review of `period` from the tickets' facts.
 pub fn compute(tickets: &[TicketFacts], period: &Period, s: &Settings<'_>) -> Report {
+    let spam = tickets
+        .iter()
+        .filter(|t| t.spam && period.contains(t.created_at))
+        .count();
+    let real: Vec<TicketFacts> = tickets.iter().filter(|t| !t.spam).cloned().collect();
+    let tickets = real.as_slice();
     let views: Vec<View<'_>> = tickets.iter().map(|t| view(t, period, s)).collect();
     let decided_fr: Vec<bool> = views.iter().filter_map(|v| v.first_response_sla).collect();
     let decided_res: Vec<bool> = views.iter().filter_map(|v| v.resolution_sla).collect();
@@ -813,6 +823,7 @@ pub fn compute(tickets: &[TicketFacts], period: &Period, s: &Settings<'_>) -> Re
             decided_fr.len() + decided_res.len(),
         ),
         escalations: fired.len(),
+        spam,
         average_rating: satisfaction.average,
     };
     let opened_subjects: Vec<&View<'_>> = views.iter().filter(|v| v.opened).collect();

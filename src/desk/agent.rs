@@ -9,7 +9,7 @@ use crate::desk::lifecycle::Trigger;
 use crate::desk::people::Agent;
 use crate::desk::policy::Policy;
 use crate::desk::ticket::{Field, MessageKind, Status, TicketState};
-use crate::desk::{closing, kb, mails, quote, verify};
+use crate::desk::{closing, kb, mails, quote, spam, verify};
 use crate::inbound::Inbound;
 
 pub(crate) fn from_agent(
@@ -46,11 +46,17 @@ pub(crate) fn from_agent(
         .collect();
     let mut status_cmd: Option<Status> = None;
     let mut escalated_to: Option<String> = None;
+    let mut spam_said: Option<bool> = None;
     for p in &block.commands {
         match apply_command(policy, &mut work, agent, &p.command, &mut effects) {
             Ok(Outcome::Applied(what)) => {
                 if let Some(s) = command_status(&p.command) {
                     status_cmd = Some(s);
+                }
+                match p.command {
+                    Command::Spam => spam_said = Some(true),
+                    Command::NotSpam => spam_said = Some(false),
+                    _ => {}
                 }
                 if matches!(p.command, Command::Escalate(_)) {
                     escalated_to = work.team.clone();
@@ -66,7 +72,11 @@ pub(crate) fn from_agent(
         set_status(&mut work, Trigger::AgentTouch, &actor, None, &mut effects).ok();
     }
     let public_text = block.rest.trim().to_string();
-    let is_note = block.internal_note || public_text.is_empty();
+    // Words to a spammer are never relayed: after #spam the mail is a note.
+    let is_note = block.internal_note || public_text.is_empty() || spam_said == Some(true);
+    if spam_said == Some(false) {
+        effects.push(late_ack(policy, &work, now_ms));
+    }
     // ---- knowledge base: a draft on resolution, and the #kb commands.
     let kb_commands: Vec<(String, commands::KbAction)> = block
         .commands
@@ -205,10 +215,20 @@ pub fn from_admin(
     if status_cmd == Some(Status::Closed) {
         effects.extend(closing::survey(policy, &work, now_ms));
     }
+    if commands.iter().any(|(_, c)| *c == Command::NotSpam) {
+        effects.push(late_ack(policy, &work, now_ms));
+    }
     if let Some(team) = escalated_to {
         effects.extend(mails::notify_escalated(policy, &work, &team, actor, "").map(Effect::Send));
     }
     (effects, applied, refused)
+}
+
+/// The acknowledgement a ticket held for spam never got, after `#notspam`:
+/// its first answer is due from now, as if the mail had just come in.
+fn late_ack(policy: &Policy, t: &TicketState, now_ms: i64) -> Effect {
+    let reply_by = policy.first_response_due(t.priority, t.category.as_deref(), now_ms);
+    Effect::Send(spam::late_acknowledgement(policy, t, reply_by))
 }
 
 /// Sends an agent's words to the requester and watchers (one mail, or
@@ -334,6 +354,10 @@ fn apply_command(
     let n = t.number;
     match cmd {
         Command::Note | Command::Secret(_) => Ok(Outcome::Silent),
+        Command::Spam => spam::agent_says(policy, t, true, actor, effects).map(Outcome::Applied),
+        Command::NotSpam => {
+            spam::agent_says(policy, t, false, actor, effects).map(Outcome::Applied)
+        }
         c if command_status(c).is_some() => {
             let target = command_status(c).unwrap_or(Status::Open);
             let new = set_status(t, Trigger::AgentSets(target), actor, None, effects)?;

@@ -59,6 +59,11 @@ pub enum Command {
     /// `#secret TOKEN`, `#token TOKEN`, `#密钥 TOKEN`: the agent's shared
     /// secret, proving the mail is theirs. Not a change to the ticket.
     Secret(String),
+    /// `#spam`, `#垃圾邮件`: the ticket is spam (and, with rspamd, teach it).
+    Spam,
+    /// `#notspam`, `#not-spam`, `#非垃圾邮件`, `#不是垃圾邮件`: it is not
+    /// spam after all: back to new, acknowledged, taught as ham.
+    NotSpam,
 }
 
 impl Command {
@@ -79,6 +84,8 @@ impl Command {
             Command::CcAdd(_) | Command::CcRemove(_) => "cc",
             Command::Kb(_) => "kb",
             Command::Secret(_) => "secret",
+            Command::Spam => "spam",
+            Command::NotSpam => "notspam",
         }
     }
 }
@@ -143,6 +150,8 @@ enum Kind {
     Cc,
     Kb,
     Secret,
+    Spam,
+    NotSpam,
     /// `#end`: closes a `#kb` block.
     End,
 }
@@ -203,12 +212,18 @@ const KEYWORDS: &[(&str, Kind)] = &[
     ("secret", Kind::Secret),
     ("token", Kind::Secret),
     ("密钥", Kind::Secret),
+    ("spam", Kind::Spam),
+    ("垃圾邮件", Kind::Spam),
+    ("notspam", Kind::NotSpam),
+    ("not-spam", Kind::NotSpam),
+    ("非垃圾邮件", Kind::NotSpam),
+    ("不是垃圾邮件", Kind::NotSpam),
     ("end", Kind::End),
     ("结束", Kind::End),
 ];
 
 const COMMAND_LIST: &str = "#resolve, #pending, #close, #reopen, #open, #priority, #p1-#p4, \
-     #category, #assign, #take, #escalate, #note, #cc, #kb, #secret";
+     #category, #assign, #take, #escalate, #note, #cc, #kb, #secret, #spam, #notspam";
 
 const PRIORITY_VALUES: &str = "critical, high, normal, low or P1-P4";
 
@@ -331,6 +346,8 @@ fn build(kind: Kind, typed: &str, value: &str) -> Result<Built, String> {
         Kind::Reopen => no_value(Command::Reopen),
         Kind::Open => no_value(Command::Open),
         Kind::Take => no_value(Command::Take),
+        Kind::Spam => no_value(Command::Spam),
+        Kind::NotSpam => no_value(Command::NotSpam),
         Kind::Urgency(p) => no_value(Command::Priority(p)),
         Kind::Note => one(Command::Note),
         Kind::Priority => {
@@ -530,6 +547,7 @@ impl Changes {
                 Status::Pending => Command::Pending,
                 Status::Resolved => Command::Resolve,
                 Status::Closed => Command::Close,
+                Status::Spam => Command::Spam,
                 Status::New => return Err("a ticket cannot go back to new".into()),
             };
             cmds.push((format!("--status {s}"), c));
@@ -809,6 +827,12 @@ mod tests {
             ("#close", Close),
             ("#closed", Close),
             ("#关闭", Close),
+            ("#spam", Spam),
+            ("#垃圾邮件", Spam),
+            ("#notspam", NotSpam),
+            ("#not-spam", NotSpam),
+            ("#非垃圾邮件", NotSpam),
+            ("#不是垃圾邮件", NotSpam),
             ("#reopen", Reopen),
             ("#重开", Reopen),
             ("#重新打开", Reopen),

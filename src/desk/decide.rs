@@ -16,6 +16,7 @@
 use crate::desk::effect::Effect;
 use crate::desk::kb::Suggestion;
 use crate::desk::policy::Policy;
+use crate::desk::spam::{self, Screen};
 use crate::desk::ticket::SentMail;
 use crate::desk::{agent, automatic, requester};
 use crate::inbound::Inbound;
@@ -33,6 +34,8 @@ pub struct Known<'a> {
     pub suggestions: &'a [Suggestion],
     /// For a delivery report: the mail of ours it names, if we sent it.
     pub bounced: Option<&'a SentMail>,
+    /// What the spam filters said about the mail ([`crate::desk::spam`]).
+    pub screen: Option<&'a Screen>,
 }
 
 /// Decides what one inbound mail means.
@@ -42,6 +45,7 @@ pub fn decide(policy: &Policy, mail: &Inbound, known: &Known<'_>, now_ms: i64) -
         next_number,
         suggestions,
         bounced,
+        screen,
     } = *known;
     if let Some(reason) = automatic::our_own_mail(policy, mail) {
         return vec![Effect::Ignore { reason }];
@@ -51,7 +55,8 @@ pub fn decide(policy: &Policy, mail: &Inbound, known: &Known<'_>, now_ms: i64) -
         return automatic::bounce(policy, mail, bounced, link.map(Link::ticket));
     }
     let Some(link) = link else {
-        return requester::new_ticket(policy, mail, next_number, None, now_ms, suggestions);
+        let effects = requester::new_ticket(policy, mail, next_number, None, now_ms, suggestions);
+        return spam::screen_new_ticket(policy, mail, screen, effects);
     };
     let ticket = link.ticket();
     let sender = mail.sender_address();
@@ -73,7 +78,7 @@ pub fn decide(policy: &Policy, mail: &Inbound, known: &Known<'_>, now_ms: i64) -
                 // must not put their mail into somebody else's ticket (to
                 // confirm, rate or reopen it): it becomes a ticket of its
                 // own that mentions the old one.
-                return requester::new_ticket(
+                let effects = requester::new_ticket(
                     policy,
                     mail,
                     next_number,
@@ -81,6 +86,7 @@ pub fn decide(policy: &Policy, mail: &Inbound, known: &Known<'_>, now_ms: i64) -
                     now_ms,
                     suggestions,
                 );
+                return spam::screen_new_ticket(policy, mail, screen, effects);
             }
             let new = requester::NewNumber {
                 number: next_number,

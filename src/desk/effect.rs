@@ -107,6 +107,15 @@ pub enum Effect {
     Send(OutMail),
     /// A change to the knowledge base (see [`crate::desk::kb`]).
     Kb(crate::desk::kb::entry::KbEffect),
+    /// Something for the spam filter (see [`crate::desk::spam`]).
+    Spam(SpamEffect),
+}
+
+/// A change the core asks of the spam filter (see [`crate::desk::spam`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpamEffect {
+    /// Teach rspamd this ticket's request as spam (or as ham).
+    Learn { ticket: i64, spam: bool },
 }
 
 pub(crate) fn event(

@@ -6,6 +6,9 @@
 //! `pending` back to `open`; anything but a confirmation reopens `resolved`.
 //! A requester whom a suggested knowledge-base entry helped moves an active
 //! ticket to `resolved` (and confirms it, so it closes) themselves.
+//! `spam` stands apart: an agent's `#spam` moves any ticket there, only
+//! `#notspam` brings it back (to `new`, as if it had just come in), and
+//! nothing a requester writes wakes it.
 
 use crate::desk::ticket::Status;
 
@@ -27,6 +30,10 @@ pub enum Trigger {
     /// The requester says a knowledge-base article suggested in the
     /// acknowledgement solved it (they confirm in the same breath).
     SolvedBySuggestion,
+    /// The filter's verdict on a new ticket, or an agent's `#spam`.
+    MarkSpam,
+    /// An agent's `#notspam`.
+    NotSpam,
 }
 
 /// The status after `trigger`, or why the change is not allowed. `Ok(same)`
@@ -34,6 +41,16 @@ pub enum Trigger {
 pub fn next(status: Status, trigger: Trigger) -> Result<Status, String> {
     use Status::*;
     match trigger {
+        Trigger::MarkSpam => match status {
+            Spam => Err("the ticket is already spam".into()),
+            _ => Ok(Spam),
+        },
+        Trigger::NotSpam => match status {
+            Spam => Ok(New),
+            s => Err(format!("the ticket is {s}, not spam")),
+        },
+        // Nothing but #notspam wakes a spam ticket.
+        _ if status == Spam && !matches!(trigger, Trigger::AgentSets(_)) => Ok(Spam),
         Trigger::AutomaticMail => Ok(status),
         Trigger::AgentTouch => Ok(if status == New { Open } else { status }),
         Trigger::RequesterReply => Ok(match status {
@@ -56,6 +73,8 @@ fn agent_sets(status: Status, target: Status) -> Result<Status, String> {
     use Status::*;
     match (status, target) {
         (s, t) if s == t => Err(format!("the ticket is already {s}")),
+        (Spam, _) => Err("the ticket is spam; use #notspam first".into()),
+        (_, Spam) => Err("use #spam to mark a ticket as spam".into()),
         (Closed, Resolved | Pending) => Err(format!(
             "the ticket is closed; use #reopen before #{}",
             verb(target)
@@ -76,6 +95,7 @@ fn verb(s: Status) -> &'static str {
         Status::Closed => "close",
         Status::Open => "open",
         Status::New => "new",
+        Status::Spam => "spam",
     }
 }
 
@@ -115,6 +135,31 @@ mod tests {
         for s in [Resolved, Closed] {
             assert_eq!(next(s, Trigger::SolvedBySuggestion), Ok(s));
         }
+    }
+
+    #[test]
+    fn spam_is_left_only_by_notspam() {
+        for s in [New, Open, Pending, Resolved, Closed] {
+            assert_eq!(next(s, Trigger::MarkSpam), Ok(Spam));
+            assert!(next(s, Trigger::NotSpam).is_err());
+        }
+        assert!(next(Spam, Trigger::MarkSpam).is_err());
+        assert_eq!(next(Spam, Trigger::NotSpam), Ok(New));
+        for t in [
+            Trigger::AgentTouch,
+            Trigger::RequesterReply,
+            Trigger::RequesterConfirms,
+            Trigger::ConfirmationTimeout,
+            Trigger::SolvedBySuggestion,
+        ] {
+            assert_eq!(next(Spam, t), Ok(Spam), "{t:?}");
+        }
+        assert!(
+            next(Spam, Trigger::AgentSets(Open))
+                .unwrap_err()
+                .contains("#notspam")
+        );
+        assert!(next(Open, Trigger::AgentSets(Spam)).is_err());
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! - the grammar of what people write: [`commands`], [`quote`]; who they
 //!   are: [`people`]; how tickets are sorted: [`rules`]; the knowledge base:
 //!   [`kb`]; the mails we write: [`mails`]; the status machine: [`lifecycle`];
-//!   times in words: [`when`].
+//!   times in words: [`when`]; spam and backscatter: [`spam`].
 
 pub mod agent;
 pub mod automatic;
@@ -32,6 +32,7 @@ pub mod quote;
 pub mod requester;
 pub mod rules;
 pub mod sla;
+pub mod spam;
 pub mod survey;
 pub mod ticket;
 pub mod verify;

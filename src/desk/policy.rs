@@ -60,6 +60,8 @@ pub struct Policy {
     pub calendar: Calendar,
     /// The knowledge base: drafts on resolution, `#kb` commands.
     pub kb: KbConfig,
+    /// Spam, rspamd and backscatter (see [`crate::desk::spam`]).
+    pub spam: crate::desk::spam::settings::SpamConfig,
 }
 
 impl Policy {

@@ -11,7 +11,8 @@ use crate::lang::Lang;
 /// Where a ticket is in its life.
 ///
 /// `new` → `open` (an agent touched it) → `pending` (waiting on the requester)
-/// → `resolved` (the agent says it is fixed) → `closed`.
+/// → `resolved` (the agent says it is fixed) → `closed`. Beside them,
+/// `spam`: recorded, never answered, no SLA clock (see [`crate::desk::spam`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Status {
     New,
@@ -19,15 +20,18 @@ pub enum Status {
     Pending,
     Resolved,
     Closed,
+    /// The filter in front (or an agent's `#spam`) says it is spam.
+    Spam,
 }
 
 impl Status {
-    pub const ALL: [Status; 5] = [
+    pub const ALL: [Status; 6] = [
         Status::New,
         Status::Open,
         Status::Pending,
         Status::Resolved,
         Status::Closed,
+        Status::Spam,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -37,6 +41,7 @@ impl Status {
             Status::Pending => "pending",
             Status::Resolved => "resolved",
             Status::Closed => "closed",
+            Status::Spam => "spam",
         }
     }
 
@@ -60,7 +65,7 @@ impl FromStr for Status {
             .find(|st| st.as_str().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| {
                 format!(
-                    "unknown status `{s}`: expected one of new, open, pending, resolved, closed"
+                    "unknown status `{s}`: expected one of new, open, pending, resolved, closed, spam"
                 )
             })
     }

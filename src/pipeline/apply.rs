@@ -137,6 +137,9 @@ pub(super) fn apply(
                 timeline.add(*ticket, "postdesk", kind, None, Some(address), Some(reason))?;
             }
             Effect::Kb(k) => tx.kb_apply(k, now)?,
+            Effect::Spam(crate::desk::spam::SpamEffect::Learn { ticket, spam }) => {
+                tx.queue_spam_lesson(*ticket, *spam, now)?
+            }
             Effect::Escalated {
                 ticket,
                 target,

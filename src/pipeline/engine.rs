@@ -10,6 +10,7 @@ use crate::desk::policy::Policy;
 use crate::desk::sla::Calendar;
 use crate::desk::when;
 use crate::outbound::{OutboundError, Renderer};
+use crate::rspamd::Rspamd;
 use crate::store::{Store, StoreError};
 use crate::subject::TagFormat;
 use crate::thread::IdKey;
@@ -47,6 +48,8 @@ pub struct Engine {
     pub config: Arc<Config>,
     renderer: Renderer,
     policy: Policy,
+    /// rspamd, when `[spam]` names it.
+    rspamd: Option<Rspamd>,
 }
 
 /// The decision policy a config describes, with this installation's
@@ -82,6 +85,7 @@ pub fn policy_from_config(config: &Config, id_key: IdKey) -> Result<Policy, Engi
         sla: config.sla.clone(),
         calendar: Calendar::from_config(&config.sla.calendar).map_err(EngineError::Config)?,
         kb: config.kb.clone(),
+        spam: config.spam.clone(),
     })
 }
 
@@ -92,11 +96,18 @@ impl Engine {
         let db = config.resolve(&config.storage.database);
         let id_key = Store::open(&db)?.id_key()?;
         let policy = policy_from_config(&config, id_key)?;
+        let rspamd = Rspamd::from_config(&config.spam).map_err(EngineError::Config)?;
         Ok(Engine {
             config: Arc::new(config),
             renderer,
             policy,
+            rspamd,
         })
+    }
+
+    /// The rspamd client, when one is configured.
+    pub fn rspamd(&self) -> Option<&Rspamd> {
+        self.rspamd.as_ref()
     }
 
     pub fn renderer(&self) -> &Renderer {

@@ -7,6 +7,7 @@ mod kb;
 pub mod packed;
 mod read;
 mod report;
+mod spam;
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +28,7 @@ pub use read::{
     TicketFilter, TicketRow,
 };
 pub use report::ReportSent;
+pub use spam::{Lesson, PendingLesson};
 
 /// Numbered migrations; `PRAGMA user_version` says how many have run.
 const MIGRATIONS: &[&str] = &[
@@ -40,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/008_install_secrets.sql"),
     include_str!("migrations/009_mailbox_panics.sql"),
     include_str!("migrations/010_fingerprints.sql"),
+    include_str!("migrations/011_spam.sql"),
     include_str!("migrations/017_sla_schedule.sql"),
     include_str!("migrations/018_packed_raw.sql"),
 ];

@@ -139,13 +139,15 @@ const TICKET_COLUMNS: &str =
      created_at, updated_at, reply_by, first_response_at, category";
 
 /// The conditions of a [`TicketFilter`], bound as ?1 to ?7 in its field
-/// order (the text as [`search_pattern`]).
+/// order (the text as [`search_pattern`]). Spam is listed only when asked
+/// for by status (`postdesk tickets --spam`).
 const TICKET_FILTER: &str = "(?1 IS NULL OR status = ?1) AND (?2 IS NULL OR priority = ?2)
     AND (?3 IS NULL OR category = ?3) AND (?4 IS NULL OR team = ?4)
     AND (?5 IS NULL OR assignee = ?5)
     AND (?6 IS NULL OR subject LIKE ?6 OR requester LIKE ?6
          OR number IN (SELECT ticket FROM messages WHERE body LIKE ?6))
-    AND (?7 = 0 OR status IN ('new', 'open', 'pending'))";
+    AND (?7 = 0 OR status IN ('new', 'open', 'pending'))
+    AND (?1 IS NOT NULL OR status != 'spam')";
 
 /// The filter's words as a LIKE pattern (their own `%` and `_` dropped).
 fn search_pattern(f: &TicketFilter) -> Option<String> {

@@ -20,7 +20,8 @@ fn report_rows(c: &Connection, from: i64, to: i64) -> Result<Vec<TicketFacts>, S
     let mut stmt = c
         .prepare(
             "SELECT number, subject, priority, category, team, assignee, created_at, first_response_at,
-                    resolved_at, closed_at, rating, rating_comment, rated_agent, rated_at, survey_sent_at
+                    resolved_at, closed_at, rating, rating_comment, rated_agent, rated_at, survey_sent_at,
+                    status = 'spam'
              FROM tickets
              WHERE created_at < ?2
                AND (closed_at IS NULL OR closed_at >= ?1 OR updated_at >= ?1
@@ -47,6 +48,7 @@ fn report_rows(c: &Connection, from: i64, to: i64) -> Result<Vec<TicketFacts>, S
                 rated_agent: r.get(12)?,
                 rated_at: r.get(13)?,
                 survey_sent_at: r.get(14)?,
+                spam: r.get(15)?,
                 ..TicketFacts::default()
             })
         })

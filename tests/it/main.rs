@@ -23,6 +23,7 @@
 //! - `tls`: IMAP over implicit TLS and STARTTLS, certificates verified.
 //! - `starttls`: STARTTLS on SMTP and IMAP proven in the servers' logs, a server without it refused, a certificate for another host refused (private labs).
 //! - `poison`: one hostile mail (a display name with line breaks) does not stop a mailbox, over IMAP and Maildir.
+//! - `spam`: real rspamd: GTUBE is spam (no ack, no notice), `#spam`/`#notspam` teach it, rspamd stopped or hanging never stops intake; DMARC fail gets no ack.
 //! - `chaos`: faults on private mail servers: SIGKILL, Postfix down, Dovecot restarts, vacation replies, robot ping-pong.
 //!
 //! The tests that talk to mail servers need the lab instance
@@ -43,6 +44,7 @@ mod limits;
 mod mailservers;
 mod poison;
 mod sla;
+mod spam;
 mod spine;
 mod starttls;
 mod tls;

@@ -1,0 +1,312 @@
+//! Spam decisions on constructed mail: a verdict on a new request, the
+//! outage, backscatter by authentication, and agents' `#spam`/`#notspam`.
+
+use super::*;
+use crate::config::Config;
+use crate::desk::decide::{Known, decide};
+use crate::desk::ticket::{Field, Status};
+use crate::inbound::parse;
+use crate::thread::Link;
+use std::path::Path;
+
+const NOW: i64 = 1_796_004_000_000;
+
+fn policy(spam: &str) -> Policy {
+    let cfg = Config::from_toml(
+        &format!(
+            r#"
+[desk]
+address = "helpdesk@example.test"
+[workflow]
+agent-authentication = "none"
+trusted-authserv-ids = ["mx.example.test"]
+[[team]]
+name = "service-desk"
+tier = "L1"
+address = "desk-team@corp.test"
+[[agent]]
+name = "alice"
+addresses = ["alice@corp.test"]
+team = "service-desk"
+[spam]
+{spam}
+"#
+        ),
+        Path::new("t.toml"),
+        Path::new("."),
+    )
+    .unwrap();
+    crate::pipeline::policy_from_config(&cfg, crate::thread::IdKey::fixed(7)).unwrap()
+}
+
+fn request(extra_headers: &str) -> Inbound {
+    parse(
+        format!(
+            "{extra_headers}From: Li Wei <li@sender.example>\r\nTo: helpdesk@example.test\r\n\
+             Subject: Printer broken\r\nMessage-ID: <req-1@sender.example>\r\n\r\n\
+             The printer on floor 3 prints nothing.\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap()
+}
+
+fn decide_new(p: &Policy, m: &Inbound, screen: Option<&Screen>) -> Vec<Effect> {
+    let known = Known {
+        next_number: 7,
+        screen,
+        ..Known::default()
+    };
+    decide(p, m, &known, NOW)
+}
+
+fn sends(fx: &[Effect]) -> Vec<&'static str> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Send(m) => Some(m.template),
+            _ => None,
+        })
+        .collect()
+}
+
+fn status_to(fx: &[Effect]) -> Option<String> {
+    fx.iter().find_map(|e| match e {
+        Effect::Update {
+            field: Field::Status,
+            new,
+            ..
+        } => new.clone(),
+        _ => None,
+    })
+}
+
+fn events(fx: &[Effect]) -> Vec<(&'static str, String)> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Event { kind, detail, .. } => Some((*kind, detail.clone().unwrap_or_default())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn verdict(o: ActionOutcome, by: &str) -> Screen {
+    Screen {
+        verdict: Some((o, by.into())),
+        failed: None,
+    }
+}
+
+#[test]
+fn a_clean_request_is_acknowledged_and_the_team_told() {
+    let p = policy("");
+    let clean = verdict(
+        ActionOutcome::NotSpam,
+        "rspamd: no action (score 0.10 / 15.00)",
+    );
+    let fx = decide_new(&p, &request(""), Some(&clean));
+    assert_eq!(sends(&fx), ["ack", "notify-new"], "{fx:?}");
+    assert_eq!(status_to(&fx), None);
+}
+
+#[test]
+fn spam_becomes_a_spam_ticket_nobody_hears_of() {
+    let p = policy("");
+    let s = verdict(ActionOutcome::Spam, "rspamd: reject (score 15.00 / 15.00)");
+    let fx = decide_new(&p, &request(""), Some(&s));
+    assert!(matches!(fx[0], Effect::CreateTicket(_)), "{fx:?}");
+    assert!(sends(&fx).is_empty(), "no ack, no team notice: {fx:?}");
+    assert_eq!(status_to(&fx).as_deref(), Some("spam"));
+    let ev = events(&fx);
+    assert!(
+        ev.iter()
+            .any(|(k, d)| *k == "no-acknowledgement" && d.contains("rspamd: reject")),
+        "{ev:?}"
+    );
+}
+
+#[test]
+fn spam_can_be_recorded_without_a_ticket() {
+    let p = policy("outcome = \"record\"");
+    let s = verdict(ActionOutcome::Spam, "filter header X-Spam-Flag: YES");
+    let fx = decide_new(&p, &request(""), Some(&s));
+    match &fx[..] {
+        [Effect::Ignore { reason }] => assert!(reason.contains("X-Spam-Flag"), "{reason}"),
+        _ => panic!("{fx:?}"),
+    }
+}
+
+#[test]
+fn suspect_mail_is_a_ticket_without_acknowledgement() {
+    let p = policy("");
+    let s = verdict(
+        ActionOutcome::NoAck,
+        "rspamd: add header (score 6.00 / 15.00)",
+    );
+    let fx = decide_new(&p, &request(""), Some(&s));
+    assert_eq!(sends(&fx), ["notify-new"], "{fx:?}");
+    assert_eq!(status_to(&fx), None);
+}
+
+#[test]
+fn an_outage_is_recorded_and_the_mail_goes_on() {
+    let p = policy("");
+    let s = Screen {
+        verdict: None,
+        failed: Some("asking rspamd at http://127.0.0.1:1/checkv2: io: Connection refused".into()),
+    };
+    let fx = decide_new(&p, &request(""), Some(&s));
+    assert_eq!(sends(&fx), ["ack", "notify-new"], "{fx:?}");
+    let ev = events(&fx);
+    assert!(
+        ev.iter()
+            .any(|(k, d)| *k == CHECK_FAILED && d.contains("processed as not spam")),
+        "{ev:?}"
+    );
+}
+
+#[test]
+fn a_forged_sender_gets_no_acknowledgement() {
+    let p = policy("");
+    let dmarc = "Authentication-Results: mx.example.test; dmarc=fail (p=reject) header.from=sender.example\r\n";
+    let fx = decide_new(&p, &request(dmarc), None);
+    assert_eq!(sends(&fx), ["notify-new"], "ticket made, no ack: {fx:?}");
+    let ev = events(&fx);
+    assert!(
+        ev.iter()
+            .any(|(k, d)| *k == "no-acknowledgement" && d.contains("DMARC fail")),
+        "{ev:?}"
+    );
+    let spf = "Authentication-Results: mx.example.test; spf=fail smtp.mailfrom=li@sender.example; dkim=none\r\n";
+    assert_eq!(sends(&decide_new(&p, &request(spf), None)), ["notify-new"]);
+    // An aligned DKIM pass outweighs an SPF fail (a forwarder broke SPF).
+    let forwarded = "Authentication-Results: mx.example.test; spf=fail smtp.mailfrom=li@sender.example; dkim=pass header.d=sender.example\r\n";
+    assert_eq!(
+        sends(&decide_new(&p, &request(forwarded), None)),
+        ["ack", "notify-new"]
+    );
+    // Only the trusted server's word counts.
+    let untrusted = "Authentication-Results: evil.test; dmarc=fail header.from=sender.example\r\n";
+    assert_eq!(
+        sends(&decide_new(&p, &request(untrusted), None)),
+        ["ack", "notify-new"]
+    );
+    // The admin can turn it off.
+    let off = policy("no-backscatter = false");
+    assert_eq!(
+        sends(&decide_new(&off, &request(dmarc), None)),
+        ["ack", "notify-new"]
+    );
+}
+
+fn spam_ticket(status: Status) -> TicketState {
+    TicketState {
+        number: 7,
+        status: Some(status),
+        requester: "li@sender.example".into(),
+        subject: "Printer broken".into(),
+        thread: vec!["req-1@sender.example".into()],
+        created_at: NOW - 3_600_000,
+        ..TicketState::default()
+    }
+}
+
+fn agent_mail(body: &str) -> Inbound {
+    parse(
+        format!(
+            "From: alice@corp.test\r\nTo: helpdesk@example.test\r\nSubject: Re: [#7] Printer broken\r\n\
+             Message-ID: <a-{}@corp.test>\r\n\r\n{body}\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .unwrap()
+}
+
+fn decide_on(p: &Policy, t: &TicketState, m: &Inbound) -> Vec<Effect> {
+    let link = Link::Tag(t.clone());
+    let known = Known {
+        link: Some(&link),
+        next_number: 8,
+        ..Known::default()
+    };
+    decide(p, m, &known, NOW)
+}
+
+#[test]
+fn an_agents_spam_teaches_rspamd_and_relays_nothing() {
+    let p = policy("rspamd-controller = \"http://127.0.0.1:11334\"");
+    let fx = decide_on(
+        &p,
+        &spam_ticket(Status::New),
+        &agent_mail("#spam\nBuy cheap watches, lol"),
+    );
+    assert_eq!(status_to(&fx).as_deref(), Some("spam"), "{fx:?}");
+    assert!(
+        fx.contains(&Effect::Spam(SpamEffect::Learn {
+            ticket: 7,
+            spam: true
+        })),
+        "{fx:?}"
+    );
+    assert!(sends(&fx).is_empty(), "nothing goes to a spammer: {fx:?}");
+    // Without a controller: the status only.
+    let fx = decide_on(
+        &policy(""),
+        &spam_ticket(Status::Open),
+        &agent_mail("#垃圾邮件"),
+    );
+    assert_eq!(status_to(&fx).as_deref(), Some("spam"));
+    assert!(!fx.iter().any(|e| matches!(e, Effect::Spam(_))), "{fx:?}");
+}
+
+#[test]
+fn notspam_restores_the_ticket_and_sends_the_acknowledgement_it_never_got() {
+    let p = policy("rspamd-controller = \"http://127.0.0.1:11334\"");
+    let fx = decide_on(&p, &spam_ticket(Status::Spam), &agent_mail("#notspam"));
+    let statuses: Vec<String> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Update {
+                field: Field::Status,
+                new: Some(n),
+                ..
+            } => Some(n.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(statuses, ["new", "open"], "{fx:?}");
+    let ack = fx
+        .iter()
+        .find_map(|e| match e {
+            Effect::Send(m) if m.template == "ack" => Some(m),
+            _ => None,
+        })
+        .expect("the acknowledgement");
+    assert_eq!(ack.to[0].address, "li@sender.example");
+    assert_eq!(ack.in_reply_to.as_deref(), Some("req-1@sender.example"));
+    assert!(fx.contains(&Effect::Spam(SpamEffect::Learn {
+        ticket: 7,
+        spam: false
+    })));
+    // #非垃圾邮件 on a ticket that is not spam is refused with a reason.
+    let fx = decide_on(&p, &spam_ticket(Status::Open), &agent_mail("#非垃圾邮件"));
+    let ev = events(&fx);
+    assert!(
+        ev.iter()
+            .any(|(k, d)| *k == "commands-refused" && d.contains("not spam")),
+        "{ev:?}"
+    );
+}
+
+#[test]
+fn a_spammer_writing_again_wakes_nothing() {
+    let p = policy("");
+    let t = spam_ticket(Status::Spam);
+    let m = parse(
+        b"From: li@sender.example\r\nTo: helpdesk@example.test\r\nSubject: Re: [#7] Printer broken\r\n\
+          Message-ID: <again@sender.example>\r\n\r\nDid you get my offer?\r\n",
+    )
+    .unwrap();
+    let fx = decide_on(&p, &t, &m);
+    assert_eq!(status_to(&fx), None, "{fx:?}");
+}
