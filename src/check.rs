@@ -135,10 +135,21 @@ pub async fn each(config: &Config, mut found: impl FnMut(Finding)) {
         Ok(s) => s.mailbox_panics().unwrap_or_default(),
         Err(_) => Vec::new(),
     };
+    let histories: Vec<Vec<Finding>> = config
+        .mailboxes
+        .iter()
+        .map(|m| match &store {
+            Ok(s) => history(s, m),
+            Err(_) => Vec::new(),
+        })
+        .collect();
     drop(store);
     crate::tls::init();
-    for m in &config.mailboxes {
+    for (m, history) in config.mailboxes.iter().zip(histories) {
         for f in mailbox(config, m).await {
+            found(f);
+        }
+        for f in history {
             found(f);
         }
     }
@@ -268,6 +279,82 @@ async fn mailbox(config: &Config, m: &MailboxConfig) -> Vec<Finding> {
             Err(e) => vec![Finding::new(Level::Fail, &what, e)],
         },
     }
+}
+
+/// What the mailbox's first connection left alone, and imports of old
+/// mail: finished, or waiting to be resumed.
+fn history(store: &Store, m: &MailboxConfig) -> Vec<Finding> {
+    let what = format!("mailbox {}", m.name);
+    let mut out = Vec::new();
+    let imports = store.imports(&m.name).unwrap_or_default();
+    let first = match store.first_connect(&m.name) {
+        Ok(Some(f)) => f,
+        Ok(None) => {
+            out.push(Finding::new(
+                Level::Ok,
+                &what,
+                format!(
+                    "not connected yet: mail already in the folder then will be {}",
+                    match m.on_first_connect {
+                        crate::desk::history::FirstConnect::NewOnly =>
+                            "left alone (on-first-connect = \"new-only\")",
+                        crate::desk::history::FirstConnect::Import =>
+                            "recorded as history (on-first-connect = \"import\")",
+                        crate::desk::history::FirstConnect::Process =>
+                            "processed as new mail (on-first-connect = \"process\")",
+                    }
+                ),
+            ));
+            return out;
+        }
+        Err(e) => return vec![Finding::new(Level::Warn, &what, e.to_string())],
+    };
+    let own_import = imports
+        .iter()
+        .any(|i| i.folder == first.folder && i.finished_at.is_some());
+    if first.policy == "new-only" && first.existing > 0 && !own_import {
+        out.push(Finding::new(
+            Level::Warn,
+            &what,
+            format!(
+                "{} messages that were in {} at the first connection ({}) were left alone; \
+                 to record them as history: postdesk import --mailbox {}",
+                first.existing,
+                first.folder,
+                crate::desk::when::iso(first.at),
+                m.name
+            ),
+        ));
+    }
+    for i in imports {
+        let detail = match i.finished_at {
+            Some(at) => format!(
+                "imported {} old mails from {} as history ({})",
+                i.imported,
+                i.folder,
+                crate::desk::when::iso(at)
+            ),
+            None => format!(
+                "an import of {} stopped after UID {} ({} mails so far); to go on: postdesk import --mailbox {}{}",
+                i.folder,
+                i.done_uid,
+                i.imported,
+                m.name,
+                if i.folder == m.folder {
+                    String::new()
+                } else {
+                    format!(" --folder {}", i.folder)
+                }
+            ),
+        };
+        let level = if i.finished_at.is_some() {
+            Level::Ok
+        } else {
+            Level::Warn
+        };
+        out.push(Finding::new(level, &what, detail));
+    }
+    out
 }
 
 /// How many of a folder's newest messages `check` reads the

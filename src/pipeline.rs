@@ -9,9 +9,12 @@
 //!   (which ticket, KB suggestions, limits already used), run against the
 //!   store before deciding.
 //! - `apply`: the effect interpreter.
+//! - `history`: old mail recorded as history (`postdesk import`, a first
+//!   connection with `on-first-connect = "import"`).
 
 mod apply;
 mod engine;
+mod history;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
@@ -30,6 +33,7 @@ use crate::thread::{self, Link, Lookup};
 
 use apply::{Context, apply};
 pub use engine::{Engine, EngineError, for_reading, policy_from_config};
+pub use history::import_batch;
 
 /// One raw message from a source, with its UID when the source has them.
 #[derive(Debug, Clone)]

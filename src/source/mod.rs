@@ -4,6 +4,7 @@
 //! [`crate::pipeline`] and moves its checkpoint in the same commit.
 
 pub mod imap;
+pub mod import;
 pub mod maildir;
 
 use std::sync::{Arc, Mutex};

@@ -3,6 +3,7 @@
 //! All SQL lives under this module. One `Store` is one connection; the daemon
 //! gives each task its own (WAL lets readers run beside the writer).
 
+mod history;
 mod kb;
 mod read;
 mod report;
@@ -19,6 +20,7 @@ use crate::inbound::Inbound;
 use crate::lang::Lang;
 use crate::thread::MAX_REFERENCES;
 
+pub use history::{FirstConnectRow, ImportRow};
 pub use kb::{KbEntry, KbHit, KbReview, NewEntry};
 pub use read::{
     EventRow, MailboxPanics, MessageRow, OutboxRow, QuarantineRow, TicketDetail, TicketFilter,
@@ -38,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/008_install_secrets.sql"),
     include_str!("migrations/009_mailbox_panics.sql"),
     include_str!("migrations/010_fingerprints.sql"),
+    include_str!("migrations/012_first_connect.sql"),
 ];
 
 /// A database failure, with what we were doing.

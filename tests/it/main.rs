@@ -14,6 +14,7 @@
 //! - `cli`: the command line on the built-in defaults, `ingest`, config errors (no mail server).
 //! - `cli_admin`: ticket management, export, report and knowledge base from the shell (no mail server).
 //! - `daemon`: `postdesk::daemon::run` in process on a Maildir and files, stopped by a oneshot (no mail server).
+//! - `firstconnect`: a fresh desk on a folder that already holds mail (IMAP and Maildir): old mail left alone or imported as history, `postdesk import` resumed after a kill.
 //! - `spine`: request, acknowledgement, reply, restarts, UIDVALIDITY, quarantine.
 //! - `agents`: agents working by e-mail: notices, relays, commands, survey.
 //! - `sla`: escalation to L2 once, across restarts.
@@ -33,6 +34,7 @@ mod chaos;
 mod cli;
 mod cli_admin;
 mod daemon;
+mod firstconnect;
 mod harness;
 mod kb_report;
 mod mailservers;
