@@ -19,6 +19,7 @@ use std::path::Path;
 
 use crate::config::{Config, MailboxConfig, SourceKind};
 use crate::pipeline::Engine;
+use crate::source::capabilities::ServerCaps;
 use crate::store::Store;
 
 /// How a check went.
@@ -270,8 +271,9 @@ async fn mailbox(config: &Config, m: &MailboxConfig) -> Vec<Finding> {
             )]
         }
         SourceKind::Imap => match imap_login(config, m).await {
-            Ok((detail, headers)) => {
+            Ok((detail, headers, caps)) => {
                 let mut out = vec![Finding::new(Level::Ok, &what, detail)];
+                out.extend(extensions(&what, m, &caps));
                 let trusted = &config.workflow.trusted_authserv_ids;
                 out.extend(authentication_results(&what, &m.folder, trusted, &headers));
                 out
@@ -364,13 +366,19 @@ const NEWEST: u32 = 5;
 /// Logs in and selects the folder; returns what it found and, when trusted
 /// authserv-ids are set, the newest messages' Authentication-Results
 /// header blocks, newest first.
-async fn imap_login(config: &Config, m: &MailboxConfig) -> Result<(String, Vec<Vec<u8>>), String> {
+async fn imap_login(
+    config: &Config,
+    m: &MailboxConfig,
+) -> Result<(String, Vec<Vec<u8>>, ServerCaps), String> {
     let mut m = m.clone();
     m.ca_file = m.ca_file.as_deref().map(|p| config.resolve(p));
     let password = m.secret().load(&config.base_dir)?;
     let mut s = crate::source::imap::connect(&m, password.as_ref())
         .await
         .map_err(|e| e.to_string())?;
+    let caps = crate::source::imap::capabilities(&mut s)
+        .await
+        .map_err(|e| format!("logged in, but CAPABILITY: {e}"))?;
     let mb = s
         .select(&m.folder)
         .await
@@ -396,7 +404,27 @@ async fn imap_login(config: &Config, m: &MailboxConfig) -> Result<(String, Vec<V
         m.folder,
         mb.exists
     );
-    Ok((detail, headers))
+    Ok((detail, headers, caps))
+}
+
+/// The server's extensions, and what postdesk does without those missing
+/// (a warning where the settings ask for something the server cannot do).
+fn extensions(what: &str, m: &MailboxConfig, caps: &ServerCaps) -> Vec<Finding> {
+    let mut out = vec![Finding::new(
+        Level::Ok,
+        what,
+        format!("the server offers {}", caps.all.join(" ")),
+    )];
+    let quarantine = m.quarantine_folder.is_some();
+    for note in crate::source::capabilities::without(caps, m.after, m.idle, quarantine) {
+        let level = if note.contains("not needed") {
+            Level::Ok
+        } else {
+            Level::Warn
+        };
+        out.push(Finding::new(level, what, note));
+    }
+    out
 }
 
 /// Whether mail in `folder` can prove agents: when trusted authserv-ids

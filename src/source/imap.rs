@@ -17,6 +17,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::capabilities::{self, Moving, ServerCaps};
 use super::{Backoff, SharedStore, batches, import, now_ms};
 use crate::config::{AfterProcessing, MailboxConfig, Secret, Security};
 use crate::desk::history::{self, FirstConnect};
@@ -238,12 +239,20 @@ impl Watcher {
 
     async fn session(&self, backoff: &mut Backoff) -> Result<(), ImapError> {
         let mut session = connect(&self.cfg, self.password.as_ref()).await?;
-        let caps = timed("CAPABILITY", async {
-            session.capabilities().await.map_err(conn_err("CAPABILITY"))
-        })
-        .await?;
-        let can_idle = caps.has_str("IDLE");
-        if self.cfg.after == AfterProcessing::Move
+        let caps = capabilities(&mut session).await?;
+        let can_idle = caps.idle;
+        for note in capabilities::without(
+            &caps,
+            self.cfg.after,
+            self.cfg.idle,
+            self.cfg.quarantine_folder.is_some(),
+        )
+        .iter()
+        .filter(|n| !n.contains("not needed"))
+        {
+            tracing::warn!(mailbox = %self.cfg.name, "the server offers {}: {note}", caps.all.join(" "));
+        }
+        if capabilities::after(self.cfg.after, &caps) == AfterProcessing::Move
             && let Some(folder) = &self.cfg.move_to
         {
             // Exists already is fine; a real problem shows when moving.
@@ -256,7 +265,7 @@ impl Watcher {
         backoff.reset();
         loop {
             let selected = self.select(&mut session).await?;
-            self.drain(&mut session, selected).await?;
+            self.drain(&mut session, selected, &caps).await?;
             if self.cancel.is_cancelled() {
                 let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
                 return Ok(());
@@ -277,7 +286,12 @@ impl Watcher {
     }
 
     /// Fetches and commits everything after the checkpoint.
-    async fn drain(&self, session: &mut ImapSession, selected: Selected) -> Result<(), ImapError> {
+    async fn drain(
+        &self,
+        session: &mut ImapSession,
+        selected: Selected,
+        caps: &ServerCaps,
+    ) -> Result<(), ImapError> {
         let name = self.cfg.name.as_str();
         let uidvalidity = selected.uidvalidity;
         let cp = {
@@ -322,7 +336,7 @@ impl Watcher {
             }
             let items = self.fetch(session, &batch).await?;
             if let Some(prev) = in_flight.take() {
-                self.finish(session, prev).await?;
+                self.finish(session, prev, caps).await?;
             }
             let max_uid = batch.iter().copied().max().unwrap_or(last);
             let cp = Checkpoint {
@@ -341,7 +355,7 @@ impl Watcher {
             });
         }
         if let Some(prev) = in_flight.take() {
-            self.finish(session, prev).await?;
+            self.finish(session, prev, caps).await?;
         }
         Ok(())
     }
@@ -462,7 +476,12 @@ impl Watcher {
     }
 
     /// Waits for a batch's commit, then marks its messages on the server.
-    async fn finish(&self, session: &mut ImapSession, f: InFlight) -> Result<(), ImapError> {
+    async fn finish(
+        &self,
+        session: &mut ImapSession,
+        f: InFlight,
+        caps: &ServerCaps,
+    ) -> Result<(), ImapError> {
         let name = self.cfg.name.as_str();
         let tally = f
             .commit
@@ -487,10 +506,10 @@ impl Watcher {
             .filter(|u| !held.contains(u))
             .collect();
         if !held.is_empty() {
-            self.move_to_quarantine(session, &held).await?;
+            self.move_to_quarantine(session, &held, caps).await?;
         }
         if !done.is_empty() {
-            self.mark_processed(session, &done).await?;
+            self.mark_processed(session, &done, caps).await?;
         }
         Ok(())
     }
@@ -538,29 +557,33 @@ impl Watcher {
         &self,
         session: &mut ImapSession,
         uids: &[u32],
+        caps: &ServerCaps,
     ) -> Result<(), ImapError> {
         let Some(folder) = self.cfg.quarantine_folder.clone() else {
             return Ok(());
         };
         let set = uid_set(uids);
+        if capabilities::moving(caps) == Moving::MarkSeen {
+            // Unflagged, so a person looking at the folder still sees them as unread.
+            tracing::warn!(mailbox = %self.cfg.name, uids = %set, folder, "unprocessable messages stay in the folder: the server can move neither with MOVE nor with UIDPLUS");
+            return Ok(());
+        }
         tracing::warn!(mailbox = %self.cfg.name, uids = %set, folder, "moving unprocessable messages to quarantine");
-        timed("UID MOVE quarantine", async {
-            let _ = session.create(&folder).await;
-            session
-                .uid_mv(&set, &folder)
-                .await
-                .map_err(|e| ImapError::Connection(format!("moving to {folder}: {e}")))
+        let _ = timed("CREATE", async {
+            session.create(&folder).await.map_err(conn_err("CREATE"))
         })
-        .await
+        .await;
+        move_uids(session, &set, &folder, caps).await
     }
 
     async fn mark_processed(
         &self,
         session: &mut ImapSession,
         uids: &[u32],
+        caps: &ServerCaps,
     ) -> Result<(), ImapError> {
         let set = uid_set(uids);
-        match self.cfg.after {
+        match capabilities::after(self.cfg.after, caps) {
             AfterProcessing::Keep => Ok(()),
             AfterProcessing::Seen => {
                 timed("UID STORE", async {
@@ -575,13 +598,7 @@ impl Watcher {
             }
             AfterProcessing::Move => {
                 let folder = self.cfg.move_to.clone().unwrap_or_default();
-                timed("UID MOVE", async {
-                    session
-                        .uid_mv(&set, &folder)
-                        .await
-                        .map_err(|e| ImapError::Connection(format!("moving to {folder}: {e}")))
-                })
-                .await
+                move_uids(session, &set, &folder, caps).await
             }
         }
     }
@@ -618,6 +635,76 @@ impl Watcher {
             handle.done().await.map_err(conn_err("IDLE DONE"))
         })
         .await
+    }
+}
+
+/// The server's capabilities, asked for after login (they may differ from
+/// those before it).
+pub async fn capabilities(session: &mut ImapSession) -> Result<ServerCaps, ImapError> {
+    let caps = timed("CAPABILITY", async {
+        session.capabilities().await.map_err(conn_err("CAPABILITY"))
+    })
+    .await?;
+    let mut words: Vec<String> = caps
+        .iter()
+        .map(|c| match c {
+            async_imap::types::Capability::Imap4rev1 => "IMAP4rev1".to_string(),
+            async_imap::types::Capability::Auth(a) => format!("AUTH={a}"),
+            async_imap::types::Capability::Atom(a) => a.to_string(),
+        })
+        .collect();
+    // async-imap keeps them in a hash set: sorted, `check` prints the same line each time.
+    words.sort();
+    Ok(ServerCaps::from_words(words))
+}
+
+/// Moves the messages `set` to `folder` the way this server can: UID MOVE,
+/// or UID COPY + UID STORE \Deleted + UID EXPUNGE of just those UIDs. Never
+/// a plain EXPUNGE: it would also remove mail other clients marked deleted.
+async fn move_uids(
+    session: &mut ImapSession,
+    set: &str,
+    folder: &str,
+    caps: &ServerCaps,
+) -> Result<(), ImapError> {
+    let moved =
+        |e: async_imap::error::Error| ImapError::Connection(format!("moving to {folder}: {e}"));
+    match capabilities::moving(caps) {
+        Moving::Move => {
+            timed("UID MOVE", async {
+                session.uid_mv(set, folder).await.map_err(moved)
+            })
+            .await
+        }
+        Moving::CopyExpunge => {
+            timed("UID COPY", async {
+                session.uid_copy(set, folder).await.map_err(moved)
+            })
+            .await?;
+            timed("UID STORE \\Deleted", async {
+                let stream = session
+                    .uid_store(set, "+FLAGS.SILENT (\\Deleted)")
+                    .await
+                    .map_err(conn_err("UID STORE"))?;
+                let _: Vec<_> = stream.try_collect().await.map_err(conn_err("UID STORE"))?;
+                Ok(())
+            })
+            .await?;
+            timed("UID EXPUNGE", async {
+                let stream = session
+                    .uid_expunge(set)
+                    .await
+                    .map_err(conn_err("UID EXPUNGE"))?;
+                let _: Vec<_> = stream
+                    .try_collect()
+                    .await
+                    .map_err(conn_err("UID EXPUNGE"))?;
+                Ok(())
+            })
+            .await
+        }
+        // The caller marks them seen instead (see capabilities::after).
+        Moving::MarkSeen => Ok(()),
     }
 }
 

@@ -16,6 +16,7 @@
 //! - `daemon`: `postdesk::daemon::run` in process on a Maildir and files, stopped by a oneshot (no mail server).
 //! - `firstconnect`: a fresh desk on a folder that already holds mail (IMAP and Maildir): old mail left alone or imported as history, `postdesk import` resumed after a kill.
 //! - `spine`: request, acknowledgement, reply, restarts, UIDVALIDITY, quarantine.
+//! - `strict_server`: a server that offers less than Dovecot (a strict front that refuses unadvertised commands): no MOVE, UIDPLUS or IDLE.
 //! - `agents`: agents working by e-mail: notices, relays, commands, survey.
 //! - `sla`: escalation to L2 once, across restarts.
 //! - `kb_report`: knowledge-base suggestions and the scheduled review.
@@ -41,4 +42,5 @@ mod mailservers;
 mod poison;
 mod sla;
 mod spine;
+mod strict_server;
 mod tls;
