@@ -19,6 +19,7 @@ use std::path::Path;
 
 use crate::config::{Config, MailboxConfig, SourceKind};
 use crate::pipeline::Engine;
+use crate::source::capabilities::ServerCaps;
 use crate::store::Store;
 
 /// How a check went.
@@ -135,10 +136,21 @@ pub async fn each(config: &Config, mut found: impl FnMut(Finding)) {
         Ok(s) => s.mailbox_panics().unwrap_or_default(),
         Err(_) => Vec::new(),
     };
+    let histories: Vec<Vec<Finding>> = config
+        .mailboxes
+        .iter()
+        .map(|m| match &store {
+            Ok(s) => history(s, m),
+            Err(_) => Vec::new(),
+        })
+        .collect();
     drop(store);
     crate::tls::init();
-    for m in &config.mailboxes {
+    for (m, history) in config.mailboxes.iter().zip(histories) {
         for f in mailbox(config, m).await {
+            found(f);
+        }
+        for f in history {
             found(f);
         }
     }
@@ -259,8 +271,9 @@ async fn mailbox(config: &Config, m: &MailboxConfig) -> Vec<Finding> {
             )]
         }
         SourceKind::Imap => match imap_login(config, m).await {
-            Ok((detail, headers)) => {
+            Ok((detail, headers, caps)) => {
                 let mut out = vec![Finding::new(Level::Ok, &what, detail)];
+                out.extend(extensions(&what, m, &caps));
                 let trusted = &config.workflow.trusted_authserv_ids;
                 out.extend(authentication_results(&what, &m.folder, trusted, &headers));
                 out
@@ -270,6 +283,82 @@ async fn mailbox(config: &Config, m: &MailboxConfig) -> Vec<Finding> {
     }
 }
 
+/// What the mailbox's first connection left alone, and imports of old
+/// mail: finished, or waiting to be resumed.
+fn history(store: &Store, m: &MailboxConfig) -> Vec<Finding> {
+    let what = format!("mailbox {}", m.name);
+    let mut out = Vec::new();
+    let imports = store.imports(&m.name).unwrap_or_default();
+    let first = match store.first_connect(&m.name) {
+        Ok(Some(f)) => f,
+        Ok(None) => {
+            out.push(Finding::new(
+                Level::Ok,
+                &what,
+                format!(
+                    "not connected yet: mail already in the folder then will be {}",
+                    match m.on_first_connect {
+                        crate::desk::history::FirstConnect::NewOnly =>
+                            "left alone (on-first-connect = \"new-only\")",
+                        crate::desk::history::FirstConnect::Import =>
+                            "recorded as history (on-first-connect = \"import\")",
+                        crate::desk::history::FirstConnect::Process =>
+                            "processed as new mail (on-first-connect = \"process\")",
+                    }
+                ),
+            ));
+            return out;
+        }
+        Err(e) => return vec![Finding::new(Level::Warn, &what, e.to_string())],
+    };
+    let own_import = imports
+        .iter()
+        .any(|i| i.folder == first.folder && i.finished_at.is_some());
+    if first.policy == "new-only" && first.existing > 0 && !own_import {
+        out.push(Finding::new(
+            Level::Warn,
+            &what,
+            format!(
+                "{} messages that were in {} at the first connection ({}) were left alone; \
+                 to record them as history: postdesk import --mailbox {}",
+                first.existing,
+                first.folder,
+                crate::desk::when::iso(first.at),
+                m.name
+            ),
+        ));
+    }
+    for i in imports {
+        let detail = match i.finished_at {
+            Some(at) => format!(
+                "imported {} old mails from {} as history ({})",
+                i.imported,
+                i.folder,
+                crate::desk::when::iso(at)
+            ),
+            None => format!(
+                "an import of {} stopped after UID {} ({} mails so far); to go on: postdesk import --mailbox {}{}",
+                i.folder,
+                i.done_uid,
+                i.imported,
+                m.name,
+                if i.folder == m.folder {
+                    String::new()
+                } else {
+                    format!(" --folder {}", i.folder)
+                }
+            ),
+        };
+        let level = if i.finished_at.is_some() {
+            Level::Ok
+        } else {
+            Level::Warn
+        };
+        out.push(Finding::new(level, &what, detail));
+    }
+    out
+}
+
 /// How many of a folder's newest messages `check` reads the
 /// Authentication-Results of.
 const NEWEST: u32 = 5;
@@ -277,13 +366,19 @@ const NEWEST: u32 = 5;
 /// Logs in and selects the folder; returns what it found and, when trusted
 /// authserv-ids are set, the newest messages' Authentication-Results
 /// header blocks, newest first.
-async fn imap_login(config: &Config, m: &MailboxConfig) -> Result<(String, Vec<Vec<u8>>), String> {
+async fn imap_login(
+    config: &Config,
+    m: &MailboxConfig,
+) -> Result<(String, Vec<Vec<u8>>, ServerCaps), String> {
     let mut m = m.clone();
     m.ca_file = m.ca_file.as_deref().map(|p| config.resolve(p));
     let password = m.secret().load(&config.base_dir)?;
     let mut s = crate::source::imap::connect(&m, password.as_ref())
         .await
         .map_err(|e| e.to_string())?;
+    let caps = crate::source::imap::capabilities(&mut s)
+        .await
+        .map_err(|e| format!("logged in, but CAPABILITY: {e}"))?;
     let mb = s
         .select(&m.folder)
         .await
@@ -309,7 +404,27 @@ async fn imap_login(config: &Config, m: &MailboxConfig) -> Result<(String, Vec<V
         m.folder,
         mb.exists
     );
-    Ok((detail, headers))
+    Ok((detail, headers, caps))
+}
+
+/// The server's extensions, and what postdesk does without those missing
+/// (a warning where the settings ask for something the server cannot do).
+fn extensions(what: &str, m: &MailboxConfig, caps: &ServerCaps) -> Vec<Finding> {
+    let mut out = vec![Finding::new(
+        Level::Ok,
+        what,
+        format!("the server offers {}", caps.all.join(" ")),
+    )];
+    let quarantine = m.quarantine_folder.is_some();
+    for note in crate::source::capabilities::without(caps, m.after, m.idle, quarantine) {
+        let level = if note.contains("not needed") {
+            Level::Ok
+        } else {
+            Level::Warn
+        };
+        out.push(Finding::new(level, what, note));
+    }
+    out
 }
 
 /// Whether mail in `folder` can prove agents: when trusted authserv-ids

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::desk::history::FirstConnect;
 use crate::desk::kb::KbConfig;
 use crate::desk::limits::Limits;
 use crate::desk::people::{AgentConfig, TeamConfig};
@@ -259,6 +260,9 @@ pub struct MailboxConfig {
     pub language: Option<Lang>,
     /// The address requesters write to, when it differs from `desk.address`.
     pub address: Option<String>,
+    /// What the first connection does with mail already in the folder.
+    #[serde(default)]
+    pub on_first_connect: FirstConnect,
 }
 
 impl MailboxConfig {
@@ -436,6 +440,10 @@ impl Config {
                 path: Some(PathBuf::from("inbox")),
                 language: None,
                 address: None,
+                // The built-in desk's Maildir is its own drop box, made by
+                // postdesk (`run` says where to drop mail): what is in it
+                // was put there for the desk, not an organisation's old mail.
+                on_first_connect: FirstConnect::Process,
             }],
             outbox: OutboxConfig::default(),
             storage: Storage::default(),

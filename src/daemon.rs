@@ -118,6 +118,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                             poll: m.poll_interval,
                             batch_size: m.batch_size,
                             batch_bytes: m.batch_bytes,
+                            on_first_connect: m.on_first_connect,
                             engine: engine.clone(),
                             store: store_task.clone(),
                             outbox: notify.clone(),

@@ -128,6 +128,10 @@ enum Command {
         /// Message files; `-` or nothing reads one message from stdin.
         files: Vec<PathBuf>,
     },
+    /// Record a mailbox's old mail as history: closed tickets with their
+    /// threads, nothing sent, no SLA, not in reviews. Resumable: run it again
+    /// after a crash or Ctrl-C and it goes on where it stopped.
+    Import(ImportArgs),
     /// List tickets, newest first, with filters.
     Tickets(TicketsArgs),
     /// Show one ticket with its messages and timeline; change it (`set`) or
@@ -162,6 +166,22 @@ enum Command {
     /// time zone): volumes, times against the SLA, backlog, satisfaction,
     /// recurring problems, per agent and team.
     Report(ReportArgs),
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// The `[[mailbox]]` to import into (its name).
+    #[arg(long)]
+    mailbox: String,
+    /// Only mail of this day or later, YYYY-MM-DD (IMAP: the day the server
+    /// received it; Maildir: the mail's Date).
+    #[arg(long, value_name = "DATE")]
+    since: Option<String>,
+    /// Another folder of the account (IMAP), or a Maildir++ subfolder
+    /// (`.Archive`); default: the mailbox's own folder, up to where the
+    /// desk started.
+    #[arg(long)]
+    folder: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -321,6 +341,7 @@ fn main() -> ExitCode {
         Command::Run => run(config),
         Command::Check => check(config),
         Command::Ingest { mailbox, files } => return ingest(config, mailbox, files),
+        Command::Import(args) => import(config, args),
         Command::Tickets(args) => tickets(config, args),
         Command::Ticket {
             number,
@@ -486,6 +507,134 @@ fn sla_narrowing(
         due_by: now.saturating_add(within),
         running_only: due.within.is_none(),
     }))
+}
+
+fn import(config: Config, a: ImportArgs) -> Result<ExitCode> {
+    use postdesk::config::SourceKind;
+    use postdesk::source::import;
+    let since = match &a.since {
+        Some(d) => Some(
+            d.parse::<jiff::civil::Date>()
+                .with_context(|| format!("--since {d}: expected a day like 2026-01-31"))?,
+        ),
+        None => None,
+    };
+    let Some(m) = config.mailboxes.iter().find(|m| m.name == a.mailbox) else {
+        let names: Vec<&str> = config.mailboxes.iter().map(|m| m.name.as_str()).collect();
+        bail!(
+            "--mailbox {}: no such [[mailbox]] (configured: {})",
+            a.mailbox,
+            names.join(", ")
+        );
+    };
+    let mut m = m.clone();
+    m.ca_file = m.ca_file.as_deref().map(|p| config.resolve(p));
+    let engine = std::sync::Arc::new(Engine::new(config.clone())?);
+    let store = std::sync::Arc::new(std::sync::Mutex::new(engine.open_store()?));
+    let bar = progress_bar();
+    let mut progress = |p: import::Progress| {
+        bar.set_length(p.total);
+        bar.set_position(p.done);
+    };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let rt = runtime()?;
+    let stop = cancel.clone();
+    rt.spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        stop.cancel();
+    });
+    let out = rt.block_on(async {
+        match m.kind {
+            SourceKind::Imap => {
+                postdesk::tls::init();
+                let password = m
+                    .secret()
+                    .load(&config.base_dir)
+                    .map_err(anyhow::Error::msg)?;
+                let mut session = postdesk::source::imap::connect(&m, password.as_ref()).await?;
+                let folder = a.folder.clone().unwrap_or_else(|| m.folder.clone());
+                let job = import::Job {
+                    cfg: &m,
+                    folder: &folder,
+                    since,
+                    started_by: import::BY_COMMAND,
+                };
+                let out = import::imap_folder(
+                    &mut session,
+                    &store,
+                    &engine,
+                    &job,
+                    &cancel,
+                    &mut progress,
+                )
+                .await;
+                let _ =
+                    tokio::time::timeout(std::time::Duration::from_secs(5), session.logout()).await;
+                Ok::<_, anyhow::Error>(out?)
+            }
+            SourceKind::Maildir => {
+                let root = config.resolve(m.path.as_deref().unwrap_or(Path::new("maildir")));
+                let dir = match &a.folder {
+                    Some(f) => root.join(f),
+                    None => root,
+                };
+                let files = import::maildir_files(&dir, false)
+                    .with_context(|| format!("listing {}", dir.display()))?;
+                let job = import::MaildirJob {
+                    mailbox: m.name.clone(),
+                    folder: dir.display().to_string(),
+                    started_by: import::BY_COMMAND,
+                    batch_size: m.batch_size,
+                    batch_bytes: m.batch_bytes,
+                    since,
+                };
+                import::maildir_files_import(&store, &engine, &job, &files, &cancel, &mut progress)
+                    .await
+                    .map_err(anyhow::Error::msg)
+            }
+        }
+    })?;
+    bar.finish_and_clear();
+    let t = out.tally;
+    let resumed = out
+        .resumed_after
+        .map(|u| format!(" (resumed after UID {u})"))
+        .unwrap_or_default();
+    eprintln!(
+        "postdesk: {} {}: read {} mail(s){resumed}: {} ticket(s) recorded as history, {} joined their thread, {} already recorded, {} not about a ticket, {} quarantined; nothing was sent",
+        if out.finished {
+            "imported"
+        } else {
+            "stopped importing"
+        },
+        out.folder,
+        out.read,
+        t.created,
+        t.attached,
+        t.duplicates,
+        t.ignored,
+        t.quarantined
+    );
+    if !out.finished {
+        eprintln!("postdesk: run the same command again to go on where it stopped");
+        return Ok(ExitCode::from(EX_TEMPFAIL));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A progress bar (count, rate, time left) on a terminal; nothing otherwise,
+/// so logs and pipes get only the summary.
+fn progress_bar() -> indicatif::ProgressBar {
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "importing {bar:40} {pos}/{len} mails, {per_sec}, {eta} left",
+    ) {
+        bar.set_style(style);
+    }
+    bar
 }
 
 fn tickets(config: Config, a: TicketsArgs) -> Result<ExitCode> {

@@ -11,9 +11,12 @@
 //! - `apply`: the effect interpreter.
 //! - `screening`: the spam filters asked before deciding (headers, rspamd),
 //!   and the lessons for rspamd sent after the commit.
+//! - `history`: old mail recorded as history (`postdesk import`, a first
+//!   connection with `on-first-connect = "import"`).
 
 mod apply;
 mod engine;
+mod history;
 mod screening;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -34,6 +37,7 @@ use crate::thread::{self, Link, Lookup};
 
 use apply::{Context, apply};
 pub use engine::{Engine, EngineError, for_reading, policy_from_config};
+pub use history::import_batch;
 
 /// One raw message from a source, with its UID when the source has them.
 #[derive(Debug, Clone)]

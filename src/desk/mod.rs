@@ -13,7 +13,8 @@
 //! - the grammar of what people write: [`commands`], [`quote`]; who they
 //!   are: [`people`]; how tickets are sorted: [`rules`]; the knowledge base:
 //!   [`kb`]; the mails we write: [`mails`]; the status machine: [`lifecycle`];
-//!   times in words: [`when`]; spam and backscatter: [`spam`].
+//!   times in words: [`when`]; spam and backscatter: [`spam`]; mail that
+//!   was there before postdesk: [`history`].
 
 pub mod agent;
 pub mod automatic;
@@ -22,6 +23,7 @@ pub mod commands;
 pub mod decide;
 pub mod effect;
 pub mod flood;
+pub mod history;
 pub mod kb;
 pub mod lifecycle;
 pub mod limits;

@@ -17,16 +17,20 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{Backoff, SharedStore, batches, now_ms};
+use super::capabilities::{self, Moving, ServerCaps};
+use super::{Backoff, SharedStore, batches, import, now_ms};
 use crate::config::{AfterProcessing, MailboxConfig, Secret, Security};
+use crate::desk::history::{self, FirstConnect};
 use crate::pipeline::{Engine, Incoming};
 use crate::store::Checkpoint;
+use crate::store::FirstConnectRow;
 
 /// Anything we can speak IMAP over: plain TCP or TLS.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug> Io for T {}
 
-type ImapSession = Session<Box<dyn Io>>;
+/// A logged-in IMAP session, whatever the transport.
+pub type ImapSession = Session<Box<dyn Io>>;
 
 /// An IMAP failure, sorted by what the caller should do.
 #[derive(Debug, thiserror::Error)]
@@ -42,14 +46,14 @@ pub enum ImapError {
     Store(#[from] crate::store::StoreError),
 }
 
-fn conn_err(what: &str) -> impl FnOnce(async_imap::error::Error) -> ImapError + '_ {
+pub(super) fn conn_err(what: &str) -> impl FnOnce(async_imap::error::Error) -> ImapError + '_ {
     move |e| ImapError::Connection(format!("{what}: {e}"))
 }
 
 /// How long one IMAP command may take before we call the connection dead.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
-async fn timed<T>(
+pub(super) async fn timed<T>(
     what: &str,
     f: impl Future<Output = Result<T, ImapError>>,
 ) -> Result<T, ImapError> {
@@ -235,12 +239,20 @@ impl Watcher {
 
     async fn session(&self, backoff: &mut Backoff) -> Result<(), ImapError> {
         let mut session = connect(&self.cfg, self.password.as_ref()).await?;
-        let caps = timed("CAPABILITY", async {
-            session.capabilities().await.map_err(conn_err("CAPABILITY"))
-        })
-        .await?;
-        let can_idle = caps.has_str("IDLE");
-        if self.cfg.after == AfterProcessing::Move
+        let caps = capabilities(&mut session).await?;
+        let can_idle = caps.idle;
+        for note in capabilities::without(
+            &caps,
+            self.cfg.after,
+            self.cfg.idle,
+            self.cfg.quarantine_folder.is_some(),
+        )
+        .iter()
+        .filter(|n| !n.contains("not needed"))
+        {
+            tracing::warn!(mailbox = %self.cfg.name, "the server offers {}: {note}", caps.all.join(" "));
+        }
+        if capabilities::after(self.cfg.after, &caps) == AfterProcessing::Move
             && let Some(folder) = &self.cfg.move_to
         {
             // Exists already is fine; a real problem shows when moving.
@@ -253,12 +265,12 @@ impl Watcher {
         backoff.reset();
         let mut first = true;
         loop {
-            let uidvalidity = self.select(&mut session).await?;
+            let selected = self.select(&mut session).await?;
             if std::mem::take(&mut first) {
-                self.mark_recorded_leftovers(&mut session, uidvalidity)
+                self.mark_recorded_leftovers(&mut session, selected.uidvalidity, &caps)
                     .await?;
             }
-            self.drain(&mut session, uidvalidity).await?;
+            self.drain(&mut session, selected, &caps).await?;
             if self.cancel.is_cancelled() {
                 let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
                 return Ok(());
@@ -274,21 +286,19 @@ impl Watcher {
         }
     }
 
-    async fn select(&self, session: &mut ImapSession) -> Result<u32, ImapError> {
-        let folder = &self.cfg.folder;
-        let mailbox = timed("SELECT", async {
-            session
-                .select(folder)
-                .await
-                .map_err(|e| ImapError::Config(format!("selecting folder {folder}: {e}")))
-        })
-        .await?;
-        Ok(mailbox.uid_validity.unwrap_or(0))
+    async fn select(&self, session: &mut ImapSession) -> Result<Selected, ImapError> {
+        select(session, &self.cfg.folder, false).await
     }
 
     /// Fetches and commits everything after the checkpoint.
-    async fn drain(&self, session: &mut ImapSession, uidvalidity: u32) -> Result<(), ImapError> {
+    async fn drain(
+        &self,
+        session: &mut ImapSession,
+        selected: Selected,
+        caps: &ServerCaps,
+    ) -> Result<(), ImapError> {
         let name = self.cfg.name.as_str();
+        let uidvalidity = selected.uidvalidity;
         let cp = {
             let store = self.store.clone();
             let n = name.to_string();
@@ -312,8 +322,9 @@ impl Watcher {
                 );
                 0
             }
-            None => 0,
+            None => self.first_connect(session, selected).await?,
         };
+        self.resume_import(session).await?;
         let sizes = self.new_uids(session, last).await?;
         if sizes.is_empty() {
             return Ok(());
@@ -330,7 +341,7 @@ impl Watcher {
             }
             let items = self.fetch(session, &batch).await?;
             if let Some(prev) = in_flight.take() {
-                self.finish(session, prev).await?;
+                self.finish(session, prev, caps).await?;
             }
             let max_uid = batch.iter().copied().max().unwrap_or(last);
             let cp = Checkpoint {
@@ -349,13 +360,133 @@ impl Watcher {
             });
         }
         if let Some(prev) = in_flight.take() {
-            self.finish(session, prev).await?;
+            self.finish(session, prev, caps).await?;
         }
         Ok(())
     }
 
+    /// The first connection to the folder (no checkpoint yet): records what
+    /// was there and returns the last UID to count as done, as
+    /// `on-first-connect` says ([`crate::desk::history`]). With `import`, the
+    /// old mail is recorded as history before new mail is read.
+    async fn first_connect(
+        &self,
+        session: &mut ImapSession,
+        sel: Selected,
+    ) -> Result<u32, ImapError> {
+        let name = self.cfg.name.clone();
+        let policy = self.cfg.on_first_connect;
+        let uid_next = match sel.uid_next {
+            Some(n) => n,
+            None => uid_search(session, "ALL")
+                .await?
+                .last()
+                .map_or(1, |u| u.saturating_add(1)),
+        };
+        let plan = history::first_plan(policy, uid_next);
+        let row = FirstConnectRow {
+            mailbox: name.clone(),
+            at: now_ms(),
+            policy: policy.as_str().into(),
+            folder: self.cfg.folder.clone(),
+            existing: i64::from(sel.exists),
+            uidvalidity: sel.uidvalidity,
+            below_uid: uid_next,
+        };
+        // `process` keeps no checkpoint here: the first batch sets it.
+        let cp = (policy != FirstConnect::Process).then_some(Checkpoint {
+            uidvalidity: sel.uidvalidity,
+            last_uid: plan.last_uid,
+        });
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut s = store.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = s.transaction()?;
+            tx.record_first_connect(&row, cp)?;
+            tx.commit()
+        })
+        .await
+        .expect("recording the first connection panicked")?;
+        let folder = self.cfg.folder.as_str();
+        match policy {
+            FirstConnect::NewOnly if sel.exists > 0 => tracing::warn!(
+                mailbox = %name,
+                folder,
+                existing = sel.exists,
+                "first connection: {} messages already in {folder} were left alone (on-first-connect = \"new-only\"); \
+                 only mail arriving from now on is handled. To record them as history: postdesk import --mailbox {name}",
+                sel.exists
+            ),
+            FirstConnect::NewOnly => {
+                tracing::info!(mailbox = %name, folder, "first connection: the folder is empty")
+            }
+            FirstConnect::Process => tracing::info!(
+                mailbox = %name,
+                folder,
+                existing = sel.exists,
+                "first connection: processing the {} messages already in {folder} as new (on-first-connect = \"process\")",
+                sel.exists
+            ),
+            FirstConnect::Import => {
+                tracing::info!(mailbox = %name, folder, existing = sel.exists, "first connection: importing the messages already there as history");
+                self.import_own_folder(session).await?;
+            }
+        }
+        Ok(plan.last_uid)
+    }
+
+    /// Goes on with an import of this folder that the first connection
+    /// started and a crash or a stop interrupted.
+    async fn resume_import(&self, session: &mut ImapSession) -> Result<(), ImapError> {
+        let (store, name, folder) = (
+            self.store.clone(),
+            self.cfg.name.clone(),
+            self.cfg.folder.clone(),
+        );
+        let row = tokio::task::spawn_blocking(move || {
+            store
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .import_state(&name, &folder)
+        })
+        .await
+        .expect("reading the import state panicked")?;
+        if row.is_some_and(|r| r.finished_at.is_none() && r.started_by == import::BY_FIRST_CONNECT)
+        {
+            self.import_own_folder(session).await?;
+        }
+        Ok(())
+    }
+
+    async fn import_own_folder(&self, session: &mut ImapSession) -> Result<(), ImapError> {
+        let job = import::Job {
+            cfg: &self.cfg,
+            folder: &self.cfg.folder,
+            since: None,
+            started_by: import::BY_FIRST_CONNECT,
+        };
+        let mut quiet = |_: import::Progress| {};
+        let done = import::imap_folder(
+            session,
+            &self.store,
+            &self.engine,
+            &job,
+            &self.cancel,
+            &mut quiet,
+        )
+        .await;
+        // The import examined the folder (read-only): select it again to mark mail.
+        self.select(session).await?;
+        done.map(|_| ())
+    }
+
     /// Waits for a batch's commit, then marks its messages on the server.
-    async fn finish(&self, session: &mut ImapSession, f: InFlight) -> Result<(), ImapError> {
+    async fn finish(
+        &self,
+        session: &mut ImapSession,
+        f: InFlight,
+        caps: &ServerCaps,
+    ) -> Result<(), ImapError> {
         let name = self.cfg.name.as_str();
         let tally = f
             .commit
@@ -381,10 +512,10 @@ impl Watcher {
             .filter(|u| !held.contains(u))
             .collect();
         if !held.is_empty() {
-            self.move_to_quarantine(session, &held).await?;
+            self.move_to_quarantine(session, &held, caps).await?;
         }
         if !done.is_empty() {
-            self.mark_processed(session, &done).await?;
+            self.mark_processed(session, &done, caps).await?;
         }
         Ok(())
     }
@@ -399,6 +530,7 @@ impl Watcher {
         &self,
         session: &mut ImapSession,
         uidvalidity: u32,
+        caps: &ServerCaps,
     ) -> Result<(), ImapError> {
         let criteria = match self.cfg.after {
             AfterProcessing::Keep => return Ok(()),
@@ -407,19 +539,28 @@ impl Watcher {
         };
         let store = self.store.clone();
         let name = self.cfg.name.clone();
-        let cp = tokio::task::spawn_blocking(move || {
-            store
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .checkpoint(&name)
+        let (cp, first) = tokio::task::spawn_blocking(move || {
+            let store = store.lock().unwrap_or_else(|p| p.into_inner());
+            Ok::<_, crate::store::StoreError>((
+                store.checkpoint(&name)?,
+                store.first_connect(&name)?,
+            ))
         })
         .await
         .expect("checkpoint read panicked")?;
+        // Mail that was in the folder before the first connection was left
+        // alone (new-only) or read as history (import): never mark it.
+        let from = first
+            .filter(|f| f.uidvalidity == uidvalidity && f.policy != "process")
+            .map_or(1, |f| f.below_uid.max(1));
         let last = match cp {
             Some(cp) if cp.uidvalidity == uidvalidity && cp.last_uid > 0 => cp.last_uid,
             _ => return Ok(()),
         };
-        let query = format!("UID 1:{last} {criteria}");
+        if from > last {
+            return Ok(());
+        }
+        let query = format!("UID {from}:{last} {criteria}");
         let found = timed("UID SEARCH", async {
             session
                 .uid_search(&query)
@@ -427,7 +568,10 @@ impl Watcher {
                 .map_err(conn_err("UID SEARCH"))
         })
         .await?;
-        let mut uids: Vec<u32> = found.into_iter().filter(|&u| u <= last).collect();
+        let mut uids: Vec<u32> = found
+            .into_iter()
+            .filter(|&u| (from..=last).contains(&u))
+            .collect();
         if uids.is_empty() {
             return Ok(());
         }
@@ -438,7 +582,7 @@ impl Watcher {
             return Ok(());
         }
         tracing::info!(mailbox = %self.cfg.name, count = uids.len(), "marking mail recorded before the last stop");
-        self.mark_processed(session, &uids).await
+        self.mark_processed(session, &uids, caps).await
     }
 
     /// UIDs after `last` with their sizes (`None` when the server gave
@@ -448,29 +592,7 @@ impl Watcher {
         session: &mut ImapSession,
         last: u32,
     ) -> Result<BTreeMap<u32, Option<u64>>, ImapError> {
-        let range = format!("{}:*", last.saturating_add(1));
-        timed("UID FETCH sizes", async {
-            let mut stream = session
-                .uid_fetch(&range, "(UID RFC822.SIZE)")
-                .await
-                .map_err(conn_err("UID FETCH sizes"))?;
-            // Taken as they arrive: each response holds a buffer of its own
-            // (4 KiB) until dropped, so collecting them first held 41 MB for
-            // a backlog of 10,000 and grew with every waiting message.
-            let mut sizes = BTreeMap::new();
-            while let Some(f) = stream
-                .try_next()
-                .await
-                .map_err(conn_err("UID FETCH sizes"))?
-            {
-                // "n:*" always matches the last message, even when its UID is below n.
-                if let Some(uid) = f.uid.filter(|&u| u > last) {
-                    sizes.insert(uid, f.size.map(u64::from));
-                }
-            }
-            Ok(sizes)
-        })
-        .await
+        uid_sizes(session, last.saturating_add(1), None).await
     }
 
     async fn fetch(
@@ -478,28 +600,7 @@ impl Watcher {
         session: &mut ImapSession,
         uids: &[u32],
     ) -> Result<Vec<Incoming>, ImapError> {
-        let set = uid_set(uids);
-        timed("UID FETCH", async {
-            let mut stream = session
-                .uid_fetch(&set, "(UID BODY.PEEK[])")
-                .await
-                .map_err(conn_err("UID FETCH"))?;
-            // Each response is copied out and dropped at once, so a batch is
-            // in memory once, not twice (responses and copies).
-            let mut items: Vec<Incoming> = Vec::with_capacity(uids.len());
-            while let Some(f) = stream.try_next().await.map_err(conn_err("UID FETCH"))? {
-                if let Some(uid) = f.uid.filter(|u| uids.binary_search(u).is_ok()) {
-                    items.push(Incoming {
-                        raw: f.body().unwrap_or_default().to_vec(),
-                        uid: Some(uid),
-                    });
-                }
-            }
-            items.sort_by_key(|i| i.uid);
-            items.dedup_by_key(|i| i.uid);
-            Ok(items)
-        })
-        .await
+        fetch_uids(session, uids).await
     }
 
     /// UIDs of this batch that went to the quarantine.
@@ -527,29 +628,33 @@ impl Watcher {
         &self,
         session: &mut ImapSession,
         uids: &[u32],
+        caps: &ServerCaps,
     ) -> Result<(), ImapError> {
         let Some(folder) = self.cfg.quarantine_folder.clone() else {
             return Ok(());
         };
         let set = uid_set(uids);
+        if capabilities::moving(caps) == Moving::MarkSeen {
+            // Unflagged, so a person looking at the folder still sees them as unread.
+            tracing::warn!(mailbox = %self.cfg.name, uids = %set, folder, "unprocessable messages stay in the folder: the server can move neither with MOVE nor with UIDPLUS");
+            return Ok(());
+        }
         tracing::warn!(mailbox = %self.cfg.name, uids = %set, folder, "moving unprocessable messages to quarantine");
-        timed("UID MOVE quarantine", async {
-            let _ = session.create(&folder).await;
-            session
-                .uid_mv(&set, &folder)
-                .await
-                .map_err(|e| ImapError::Connection(format!("moving to {folder}: {e}")))
+        let _ = timed("CREATE", async {
+            session.create(&folder).await.map_err(conn_err("CREATE"))
         })
-        .await
+        .await;
+        move_uids(session, &set, &folder, caps).await
     }
 
     async fn mark_processed(
         &self,
         session: &mut ImapSession,
         uids: &[u32],
+        caps: &ServerCaps,
     ) -> Result<(), ImapError> {
         let set = uid_set(uids);
-        match self.cfg.after {
+        match capabilities::after(self.cfg.after, caps) {
             AfterProcessing::Keep => Ok(()),
             AfterProcessing::Seen => {
                 timed("UID STORE", async {
@@ -564,13 +669,7 @@ impl Watcher {
             }
             AfterProcessing::Move => {
                 let folder = self.cfg.move_to.clone().unwrap_or_default();
-                timed("UID MOVE", async {
-                    session
-                        .uid_mv(&set, &folder)
-                        .await
-                        .map_err(|e| ImapError::Connection(format!("moving to {folder}: {e}")))
-                })
-                .await
+                move_uids(session, &set, &folder, caps).await
             }
         }
     }
@@ -608,6 +707,190 @@ impl Watcher {
         })
         .await
     }
+}
+
+/// The server's capabilities, asked for after login (they may differ from
+/// those before it).
+pub async fn capabilities(session: &mut ImapSession) -> Result<ServerCaps, ImapError> {
+    let caps = timed("CAPABILITY", async {
+        session.capabilities().await.map_err(conn_err("CAPABILITY"))
+    })
+    .await?;
+    let mut words: Vec<String> = caps
+        .iter()
+        .map(|c| match c {
+            async_imap::types::Capability::Imap4rev1 => "IMAP4rev1".to_string(),
+            async_imap::types::Capability::Auth(a) => format!("AUTH={a}"),
+            async_imap::types::Capability::Atom(a) => a.to_string(),
+        })
+        .collect();
+    // async-imap keeps them in a hash set: sorted, `check` prints the same line each time.
+    words.sort();
+    Ok(ServerCaps::from_words(words))
+}
+
+/// Moves the messages `set` to `folder` the way this server can: UID MOVE,
+/// or UID COPY + UID STORE \Deleted + UID EXPUNGE of just those UIDs. Never
+/// a plain EXPUNGE: it would also remove mail other clients marked deleted.
+async fn move_uids(
+    session: &mut ImapSession,
+    set: &str,
+    folder: &str,
+    caps: &ServerCaps,
+) -> Result<(), ImapError> {
+    let moved =
+        |e: async_imap::error::Error| ImapError::Connection(format!("moving to {folder}: {e}"));
+    match capabilities::moving(caps) {
+        Moving::Move => {
+            timed("UID MOVE", async {
+                session.uid_mv(set, folder).await.map_err(moved)
+            })
+            .await
+        }
+        Moving::CopyExpunge => {
+            timed("UID COPY", async {
+                session.uid_copy(set, folder).await.map_err(moved)
+            })
+            .await?;
+            timed("UID STORE \\Deleted", async {
+                let stream = session
+                    .uid_store(set, "+FLAGS.SILENT (\\Deleted)")
+                    .await
+                    .map_err(conn_err("UID STORE"))?;
+                let _: Vec<_> = stream.try_collect().await.map_err(conn_err("UID STORE"))?;
+                Ok(())
+            })
+            .await?;
+            timed("UID EXPUNGE", async {
+                let stream = session
+                    .uid_expunge(set)
+                    .await
+                    .map_err(conn_err("UID EXPUNGE"))?;
+                let _: Vec<_> = stream
+                    .try_collect()
+                    .await
+                    .map_err(conn_err("UID EXPUNGE"))?;
+                Ok(())
+            })
+            .await
+        }
+        // The caller marks them seen instead (see capabilities::after).
+        Moving::MarkSeen => Ok(()),
+    }
+}
+
+/// What SELECT (or EXAMINE) said about a folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Selected {
+    pub uidvalidity: u32,
+    /// The UID the next message will get; `None` when the server did not say.
+    pub uid_next: Option<u32>,
+    /// How many messages the folder holds.
+    pub exists: u32,
+}
+
+/// Selects `folder` (read-only with `examine`: an import changes nothing in
+/// the folder it reads).
+pub async fn select(
+    session: &mut ImapSession,
+    folder: &str,
+    examine: bool,
+) -> Result<Selected, ImapError> {
+    let what = if examine { "EXAMINE" } else { "SELECT" };
+    let mailbox = timed(what, async {
+        let r = if examine {
+            session.examine(folder).await
+        } else {
+            session.select(folder).await
+        };
+        r.map_err(|e| ImapError::Config(format!("selecting folder {folder}: {e}")))
+    })
+    .await?;
+    Ok(Selected {
+        uidvalidity: mailbox.uid_validity.unwrap_or(0),
+        uid_next: mailbox.uid_next,
+        exists: mailbox.exists,
+    })
+}
+
+/// UIDs from `first` on (below `below`, when given) with their sizes
+/// (`None` when the server gave none), in UID order.
+pub async fn uid_sizes(
+    session: &mut ImapSession,
+    first: u32,
+    below: Option<u32>,
+) -> Result<BTreeMap<u32, Option<u64>>, ImapError> {
+    let first = first.max(1);
+    let range = match below {
+        Some(b) if b <= first => return Ok(BTreeMap::new()),
+        Some(b) => format!("{first}:{}", b - 1),
+        None => format!("{first}:*"),
+    };
+    timed("UID FETCH sizes", async {
+        let mut stream = session
+            .uid_fetch(&range, "(UID RFC822.SIZE)")
+            .await
+            .map_err(conn_err("UID FETCH sizes"))?;
+        // Taken as they arrive: each response holds a buffer of its own
+        // (4 KiB) until dropped, so collecting them first held 41 MB for
+        // a backlog of 10,000 and grew with every waiting message.
+        let mut sizes = BTreeMap::new();
+        while let Some(f) = stream
+            .try_next()
+            .await
+            .map_err(conn_err("UID FETCH sizes"))?
+        {
+            // "n:*" always matches the last message, even when its UID is below n.
+            if let Some(uid) = f.uid.filter(|&u| u >= first && below.is_none_or(|b| u < b)) {
+                sizes.insert(uid, f.size.map(u64::from));
+            }
+        }
+        Ok(sizes)
+    })
+    .await
+}
+
+/// UIDs of the selected folder that match an IMAP SEARCH `criteria`, sorted.
+pub async fn uid_search(session: &mut ImapSession, criteria: &str) -> Result<Vec<u32>, ImapError> {
+    timed("UID SEARCH", async {
+        let found = session
+            .uid_search(criteria)
+            .await
+            .map_err(conn_err("UID SEARCH"))?;
+        let mut uids: Vec<u32> = found.into_iter().collect();
+        uids.sort_unstable();
+        Ok(uids)
+    })
+    .await
+}
+
+/// The messages `uids` (sorted), read without marking them seen.
+pub async fn fetch_uids(
+    session: &mut ImapSession,
+    uids: &[u32],
+) -> Result<Vec<Incoming>, ImapError> {
+    let set = uid_set(uids);
+    timed("UID FETCH", async {
+        let mut stream = session
+            .uid_fetch(&set, "(UID BODY.PEEK[])")
+            .await
+            .map_err(conn_err("UID FETCH"))?;
+        // Each response is copied out and dropped at once, so a batch is
+        // in memory once, not twice (responses and copies).
+        let mut items: Vec<Incoming> = Vec::with_capacity(uids.len());
+        while let Some(f) = stream.try_next().await.map_err(conn_err("UID FETCH"))? {
+            if let Some(uid) = f.uid.filter(|u| uids.binary_search(u).is_ok()) {
+                items.push(Incoming {
+                    raw: f.body().unwrap_or_default().to_vec(),
+                    uid: Some(uid),
+                });
+            }
+        }
+        items.sort_by_key(|i| i.uid);
+        items.dedup_by_key(|i| i.uid);
+        Ok(items)
+    })
+    .await
 }
 
 /// A compact IMAP UID set: `1:5,7,9:12`. `uids` must be sorted.

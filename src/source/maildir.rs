@@ -8,8 +8,10 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{SharedStore, batches, commit_batch, now_ms};
+use super::{SharedStore, batches, commit_batch, import, now_ms};
+use crate::desk::history::FirstConnect;
 use crate::pipeline::{Engine, Incoming};
+use crate::store::FirstConnectRow;
 
 /// Creates `new`, `cur` and `tmp` below `dir`.
 pub fn ensure(dir: &Path) -> std::io::Result<()> {
@@ -57,12 +59,18 @@ pub fn pending_batches(
 
 /// Moves a processed file to `cur` with the Seen flag.
 fn mark_seen(dir: &Path, file: &Path) -> std::io::Result<()> {
+    move_to_cur(dir, file, "S")
+}
+
+/// Moves a file from `new` to `cur` with these flags (`""`: none, the
+/// Maildir way to say "was there, not read").
+fn move_to_cur(dir: &Path, file: &Path, flags: &str) -> std::io::Result<()> {
     let name = file
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("message");
     let base = name.split(":2,").next().unwrap_or(name);
-    std::fs::rename(file, dir.join("cur").join(format!("{base}:2,S")))
+    std::fs::rename(file, dir.join("cur").join(format!("{base}:2,{flags}")))
 }
 
 /// Everything one Maildir task needs.
@@ -72,6 +80,8 @@ pub struct Watcher {
     pub poll: Duration,
     pub batch_size: usize,
     pub batch_bytes: u64,
+    /// What the first start does with files already there.
+    pub on_first_connect: FirstConnect,
     pub engine: Arc<Engine>,
     pub store: SharedStore,
     pub outbox: Arc<Notify>,
@@ -84,6 +94,15 @@ impl Watcher {
             tracing::error!(mailbox = %self.name, dir = %self.dir.display(), error = %e, "cannot create the Maildir");
             return;
         }
+        // Until the first start is done, nothing in `new` may be taken for
+        // new mail: try again each poll (a full disk, a file we may not move).
+        while let Err(e) = self.first_connect().await {
+            tracing::error!(mailbox = %self.name, error = %e, "first start on the Maildir failed; will retry");
+            tokio::select! {
+                _ = tokio::time::sleep(self.poll) => {}
+                _ = self.cancel.cancelled() => return,
+            }
+        }
         tracing::info!(mailbox = %self.name, dir = %self.dir.join("new").display(), "watching Maildir");
         while !self.cancel.is_cancelled() {
             if let Err(e) = self.drain().await {
@@ -94,6 +113,103 @@ impl Watcher {
                 _ = self.cancel.cancelled() => {}
             }
         }
+    }
+
+    /// The first start on this Maildir (no first-connection row, and no
+    /// mail from it ever recorded): files already in `new` are left alone
+    /// (moved to `cur` unflagged), imported as history with those in `cur`,
+    /// or processed, as `on-first-connect` says. The row is written last,
+    /// so a crash halfway does the rest next time.
+    async fn first_connect(&self) -> Result<(), String> {
+        let (store, name) = (self.store.clone(), self.name.clone());
+        let (row, earlier) = tokio::task::spawn_blocking(move || {
+            let s = store.lock().unwrap_or_else(|p| p.into_inner());
+            Ok::<_, crate::store::StoreError>((s.first_connect(&name)?, s.has_inbound_from(&name)?))
+        })
+        .await
+        .expect("reading the first connection panicked")
+        .map_err(|e| e.to_string())?;
+        if row.is_some() {
+            return Ok(());
+        }
+        let waiting =
+            pending(&self.dir).map_err(|e| format!("listing {}: {e}", self.dir.display()))?;
+        let policy = if earlier {
+            "earlier"
+        } else {
+            self.on_first_connect.as_str()
+        };
+        let existing = waiting.len();
+        if !earlier {
+            match self.on_first_connect {
+                FirstConnect::NewOnly => {
+                    for f in &waiting {
+                        move_to_cur(&self.dir, f, "")
+                            .map_err(|e| format!("moving {} to cur/: {e}", f.display()))?;
+                    }
+                    if existing > 0 {
+                        tracing::warn!(
+                            mailbox = %self.name,
+                            existing,
+                            "first start: {existing} messages already in {} were left alone (moved to cur/, on-first-connect = \"new-only\"); \
+                             only mail arriving from now on is handled. To record them as history: postdesk import --mailbox {}",
+                            self.dir.join("new").display(),
+                            self.name
+                        );
+                    }
+                }
+                FirstConnect::Import => {
+                    let files = import::maildir_files(&self.dir, true)
+                        .map_err(|e| format!("listing {}: {e}", self.dir.display()))?;
+                    let job = import::MaildirJob {
+                        mailbox: self.name.clone(),
+                        folder: self.dir.display().to_string(),
+                        started_by: import::BY_FIRST_CONNECT,
+                        batch_size: self.batch_size,
+                        batch_bytes: self.batch_bytes,
+                        since: None,
+                    };
+                    let mut quiet = |_: import::Progress| {};
+                    let out = import::maildir_files_import(
+                        &self.store,
+                        &self.engine,
+                        &job,
+                        &files,
+                        &self.cancel,
+                        &mut quiet,
+                    )
+                    .await?;
+                    if !out.finished {
+                        return Err("stopped while importing; the next start goes on".into());
+                    }
+                    tracing::info!(mailbox = %self.name, tally = ?out.tally, "first start: imported the Maildir's messages as history");
+                    for f in &waiting {
+                        mark_seen(&self.dir, f)
+                            .map_err(|e| format!("moving {} to cur/: {e}", f.display()))?;
+                    }
+                }
+                FirstConnect::Process => {}
+            }
+        }
+        let row = FirstConnectRow {
+            mailbox: self.name.clone(),
+            at: now_ms(),
+            policy: policy.into(),
+            folder: self.dir.display().to_string(),
+            existing: existing as i64,
+            uidvalidity: 0,
+            below_uid: 0,
+        };
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut s = store.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = s.transaction()?;
+            tx.record_first_connect(&row, None)?;
+            tx.commit()
+        })
+        .await
+        .expect("recording the first connection panicked")
+        .map_err(|e| e.to_string())
     }
 
     async fn drain(&self) -> Result<(), String> {

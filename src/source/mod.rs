@@ -3,7 +3,9 @@
 //! Each source hands raw bytes (with a UID where it has one) to the
 //! [`crate::pipeline`] and moves its checkpoint in the same commit.
 
+pub mod capabilities;
 pub mod imap;
+pub mod import;
 pub mod maildir;
 
 use std::sync::{Arc, Mutex};

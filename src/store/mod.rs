@@ -3,6 +3,7 @@
 //! All SQL lives under this module. One `Store` is one connection; the daemon
 //! gives each task its own (WAL lets readers run beside the writer).
 
+mod history;
 mod kb;
 pub mod packed;
 mod read;
@@ -22,6 +23,7 @@ use crate::inbound::Inbound;
 use crate::lang::Lang;
 use crate::thread::MAX_REFERENCES;
 
+pub use history::{FirstConnectRow, ImportRow};
 pub use kb::{KbEntry, KbHit, KbReview, NewEntry};
 pub use read::{
     EventRow, MailboxPanics, MessageRow, OutboxRow, QuarantineRow, SlaDue, TicketDetail,
@@ -43,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/009_mailbox_panics.sql"),
     include_str!("migrations/010_fingerprints.sql"),
     include_str!("migrations/011_spam.sql"),
+    include_str!("migrations/012_first_connect.sql"),
     include_str!("migrations/017_sla_schedule.sql"),
     include_str!("migrations/018_packed_raw.sql"),
 ];

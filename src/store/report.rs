@@ -24,6 +24,7 @@ fn report_rows(c: &Connection, from: i64, to: i64) -> Result<Vec<TicketFacts>, S
                     status = 'spam'
              FROM tickets
              WHERE created_at < ?2
+               AND imported_at IS NULL
                AND (closed_at IS NULL OR closed_at >= ?1 OR updated_at >= ?1
                     OR rated_at >= ?1 OR survey_sent_at >= ?1)
              ORDER BY number",

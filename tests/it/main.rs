@@ -15,7 +15,9 @@
 //! - `cli`: the command line on the built-in defaults, `ingest`, config errors (no mail server).
 //! - `cli_admin`: ticket management, export, report and knowledge base from the shell (no mail server).
 //! - `daemon`: `postdesk::daemon::run` in process on a Maildir and files, stopped by a oneshot (no mail server).
+//! - `firstconnect`: a fresh desk on a folder that already holds mail (IMAP and Maildir): old mail left alone or imported as history, `postdesk import` resumed after a kill.
 //! - `spine`: request, acknowledgement, reply, restarts, UIDVALIDITY, quarantine.
+//! - `strict_server`: a server that offers less than Dovecot (a strict front that refuses unadvertised commands): no MOVE, UIDPLUS or IDLE.
 //! - `agents`: agents working by e-mail: notices, relays, commands, survey.
 //! - `sla`: escalation to L2 once, across restarts.
 //! - `kb_report`: knowledge-base suggestions and the scheduled review.
@@ -37,6 +39,7 @@ mod chaos;
 mod cli;
 mod cli_admin;
 mod daemon;
+mod firstconnect;
 mod harness;
 mod html_escaping;
 mod kb_report;
@@ -47,4 +50,5 @@ mod sla;
 mod spam;
 mod spine;
 mod starttls;
+mod strict_server;
 mod tls;

@@ -339,6 +339,10 @@ impl TestDeskBuilder {
                 toml.set("mailbox.poll-interval", "1s".into());
             }
         }
+        // Test folders are prepared on purpose: what a test put there before
+        // the start is meant as new mail (tests/it/firstconnect.rs is about
+        // the default, `new-only`).
+        toml.set("mailbox.on-first-connect", "process".into());
         if team.is_some() {
             // The lab Postfix writes no Authentication-Results: Alice is who
             // her From says unless a test asks for a proof (a later `set`).

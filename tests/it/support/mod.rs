@@ -23,10 +23,13 @@
 
 mod desk;
 mod lab;
+mod strict_imap;
 #[allow(unused_imports)] // the bench uses only its own part of the harness
 pub use desk::{TestDesk, TestDeskBuilder, WAIT, header, parsed, reply_to};
 #[allow(unused_imports)] // the bench uses only its own part of the harness
 pub use lab::{Lab, free_ports, script};
+#[allow(unused_imports)] // the bench uses only its own part of the harness
+pub use strict_imap::StrictImap;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
