@@ -26,6 +26,8 @@
 //! - [`daemon`]: starts the tasks (one per mailbox, restarted if it panics; the outbox, the sweeper) and stops them cleanly.
 //! - [`report`]: the monthly (or any period's) review: metrics from ticket rows, rendered as text, Markdown, CSV, JSON or HTML; its schedule by mail.
 //! - [`export`]: a ticket's mail as `.eml` files or an mbox.
+//! - [`oauth`]: OAuth2 sign-in for IMAP and SMTP: settings and provider presets,
+//!   the SASL messages, the token file, the grants, tokens renewed before expiry.
 //! - [`config`]: the TOML file: the sections together, defaults, errors with file and line.
 //! - [`check`]: `postdesk check`: each setting and outside party tried, as ok/warn/fail findings.
 //! - leaves: [`address`] (addresses and display names, normalised once;
@@ -46,6 +48,7 @@ pub mod export;
 pub mod header;
 pub mod inbound;
 pub mod lang;
+pub mod oauth;
 pub mod outbound;
 pub mod outbox;
 pub mod pipeline;
