@@ -259,8 +259,9 @@ async fn mailbox(config: &Config, m: &MailboxConfig) -> Vec<Finding> {
             )]
         }
         SourceKind::Imap => match imap_login(config, m).await {
-            Ok((detail, headers)) => {
-                let mut out = vec![Finding::new(Level::Ok, &what, detail)];
+            Ok((detail, headers, auth)) => {
+                let mut out: Vec<Finding> = auth.into_iter().collect();
+                out.push(Finding::new(Level::Ok, &what, detail));
                 let trusted = &config.workflow.trusted_authserv_ids;
                 out.extend(authentication_results(&what, &m.folder, trusted, &headers));
                 out
@@ -277,11 +278,24 @@ const NEWEST: u32 = 5;
 /// Logs in and selects the folder; returns what it found and, when trusted
 /// authserv-ids are set, the newest messages' Authentication-Results
 /// header blocks, newest first.
-async fn imap_login(config: &Config, m: &MailboxConfig) -> Result<(String, Vec<Vec<u8>>), String> {
+async fn imap_login(
+    config: &Config,
+    m: &MailboxConfig,
+) -> Result<(String, Vec<Vec<u8>>, Option<Finding>), String> {
     let mut m = m.clone();
     m.ca_file = m.ca_file.as_deref().map(|p| config.resolve(p));
-    let password = m.secret().load(&config.base_dir)?;
-    let mut s = crate::source::imap::connect(&m, password.as_ref())
+    let login = crate::source::imap::Login::of(&m, &config.base_dir)?;
+    let auth = match login.token_source() {
+        Some(source) => {
+            let f = token(&format!("mailbox {} auth", m.name), source, m.mechanism).await;
+            if f.failed() {
+                return Err(f.detail);
+            }
+            Some(f)
+        }
+        None => None,
+    };
+    let mut s = crate::source::imap::connect_as(&m, &login)
         .await
         .map_err(|e| e.to_string())?;
     let mb = s
@@ -309,7 +323,51 @@ async fn imap_login(config: &Config, m: &MailboxConfig) -> Result<(String, Vec<V
         m.folder,
         mb.exists
     );
-    Ok((detail, headers))
+    Ok((detail, headers, auth))
+}
+
+/// An OAuth2 login: the method, the token's expiry, and whether a refresh
+/// works (one is made: with rotation the new refresh token is stored).
+/// Never the token itself.
+async fn token(
+    what: &str,
+    source: &crate::oauth::TokenSource,
+    mechanism: crate::oauth::Mechanism,
+) -> Finding {
+    use crate::oauth::signin::when;
+    let head = format!(
+        "oauth2 {} ({})",
+        source.flow.as_str(),
+        mechanism.sasl_name()
+    );
+    let before = match source.on_disk() {
+        Ok(f) => f,
+        Err(e) => return Finding::new(Level::Fail, what, format!("{head}: {e}")),
+    };
+    match source.renew_now().await {
+        Ok((_, expires)) => Finding::new(
+            Level::Ok,
+            what,
+            format!(
+                "{head}: a refresh works; the access token is valid until {}",
+                when(expires)
+            ),
+        ),
+        Err(crate::oauth::AuthError::Unreachable(e)) => Finding::new(
+            Level::Warn,
+            what,
+            format!(
+                "{head}: the provider could not be asked ({e}); the stored token {}",
+                before
+                    .filter(|f| !f.access_token.is_empty())
+                    .map(|f| format!("expires {}", when(f.expires_at)))
+                    .unwrap_or_else(|| "is missing".into())
+            ),
+        ),
+        Err(crate::oauth::AuthError::Refused(e)) => {
+            Finding::new(Level::Fail, what, format!("{head}: FAILING: {e}"))
+        }
+    }
 }
 
 /// Whether mail in `folder` can prove agents: when trusted authserv-ids
@@ -376,6 +434,27 @@ fn panicked(p: &crate::store::MailboxPanics) -> Finding {
 /// Must run inside the runtime: lettre's SMTP pool spawns its reaper task
 /// when built.
 async fn outbox(config: &Config) -> Finding {
+    let o = &config.outbox;
+    if o.transport == crate::config::TransportKind::Smtp
+        && o.auth == crate::oauth::AuthMethod::Oauth2
+        && let Some(oauth) = &o.oauth
+    {
+        let user = o.username.as_deref().unwrap_or("");
+        match crate::oauth::TokenSource::shared("outbox", user, oauth, &config.base_dir) {
+            Ok(source) => {
+                let f = token("outbox auth", &source, o.mechanism).await;
+                if f.failed() {
+                    return f;
+                }
+                let t = match crate::outbox::Transport::from_config(config) {
+                    Ok(t) => Finding::of("outbox", t.test().await),
+                    Err(e) => Finding::new(Level::Fail, "outbox", e.to_string()),
+                };
+                return Finding::new(t.level, "outbox", format!("{}; {}", f.detail, t.detail));
+            }
+            Err(e) => return Finding::new(Level::Fail, "outbox auth", e),
+        }
+    }
     match crate::outbox::Transport::from_config(config) {
         Ok(t) => Finding::of("outbox", t.test().await),
         Err(e) => Finding::new(Level::Fail, "outbox", e.to_string()),

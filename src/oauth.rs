@@ -13,6 +13,7 @@
 //!   accounts), the installed-app code exchange with PKCE, refresh.
 //! - [`jwt`]: the RS256 assertion a Google service account signs.
 //! - [`loopback`]: the redirect listener of the installed-app flow.
+//! - [`signin`]: `postdesk auth login | status | logout`.
 //! - [`source`]: tokens cached, refreshed before they expire, rotation
 //!   honoured, one source per token file in the process.
 //!
@@ -29,6 +30,7 @@ pub mod client;
 pub mod jwt;
 pub mod loopback;
 pub mod sasl;
+pub mod signin;
 pub mod source;
 pub mod tokens;
 
