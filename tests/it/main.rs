@@ -20,6 +20,7 @@
 //! - `kb_report`: knowledge-base suggestions and the scheduled review.
 //! - `tls`: IMAP over implicit TLS and STARTTLS, certificates verified.
 //! - `poison`: one hostile mail (a display name with line breaks) does not stop a mailbox, over IMAP and Maildir.
+//! - `oauth`: OAuth2 sign-in on the lab servers (Dovecot introspects tokens at our own authorization server): device code, XOAUTH2/OAUTHBEARER on IMAP and submission, expiry during IDLE, rotation, a refused refresh, app-only flows.
 //! - `chaos`: faults on private mail servers: SIGKILL, Postfix down, Dovecot restarts, vacation replies, robot ping-pong.
 //!
 //! The tests that talk to mail servers need the lab instance
@@ -36,6 +37,7 @@ mod daemon;
 mod harness;
 mod kb_report;
 mod mailservers;
+mod oauth;
 mod poison;
 mod sla;
 mod spine;

@@ -27,6 +27,7 @@ mod lab;
 pub use desk::{TestDesk, TestDeskBuilder, WAIT, header, parsed, reply_to};
 #[allow(unused_imports)] // the bench uses only its own part of the harness
 pub use lab::{Lab, free_ports, script};
+pub mod oauth_server;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
