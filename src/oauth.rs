@@ -335,6 +335,58 @@ mod tests {
         assert!(m.validate().unwrap_err().contains("client-id"));
     }
 
+    fn config(text: &str) -> Result<crate::config::Config, String> {
+        crate::config::Config::from_toml(
+            text,
+            std::path::Path::new("/etc/postdesk.toml"),
+            std::path::Path::new("/etc"),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    const MS: &str = "[[mailbox]]\nname = \"support\"\nkind = \"imap\"\nhost = \"outlook.office365.com\"\nusername = \"helpdesk@contoso.example\"\nauth = \"oauth2\"\n";
+    const TABLE: &str = "provider = \"microsoft\"\nflow = \"device-code\"\nclient-id = \"c\"\ntoken-file = \"tokens/support.json\"\n";
+
+    #[test]
+    fn mailbox_and_outbox_take_an_oauth_table() {
+        let text = format!(
+            "{MS}mechanism = \"oauthbearer\"\n[mailbox.oauth]\n{TABLE}\n[outbox]\ntransport = \"smtp\"\nhost = \"smtp.office365.com\"\nusername = \"helpdesk@contoso.example\"\nauth = \"oauth2\"\n[outbox.oauth]\n{TABLE}"
+        );
+        let c = config(&text).unwrap();
+        assert_eq!(c.mailboxes[0].auth, AuthMethod::Oauth2);
+        assert_eq!(c.mailboxes[0].mechanism, Mechanism::Oauthbearer);
+        assert_eq!(c.outbox.mechanism, Mechanism::Xoauth2);
+        assert_eq!(c.outbox.oauth.as_ref().unwrap().flow, Flow::DeviceCode);
+    }
+
+    #[test]
+    fn oauth_settings_errors_say_what_is_missing_and_where() {
+        let e = config(MS).unwrap_err();
+        assert!(
+            e.contains("mailbox #1 (\"support\"): auth = \"oauth2\" needs an oauth table"),
+            "{e}"
+        );
+        let e = config(&format!("{MS}[mailbox.oauth]\nprovider = \"microsoft\"\nflow = \"device-code\"\ntoken-file = \"t\"\n")).unwrap_err();
+        assert!(
+            e.contains("oauth: flow = \"device-code\" needs client-id"),
+            "{e}"
+        );
+        let e = config(&format!("{MS}[mailbox.oauth]\n{TABLE}flow-typo = 1\n")).unwrap_err();
+        assert!(
+            e.starts_with("/etc/postdesk.toml:12: `mailbox.oauth.flow-typo`"),
+            "{e}"
+        );
+        let e = config(&format!(
+            "{MS}[mailbox.oauth]\n{}",
+            TABLE.replace("device-code", "magic")
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains(":9: `mailbox.oauth.flow`") && e.contains("device-code"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn tokens_never_print() {
         assert_eq!(format!("{:?}", Token::new("ya29.secret")), "***");
