@@ -15,6 +15,12 @@ SMTP_PORT=${SMTP_PORT:-2525}
 # Submission with SASL through Dovecot (password, XOAUTH2, OAUTHBEARER), and
 # the loopback port where the tests' OAuth 2.0 server answers Dovecot's
 # token introspection.
+# A caller that names only the older four ports (scripts/mailserver-ctl run
+# by the tests' MailEnv::ctl) gets the ones this instance was started with.
+if [ -z "${SUBMISSION_PORT:-}${OAUTH_PORT:-}" ] && [ -f "${MAILLAB_DIR:-/tmp/postdesk-mail}/env" ]; then
+    SUBMISSION_PORT=$(sed -n 's/^SUBMISSION_PORT=//p' "${MAILLAB_DIR:-/tmp/postdesk-mail}/env")
+    OAUTH_PORT=$(sed -n 's/^OAUTH_PORT=//p' "${MAILLAB_DIR:-/tmp/postdesk-mail}/env")
+fi
 SUBMISSION_PORT=${SUBMISSION_PORT:-2587}
 OAUTH_PORT=${OAUTH_PORT:-2555}
 MAIL_PASSWORD=${MAIL_PASSWORD:-secret}

@@ -458,3 +458,81 @@ fn app_only_flows_sign_in_without_a_person() {
     );
     assert!(check.contains(&format!("as {}", desk.address)), "{check}");
 }
+
+/// The installed-app flow: `auth login` prints the URL and listens on
+/// 127.0.0.1; the browser (here, the test) consents at the server, is sent
+/// back to the listener with the code, and the code is exchanged with the
+/// PKCE verifier. The tokens then sign in to the real IMAP server.
+#[test]
+fn installed_app_flow_over_the_loopback_redirect() {
+    use std::io::{Read, Write};
+    let env = MailEnv::load();
+    let server = OAuthServer::for_lab(&env);
+    let id = format!("pd-app-{}", random_hex());
+    server.register(client(&id, 600));
+    let [port] = crate::support::free_ports();
+    let mut table = oauth_table(&server, &id, "installed-app");
+    let t = table.as_table_mut().unwrap();
+    t.insert("auth-url".into(), server.url("/authorize").into());
+    t.insert("redirect-port".into(), i64::from(port).into());
+    let mut desk = TestDesk::builder("oauth-installed").build();
+    desk.set("mailbox.auth", "oauth2");
+    desk.set("mailbox.oauth", table);
+    let address = desk.address.clone();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .arg("--config")
+        .arg(&desk.config)
+        .args(["auth", "login", "support"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run postdesk auth login");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut out = String::new();
+    let url = loop {
+        let line = lines.next().expect("auth login printed no URL").unwrap();
+        out += &line;
+        out += "\n";
+        if line.starts_with("http://") {
+            break line;
+        }
+    };
+    let back = server.authorize(&url, &address);
+    let target = back
+        .split_once(&format!("127.0.0.1:{port}"))
+        .unwrap()
+        .1
+        .to_string();
+    let mut browser =
+        std::net::TcpStream::connect(("127.0.0.1", port)).expect("the redirect listener");
+    write!(
+        browser,
+        "GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+    )
+    .unwrap();
+    let mut page = String::new();
+    browser.read_to_string(&mut page).unwrap();
+    assert!(page.contains("postdesk is signed in"), "{page}");
+    for line in lines {
+        out += &line.unwrap();
+        out += "\n";
+    }
+    assert!(child.wait().unwrap().success(), "{out}");
+    assert!(
+        out.contains(&format!("ssh -L {port}:127.0.0.1:{port}")),
+        "the SSH hint: {out}"
+    );
+    assert!(
+        token_file(&desk)["refresh_token"].is_string(),
+        "a refresh token is stored"
+    );
+    let (ok, check) = postdesk(&desk.config, &["check"]);
+    assert!(ok, "{check}");
+    assert!(
+        check.contains("mailbox support auth: oauth2 installed-app (XOAUTH2): a refresh works"),
+        "{check}"
+    );
+    assert!(check.contains(&format!("as {address}")), "{check}");
+}

@@ -53,8 +53,16 @@ struct Refresh {
     live: bool,
 }
 
+struct Code {
+    client: String,
+    user: String,
+    redirect_uri: String,
+    challenge: String,
+}
+
 #[derive(Default)]
 struct State {
+    codes: BTreeMap<String, Code>,
     clients: BTreeMap<String, ClientSpec>,
     devices: BTreeMap<String, Device>,
     access: BTreeMap<String, Access>,
@@ -156,6 +164,47 @@ impl OAuthServer {
             }
             None => false,
         }
+    }
+
+    /// The browser opens `url` (this server's `/authorize?...`) and `user`
+    /// consents: a one-time code is issued, bound to the client, the
+    /// redirect URI and the PKCE challenge (S256 only). Returns where the
+    /// browser is sent next: the redirect URI with `code` and `state`.
+    pub fn authorize(&self, url: &str, user: &str) -> String {
+        let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
+        let q = parse_form(query.as_bytes());
+        assert_eq!(
+            q.get("response_type").map(String::as_str),
+            Some("code"),
+            "{url}"
+        );
+        assert_eq!(
+            q.get("code_challenge_method").map(String::as_str),
+            Some("S256"),
+            "PKCE: {url}"
+        );
+        let client = q.get("client_id").cloned().unwrap_or_default();
+        assert!(
+            self.lock().clients.contains_key(&client),
+            "unknown client in {url}"
+        );
+        let redirect_uri = q.get("redirect_uri").cloned().unwrap_or_default();
+        assert!(
+            redirect_uri.starts_with("http://127.0.0.1:"),
+            "loopback redirect: {url}"
+        );
+        let code = format!("{}{}", random_hex(), random_hex());
+        self.lock().codes.insert(
+            code.clone(),
+            Code {
+                client,
+                user: user.to_string(),
+                redirect_uri: redirect_uri.clone(),
+                challenge: q.get("code_challenge").cloned().unwrap_or_default(),
+            },
+        );
+        let state = q.get("state").cloned().unwrap_or_default();
+        format!("{redirect_uri}?code={code}&state={state}")
     }
 
     /// Consent withdrawn: every refresh token of `client` is dead.
@@ -353,6 +402,22 @@ impl OAuthServer {
                 } else {
                     (200, Self::issue(&mut st, &client, &user, false))
                 }
+            }
+            "authorization_code" => {
+                use base64::Engine;
+                let code = form.get("code").cloned().unwrap_or_default();
+                let Some(c) = st.codes.remove(&code) else {
+                    return err("invalid_grant", "unknown or used code");
+                };
+                if c.client != client_id || form.get("redirect_uri") != Some(&c.redirect_uri) {
+                    return err("invalid_grant", "code issued to another client or redirect");
+                }
+                let verifier = form.get("code_verifier").cloned().unwrap_or_default();
+                let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
+                if base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest) != c.challenge {
+                    return err("invalid_grant", "PKCE verifier does not match");
+                }
+                (200, Self::issue(&mut st, &client, &c.user, true))
             }
             "client_credentials" => {
                 if client.secret.is_none() || form.get("client_secret") != client.secret.as_ref() {
