@@ -94,6 +94,9 @@ pub fn write(path: &Path, tokens: &TokenFile) -> Result<(), String> {
         .mode(0o600)
         .open(&tmp)
         .map_err(|e| err("writing", e))?;
+    // `mode` applies only when the file is new; a leftover keeps its own.
+    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .map_err(|e| err("restricting", e))?;
     f.write_all(&json)
         .and_then(|_| f.sync_all())
         .map_err(|e| err("writing", e))?;
