@@ -212,6 +212,12 @@ impl TokenSource {
             .map(|f| f.expires_at - margin(f.expires_at - f.obtained_at))
     }
 
+    /// When the current token expires (unix seconds), if known.
+    pub async fn expires_at(&self) -> Option<i64> {
+        let st = self.state.lock().await;
+        st.file.as_ref().map(|f| f.expires_at).filter(|&e| e > 0)
+    }
+
     async fn renew(&self, st: &mut State, now: i64) -> Result<(Token, i64), AuthError> {
         let old = st.file.clone().unwrap_or_default();
         let result = match self.flow {

@@ -373,12 +373,19 @@ impl Watcher {
         tracing::info!(mailbox = %name, "IMAP watcher stopped");
     }
 
-    /// How long until the access token must be replaced (`None` with a
-    /// password, or when the provider gave no expiry).
-    async fn token_left(&self) -> Option<Duration> {
-        let at = self.login.token_source()?.renew_at().await?;
-        let now = crate::oauth::now_s();
-        Some(Duration::from_secs(at.saturating_sub(now).max(0) as u64))
+    /// When this session should end for a renewed token (unix seconds;
+    /// `None` with a password, or when the provider gave no expiry): the
+    /// token's renewal time, or, when that has passed already (the
+    /// provider could not be asked and the old token is still good), its
+    /// expiry, so a session does not bounce in a loop meanwhile.
+    async fn session_deadline(&self) -> Option<i64> {
+        let source = self.login.token_source()?;
+        let renew = source.renew_at().await?;
+        if renew > crate::oauth::now_s() {
+            Some(renew)
+        } else {
+            source.expires_at().await
+        }
     }
 
     async fn session(
@@ -390,6 +397,7 @@ impl Watcher {
         if failing.take().is_some() {
             tracing::info!(mailbox = %self.cfg.name, "mailbox signs in again: no longer failing");
         }
+        let deadline = self.session_deadline().await;
         let caps = timed("CAPABILITY", async {
             session.capabilities().await.map_err(conn_err("CAPABILITY"))
         })
@@ -415,7 +423,9 @@ impl Watcher {
             }
             // Servers end a session whose token expired (Microsoft 365
             // does), so we leave first: everything up to here is drained.
-            let left = self.token_left().await;
+            let left = deadline.map(|d| {
+                Duration::from_secs(d.saturating_sub(crate::oauth::now_s()).max(0) as u64)
+            });
             if left == Some(Duration::ZERO) {
                 let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
                 return Err(ImapError::Reconnect(
