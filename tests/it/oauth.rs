@@ -536,3 +536,50 @@ fn installed_app_flow_over_the_loopback_redirect() {
     );
     assert!(check.contains(&format!("as {address}")), "{check}");
 }
+
+/// The token endpoint down while a token is due for renewal: the daemon
+/// keeps the still-valid token (a warning, not a login storm), gives up
+/// only at its real expiry, and recovers once the endpoint is back.
+#[test]
+fn an_unreachable_provider_keeps_the_valid_token_without_a_login_storm() {
+    let env = MailEnv::load();
+    let server = OAuthServer::for_lab(&env);
+    let id = format!("pd-down-{}", random_hex());
+    server.register(client(&id, 10));
+    let desk = TestDesk::builder("oauth-down")
+        .unset("mailbox.password-file")
+        .set("mailbox.auth", "oauth2")
+        .set("mailbox.idle-recheck", "5m")
+        .set("mailbox.oauth", oauth_table(&server, &id, "device-code"))
+        .build();
+    let address = desk.address.clone();
+    device_login(&desk, &server, "support", &address);
+    let logins = || {
+        env.dovecot_log_about(&address, 5000)
+            .matches("method=XOAUTH2")
+            .count()
+    };
+    let daemon = desk.start();
+    let before = logins();
+    server.set_down(true);
+    // Past the renewal time (9 s) and the expiry (10 s) of the token.
+    std::thread::sleep(Duration::from_secs(12));
+    let during = logins() - before;
+    let log = daemon.log();
+    assert!(
+        log.contains("token renewal failed; the current token is still valid"),
+        "{log}"
+    );
+    assert!(
+        during <= 4,
+        "{during} logins while the token endpoint was down; log:\n{log}"
+    );
+    server.set_down(false);
+    let requester = env.unique_user("oauth-down-req");
+    mail_to(&desk, &env, &requester, "After the outage");
+    assert!(
+        wait_until(WAIT, || count_tickets(&desk) >= 1),
+        "no recovery after the endpoint came back; log:\n{}",
+        daemon.log()
+    );
+}

@@ -62,6 +62,8 @@ struct Code {
 
 #[derive(Default)]
 struct State {
+    /// The token endpoint answers 503 `temporarily_unavailable`.
+    down: bool,
     codes: BTreeMap<String, Code>,
     clients: BTreeMap<String, ClientSpec>,
     devices: BTreeMap<String, Device>,
@@ -207,6 +209,11 @@ impl OAuthServer {
         format!("{redirect_uri}?code={code}&state={state}")
     }
 
+    /// The token endpoint is down (503) or back.
+    pub fn set_down(&self, down: bool) {
+        self.lock().down = down;
+    }
+
     /// Consent withdrawn: every refresh token of `client` is dead.
     pub fn revoke_refresh(&self, client: &str) {
         for r in self
@@ -264,7 +271,11 @@ impl OAuthServer {
                 _ => (404, serde_json::json!({"error": "not_found"})),
             };
             let body = json.to_string();
-            let reason = if status == 200 { "OK" } else { "Bad Request" };
+            let reason = match status {
+                200 => "OK",
+                503 => "Service Unavailable",
+                _ => "Bad Request",
+            };
             let reply = format!(
                 "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nCache-Control: no-store\r\nContent-Length: {}\r\n\r\n{body}",
                 body.len()
@@ -348,6 +359,9 @@ impl OAuthServer {
         };
         let grant = form.get("grant_type").map(String::as_str).unwrap_or("");
         let mut st = self.lock();
+        if st.down {
+            return (503, serde_json::json!({"error": "temporarily_unavailable"}));
+        }
         if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer" {
             return match self
                 .check_assertion(&st, form.get("assertion").map(String::as_str).unwrap_or(""))
