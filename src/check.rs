@@ -7,7 +7,8 @@
 //! values), the classification rules (and any that can never match), the
 //! SLA policies, the knowledge base and the review schedule (what they will
 //! do), the database (opened and migrated), every mailbox (a Maildir is
-//! created if missing; IMAP logs in and selects the folder and, when
+//! created if missing; with `auth = "oauth2"` a token refresh is tried first
+//! and the token's expiry shown, never the token; IMAP logs in and selects the folder and, when
 //! trusted authserv-ids are set, reads the newest mail's
 //! Authentication-Results to see agents' mail can be proven), any mailbox
 //! whose processing ever panicked (how often, the last panic), and the
