@@ -12,6 +12,17 @@ IMAP_PORT=${IMAP_PORT:-1143}
 IMAPS_PORT=${IMAPS_PORT:-1993}
 LMTP_PORT=${LMTP_PORT:-2424}
 SMTP_PORT=${SMTP_PORT:-2525}
+# Submission with SASL through Dovecot (password, XOAUTH2, OAUTHBEARER), and
+# the loopback port where the tests' OAuth 2.0 server answers Dovecot's
+# token introspection.
+# A caller that names only the older four ports (scripts/mailserver-ctl run
+# by the tests' MailEnv::ctl) gets the ones this instance was started with.
+if [ -z "${SUBMISSION_PORT:-}${OAUTH_PORT:-}" ] && [ -f "${MAILLAB_DIR:-/tmp/postdesk-mail}/env" ]; then
+    SUBMISSION_PORT=$(sed -n 's/^SUBMISSION_PORT=//p' "${MAILLAB_DIR:-/tmp/postdesk-mail}/env")
+    OAUTH_PORT=$(sed -n 's/^OAUTH_PORT=//p' "${MAILLAB_DIR:-/tmp/postdesk-mail}/env")
+fi
+SUBMISSION_PORT=${SUBMISSION_PORT:-2587}
+OAUTH_PORT=${OAUTH_PORT:-2555}
 MAIL_PASSWORD=${MAIL_PASSWORD:-secret}
 MAIL_DOMAIN=${MAIL_DOMAIN:-example.test}
 # optimized (Dovecot's default) or never (faster, no crash safety)
@@ -114,6 +125,7 @@ wait_ready() { # dovecot|postfix
             ;;
         postfix)
             wait_until "SMTP 127.0.0.1:$SMTP_PORT" banner_ok "$SMTP_PORT" 220
+            wait_until "submission 127.0.0.1:$SUBMISSION_PORT" banner_ok "$SUBMISSION_PORT" 220
             ;;
     esac
 }

@@ -7,7 +7,8 @@
 //! values), the classification rules (and any that can never match), the
 //! SLA policies, the knowledge base and the review schedule (what they will
 //! do), the database (opened and migrated), every mailbox (a Maildir is
-//! created if missing; IMAP logs in and selects the folder and, when
+//! created if missing; with `auth = "oauth2"` a token refresh is tried first
+//! and the token's expiry shown, never the token; IMAP logs in and selects the folder and, when
 //! trusted authserv-ids are set, reads the newest mail's
 //! Authentication-Results to see agents' mail can be proven), any mailbox
 //! whose processing ever panicked (how often, the last panic), and the
@@ -271,8 +272,9 @@ async fn mailbox(config: &Config, m: &MailboxConfig) -> Vec<Finding> {
             )]
         }
         SourceKind::Imap => match imap_login(config, m).await {
-            Ok((detail, headers, caps)) => {
-                let mut out = vec![Finding::new(Level::Ok, &what, detail)];
+            Ok((detail, headers, caps, auth)) => {
+                let mut out: Vec<Finding> = auth.into_iter().collect();
+                out.push(Finding::new(Level::Ok, &what, detail));
                 out.extend(extensions(&what, m, &caps));
                 let trusted = &config.workflow.trusted_authserv_ids;
                 out.extend(authentication_results(&what, &m.folder, trusted, &headers));
@@ -369,11 +371,21 @@ const NEWEST: u32 = 5;
 async fn imap_login(
     config: &Config,
     m: &MailboxConfig,
-) -> Result<(String, Vec<Vec<u8>>, ServerCaps), String> {
+) -> Result<(String, Vec<Vec<u8>>, ServerCaps, Option<Finding>), String> {
     let mut m = m.clone();
     m.ca_file = m.ca_file.as_deref().map(|p| config.resolve(p));
-    let password = m.secret().load(&config.base_dir)?;
-    let mut s = crate::source::imap::connect(&m, password.as_ref())
+    let login = crate::source::imap::Login::of(&m, &config.base_dir)?;
+    let auth = match login.token_source() {
+        Some(source) => {
+            let f = token(&format!("mailbox {} auth", m.name), source, m.mechanism).await;
+            if f.failed() {
+                return Err(f.detail);
+            }
+            Some(f)
+        }
+        None => None,
+    };
+    let mut s = crate::source::imap::connect_as(&m, &login)
         .await
         .map_err(|e| e.to_string())?;
     let caps = crate::source::imap::capabilities(&mut s)
@@ -404,7 +416,7 @@ async fn imap_login(
         m.folder,
         mb.exists
     );
-    Ok((detail, headers, caps))
+    Ok((detail, headers, caps, auth))
 }
 
 /// The server's extensions, and what postdesk does without those missing
@@ -425,6 +437,50 @@ fn extensions(what: &str, m: &MailboxConfig, caps: &ServerCaps) -> Vec<Finding> 
         out.push(Finding::new(level, what, note));
     }
     out
+}
+
+/// An OAuth2 login: the method, the token's expiry, and whether a refresh
+/// works (one is made: with rotation the new refresh token is stored).
+/// Never the token itself.
+async fn token(
+    what: &str,
+    source: &crate::oauth::TokenSource,
+    mechanism: crate::oauth::Mechanism,
+) -> Finding {
+    use crate::oauth::signin::when;
+    let head = format!(
+        "oauth2 {} ({})",
+        source.flow.as_str(),
+        mechanism.sasl_name()
+    );
+    let before = match source.on_disk() {
+        Ok(f) => f,
+        Err(e) => return Finding::new(Level::Fail, what, format!("{head}: {e}")),
+    };
+    match source.renew_now().await {
+        Ok((_, expires)) => Finding::new(
+            Level::Ok,
+            what,
+            format!(
+                "{head}: a refresh works; the access token is valid until {}",
+                when(expires)
+            ),
+        ),
+        Err(crate::oauth::AuthError::Unreachable(e)) => Finding::new(
+            Level::Warn,
+            what,
+            format!(
+                "{head}: the provider could not be asked ({e}); the stored token {}",
+                before
+                    .filter(|f| !f.access_token.is_empty())
+                    .map(|f| format!("expires {}", when(f.expires_at)))
+                    .unwrap_or_else(|| "is missing".into())
+            ),
+        ),
+        Err(crate::oauth::AuthError::Refused(e)) => {
+            Finding::new(Level::Fail, what, format!("{head}: FAILING: {e}"))
+        }
+    }
 }
 
 /// Whether mail in `folder` can prove agents: when trusted authserv-ids
@@ -491,6 +547,27 @@ fn panicked(p: &crate::store::MailboxPanics) -> Finding {
 /// Must run inside the runtime: lettre's SMTP pool spawns its reaper task
 /// when built.
 async fn outbox(config: &Config) -> Finding {
+    let o = &config.outbox;
+    if o.transport == crate::config::TransportKind::Smtp
+        && o.auth == crate::oauth::AuthMethod::Oauth2
+        && let Some(oauth) = &o.oauth
+    {
+        let user = o.username.as_deref().unwrap_or("");
+        match crate::oauth::TokenSource::shared("outbox", user, oauth, &config.base_dir) {
+            Ok(source) => {
+                let f = token("outbox auth", &source, o.mechanism).await;
+                if f.failed() {
+                    return f;
+                }
+                let t = match crate::outbox::Transport::from_config(config) {
+                    Ok(t) => Finding::of("outbox", t.test().await),
+                    Err(e) => Finding::new(Level::Fail, "outbox", e.to_string()),
+                };
+                return Finding::new(t.level, "outbox", format!("{}; {}", f.detail, t.detail));
+            }
+            Err(e) => return Finding::new(Level::Fail, "outbox auth", e),
+        }
+    }
     match crate::outbox::Transport::from_config(config) {
         Ok(t) => Finding::of("outbox", t.test().await),
         Err(e) => Finding::new(Level::Fail, "outbox", e.to_string()),

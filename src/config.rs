@@ -26,6 +26,7 @@ use crate::desk::rules::{Classify, RuleConfig, Rules};
 use crate::desk::sla::SlaConfig;
 use crate::desk::survey::SurveyConfig;
 use crate::lang::Lang;
+use crate::oauth::{AuthMethod, Mechanism, OAuthConfig};
 use crate::report::schedule::ReportConfig;
 
 /// Why a configuration could not be used.
@@ -225,6 +226,13 @@ pub struct MailboxConfig {
     pub username: Option<String>,
     pub password_env: Option<String>,
     pub password_file: Option<PathBuf>,
+    /// `password` (default) or `oauth2` (then `oauth` says how).
+    #[serde(default)]
+    pub auth: AuthMethod,
+    /// The SASL mechanism for `auth = "oauth2"`.
+    #[serde(default)]
+    pub mechanism: Mechanism,
+    pub oauth: Option<OAuthConfig>,
     #[serde(default = "default_folder")]
     pub folder: String,
     #[serde(default = "default_after")]
@@ -307,6 +315,9 @@ pub struct OutboxConfig {
     pub username: Option<String>,
     pub password_env: Option<String>,
     pub password_file: Option<PathBuf>,
+    pub auth: AuthMethod,
+    pub mechanism: Mechanism,
+    pub oauth: Option<OAuthConfig>,
     pub sendmail_command: PathBuf,
     /// How many mails are handed over at once (SMTP connections in the pool).
     pub concurrency: usize,
@@ -331,6 +342,9 @@ impl Default for OutboxConfig {
             username: None,
             password_env: None,
             password_file: None,
+            auth: AuthMethod::Password,
+            mechanism: Mechanism::Xoauth2,
+            oauth: None,
             sendmail_command: PathBuf::from("/usr/sbin/sendmail"),
             concurrency: 4,
             retry_initial: Duration::from_secs(30),
@@ -428,6 +442,9 @@ impl Config {
                 username: None,
                 password_env: None,
                 password_file: None,
+                auth: AuthMethod::Password,
+                mechanism: Mechanism::Xoauth2,
+                oauth: None,
                 folder: default_folder(),
                 after: AfterProcessing::Seen,
                 move_to: None,
@@ -514,6 +531,8 @@ impl Config {
                             "{at}: security = \"plain\" to {host} would send the password unencrypted; use \"tls\" or \"starttls\", or set allow-plaintext = true"
                         )));
                     }
+                    auth_settings(m.auth, m.oauth.as_ref())
+                        .map_err(|e| self.semantic(format!("{at}: {e}")))?;
                     if m.after == AfterProcessing::Move && m.move_to.is_none() {
                         return Err(self.semantic(format!(
                             "{at}: after = \"move\" needs move-to = \"FOLDER\""
@@ -547,6 +566,16 @@ impl Config {
                 return Err(self.semantic(format!(
                     "outbox: security = \"plain\" to {host} is unencrypted; use \"tls\" or \"starttls\", or set allow-plaintext = true"
                 )));
+            }
+        }
+        if o.transport == TransportKind::Smtp {
+            auth_settings(o.auth, o.oauth.as_ref())
+                .map_err(|e| self.semantic(format!("outbox: {e}")))?;
+            if o.auth == AuthMethod::Oauth2 && o.username.is_none() {
+                return Err(self.semantic(
+                    "outbox: auth = \"oauth2\" needs username (the mailbox the token is for)"
+                        .into(),
+                ));
             }
         }
         if o.concurrency == 0 {
@@ -599,6 +628,21 @@ impl Config {
             self.classify.default_category.clone(),
             self.classify.default_priority,
         )
+    }
+}
+
+/// `auth` and the `oauth` table agree, and the table is complete.
+fn auth_settings(auth: AuthMethod, oauth: Option<&OAuthConfig>) -> Result<(), String> {
+    match (auth, oauth) {
+        (AuthMethod::Oauth2, None) => Err(
+            "auth = \"oauth2\" needs an oauth table (provider, flow, client-id, token-file; see config.example.toml)"
+                .into(),
+        ),
+        (AuthMethod::Password, Some(_)) => {
+            Err("an oauth table is set but auth = \"password\"; set auth = \"oauth2\"".into())
+        }
+        (AuthMethod::Oauth2, Some(o)) => o.validate().map_err(|e| format!("oauth: {e}")),
+        (AuthMethod::Password, None) => Ok(()),
     }
 }
 

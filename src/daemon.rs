@@ -76,13 +76,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         let (engine, notify, cancel_task) = (engine.clone(), notify.clone(), cancel.clone());
         let supervised = match m.kind {
             SourceKind::Imap => {
-                let password =
-                    m.secret()
-                        .load(&cfg.base_dir)
-                        .map_err(|message| StartError::Mailbox {
-                            mailbox: m.name.clone(),
-                            message,
-                        })?;
+                let login =
+                    imap::Login::of(m, &cfg.base_dir).map_err(|message| StartError::Mailbox {
+                        mailbox: m.name.clone(),
+                        message,
+                    })?;
                 let mut m = m.clone();
                 m.ca_file = m.ca_file.as_deref().map(|p| cfg.resolve(p));
                 let store_task = store.clone();
@@ -93,7 +91,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                     move || {
                         imap::Watcher {
                             cfg: m.clone(),
-                            password: password.clone(),
+                            login: login.clone(),
                             engine: engine.clone(),
                             store: store_task.clone(),
                             outbox: notify.clone(),

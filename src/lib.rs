@@ -27,6 +27,8 @@
 //! - [`rspamd`]: rspamd's HTTP protocol: a verdict before deciding, lessons from `#spam`/`#notspam`.
 //! - [`report`]: the monthly (or any period's) review: metrics from ticket rows, rendered as text, Markdown, CSV, JSON or HTML; its schedule by mail.
 //! - [`export`]: a ticket's mail as `.eml` files or an mbox.
+//! - [`oauth`]: OAuth2 sign-in for IMAP and SMTP: settings and provider presets,
+//!   the SASL messages, the token file, the grants, tokens renewed before expiry.
 //! - [`config`]: the TOML file: the sections together, defaults, errors with file and line.
 //! - [`check`]: `postdesk check`: each setting and outside party tried, as ok/warn/fail findings.
 //! - leaves: [`address`] (addresses and display names, normalised once;
@@ -49,6 +51,7 @@ pub mod export;
 pub mod header;
 pub mod inbound;
 pub mod lang;
+pub mod oauth;
 pub mod outbound;
 pub mod outbox;
 pub mod pipeline;

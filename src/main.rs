@@ -114,11 +114,29 @@ struct TicketsArgs {
 }
 
 #[derive(Subcommand)]
+enum AuthCommand {
+    /// Sign in and store the tokens: device code (a URL and a code, with a
+    /// countdown), installed app (a URL; the browser returns to 127.0.0.1),
+    /// or, for app-only flows, fetch a token to check the settings.
+    Login {
+        /// A mailbox's name, or `outbox`.
+        name: String,
+    },
+    /// Each OAuth2 mailbox and the outbox: flow, token expiry, failing or not.
+    Status,
+    /// Delete the stored tokens of a mailbox or the outbox.
+    Logout { name: String },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Run the daemon: watch the mailboxes, answer, send. Stops cleanly on Ctrl-C or SIGTERM.
     Run,
     /// Validate config and templates, then try to log in to IMAP and SMTP.
     Check,
+    /// OAuth2 sign-in of a mailbox or the outbox (`auth = "oauth2"`).
+    #[command(subcommand)]
+    Auth(AuthCommand),
     /// Process messages from files, or one from stdin (`-`), e.g. piped from an MTA.
     /// Exits 0 when recorded, 75 on a temporary failure (the MTA retries).
     Ingest {
@@ -340,6 +358,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run => run(config),
         Command::Check => check(config),
+        Command::Auth(c) => auth(&config, c),
         Command::Ingest { mailbox, files } => return ingest(config, mailbox, files),
         Command::Import(args) => import(config, args),
         Command::Tickets(args) => tickets(config, args),
@@ -450,6 +469,73 @@ fn check(config: Config) -> Result<ExitCode> {
     })
 }
 
+fn oauth_accounts(config: &Config) -> Result<Vec<postdesk::oauth::signin::Account>> {
+    let mailboxes = config.mailboxes.iter().map(|m| {
+        (
+            m.name.clone(),
+            m.auth,
+            m.mechanism,
+            m.username.as_deref().unwrap_or(""),
+            m.oauth.as_ref(),
+        )
+    });
+    let o = &config.outbox;
+    let outbox = (
+        "outbox".to_string(),
+        o.auth,
+        o.mechanism,
+        o.username.as_deref().unwrap_or(""),
+        o.oauth.as_ref(),
+    );
+    postdesk::oauth::signin::accounts(mailboxes.chain([outbox]), &config.base_dir)
+        .map_err(anyhow::Error::msg)
+}
+
+fn auth(config: &Config, c: AuthCommand) -> Result<ExitCode> {
+    use postdesk::oauth::signin;
+    let accounts = oauth_accounts(config)?;
+    let find = |name: &str| {
+        accounts
+            .iter()
+            .find(|a| a.name == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = accounts.iter().map(|a| a.name.as_str()).collect();
+                anyhow::anyhow!(
+                    "no mailbox or outbox named {name:?} signs in with auth = \"oauth2\" (those that do: {})",
+                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                )
+            })
+    };
+    match c {
+        AuthCommand::Login { name } => {
+            let a = find(&name)?;
+            runtime()?
+                .block_on(signin::login(&a.source, &mut |line| println!("{line}")))
+                .map_err(anyhow::Error::msg)?;
+        }
+        AuthCommand::Status => {
+            if accounts.is_empty() {
+                println!("no mailbox or outbox signs in with auth = \"oauth2\"");
+            }
+            for a in &accounts {
+                println!("{}", signin::status_line(a));
+            }
+        }
+        AuthCommand::Logout { name } => {
+            let a = find(&name)?;
+            if postdesk::oauth::tokens::remove(a.source.path()).map_err(anyhow::Error::msg)? {
+                println!(
+                    "{name}: tokens deleted ({}); the provider keeps the app's consent until it is revoked there",
+                    a.source.path().display()
+                );
+            } else {
+                println!("{name}: was not signed in");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn ingest(config: Config, mailbox: Option<String>, files: Vec<PathBuf>) -> ExitCode {
     match try_ingest(config, mailbox, files) {
         Ok(summary) => {
@@ -547,11 +633,10 @@ fn import(config: Config, a: ImportArgs) -> Result<ExitCode> {
         match m.kind {
             SourceKind::Imap => {
                 postdesk::tls::init();
-                let password = m
-                    .secret()
-                    .load(&config.base_dir)
+                // As the daemon signs in: a password, or an OAuth2 token.
+                let login = postdesk::source::imap::Login::of(&m, &config.base_dir)
                     .map_err(anyhow::Error::msg)?;
-                let mut session = postdesk::source::imap::connect(&m, password.as_ref()).await?;
+                let mut session = postdesk::source::imap::connect_as(&m, &login).await?;
                 let folder = a.folder.clone().unwrap_or_else(|| m.folder.clone());
                 let job = import::Job {
                     cfg: &m,

@@ -173,8 +173,22 @@ fn smtp(cfg: &Config, o: &OutboxConfig) -> Result<Transport, TransportError> {
             Tls::None
         }
     };
-    let credentials = match &o.username {
-        Some(user) => {
+    let credentials = match (&o.username, o.auth, &o.oauth) {
+        (Some(user), crate::oauth::AuthMethod::Oauth2, Some(oauth)) => {
+            if matches!(tls, Tls::Wrapper(_)) {
+                return Err(TransportError(
+                    "auth = \"oauth2\" is spoken on plain or STARTTLS connections (submission, port 587); use security = \"starttls\"".into(),
+                ));
+            }
+            let source = crate::oauth::TokenSource::shared("outbox", user, oauth, &cfg.base_dir)
+                .map_err(TransportError)?;
+            Some(pool::SmtpLogin::Token {
+                user: user.clone(),
+                source,
+                mechanism: o.mechanism,
+            })
+        }
+        (Some(user), _, _) => {
             let pass = o
                 .secret()
                 .load(&cfg.base_dir)
@@ -184,9 +198,12 @@ fn smtp(cfg: &Config, o: &OutboxConfig) -> Result<Transport, TransportError> {
                         "outbox.username is set but no password-env or password-file".into(),
                     )
                 })?;
-            Some(Credentials::new(user.clone(), pass.expose().to_string()))
+            Some(pool::SmtpLogin::Password(Credentials::new(
+                user.clone(),
+                pass.expose().to_string(),
+            )))
         }
-        None => None,
+        (None, _, _) => None,
     };
     let starttls = match tls {
         Tls::Wrapper(_) => {
@@ -195,7 +212,7 @@ fn smtp(cfg: &Config, o: &OutboxConfig) -> Result<Transport, TransportError> {
                 .tls(tls)
                 .timeout(Some(o.timeout))
                 .pool_config(PoolConfig::new().max_size(o.concurrency as u32));
-            if let Some(c) = credentials {
+            if let Some(pool::SmtpLogin::Password(c)) = credentials {
                 b = b.credentials(c);
             }
             return Ok(Transport::Smtp(b.build()));

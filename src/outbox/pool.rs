@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use lettre::Address;
 use lettre::address::Envelope;
-use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism as LettreMechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
@@ -29,6 +29,32 @@ use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
 use super::SendError;
+use crate::oauth::{Mechanism, TokenSource};
+
+/// How the pool logs in.
+#[derive(Clone)]
+pub enum SmtpLogin {
+    /// PLAIN or LOGIN with a password (lettre's).
+    Password(Credentials),
+    /// XOAUTH2 or OAUTHBEARER with an access token (spoken here: lettre has
+    /// no OAUTHBEARER, and its XOAUTH2 cannot answer the error challenge).
+    Token {
+        user: String,
+        source: std::sync::Arc<TokenSource>,
+        mechanism: Mechanism,
+    },
+}
+
+/// One line sent as it is (`AUTH … <base64>`, or the empty abort line).
+/// lettre writes each command to its debug log: main.rs caps lettre at
+/// info, so the encoded token never reaches a log.
+struct RawLine(String);
+
+impl std::fmt::Display for RawLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}\r\n", self.0)
+    }
+}
 
 /// Idle connections older than this are closed rather than reused: servers
 /// drop idle clients after a while.
@@ -39,7 +65,7 @@ pub struct SmtpPool {
     port: u16,
     /// Upgrade with STARTTLS before anything else.
     starttls: Option<TlsParameters>,
-    credentials: Option<Credentials>,
+    login: Option<SmtpLogin>,
     timeout: Duration,
     max_idle_connections: usize,
     idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
@@ -50,7 +76,7 @@ impl SmtpPool {
         host: String,
         port: u16,
         starttls: Option<TlsParameters>,
-        credentials: Option<Credentials>,
+        login: Option<SmtpLogin>,
         timeout: Duration,
         max_idle_connections: usize,
     ) -> SmtpPool {
@@ -58,7 +84,7 @@ impl SmtpPool {
             host,
             port,
             starttls,
-            credentials,
+            login,
             timeout,
             max_idle_connections,
             idle: Mutex::new(Vec::new()),
@@ -167,6 +193,63 @@ impl SmtpPool {
         }
     }
 
+    /// `AUTH XOAUTH2` / `AUTH OAUTHBEARER` with the initial response. A
+    /// refused token (an error challenge, answered with the abort line, then
+    /// 5xx) is renewed before the next connection; the mail waits.
+    async fn token_auth(
+        &self,
+        conn: &mut AsyncSmtpConnection,
+        user: &str,
+        source: &TokenSource,
+        mechanism: Mechanism,
+    ) -> Result<(), SendError> {
+        use base64::Engine;
+        let (token, _) = source
+            .access_token()
+            .await
+            .map_err(|e| SendError::Transient(format!("signing in to SMTP: {e}")))?;
+        let first = crate::oauth::sasl::initial_response(
+            mechanism,
+            user,
+            &self.host,
+            self.port,
+            token.expose(),
+        );
+        let b64 = base64::engine::general_purpose::STANDARD.encode(first);
+        let name = mechanism.sasl_name();
+        let refused = |detail: String| {
+            SendError::Transient(format!(
+                "SMTP {}:{}: {name} login as {user} refused: {detail}; the token is renewed for the next attempt",
+                self.host, self.port
+            ))
+        };
+        match conn.command(RawLine(format!("AUTH {name} {b64}"))).await {
+            Ok(r) if r.has_code(334) => {
+                let status = r
+                    .first_line()
+                    .and_then(|l| {
+                        base64::engine::general_purpose::STANDARD
+                            .decode(l.trim())
+                            .ok()
+                    })
+                    .and_then(|j| crate::oauth::sasl::error_status(&j))
+                    .unwrap_or_else(|| "no status".into());
+                let end = conn
+                    .command(RawLine(crate::oauth::sasl::ABORT.into()))
+                    .await
+                    .map(|r| r.code().to_string())
+                    .unwrap_or_else(|e| e.to_string());
+                source.rejected(&token).await;
+                Err(refused(format!("status {status}, then {end}")))
+            }
+            Ok(_) => Ok(()),
+            Err(e) => {
+                source.rejected(&token).await;
+                Err(refused(e.to_string()))
+            }
+        }
+    }
+
     async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
         let transient = |what: &str, e: &dyn std::fmt::Display| {
             SendError::Transient(format!("{what} {}:{}: {e}", self.host, self.port))
@@ -185,13 +268,33 @@ impl SmtpPool {
             if let Some(tls) = &self.starttls {
                 conn.starttls(tls.clone(), &hello).await?;
             }
-            if let Some(c) = &self.credentials {
-                conn.auth(&[Mechanism::Plain, Mechanism::Login], c).await?;
+            if let Some(SmtpLogin::Password(c)) = &self.login {
+                conn.auth(&[LettreMechanism::Plain, LettreMechanism::Login], c)
+                    .await?;
             }
             Ok::<_, lettre::transport::smtp::Error>(conn)
         };
         match tokio::time::timeout(self.timeout, session).await {
-            Ok(Ok(conn)) => Ok(conn),
+            Ok(Ok(mut conn)) => {
+                if let Some(SmtpLogin::Token {
+                    user,
+                    source,
+                    mechanism,
+                }) = &self.login
+                {
+                    let signed_in = tokio::time::timeout(
+                        self.timeout,
+                        self.token_auth(&mut conn, user, source, *mechanism),
+                    )
+                    .await
+                    .unwrap_or_else(|_| Err(transient("SMTP AUTH at", &"timed out")));
+                    if let Err(e) = signed_in {
+                        conn.abort().await;
+                        return Err(e);
+                    }
+                }
+                Ok(conn)
+            }
             // A refused login or a TLS failure will not mend by itself, but
             // the mail must wait for an admin's fix, not be dropped.
             Ok(Err(e)) => Err(transient("SMTP session with", &e)),

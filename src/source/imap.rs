@@ -21,6 +21,7 @@ use super::capabilities::{self, Moving, ServerCaps};
 use super::{Backoff, SharedStore, batches, import, now_ms};
 use crate::config::{AfterProcessing, MailboxConfig, Secret, Security};
 use crate::desk::history::{self, FirstConnect};
+use crate::oauth::{AuthError, AuthMethod, Mechanism, TokenSource};
 use crate::pipeline::{Engine, Incoming};
 use crate::store::Checkpoint;
 use crate::store::FirstConnectRow;
@@ -41,6 +42,9 @@ pub enum ImapError {
     /// Wrong password, no such folder, bad TLS: retrying will not help until someone fixes it.
     #[error("{0}")]
     Config(String),
+    /// The access token expires soon: log in again now, with a fresh one.
+    #[error("{0}")]
+    Reconnect(String),
     /// The database failed: retry later.
     #[error("database: {0}")]
     Store(#[from] crate::store::StoreError),
@@ -65,11 +69,54 @@ pub(super) async fn timed<T>(
     }
 }
 
-/// Connects, secures and logs in.
+/// How a mailbox logs in.
+#[derive(Debug, Clone)]
+pub enum Login {
+    Password(Option<Secret>),
+    /// SASL with an access token from `source`.
+    Token {
+        source: Arc<TokenSource>,
+        mechanism: Mechanism,
+    },
+}
+
+impl Login {
+    /// The mailbox's login as its settings say (`base_dir` resolves
+    /// relative paths): the password read, or its token source.
+    pub fn of(cfg: &MailboxConfig, base_dir: &std::path::Path) -> Result<Login, String> {
+        match (cfg.auth, &cfg.oauth) {
+            (AuthMethod::Oauth2, Some(o)) => Ok(Login::Token {
+                source: TokenSource::shared(
+                    &format!("mailbox {}", cfg.name),
+                    cfg.username.as_deref().unwrap_or(""),
+                    o,
+                    base_dir,
+                )?,
+                mechanism: cfg.mechanism,
+            }),
+            _ => Ok(Login::Password(cfg.secret().load(base_dir)?)),
+        }
+    }
+
+    /// The token source, for `auth = "oauth2"`.
+    pub fn token_source(&self) -> Option<&Arc<TokenSource>> {
+        match self {
+            Login::Token { source, .. } => Some(source),
+            Login::Password(_) => None,
+        }
+    }
+}
+
+/// Connects, secures and logs in with a password.
 pub async fn connect(
     cfg: &MailboxConfig,
     password: Option<&Secret>,
 ) -> Result<ImapSession, ImapError> {
+    connect_as(cfg, &Login::Password(password.cloned())).await
+}
+
+/// Connects, secures and logs in as `login` says.
+pub async fn connect_as(cfg: &MailboxConfig, how: &Login) -> Result<ImapSession, ImapError> {
     let host = cfg.host.clone().unwrap_or_default();
     let port = cfg.imap_port();
     let tcp = tokio::time::timeout(
@@ -104,7 +151,7 @@ pub async fn connect(
             return login(
                 async_imap::Client::new(Box::new(tls) as Box<dyn Io>),
                 cfg,
-                password,
+                how,
                 &host,
             )
             .await;
@@ -112,7 +159,7 @@ pub async fn connect(
     };
     let mut client = async_imap::Client::new(stream);
     read_greeting(&mut client).await?;
-    login(client, cfg, password, &host).await
+    login(client, cfg, how, &host).await
 }
 
 async fn read_greeting<T: Io>(client: &mut async_imap::Client<T>) -> Result<(), ImapError> {
@@ -150,12 +197,85 @@ async fn tls_wrap(
     })
 }
 
+/// The client's side of AUTHENTICATE with a token: the initial response
+/// to the first challenge; to an error challenge, the abort (and the
+/// server's status is kept for the message).
+struct TokenAuth {
+    first: Option<String>,
+    status: Option<String>,
+}
+
+impl async_imap::Authenticator for &mut TokenAuth {
+    type Response = String;
+    fn process(&mut self, challenge: &[u8]) -> String {
+        match self.first.take() {
+            Some(r) => r,
+            None => {
+                self.status = crate::oauth::sasl::error_status(challenge);
+                crate::oauth::sasl::ABORT.to_string()
+            }
+        }
+    }
+}
+
+async fn login_with_token(
+    client: async_imap::Client<Box<dyn Io>>,
+    cfg: &MailboxConfig,
+    source: &TokenSource,
+    mechanism: Mechanism,
+    host: &str,
+) -> Result<ImapSession, ImapError> {
+    let (token, _) = source.access_token().await.map_err(|e| match e {
+        AuthError::Refused(m) => ImapError::Config(m),
+        AuthError::Unreachable(m) => ImapError::Connection(m),
+    })?;
+    let user = cfg.username.clone().unwrap_or_default();
+    let mut auth = TokenAuth {
+        first: Some(crate::oauth::sasl::initial_response(
+            mechanism,
+            &user,
+            host,
+            cfg.imap_port(),
+            token.expose(),
+        )),
+        status: None,
+    };
+    let name = mechanism.sasl_name();
+    let r = tokio::time::timeout(
+        Duration::from_secs(60),
+        client.authenticate(name, &mut auth),
+    )
+    .await;
+    match r {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err((e, _))) => {
+            // Not expired by our clock, yet refused: renew before the next try.
+            source.rejected(&token).await;
+            let status = auth
+                .status
+                .map(|s| format!(" (status {s})"))
+                .unwrap_or_default();
+            // A token refused is usually a token to renew: reconnect soon.
+            Err(ImapError::Connection(format!(
+                "{host}: {name} login as {user} refused{status}: {e}; the token is renewed for the next attempt"
+            )))
+        }
+        Err(_) => Err(ImapError::Connection(format!("{host}: login timed out"))),
+    }
+}
+
 async fn login(
     client: async_imap::Client<Box<dyn Io>>,
     cfg: &MailboxConfig,
-    password: Option<&Secret>,
+    password: &Login,
     host: &str,
 ) -> Result<ImapSession, ImapError> {
+    let password = match password {
+        Login::Password(p) => p.as_ref(),
+        Login::Token { source, mechanism } => {
+            return login_with_token(client, cfg, source, *mechanism, host).await;
+        }
+    };
     let user = cfg.username.clone().unwrap_or_default();
     let pass = password.map(Secret::expose).unwrap_or("");
     match tokio::time::timeout(Duration::from_secs(60), client.login(&user, pass)).await {
@@ -209,7 +329,7 @@ struct InFlight {
 /// Everything one mailbox task needs.
 pub struct Watcher {
     pub cfg: MailboxConfig,
-    pub password: Option<Secret>,
+    pub login: Login,
     pub engine: Arc<Engine>,
     pub store: SharedStore,
     pub outbox: Arc<Notify>,
@@ -221,9 +341,29 @@ impl Watcher {
     pub async fn run(self) {
         let name = self.cfg.name.clone();
         let mut backoff = Backoff::new(Duration::from_secs(300));
+        let mut failing: Option<String> = None;
         while !self.cancel.is_cancelled() {
-            match self.session(&mut backoff).await {
+            match self.session(&mut backoff, &mut failing).await {
                 Ok(()) => break,
+                Err(ImapError::Reconnect(why)) => {
+                    tracing::info!(mailbox = %name, "{why}");
+                    continue;
+                }
+                Err(ImapError::Config(e)) if self.login.token_source().is_some() => {
+                    // A refused sign-in does not mend by itself: said once,
+                    // loudly, then tried again every few minutes (an admin
+                    // may sign in again meanwhile; the new tokens are read
+                    // from the file). Other mailboxes run on.
+                    let delay = backoff.next_delay();
+                    if failing.as_deref() != Some(e.as_str()) {
+                        tracing::error!(mailbox = %name, reason = %e, retry_in = ?delay, "mailbox failing: it cannot sign in");
+                        failing = Some(e);
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = self.cancel.cancelled() => break,
+                    }
+                }
                 Err(e) => {
                     let delay = backoff.next_delay();
                     tracing::warn!(mailbox = %name, error = %e, retry_in = ?delay, "IMAP session ended");
@@ -237,8 +377,31 @@ impl Watcher {
         tracing::info!(mailbox = %name, "IMAP watcher stopped");
     }
 
-    async fn session(&self, backoff: &mut Backoff) -> Result<(), ImapError> {
-        let mut session = connect(&self.cfg, self.password.as_ref()).await?;
+    /// When this session should end for a renewed token (unix seconds;
+    /// `None` with a password, or when the provider gave no expiry): the
+    /// token's renewal time, or, when that has passed already (the
+    /// provider could not be asked and the old token is still good), its
+    /// expiry, so a session does not bounce in a loop meanwhile.
+    async fn session_deadline(&self) -> Option<i64> {
+        let source = self.login.token_source()?;
+        let renew = source.renew_at().await?;
+        if renew > crate::oauth::now_s() {
+            Some(renew)
+        } else {
+            source.expires_at().await
+        }
+    }
+
+    async fn session(
+        &self,
+        backoff: &mut Backoff,
+        failing: &mut Option<String>,
+    ) -> Result<(), ImapError> {
+        let mut session = connect_as(&self.cfg, &self.login).await?;
+        if failing.take().is_some() {
+            tracing::info!(mailbox = %self.cfg.name, "mailbox signs in again: no longer failing");
+        }
+        let deadline = self.session_deadline().await;
         let caps = capabilities(&mut session).await?;
         let can_idle = caps.idle;
         for note in capabilities::without(
@@ -275,11 +438,24 @@ impl Watcher {
                 let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
                 return Ok(());
             }
+            // Servers end a session whose token expired (Microsoft 365
+            // does), so we leave first: everything up to here is drained.
+            let left = deadline.map(|d| {
+                Duration::from_secs(d.saturating_sub(crate::oauth::now_s()).max(0) as u64)
+            });
+            if left == Some(Duration::ZERO) {
+                let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
+                return Err(ImapError::Reconnect(
+                    "the access token is about to expire: signing in again with a renewed one"
+                        .into(),
+                ));
+            }
             if can_idle && self.cfg.idle {
-                session = self.idle(session).await?;
+                session = self.idle(session, left).await?;
             } else {
+                let wait = left.map_or(self.cfg.poll_interval, |l| l.min(self.cfg.poll_interval));
                 tokio::select! {
-                    _ = tokio::time::sleep(self.cfg.poll_interval) => {}
+                    _ = tokio::time::sleep(wait) => {}
                     _ = self.cancel.cancelled() => {}
                 }
             }
@@ -676,7 +852,11 @@ impl Watcher {
 
     /// Waits in IDLE until the server reports a change, the re-check time
     /// passes, or we are cancelled.
-    async fn idle(&self, session: ImapSession) -> Result<ImapSession, ImapError> {
+    async fn idle(
+        &self,
+        session: ImapSession,
+        token_left: Option<Duration>,
+    ) -> Result<ImapSession, ImapError> {
         let mut handle = session.idle();
         timed("IDLE", async {
             handle.init().await.map_err(conn_err("IDLE"))
@@ -684,6 +864,8 @@ impl Watcher {
         .await?;
         // Renewed well under the 29 minutes servers allow.
         let wait = self.cfg.idle_recheck.min(Duration::from_secs(20 * 60));
+        // And ended when the access token is due for renewal.
+        let wait = token_left.map_or(wait, |l| l.min(wait));
         let (fut, stop) = handle.wait_with_timeout(wait);
         let cancel = self.cancel.clone();
         let interrupter = tokio::spawn(async move {

@@ -41,13 +41,15 @@ impl Lab {
             std::os::unix::fs::PermissionsExt::from_mode(0o755),
         )
         .expect("chmod 755 the lab dir");
-        let [imap, imaps, lmtp, smtp] = free_ports();
+        let [imap, imaps, lmtp, smtp, submission, oauth] = free_ports();
         let vars = vec![
             ("MAILLAB_DIR", dir.path().display().to_string()),
             ("IMAP_PORT", imap.to_string()),
             ("IMAPS_PORT", imaps.to_string()),
             ("LMTP_PORT", lmtp.to_string()),
             ("SMTP_PORT", smtp.to_string()),
+            ("SUBMISSION_PORT", submission.to_string()),
+            ("OAUTH_PORT", oauth.to_string()),
             // The servers are never killed here, only stopped: no need to sync.
             ("MAILLAB_FSYNC", "never".to_string()),
         ];
@@ -143,14 +145,10 @@ pub fn script(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Four distinct free loopback ports (held together while chosen, so they differ).
-pub fn free_ports() -> [u16; 4] {
-    let listeners: Vec<std::net::TcpListener> = (0..4)
+/// N distinct free loopback ports (held together while chosen, so they differ).
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<std::net::TcpListener> = (0..N)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
         .collect();
-    let ports: Vec<u16> = listeners
-        .iter()
-        .map(|l| l.local_addr().expect("local addr").port())
-        .collect();
-    [ports[0], ports[1], ports[2], ports[3]]
+    std::array::from_fn(|i| listeners[i].local_addr().expect("local addr").port())
 }

@@ -30,6 +30,7 @@ pub use desk::{TestDesk, TestDeskBuilder, WAIT, header, parsed, reply_to};
 pub use lab::{Lab, free_ports, script};
 #[allow(unused_imports)] // the bench uses only its own part of the harness
 pub use strict_imap::StrictImap;
+pub mod oauth_server;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;

@@ -1,0 +1,585 @@
+//! OAuth2 sign-in against real servers: the lab Dovecot checks every token
+//! by introspection at the tests' own authorization server
+//! (support/oauth_server.rs), and the lab Postfix's submission port asks
+//! Dovecot. Nothing here is canned: tokens are issued, expire, rotate and
+//! are refused by the server.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::support::oauth_server::{ClientSpec, OAuthServer, lab_ports, rsa_key_pair};
+use crate::support::{
+    Daemon, Imap, MailEnv, TestDesk, WAIT, base64, build_mail, random_hex, smtp_send, wait_until,
+};
+
+fn oauth_table(server: &OAuthServer, client: &str, flow: &str) -> toml::Value {
+    let mut t = toml::Table::new();
+    t.insert("provider".into(), "generic".into());
+    t.insert("flow".into(), flow.into());
+    t.insert("client-id".into(), client.into());
+    t.insert("token-url".into(), server.url("/token").into());
+    t.insert("device-url".into(), server.url("/device").into());
+    t.insert("scopes".into(), toml::Value::Array(vec!["mail".into()]));
+    t.insert("token-file".into(), "tokens/support.json".into());
+    toml::Value::Table(t)
+}
+
+fn client(id: &str, lifetime_s: u64) -> ClientSpec {
+    ClientSpec {
+        id: id.to_string(),
+        lifetime: Duration::from_secs(lifetime_s),
+        rotate: true,
+        ..ClientSpec::default()
+    }
+}
+
+/// `postdesk --config C ARGS`, its stdout and stderr, at trace level.
+fn postdesk(config: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("POSTDESK_LOG", "trace")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run postdesk");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// `postdesk auth login NAME`: reads the code it prints, approves it at the
+/// server as `user` (the person at the verification page), waits for the
+/// command to store the tokens. Returns its output.
+fn device_login(desk: &TestDesk, server: &OAuthServer, name: &str, user: &str) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .arg("--config")
+        .arg(&desk.config)
+        .args(["auth", "login", name])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run postdesk auth login");
+    let mut out = String::new();
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut approved = false;
+    for line in lines.by_ref() {
+        let line = line.expect("read auth login's output");
+        out.push_str(&line);
+        out.push('\n');
+        if !approved && let Some(code) = line.split("enter the code ").nth(1) {
+            assert!(line.contains(&server.url("/verify")), "{line}");
+            assert!(server.approve(code.trim(), user), "code {code} unknown");
+            approved = true;
+        }
+    }
+    let status = child.wait().expect("wait for auth login");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err).ok();
+    assert!(
+        status.success() && approved,
+        "auth login failed:\n{out}{err}"
+    );
+    out
+}
+
+fn token_file(desk: &TestDesk) -> serde_json::Value {
+    let text = std::fs::read(desk.dir.path().join("tokens/support.json")).expect("the token file");
+    serde_json::from_slice(&text).expect("token file JSON")
+}
+
+fn count_tickets(desk: &TestDesk) -> i64 {
+    desk.store().inbound_count().unwrap_or(0)
+}
+
+fn mail_to(desk: &TestDesk, env: &MailEnv, from: &str, subject: &str) {
+    smtp_send(
+        env,
+        from,
+        &[&desk.address],
+        &build_mail(from, &desk.address, subject, "The printer is out of toner."),
+    )
+    .expect("SMTP to the desk");
+}
+
+/// Log in with the device code, run the daemon with XOAUTH2 on IMAP and
+/// OAUTHBEARER on submission (one shared token file), answer a request,
+/// and find no token in the daemon's trace log, `check` or `auth status`.
+#[test]
+fn device_code_login_then_xoauth2_imap_and_oauthbearer_submission() {
+    let env = MailEnv::load();
+    let server = OAuthServer::for_lab(&env);
+    let (submission, _) = lab_ports(&env);
+    let id = format!("pd-run-{}", random_hex());
+    server.register(client(&id, 3600));
+    let table = oauth_table(&server, &id, "device-code");
+    let desk = TestDesk::builder("oauth-run")
+        .unset("mailbox.password-file")
+        .set("mailbox.auth", "oauth2")
+        .set("mailbox.mechanism", "xoauth2")
+        .set("mailbox.oauth", table.clone())
+        .set("outbox.port", i64::from(submission))
+        .set("outbox.username", "PLACEHOLDER")
+        .set("outbox.auth", "oauth2")
+        .set("outbox.mechanism", "oauthbearer")
+        .set("outbox.oauth", table)
+        .build();
+    let mut desk = desk;
+    let address = desk.address.clone();
+    desk.set("outbox.username", address.as_str());
+
+    let (ok, status) = postdesk(&desk.config, &["auth", "status"]);
+    assert!(
+        ok && status.contains("support: oauth2 device-code (XOAUTH2)")
+            && status.contains("not signed in"),
+        "{status}"
+    );
+    let out = device_login(&desk, &server, "support", &address);
+    assert!(out.contains("signed in"), "{out}");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(desk.dir.path().join("tokens/support.json"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "the token file is private");
+
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_postdesk"));
+    cmd.arg("run").arg("--config").arg(&desk.config);
+    cmd.env("POSTDESK_LOG", "trace").env("NO_COLOR", "1");
+    let mut daemon = Daemon::spawn(cmd, desk.dir.path().join("postdesk.log"));
+    daemon.wait_for_log("IMAP connected", WAIT);
+
+    let requester = env.unique_user("oauth-req");
+    mail_to(&desk, &env, &requester, "Printer on floor 3");
+    desk.wait_inbound(1, &daemon);
+    // The acknowledgement left through submission, signed in with OAUTHBEARER.
+    let mut imap = Imap::login(&env, &requester);
+    let arrived = wait_until(WAIT, || {
+        imap.select("INBOX");
+        !imap.uid_search_all().is_empty()
+    });
+    assert!(
+        arrived,
+        "no acknowledgement reached {requester}; log:\n{}",
+        daemon.log()
+    );
+    let dovecot = env.dovecot_log_about(&address, 200);
+    assert!(
+        dovecot.contains("method=XOAUTH2"),
+        "IMAP signed in with XOAUTH2:\n{dovecot}"
+    );
+    let postfix = env.postfix_log_about(&format!("sasl_username={address}"), 50);
+    assert!(
+        postfix.contains("sasl_method=OAUTHBEARER"),
+        "submission signed in with OAUTHBEARER:\n{postfix}"
+    );
+
+    let (ok, check) = postdesk(&desk.config, &["check"]);
+    assert!(ok, "check:\n{check}");
+    assert!(
+        check.contains("mailbox support auth: oauth2 device-code (XOAUTH2): a refresh works"),
+        "{check}"
+    );
+    assert!(
+        check.contains("outbox: oauth2 device-code (OAUTHBEARER): a refresh works"),
+        "{check}"
+    );
+    let (_, status) = postdesk(&desk.config, &["auth", "status"]);
+    assert!(
+        status.contains("access token valid until") && status.contains("refresh token stored"),
+        "{status}"
+    );
+    daemon.stop();
+
+    // No token in any output, raw or as the SASL message base64 carries it.
+    let tokens = token_file(&desk);
+    let mut secrets: Vec<String> = server.access_tokens_of(&id);
+    secrets.push(tokens["refresh_token"].as_str().unwrap().to_string());
+    let log = daemon.log();
+    assert!(
+        log.contains("AUTH") || log.contains("IMAP connected"),
+        "the log is the trace log"
+    );
+    for t in &secrets {
+        let xoauth2 = base64(format!("user={address}\x01auth=Bearer {t}\x01\x01").as_bytes());
+        let bearer = base64(
+            format!(
+                "n,a={address},\x01host=127.0.0.1\x01port={submission}\x01auth=Bearer {t}\x01\x01"
+            )
+            .as_bytes(),
+        );
+        for (what, text) in [
+            ("daemon log", &log),
+            ("check", &check),
+            ("auth status", &status),
+            ("auth login", &out),
+        ] {
+            assert!(
+                !text.contains(t.as_str()),
+                "a token is in the {what}:\n{text}"
+            );
+            assert!(
+                !text.contains(&xoauth2) && !text.contains(&bearer),
+                "a SASL message is in the {what}"
+            );
+        }
+    }
+    let (ok, bye) = postdesk(&desk.config, &["auth", "logout", "support"]);
+    assert!(ok && bye.contains("tokens deleted"), "{bye}");
+    assert!(!desk.dir.path().join("tokens/support.json").exists());
+}
+
+/// Four-second tokens, OAUTHBEARER on IMAP, IDLE re-checked only every
+/// five minutes: the daemon leaves IDLE before the token expires, renews it
+/// (rotating the refresh token), signs in again, and every mail sent
+/// before, during and after the renewals becomes exactly one ticket.
+#[test]
+fn token_expiry_during_idle_renews_rotates_and_loses_no_mail() {
+    let env = MailEnv::load();
+    let server = OAuthServer::for_lab(&env);
+    let id = format!("pd-idle-{}", random_hex());
+    server.register(client(&id, 4));
+    let desk = TestDesk::builder("oauth-idle")
+        .unset("mailbox.password-file")
+        .set("mailbox.auth", "oauth2")
+        .set("mailbox.mechanism", "oauthbearer")
+        .set("mailbox.idle-recheck", "5m")
+        .set("mailbox.oauth", oauth_table(&server, &id, "device-code"))
+        .build();
+    let address = desk.address.clone();
+    device_login(&desk, &server, "support", &address);
+    let first_refresh = token_file(&desk)["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let daemon = desk.start();
+    let requester = env.unique_user("oauth-idle-req");
+    for i in 1..=3 {
+        mail_to(&desk, &env, &requester, &format!("Request {i}"));
+        // Across at least one expiry between mails.
+        std::thread::sleep(Duration::from_millis(2500));
+    }
+    let all = wait_until(WAIT, || count_tickets(&desk) >= 3);
+    assert!(
+        all,
+        "3 mails, {} recorded; log:\n{}",
+        count_tickets(&desk),
+        daemon.log()
+    );
+    assert!(
+        wait_until(WAIT, || server.refreshes(&id) >= 2),
+        "the token was renewed {} times in ~8 s of 4-second tokens; log:\n{}",
+        server.refreshes(&id),
+        daemon.log()
+    );
+    let log = daemon.log();
+    assert!(log.contains("signing in again with a renewed one"), "{log}");
+    let logins = env
+        .dovecot_log_about(&address, 500)
+        .matches("method=OAUTHBEARER")
+        .count();
+    assert!(logins >= 2, "Dovecot saw {logins} OAUTHBEARER logins");
+    // Rotation: the first refresh token is dead, the stored one is live, and
+    // no spent one was ever presented.
+    assert!(!server.refresh_is_live(&first_refresh), "rotated away");
+    let now_refresh = token_file(&desk)["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(now_refresh, first_refresh);
+    assert!(
+        server.refresh_is_live(&now_refresh),
+        "the stored refresh token works"
+    );
+    assert_eq!(
+        server.dead_refresh_used(&id),
+        0,
+        "a spent refresh token was reused"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(count_tickets(&desk), 3, "each mail exactly once");
+}
+
+/// Consent withdrawn: that mailbox is failing, with a plain reason in the
+/// log, `check` and `auth status`; the desk's other mailbox goes on.
+#[test]
+fn a_refused_refresh_fails_that_mailbox_and_the_other_goes_on() {
+    let env = MailEnv::load();
+    let server = OAuthServer::for_lab(&env);
+    let id = format!("pd-refused-{}", random_hex());
+    server.register(client(&id, 3));
+    let second = env.unique_user("oauth-second");
+    let desk = TestDesk::builder("oauth-refused")
+        .unset("mailbox.password-file")
+        .set("mailbox.auth", "oauth2")
+        .set("mailbox.oauth", oauth_table(&server, &id, "device-code"))
+        .section(&format!(
+            "[[mailbox]]\nname = \"second\"\nkind = \"imap\"\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"plain\"\nusername = \"{second}\"\npassword-file = \"imap-password\"\n",
+            env.imap_port
+        ))
+        .build();
+    let address = desk.address.clone();
+    device_login(&desk, &server, "support", &address);
+    let mut daemon = desk.start();
+    daemon.wait_for_log("IMAP connected", WAIT);
+    server.revoke_refresh(&id);
+    daemon.wait_for_log("mailbox failing", Duration::from_secs(20));
+    let log = daemon.log();
+    let line = log.lines().find(|l| l.contains("mailbox failing")).unwrap();
+    assert!(
+        line.contains("support")
+            && line.contains("invalid_grant")
+            && line.contains("postdesk auth login support"),
+        "{line}"
+    );
+
+    let requester = env.unique_user("oauth-refused-req");
+    smtp_send(
+        &env,
+        &requester,
+        &[&second],
+        &build_mail(&requester, &second, "To the second mailbox", "Hello."),
+    )
+    .expect("SMTP to the second mailbox");
+    assert!(
+        wait_until(WAIT, || count_tickets(&desk) >= 1),
+        "the other mailbox stopped too; log:\n{}",
+        daemon.log()
+    );
+    let (ok, check) = postdesk(&desk.config, &["check"]);
+    assert!(!ok, "check fails while a mailbox cannot sign in:\n{check}");
+    assert!(
+        check
+            .lines()
+            .any(|l| l.starts_with("FAIL mailbox support") && l.contains("invalid_grant")),
+        "{check}"
+    );
+    assert!(check.contains("ok   mailbox second: logged in"), "{check}");
+    let (_, status) = postdesk(&desk.config, &["auth", "status"]);
+    assert!(
+        status.contains("FAILING since") && status.contains("invalid_grant"),
+        "{status}"
+    );
+    assert!(
+        token_file(&desk)["failing"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("auth login support")
+    );
+    daemon.stop();
+}
+
+/// Client credentials (Microsoft 365 app-only) and a service account's
+/// signed assertion (Google): no person signs in, `check` gets a token from
+/// the server and logs in to IMAP with it.
+#[test]
+fn app_only_flows_sign_in_without_a_person() {
+    let env = MailEnv::load();
+    let server = OAuthServer::for_lab(&env);
+
+    let id = format!("pd-app-{}", random_hex());
+    let desk = TestDesk::builder("oauth-app").build();
+    server.register(ClientSpec {
+        secret: Some("s3cret-app".into()),
+        app_user: Some(desk.address.clone()),
+        ..client(&id, 600)
+    });
+    let mut table = oauth_table(&server, &id, "client-credentials");
+    table
+        .as_table_mut()
+        .unwrap()
+        .insert("client-secret-file".into(), "app-secret".into());
+    std::fs::write(desk.dir.path().join("app-secret"), "s3cret-app\n").unwrap();
+    let mut desk = desk;
+    desk.set("mailbox.auth", "oauth2");
+    desk.set("mailbox.oauth", table.clone());
+    let (ok, check) = postdesk(&desk.config, &["check"]);
+    assert!(ok, "{check}");
+    assert!(
+        check
+            .contains("mailbox support auth: oauth2 client-credentials (XOAUTH2): a refresh works"),
+        "{check}"
+    );
+    assert!(
+        check.contains(&format!(
+            "logged in to 127.0.0.1:{} as {}",
+            env.imap_port, desk.address
+        )),
+        "{check}"
+    );
+    assert!(!check.contains("s3cret-app"));
+    // A wrong secret is refused, and said so.
+    std::fs::write(desk.dir.path().join("app-secret"), "wrong\n").unwrap();
+    let (ok, check) = postdesk(&desk.config, &["check"]);
+    assert!(!ok && check.contains("invalid_client"), "{check}");
+
+    let sa = format!("robot-{}@pd.iam.example.test", random_hex());
+    let (pem, public) = rsa_key_pair(desk.dir.path());
+    server.register(ClientSpec {
+        id: sa.clone(),
+        jwt_key: Some(public),
+        lifetime: Duration::from_secs(600),
+        ..ClientSpec::default()
+    });
+    let key = serde_json::json!({
+        "type": "service_account",
+        "client_email": sa,
+        "private_key": pem,
+        "private_key_id": "k1",
+        "token_uri": server.url("/token"),
+    });
+    std::fs::write(desk.dir.path().join("sa.json"), key.to_string()).unwrap();
+    let mut t = toml::Table::new();
+    t.insert("provider".into(), "generic".into());
+    t.insert("flow".into(), "service-account".into());
+    t.insert("service-account-file".into(), "sa.json".into());
+    t.insert("token-url".into(), server.url("/token").into());
+    t.insert("scopes".into(), toml::Value::Array(vec!["mail".into()]));
+    t.insert("token-file".into(), "tokens/sa.json".into());
+    desk.set("mailbox.oauth", toml::Value::Table(t));
+    let (ok, login) = postdesk(&desk.config, &["auth", "login", "support"]);
+    assert!(
+        ok && login.contains("needs no sign-in by a person"),
+        "{login}"
+    );
+    let (ok, check) = postdesk(&desk.config, &["check"]);
+    assert!(ok, "{check}");
+    assert!(
+        check.contains("mailbox support auth: oauth2 service-account (XOAUTH2): a refresh works"),
+        "{check}"
+    );
+    assert!(check.contains(&format!("as {}", desk.address)), "{check}");
+}
+
+/// The installed-app flow: `auth login` prints the URL and listens on
+/// 127.0.0.1; the browser (here, the test) consents at the server, is sent
+/// back to the listener with the code, and the code is exchanged with the
+/// PKCE verifier. The tokens then sign in to the real IMAP server.
+#[test]
+fn installed_app_flow_over_the_loopback_redirect() {
+    use std::io::{Read, Write};
+    let env = MailEnv::load();
+    let server = OAuthServer::for_lab(&env);
+    let id = format!("pd-app-{}", random_hex());
+    server.register(client(&id, 600));
+    let [port] = crate::support::free_ports();
+    let mut table = oauth_table(&server, &id, "installed-app");
+    let t = table.as_table_mut().unwrap();
+    t.insert("auth-url".into(), server.url("/authorize").into());
+    t.insert("redirect-port".into(), i64::from(port).into());
+    let mut desk = TestDesk::builder("oauth-installed").build();
+    desk.set("mailbox.auth", "oauth2");
+    desk.set("mailbox.oauth", table);
+    let address = desk.address.clone();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .arg("--config")
+        .arg(&desk.config)
+        .args(["auth", "login", "support"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run postdesk auth login");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut out = String::new();
+    let url = loop {
+        let line = lines.next().expect("auth login printed no URL").unwrap();
+        out += &line;
+        out += "\n";
+        if line.starts_with("http://") {
+            break line;
+        }
+    };
+    let back = server.authorize(&url, &address);
+    let target = back
+        .split_once(&format!("127.0.0.1:{port}"))
+        .unwrap()
+        .1
+        .to_string();
+    let mut browser =
+        std::net::TcpStream::connect(("127.0.0.1", port)).expect("the redirect listener");
+    write!(
+        browser,
+        "GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+    )
+    .unwrap();
+    let mut page = String::new();
+    browser.read_to_string(&mut page).unwrap();
+    assert!(page.contains("postdesk is signed in"), "{page}");
+    for line in lines {
+        out += &line.unwrap();
+        out += "\n";
+    }
+    assert!(child.wait().unwrap().success(), "{out}");
+    assert!(
+        out.contains(&format!("ssh -L {port}:127.0.0.1:{port}")),
+        "the SSH hint: {out}"
+    );
+    assert!(
+        token_file(&desk)["refresh_token"].is_string(),
+        "a refresh token is stored"
+    );
+    let (ok, check) = postdesk(&desk.config, &["check"]);
+    assert!(ok, "{check}");
+    assert!(
+        check.contains("mailbox support auth: oauth2 installed-app (XOAUTH2): a refresh works"),
+        "{check}"
+    );
+    assert!(check.contains(&format!("as {address}")), "{check}");
+}
+
+/// The token endpoint down while a token is due for renewal: the daemon
+/// keeps the still-valid token (a warning, not a login storm), gives up
+/// only at its real expiry, and recovers once the endpoint is back.
+#[test]
+fn an_unreachable_provider_keeps_the_valid_token_without_a_login_storm() {
+    let env = MailEnv::load();
+    let server = OAuthServer::for_lab(&env);
+    let id = format!("pd-down-{}", random_hex());
+    server.register(client(&id, 10));
+    let desk = TestDesk::builder("oauth-down")
+        .unset("mailbox.password-file")
+        .set("mailbox.auth", "oauth2")
+        .set("mailbox.idle-recheck", "5m")
+        .set("mailbox.oauth", oauth_table(&server, &id, "device-code"))
+        .build();
+    let address = desk.address.clone();
+    device_login(&desk, &server, "support", &address);
+    let logins = || {
+        env.dovecot_log_about(&address, 5000)
+            .matches("method=XOAUTH2")
+            .count()
+    };
+    let daemon = desk.start();
+    let before = logins();
+    server.set_down(true);
+    // Past the renewal time (9 s) and the expiry (10 s) of the token.
+    std::thread::sleep(Duration::from_secs(12));
+    let during = logins() - before;
+    let log = daemon.log();
+    assert!(
+        log.contains("token renewal failed; the current token is still valid"),
+        "{log}"
+    );
+    assert!(
+        during <= 4,
+        "{during} logins while the token endpoint was down; log:\n{log}"
+    );
+    server.set_down(false);
+    let requester = env.unique_user("oauth-down-req");
+    mail_to(&desk, &env, &requester, "After the outage");
+    assert!(
+        wait_until(WAIT, || count_tickets(&desk) >= 1),
+        "no recovery after the endpoint came back; log:\n{}",
+        daemon.log()
+    );
+}
