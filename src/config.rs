@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::alerts::settings::AlertsConfig;
 use crate::desk::kb::KbConfig;
 use crate::desk::limits::Limits;
 use crate::desk::people::{AgentConfig, TeamConfig};
@@ -24,6 +25,7 @@ use crate::desk::policy::{Desk, Workflow};
 use crate::desk::rules::{Classify, RuleConfig, Rules};
 use crate::desk::sla::SlaConfig;
 use crate::desk::survey::SurveyConfig;
+use crate::http::settings::HttpConfig;
 use crate::lang::Lang;
 use crate::report::schedule::ReportConfig;
 
@@ -83,6 +85,12 @@ pub struct Config {
     /// `[report]`: the scheduled review by mail (see `crate::report::schedule`).
     #[serde(default)]
     pub report: ReportConfig,
+    /// `[http]`: the ops endpoint (see `crate::http`).
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// `[alerts]`: operational alerts to `desk.admin` (see `crate::alerts`).
+    #[serde(default)]
+    pub alerts: AlertsConfig,
     /// Where relative paths are resolved from: the config file's directory.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -443,6 +451,8 @@ impl Config {
             limits: Limits::default(),
             kb: KbConfig::default(),
             report: ReportConfig::default(),
+            http: HttpConfig::default(),
+            alerts: AlertsConfig::default(),
             base_dir: data_dir.to_path_buf(),
             source: None,
         }
@@ -571,6 +581,8 @@ impl Config {
         self.report
             .validate()
             .map_err(|m| self.semantic(format!("report: {m}")))?;
+        self.http.address().map_err(|m| self.semantic(m))?;
+        self.alerts.validate().map_err(|m| self.semantic(m))?;
         Ok(())
     }
 

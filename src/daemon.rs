@@ -27,6 +27,9 @@ pub enum StartError {
     Transport(#[from] crate::outbox::TransportError),
     #[error("mailbox {mailbox}: {message}")]
     Mailbox { mailbox: String, message: String },
+    /// The ops endpoint cannot listen where `[http] listen` says.
+    #[error("{0}")]
+    Http(String),
 }
 
 /// Says loudly at start what `postdesk check` says about how agents prove
@@ -61,6 +64,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let notify = Arc::new(Notify::new());
+    let health = Arc::new(crate::health::Registry::new());
 
     // Open everything first, so a bad setting stops the start, not a task later.
     let sender = Sender {
@@ -72,8 +76,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     };
     let mut watchers: Vec<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> = Vec::new();
     for m in &cfg.mailboxes {
+        health.register(&m.name, expected_check_interval(m));
         let store = Arc::new(Mutex::new(engine.open_store()?));
         let (engine, notify, cancel_task) = (engine.clone(), notify.clone(), cancel.clone());
+        let health = health.clone();
         let supervised = match m.kind {
             SourceKind::Imap => {
                 let password =
@@ -98,6 +104,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                             store: store_task.clone(),
                             outbox: notify.clone(),
                             cancel: cancel_task.clone(),
+                            health: health.clone(),
                         }
                         .run()
                     },
@@ -122,6 +129,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                             store: store_task.clone(),
                             outbox: notify.clone(),
                             cancel: cancel_task.clone(),
+                            health: health.clone(),
                         }
                         .run()
                     },
@@ -130,6 +138,18 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         };
         watchers.push(supervised);
     }
+    let endpoint = match cfg.http.address().map_err(StartError::Http)? {
+        Some(addr) => {
+            let listener = crate::http::bind(addr).await.map_err(StartError::Http)?;
+            let ops = Arc::new(crate::http::Ops::new(
+                health.clone(),
+                engine.open_store()?,
+                cfg.http.outbox_max_age,
+            ));
+            Some((listener, ops))
+        }
+        None => None,
+    };
     if watchers.is_empty() {
         tracing::warn!("no [[mailbox]] configured: only the outbox runs");
     }
@@ -142,6 +162,19 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     ));
     for w in watchers {
         tracker.spawn(w);
+    }
+    if !cfg.desk.admin.is_empty() {
+        tracker.spawn(alerter(
+            engine.clone(),
+            engine.open_store()?,
+            health.clone(),
+            notify.clone(),
+            cancel.clone(),
+        ));
+    }
+    if let Some((listener, ops)) = endpoint {
+        ops.started.store(true, std::sync::atomic::Ordering::SeqCst);
+        tracker.spawn(crate::http::serve(listener, ops, cancel.clone()));
     }
     tracker.close();
     tracing::info!(
@@ -217,6 +250,55 @@ pub async fn supervise<F, Fut>(
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = cancel.cancelled() => return,
+        }
+    }
+}
+
+/// How often a healthy mailbox is read to its end: its IDLE re-check (IDLE
+/// is renewed at least every 20 minutes) or its poll interval.
+fn expected_check_interval(m: &crate::config::MailboxConfig) -> Duration {
+    match m.kind {
+        SourceKind::Imap if m.idle => m.idle_recheck.min(Duration::from_secs(20 * 60)),
+        _ => m.poll_interval,
+    }
+}
+
+/// Checks the alert conditions every `alerts.check-interval`.
+async fn alerter(
+    engine: Arc<Engine>,
+    store: Store,
+    health: Arc<crate::health::Registry>,
+    outbox: Arc<Notify>,
+    cancel: CancellationToken,
+) {
+    let store = Arc::new(Mutex::new(store));
+    let every = engine.config.alerts.check_interval;
+    loop {
+        let (e, s, h) = (engine.clone(), store.clone(), health.clone());
+        let result = tokio::task::spawn_blocking(move || {
+            let mut store = s.lock().unwrap_or_else(|p| p.into_inner());
+            let now = now_ms();
+            let figures = store.desk_figures(now)?;
+            let window = e.config.alerts.quarantine_window.as_millis() as i64;
+            let observed = crate::alerts::Observed {
+                mailboxes: h.snapshot(),
+                outbox_queued: figures.outbox_queued,
+                outbox_oldest_seconds: figures.outbox_oldest_seconds,
+                quarantined_recent: store.quarantined_since(now - window)?,
+                disk: crate::alerts::disk_space(store.path()),
+            };
+            crate::alerts::check(&mut store, &e, &observed, now)
+        })
+        .await;
+        match result {
+            Ok(Ok(n)) if n > 0 => outbox.notify_one(),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "alert check failed; will retry"),
+            Err(e) => tracing::error!(error = %e, "alert check panicked"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = cancel.cancelled() => break,
         }
     }
 }

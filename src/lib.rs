@@ -28,6 +28,10 @@
 //! - [`export`]: a ticket's mail as `.eml` files or an mbox.
 //! - [`config`]: the TOML file: the sections together, defaults, errors with file and line.
 //! - [`check`]: `postdesk check`: each setting and outside party tried, as ok/warn/fail findings.
+//! - operating it: [`health`] (how each mailbox is doing: the registry the
+//!   sources feed), [`metrics`] (the Prometheus figures), [`http`] (the ops
+//!   endpoint: `/metrics`, `/healthz`, `/readyz`), [`alerts`] (mail to
+//!   `desk.admin` when a condition starts and when it ends).
 //! - leaves: [`address`] (addresses and display names, normalised once;
 //!   the mailbox an address reaches),
 //!   [`header`] (text fit for a header we write: one line, no controls, capped),
@@ -37,6 +41,7 @@
 #![forbid(unsafe_code)]
 
 pub mod address;
+pub mod alerts;
 pub mod check;
 pub mod compose;
 pub mod config;
@@ -44,8 +49,11 @@ pub mod daemon;
 pub mod desk;
 pub mod export;
 pub mod header;
+pub mod health;
+pub mod http;
 pub mod inbound;
 pub mod lang;
+pub mod metrics;
 pub mod outbound;
 pub mod outbox;
 pub mod pipeline;

@@ -106,6 +106,9 @@ pub struct Desk {
     pub first_ticket_number: i64,
     /// Also follow the requester's language when their mail is clearly Chinese.
     pub detect_language: bool,
+    /// Who gets the operational alerts (a mailbox failing, the outbox
+    /// stuck, the disk filling): see `crate::alerts`. Empty: no alerts.
+    pub admin: Vec<String>,
 }
 
 impl Default for Desk {
@@ -121,6 +124,7 @@ impl Default for Desk {
             templates: None,
             first_ticket_number: 1,
             detect_language: true,
+            admin: Vec::new(),
         }
     }
 }
@@ -128,6 +132,11 @@ impl Default for Desk {
 impl Desk {
     /// Checks what the types alone cannot.
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(a) = self.admin.iter().find(|a| !a.contains('@')) {
+            return Err(format!(
+                "desk.admin: expected e-mail addresses like [\"it-ops@example.com\"], got \"{a}\""
+            ));
+        }
         if !self.address.contains('@') {
             return Err(format!(
                 "desk.address: expected an e-mail address like \"helpdesk@example.com\", got \"{}\"",

@@ -4,6 +4,7 @@
 //! gives each task its own (WAL lets readers run beside the writer).
 
 mod kb;
+mod ops;
 mod read;
 mod report;
 
@@ -20,6 +21,7 @@ use crate::lang::Lang;
 use crate::thread::MAX_REFERENCES;
 
 pub use kb::{KbEntry, KbHit, KbReview, NewEntry};
+pub use ops::{Announced, DeskFigures};
 pub use read::{
     EventRow, MailboxPanics, MessageRow, OutboxRow, QuarantineRow, TicketDetail, TicketFilter,
     TicketRow,
@@ -38,6 +40,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/008_install_secrets.sql"),
     include_str!("migrations/009_mailbox_panics.sql"),
     include_str!("migrations/010_fingerprints.sql"),
+    // 011 to 013 are other branches' numbers; the lead orders them at merge.
+    include_str!("migrations/014_alerts.sql"),
 ];
 
 /// A database failure, with what we were doing.

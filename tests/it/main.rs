@@ -20,6 +20,7 @@
 //! - `kb_report`: knowledge-base suggestions and the scheduled review.
 //! - `tls`: IMAP over implicit TLS and STARTTLS, certificates verified.
 //! - `poison`: one hostile mail (a display name with line breaks) does not stop a mailbox, over IMAP and Maildir.
+//! - `ops`: the ops endpoint of a running daemon (metrics moving with mail, promtool), healthz and admin alerts when Dovecot stops (a private lab).
 //! - `chaos`: faults on private mail servers: SIGKILL, Postfix down, Dovecot restarts, vacation replies, robot ping-pong.
 //!
 //! The tests that talk to mail servers need the lab instance
@@ -36,6 +37,7 @@ mod daemon;
 mod harness;
 mod kb_report;
 mod mailservers;
+mod ops;
 mod poison;
 mod sla;
 mod spine;
