@@ -57,14 +57,119 @@ const STOP_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Runs until `shutdown` completes, then stops every task.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+    let (_keep, reloads) = tokio::sync::mpsc::channel(1);
+    run_reloading(config, shutdown, reloads).await
+}
+
+/// [`run`], and each config that comes in on `reloads` (read by
+/// [`reload_on_sighup`]) replaces the running one: the tasks stop as they
+/// do for a shutdown (each batch in hand committed, with its checkpoint, so
+/// no mail is lost or read twice), then start again on the new config,
+/// templates read afresh. A new config that cannot start (its templates do
+/// not parse, the endpoint cannot bind) is refused and the old one starts
+/// again. What the mailboxes' health was is kept across.
+pub async fn run_reloading(
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+    mut reloads: tokio::sync::mpsc::Receiver<Config>,
+) -> Result<(), StartError> {
     crate::tls::init();
+    let health = Arc::new(crate::health::Registry::new());
+    let mut current = config;
+    let mut running = start(current.clone(), &health).await?;
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            next = reloads.recv() => {
+                let Some(next) = next else {
+                    // Nobody can send a reload any more: wait for the shutdown.
+                    shutdown.as_mut().await;
+                    break;
+                };
+                tracing::info!("reloading the configuration: finishing the work in hand");
+                running.stop().await;
+                running = match start(next.clone(), &health).await {
+                    Ok(r) => {
+                        current = next;
+                        tracing::info!("configuration reloaded");
+                        r
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "the new configuration cannot start; going on with the old one");
+                        start(current.clone(), &health).await?
+                    }
+                };
+            }
+        }
+    }
+    tracing::info!("shutting down: finishing the work in hand");
+    running.stop().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Reads the config file again on each SIGHUP and sends it to
+/// [`run_reloading`]; a file that does not load is refused with its
+/// file:line error, and the running config stays.
+pub async fn reload_on_sighup(path: std::path::PathBuf, to: tokio::sync::mpsc::Sender<Config>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGHUP; reload by restarting");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        match Config::load(&path) {
+            Ok(c) => {
+                tracing::info!(config = %path.display(), "SIGHUP: configuration read");
+                if to.send(c).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::error!("SIGHUP: reload refused, the running configuration stays: {e}")
+            }
+        }
+    }
+}
+
+/// The tasks of one configuration.
+struct Running {
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Running {
+    /// Two-phase stop: cancel, then wait for the work in hand, up to a deadline.
+    async fn stop(self) {
+        self.cancel.cancel();
+        if tokio::time::timeout(STOP_DEADLINE, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "some tasks did not finish within {STOP_DEADLINE:?}; stopping anyway (their work is redone on restart)"
+            );
+        }
+    }
+}
+
+/// Opens everything of `config` and starts its tasks.
+async fn start(
+    config: Config,
+    health: &Arc<crate::health::Registry>,
+) -> Result<Running, StartError> {
     let engine = Arc::new(Engine::new(config)?);
     let cfg = engine.config.clone();
     warn_about_agent_authentication(&cfg);
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let notify = Arc::new(Notify::new());
-    let health = Arc::new(crate::health::Registry::new());
+    let names: Vec<&str> = cfg.mailboxes.iter().map(|m| m.name.as_str()).collect();
+    health.retain(&names);
 
     // Open everything first, so a bad setting stops the start, not a task later.
     let sender = Sender {
@@ -182,20 +287,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         mailboxes = cfg.mailboxes.len(),
         "postdesk running"
     );
-
-    shutdown.await;
-    tracing::info!("shutting down: finishing the work in hand");
-    cancel.cancel();
-    if tokio::time::timeout(STOP_DEADLINE, tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            "some tasks did not finish within {STOP_DEADLINE:?}; stopping anyway (their work is redone on restart)"
-        );
-    }
-    tracing::info!("stopped");
-    Ok(())
+    Ok(Running { cancel, tracker })
 }
 
 /// A task that ran this long before panicking was healthy: its next restart

@@ -379,10 +379,14 @@ fn run(config: Config) -> Result<ExitCode> {
     if config.source.is_none() {
         describe_embedded(&config);
     }
-    runtime()?.block_on(postdesk::daemon::run(
-        config,
-        postdesk::daemon::shutdown_signal(),
-    ))?;
+    runtime()?.block_on(async {
+        let (to, reloads) = tokio::sync::mpsc::channel(1);
+        // The built-in defaults have no file to read again.
+        if let Some(path) = config.source.clone() {
+            tokio::spawn(postdesk::daemon::reload_on_sighup(path, to));
+        }
+        postdesk::daemon::run_reloading(config, postdesk::daemon::shutdown_signal(), reloads).await
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 

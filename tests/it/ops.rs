@@ -189,13 +189,15 @@ fn a_remote_listen_address_is_refused_with_its_file() {
         .maildir_and_files()
         .set("http.listen", "0.0.0.0:9187")
         .build();
-    let out = Command::new(env!("CARGO_BIN_EXE_postdesk"))
-        .args(["run", "--config"])
-        .arg(&desk.config)
-        .output()
-        .expect("run postdesk");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{err}");
+    let mut daemon = Daemon::start(&desk.config);
+    // A daemon that accepted the address would run on: it must end by itself.
+    let ended = wait_until(WAIT, || daemon.poll_exit().is_some());
+    let err = daemon.log();
+    assert!(
+        ended,
+        "the daemon started with a remote listen address:\n{err}"
+    );
+    assert!(!daemon.poll_exit().expect("ended").success(), "{err}");
     assert!(
         err.contains(&desk.config.display().to_string()) && err.contains("allow-remote = true"),
         "{err}"
@@ -329,6 +331,131 @@ fn dovecot_down_turns_healthz_503_and_alerts_the_admin_once_then_once_more_when_
         "healthz 503 {:.1} s after Dovecot stopped; alert + recovery mail, {:.1} s in all",
         to_503.as_secs_f64(),
         started.elapsed().as_secs_f64()
+    );
+    daemon.stop();
+}
+
+fn sighup(daemon: &Daemon) {
+    let ok = Command::new("kill")
+        .args(["-HUP", &daemon.pid().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(ok.success(), "kill -HUP {}", daemon.pid());
+}
+
+/// Delivers a request into the desk's Maildir (written aside, then renamed
+/// in, as an MTA does).
+fn deliver(desk: &TestDesk, name: &str, subject: &str) {
+    let dir = desk.path_of("mailbox.path");
+    let from = crate::support::unique_user("hup");
+    let raw = build_mail(&from, &desk.address, subject, "please help\n");
+    std::fs::create_dir_all(dir.join("tmp")).unwrap();
+    std::fs::create_dir_all(dir.join("new")).unwrap();
+    let tmp = dir.join("tmp").join(name);
+    std::fs::write(&tmp, raw).unwrap();
+    std::fs::rename(&tmp, dir.join("new").join(name)).unwrap();
+}
+
+/// The From header of the acknowledgement that answers `subject`.
+fn ack_from(desk: &TestDesk, subject: &str) -> Option<String> {
+    let dir = desk.path_of("outbox.dir");
+    std::fs::read_dir(dir).ok()?.find_map(|e| {
+        let raw = std::fs::read(e.ok()?.path()).ok()?;
+        header(&raw, "Subject")
+            .contains(subject)
+            .then(|| header(&raw, "From"))
+    })
+}
+
+/// SIGHUP while mail keeps arriving: every mail is processed once, the new
+/// config is in force after the reload, and a config with a bad line is
+/// refused with its file and line while the old one keeps running.
+#[test]
+fn sighup_reloads_without_dropping_a_mail_and_refuses_a_bad_config() {
+    let mut desk = TestDesk::builder("ops-hup").maildir_and_files().build();
+    let mut daemon = Daemon::start(&desk.config);
+    daemon.wait_for_log("watching Maildir", WAIT);
+    const MAILS: usize = 30;
+    let started = Instant::now();
+    let writer = {
+        let dir = desk.path_of("mailbox.path");
+        let address = desk.address.clone();
+        std::thread::spawn(move || {
+            for i in 0..MAILS {
+                let from = crate::support::unique_user("hup");
+                let raw = build_mail(&from, &address, &format!("Request {i}"), "help\n");
+                let name = format!("{i:04}.hup");
+                std::fs::create_dir_all(dir.join("tmp")).unwrap();
+                std::fs::write(dir.join("tmp").join(&name), raw).unwrap();
+                std::fs::rename(dir.join("tmp").join(&name), dir.join("new").join(&name)).unwrap();
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    for n in 0..3 {
+        std::thread::sleep(Duration::from_millis(400));
+        desk.set("desk.name", format!("Desk v{n}"));
+        sighup(&daemon);
+    }
+    writer.join().unwrap();
+    let reloads = wait_until(WAIT, || {
+        daemon.log().matches("configuration reloaded").count() == 3
+    });
+    assert!(reloads, "three reloads:\n{}", daemon.log());
+    desk.wait_inbound(MAILS as i64, &daemon);
+    let all_in = started.elapsed();
+
+    // After the last reload, acknowledgements come from the new name.
+    deliver(&desk, "after.hup", "After the reloads");
+    assert!(
+        wait_until(WAIT, || ack_from(&desk, "After the reloads").is_some()),
+        "{}",
+        daemon.log()
+    );
+    let from = ack_from(&desk, "After the reloads").unwrap();
+    assert!(from.contains("Desk v2"), "{from}");
+
+    // A bad line: refused, with file and line; the old config runs on.
+    desk.set("desk.first-ticket-number", "many");
+    sighup(&daemon);
+    assert!(
+        wait_until(WAIT, || daemon.log().contains("reload refused")),
+        "{}",
+        daemon.log()
+    );
+    let log = daemon.log();
+    let refused = log
+        .lines()
+        .find(|l| l.contains("reload refused"))
+        .unwrap()
+        .to_string();
+    let at = format!("{}:", desk.config.display());
+    assert!(
+        refused.contains(&at) && refused.contains("`desk.first-ticket-number`"),
+        "{refused}"
+    );
+    deliver(&desk, "still.hup", "Still running");
+    desk.wait_inbound(MAILS as i64 + 2, &daemon);
+    assert!(daemon.is_running(), "{}", daemon.log());
+    assert!(
+        wait_until(WAIT, || ack_from(&desk, "Still running")
+            .is_some_and(|f| f.contains("Desk v2"))),
+        "{}",
+        daemon.log()
+    );
+    let store = desk.store();
+    assert_eq!(
+        store.inbound_count().unwrap(),
+        MAILS as i64 + 2,
+        "each mail once"
+    );
+    let new_left = std::fs::read_dir(desk.path_of("mailbox.path").join("new"))
+        .unwrap()
+        .count();
+    assert_eq!(new_left, 0, "every file taken");
+    eprintln!(
+        "{MAILS} mails across 3 reloads, all in after {:.1} s; a bad config refused: {refused}",
+        all_in.as_secs_f64()
     );
     daemon.stop();
 }
