@@ -55,6 +55,10 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Config {
+    /// How the daemon logs: `text` (the default) or `json` (one object a
+    /// line, for log collectors). A top-level key: before any table.
+    #[serde(default)]
+    pub log_format: LogFormat,
     #[serde(default)]
     pub desk: Desk,
     #[serde(default, rename = "mailbox")]
@@ -97,6 +101,15 @@ pub struct Config {
     /// The file this came from, for messages; `None` for built-in defaults.
     #[serde(skip)]
     pub source: Option<PathBuf>,
+}
+
+/// The shape of log lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// Where the database and attachments live.
@@ -159,6 +172,8 @@ pub enum SourceKind {
 pub struct SecretRef {
     pub password_env: Option<String>,
     pub password_file: Option<PathBuf>,
+    /// A file of `$CREDENTIALS_DIRECTORY` (systemd's `LoadCredential=`).
+    pub password_credential: Option<String>,
 }
 
 impl fmt::Debug for SecretRef {
@@ -167,6 +182,7 @@ impl fmt::Debug for SecretRef {
         f.debug_struct("SecretRef")
             .field("password_env", &self.password_env)
             .field("password_file", &self.password_file)
+            .field("password_credential", &self.password_credential)
             .finish()
     }
 }
@@ -190,6 +206,10 @@ impl fmt::Debug for Secret {
 impl SecretRef {
     /// Reads the password from the environment variable or the file named in the config.
     pub fn load(&self, base_dir: &Path) -> Result<Option<Secret>, String> {
+        if let Some(name) = &self.password_credential {
+            let dir = std::env::var_os("CREDENTIALS_DIRECTORY");
+            return credential(dir.as_deref().map(Path::new), name).map(Some);
+        }
         if let Some(var) = &self.password_env {
             return match std::env::var(var) {
                 Ok(v) => Ok(Some(Secret(v))),
@@ -226,6 +246,9 @@ pub struct MailboxConfig {
     pub username: Option<String>,
     pub password_env: Option<String>,
     pub password_file: Option<PathBuf>,
+    /// The password is the credential of this name that systemd passes in
+    /// `$CREDENTIALS_DIRECTORY` (`LoadCredential=NAME:/etc/...`).
+    pub password_credential: Option<String>,
     #[serde(default = "default_folder")]
     pub folder: String,
     #[serde(default = "default_after")]
@@ -269,6 +292,7 @@ impl MailboxConfig {
         SecretRef {
             password_env: self.password_env.clone(),
             password_file: self.password_file.clone(),
+            password_credential: self.password_credential.clone(),
         }
     }
 
@@ -305,6 +329,8 @@ pub struct OutboxConfig {
     pub username: Option<String>,
     pub password_env: Option<String>,
     pub password_file: Option<PathBuf>,
+    /// As for a mailbox: a credential of `$CREDENTIALS_DIRECTORY`.
+    pub password_credential: Option<String>,
     pub sendmail_command: PathBuf,
     /// How many mails are handed over at once (SMTP connections in the pool).
     pub concurrency: usize,
@@ -329,6 +355,7 @@ impl Default for OutboxConfig {
             username: None,
             password_env: None,
             password_file: None,
+            password_credential: None,
             sendmail_command: PathBuf::from("/usr/sbin/sendmail"),
             concurrency: 4,
             retry_initial: Duration::from_secs(30),
@@ -344,6 +371,7 @@ impl OutboxConfig {
         SecretRef {
             password_env: self.password_env.clone(),
             password_file: self.password_file.clone(),
+            password_credential: self.password_credential.clone(),
         }
     }
 
@@ -414,6 +442,7 @@ impl Config {
     /// `data_dir/outbox`, the database in `data_dir/postdesk.db`.
     pub fn embedded(data_dir: &Path) -> Config {
         Config {
+            log_format: LogFormat::Text,
             desk: Desk::default(),
             mailboxes: vec![MailboxConfig {
                 name: "inbox".into(),
@@ -426,6 +455,7 @@ impl Config {
                 username: None,
                 password_env: None,
                 password_file: None,
+                password_credential: None,
                 folder: default_folder(),
                 after: AfterProcessing::Seen,
                 move_to: None,
@@ -593,6 +623,25 @@ impl Config {
             self.classify.default_category.clone(),
             self.classify.default_priority,
         )
+    }
+}
+
+/// Reads the credential `name` from systemd's credentials folder `dir`.
+fn credential(dir: Option<&Path>, name: &str) -> Result<Secret, String> {
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        return Err(format!(
+            "password-credential = \"{name}\": expected a credential name like \"imap-password\" (no slashes)"
+        ));
+    }
+    let Some(dir) = dir else {
+        return Err(format!(
+            "password-credential = \"{name}\": $CREDENTIALS_DIRECTORY is not set; systemd sets it for a unit with LoadCredential={name}:FILE"
+        ));
+    };
+    let path = dir.join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(v) => Ok(Secret(v.trim_end_matches(['\r', '\n']).to_string())),
+        Err(e) => Err(format!("reading credential {}: {e}", path.display())),
     }
 }
 
@@ -765,6 +814,38 @@ mod tests {
             Config::embedded(Path::new("/d")).mailboxes[0].batch_bytes,
             8 << 20
         );
+    }
+
+    #[test]
+    fn a_password_comes_from_the_credentials_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("imap"), "s3cret\n").unwrap();
+        assert_eq!(
+            credential(Some(dir.path()), "imap").unwrap().expose(),
+            "s3cret"
+        );
+        let err = credential(None, "imap").err().unwrap();
+        assert!(err.contains("$CREDENTIALS_DIRECTORY is not set"), "{err}");
+        let err = credential(Some(dir.path()), "../etc/shadow").err().unwrap();
+        assert!(err.contains("no slashes"), "{err}");
+        let err = credential(Some(dir.path()), "smtp").err().unwrap();
+        assert!(err.contains("reading credential"), "{err}");
+        let c = parse("[[mailbox]]\nname = \"s\"\nkind = \"imap\"\nhost = \"127.0.0.1\"\nusername = \"u\"\npassword-credential = \"imap\"\n").unwrap();
+        assert_eq!(
+            c.mailboxes[0].secret().password_credential.as_deref(),
+            Some("imap")
+        );
+    }
+
+    #[test]
+    fn log_format_is_text_or_json() {
+        assert_eq!(parse("").unwrap().log_format, LogFormat::Text);
+        assert_eq!(
+            parse("log-format = \"json\"\n").unwrap().log_format,
+            LogFormat::Json
+        );
+        let err = parse("log-format = \"xml\"\n").unwrap_err().to_string();
+        assert!(err.contains(":1: `log-format`"), "{err}");
     }
 
     #[test]

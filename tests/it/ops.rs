@@ -459,3 +459,25 @@ fn sighup_reloads_without_dropping_a_mail_and_refuses_a_bad_config() {
     );
     daemon.stop();
 }
+
+/// `log-format = "json"`: every line the daemon logs is one JSON object.
+#[test]
+fn json_log_lines_are_objects() {
+    let desk = TestDesk::builder("ops-json").maildir_and_files().build();
+    let text = std::fs::read_to_string(&desk.config).unwrap();
+    std::fs::write(&desk.config, format!("log-format = \"json\"\n{text}")).unwrap();
+    let mut daemon = Daemon::start(&desk.config);
+    daemon.wait_for_log("watching Maildir", WAIT);
+    daemon.stop();
+    let log = daemon.log();
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(lines.len() >= 3, "{log}");
+    for line in lines {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            v["level"].is_string() && v["fields"]["message"].is_string(),
+            "{line}"
+        );
+    }
+}
