@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::alerts::settings::AlertsConfig;
 use crate::desk::history::FirstConnect;
 use crate::desk::kb::KbConfig;
 use crate::desk::limits::Limits;
@@ -25,6 +26,7 @@ use crate::desk::policy::{Desk, Workflow};
 use crate::desk::rules::{Classify, RuleConfig, Rules};
 use crate::desk::sla::SlaConfig;
 use crate::desk::survey::SurveyConfig;
+use crate::http::settings::HttpConfig;
 use crate::lang::Lang;
 use crate::oauth::{AuthMethod, Mechanism, OAuthConfig};
 use crate::report::schedule::ReportConfig;
@@ -55,6 +57,10 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Config {
+    /// How the daemon logs: `text` (the default) or `json` (one object a
+    /// line, for log collectors). A top-level key: before any table.
+    #[serde(default)]
+    pub log_format: LogFormat,
     #[serde(default)]
     pub desk: Desk,
     #[serde(default, rename = "mailbox")]
@@ -88,12 +94,27 @@ pub struct Config {
     /// `[spam]`: filter verdicts, rspamd, backscatter (see `crate::desk::spam`).
     #[serde(default)]
     pub spam: crate::desk::spam::settings::SpamConfig,
+    /// `[http]`: the ops endpoint (see `crate::http`).
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// `[alerts]`: operational alerts to `desk.admin` (see `crate::alerts`).
+    #[serde(default)]
+    pub alerts: AlertsConfig,
     /// Where relative paths are resolved from: the config file's directory.
     #[serde(skip)]
     pub base_dir: PathBuf,
     /// The file this came from, for messages; `None` for built-in defaults.
     #[serde(skip)]
     pub source: Option<PathBuf>,
+}
+
+/// The shape of log lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// Where the database and attachments live.
@@ -159,6 +180,8 @@ pub enum SourceKind {
 pub struct SecretRef {
     pub password_env: Option<String>,
     pub password_file: Option<PathBuf>,
+    /// A file of `$CREDENTIALS_DIRECTORY` (systemd's `LoadCredential=`).
+    pub password_credential: Option<String>,
 }
 
 impl fmt::Debug for SecretRef {
@@ -167,6 +190,7 @@ impl fmt::Debug for SecretRef {
         f.debug_struct("SecretRef")
             .field("password_env", &self.password_env)
             .field("password_file", &self.password_file)
+            .field("password_credential", &self.password_credential)
             .finish()
     }
 }
@@ -190,6 +214,10 @@ impl fmt::Debug for Secret {
 impl SecretRef {
     /// Reads the password from the environment variable or the file named in the config.
     pub fn load(&self, base_dir: &Path) -> Result<Option<Secret>, String> {
+        if let Some(name) = &self.password_credential {
+            let dir = std::env::var_os("CREDENTIALS_DIRECTORY");
+            return credential(dir.as_deref().map(Path::new), name).map(Some);
+        }
         if let Some(var) = &self.password_env {
             return match std::env::var(var) {
                 Ok(v) => Ok(Some(Secret(v))),
@@ -233,6 +261,9 @@ pub struct MailboxConfig {
     #[serde(default)]
     pub mechanism: Mechanism,
     pub oauth: Option<OAuthConfig>,
+    /// The password is the credential of this name that systemd passes in
+    /// `$CREDENTIALS_DIRECTORY` (`LoadCredential=NAME:/etc/...`).
+    pub password_credential: Option<String>,
     #[serde(default = "default_folder")]
     pub folder: String,
     #[serde(default = "default_after")]
@@ -279,6 +310,7 @@ impl MailboxConfig {
         SecretRef {
             password_env: self.password_env.clone(),
             password_file: self.password_file.clone(),
+            password_credential: self.password_credential.clone(),
         }
     }
 
@@ -318,6 +350,8 @@ pub struct OutboxConfig {
     pub auth: AuthMethod,
     pub mechanism: Mechanism,
     pub oauth: Option<OAuthConfig>,
+    /// As for a mailbox: a credential of `$CREDENTIALS_DIRECTORY`.
+    pub password_credential: Option<String>,
     pub sendmail_command: PathBuf,
     /// How many mails are handed over at once (SMTP connections in the pool).
     pub concurrency: usize,
@@ -345,6 +379,7 @@ impl Default for OutboxConfig {
             auth: AuthMethod::Password,
             mechanism: Mechanism::Xoauth2,
             oauth: None,
+            password_credential: None,
             sendmail_command: PathBuf::from("/usr/sbin/sendmail"),
             concurrency: 4,
             retry_initial: Duration::from_secs(30),
@@ -360,6 +395,7 @@ impl OutboxConfig {
         SecretRef {
             password_env: self.password_env.clone(),
             password_file: self.password_file.clone(),
+            password_credential: self.password_credential.clone(),
         }
     }
 
@@ -430,6 +466,7 @@ impl Config {
     /// `data_dir/outbox`, the database in `data_dir/postdesk.db`.
     pub fn embedded(data_dir: &Path) -> Config {
         Config {
+            log_format: LogFormat::Text,
             desk: Desk::default(),
             mailboxes: vec![MailboxConfig {
                 name: "inbox".into(),
@@ -445,6 +482,7 @@ impl Config {
                 auth: AuthMethod::Password,
                 mechanism: Mechanism::Xoauth2,
                 oauth: None,
+                password_credential: None,
                 folder: default_folder(),
                 after: AfterProcessing::Seen,
                 move_to: None,
@@ -475,6 +513,8 @@ impl Config {
             kb: KbConfig::default(),
             report: ReportConfig::default(),
             spam: Default::default(),
+            http: HttpConfig::default(),
+            alerts: AlertsConfig::default(),
             base_dir: data_dir.to_path_buf(),
             source: None,
         }
@@ -618,6 +658,8 @@ impl Config {
         self.spam
             .validate()
             .map_err(|m| self.semantic(format!("spam: {m}")))?;
+        self.http.address().map_err(|m| self.semantic(m))?;
+        self.alerts.validate().map_err(|m| self.semantic(m))?;
         Ok(())
     }
 
@@ -643,6 +685,25 @@ fn auth_settings(auth: AuthMethod, oauth: Option<&OAuthConfig>) -> Result<(), St
         }
         (AuthMethod::Oauth2, Some(o)) => o.validate().map_err(|e| format!("oauth: {e}")),
         (AuthMethod::Password, None) => Ok(()),
+    }
+}
+
+/// Reads the credential `name` from systemd's credentials folder `dir`.
+fn credential(dir: Option<&Path>, name: &str) -> Result<Secret, String> {
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        return Err(format!(
+            "password-credential = \"{name}\": expected a credential name like \"imap-password\" (no slashes)"
+        ));
+    }
+    let Some(dir) = dir else {
+        return Err(format!(
+            "password-credential = \"{name}\": $CREDENTIALS_DIRECTORY is not set; systemd sets it for a unit with LoadCredential={name}:FILE"
+        ));
+    };
+    let path = dir.join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(v) => Ok(Secret(v.trim_end_matches(['\r', '\n']).to_string())),
+        Err(e) => Err(format!("reading credential {}: {e}", path.display())),
     }
 }
 
@@ -815,6 +876,38 @@ mod tests {
             Config::embedded(Path::new("/d")).mailboxes[0].batch_bytes,
             8 << 20
         );
+    }
+
+    #[test]
+    fn a_password_comes_from_the_credentials_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("imap"), "s3cret\n").unwrap();
+        assert_eq!(
+            credential(Some(dir.path()), "imap").unwrap().expose(),
+            "s3cret"
+        );
+        let err = credential(None, "imap").err().unwrap();
+        assert!(err.contains("$CREDENTIALS_DIRECTORY is not set"), "{err}");
+        let err = credential(Some(dir.path()), "../etc/shadow").err().unwrap();
+        assert!(err.contains("no slashes"), "{err}");
+        let err = credential(Some(dir.path()), "smtp").err().unwrap();
+        assert!(err.contains("reading credential"), "{err}");
+        let c = parse("[[mailbox]]\nname = \"s\"\nkind = \"imap\"\nhost = \"127.0.0.1\"\nusername = \"u\"\npassword-credential = \"imap\"\n").unwrap();
+        assert_eq!(
+            c.mailboxes[0].secret().password_credential.as_deref(),
+            Some("imap")
+        );
+    }
+
+    #[test]
+    fn log_format_is_text_or_json() {
+        assert_eq!(parse("").unwrap().log_format, LogFormat::Text);
+        assert_eq!(
+            parse("log-format = \"json\"\n").unwrap().log_format,
+            LogFormat::Json
+        );
+        let err = parse("log-format = \"xml\"\n").unwrap_err().to_string();
+        assert!(err.contains(":1: `log-format`"), "{err}");
     }
 
     #[test]

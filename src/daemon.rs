@@ -27,6 +27,9 @@ pub enum StartError {
     Transport(#[from] crate::outbox::TransportError),
     #[error("mailbox {mailbox}: {message}")]
     Mailbox { mailbox: String, message: String },
+    /// The ops endpoint cannot listen where `[http] listen` says.
+    #[error("{0}")]
+    Http(String),
 }
 
 /// Says loudly at start what `postdesk check` says about how agents prove
@@ -54,13 +57,119 @@ const STOP_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Runs until `shutdown` completes, then stops every task.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+    let (_keep, reloads) = tokio::sync::mpsc::channel(1);
+    run_reloading(config, shutdown, reloads).await
+}
+
+/// [`run`], and each config that comes in on `reloads` (read by
+/// [`reload_on_sighup`]) replaces the running one: the tasks stop as they
+/// do for a shutdown (each batch in hand committed, with its checkpoint, so
+/// no mail is lost or read twice), then start again on the new config,
+/// templates read afresh. A new config that cannot start (its templates do
+/// not parse, the endpoint cannot bind) is refused and the old one starts
+/// again. What the mailboxes' health was is kept across.
+pub async fn run_reloading(
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+    mut reloads: tokio::sync::mpsc::Receiver<Config>,
+) -> Result<(), StartError> {
     crate::tls::init();
+    let health = Arc::new(crate::health::Registry::new());
+    let mut current = config;
+    let mut running = start(current.clone(), &health).await?;
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            next = reloads.recv() => {
+                let Some(next) = next else {
+                    // Nobody can send a reload any more: wait for the shutdown.
+                    shutdown.as_mut().await;
+                    break;
+                };
+                tracing::info!("reloading the configuration: finishing the work in hand");
+                running.stop().await;
+                running = match start(next.clone(), &health).await {
+                    Ok(r) => {
+                        current = next;
+                        tracing::info!("configuration reloaded");
+                        r
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "the new configuration cannot start; going on with the old one");
+                        start(current.clone(), &health).await?
+                    }
+                };
+            }
+        }
+    }
+    tracing::info!("shutting down: finishing the work in hand");
+    running.stop().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Reads the config file again on each SIGHUP and sends it to
+/// [`run_reloading`]; a file that does not load is refused with its
+/// file:line error, and the running config stays.
+pub async fn reload_on_sighup(path: std::path::PathBuf, to: tokio::sync::mpsc::Sender<Config>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGHUP; reload by restarting");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        match Config::load(&path) {
+            Ok(c) => {
+                tracing::info!(config = %path.display(), "SIGHUP: configuration read");
+                if to.send(c).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::error!("SIGHUP: reload refused, the running configuration stays: {e}")
+            }
+        }
+    }
+}
+
+/// The tasks of one configuration.
+struct Running {
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Running {
+    /// Two-phase stop: cancel, then wait for the work in hand, up to a deadline.
+    async fn stop(self) {
+        self.cancel.cancel();
+        if tokio::time::timeout(STOP_DEADLINE, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "some tasks did not finish within {STOP_DEADLINE:?}; stopping anyway (their work is redone on restart)"
+            );
+        }
+    }
+}
+
+/// Opens everything of `config` and starts its tasks.
+async fn start(
+    config: Config,
+    health: &Arc<crate::health::Registry>,
+) -> Result<Running, StartError> {
     let engine = Arc::new(Engine::new(config)?);
     let cfg = engine.config.clone();
     warn_about_agent_authentication(&cfg);
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let notify = Arc::new(Notify::new());
+    let names: Vec<&str> = cfg.mailboxes.iter().map(|m| m.name.as_str()).collect();
+    health.retain(&names);
 
     // Open everything first, so a bad setting stops the start, not a task later.
     let sender = Sender {
@@ -72,8 +181,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     };
     let mut watchers: Vec<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> = Vec::new();
     for m in &cfg.mailboxes {
+        health.register(&m.name, expected_check_interval(m));
         let store = Arc::new(Mutex::new(engine.open_store()?));
         let (engine, notify, cancel_task) = (engine.clone(), notify.clone(), cancel.clone());
+        let health = health.clone();
         let supervised = match m.kind {
             SourceKind::Imap => {
                 let login =
@@ -96,6 +207,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                             store: store_task.clone(),
                             outbox: notify.clone(),
                             cancel: cancel_task.clone(),
+                            health: health.clone(),
                         }
                         .run()
                     },
@@ -121,6 +233,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                             store: store_task.clone(),
                             outbox: notify.clone(),
                             cancel: cancel_task.clone(),
+                            health: health.clone(),
                         }
                         .run()
                     },
@@ -129,6 +242,18 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         };
         watchers.push(supervised);
     }
+    let endpoint = match cfg.http.address().map_err(StartError::Http)? {
+        Some(addr) => {
+            let listener = crate::http::bind(addr).await.map_err(StartError::Http)?;
+            let ops = Arc::new(crate::http::Ops::new(
+                health.clone(),
+                engine.open_store()?,
+                cfg.http.outbox_max_age,
+            ));
+            Some((listener, ops))
+        }
+        None => None,
+    };
     if watchers.is_empty() {
         tracing::warn!("no [[mailbox]] configured: only the outbox runs");
     }
@@ -142,26 +267,26 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     for w in watchers {
         tracker.spawn(w);
     }
+    if !cfg.desk.admin.is_empty() {
+        tracker.spawn(alerter(
+            engine.clone(),
+            engine.open_store()?,
+            health.clone(),
+            notify.clone(),
+            cancel.clone(),
+        ));
+    }
+    if let Some((listener, ops)) = endpoint {
+        ops.started.store(true, std::sync::atomic::Ordering::SeqCst);
+        tracker.spawn(crate::http::serve(listener, ops, cancel.clone()));
+    }
     tracker.close();
     tracing::info!(
         database = %engine.database_path().display(),
         mailboxes = cfg.mailboxes.len(),
         "postdesk running"
     );
-
-    shutdown.await;
-    tracing::info!("shutting down: finishing the work in hand");
-    cancel.cancel();
-    if tokio::time::timeout(STOP_DEADLINE, tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            "some tasks did not finish within {STOP_DEADLINE:?}; stopping anyway (their work is redone on restart)"
-        );
-    }
-    tracing::info!("stopped");
-    Ok(())
+    Ok(Running { cancel, tracker })
 }
 
 /// A task that ran this long before panicking was healthy: its next restart
@@ -216,6 +341,55 @@ pub async fn supervise<F, Fut>(
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = cancel.cancelled() => return,
+        }
+    }
+}
+
+/// How often a healthy mailbox is read to its end: its IDLE re-check (IDLE
+/// is renewed at least every 20 minutes) or its poll interval.
+fn expected_check_interval(m: &crate::config::MailboxConfig) -> Duration {
+    match m.kind {
+        SourceKind::Imap if m.idle => m.idle_recheck.min(Duration::from_secs(20 * 60)),
+        _ => m.poll_interval,
+    }
+}
+
+/// Checks the alert conditions every `alerts.check-interval`.
+async fn alerter(
+    engine: Arc<Engine>,
+    store: Store,
+    health: Arc<crate::health::Registry>,
+    outbox: Arc<Notify>,
+    cancel: CancellationToken,
+) {
+    let store = Arc::new(Mutex::new(store));
+    let every = engine.config.alerts.check_interval;
+    loop {
+        let (e, s, h) = (engine.clone(), store.clone(), health.clone());
+        let result = tokio::task::spawn_blocking(move || {
+            let mut store = s.lock().unwrap_or_else(|p| p.into_inner());
+            let now = now_ms();
+            let figures = store.desk_figures(now)?;
+            let window = e.config.alerts.quarantine_window.as_millis() as i64;
+            let observed = crate::alerts::Observed {
+                mailboxes: h.snapshot(),
+                outbox_queued: figures.outbox_queued,
+                outbox_oldest_seconds: figures.outbox_oldest_seconds,
+                quarantined_recent: store.quarantined_since(now - window)?,
+                disk: crate::alerts::disk_space(store.path()),
+            };
+            crate::alerts::check(&mut store, &e, &observed, now)
+        })
+        .await;
+        match result {
+            Ok(Ok(n)) if n > 0 => outbox.notify_one(),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "alert check failed; will retry"),
+            Err(e) => tracing::error!(error = %e, "alert check panicked"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = cancel.cancelled() => break,
         }
     }
 }

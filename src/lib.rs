@@ -31,6 +31,10 @@
 //!   the SASL messages, the token file, the grants, tokens renewed before expiry.
 //! - [`config`]: the TOML file: the sections together, defaults, errors with file and line.
 //! - [`check`]: `postdesk check`: each setting and outside party tried, as ok/warn/fail findings.
+//! - operating it: [`health`] (how each mailbox is doing: the registry the
+//!   sources feed), [`metrics`] (the Prometheus figures), [`http`] (the ops
+//!   endpoint: `/metrics`, `/healthz`, `/readyz`), [`alerts`] (mail to
+//!   `desk.admin` when a condition starts and when it ends).
 //! - leaves: [`address`] (addresses and display names, normalised once;
 //!   the mailbox an address reaches),
 //!   [`header`] (text fit for a header we write: one line, no controls, capped),
@@ -42,6 +46,7 @@
 #![forbid(unsafe_code)]
 
 pub mod address;
+pub mod alerts;
 pub mod check;
 pub mod compose;
 pub mod config;
@@ -49,8 +54,11 @@ pub mod daemon;
 pub mod desk;
 pub mod export;
 pub mod header;
+pub mod health;
+pub mod http;
 pub mod inbound;
 pub mod lang;
+pub mod metrics;
 pub mod oauth;
 pub mod outbound;
 pub mod outbox;

@@ -347,7 +347,6 @@ const EX_CONFIG: u8 = 78;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
     let config = match load_config(&cli) {
         Ok(c) => c,
         Err(e) => {
@@ -355,6 +354,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EX_CONFIG);
         }
     };
+    init_logging(config.log_format);
     let result = match cli.command {
         Command::Run => run(config),
         Command::Check => check(config),
@@ -393,15 +393,27 @@ fn main() -> ExitCode {
 /// in a log (tests/it/spine.rs runs the daemon and `check` at trace).
 const CREDENTIAL_SAFE: &str = "async_imap=debug,lettre=info";
 
-fn init_logging() {
+/// Logs to stderr as `log-format` says (`POSTDESK_LOG_FORMAT=json` or
+/// `text` overrides it), at the level of `POSTDESK_LOG`.
+fn init_logging(format: postdesk::config::LogFormat) {
     let asked = std::env::var("POSTDESK_LOG").unwrap_or_else(|_| "info".into());
     let filter = tracing_subscriber::EnvFilter::try_new(format!("{asked},{CREDENTIAL_SAFE}"))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("info,{CREDENTIAL_SAFE}")));
-    tracing_subscriber::fmt()
+    let json = match std::env::var("POSTDESK_LOG_FORMAT").as_deref() {
+        Ok("json") => true,
+        Ok("text") => false,
+        _ => format == postdesk::config::LogFormat::Json,
+    };
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().with_ansi(false).init();
+    } else {
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
 }
 
 fn load_config(cli: &Cli) -> Result<Config> {
@@ -422,10 +434,14 @@ fn run(config: Config) -> Result<ExitCode> {
     if config.source.is_none() {
         describe_embedded(&config);
     }
-    runtime()?.block_on(postdesk::daemon::run(
-        config,
-        postdesk::daemon::shutdown_signal(),
-    ))?;
+    runtime()?.block_on(async {
+        let (to, reloads) = tokio::sync::mpsc::channel(1);
+        // The built-in defaults have no file to read again.
+        if let Some(path) = config.source.clone() {
+            tokio::spawn(postdesk::daemon::reload_on_sighup(path, to));
+        }
+        postdesk::daemon::run_reloading(config, postdesk::daemon::shutdown_signal(), reloads).await
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -398,6 +398,17 @@ impl Sender {
     }
 
     async fn attempt(&self, mail: DueMail) -> Delivery {
+        let d = self.deliver(mail).await;
+        crate::metrics::global().send(match &d {
+            Delivery::Sent { .. } => "sent",
+            Delivery::Failed { .. } => "failed",
+            Delivery::Retry { .. } => "retried",
+            Delivery::Partly { .. } => "partly",
+        });
+        d
+    }
+
+    async fn deliver(&self, mail: DueMail) -> Delivery {
         match self.transport.send(&mail).await {
             Ok(()) => {
                 tracing::debug!(id = mail.id, message_id = %mail.message_id, "mail handed over");

@@ -55,6 +55,8 @@ pub struct Tally {
     pub ignored: usize,
     pub quarantined: usize,
     pub queued: usize,
+    /// Each mail of the batch by what it was (for the metrics).
+    pub kinds: MailKinds,
 }
 
 impl std::ops::AddAssign for Tally {
@@ -65,6 +67,52 @@ impl std::ops::AddAssign for Tally {
         self.ignored += o.ignored;
         self.quarantined += o.quarantined;
         self.queued += o.queued;
+        self.kinds += o.kinds;
+    }
+}
+
+/// Mails by kind: each mail counts once, as the first that fits of
+/// quarantined, duplicate, bounce, spam, automatic, request (it opened a
+/// ticket), reply (it joined one), ignored.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MailKinds {
+    pub request: usize,
+    pub reply: usize,
+    pub automatic: usize,
+    pub bounce: usize,
+    /// Left for a spam filter to count; nothing sets it yet.
+    pub spam: usize,
+    pub quarantined: usize,
+    pub duplicate: usize,
+    pub ignored: usize,
+}
+
+impl MailKinds {
+    /// Each kind's name (as the metrics label it) and count.
+    pub fn counts(&self) -> [(&'static str, usize); 8] {
+        [
+            ("request", self.request),
+            ("reply", self.reply),
+            ("automatic", self.automatic),
+            ("bounce", self.bounce),
+            ("spam", self.spam),
+            ("quarantined", self.quarantined),
+            ("duplicate", self.duplicate),
+            ("ignored", self.ignored),
+        ]
+    }
+}
+
+impl std::ops::AddAssign for MailKinds {
+    fn add_assign(&mut self, o: MailKinds) {
+        self.request += o.request;
+        self.reply += o.reply;
+        self.automatic += o.automatic;
+        self.bounce += o.bounce;
+        self.spam += o.spam;
+        self.quarantined += o.quarantined;
+        self.duplicate += o.duplicate;
+        self.ignored += o.ignored;
     }
 }
 
@@ -136,6 +184,7 @@ fn isolate_panics(
                 tx.quarantine(mailbox, item.uid, &why, &item.raw, now_ms)?;
                 tx.commit()?;
                 tally.quarantined += 1;
+                tally.kinds.quarantined += 1;
             }
         }
     }
@@ -259,12 +308,14 @@ fn process_one(
             tracing::warn!(mailbox, uid = item.uid, error = %why, "quarantined a message that cannot be processed");
             tx.quarantine(mailbox, item.uid, &why, &item.raw, now_ms)?;
             tally.quarantined += 1;
+            tally.kinds.quarantined += 1;
             return Ok(tally);
         }
     };
     let reused = match tx.seen_inbound(mailbox, &mail.message_id, &mail.fingerprint)? {
         Seen::Duplicate => {
             tally.duplicates += 1;
+            tally.kinds.duplicate += 1;
             return Ok(tally);
         }
         Seen::New => None,
@@ -303,6 +354,18 @@ fn process_one(
         now_ms,
     };
     apply(tx, &cx, &effects, &mut tally)?;
+    let k = &mut tally.kinds;
+    if mail.auto.is_bounce() || mail.bounce.is_some() {
+        k.bounce += 1;
+    } else if mail.auto.is_automatic() {
+        k.automatic += 1;
+    } else if tally.created > 0 {
+        k.request += 1;
+    } else if tally.attached > 0 {
+        k.reply += 1;
+    } else {
+        k.ignored += 1;
+    }
     Ok(tally)
 }
 

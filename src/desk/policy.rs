@@ -108,6 +108,9 @@ pub struct Desk {
     pub first_ticket_number: i64,
     /// Also follow the requester's language when their mail is clearly Chinese.
     pub detect_language: bool,
+    /// Who gets the operational alerts (a mailbox failing, the outbox
+    /// stuck, the disk filling): see `crate::alerts`. Empty: no alerts.
+    pub admin: Vec<String>,
 }
 
 impl Default for Desk {
@@ -123,6 +126,7 @@ impl Default for Desk {
             templates: None,
             first_ticket_number: 1,
             detect_language: true,
+            admin: Vec::new(),
         }
     }
 }
@@ -130,6 +134,11 @@ impl Default for Desk {
 impl Desk {
     /// Checks what the types alone cannot.
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(a) = self.admin.iter().find(|a| !a.contains('@')) {
+            return Err(format!(
+                "desk.admin: expected e-mail addresses like [\"it-ops@example.com\"], got \"{a}\""
+            ));
+        }
         if !self.address.contains('@') {
             return Err(format!(
                 "desk.address: expected an e-mail address like \"helpdesk@example.com\", got \"{}\"",

@@ -323,6 +323,8 @@ pub async fn newest_header_fields(
 struct InFlight {
     batch: Vec<u32>,
     max_uid: u32,
+    /// When its mails were read from the server (for the latency metric).
+    read_at: std::time::Instant,
     commit: tokio::task::JoinHandle<Result<crate::pipeline::Tally, crate::store::StoreError>>,
 }
 
@@ -334,6 +336,8 @@ pub struct Watcher {
     pub store: SharedStore,
     pub outbox: Arc<Notify>,
     pub cancel: CancellationToken,
+    /// Told of every login, good check and failure.
+    pub health: Arc<crate::health::Registry>,
 }
 
 impl Watcher {
@@ -365,6 +369,7 @@ impl Watcher {
                     }
                 }
                 Err(e) => {
+                    self.health.failed(&name, &e.to_string(), now_ms());
                     let delay = backoff.next_delay();
                     tracing::warn!(mailbox = %name, error = %e, retry_in = ?delay, "IMAP session ended");
                     tokio::select! {
@@ -374,6 +379,7 @@ impl Watcher {
                 }
             }
         }
+        self.health.disconnected(&name);
         tracing::info!(mailbox = %name, "IMAP watcher stopped");
     }
 
@@ -424,6 +430,7 @@ impl Watcher {
             })
             .await;
         }
+        self.health.connected(&self.cfg.name);
         tracing::info!(mailbox = %self.cfg.name, idle = can_idle && self.cfg.idle, "IMAP connected");
         backoff.reset();
         let mut first = true;
@@ -434,6 +441,7 @@ impl Watcher {
                     .await?;
             }
             self.drain(&mut session, selected, &caps).await?;
+            self.health.checked(&self.cfg.name, now_ms());
             if self.cancel.is_cancelled() {
                 let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
                 return Ok(());
@@ -516,6 +524,8 @@ impl Watcher {
                 break;
             }
             let items = self.fetch(session, &batch).await?;
+            let read_at = std::time::Instant::now();
+            crate::metrics::global().fetched(name, items.len());
             if let Some(prev) = in_flight.take() {
                 self.finish(session, prev, caps).await?;
             }
@@ -532,6 +542,7 @@ impl Watcher {
             in_flight = Some(InFlight {
                 batch,
                 max_uid,
+                read_at,
                 commit,
             });
         }
@@ -675,6 +686,7 @@ impl Watcher {
             "batch committed"
         );
         crate::test_pause::here("after-commit");
+        crate::metrics::global().committed(name, &tally, f.read_at);
         self.outbox.notify_one();
         let held = if tally.quarantined > 0 {
             self.quarantined_in(&f.batch).await?

@@ -86,6 +86,8 @@ pub struct Watcher {
     pub store: SharedStore,
     pub outbox: Arc<Notify>,
     pub cancel: CancellationToken,
+    /// Told of every good pass and failure.
+    pub health: Arc<crate::health::Registry>,
 }
 
 impl Watcher {
@@ -105,8 +107,12 @@ impl Watcher {
         }
         tracing::info!(mailbox = %self.name, dir = %self.dir.join("new").display(), "watching Maildir");
         while !self.cancel.is_cancelled() {
-            if let Err(e) = self.drain().await {
-                tracing::warn!(mailbox = %self.name, error = %e, "Maildir pass failed; will retry");
+            match self.drain().await {
+                Ok(()) => self.health.checked(&self.name, now_ms()),
+                Err(e) => {
+                    self.health.failed(&self.name, &e, now_ms());
+                    tracing::warn!(mailbox = %self.name, error = %e, "Maildir pass failed; will retry");
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.poll) => {}
@@ -229,10 +235,13 @@ impl Watcher {
                     Err(e) => return Err(format!("reading {}: {e}", f.display())),
                 }
             }
+            let read_at = std::time::Instant::now();
+            crate::metrics::global().fetched(&self.name, items.len());
             let tally = commit_batch(&self.store, &self.engine, &self.name, items, None, now_ms())
                 .await
                 .map_err(|e| e.to_string())?;
             tracing::info!(mailbox = %self.name, ?tally, "batch committed");
+            crate::metrics::global().committed(&self.name, &tally, read_at);
             self.outbox.notify_one();
             // A crash before these renames means the files are read again;
             // their Message-IDs are then recognised as already recorded.

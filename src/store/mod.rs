@@ -5,6 +5,7 @@
 
 mod history;
 mod kb;
+mod ops;
 pub mod packed;
 mod read;
 mod report;
@@ -25,6 +26,7 @@ use crate::thread::MAX_REFERENCES;
 
 pub use history::{FirstConnectRow, ImportRow};
 pub use kb::{KbEntry, KbHit, KbReview, NewEntry};
+pub use ops::{Announced, DeskFigures};
 pub use read::{
     EventRow, MailboxPanics, MessageRow, OutboxRow, QuarantineRow, SlaDue, TicketDetail,
     TicketFilter, TicketRow,
@@ -46,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/010_fingerprints.sql"),
     include_str!("migrations/011_spam.sql"),
     include_str!("migrations/012_first_connect.sql"),
+    include_str!("migrations/014_alerts.sql"),
     include_str!("migrations/017_sla_schedule.sql"),
     include_str!("migrations/018_packed_raw.sql"),
 ];

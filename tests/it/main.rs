@@ -27,6 +27,7 @@
 //! - `poison`: one hostile mail (a display name with line breaks) does not stop a mailbox, over IMAP and Maildir.
 //! - `spam`: real rspamd: GTUBE is spam (no ack, no notice), `#spam`/`#notspam` teach it, rspamd stopped or hanging never stops intake; DMARC fail gets no ack.
 //! - `oauth`: OAuth2 sign-in on the lab servers (Dovecot introspects tokens at our own authorization server): device code, XOAUTH2/OAUTHBEARER on IMAP and submission, expiry during IDLE, rotation, a refused refresh, app-only flows.
+//! - `ops`: the ops endpoint of a running daemon (metrics moving with mail, promtool), healthz and admin alerts when Dovecot stops (a private lab).
 //! - `chaos`: faults on private mail servers: SIGKILL, Postfix down, Dovecot restarts, vacation replies, robot ping-pong.
 //!
 //! The tests that talk to mail servers need the lab instance
@@ -47,6 +48,7 @@ mod kb_report;
 mod limits;
 mod mailservers;
 mod oauth;
+mod ops;
 mod poison;
 mod sla;
 mod spam;
