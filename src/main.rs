@@ -12,6 +12,7 @@ use postdesk::desk::commands::Changes;
 use postdesk::desk::sla::status as escalation;
 use postdesk::desk::sla::status::DueFilter;
 use postdesk::desk::ticket::{Priority, Status};
+use postdesk::desk::timelog;
 use postdesk::desk::when::iso;
 use postdesk::pipeline::Retried;
 use postdesk::pipeline::{self, Engine, Incoming};
@@ -587,6 +588,19 @@ fn ticket(config: Config, number: i64, json: bool) -> Result<ExitCode> {
         for x in &sla.targets {
             println!("    {:<15} {}", x.target.as_str(), x.describe(now));
         }
+    }
+    let time = store.time_worked(number)?;
+    if !time.is_empty() {
+        let total: i64 = time.iter().map(|t| t.minutes).sum();
+        let each: Vec<String> = time
+            .iter()
+            .map(|t| format!("{} {}", shown(&t.agent), timelog::format_minutes(t.minutes)))
+            .collect();
+        println!(
+            "  time       {} in total ({})",
+            timelog::format_minutes(total),
+            each.join(", ")
+        );
     }
     println!("\nTimeline:");
     let mut lines: Vec<(i64, String)> = Vec::new();

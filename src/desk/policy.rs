@@ -60,6 +60,8 @@ pub struct Policy {
     pub calendar: Calendar,
     /// The knowledge base: drafts on resolution, `#kb` commands.
     pub kb: KbConfig,
+    /// The canned replies `#reply NAME` may use (read with the templates).
+    pub canned: crate::desk::canned::Catalog,
 }
 
 impl Policy {

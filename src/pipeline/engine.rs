@@ -82,6 +82,7 @@ pub fn policy_from_config(config: &Config, id_key: IdKey) -> Result<Policy, Engi
         sla: config.sla.clone(),
         calendar: Calendar::from_config(&config.sla.calendar).map_err(EngineError::Config)?,
         kb: config.kb.clone(),
+        canned: crate::desk::canned::Catalog::default(),
     })
 }
 
@@ -91,7 +92,8 @@ impl Engine {
         // The key lives in the database, made at its first open.
         let db = config.resolve(&config.storage.database);
         let id_key = Store::open(&db)?.id_key()?;
-        let policy = policy_from_config(&config, id_key)?;
+        let mut policy = policy_from_config(&config, id_key)?;
+        policy.canned = renderer.canned_catalog();
         Ok(Engine {
             config: Arc::new(config),
             renderer,

@@ -6,6 +6,7 @@
 mod kb;
 mod read;
 mod report;
+mod timelog;
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +26,7 @@ pub use read::{
     TicketRow,
 };
 pub use report::ReportSent;
+pub use timelog::{TimeByAgent, TimeEntry};
 
 /// Numbered migrations; `PRAGMA user_version` says how many have run.
 const MIGRATIONS: &[&str] = &[
@@ -38,6 +40,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/008_install_secrets.sql"),
     include_str!("migrations/009_mailbox_panics.sql"),
     include_str!("migrations/010_fingerprints.sql"),
+    // 011-014 belong to branches merged beside this one; the lead orders them.
+    include_str!("migrations/015_time.sql"),
 ];
 
 /// A database failure, with what we were doing.
