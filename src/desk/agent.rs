@@ -83,7 +83,16 @@ pub(crate) fn from_agent(
         set_status(&mut work, Trigger::AgentTouch, &actor, None, &mut effects).ok();
     }
     let public_text = block.rest.trim().to_string();
-    let is_note = block.internal_note || (public_text.is_empty() && canned.is_none());
+    // An agent forwarding mail that is already this ticket's (`FW: [#7] …`)
+    // adds it to the record; the requester is not sent their own mail back.
+    let forwarded_in = canned.is_none()
+        && crate::desk::forward::is_forward_subject(&mail.subject)
+        && crate::desk::forward::forwarded(mail).is_some();
+    if forwarded_in {
+        effects.push(event(ticket.number, &actor, "forward-joined", None));
+    }
+    let is_note =
+        block.internal_note || forwarded_in || (public_text.is_empty() && canned.is_none());
     // ---- knowledge base: a draft on resolution, and the #kb commands.
     let kb_commands: Vec<(String, commands::KbAction)> = block
         .commands

@@ -237,3 +237,150 @@ fn new_and_quiet_on_an_existing_ticket_are_refused() {
         "{r:?}"
     );
 }
+
+fn fixture(name: &str) -> Inbound {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/forwards")
+        .join(format!("{name}.eml"));
+    parse(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn created(fx: &[Effect]) -> &crate::desk::ticket::NewTicket {
+    fx.iter()
+        .find_map(|e| match e {
+            Effect::CreateTicket(t) => Some(t),
+            _ => None,
+        })
+        .expect("a ticket")
+}
+
+#[test]
+fn a_forward_is_the_original_senders_ticket_with_the_agents_words_as_a_note() {
+    for (name, requester, subject) in [
+        (
+            "outlook-en",
+            "li.wei@customer.example.cn",
+            "Printer on the 3rd floor jams",
+        ),
+        ("foxmail-zh", "zhao.lei@client.example.cn", "邮箱空间已满"),
+        (
+            "rfc822-attached",
+            "sam.okafor@client.example.org",
+            "Monitor flickers",
+        ),
+    ] {
+        let fx = decide(&policy(), &fixture(name), None, 1000, NOW);
+        let t = created(&fx);
+        assert_eq!(t.requester.address, requester, "{name}");
+        assert_eq!(t.subject, subject, "{name}");
+        let ack: Vec<_> = sends(&fx)
+            .into_iter()
+            .filter(|m| m.template == "ack")
+            .collect();
+        assert_eq!(ack.len(), 1, "{name}");
+        assert_eq!(ack[0].to[0].address, requester, "{name}");
+        assert!(
+            !ack[0].vars["summary"].as_str().unwrap().contains("From:"),
+            "{name}: the summary is the original's text"
+        );
+        assert_eq!(
+            events_of_kind(&fx, "note").len(),
+            1,
+            "{name}: the agent's words"
+        );
+        assert!(
+            events_of_kind(&fx, "created")[0].contains("on behalf of"),
+            "{name}"
+        );
+    }
+    // A Chinese original gets the Chinese acknowledgement.
+    let fx = decide(&policy(), &fixture("foxmail-zh"), None, 1000, NOW);
+    assert_eq!(created(&fx).lang, Lang::ZhCn);
+}
+
+#[test]
+fn quiet_forward_sends_no_acknowledgement() {
+    let mut m = fixture("gmail-en");
+    m.text = format!("#quiet\n{}", m.text);
+    let fx = decide(&policy(), &m, None, 1000, NOW);
+    assert_eq!(
+        created(&fx).requester.address,
+        "maria.rossi@client.example.org"
+    );
+    assert!(sends(&fx).iter().all(|m| m.template != "ack"));
+    assert_eq!(
+        events_of_kind(&fx, "no-acknowledgement"),
+        ["#quiet: the agent asked for none"]
+    );
+    assert!(
+        events_of_kind(&fx, "note")
+            .iter()
+            .all(|n| !n.contains("#quiet"))
+    );
+}
+
+#[test]
+fn new_opens_a_ticket_for_the_caller_and_a_forged_agent_gets_nothing_of_it() {
+    let m = mail(
+        "From: alice@corp.test\r\nTo: helpdesk@example.test\r\nSubject: Phone: Outlook crashes\r\nMessage-ID: <new1@corp.test>",
+        "#新建 Caller@Corp.Example.com\n#静默\nOutlook crashes when she opens the calendar.\n",
+    );
+    let fx = decide(&policy(), &m, None, 1000, NOW);
+    let t = created(&fx);
+    assert_eq!(t.requester.address, "caller@corp.example.com");
+    assert_eq!(t.subject, "Phone: Outlook crashes");
+    assert!(sends(&fx).iter().all(|m| m.template != "ack"), "#静默");
+    let notice = sends(&fx)
+        .into_iter()
+        .find(|m| m.template == "notify-new")
+        .unwrap();
+    assert!(
+        notice.vars["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Outlook crashes when")
+            || notice.vars.to_string().contains("Outlook crashes when"),
+        "{:?}",
+        notice.vars
+    );
+    assert!(!notice.vars.to_string().contains("#新建"));
+
+    // Anyone can write alice's From: without the proof the ticket is the sender's own.
+    let p = policy_with("agent-authentication = \"secret\"");
+    let fx = decide(&p, &m, None, 1000, NOW);
+    assert_eq!(created(&fx).requester.address, "alice@corp.test");
+    assert_eq!(events_of_kind(&fx, "unverified-agent-mail").len(), 1);
+    // A requester's #new is no command at all.
+    let m = mail(
+        "From: ann@corp.test\r\nTo: helpdesk@example.test\r\nSubject: x\r\nMessage-ID: <new2@corp.test>",
+        "#new boss@corp.test\nhello",
+    );
+    assert_eq!(
+        created(&decide(&policy(), &m, None, 1000, NOW))
+            .requester
+            .address,
+        "ann@corp.test"
+    );
+}
+
+#[test]
+fn forwarding_a_tickets_mail_joins_it_as_a_note() {
+    let mut m = fixture("outlook-en");
+    m.subject = "FW: [#7] Printer broken".into();
+    let fx = decide(
+        &policy(),
+        &m,
+        Some(&Link::Tag(ticket(Status::Open))),
+        99,
+        NOW,
+    );
+    assert!(matches!(
+        fx[0],
+        Effect::Attach {
+            ticket: 7,
+            kind: MessageKind::Note
+        }
+    ));
+    assert!(sends(&fx).iter().all(|m| m.template != "reply"));
+    assert_eq!(events_of_kind(&fx, "forward-joined").len(), 1);
+}

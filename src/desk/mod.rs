@@ -7,7 +7,7 @@
 //!   returns), [`policy`] (the desk's settings, compiled);
 //! - deciders: [`decide`] routes a mail to [`automatic`], [`requester`] or
 //!   [`agent`] (with [`verify`] for an agent's proof, [`outside`] for
-//!   answers the customer got directly, [`forward`] for tickets on behalf,
+//!   answers the customer got directly, [`forward`] and [`behalf`] for tickets on behalf,
 //!   [`canned`] and [`timelog`] for canned replies and time); [`closing`]
 //!   (confirmation, auto-close, survey); [`limits`] (the budget of
 //!   automatic mail) and [`flood`] (the breaker over all mail about a
@@ -19,6 +19,7 @@
 
 pub mod agent;
 pub mod automatic;
+pub mod behalf;
 pub mod canned;
 pub mod closing;
 pub mod commands;
