@@ -160,6 +160,9 @@ enum Command {
     /// time zone): volumes, times against the SLA, backlog, satisfaction,
     /// recurring problems, per agent and team.
     Report(ReportArgs),
+    /// The canned replies an agent can send with `#reply NAME` (`#回复 NAME`):
+    /// built in and under the templates folder's replies/LANG/NAME.txt.
+    Replies,
 }
 
 #[derive(clap::Args)]
@@ -334,6 +337,7 @@ fn main() -> ExitCode {
         Command::Quarantine { retry } => quarantine(config, retry),
         Command::Kb(c) => kb(&config, c),
         Command::Report(a) => report(config, a),
+        Command::Replies => replies(&config),
     };
     match result {
         Ok(code) => code,
@@ -535,6 +539,18 @@ fn tickets(config: Config, a: TicketsArgs) -> Result<ExitCode> {
             truncate(&shown(&t.requester), 28),
             truncate(&shown(&t.subject), 60)
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn replies(config: &Config) -> Result<ExitCode> {
+    let dir = config.templates_dir();
+    let renderer =
+        postdesk::outbound::Renderer::new(dir.as_deref()).context("reading the templates")?;
+    let catalog = renderer.canned_catalog();
+    for (name, langs) in catalog.entries() {
+        let langs: Vec<&str> = langs.iter().map(|l| l.code()).collect();
+        println!("{name:<24} {}", langs.join(", "));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -32,6 +32,8 @@ impl Catalog {
         let langs = self.names.entry(name.to_string()).or_default();
         if !langs.contains(&lang) {
             langs.push(lang);
+            // Templates load in no set order; the listing must not change.
+            langs.sort_by_key(|l| l.code());
         }
     }
 

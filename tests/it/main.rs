@@ -16,6 +16,7 @@
 //! - `daemon`: `postdesk::daemon::run` in process on a Maildir and files, stopped by a oneshot (no mail server).
 //! - `spine`: request, acknowledgement, reply, restarts, UIDVALIDITY, quarantine.
 //! - `agents`: agents working by e-mail: notices, relays, commands, survey.
+//! - `agent_tools`: reply-all answers, forwards and `#new`, canned replies, time worked.
 //! - `sla`: escalation to L2 once, across restarts.
 //! - `kb_report`: knowledge-base suggestions and the scheduled review.
 //! - `tls`: IMAP over implicit TLS and STARTTLS, certificates verified.
@@ -28,6 +29,7 @@
 
 mod support;
 
+mod agent_tools;
 mod agents;
 mod chaos;
 mod cli;
