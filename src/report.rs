@@ -35,6 +35,9 @@
 //!   calendar time since creation.
 //! - *Satisfaction*: ratings given in the period; the response rate is the
 //!   share of surveys sent in the period that were answered.
+//! - *Time worked*: the minutes agents recorded with `#time` in the period,
+//!   per agent, team and category; the average per resolved ticket is over
+//!   the tickets resolved in the period that have time recorded (see [`time`]).
 //! - *Frequent subjects*: subjects of tickets opened in the period that
 //!   recur once digits and punctuation are ignored; *frequent words*: the
 //!   words (Chinese: two-character words) most tickets' subjects share.
@@ -44,6 +47,7 @@ pub mod mail;
 pub mod period;
 pub mod schedule;
 pub mod table;
+pub mod time;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -96,6 +100,8 @@ pub struct TicketFacts {
     pub escalations: Vec<Fired>,
     /// When the requester said a suggested knowledge-base entry solved it.
     pub self_solved_at: Option<i64>,
+    /// Time agents recorded on it (`#time`), oldest first.
+    pub time: Vec<time::TimeSpent>,
 }
 
 /// What the review is computed with.
@@ -286,6 +292,8 @@ pub struct Report {
     pub agents: Vec<Throughput>,
     pub teams: Vec<Throughput>,
     pub daily: Vec<Day>,
+    /// Time agents recorded with `#time` ([`time`]).
+    pub time_worked: time::TimeWorked,
 }
 
 const ACTIVE: [&str; 3] = ["new", "open", "pending"];
@@ -865,6 +873,12 @@ pub fn compute(tickets: &[TicketFacts], period: &Period, s: &Settings<'_>) -> Re
             }
         })
         .collect();
+    let resolved_here: BTreeSet<i64> = views
+        .iter()
+        .filter(|v| v.resolved_at.is_some())
+        .map(|v| v.t.number)
+        .collect();
+    let time_worked = time::compute(tickets, period, &resolved_here);
     Report {
         desk: s.desk_name.to_string(),
         period: period.clone(),
@@ -898,6 +912,7 @@ pub fn compute(tickets: &[TicketFacts], period: &Period, s: &Settings<'_>) -> Re
         agents,
         teams,
         daily,
+        time_worked,
     }
 }
 

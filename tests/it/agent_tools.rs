@@ -179,6 +179,44 @@ fn a_canned_reply_and_time_worked_show_up() {
         shown.contains("time       1h45m in total (alice 1h45m)"),
         "{shown}"
     );
+    // The review: time per agent, team and category, and per resolved ticket.
+    let resolve = reply_to(desk.alice(), &desk.address, &notice, "#resolve\nFixed.");
+    desk.send(desk.alice(), &resolve);
+    desk.wait_status(1000, "resolved", &daemon);
+    let today = jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .date();
+    let (from, to) = (today.yesterday().unwrap(), today.tomorrow().unwrap());
+    let review: serde_json::Value = serde_json::from_str(&postdesk(
+        &desk,
+        &[
+            "report",
+            "--from",
+            &from.to_string(),
+            "--to",
+            &to.to_string(),
+            "--format",
+            "json",
+        ],
+    ))
+    .unwrap();
+    let time = &review["time_worked"];
+    assert_eq!(time["total_minutes"], 105, "{time}");
+    assert_eq!(time["by_agent"][0]["key"], "alice", "{time}");
+    assert_eq!(time["by_team"][0]["minutes"], 105, "{time}");
+    assert_eq!(time["average_per_resolved_min"], 105.0, "{time}");
+    let text = postdesk(
+        &desk,
+        &[
+            "report",
+            "--from",
+            &from.to_string(),
+            "--to",
+            &to.to_string(),
+        ],
+    );
+    assert!(text.contains("Time worked per agent"), "{text}");
+
     let listed = postdesk(&desk, &["replies"]);
     assert!(
         listed.contains("more-info") && listed.contains("en, zh-CN"),
