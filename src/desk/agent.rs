@@ -86,8 +86,9 @@ pub(crate) fn from_agent(
     // An agent forwarding mail that is already this ticket's (`FW: [#7] …`)
     // adds it to the record; the requester is not sent their own mail back.
     let forwarded_in = canned.is_none()
-        && crate::desk::forward::is_forward_subject(&mail.subject)
-        && crate::desk::forward::forwarded(mail).is_some();
+        && crate::desk::forward::forwarded(mail).is_some_and(|f| {
+            f.message_id.is_some() || crate::desk::forward::is_forward_subject(&mail.subject)
+        });
     if forwarded_in {
         effects.push(event(ticket.number, &actor, "forward-joined", None));
     }
