@@ -384,3 +384,18 @@ fn forwarding_a_tickets_mail_joins_it_as_a_note() {
     assert!(sends(&fx).iter().all(|m| m.template != "reply"));
     assert_eq!(events_of_kind(&fx, "forward-joined").len(), 1);
 }
+
+#[test]
+fn a_forward_of_the_desks_own_mail_is_not_a_ticket_for_the_desk() {
+    let m = mail(
+        "From: alice@corp.test\r\nTo: helpdesk@example.test\r\nSubject: Fwd: Your request\r\nMessage-ID: <fo1@corp.test>",
+        "why did I get this?\n\n---------- Forwarded message ---------\nFrom: IT Desk <helpdesk@example.test>\nSubject: Your request\n\nWe received it.\n",
+    );
+    let fx = decide(&policy(), &m, None, 1000, NOW);
+    assert_eq!(created(&fx).requester.address, "alice@corp.test");
+    assert!(
+        refusals(&fx)[0].contains("the desk's own address"),
+        "{:?}",
+        refusals(&fx)
+    );
+}

@@ -91,7 +91,16 @@ pub(crate) fn new_ticket(
             }
         }
     };
-    if let Err(why) = behalf.requester.usable() {
+    // Our own mail forwarded back (an acknowledgement, a notice) names the
+    // desk as its sender: a ticket for the desk would answer itself.
+    let ours = behalf.requester.address == policy.desk_address.address;
+    if let Err(why) = behalf.requester.usable().and_then(|()| {
+        if ours {
+            Err("the desk's own address".to_string())
+        } else {
+            Ok(())
+        }
+    }) {
         let mut fx = requester::new_ticket(policy, mail, number, None, now_ms, suggestions);
         fx.push(event(
             number,
