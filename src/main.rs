@@ -561,7 +561,9 @@ fn ticket(config: Config, number: i64, json: bool) -> Result<ExitCode> {
         bail!("no ticket {number}");
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&d)?);
+        let mut v = serde_json::to_value(&d)?;
+        v["time_worked"] = serde_json::to_value(store.time_worked(number)?)?;
+        println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
     // Everything from mail is printed through `shown`: a subject or a name

@@ -179,6 +179,14 @@ fn a_canned_reply_and_time_worked_show_up() {
         shown.contains("time       1h45m in total (alice 1h45m)"),
         "{shown}"
     );
+    let json: serde_json::Value =
+        serde_json::from_str(&postdesk(&desk, &["ticket", "1000", "--json"])).unwrap();
+    assert_eq!(
+        json["time_worked"][0]["minutes"], 105,
+        "{}",
+        json["time_worked"]
+    );
+    assert_eq!(json["time_worked"][0]["entries"], 2);
     // The review: time per agent, team and category, and per resolved ticket.
     let resolve = reply_to(desk.alice(), &desk.address, &notice, "#resolve\nFixed.");
     desk.send(desk.alice(), &resolve);
