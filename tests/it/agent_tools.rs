@@ -1,8 +1,8 @@
 //! The agents' everyday tools, end to end on real Dovecot and Postfix: a
 //! "Reply all" answer that the customer gets once, a forwarded mail that
 //! becomes the customer's ticket (and their reply threads to it), `#new`
-//! for a caller, `#reply` with a canned reply, and `#time` in `postdesk
-//! ticket N`.
+//! for a caller, a forward of a ticket's own mail that joins it, `#reply`
+//! with a canned reply, and `#time` in `postdesk ticket N` and the review.
 
 use crate::support::*;
 
@@ -229,6 +229,51 @@ fn a_canned_reply_and_time_worked_show_up() {
     assert!(
         listed.contains("more-info") && listed.contains("en, zh-CN"),
         "{listed}"
+    );
+    daemon.stop();
+}
+
+#[test]
+fn a_forward_of_a_tickets_own_mail_attached_whole_joins_that_ticket() {
+    let desk = desk("fwdjoin").build();
+    let ann = desk.env().unique_user("ann");
+    let mut daemon = desk.start();
+    let request = build_mail(
+        &ann,
+        &desk.address,
+        "Badge reader broken",
+        "Door 3 ignores my badge.\n",
+    );
+    desk.send(&ann, &request);
+    wait_for_messages(desk.env(), &ann, 1, WAIT);
+
+    // Alice got the same mail (Ann wrote to her too) and forwards it whole.
+    let mut body = b"--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSame as the ticket, I think.\r\n\r\n--b1\r\nContent-Type: message/rfc822\r\n\r\n".to_vec();
+    body.extend_from_slice(&request);
+    body.extend_from_slice(b"\r\n--b1--\r\n");
+    let fwd = MailBuilder::new(desk.alice(), &desk.address)
+        .subject("Fwd: Badge reader broken")
+        .content_type("multipart/mixed; boundary=\"b1\"")
+        .body(&body)
+        .build();
+    desk.send(desk.alice(), &fwd);
+    desk.wait_inbound(2, &daemon);
+    settle(&desk);
+    let t = desk.store().ticket_detail(1000).unwrap().unwrap();
+    assert!(
+        t.messages.iter().any(|m| m.kind == "note"),
+        "{:?}",
+        t.messages.iter().map(|m| &m.kind).collect::<Vec<_>>()
+    );
+    assert!(t.events.iter().any(|e| e.kind == "forward-joined"));
+    assert!(
+        desk.store().ticket_detail(1001).unwrap().is_none(),
+        "no second ticket"
+    );
+    assert_eq!(
+        wait_for_messages(desk.env(), &ann, 1, WAIT).len(),
+        1,
+        "Ann is not sent her own mail back"
     );
     daemon.stop();
 }
