@@ -161,7 +161,9 @@ pub fn ticket_mail<'a>(
         "{:?}",
         Kind::find(out.template).map(|k| k.mismatch(&out.vars))
     );
-    let (text, html) = renderer.render(out.template, out.lang, &out.vars)?;
+    let with_canned = with_canned_reply(renderer, out)?;
+    let vars = with_canned.as_ref().unwrap_or(&out.vars);
+    let (text, html) = renderer.render(out.template, out.lang, vars)?;
     let letter = Letter {
         ticket: Some(out.ticket),
         kind: out.template,
@@ -175,6 +177,33 @@ pub fn ticket_mail<'a>(
         html,
     };
     compose(policy, letter, now_ms)
+}
+
+/// An answer with `#reply NAME`: the canned reply rendered with the mail's
+/// variables and put after the agent's own words in `text`, so every
+/// template (and an admin's own) shows it where the words go. `None` when
+/// the mail has no canned reply.
+fn with_canned_reply(
+    renderer: &Renderer,
+    out: &OutMail,
+) -> Result<Option<serde_json::Value>, OutboundError> {
+    let Some(name) = out.vars.get("canned").and_then(|v| v.as_str()) else {
+        return Ok(None);
+    };
+    let canned = renderer.render_canned(name, out.lang, &out.vars)?;
+    let mut vars = out.vars.clone();
+    let own = vars
+        .get("text")
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .trim();
+    let text = if own.is_empty() {
+        canned.trim().to_string()
+    } else {
+        format!("{own}\n\n{}", canned.trim())
+    };
+    vars["text"] = text.into();
+    Ok(Some(vars))
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use postdesk::desk::commands::Changes;
 use postdesk::desk::sla::status as escalation;
 use postdesk::desk::sla::status::DueFilter;
 use postdesk::desk::ticket::{Priority, Status};
+use postdesk::desk::timelog;
 use postdesk::desk::when::iso;
 use postdesk::pipeline::Retried;
 use postdesk::pipeline::{self, Engine, Incoming};
@@ -184,6 +185,9 @@ enum Command {
     /// time zone): volumes, times against the SLA, backlog, satisfaction,
     /// recurring problems, per agent and team.
     Report(ReportArgs),
+    /// The canned replies an agent can send with `#reply NAME` (`#回复 NAME`):
+    /// built in and under the templates folder's replies/LANG/NAME.txt.
+    Replies,
 }
 
 #[derive(clap::Args)]
@@ -376,6 +380,7 @@ fn main() -> ExitCode {
         Command::Quarantine { retry } => quarantine(config, retry),
         Command::Kb(c) => kb(&config, c),
         Command::Report(a) => report(config, a),
+        Command::Replies => replies(&config),
     };
     match result {
         Ok(code) => code,
@@ -819,13 +824,27 @@ fn tickets(config: Config, a: TicketsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn replies(config: &Config) -> Result<ExitCode> {
+    let dir = config.templates_dir();
+    let renderer =
+        postdesk::outbound::Renderer::new(dir.as_deref()).context("reading the templates")?;
+    let catalog = renderer.canned_catalog();
+    for (name, langs) in catalog.entries() {
+        let langs: Vec<&str> = langs.iter().map(|l| l.code()).collect();
+        println!("{name:<24} {}", langs.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn ticket(config: Config, number: i64, json: bool) -> Result<ExitCode> {
     let (policy, store) = pipeline::for_reading(&config)?;
     let Some(d) = store.ticket_detail(number)? else {
         bail!("no ticket {number}");
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&d)?);
+        let mut v = serde_json::to_value(&d)?;
+        v["time_worked"] = serde_json::to_value(store.time_worked(number)?)?;
+        println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
     // Everything from mail is printed through `shown`: a subject or a name
@@ -868,6 +887,19 @@ fn ticket(config: Config, number: i64, json: bool) -> Result<ExitCode> {
         for x in &sla.targets {
             println!("    {:<15} {}", x.target.as_str(), x.describe(now));
         }
+    }
+    let time = store.time_worked(number)?;
+    if !time.is_empty() {
+        let total: i64 = time.iter().map(|t| t.minutes).sum();
+        let each: Vec<String> = time
+            .iter()
+            .map(|t| format!("{} {}", shown(&t.agent), timelog::format_minutes(t.minutes)))
+            .collect();
+        println!(
+            "  time       {} in total ({})",
+            timelog::format_minutes(total),
+            each.join(", ")
+        );
     }
     println!("\nTimeline:");
     let mut lines: Vec<(i64, String)> = Vec::new();

@@ -136,6 +136,19 @@ const BUILTIN: &[(&str, &str)] = &[
     ),
 ];
 
+/// Built-in canned replies (`#reply NAME`): (name, source), names
+/// `replies/LANG/NAME.txt`.
+const BUILTIN_REPLIES: &[(&str, &str)] = &[
+    (
+        "replies/en/more-info.txt",
+        include_str!("../templates/replies/en/more-info.txt"),
+    ),
+    (
+        "replies/zh-CN/more-info.txt",
+        include_str!("../templates/replies/zh-CN/more-info.txt"),
+    ),
+];
+
 /// Why a mail could not be rendered or built.
 #[derive(Debug, thiserror::Error)]
 pub enum OutboundError {
@@ -168,7 +181,13 @@ impl Renderer {
             .iter()
             .map(|(n, s)| (n.to_string(), s.to_string()))
             .collect();
+        sources.extend(
+            BUILTIN_REPLIES
+                .iter()
+                .map(|(n, s)| (n.to_string(), s.to_string())),
+        );
         if let Some(dir) = dir.filter(|d| d.is_dir()) {
+            load_replies(dir, &mut sources)?;
             for lang in Lang::ALL {
                 let sub = dir.join(lang.code());
                 let Ok(entries) = std::fs::read_dir(&sub) else {
@@ -223,6 +242,31 @@ impl Renderer {
         Ok((text, html))
     }
 
+    /// The canned replies there are (built in and in the templates folder).
+    pub fn canned_catalog(&self) -> crate::desk::canned::Catalog {
+        let mut c = crate::desk::canned::Catalog::default();
+        for name in self.tera.get_template_names() {
+            if let Some((lang, reply)) = reply_name(name) {
+                c.add(reply, lang);
+            }
+        }
+        c
+    }
+
+    /// The canned reply `name` in `lang`, rendered with a mail's variables.
+    pub fn render_canned(
+        &self,
+        name: &str,
+        lang: Lang,
+        vars: &serde_json::Value,
+    ) -> Result<String, OutboundError> {
+        let ctx = tera::Context::from_value(vars.clone()).map_err(|e| OutboundError::Template {
+            name: name.into(),
+            message: error_chain(&e),
+        })?;
+        self.render_one(&format!("replies/{}/{name}.txt", lang.code()), &ctx)
+    }
+
     fn has(&self, name: &str) -> bool {
         self.tera.get_template_names().any(|n| n == name)
     }
@@ -249,6 +293,14 @@ impl Renderer {
 pub fn check_templates(r: &Renderer) -> Result<usize, String> {
     let mut n = 0;
     for name in r.names() {
+        if name.starts_with("replies/") {
+            // Canned replies render with what an agent's answer has.
+            let ctx = tera::Context::from_value(crate::desk::mails::vars::samples("reply"))
+                .map_err(|e| e.to_string())?;
+            r.render_one(&name, &ctx).map_err(|e| e.to_string())?;
+            n += 1;
+            continue;
+        }
         let Some((lang, file)) = name.split_once('/') else {
             continue;
         };
@@ -265,6 +317,46 @@ pub fn check_templates(r: &Renderer) -> Result<usize, String> {
         n += 1;
     }
     Ok(n)
+}
+
+/// `replies/LANG/NAME.txt` → (LANG, NAME).
+fn reply_name(template: &str) -> Option<(Lang, &str)> {
+    let rest = template.strip_prefix("replies/")?;
+    let (lang, file) = rest.split_once('/')?;
+    Some((Lang::parse(lang)?, file.strip_suffix(".txt")?))
+}
+
+/// Reads `dir/replies/LANG/*.txt`; a file whose name cannot be typed after
+/// `#reply` is an error that names it, not a reply nobody can use.
+fn load_replies(dir: &Path, sources: &mut BTreeMap<String, String>) -> Result<(), OutboundError> {
+    for lang in Lang::ALL {
+        let sub = dir.join("replies").join(lang.code());
+        let Ok(entries) = std::fs::read_dir(&sub) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("txt") {
+                continue;
+            }
+            let name = path
+                .file_stem()
+                .and_then(|f| f.to_str())
+                .unwrap_or_default();
+            if !crate::desk::canned::is_name(name) {
+                return Err(OutboundError::Template {
+                    name: path.display().to_string(),
+                    message: "a canned reply's file name must be lowercase letters, digits and `-` (it is typed after #reply)".into(),
+                });
+            }
+            let source = std::fs::read_to_string(&path).map_err(|source| OutboundError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            sources.insert(format!("replies/{}/{name}.txt", lang.code()), source);
+        }
+    }
+    Ok(())
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -519,7 +611,45 @@ mod tests {
     #[test]
     fn every_builtin_template_renders_with_sample_values() {
         let r = Renderer::new(None).unwrap();
-        assert_eq!(check_templates(&r).unwrap(), BUILTIN.len());
+        assert_eq!(
+            check_templates(&r).unwrap(),
+            BUILTIN.len() + BUILTIN_REPLIES.len()
+        );
+    }
+
+    #[test]
+    fn canned_replies_load_from_the_folder_render_and_bad_names_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let en = dir.path().join("replies").join("en");
+        std::fs::create_dir_all(&en).unwrap();
+        std::fs::write(
+            en.join("vpn-reset.txt"),
+            "Reset {{ tag }} for {{ requester_name }}.",
+        )
+        .unwrap();
+        let r = Renderer::new(Some(dir.path())).unwrap();
+        let c = r.canned_catalog();
+        let names: Vec<&str> = c.entries().map(|(n, _)| n).collect();
+        assert_eq!(names, ["more-info", "vpn-reset"]);
+        assert_eq!(c.check("more-info", Lang::ZhCn), Ok(()));
+        assert!(
+            c.check("vpn-reset", Lang::ZhCn).is_err(),
+            "written in English only"
+        );
+        let vars = crate::desk::mails::vars::samples("reply");
+        let text = r.render_canned("vpn-reset", Lang::En, &vars).unwrap();
+        assert!(text.starts_with("Reset [#"), "{text}");
+        assert_eq!(
+            check_templates(&r).unwrap(),
+            BUILTIN.len() + BUILTIN_REPLIES.len() + 1
+        );
+
+        std::fs::write(en.join("VPN Reset.txt"), "x").unwrap();
+        let err = Renderer::new(Some(dir.path())).err().unwrap().to_string();
+        assert!(
+            err.contains("VPN Reset.txt") && err.contains("lowercase"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -35,6 +35,9 @@
 //!   calendar time since creation.
 //! - *Satisfaction*: ratings given in the period; the response rate is the
 //!   share of surveys sent in the period that were answered.
+//! - *Time worked*: the minutes agents recorded with `#time` in the period,
+//!   per agent, team and category; the average per resolved ticket is over
+//!   the tickets resolved in the period that have time recorded (see [`time`]).
 //! - *Frequent subjects*: subjects of tickets opened in the period that
 //!   recur once digits and punctuation are ignored; *frequent words*: the
 //!   words (Chinese: two-character words) most tickets' subjects share.
@@ -44,6 +47,7 @@ pub mod mail;
 pub mod period;
 pub mod schedule;
 pub mod table;
+pub mod time;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -98,6 +102,8 @@ pub struct TicketFacts {
     pub self_solved_at: Option<i64>,
     /// A spam ticket: counted on its own line, in no other figure.
     pub spam: bool,
+    /// Time agents recorded on it (`#time`), oldest first.
+    pub time: Vec<time::TimeSpent>,
 }
 
 /// What the review is computed with.
@@ -290,6 +296,8 @@ pub struct Report {
     pub agents: Vec<Throughput>,
     pub teams: Vec<Throughput>,
     pub daily: Vec<Day>,
+    /// Time agents recorded with `#time` ([`time`]).
+    pub time_worked: time::TimeWorked,
 }
 
 const ACTIVE: [&str; 3] = ["new", "open", "pending"];
@@ -876,6 +884,12 @@ pub fn compute(tickets: &[TicketFacts], period: &Period, s: &Settings<'_>) -> Re
             }
         })
         .collect();
+    let resolved_here: BTreeSet<i64> = views
+        .iter()
+        .filter(|v| v.resolved_at.is_some())
+        .map(|v| v.t.number)
+        .collect();
+    let time_worked = time::compute(tickets, period, &resolved_here);
     Report {
         desk: s.desk_name.to_string(),
         period: period.clone(),
@@ -909,6 +923,7 @@ pub fn compute(tickets: &[TicketFacts], period: &Period, s: &Settings<'_>) -> Re
         agents,
         teams,
         daily,
+        time_worked,
     }
 }
 

@@ -146,6 +146,17 @@ pub fn plan(mail: &Inbound, tag: &TagFormat, id_domain: &str, key: &IdKey) -> Ve
         lookups.push(Lookup::MessageIds(ids));
     }
     lookups.extend(roots.into_iter().map(Lookup::NoticeRoot));
+    // A forwarded mail that is already a ticket of ours joins it: the tag
+    // in the original's subject, or the attached original's Message-ID.
+    // Last, so the forwarding mail's own links win.
+    if let Some(f) = crate::desk::forward::forwarded(mail) {
+        if let Some(n) = tag.find(&f.subject) {
+            lookups.push(Lookup::Tag(n));
+        }
+        if let Some(id) = f.message_id {
+            lookups.push(Lookup::MessageIds(vec![id]));
+        }
+    }
     lookups
 }
 
@@ -260,6 +271,25 @@ mod tests {
         resolve(&plan(m, &tag, "desk.test", &key()), find)
             .unwrap()
             .map(|l| (matches!(l, Link::Tag(_)), l.ticket().number))
+    }
+
+    #[test]
+    fn a_forward_of_a_tickets_mail_joins_that_ticket() {
+        let attached = "From: alice@corp.test\r\nSubject: Fwd: VPN\r\nMessage-ID: <f1@corp.test>\r\n\
+            Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee\r\n\
+            --b\r\nContent-Type: message/rfc822\r\n\r\nFrom: ann@corp.test\r\nSubject: VPN\r\n\
+            Message-ID: <a9@x>\r\n\r\nbroken\r\n--b--\r\n";
+        let m = crate::inbound::parse(attached.as_bytes()).unwrap();
+        assert_eq!(linked(&m), Some((false, 9)), "by the original's Message-ID");
+        let inline = "From: alice@corp.test\r\nSubject: Fwd: VPN\r\nMessage-ID: <f2@corp.test>\r\n\r\n\
+            ---------- Forwarded message ---------\r\nFrom: IT Desk <helpdesk@desk.test>\r\n\
+            Subject: [#7] VPN\r\n\r\nWe are on it.\r\n";
+        let m = crate::inbound::parse(inline.as_bytes()).unwrap();
+        assert_eq!(
+            linked(&m),
+            Some((true, 7)),
+            "by the tag in the original's subject"
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::desk::lifecycle::Trigger;
 use crate::desk::people::Agent;
 use crate::desk::policy::Policy;
 use crate::desk::ticket::{Field, MessageKind, Status, TicketState};
-use crate::desk::{closing, kb, mails, quote, spam, verify};
+use crate::desk::{closing, kb, mails, outside, quote, spam, verify};
 use crate::inbound::Inbound;
 
 pub(crate) fn from_agent(
@@ -47,7 +47,24 @@ pub(crate) fn from_agent(
     let mut status_cmd: Option<Status> = None;
     let mut escalated_to: Option<String> = None;
     let mut spam_said: Option<bool> = None;
+    let mut canned: Option<String> = None;
     for p in &block.commands {
+        if let Command::Reply(name) = &p.command {
+            match canned_reply(policy, &work, &block, canned.as_deref(), name) {
+                Ok(()) => {
+                    canned = Some(name.clone());
+                    effects.push(event(
+                        ticket.number,
+                        &actor,
+                        "canned-reply",
+                        Some(name.clone()),
+                    ));
+                    applied.push(format!("{} (reply {name})", p.line));
+                }
+                Err(why) => refused.push((p.line.clone(), why)),
+            }
+            continue;
+        }
         match apply_command(policy, &mut work, agent, &p.command, &mut effects) {
             Ok(Outcome::Applied(what)) => {
                 if let Some(s) = command_status(&p.command) {
@@ -72,8 +89,20 @@ pub(crate) fn from_agent(
         set_status(&mut work, Trigger::AgentTouch, &actor, None, &mut effects).ok();
     }
     let public_text = block.rest.trim().to_string();
+    // An agent forwarding mail that is already this ticket's (`FW: [#7] …`)
+    // adds it to the record; the requester is not sent their own mail back.
+    let forwarded_in = canned.is_none()
+        && crate::desk::forward::forwarded(mail).is_some_and(|f| {
+            f.message_id.is_some() || crate::desk::forward::is_forward_subject(&mail.subject)
+        });
+    if forwarded_in {
+        effects.push(event(ticket.number, &actor, "forward-joined", None));
+    }
     // Words to a spammer are never relayed: after #spam the mail is a note.
-    let is_note = block.internal_note || public_text.is_empty() || spam_said == Some(true);
+    let is_note = block.internal_note
+        || forwarded_in
+        || (public_text.is_empty() && canned.is_none())
+        || spam_said == Some(true);
     if spam_said == Some(false) {
         effects.push(late_ack(policy, &work, now_ms));
     }
@@ -124,7 +153,25 @@ pub(crate) fn from_agent(
             Some(Status::Resolved) => "resolved",
             _ => "reply",
         };
-        let relays = mails::relay_to_requester(policy, &work, agent, mail_kind, &public_text);
+        let mut relays = mails::relay_to_requester(policy, &work, agent, mail_kind, &public_text);
+        if let Some(name) = &canned {
+            for r in &mut relays {
+                r.vars["canned"] = name.clone().into();
+            }
+        }
+        // "Reply all" from the agent's own client: who was on it has it already.
+        let had_it = outside::skip_direct_recipients(&mut relays, mail);
+        if !had_it.is_empty() {
+            effects.push(event(
+                ticket.number,
+                &actor,
+                "answered-directly",
+                Some(format!(
+                    "already received the agent's mail: {}",
+                    had_it.join(", ")
+                )),
+            ));
+        }
         send_relay(policy, &work, relays, Some(agent), &mut effects);
     }
     if status_cmd == Some(Status::Resolved) && is_note {
@@ -488,8 +535,50 @@ fn apply_command(
         // Planned after all commands by `kb::plan`, which needs to
         // know whether the mail resolved the ticket.
         Command::Kb(_) => Ok(Outcome::Silent),
+        Command::Time(minutes) => {
+            effects.push(Effect::TimeWorked {
+                ticket: n,
+                agent: actor.to_string(),
+                minutes: *minutes,
+            });
+            Ok(Outcome::Applied(format!(
+                "{} recorded",
+                crate::desk::timelog::format_minutes(i64::from(*minutes))
+            )))
+        }
+        Command::New(_) => Err(format!(
+            "#new opens a ticket: write it as the first line of a new mail to the desk, not in a mail about {}",
+            policy.tag.tag(n)
+        )),
+        Command::Quiet => Err(
+            "#quiet is for a mail that opens a ticket on someone's behalf (a forward or #new); this ticket exists".into(),
+        ),
         _ => Err("not supported".into()),
     }
+}
+
+/// Whether `#reply name` can answer this ticket: one canned reply per
+/// mail, never in an internal note, and only one written in the ticket's
+/// language (the requester reads it).
+fn canned_reply(
+    policy: &Policy,
+    t: &TicketState,
+    block: &CommandBlock,
+    already: Option<&str>,
+    name: &str,
+) -> Result<(), String> {
+    if block.internal_note {
+        return Err(
+            "a canned reply goes to the requester; it cannot be part of an internal note (#note)"
+                .into(),
+        );
+    }
+    if let Some(first) = already {
+        return Err(format!(
+            "one canned reply per mail; this one already answers with `{first}`"
+        ));
+    }
+    policy.canned.check(name, t.lang)
 }
 
 /// Refuses one more watcher when the ticket, or this mail, has as many as

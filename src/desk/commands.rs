@@ -64,6 +64,19 @@ pub enum Command {
     /// `#notspam`, `#not-spam`, `#非垃圾邮件`, `#不是垃圾邮件`: it is not
     /// spam after all: back to new, acknowledged, taught as ham.
     NotSpam,
+    /// `#time 30m`, `#工时 1h30m`: minutes worked on the ticket by the
+    /// sender (forms in [`crate::desk::timelog`]).
+    Time(u32),
+    /// `#reply NAME`, `#回复 NAME`: answer with the canned reply `NAME`
+    /// (templates/replies/), after the text written above it.
+    Reply(String),
+    /// `#new someone@corp.example.com`, `#新建 …`: as the first line of a
+    /// new mail to the desk, open a ticket for that person with the rest
+    /// of the mail as the request.
+    New(String),
+    /// `#quiet`, `#静默`: a ticket opened on someone's behalf sends them no
+    /// acknowledgement.
+    Quiet,
 }
 
 impl Command {
@@ -86,6 +99,10 @@ impl Command {
             Command::Secret(_) => "secret",
             Command::Spam => "spam",
             Command::NotSpam => "notspam",
+            Command::Time(_) => "time",
+            Command::Reply(_) => "reply",
+            Command::New(_) => "new",
+            Command::Quiet => "quiet",
         }
     }
 }
@@ -152,6 +169,10 @@ enum Kind {
     Secret,
     Spam,
     NotSpam,
+    Time,
+    Reply,
+    New,
+    Quiet,
     /// `#end`: closes a `#kb` block.
     End,
 }
@@ -218,12 +239,21 @@ const KEYWORDS: &[(&str, Kind)] = &[
     ("not-spam", Kind::NotSpam),
     ("非垃圾邮件", Kind::NotSpam),
     ("不是垃圾邮件", Kind::NotSpam),
+    ("time", Kind::Time),
+    ("工时", Kind::Time),
+    ("reply", Kind::Reply),
+    ("回复", Kind::Reply),
+    ("new", Kind::New),
+    ("新建", Kind::New),
+    ("quiet", Kind::Quiet),
+    ("静默", Kind::Quiet),
     ("end", Kind::End),
     ("结束", Kind::End),
 ];
 
 const COMMAND_LIST: &str = "#resolve, #pending, #close, #reopen, #open, #priority, #p1-#p4, \
-     #category, #assign, #take, #escalate, #note, #cc, #kb, #secret, #spam, #notspam";
+     #category, #assign, #take, #escalate, #note, #cc, #kb, #secret, #spam, #notspam,
+     #time, #reply, #new, #quiet";
 
 const PRIORITY_VALUES: &str = "critical, high, normal, low or P1-P4";
 
@@ -378,6 +408,36 @@ fn build(kind: Kind, typed: &str, value: &str) -> Result<Built, String> {
             one(Command::Secret(fold_ascii_forms(value)))
         }
         Kind::Cc => cc(typed, value).map(Built::Commands),
+        Kind::Time => {
+            required("the time worked, e.g. `#time 30m`, `#time 1h30m` or `#time 1.5h`")?;
+            let minutes = crate::desk::timelog::parse_minutes(value)
+                .map_err(|why| format!("`#{typed}`: {why}"))?;
+            one(Command::Time(minutes))
+        }
+        Kind::Reply => {
+            required(
+                "the name of a canned reply, e.g. `#reply restart` (`postdesk replies` lists them)",
+            )?;
+            let name = fold(value);
+            if !crate::desk::canned::is_name(&name) {
+                return Err(format!(
+                    "`#{typed}`: `{value}` is not a reply name (letters, digits and `-`)"
+                ));
+            }
+            one(Command::Reply(name))
+        }
+        Kind::New => {
+            required("the requester's address, e.g. `#new someone@corp.example.com`")?;
+            let address = fold_ascii_forms(value);
+            let address = address.trim_start_matches('<').trim_end_matches('>');
+            if !is_address(address) {
+                return Err(format!(
+                    "`#{typed}`: `{value}` is not an e-mail address; write `#new someone@corp.example.com`"
+                ));
+            }
+            one(Command::New(address.to_string()))
+        }
+        Kind::Quiet => no_value(Command::Quiet),
         Kind::Kb => match fold(value).as_str() {
             "" => Ok(Built::KbBlock),
             "publish" | "发布" => one(Command::Kb(KbAction::Publish)),
@@ -773,6 +833,8 @@ Commands: one per line at the top of your reply; the text below them goes to the
   #cc add x@example.com    #cc remove x@example.com
   #kb publish | #kb skip | #kb, then the article, then #end
   #secret TOKEN     your agent token, if the desk asks for one
+  #time 30m         time you worked on it (also 1h30m, 1.5h)
+  #reply NAME       answer with a canned reply (postdesk replies lists them)
 ";
 
 const HELP_ZH: &str = "\
@@ -788,6 +850,8 @@ const HELP_ZH: &str = "\
   #抄送 添加 x@example.com    #抄送 删除 x@example.com
   #知识库 发布 | #知识库 跳过 | #知识库，下面写文章，最后一行 #结束
   #密钥 TOKEN       服务台要求时附上您的密钥
+  #工时 30m         记录处理时间（也可写 1h30m、1.5h）
+  #回复 NAME        用预设回复答复（postdesk replies 列出全部）
 全角 ＃ 和 ： 也可以。
 ";
 
@@ -807,6 +871,20 @@ mod tests {
         assert!(block.commands.is_empty(), "{text:?}: {:?}", block.commands);
         assert_eq!(block.refused.len(), 1, "{text:?}: {:?}", block.refused);
         block.refused[0].reason.clone()
+    }
+
+    #[test]
+    fn agent_tool_commands_are_refused_with_a_reason() {
+        assert!(refused("#time").contains("needs the time worked"));
+        assert!(refused("#工时 soon").contains("1h30m"));
+        assert!(refused("#time 13h").contains("12h"));
+        assert!(refused("#reply").contains("postdesk replies"));
+        assert!(refused("#reply ../etc/passwd").contains("not a reply name"));
+        assert!(refused("#new").contains("requester's address"));
+        assert!(refused("#新建 王强").contains("not an e-mail address"));
+        assert!(refused("#quiet please").contains("takes no value"));
+        // Glued Chinese values, as typed without a space.
+        assert_eq!(only("#工时30分钟"), Command::Time(30));
     }
 
     #[test]
@@ -887,6 +965,20 @@ mod tests {
             ("#secret s3cr3t-Token", Secret("s3cr3t-Token".into())),
             ("#token abc123", Secret("abc123".into())),
             ("#密钥 abc123", Secret("abc123".into())),
+            ("#time 30m", Time(30)),
+            ("#工时 1h30m", Time(90)),
+            ("#reply more-info", Reply("more-info".into())),
+            ("#回复 more-info", Reply("more-info".into())),
+            (
+                "#new li.wei@corp.example.com",
+                New("li.wei@corp.example.com".into()),
+            ),
+            (
+                "#新建 <li.wei@corp.example.com>",
+                New("li.wei@corp.example.com".into()),
+            ),
+            ("#quiet", Quiet),
+            ("#静默", Quiet),
         ];
         for (line, expected) in cases {
             assert_eq!(&only(line), expected, "{line}");

@@ -18,7 +18,7 @@ use crate::desk::kb::Suggestion;
 use crate::desk::policy::Policy;
 use crate::desk::spam::{self, Screen};
 use crate::desk::ticket::SentMail;
-use crate::desk::{agent, automatic, requester};
+use crate::desk::{agent, automatic, behalf, requester};
 use crate::inbound::Inbound;
 use crate::thread::Link;
 
@@ -55,6 +55,15 @@ pub fn decide(policy: &Policy, mail: &Inbound, known: &Known<'_>, now_ms: i64) -
         return automatic::bounce(policy, mail, bounced, link.map(Link::ticket));
     }
     let Some(link) = link else {
+        let agent = mail
+            .from
+            .as_ref()
+            .and_then(|f| policy.directory.agent_by_address(&f.address));
+        if let Some(fx) = agent
+            .and_then(|a| behalf::new_ticket(policy, a, mail, next_number, now_ms, suggestions))
+        {
+            return fx;
+        }
         let effects = requester::new_ticket(policy, mail, next_number, None, now_ms, suggestions);
         return spam::screen_new_ticket(policy, mail, screen, effects);
     };

@@ -1301,3 +1301,6 @@ fn watchers_see_only_those_who_were_on_the_request_with_them() {
     let texts: Vec<&serde_json::Value> = sends(&fx).iter().map(|m| &m.vars["text"]).collect();
     assert!(texts.iter().all(|v| *v == "It is fixed now."), "{texts:?}");
 }
+
+#[path = "agent_tools_tests.rs"]
+mod agent_tools;

@@ -105,6 +105,12 @@ pub enum Effect {
         detail: Option<String>,
     },
     Send(OutMail),
+    /// Time an agent worked on the ticket (`#time 30m`), in minutes.
+    TimeWorked {
+        ticket: i64,
+        agent: String,
+        minutes: u32,
+    },
     /// A change to the knowledge base (see [`crate::desk::kb`]).
     Kb(crate::desk::kb::entry::KbEffect),
     /// Something for the spam filter (see [`crate::desk::spam`]).

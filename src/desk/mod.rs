@@ -6,7 +6,9 @@
 //! - vocabulary: [`ticket`] (the state decide reads), [`effect`] (what it
 //!   returns), [`policy`] (the desk's settings, compiled);
 //! - deciders: [`decide`] routes a mail to [`automatic`], [`requester`] or
-//!   [`agent`] (with [`verify`] for an agent's proof); [`closing`]
+//!   [`agent`] (with [`verify`] for an agent's proof, [`outside`] for
+//!   answers the customer got directly, [`forward`] and [`behalf`] for tickets on behalf,
+//!   [`canned`] and [`timelog`] for canned replies and time); [`closing`]
 //!   (confirmation, auto-close, survey); [`limits`] (the budget of
 //!   automatic mail) and [`flood`] (the breaker over all mail about a
 //!   ticket), the last guards against loops; [`sla`] (business time, due times, the escalation ladder);
@@ -18,16 +20,20 @@
 
 pub mod agent;
 pub mod automatic;
+pub mod behalf;
+pub mod canned;
 pub mod closing;
 pub mod commands;
 pub mod decide;
 pub mod effect;
 pub mod flood;
+pub mod forward;
 pub mod history;
 pub mod kb;
 pub mod lifecycle;
 pub mod limits;
 pub mod mails;
+pub mod outside;
 pub mod people;
 pub mod policy;
 pub mod quote;
@@ -37,5 +43,6 @@ pub mod sla;
 pub mod spam;
 pub mod survey;
 pub mod ticket;
+pub mod timelog;
 pub mod verify;
 pub mod when;

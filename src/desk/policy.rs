@@ -62,6 +62,8 @@ pub struct Policy {
     pub kb: KbConfig,
     /// Spam, rspamd and backscatter (see [`crate::desk::spam`]).
     pub spam: crate::desk::spam::settings::SpamConfig,
+    /// The canned replies `#reply NAME` may use (read with the templates).
+    pub canned: crate::desk::canned::Catalog,
 }
 
 impl Policy {

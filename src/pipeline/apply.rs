@@ -126,6 +126,15 @@ pub(super) fn apply(
                 timeline.add(*ticket, actor, kind, None, Some(address), None)?;
             }
             Effect::FirstResponse { ticket } => tx.first_response(*ticket, now)?,
+            Effect::TimeWorked {
+                ticket,
+                agent,
+                minutes,
+            } => {
+                tx.record_time(*ticket, agent, *minutes, now)?;
+                let shown = crate::desk::timelog::format_minutes(i64::from(*minutes));
+                timeline.add(*ticket, agent, "time", None, Some(&shown), None)?;
+            }
             Effect::Suppress {
                 ticket,
                 address,

@@ -86,6 +86,7 @@ pub fn policy_from_config(config: &Config, id_key: IdKey) -> Result<Policy, Engi
         calendar: Calendar::from_config(&config.sla.calendar).map_err(EngineError::Config)?,
         kb: config.kb.clone(),
         spam: config.spam.clone(),
+        canned: crate::desk::canned::Catalog::default(),
     })
 }
 
@@ -95,7 +96,8 @@ impl Engine {
         // The key lives in the database, made at its first open.
         let db = config.resolve(&config.storage.database);
         let id_key = Store::open(&db)?.id_key()?;
-        let policy = policy_from_config(&config, id_key)?;
+        let mut policy = policy_from_config(&config, id_key)?;
+        policy.canned = renderer.canned_catalog();
         let rspamd = Rspamd::from_config(&config.spam).map_err(EngineError::Config)?;
         Ok(Engine {
             config: Arc::new(config),

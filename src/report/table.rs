@@ -319,6 +319,25 @@ pub fn sections(r: &Report) -> Vec<Section> {
         ),
         throughput("agents", "Per agent", "agent", &r.agents),
         throughput("teams", "Per team", "team", &r.teams),
+        time_summary(&r.time_worked),
+        time_rows(
+            "time-agents",
+            "Time worked per agent",
+            "agent",
+            &r.time_worked.by_agent,
+        ),
+        time_rows(
+            "time-teams",
+            "Time worked per team",
+            "team",
+            &r.time_worked.by_team,
+        ),
+        time_rows(
+            "time-categories",
+            "Time worked per category",
+            "category",
+            &r.time_worked.by_category,
+        ),
     ];
     // The "which" columns are text, not numbers.
     for sec in &mut out {
@@ -327,6 +346,47 @@ pub fn sections(r: &Report) -> Vec<Section> {
         }
     }
     out
+}
+
+fn time_summary(w: &super::time::TimeWorked) -> Section {
+    let rows = if w.entries == 0 {
+        Vec::new()
+    } else {
+        vec![vec![
+            minutes(Some(w.total_minutes as f64)),
+            s(w.entries),
+            s(w.resolved_with_time),
+            minutes(w.average_per_resolved_min),
+            s(w.resolved_without_time),
+        ]]
+    };
+    section(
+        "time",
+        "Time worked (#time)",
+        &[
+            "total",
+            "entries",
+            "resolved with time",
+            "avg per resolved",
+            "resolved without time",
+        ],
+        0,
+        rows,
+        "no time recorded",
+    )
+}
+
+fn time_rows(id: &'static str, title: &str, what: &str, rows: &[super::time::TimeRow]) -> Section {
+    section(
+        id,
+        title,
+        &[what, "time", "tickets"],
+        1,
+        rows.iter()
+            .map(|r| vec![r.key.clone(), minutes(Some(r.minutes as f64)), s(r.tickets)])
+            .collect(),
+        "no time recorded",
+    )
 }
 
 fn numbers(ts: &[i64]) -> String {

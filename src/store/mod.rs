@@ -10,6 +10,7 @@ pub mod packed;
 mod read;
 mod report;
 mod spam;
+mod timelog;
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +34,7 @@ pub use read::{
 };
 pub use report::ReportSent;
 pub use spam::{Lesson, PendingLesson};
+pub use timelog::{TimeByAgent, TimeEntry};
 
 /// Numbered migrations; `PRAGMA user_version` says how many have run.
 const MIGRATIONS: &[&str] = &[
@@ -49,6 +51,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/011_spam.sql"),
     include_str!("migrations/012_first_connect.sql"),
     include_str!("migrations/014_alerts.sql"),
+    include_str!("migrations/015_time.sql"),
     include_str!("migrations/017_sla_schedule.sql"),
     include_str!("migrations/018_packed_raw.sql"),
 ];

@@ -71,7 +71,22 @@ fn report_rows(c: &Connection, from: i64, to: i64) -> Result<Vec<TicketFacts>, S
             "SELECT fired_at, target, percent, action FROM escalations WHERE ticket = ?1 ORDER BY fired_at",
         )
         .ctx("preparing escalations")?;
+    let mut time = c
+        .prepare_cached(
+            "SELECT agent, minutes, at FROM time_entries WHERE ticket = ?1 ORDER BY at, id",
+        )
+        .ctx("preparing time worked")?;
     for t in &mut tickets {
+        t.time = time
+            .query_map([t.number], |r| {
+                Ok(crate::report::time::TimeSpent {
+                    agent: r.get(0)?,
+                    minutes: r.get(1)?,
+                    at: r.get(2)?,
+                })
+            })
+            .and_then(|rows| rows.collect())
+            .ctx("reading time worked")?;
         t.pauses = pauses
             .query_map([t.number], |r| {
                 Ok(Pause {

@@ -19,6 +19,7 @@
 //! - `spine`: request, acknowledgement, reply, restarts, UIDVALIDITY, quarantine.
 //! - `strict_server`: a server that offers less than Dovecot (a strict front that refuses unadvertised commands): no MOVE, UIDPLUS or IDLE.
 //! - `agents`: agents working by e-mail: notices, relays, commands, survey.
+//! - `agent_tools`: reply-all answers, forwards and `#new`, canned replies, time worked.
 //! - `sla`: escalation to L2 once, across restarts.
 //! - `kb_report`: knowledge-base suggestions and the scheduled review.
 //! - `limits`: the per-ticket limit on automatic mail, counted in real mailboxes.
@@ -36,6 +37,7 @@
 
 mod support;
 
+mod agent_tools;
 mod agents;
 mod chaos;
 mod cli;

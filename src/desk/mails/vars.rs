@@ -158,6 +158,15 @@ pub struct Kind {
     pub own: &'static [Var],
 }
 
+/// `#reply NAME`: the canned reply composed into `text` before the
+/// template renders (see [`crate::desk::canned`]); templates need not use it.
+const CANNED: Var = Var::new(
+    "canned",
+    "the canned reply (#reply NAME) already in text, if any",
+    Text("more-info"),
+)
+.optional();
+
 pub const KINDS: &[Kind] = &[
     Kind {
         name: "ack",
@@ -259,12 +268,12 @@ pub const KINDS: &[Kind] = &[
     Kind {
         name: "reply",
         to_agents: false,
-        own: &[AGENT, TEXT],
+        own: &[AGENT, TEXT, CANNED],
     },
     Kind {
         name: "resolved",
         to_agents: false,
-        own: &[AGENT, TEXT],
+        own: &[AGENT, TEXT, CANNED],
     },
     Kind {
         name: "command-result",
