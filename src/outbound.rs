@@ -33,6 +33,8 @@ const BUILTIN: &[(&str, &str)] = &[
         "en/low-rating.txt",
         include_str!("../templates/en/low-rating.txt"),
     ),
+    ("en/merged.txt", include_str!("../templates/en/merged.txt")),
+    ("en/split.txt", include_str!("../templates/en/split.txt")),
     ("en/note.txt", include_str!("../templates/en/note.txt")),
     (
         "en/notify-new.txt",
@@ -89,6 +91,14 @@ const BUILTIN: &[(&str, &str)] = &[
     (
         "zh-CN/low-rating.txt",
         include_str!("../templates/zh-CN/low-rating.txt"),
+    ),
+    (
+        "zh-CN/merged.txt",
+        include_str!("../templates/zh-CN/merged.txt"),
+    ),
+    (
+        "zh-CN/split.txt",
+        include_str!("../templates/zh-CN/split.txt"),
     ),
     (
         "zh-CN/note.txt",

@@ -23,7 +23,7 @@ use crate::desk::effect::Effect;
 use crate::desk::limits::{self, Lookups, Usage};
 use crate::desk::policy::Policy;
 use crate::desk::sla::escalation;
-use crate::desk::{closing, flood, kb};
+use crate::desk::{self, closing, flood, kb, merge};
 use crate::inbound::{self, Inbound};
 use crate::store::{Checkpoint, Seen, Store, StoreError, Tx};
 use crate::thread::{self, Link, Lookup};
@@ -254,11 +254,14 @@ fn process_one(
         Some(n) => tx.ticket(n)?.map(Link::Reference),
         None => find_link(tx, policy, &mail)?,
     };
+    let next_number = tx.next_ticket_number(engine.config.desk.first_ticket_number)?;
+    let related = related(tx, policy, &mail, link.as_ref(), next_number)?;
     let known = Known {
         link: link.as_ref(),
-        next_number: tx.next_ticket_number(engine.config.desk.first_ticket_number)?,
+        next_number,
         suggestions: &[],
         bounced: bounced.as_ref(),
+        related: related.as_ref(),
     };
     let effects = decide_with_kb(tx, policy, &mail, known, now_ms)?;
     let mut effects = hold_back(tx, engine, policy, effects, now_ms)?;
@@ -274,6 +277,43 @@ fn process_one(
     };
     apply(tx, &cx, &effects, &mut tally)?;
     Ok(tally)
+}
+
+/// What an agent's `#merge` and `#split` name, looked up: the tickets
+/// (through aliases) and the mail to split off. `None` for everybody
+/// else's mail, which pays nothing for it.
+fn related(
+    tx: &Tx<'_>,
+    policy: &Policy,
+    mail: &Inbound,
+    link: Option<&Link>,
+    next_number: i64,
+) -> Result<Option<merge::Related>, StoreError> {
+    let (Some(link), Some(from)) = (link, mail.from.as_ref()) else {
+        return Ok(None);
+    };
+    if policy.directory.agent_by_address(&from.address).is_none() {
+        return Ok(None);
+    }
+    let wanted = merge::wanted(&desk::quote::new_text(&mail.text, mail.html.as_deref()));
+    if wanted == merge::Wanted::default() {
+        return Ok(None);
+    }
+    let mut related = merge::Related {
+        next_number,
+        ..merge::Related::default()
+    };
+    for n in wanted.tickets {
+        if let Some(t) = tx.ticket_via_alias(n)? {
+            related.tickets.push((n, t));
+        }
+    }
+    if wanted.split {
+        let mut ids: Vec<String> = mail.in_reply_to.clone();
+        ids.extend(mail.references.iter().rev().cloned());
+        related.split = tx.split_source(link.ticket().number, &ids)?;
+    }
+    Ok(Some(related))
 }
 
 /// A mail whose Message-ID an earlier, different mail in this mailbox had
@@ -347,7 +387,8 @@ fn decide_with_kb(
 fn find_link(tx: &Tx<'_>, policy: &Policy, mail: &Inbound) -> Result<Option<Link>, StoreError> {
     let plan = thread::plan(mail, &policy.tag, &policy.id_domain, &policy.id_key);
     thread::resolve(&plan, |lookup| match lookup {
-        Lookup::Tag(n) | Lookup::NoticeRoot(n) => tx.ticket(*n),
+        // A merged ticket's number is an alias of the ticket it went into.
+        Lookup::Tag(n) | Lookup::NoticeRoot(n) => tx.ticket_via_alias(*n),
         Lookup::MessageIds(ids) => tx.ticket_by_message_ids(ids),
     })
 }

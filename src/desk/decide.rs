@@ -15,6 +15,7 @@
 
 use crate::desk::effect::Effect;
 use crate::desk::kb::Suggestion;
+use crate::desk::merge::Related;
 use crate::desk::policy::Policy;
 use crate::desk::ticket::SentMail;
 use crate::desk::{agent, automatic, requester};
@@ -33,7 +34,16 @@ pub struct Known<'a> {
     pub suggestions: &'a [Suggestion],
     /// For a delivery report: the mail of ours it names, if we sent it.
     pub bounced: Option<&'a SentMail>,
+    /// For an agent's mail: what its `#merge` and `#split` name ([`merge::wanted`]).
+    pub related: Option<&'a Related>,
 }
+
+/// Nothing looked up for commands.
+static NOTHING_RELATED: Related = Related {
+    tickets: Vec::new(),
+    split: None,
+    next_number: 0,
+};
 
 /// Decides what one inbound mail means.
 pub fn decide(policy: &Policy, mail: &Inbound, known: &Known<'_>, now_ms: i64) -> Vec<Effect> {
@@ -42,6 +52,7 @@ pub fn decide(policy: &Policy, mail: &Inbound, known: &Known<'_>, now_ms: i64) -
         next_number,
         suggestions,
         bounced,
+        related,
     } = *known;
     if let Some(reason) = automatic::our_own_mail(policy, mail) {
         return vec![Effect::Ignore { reason }];
@@ -65,7 +76,10 @@ pub fn decide(policy: &Policy, mail: &Inbound, known: &Known<'_>, now_ms: i64) -
         .as_ref()
         .and_then(|f| policy.directory.agent_by_address(&f.address));
     match agent {
-        Some(agent) => agent::from_agent(policy, ticket, agent, mail, now_ms),
+        Some(agent) => {
+            let related = related.unwrap_or(&NOTHING_RELATED);
+            agent::from_agent(policy, ticket, agent, mail, related, now_ms)
+        }
         None => {
             let known = ticket.requester == sender || ticket.watchers.contains(&sender);
             if !known {

@@ -105,6 +105,21 @@ pub enum Effect {
         detail: Option<String>,
     },
     Send(OutMail),
+    /// Move a ticket's messages into another and make its number an alias
+    /// of it ([`crate::desk::merge`]).
+    Merge {
+        from: i64,
+        into: i64,
+        actor: String,
+    },
+    /// Move the message rows `first_row..=last_row` of `from` to the
+    /// (just created) ticket `into` ([`crate::desk::merge`]).
+    Split {
+        from: i64,
+        into: i64,
+        first_row: i64,
+        last_row: i64,
+    },
     /// A change to the knowledge base (see [`crate::desk::kb`]).
     Kb(crate::desk::kb::entry::KbEffect),
 }

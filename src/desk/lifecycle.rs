@@ -27,6 +27,8 @@ pub enum Trigger {
     /// The requester says a knowledge-base article suggested in the
     /// acknowledgement solved it (they confirm in the same breath).
     SolvedBySuggestion,
+    /// An agent merged the ticket into another (`#merge`): closed as merged.
+    Merged,
 }
 
 /// The status after `trigger`, or why the change is not allowed. `Ok(same)`
@@ -45,6 +47,7 @@ pub fn next(status: Status, trigger: Trigger) -> Result<Status, String> {
             other => Ok(other),
         },
         Trigger::AgentSets(target) => agent_sets(status, target),
+        Trigger::Merged => Ok(Closed),
         Trigger::SolvedBySuggestion => Ok(match status {
             New | Open | Pending => Resolved,
             other => other,
@@ -114,6 +117,13 @@ mod tests {
         }
         for s in [Resolved, Closed] {
             assert_eq!(next(s, Trigger::SolvedBySuggestion), Ok(s));
+        }
+    }
+
+    #[test]
+    fn a_merged_ticket_is_closed_whatever_it_was() {
+        for s in Status::ALL {
+            assert_eq!(next(s, Trigger::Merged), Ok(Closed));
         }
     }
 

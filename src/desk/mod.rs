@@ -13,9 +13,12 @@
 //! - the grammar of what people write: [`commands`], [`quote`]; who they
 //!   are: [`people`]; how tickets are sorted: [`rules`]; the knowledge base:
 //!   [`kb`]; the mails we write: [`mails`]; the status machine: [`lifecycle`];
-//!   times in words: [`when`].
+//!   times in words: [`when`]; agents' everyday tools: [`merge`] (merge
+//!   and split), [`approval`] (asking someone to approve, and their
+//!   answer), [`listing`] (`#queue`, `#status` and the morning digest).
 
 pub mod agent;
+pub mod approval;
 pub mod automatic;
 pub mod closing;
 pub mod commands;
@@ -25,7 +28,9 @@ pub mod flood;
 pub mod kb;
 pub mod lifecycle;
 pub mod limits;
+pub mod listing;
 pub mod mails;
+pub mod merge;
 pub mod people;
 pub mod policy;
 pub mod quote;

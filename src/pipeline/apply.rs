@@ -137,6 +137,19 @@ pub(super) fn apply(
                 timeline.add(*ticket, "postdesk", kind, None, Some(address), Some(reason))?;
             }
             Effect::Kb(k) => tx.kb_apply(k, now)?,
+            Effect::Merge { from, into, actor } => {
+                tx.merge_tickets(*from, *into, now)?;
+                tracing::info!(from, into, actor, "ticket merged");
+            }
+            Effect::Split {
+                from,
+                into,
+                first_row,
+                last_row,
+            } => {
+                let moved = tx.split_messages(*from, *into, *first_row, *last_row)?;
+                tracing::info!(from, into, moved, "mail split off into a new ticket");
+            }
             Effect::Escalated {
                 ticket,
                 target,

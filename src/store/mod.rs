@@ -4,6 +4,7 @@
 //! gives each task its own (WAL lets readers run beside the writer).
 
 mod kb;
+mod merge;
 mod read;
 mod report;
 
@@ -38,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/008_install_secrets.sql"),
     include_str!("migrations/009_mailbox_panics.sql"),
     include_str!("migrations/010_fingerprints.sql"),
+    include_str!("migrations/016_merge_approval.sql"),
 ];
 
 /// A database failure, with what we were doing.

@@ -19,6 +19,7 @@
 //! - `sla`: escalation to L2 once, across restarts.
 //! - `kb_report`: knowledge-base suggestions and the scheduled review.
 //! - `tls`: IMAP over implicit TLS and STARTTLS, certificates verified.
+//! - `merge_approval`: issue 13 by mail: `#merge` (old tags and ids land on the target), `#split`, `#queue`, `#status`.
 //! - `poison`: one hostile mail (a display name with line breaks) does not stop a mailbox, over IMAP and Maildir.
 //! - `chaos`: faults on private mail servers: SIGKILL, Postfix down, Dovecot restarts, vacation replies, robot ping-pong.
 //!
@@ -36,6 +37,7 @@ mod daemon;
 mod harness;
 mod kb_report;
 mod mailservers;
+mod merge_approval;
 mod poison;
 mod sla;
 mod spine;

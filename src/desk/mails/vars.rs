@@ -301,6 +301,31 @@ pub const KINDS: &[Kind] = &[
         ],
     },
     Kind {
+        name: "merged",
+        to_agents: false,
+        own: &[
+            Var::new(
+                "merged_tag",
+                "the tag of the ticket merged into this one",
+                Text("[#1041]"),
+            ),
+            Var::new(
+                "merged_subject",
+                "the subject of the ticket merged into this one",
+                Text("Printer still broken"),
+            ),
+        ],
+    },
+    Kind {
+        name: "split",
+        to_agents: false,
+        own: &[Var::new(
+            "linked_to",
+            "the tag of the ticket the mail was split off",
+            Text("[#1041]"),
+        )],
+    },
+    Kind {
         name: "sla-warning",
         to_agents: true,
         own: SLA_LEVEL,
