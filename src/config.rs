@@ -17,8 +17,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::desk::approval::ApprovalConfig;
 use crate::desk::kb::KbConfig;
 use crate::desk::limits::Limits;
+use crate::desk::listing::DigestConfig;
 use crate::desk::people::{AgentConfig, TeamConfig};
 use crate::desk::policy::{Desk, Workflow};
 use crate::desk::rules::{Classify, RuleConfig, Rules};
@@ -83,6 +85,12 @@ pub struct Config {
     /// `[report]`: the scheduled review by mail (see `crate::report::schedule`).
     #[serde(default)]
     pub report: ReportConfig,
+    /// `[digest]`: the morning list of tickets per agent (see `crate::desk::listing`).
+    #[serde(default)]
+    pub digest: DigestConfig,
+    /// `[approval]`: `#approval` reminders, the SLA clock, approvers by category (see `crate::desk::approval`).
+    #[serde(default)]
+    pub approval: ApprovalConfig,
     /// Where relative paths are resolved from: the config file's directory.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -443,6 +451,8 @@ impl Config {
             limits: Limits::default(),
             kb: KbConfig::default(),
             report: ReportConfig::default(),
+            digest: DigestConfig::default(),
+            approval: ApprovalConfig::default(),
             base_dir: data_dir.to_path_buf(),
             source: None,
         }
@@ -571,6 +581,13 @@ impl Config {
         self.report
             .validate()
             .map_err(|m| self.semantic(format!("report: {m}")))?;
+        let agent_names: Vec<&str> = self.agents.iter().map(|a| a.name.as_str()).collect();
+        self.digest
+            .validate(&agent_names)
+            .map_err(|m| self.semantic(format!("digest: {m}")))?;
+        self.approval
+            .validate()
+            .map_err(|m| self.semantic(format!("approval: {m}")))?;
         Ok(())
     }
 

@@ -24,6 +24,7 @@
 //! - [`store`]: SQLite: migrations, transactional writes, reads for the CLI.
 //! - [`outbox`]: the sender task: SMTP (our own pool, or lettre for implicit TLS), sendmail, files; retries.
 //! - [`daemon`]: starts the tasks (one per mailbox, restarted if it panics; the outbox, the sweeper) and stops them cleanly.
+//! - [`digest`]: the agents' morning list of tickets, queued once per working day.
 //! - [`report`]: the monthly (or any period's) review: metrics from ticket rows, rendered as text, Markdown, CSV, JSON or HTML; its schedule by mail.
 //! - [`export`]: a ticket's mail as `.eml` files or an mbox.
 //! - [`config`]: the TOML file: the sections together, defaults, errors with file and line.
@@ -42,6 +43,7 @@ pub mod compose;
 pub mod config;
 pub mod daemon;
 pub mod desk;
+pub mod digest;
 pub mod export;
 pub mod header;
 pub mod inbound;

@@ -12,6 +12,7 @@
 
 mod apply;
 mod engine;
+mod reminders;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
@@ -23,7 +24,7 @@ use crate::desk::effect::Effect;
 use crate::desk::limits::{self, Lookups, Usage};
 use crate::desk::policy::Policy;
 use crate::desk::sla::escalation;
-use crate::desk::{self, closing, flood, kb, merge};
+use crate::desk::{self, closing, flood, kb, listing, merge};
 use crate::inbound::{self, Inbound};
 use crate::store::{Checkpoint, Seen, Store, StoreError, Tx};
 use crate::thread::{self, Link, Lookup};
@@ -256,12 +257,24 @@ fn process_one(
     };
     let next_number = tx.next_ticket_number(engine.config.desk.first_ticket_number)?;
     let related = related(tx, policy, &mail, link.as_ref(), next_number)?;
+    let approval = match link.as_ref().map(Link::ticket) {
+        Some(t) if t.status() == desk::ticket::Status::AwaitingApproval => {
+            tx.pending_approval(t.number)?
+        }
+        _ => None,
+    };
+    let listing = match link {
+        None => list_asked(tx, policy, &mail, now_ms)?,
+        Some(_) => None,
+    };
     let known = Known {
         link: link.as_ref(),
         next_number,
         suggestions: &[],
         bounced: bounced.as_ref(),
         related: related.as_ref(),
+        listing: listing.as_ref(),
+        approval: approval.as_ref(),
     };
     let effects = decide_with_kb(tx, policy, &mail, known, now_ms)?;
     let mut effects = hold_back(tx, engine, policy, effects, now_ms)?;
@@ -314,6 +327,36 @@ fn related(
         related.split = tx.split_source(link.ticket().number, &ids)?;
     }
     Ok(Some(related))
+}
+
+/// The list a new mail asks for (`#queue`, `#status`), looked up.
+fn list_asked(
+    tx: &Tx<'_>,
+    policy: &Policy,
+    mail: &Inbound,
+    now_ms: i64,
+) -> Result<Option<listing::Lookups>, StoreError> {
+    let Some(ask) = listing::asked(policy, mail) else {
+        return Ok(None);
+    };
+    let (lines, to) = match &ask {
+        listing::Ask::Queue(name) => {
+            let led = listing::led_teams(policy, name);
+            let to = policy
+                .directory
+                .agent(name)
+                .map(|a| a.addresses[0].clone())
+                .unwrap_or_default();
+            (tx.open_tickets_for(name, &led)?, to)
+        }
+        listing::Ask::Status(address) => (tx.open_tickets_of_requester(address)?, address.clone()),
+    };
+    let sent_last_hour = tx.lists_sent_to(&to, now_ms - 3_600_000)?;
+    Ok(Some(listing::Lookups {
+        ask,
+        lines,
+        sent_last_hour,
+    }))
 }
 
 /// A mail whose Message-ID an earlier, different mail in this mailbox had
@@ -531,6 +574,7 @@ pub fn sweep(store: &mut Store, engine: &Engine, now_ms: i64) -> Result<Tally, S
             }
         }
     }
+    reminders::sweep(&tx, engine, policy, now_ms, &mut tally)?;
     tx.commit()?;
     Ok(tally)
 }

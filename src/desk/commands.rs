@@ -625,6 +625,9 @@ impl Changes {
                 Status::Resolved => Command::Resolve,
                 Status::Closed => Command::Close,
                 Status::New => return Err("a ticket cannot go back to new".into()),
+                Status::AwaitingApproval => {
+                    return Err("an approval is asked by mail, with #approval".into());
+                }
             };
             cmds.push((format!("--status {s}"), c));
         }

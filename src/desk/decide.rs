@@ -13,8 +13,10 @@
 //! [`agent`]: crate::desk::agent
 //! [`closing`]: crate::desk::closing
 
+use crate::desk::approval::{self, Pending};
 use crate::desk::effect::Effect;
 use crate::desk::kb::Suggestion;
+use crate::desk::listing::{self, Lookups};
 use crate::desk::merge::Related;
 use crate::desk::policy::Policy;
 use crate::desk::ticket::SentMail;
@@ -36,6 +38,11 @@ pub struct Known<'a> {
     pub bounced: Option<&'a SentMail>,
     /// For an agent's mail: what its `#merge` and `#split` name ([`merge::wanted`]).
     pub related: Option<&'a Related>,
+    /// For a new mail that asks for a list (`#queue`, `#status`): the list
+    /// ([`listing::asked`]).
+    pub listing: Option<&'a Lookups>,
+    /// The approval the ticket waits for, if it does ([`approval`]).
+    pub approval: Option<&'a Pending>,
 }
 
 /// Nothing looked up for commands.
@@ -53,6 +60,8 @@ pub fn decide(policy: &Policy, mail: &Inbound, known: &Known<'_>, now_ms: i64) -
         suggestions,
         bounced,
         related,
+        listing,
+        approval,
     } = *known;
     if let Some(reason) = automatic::our_own_mail(policy, mail) {
         return vec![Effect::Ignore { reason }];
@@ -62,12 +71,21 @@ pub fn decide(policy: &Policy, mail: &Inbound, known: &Known<'_>, now_ms: i64) -
         return automatic::bounce(policy, mail, bounced, link.map(Link::ticket));
     }
     let Some(link) = link else {
+        if let Some(l) = listing {
+            return listing::answer(policy, mail, l, now_ms);
+        }
         return requester::new_ticket(policy, mail, next_number, None, now_ms, suggestions);
     };
     let ticket = link.ticket();
     let sender = mail.sender_address();
     if mail.auto.is_automatic() {
         return automatic::on_ticket(ticket, mail, &sender);
+    }
+    // The approver's answer (or somebody's attempt at one) goes nowhere
+    // else: an approver who is also an agent must not relay "approve" to
+    // the requester.
+    if let Some(p) = approval.filter(|p| approval::is_answer(mail, p)) {
+        return approval::answer(policy, ticket, p, mail);
     }
     // Only a From address can make a mail an agent's: Reply-To is the
     // sender's to write and proves nothing.

@@ -29,6 +29,10 @@ pub enum Trigger {
     SolvedBySuggestion,
     /// An agent merged the ticket into another (`#merge`): closed as merged.
     Merged,
+    /// An agent asked for an approval (`#approval`).
+    ApprovalAsked,
+    /// The approver approved or rejected: back to the agent.
+    ApprovalDecided,
 }
 
 /// The status after `trigger`, or why the change is not allowed. `Ok(same)`
@@ -48,6 +52,17 @@ pub fn next(status: Status, trigger: Trigger) -> Result<Status, String> {
         },
         Trigger::AgentSets(target) => agent_sets(status, target),
         Trigger::Merged => Ok(Closed),
+        Trigger::ApprovalAsked => match status {
+            New | Open | Pending => Ok(AwaitingApproval),
+            AwaitingApproval => Err("the ticket already waits for an approval".into()),
+            s => Err(format!(
+                "the ticket is {s}; use #reopen before asking for an approval"
+            )),
+        },
+        Trigger::ApprovalDecided => Ok(match status {
+            AwaitingApproval => Open,
+            other => other,
+        }),
         Trigger::SolvedBySuggestion => Ok(match status {
             New | Open | Pending => Resolved,
             other => other,
@@ -59,6 +74,13 @@ fn agent_sets(status: Status, target: Status) -> Result<Status, String> {
     use Status::*;
     match (status, target) {
         (s, t) if s == t => Err(format!("the ticket is already {s}")),
+        (_, AwaitingApproval) => Err("use #approval to ask for an approval".into()),
+        // Withdrawing the question, or giving up on the ticket, is the agent's call.
+        (AwaitingApproval, Open | Closed) => Ok(target),
+        (AwaitingApproval, _) => Err(format!(
+            "the ticket waits for an approval; #open it (withdrawing the question) before #{}",
+            verb(target)
+        )),
         (Closed, Resolved | Pending) => Err(format!(
             "the ticket is closed; use #reopen before #{}",
             verb(target)
@@ -79,6 +101,7 @@ fn verb(s: Status) -> &'static str {
         Status::Closed => "close",
         Status::Open => "open",
         Status::New => "new",
+        Status::AwaitingApproval => "approval",
     }
 }
 
@@ -128,6 +151,27 @@ mod tests {
     }
 
     #[test]
+    fn an_approval_waits_and_its_answer_opens_the_ticket() {
+        for s in [New, Open, Pending] {
+            assert_eq!(next(s, Trigger::ApprovalAsked), Ok(AwaitingApproval));
+        }
+        assert!(next(AwaitingApproval, Trigger::ApprovalAsked).is_err());
+        assert!(
+            next(Resolved, Trigger::ApprovalAsked)
+                .unwrap_err()
+                .contains("#reopen")
+        );
+        assert_eq!(next(AwaitingApproval, Trigger::ApprovalDecided), Ok(Open));
+        assert_eq!(next(Closed, Trigger::ApprovalDecided), Ok(Closed));
+        assert!(
+            next(AwaitingApproval, Trigger::AgentSets(Resolved))
+                .unwrap_err()
+                .contains("waits for an approval")
+        );
+        assert_eq!(next(AwaitingApproval, Trigger::AgentSets(Open)), Ok(Open));
+    }
+
+    #[test]
     fn automatic_mail_changes_nothing() {
         for s in Status::ALL {
             assert_eq!(next(s, Trigger::AutomaticMail), Ok(s));
@@ -171,7 +215,8 @@ mod tests {
             }
         }
         // new to the four others, open and pending to three each, resolved
-        // to open or closed, closed to open: 4 + 3 + 3 + 2 + 1.
-        assert_eq!(allowed, 13);
+        // to open or closed, closed to open, awaiting approval to open or
+        // closed: 4 + 3 + 3 + 2 + 1 + 2.
+        assert_eq!(allowed, 15);
     }
 }

@@ -60,6 +60,8 @@ pub struct Policy {
     pub calendar: Calendar,
     /// The knowledge base: drafts on resolution, `#kb` commands.
     pub kb: KbConfig,
+    /// `#approval`: approvers by category, reminders, the SLA clock.
+    pub approval: crate::desk::approval::settings::ApprovalConfig,
 }
 
 impl Policy {

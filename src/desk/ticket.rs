@@ -19,15 +19,18 @@ pub enum Status {
     Pending,
     Resolved,
     Closed,
+    /// Waiting for someone's approval (`#approval`, [`crate::desk::approval`]).
+    AwaitingApproval,
 }
 
 impl Status {
-    pub const ALL: [Status; 5] = [
+    pub const ALL: [Status; 6] = [
         Status::New,
         Status::Open,
         Status::Pending,
         Status::Resolved,
         Status::Closed,
+        Status::AwaitingApproval,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -37,12 +40,16 @@ impl Status {
             Status::Pending => "pending",
             Status::Resolved => "resolved",
             Status::Closed => "closed",
+            Status::AwaitingApproval => "awaiting-approval",
         }
     }
 
     /// True while the desk still owes the requester something.
     pub fn is_active(self) -> bool {
-        matches!(self, Status::New | Status::Open | Status::Pending)
+        matches!(
+            self,
+            Status::New | Status::Open | Status::Pending | Status::AwaitingApproval
+        )
     }
 }
 
@@ -60,7 +67,7 @@ impl FromStr for Status {
             .find(|st| st.as_str().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| {
                 format!(
-                    "unknown status `{s}`: expected one of new, open, pending, resolved, closed"
+                    "unknown status `{s}`: expected one of new, open, pending, resolved, closed, awaiting-approval"
                 )
             })
     }

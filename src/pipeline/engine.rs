@@ -82,6 +82,7 @@ pub fn policy_from_config(config: &Config, id_key: IdKey) -> Result<Policy, Engi
         sla: config.sla.clone(),
         calendar: Calendar::from_config(&config.sla.calendar).map_err(EngineError::Config)?,
         kb: config.kb.clone(),
+        approval: config.approval.clone(),
     })
 }
 

@@ -3,7 +3,9 @@
 //! All SQL lives under this module. One `Store` is one connection; the daemon
 //! gives each task its own (WAL lets readers run beside the writer).
 
+mod approval;
 mod kb;
+mod listing;
 mod merge;
 mod read;
 mod report;
@@ -20,6 +22,7 @@ use crate::inbound::Inbound;
 use crate::lang::Lang;
 use crate::thread::MAX_REFERENCES;
 
+pub use approval::NewApproval;
 pub use kb::{KbEntry, KbHit, KbReview, NewEntry};
 pub use read::{
     EventRow, MailboxPanics, MessageRow, OutboxRow, QuarantineRow, TicketDetail, TicketFilter,
