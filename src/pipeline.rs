@@ -261,6 +261,7 @@ fn process_one(
         Some(t) if t.status() == desk::ticket::Status::AwaitingApproval => {
             tx.pending_approval(t.number)?
         }
+        Some(t) if desk::approval::carries_token(&mail) => tx.latest_approval(t.number)?,
         _ => None,
     };
     let listing = match link {

@@ -47,6 +47,8 @@ pub struct Pending {
     pub token: String,
     pub requested_at: i64,
     pub reminded_at: Option<i64>,
+    /// Decided (or withdrawn) already: its token no longer counts.
+    pub decided: bool,
 }
 
 /// `#approval`: asks `approver` (or the category's) to approve.
@@ -114,6 +116,7 @@ pub(crate) fn request(
         token,
         requested_at: now_ms,
         reminded_at: None,
+        decided: false,
     };
     effects.push(Effect::Send(request_mail(policy, t, &pending, false)));
     Ok(format!("approval asked of {approver}"))
@@ -173,6 +176,13 @@ pub fn is_answer(mail: &Inbound, p: &Pending) -> bool {
         .as_ref()
         .is_some_and(|f| f.address.eq_ignore_ascii_case(&p.approver));
     from_approver || !tokens(mail).is_empty()
+}
+
+/// Whether a mail carries something shaped like a token: the pipeline
+/// then looks up the ticket's last approval even when it was decided, so a
+/// second click on a link is refused rather than taken for a new request.
+pub fn carries_token(mail: &Inbound) -> bool {
+    !tokens(mail).is_empty()
 }
 
 /// The tokens a mail carries, in its subject and its new text.
@@ -277,6 +287,21 @@ pub fn answer(policy: &Policy, t: &TicketState, p: &Pending, mail: &Inbound) -> 
         fx.extend(tell_asker(policy, t, p, None, &why));
         fx
     };
+    if p.decided {
+        // Once is enough: nobody needs to hear of a second click.
+        return vec![
+            Effect::Attach {
+                ticket: t.number,
+                kind: MessageKind::Unverified,
+            },
+            event(
+                t.number,
+                &from,
+                "approval-refused",
+                Some("the approval was decided already; its token works once".into()),
+            ),
+        ];
+    }
     if !from.eq_ignore_ascii_case(&p.approver) {
         return refuse(format!(
             "an answer from {from}, but only {} can decide",

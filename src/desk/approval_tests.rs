@@ -83,6 +83,7 @@ fn pending() -> Pending {
         token: "pdap-00112233aabbccdd".into(),
         requested_at: NOW - HOUR,
         reminded_at: None,
+        decided: false,
     }
 }
 
@@ -329,6 +330,23 @@ fn forged_answers_are_refused_and_change_nothing() {
             "kept, as unverified"
         );
     }
+    // A second click on a link, once decided: refused, nobody told.
+    let mut done = p.clone();
+    done.decided = true;
+    let m = mail("boss@corp.test", subject, "", "approve\n");
+    let fx = on(&ticket(Status::Open), &m, Some(&done));
+    assert!(
+        !fx.iter()
+            .any(|e| matches!(e, Effect::ApprovalDecided { .. }))
+    );
+    assert!(sends(&fx).is_empty(), "{fx:?}");
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::Event {
+            kind: "approval-refused",
+            ..
+        }
+    )));
     // Authenticated by our own trusted server: no token needed.
     let m = mail(
         "boss@corp.test",

@@ -7,7 +7,8 @@ use super::{Ctx, StoreError, Tx};
 use crate::desk::approval::Pending;
 
 const PENDING_COLUMNS: &str =
-    "id, ticket, approver, reason, requested_by, token, requested_at, reminded_at";
+    "id, ticket, approver, reason, requested_by, token, requested_at, reminded_at,
+     decided_at IS NOT NULL";
 
 fn pending(r: &rusqlite::Row<'_>) -> rusqlite::Result<Pending> {
     Ok(Pending {
@@ -19,6 +20,7 @@ fn pending(r: &rusqlite::Row<'_>) -> rusqlite::Result<Pending> {
         token: r.get(5)?,
         requested_at: r.get(6)?,
         reminded_at: r.get(7)?,
+        decided: r.get(8)?,
     })
 }
 
@@ -43,6 +45,17 @@ impl Tx<'_> {
             .prepare_cached(&sql)
             .and_then(|mut s| s.query_row([ticket], pending).optional())
             .ctx("looking up the pending approval")
+    }
+
+    /// The ticket's latest approval, decided or not.
+    pub fn latest_approval(&self, ticket: i64) -> Result<Option<Pending>, StoreError> {
+        let sql = format!(
+            "SELECT {PENDING_COLUMNS} FROM approvals WHERE ticket = ?1 ORDER BY id DESC LIMIT 1"
+        );
+        self.tx
+            .prepare_cached(&sql)
+            .and_then(|mut s| s.query_row([ticket], pending).optional())
+            .ctx("looking up the latest approval")
     }
 
     /// Every approval not yet decided, oldest first (for reminders).

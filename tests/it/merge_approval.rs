@@ -323,7 +323,19 @@ fn an_approval_round_trip_by_mail_and_forgeries_refused() {
         events.iter().any(|e| e.kind == "approval-approved"),
         "{events:?}"
     );
-    // One-time: the same answer again decides nothing more (no pending approval).
+    // One-time: the same answer again decides nothing, and is no new ticket.
+    desk.send(&boss, &reply_to(&boss, &desk.address, &request, "approve"));
+    let ok = wait_until(WAIT, || {
+        let events = desk.store().ticket_detail(1000).unwrap().unwrap().events;
+        events
+            .iter()
+            .filter(|e| e.kind == "approval-refused")
+            .count()
+            == 3
+    });
+    assert!(ok, "log:\n{}", daemon.log());
+    assert!(desk.store().ticket_detail(1001).unwrap().is_none());
+    assert_eq!(desk.status(1000), "open");
     assert_eq!(
         wait_for_messages(desk.env(), &ann, 1, WAIT).len(),
         1,
