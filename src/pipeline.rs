@@ -433,7 +433,15 @@ fn find_link(tx: &Tx<'_>, policy: &Policy, mail: &Inbound) -> Result<Option<Link
     thread::resolve(&plan, |lookup| match lookup {
         // A merged ticket's number is an alias of the ticket it went into.
         Lookup::Tag(n) | Lookup::NoticeRoot(n) => tx.ticket_via_alias(*n),
-        Lookup::MessageIds(ids) => tx.ticket_by_message_ids(ids),
+        // Mail written about a merged ticket after its messages moved (an
+        // agent's words under `#merge`) still names it: follow the alias.
+        Lookup::MessageIds(ids) => match tx.ticket_by_message_ids(ids)? {
+            Some(t) => match tx.alias_target(t.number)? {
+                Some(target) => tx.ticket(target),
+                None => Ok(Some(t)),
+            },
+            None => Ok(None),
+        },
     })
 }
 

@@ -150,6 +150,7 @@ pub(crate) fn from_agent(
             policy, &work, agent, &applied, &refused,
         )));
     }
+    merge::move_last(&mut effects);
     effects
 }
 

@@ -80,6 +80,13 @@ pub fn wanted(new_text: &str) -> Wanted {
     w
 }
 
+/// Puts a merge after everything else the mail does, so that what is
+/// written about the merged ticket in the same mail (the agent's words to
+/// its requester, their notices) moves with its messages.
+pub(crate) fn move_last(effects: &mut [Effect]) {
+    effects.sort_by_key(|e| matches!(e, Effect::Merge { .. }));
+}
+
 /// Merges the working copy `t` into the ticket `written` names. Returns
 /// what it did, or why not.
 pub(crate) fn merge(

@@ -158,6 +158,10 @@ fn merging_closes_the_ticket_moves_it_and_tells_the_requester_once() {
     let fx = run(&p, &t, "#merge 9", &with(&[&into]));
     assert!(refused(&fx).is_empty(), "{fx:?}");
     assert_eq!(merges(&fx), [(7, 9)]);
+    assert!(
+        matches!(fx.last(), Some(Effect::Merge { .. })),
+        "last, so what the mail writes about #7 moves too"
+    );
     assert!(fx.iter().any(|e| matches!(e,
         Effect::Update { ticket: 7, field: Field::Status, new: Some(s), .. } if s == "closed")));
     assert!(fx.iter().any(|e| matches!(

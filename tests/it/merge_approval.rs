@@ -52,14 +52,29 @@ fn a_merged_tickets_old_tag_and_old_ids_land_on_the_target() {
 
     desk.send(
         desk.alice(),
-        &reply_to(desk.alice(), &desk.address, notice_1000, "#merge 1001"),
+        &reply_to(
+            desk.alice(),
+            &desk.address,
+            notice_1000,
+            "#merge 1001\nThis is the same jam; we go on under 1001.",
+        ),
     );
     desk.wait_status(1000, "closed", &daemon);
     assert_eq!(desk.status(1001), "new", "the target stays as it was");
 
-    // Ann hears once, under the target's tag; no survey for the merged one.
-    let got = wait_for_messages(desk.env(), &ann, 3, WAIT);
-    let told = parsed(&got[2]);
+    // Ann gets Alice's words and hears of the merge once, under the
+    // target's tag; no survey for the merged one.
+    let got = wait_for_messages(desk.env(), &ann, 4, WAIT);
+    let told = got
+        .iter()
+        .map(|m| parsed(m))
+        .find(|m| m.text.contains("joined"))
+        .expect("the merge notice");
+    let relay = got
+        .iter()
+        .find(|m| parsed(m).text.contains("we go on under 1001"))
+        .expect("Alice's words")
+        .clone();
     assert!(told.subject.starts_with("[#1001]"), "{}", told.subject);
     assert!(
         told.text.contains("[#1000]") && told.text.contains("[#1001]"),
@@ -86,9 +101,19 @@ fn a_merged_tickets_old_tag_and_old_ids_land_on_the_target() {
         .body(b"Id reply: still jams.\n")
         .build();
     desk.send(&ann, &untagged);
+    // 3. A reply to Alice's words, written after the messages moved.
+    let relay_id = header(&relay, "Message-ID");
+    let to_relay = MailBuilder::new(&ann, &desk.address)
+        .subject("Re: jam")
+        .in_reply_to(&relay_id)
+        .references(&[relay_id.as_str()])
+        .body(b"Relay reply: fine by me.\n")
+        .build();
+    desk.send(&ann, &to_relay);
     let ok = wait_until(WAIT, || {
         has_message(&desk, 1001, "Tag reply: toner replaced.")
             && has_message(&desk, 1001, "Id reply: still jams.")
+            && has_message(&desk, 1001, "Relay reply: fine by me.")
     });
     assert!(ok, "both replies on #1001; log:\n{}", daemon.log());
     assert!(
@@ -96,11 +121,11 @@ fn a_merged_tickets_old_tag_and_old_ids_land_on_the_target() {
         "no new ticket was opened"
     );
     assert_eq!(desk.status(1000), "closed");
-    // Nothing more reached Ann than her two acks and the one merge notice
-    // (her replies to an open ticket get no acknowledgement).
+    // Nothing more reached Ann than her two acks, Alice's words and the one
+    // merge notice (her replies to an open ticket get no acknowledgement).
     std::thread::sleep(std::time::Duration::from_secs(2));
-    let all = wait_for_messages(desk.env(), &ann, 3, WAIT);
-    assert_eq!(all.len(), 3, "no survey, no second notice");
+    let all = wait_for_messages(desk.env(), &ann, 4, WAIT);
+    assert_eq!(all.len(), 4, "no survey, no second notice");
     let events = desk.store().ticket_detail(1001).unwrap().unwrap().events;
     assert!(events.iter().any(|e| e.kind == "merged-in"), "{events:?}");
     daemon.stop();
