@@ -217,3 +217,31 @@ fn the_digest_greets_and_lists_and_knows_leads() {
             .contains("\"bob\" is not an agent")
     );
 }
+
+/// The digest goes out on working days of the SLA calendar only.
+#[test]
+fn working_days_of_the_calendar() {
+    let cfg = Config::from_toml(
+        "[desk]\naddress = \"helpdesk@example.test\"\n[sla.calendar]\ntime-zone = \"Asia/Shanghai\"\nhours = { mon = \"09:00-18:00\", wed = \"09:00-18:00\" }\nholidays = [\"2026-12-07\"]\n",
+        Path::new("t.toml"),
+        Path::new("."),
+    )
+    .unwrap();
+    let p = crate::pipeline::policy_from_config(&cfg, crate::thread::IdKey::fixed(7)).unwrap();
+    const DAY: i64 = 24 * HOUR;
+    // NOW is Wednesday 16:00 in Shanghai; 20:00 UTC is Thursday there.
+    assert!(p.calendar.is_working_day(NOW));
+    assert!(
+        !p.calendar.is_working_day(NOW + 12 * HOUR),
+        "Thursday has no hours"
+    );
+    assert!(!p.calendar.is_working_day(NOW + 4 * DAY), "Sunday");
+    assert!(
+        !p.calendar.is_working_day(NOW + 5 * DAY),
+        "Monday 7 December is a holiday"
+    );
+    assert!(
+        p.calendar.is_working_day(NOW + 12 * DAY),
+        "Monday 14 December"
+    );
+}
