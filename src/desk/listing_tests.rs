@@ -245,3 +245,40 @@ fn working_days_of_the_calendar() {
         "Monday 14 December"
     );
 }
+
+#[test]
+fn lists_in_a_reply_on_a_ticket_are_refused_with_a_reason() {
+    let p = policy("none");
+    let t = crate::desk::ticket::TicketState {
+        number: 7,
+        status: Some(crate::desk::ticket::Status::Open),
+        requester: "ann@corp.test".into(),
+        subject: "Printer".into(),
+        ..Default::default()
+    };
+    let link = crate::thread::Link::Tag(t);
+    for body in ["#queue", "#status"] {
+        let fx = decide(
+            &p,
+            &mail("alice@corp.test", body),
+            &Known {
+                link: Some(&link),
+                ..Known::default()
+            },
+            NOW,
+        );
+        assert!(letter(&fx).is_none());
+        let why = fx.iter().find_map(|e| match e {
+            Effect::Event {
+                kind: "commands-refused",
+                detail,
+                ..
+            } => detail.clone(),
+            _ => None,
+        });
+        assert!(
+            why.as_deref().unwrap_or("").contains("answers a new mail"),
+            "{body}: {why:?}"
+        );
+    }
+}
