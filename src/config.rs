@@ -18,9 +18,11 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::alerts::settings::AlertsConfig;
+use crate::desk::approval::ApprovalConfig;
 use crate::desk::history::FirstConnect;
 use crate::desk::kb::KbConfig;
 use crate::desk::limits::Limits;
+use crate::desk::listing::DigestConfig;
 use crate::desk::people::{AgentConfig, TeamConfig};
 use crate::desk::policy::{Desk, Workflow};
 use crate::desk::rules::{Classify, RuleConfig, Rules};
@@ -100,6 +102,12 @@ pub struct Config {
     /// `[alerts]`: operational alerts to `desk.admin` (see `crate::alerts`).
     #[serde(default)]
     pub alerts: AlertsConfig,
+    /// `[digest]`: the morning list of tickets per agent (see `crate::desk::listing`).
+    #[serde(default)]
+    pub digest: DigestConfig,
+    /// `[approval]`: `#approval` reminders, the SLA clock, approvers by category (see `crate::desk::approval`).
+    #[serde(default)]
+    pub approval: ApprovalConfig,
     /// Where relative paths are resolved from: the config file's directory.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -515,6 +523,8 @@ impl Config {
             spam: Default::default(),
             http: HttpConfig::default(),
             alerts: AlertsConfig::default(),
+            digest: DigestConfig::default(),
+            approval: ApprovalConfig::default(),
             base_dir: data_dir.to_path_buf(),
             source: None,
         }
@@ -660,6 +670,13 @@ impl Config {
             .map_err(|m| self.semantic(format!("spam: {m}")))?;
         self.http.address().map_err(|m| self.semantic(m))?;
         self.alerts.validate().map_err(|m| self.semantic(m))?;
+        let agent_names: Vec<&str> = self.agents.iter().map(|a| a.name.as_str()).collect();
+        self.digest
+            .validate(&agent_names)
+            .map_err(|m| self.semantic(format!("digest: {m}")))?;
+        self.approval
+            .validate()
+            .map_err(|m| self.semantic(format!("approval: {m}")))?;
         Ok(())
     }
 

@@ -409,6 +409,8 @@ async fn sweeper(
             let mut tally = crate::pipeline::sweep(&mut store, &e, now_ms())?;
             // The scheduled review, queued once per period.
             tally.queued += crate::report::mail::send_due(&mut store, &e, now_ms())?;
+            // The agents' morning digests, queued once per working day.
+            tally.queued += crate::digest::send_due(&mut store, &e, now_ms())?;
             Ok::<_, crate::store::StoreError>(tally)
         })
         .await;

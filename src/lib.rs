@@ -25,6 +25,7 @@
 //! - [`outbox`]: the sender task: SMTP (our own pool, or lettre for implicit TLS), sendmail, files; retries.
 //! - [`daemon`]: starts the tasks (one per mailbox, restarted if it panics; the outbox, the sweeper) and stops them cleanly.
 //! - [`rspamd`]: rspamd's HTTP protocol: a verdict before deciding, lessons from `#spam`/`#notspam`.
+//! - [`digest`]: the agents' morning list of tickets, queued once per working day.
 //! - [`report`]: the monthly (or any period's) review: metrics from ticket rows, rendered as text, Markdown, CSV, JSON or HTML; its schedule by mail.
 //! - [`export`]: a ticket's mail as `.eml` files or an mbox.
 //! - [`oauth`]: OAuth2 sign-in for IMAP and SMTP: settings and provider presets,
@@ -52,6 +53,7 @@ pub mod compose;
 pub mod config;
 pub mod daemon;
 pub mod desk;
+pub mod digest;
 pub mod export;
 pub mod header;
 pub mod health;

@@ -33,6 +33,16 @@ const BUILTIN: &[(&str, &str)] = &[
         "en/low-rating.txt",
         include_str!("../templates/en/low-rating.txt"),
     ),
+    (
+        "en/approval-request.txt",
+        include_str!("../templates/en/approval-request.txt"),
+    ),
+    (
+        "en/approval-decided.txt",
+        include_str!("../templates/en/approval-decided.txt"),
+    ),
+    ("en/merged.txt", include_str!("../templates/en/merged.txt")),
+    ("en/split.txt", include_str!("../templates/en/split.txt")),
     ("en/note.txt", include_str!("../templates/en/note.txt")),
     (
         "en/notify-new.txt",
@@ -89,6 +99,22 @@ const BUILTIN: &[(&str, &str)] = &[
     (
         "zh-CN/low-rating.txt",
         include_str!("../templates/zh-CN/low-rating.txt"),
+    ),
+    (
+        "zh-CN/approval-request.txt",
+        include_str!("../templates/zh-CN/approval-request.txt"),
+    ),
+    (
+        "zh-CN/approval-decided.txt",
+        include_str!("../templates/zh-CN/approval-decided.txt"),
+    ),
+    (
+        "zh-CN/merged.txt",
+        include_str!("../templates/zh-CN/merged.txt"),
+    ),
+    (
+        "zh-CN/split.txt",
+        include_str!("../templates/zh-CN/split.txt"),
     ),
     (
         "zh-CN/note.txt",

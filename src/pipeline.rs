@@ -17,6 +17,7 @@
 mod apply;
 mod engine;
 mod history;
+mod reminders;
 mod screening;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -30,7 +31,7 @@ use crate::desk::limits::{self, Lookups, Usage};
 use crate::desk::policy::Policy;
 use crate::desk::sla::escalation;
 use crate::desk::sla::schedule::schedule;
-use crate::desk::{closing, flood, kb};
+use crate::desk::{self, closing, flood, kb, listing, merge};
 use crate::inbound::{self, Inbound};
 use crate::store::{Checkpoint, Seen, Store, StoreError, Tx};
 use crate::thread::{self, Link, Lookup};
@@ -334,12 +335,28 @@ fn process_one(
         Some(n) => tx.ticket(n)?.map(Link::Reference),
         None => find_link(tx, policy, &mail)?,
     };
+    let next_number = tx.next_ticket_number(engine.config.desk.first_ticket_number)?;
+    let related = related(tx, policy, &mail, link.as_ref(), next_number)?;
+    let approval = match link.as_ref().map(Link::ticket) {
+        Some(t) if t.status() == desk::ticket::Status::AwaitingApproval => {
+            tx.pending_approval(t.number)?
+        }
+        Some(t) if desk::approval::carries_token(&mail) => tx.latest_approval(t.number)?,
+        _ => None,
+    };
+    let listing = match link {
+        None => list_asked(tx, policy, &mail, now_ms)?,
+        Some(_) => None,
+    };
     let known = Known {
         link: link.as_ref(),
-        next_number: tx.next_ticket_number(engine.config.desk.first_ticket_number)?,
+        next_number,
         suggestions: &[],
         bounced: bounced.as_ref(),
         screen,
+        related: related.as_ref(),
+        listing: listing.as_ref(),
+        approval: approval.as_ref(),
     };
     let effects = decide_with_kb(tx, policy, &mail, known, now_ms)?;
     let mut effects = hold_back(tx, engine, policy, effects, now_ms)?;
@@ -367,6 +384,73 @@ fn process_one(
         k.ignored += 1;
     }
     Ok(tally)
+}
+
+/// What an agent's `#merge` and `#split` name, looked up: the tickets
+/// (through aliases) and the mail to split off. `None` for everybody
+/// else's mail, which pays nothing for it.
+fn related(
+    tx: &Tx<'_>,
+    policy: &Policy,
+    mail: &Inbound,
+    link: Option<&Link>,
+    next_number: i64,
+) -> Result<Option<merge::Related>, StoreError> {
+    let (Some(link), Some(from)) = (link, mail.from.as_ref()) else {
+        return Ok(None);
+    };
+    if policy.directory.agent_by_address(&from.address).is_none() {
+        return Ok(None);
+    }
+    let wanted = merge::wanted(&desk::quote::new_text(&mail.text, mail.html.as_deref()));
+    if wanted == merge::Wanted::default() {
+        return Ok(None);
+    }
+    let mut related = merge::Related {
+        next_number,
+        ..merge::Related::default()
+    };
+    for n in wanted.tickets {
+        if let Some(t) = tx.ticket_via_alias(n)? {
+            related.tickets.push((n, t));
+        }
+    }
+    if wanted.split {
+        let mut ids: Vec<String> = mail.in_reply_to.clone();
+        ids.extend(mail.references.iter().rev().cloned());
+        related.split = tx.split_source(link.ticket().number, &ids)?;
+    }
+    Ok(Some(related))
+}
+
+/// The list a new mail asks for (`#queue`, `#status`), looked up.
+fn list_asked(
+    tx: &Tx<'_>,
+    policy: &Policy,
+    mail: &Inbound,
+    now_ms: i64,
+) -> Result<Option<listing::Lookups>, StoreError> {
+    let Some(ask) = listing::asked(policy, mail) else {
+        return Ok(None);
+    };
+    let (lines, to) = match &ask {
+        listing::Ask::Queue(name) => {
+            let led = listing::led_teams(policy, name);
+            let to = policy
+                .directory
+                .agent(name)
+                .map(|a| a.addresses[0].clone())
+                .unwrap_or_default();
+            (tx.open_tickets_for(name, &led)?, to)
+        }
+        listing::Ask::Status(address) => (tx.open_tickets_of_requester(address)?, address.clone()),
+    };
+    let sent_last_hour = tx.lists_sent_to(&to, now_ms - 3_600_000)?;
+    Ok(Some(listing::Lookups {
+        ask,
+        lines,
+        sent_last_hour,
+    }))
 }
 
 /// A mail whose Message-ID an earlier, different mail in this mailbox had
@@ -440,8 +524,17 @@ fn decide_with_kb(
 fn find_link(tx: &Tx<'_>, policy: &Policy, mail: &Inbound) -> Result<Option<Link>, StoreError> {
     let plan = thread::plan(mail, &policy.tag, &policy.id_domain, &policy.id_key);
     thread::resolve(&plan, |lookup| match lookup {
-        Lookup::Tag(n) | Lookup::NoticeRoot(n) => tx.ticket(*n),
-        Lookup::MessageIds(ids) => tx.ticket_by_message_ids(ids),
+        // A merged ticket's number is an alias of the ticket it went into.
+        Lookup::Tag(n) | Lookup::NoticeRoot(n) => tx.ticket_via_alias(*n),
+        // Mail written about a merged ticket after its messages moved (an
+        // agent's words under `#merge`) still names it: follow the alias.
+        Lookup::MessageIds(ids) => match tx.ticket_by_message_ids(ids)? {
+            Some(t) => match tx.alias_target(t.number)? {
+                Some(target) => tx.ticket(target),
+                None => Ok(Some(t)),
+            },
+            None => Ok(None),
+        },
     })
 }
 
@@ -590,6 +683,7 @@ pub fn sweep(store: &mut Store, engine: &Engine, now_ms: i64) -> Result<Tally, S
         sweep_sla_due(store, engine, now_ms, &mut tally)?;
     }
     let tx = store.transaction()?;
+    reminders::sweep(&tx, engine, policy, now_ms, &mut tally)?;
     screening::purge(&tx, policy, now_ms)?;
     tx.commit()?;
     screening::teach(store, engine, now_ms);

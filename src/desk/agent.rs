@@ -6,10 +6,11 @@
 use crate::desk::commands::{self, Command, CommandBlock};
 use crate::desk::effect::{Effect, OutMail, event, set_status, update};
 use crate::desk::lifecycle::Trigger;
+use crate::desk::merge::{self, Related};
 use crate::desk::people::Agent;
 use crate::desk::policy::Policy;
 use crate::desk::ticket::{Field, MessageKind, Status, TicketState};
-use crate::desk::{closing, kb, mails, outside, quote, spam, verify};
+use crate::desk::{approval, closing, kb, mails, outside, quote, spam, verify};
 use crate::inbound::Inbound;
 
 pub(crate) fn from_agent(
@@ -17,6 +18,7 @@ pub(crate) fn from_agent(
     ticket: &TicketState,
     agent: &Agent,
     mail: &Inbound,
+    related: &Related,
     now_ms: i64,
 ) -> Vec<Effect> {
     let text = quote::new_text(&mail.text, mail.html.as_deref());
@@ -65,7 +67,8 @@ pub(crate) fn from_agent(
             }
             continue;
         }
-        match apply_command(policy, &mut work, agent, &p.command, &mut effects) {
+        let cx = Cx { related, now_ms };
+        match apply_command(policy, &mut work, agent, &p.command, &cx, &mut effects) {
             Ok(Outcome::Applied(what)) => {
                 if let Some(s) = command_status(&p.command) {
                     status_cmd = Some(s);
@@ -204,6 +207,7 @@ pub(crate) fn from_agent(
             policy, &work, agent, &applied, &refused,
         )));
     }
+    merge::move_last(&mut effects);
     effects
 }
 
@@ -231,8 +235,13 @@ pub fn from_admin(
     let mut refused = Vec::new();
     let mut status_cmd = None;
     let mut escalated_to = None;
+    let related = Related::default();
+    let cx = Cx {
+        related: &related,
+        now_ms,
+    };
     for (line, cmd) in commands {
-        match apply_command(policy, &mut work, &admin, cmd, &mut effects) {
+        match apply_command(policy, &mut work, &admin, cmd, &cx, &mut effects) {
             Ok(Outcome::Applied(what)) => {
                 if let Some(s) = command_status(cmd) {
                     status_cmd = Some(s);
@@ -389,12 +398,20 @@ fn command_status(c: &Command) -> Option<Status> {
     }
 }
 
+/// What commands may need besides the ticket: what the store looked up for
+/// them, and the clock.
+struct Cx<'a> {
+    related: &'a Related,
+    now_ms: i64,
+}
+
 /// Applies one command to the working copy of the ticket, pushing its effects.
 fn apply_command(
     policy: &Policy,
     t: &mut TicketState,
     agent: &Agent,
     cmd: &Command,
+    cx: &Cx<'_>,
     effects: &mut Vec<Effect>,
 ) -> Result<Outcome, String> {
     let actor = agent.name.as_str();
@@ -553,6 +570,20 @@ fn apply_command(
         Command::Quiet => Err(
             "#quiet is for a mail that opens a ticket on someone's behalf (a forward or #new); this ticket exists".into(),
         ),
+        Command::Merge { into, force } => {
+            merge::merge(policy, t, agent, cx.related, *into, *force, effects).map(Outcome::Applied)
+        }
+        Command::Split => {
+            merge::split(policy, t, agent, cx.related, cx.now_ms, effects).map(Outcome::Applied)
+        }
+        Command::Approval { approver, reason } => {
+            approval::request(policy, t, agent, approver, reason, cx.now_ms, effects)
+                .map(Outcome::Applied)
+        }
+        Command::Queue | Command::Status => Err(format!(
+            "`#{}` answers a new mail to the desk (no ticket tag), not a reply on a ticket",
+            cmd.keyword()
+        )),
         _ => Err("not supported".into()),
     }
 }

@@ -77,6 +77,19 @@ pub enum Command {
     /// `#quiet`, `#静默`: a ticket opened on someone's behalf sends them no
     /// acknowledgement.
     Quiet,
+    /// `#merge 1042`, `#merge 1042 force`, `#合并 1042`, `#合并 1042 强制`:
+    /// this ticket goes into 1042 ([`crate::desk::merge`]).
+    Merge { into: i64, force: bool },
+    /// `#split`, `#拆分`: the mail this reply answers, and what came after
+    /// it, becomes a ticket of its own ([`crate::desk::merge`]).
+    Split,
+    /// `#approval boss@example.com reason`, `#审批 boss@example.com 原因`:
+    /// ask that person to approve ([`crate::desk::approval`]).
+    Approval { approver: String, reason: String },
+    /// `#queue`, `#我的工单`, as a new mail: the agent's open tickets ([`crate::desk::listing`]).
+    Queue,
+    /// `#status`, `#状态`, as a new mail: the requester's open tickets ([`crate::desk::listing`]).
+    Status,
 }
 
 impl Command {
@@ -103,6 +116,11 @@ impl Command {
             Command::Reply(_) => "reply",
             Command::New(_) => "new",
             Command::Quiet => "quiet",
+            Command::Merge { .. } => "merge",
+            Command::Split => "split",
+            Command::Approval { .. } => "approval",
+            Command::Queue => "queue",
+            Command::Status => "status",
         }
     }
 }
@@ -173,6 +191,11 @@ enum Kind {
     Reply,
     New,
     Quiet,
+    Merge,
+    Split,
+    Approval,
+    Queue,
+    StatusList,
     /// `#end`: closes a `#kb` block.
     End,
 }
@@ -247,13 +270,23 @@ const KEYWORDS: &[(&str, Kind)] = &[
     ("新建", Kind::New),
     ("quiet", Kind::Quiet),
     ("静默", Kind::Quiet),
+    ("merge", Kind::Merge),
+    ("合并", Kind::Merge),
+    ("split", Kind::Split),
+    ("拆分", Kind::Split),
+    ("approval", Kind::Approval),
+    ("审批", Kind::Approval),
+    ("queue", Kind::Queue),
+    ("我的工单", Kind::Queue),
+    ("status", Kind::StatusList),
+    ("状态", Kind::StatusList),
     ("end", Kind::End),
     ("结束", Kind::End),
 ];
 
 const COMMAND_LIST: &str = "#resolve, #pending, #close, #reopen, #open, #priority, #p1-#p4, \
      #category, #assign, #take, #escalate, #note, #cc, #kb, #secret, #spam, #notspam,
-     #time, #reply, #new, #quiet";
+     #time, #reply, #new, #quiet, #merge, #split, #approval, #queue, #status";
 
 const PRIORITY_VALUES: &str = "critical, high, normal, low or P1-P4";
 
@@ -438,6 +471,13 @@ fn build(kind: Kind, typed: &str, value: &str) -> Result<Built, String> {
             one(Command::New(address.to_string()))
         }
         Kind::Quiet => no_value(Command::Quiet),
+        Kind::Split => no_value(Command::Split),
+        Kind::Queue => no_value(Command::Queue),
+        Kind::StatusList => no_value(Command::Status),
+        Kind::Merge => merge_value(typed, value).map(|c| Built::Commands(vec![c])),
+        Kind::Approval => {
+            approval_value(typed, &fold_ascii_forms(value)).map(|c| Built::Commands(vec![c]))
+        }
         Kind::Kb => match fold(value).as_str() {
             "" => Ok(Built::KbBlock),
             "publish" | "发布" => one(Command::Kb(KbAction::Publish)),
@@ -448,6 +488,59 @@ fn build(kind: Kind, typed: &str, value: &str) -> Result<Built, String> {
         },
         Kind::End => Err(format!("`#{typed}` closes a `#kb` block, but none is open")),
     }
+}
+
+/// `#merge 1042`, `#merge #1042`, `#merge [#1042] force`, `#合并 1042 强制`.
+fn merge_value(typed: &str, value: &str) -> Result<Command, String> {
+    let usage = format!("`#{typed}` needs a ticket number, e.g. `#{typed} 1042`");
+    let mut words = value.split_whitespace();
+    let number = words.next().ok_or_else(|| usage.clone())?;
+    let digits = number
+        .trim_start_matches(['[', '#', '＃'])
+        .trim_end_matches([']', '.', ',', '。']);
+    let into: i64 = digits
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`#{typed}`: `{number}` is not a ticket number; {usage}"))?;
+    let force = match words.next().map(str::to_lowercase).as_deref() {
+        None => false,
+        Some("force" | "强制") => true,
+        Some(other) => {
+            return Err(format!(
+                "`#{typed}`: unexpected `{other}`; write `#{typed} {into}` or `#{typed} {into} force`"
+            ));
+        }
+    };
+    if words.next().is_some() {
+        return Err(format!(
+            "`#{typed}` takes a ticket number and optionally `force`"
+        ));
+    }
+    Ok(Command::Merge { into, force })
+}
+
+/// `#approval boss@example.com [reason]`, or `#approval [reason]` for the
+/// approver the config names for the ticket's category (an empty approver).
+fn approval_value(typed: &str, value: &str) -> Result<Command, String> {
+    let mut parts = value.trim().splitn(2, char::is_whitespace);
+    let first = parts.next().unwrap_or("");
+    if !first.contains('@') {
+        return Ok(Command::Approval {
+            approver: String::new(),
+            reason: value.trim().to_string(),
+        });
+    }
+    let address = first.trim_matches(['<', '>']);
+    if !is_address(address) {
+        return Err(format!(
+            "`#{typed}`: `{first}` is not an e-mail address; write `#{typed} boss@example.com reason`"
+        ));
+    }
+    Ok(Command::Approval {
+        approver: address.to_lowercase(),
+        reason: parts.next().unwrap_or("").trim().to_string(),
+    })
 }
 
 /// Full-width ASCII forms to ASCII, keeping case: for names, addresses, tokens
@@ -609,6 +702,9 @@ impl Changes {
                 Status::Closed => Command::Close,
                 Status::Spam => Command::Spam,
                 Status::New => return Err("a ticket cannot go back to new".into()),
+                Status::AwaitingApproval => {
+                    return Err("an approval is asked by mail, with #approval".into());
+                }
             };
             cmds.push((format!("--status {s}"), c));
         }
@@ -779,6 +875,7 @@ pub fn parse_subject(subject: &str) -> Vec<Parsed> {
             | Kind::Escalate
             | Kind::Secret
             | Kind::Kb
+            | Kind::Merge
                 if value.is_empty() && next_is_value(i) =>
             {
                 value = tokens[i].to_string();
@@ -835,6 +932,10 @@ Commands: one per line at the top of your reply; the text below them goes to the
   #secret TOKEN     your agent token, if the desk asks for one
   #time 30m         time you worked on it (also 1h30m, 1.5h)
   #reply NAME       answer with a canned reply (postdesk replies lists them)
+  #merge 1042       merge this ticket into 1042 (#merge 1042 force: other requester)
+  #split            the mail your reply answers, and later ones, become a new ticket
+  #approval boss@example.com reason    ask for an approval
+  #queue            (a new mail to the desk) your open tickets; requesters: #status
 ";
 
 const HELP_ZH: &str = "\
@@ -852,6 +953,10 @@ const HELP_ZH: &str = "\
   #密钥 TOKEN       服务台要求时附上您的密钥
   #工时 30m         记录处理时间（也可写 1h30m、1.5h）
   #回复 NAME        用预设回复答复（postdesk replies 列出全部）
+  #合并 1042        把本工单合并到 1042（提单人不同时：#合并 1042 强制）
+  #拆分             把您回复的那封邮件及其后的邮件拆成新工单
+  #审批 boss@example.com 原因    请人审批
+  #我的工单         （写一封新邮件给服务台）列出您的未结工单；提单人用 #状态
 全角 ＃ 和 ： 也可以。
 ";
 
@@ -979,6 +1084,40 @@ mod tests {
             ),
             ("#quiet", Quiet),
             ("#静默", Quiet),
+            (
+                "#merge 1042",
+                Merge {
+                    into: 1042,
+                    force: false,
+                },
+            ),
+            (
+                "#合并 1042 强制",
+                Merge {
+                    into: 1042,
+                    force: true,
+                },
+            ),
+            ("#split", Split),
+            ("#拆分", Split),
+            (
+                "#approval boss@corp.test new server",
+                Approval {
+                    approver: "boss@corp.test".into(),
+                    reason: "new server".into(),
+                },
+            ),
+            (
+                "#审批 新服务器",
+                Approval {
+                    approver: String::new(),
+                    reason: "新服务器".into(),
+                },
+            ),
+            ("#queue", Queue),
+            ("#我的工单", Queue),
+            ("#status", Status),
+            ("#状态", Status),
         ];
         for (line, expected) in cases {
             assert_eq!(&only(line), expected, "{line}");
@@ -1359,6 +1498,11 @@ mod tests {
             "#kb",
             "#end",
             "#secret",
+            "#merge",
+            "#split",
+            "#approval",
+            "#queue",
+            "#status",
         ] {
             assert!(help_text(Lang::En).contains(keyword), "en: {keyword}");
         }
@@ -1379,6 +1523,11 @@ mod tests {
             "#知识库",
             "#结束",
             "#密钥",
+            "#合并",
+            "#拆分",
+            "#审批",
+            "#我的工单",
+            "#状态",
         ] {
             assert!(help_text(Lang::ZhCn).contains(keyword), "zh: {keyword}");
         }

@@ -13,8 +13,11 @@
 //! [`agent`]: crate::desk::agent
 //! [`closing`]: crate::desk::closing
 
+use crate::desk::approval::{self, Pending};
 use crate::desk::effect::Effect;
 use crate::desk::kb::Suggestion;
+use crate::desk::listing::{self, Lookups};
+use crate::desk::merge::Related;
 use crate::desk::policy::Policy;
 use crate::desk::spam::{self, Screen};
 use crate::desk::ticket::SentMail;
@@ -36,7 +39,21 @@ pub struct Known<'a> {
     pub bounced: Option<&'a SentMail>,
     /// What the spam filters said about the mail ([`crate::desk::spam`]).
     pub screen: Option<&'a Screen>,
+    /// For an agent's mail: what its `#merge` and `#split` name ([`merge::wanted`]).
+    pub related: Option<&'a Related>,
+    /// For a new mail that asks for a list (`#queue`, `#status`): the list
+    /// ([`listing::asked`]).
+    pub listing: Option<&'a Lookups>,
+    /// The approval the ticket waits for, if it does ([`approval`]).
+    pub approval: Option<&'a Pending>,
 }
+
+/// Nothing looked up for commands.
+static NOTHING_RELATED: Related = Related {
+    tickets: Vec::new(),
+    split: None,
+    next_number: 0,
+};
 
 /// Decides what one inbound mail means.
 pub fn decide(policy: &Policy, mail: &Inbound, known: &Known<'_>, now_ms: i64) -> Vec<Effect> {
@@ -46,6 +63,9 @@ pub fn decide(policy: &Policy, mail: &Inbound, known: &Known<'_>, now_ms: i64) -
         suggestions,
         bounced,
         screen,
+        related,
+        listing,
+        approval,
     } = *known;
     if let Some(reason) = automatic::our_own_mail(policy, mail) {
         return vec![Effect::Ignore { reason }];
@@ -55,6 +75,9 @@ pub fn decide(policy: &Policy, mail: &Inbound, known: &Known<'_>, now_ms: i64) -
         return automatic::bounce(policy, mail, bounced, link.map(Link::ticket));
     }
     let Some(link) = link else {
+        if let Some(l) = listing {
+            return listing::answer(policy, mail, l, now_ms);
+        }
         let agent = mail
             .from
             .as_ref()
@@ -72,6 +95,12 @@ pub fn decide(policy: &Policy, mail: &Inbound, known: &Known<'_>, now_ms: i64) -
     if mail.auto.is_automatic() {
         return automatic::on_ticket(ticket, mail, &sender);
     }
+    // The approver's answer (or somebody's attempt at one) goes nowhere
+    // else: an approver who is also an agent must not relay "approve" to
+    // the requester.
+    if let Some(p) = approval.filter(|p| approval::is_answer(mail, p)) {
+        return approval::answer(policy, ticket, p, mail);
+    }
     // Only a From address can make a mail an agent's: Reply-To is the
     // sender's to write and proves nothing.
     let agent = mail
@@ -79,7 +108,10 @@ pub fn decide(policy: &Policy, mail: &Inbound, known: &Known<'_>, now_ms: i64) -
         .as_ref()
         .and_then(|f| policy.directory.agent_by_address(&f.address));
     match agent {
-        Some(agent) => agent::from_agent(policy, ticket, agent, mail, now_ms),
+        Some(agent) => {
+            let related = related.unwrap_or(&NOTHING_RELATED);
+            agent::from_agent(policy, ticket, agent, mail, related, now_ms)
+        }
         None => {
             let known = ticket.requester == sender || ticket.watchers.contains(&sender);
             if !known {

@@ -111,6 +111,52 @@ pub enum Effect {
         agent: String,
         minutes: u32,
     },
+    /// Move a ticket's messages into another and make its number an alias
+    /// of it ([`crate::desk::merge`]).
+    Merge {
+        from: i64,
+        into: i64,
+        actor: String,
+    },
+    /// Move the message rows `first_row..=last_row` of `from` to the
+    /// (just created) ticket `into` ([`crate::desk::merge`]).
+    Split {
+        from: i64,
+        into: i64,
+        first_row: i64,
+        last_row: i64,
+    },
+    /// A mail about no one ticket (a list of tickets, [`crate::desk::listing`]),
+    /// its text written by its decider; automatic, from the desk.
+    Letter {
+        kind: &'static str,
+        to: Mailbox,
+        subject: String,
+        text: String,
+        in_reply_to: Option<String>,
+        references: Vec<String>,
+    },
+    /// Record an approval asked of `approver` ([`crate::desk::approval`]),
+    /// stopping the SLA clock if `pause_sla`.
+    ApprovalAsked {
+        ticket: i64,
+        approver: String,
+        reason: String,
+        requested_by: String,
+        token: String,
+        pause_sla: bool,
+    },
+    /// Record the approver's decision on approval `id`.
+    ApprovalDecided {
+        id: i64,
+        approved: bool,
+        by: String,
+        comment: String,
+    },
+    /// Record that the approver of `id` was reminded now.
+    ApprovalReminded {
+        id: i64,
+    },
     /// A change to the knowledge base (see [`crate::desk::kb`]).
     Kb(crate::desk::kb::entry::KbEffect),
     /// Something for the spam filter (see [`crate::desk::spam`]).

@@ -34,6 +34,12 @@ pub enum Trigger {
     MarkSpam,
     /// An agent's `#notspam`.
     NotSpam,
+    /// An agent merged the ticket into another (`#merge`): closed as merged.
+    Merged,
+    /// An agent asked for an approval (`#approval`).
+    ApprovalAsked,
+    /// The approver approved or rejected: back to the agent.
+    ApprovalDecided,
 }
 
 /// The status after `trigger`, or why the change is not allowed. `Ok(same)`
@@ -49,8 +55,16 @@ pub fn next(status: Status, trigger: Trigger) -> Result<Status, String> {
             Spam => Ok(New),
             s => Err(format!("the ticket is {s}, not spam")),
         },
-        // Nothing but #notspam wakes a spam ticket.
-        _ if status == Spam && !matches!(trigger, Trigger::AgentSets(_)) => Ok(Spam),
+        // Nothing but #notspam wakes a spam ticket; an agent's own moves
+        // (a status, a merge, an approval) are answered below.
+        _ if status == Spam
+            && !matches!(
+                trigger,
+                Trigger::AgentSets(_) | Trigger::Merged | Trigger::ApprovalAsked
+            ) =>
+        {
+            Ok(Spam)
+        }
         Trigger::AutomaticMail => Ok(status),
         Trigger::AgentTouch => Ok(if status == New { Open } else { status }),
         Trigger::RequesterReply => Ok(match status {
@@ -62,6 +76,19 @@ pub fn next(status: Status, trigger: Trigger) -> Result<Status, String> {
             other => Ok(other),
         },
         Trigger::AgentSets(target) => agent_sets(status, target),
+        Trigger::Merged => Ok(Closed),
+        Trigger::ApprovalAsked => match status {
+            New | Open | Pending => Ok(AwaitingApproval),
+            AwaitingApproval => Err("the ticket already waits for an approval".into()),
+            Spam => Err("the ticket is spam; use #notspam first".into()),
+            s => Err(format!(
+                "the ticket is {s}; use #reopen before asking for an approval"
+            )),
+        },
+        Trigger::ApprovalDecided => Ok(match status {
+            AwaitingApproval => Open,
+            other => other,
+        }),
         Trigger::SolvedBySuggestion => Ok(match status {
             New | Open | Pending => Resolved,
             other => other,
@@ -75,6 +102,13 @@ fn agent_sets(status: Status, target: Status) -> Result<Status, String> {
         (s, t) if s == t => Err(format!("the ticket is already {s}")),
         (Spam, _) => Err("the ticket is spam; use #notspam first".into()),
         (_, Spam) => Err("use #spam to mark a ticket as spam".into()),
+        (_, AwaitingApproval) => Err("use #approval to ask for an approval".into()),
+        // Withdrawing the question, or giving up on the ticket, is the agent's call.
+        (AwaitingApproval, Open | Closed) => Ok(target),
+        (AwaitingApproval, _) => Err(format!(
+            "the ticket waits for an approval; #open it (withdrawing the question) before #{}",
+            verb(target)
+        )),
         (Closed, Resolved | Pending) => Err(format!(
             "the ticket is closed; use #reopen before #{}",
             verb(target)
@@ -96,6 +130,7 @@ fn verb(s: Status) -> &'static str {
         Status::Open => "open",
         Status::New => "new",
         Status::Spam => "spam",
+        Status::AwaitingApproval => "approval",
     }
 }
 
@@ -163,6 +198,34 @@ mod tests {
     }
 
     #[test]
+    fn a_merged_ticket_is_closed_whatever_it_was() {
+        for s in Status::ALL {
+            assert_eq!(next(s, Trigger::Merged), Ok(Closed));
+        }
+    }
+
+    #[test]
+    fn an_approval_waits_and_its_answer_opens_the_ticket() {
+        for s in [New, Open, Pending] {
+            assert_eq!(next(s, Trigger::ApprovalAsked), Ok(AwaitingApproval));
+        }
+        assert!(next(AwaitingApproval, Trigger::ApprovalAsked).is_err());
+        assert!(
+            next(Resolved, Trigger::ApprovalAsked)
+                .unwrap_err()
+                .contains("#reopen")
+        );
+        assert_eq!(next(AwaitingApproval, Trigger::ApprovalDecided), Ok(Open));
+        assert_eq!(next(Closed, Trigger::ApprovalDecided), Ok(Closed));
+        assert!(
+            next(AwaitingApproval, Trigger::AgentSets(Resolved))
+                .unwrap_err()
+                .contains("waits for an approval")
+        );
+        assert_eq!(next(AwaitingApproval, Trigger::AgentSets(Open)), Ok(Open));
+    }
+
+    #[test]
     fn automatic_mail_changes_nothing() {
         for s in Status::ALL {
             assert_eq!(next(s, Trigger::AutomaticMail), Ok(s));
@@ -206,7 +269,8 @@ mod tests {
             }
         }
         // new to the four others, open and pending to three each, resolved
-        // to open or closed, closed to open: 4 + 3 + 3 + 2 + 1.
-        assert_eq!(allowed, 13);
+        // to open or closed, closed to open, awaiting approval to open or
+        // closed: 4 + 3 + 3 + 2 + 1 + 2.
+        assert_eq!(allowed, 15);
     }
 }

@@ -16,9 +16,12 @@
 //!   are: [`people`]; how tickets are sorted: [`rules`]; the knowledge base:
 //!   [`kb`]; the mails we write: [`mails`]; the status machine: [`lifecycle`];
 //!   times in words: [`when`]; spam and backscatter: [`spam`]; mail that
-//!   was there before postdesk: [`history`].
+//!   was there before postdesk: [`history`]; agents' everyday tools:
+//!   [`merge`] (merge and split), [`approval`] (asking someone to approve,
+//!   and their answer), [`listing`] (`#queue`, `#status` and the morning digest).
 
 pub mod agent;
+pub mod approval;
 pub mod automatic;
 pub mod behalf;
 pub mod canned;
@@ -32,7 +35,9 @@ pub mod history;
 pub mod kb;
 pub mod lifecycle;
 pub mod limits;
+pub mod listing;
 pub mod mails;
+pub mod merge;
 pub mod outside;
 pub mod people;
 pub mod policy;

@@ -64,6 +64,8 @@ pub struct Policy {
     pub spam: crate::desk::spam::settings::SpamConfig,
     /// The canned replies `#reply NAME` may use (read with the templates).
     pub canned: crate::desk::canned::Catalog,
+    /// `#approval`: approvers by category, reminders, the SLA clock.
+    pub approval: crate::desk::approval::settings::ApprovalConfig,
 }
 
 impl Policy {

@@ -22,16 +22,19 @@ pub enum Status {
     Closed,
     /// The filter in front (or an agent's `#spam`) says it is spam.
     Spam,
+    /// Waiting for someone's approval (`#approval`, [`crate::desk::approval`]).
+    AwaitingApproval,
 }
 
 impl Status {
-    pub const ALL: [Status; 6] = [
+    pub const ALL: [Status; 7] = [
         Status::New,
         Status::Open,
         Status::Pending,
         Status::Resolved,
         Status::Closed,
         Status::Spam,
+        Status::AwaitingApproval,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,12 +45,16 @@ impl Status {
             Status::Resolved => "resolved",
             Status::Closed => "closed",
             Status::Spam => "spam",
+            Status::AwaitingApproval => "awaiting-approval",
         }
     }
 
     /// True while the desk still owes the requester something.
     pub fn is_active(self) -> bool {
-        matches!(self, Status::New | Status::Open | Status::Pending)
+        matches!(
+            self,
+            Status::New | Status::Open | Status::Pending | Status::AwaitingApproval
+        )
     }
 }
 
@@ -65,7 +72,7 @@ impl FromStr for Status {
             .find(|st| st.as_str().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| {
                 format!(
-                    "unknown status `{s}`: expected one of new, open, pending, resolved, closed, spam"
+                    "unknown status `{s}`: expected one of new, open, pending, resolved, closed, spam, awaiting-approval"
                 )
             })
     }

@@ -42,7 +42,11 @@ pub(crate) fn verify_agent(
 /// topmost headers, while their authserv-id is trusted) show a DKIM pass
 /// signed by, or an SPF pass for an envelope sender at, a domain aligned
 /// with the agent's From address. Reply-To never stands in for From here.
-fn authenticated_domain(policy: &Policy, agent: &Agent, mail: &Inbound) -> Result<(), String> {
+pub(crate) fn authenticated_domain(
+    policy: &Policy,
+    agent: &Agent,
+    mail: &Inbound,
+) -> Result<(), String> {
     let Some(from) = mail.from.as_ref().map(|m| m.address.as_str()) else {
         return Err("the mail has no From header".into());
     };

@@ -149,6 +149,74 @@ pub(super) fn apply(
             Effect::Spam(crate::desk::spam::SpamEffect::Learn { ticket, spam }) => {
                 tx.queue_spam_lesson(*ticket, *spam, now)?
             }
+            Effect::Letter {
+                kind,
+                to,
+                subject,
+                text,
+                in_reply_to,
+                references,
+            } => {
+                let letter = compose::Letter {
+                    ticket: None,
+                    kind,
+                    from_name: None,
+                    to: std::slice::from_ref(to),
+                    subject,
+                    in_reply_to: in_reply_to.as_deref(),
+                    references,
+                    auto_submitted: Some("auto-replied"),
+                    text: text.clone(),
+                    html: None,
+                };
+                match compose::compose(cx.policy, letter, now) {
+                    Ok(mail) => {
+                        tx.queue_outbound(&mail.record())?;
+                        tally.queued += 1;
+                    }
+                    Err(e) => tracing::error!(kind, error = %e, "could not build a list mail"),
+                }
+            }
+            Effect::ApprovalAsked {
+                ticket,
+                approver,
+                reason,
+                requested_by,
+                token,
+                pause_sla,
+            } => tx.ask_approval(&crate::store::NewApproval {
+                ticket: *ticket,
+                approver,
+                reason,
+                requested_by,
+                token,
+                pause_sla: *pause_sla,
+                at: now,
+            })?,
+            Effect::ApprovalDecided {
+                id,
+                approved,
+                by,
+                comment,
+            } => {
+                if !tx.decide_approval(*id, *approved, by, comment, now)? {
+                    tracing::warn!(id, "an approval decided twice; the first decision stands");
+                }
+            }
+            Effect::ApprovalReminded { id } => tx.approval_reminded(*id, now)?,
+            Effect::Merge { from, into, actor } => {
+                tx.merge_tickets(*from, *into, now)?;
+                tracing::info!(from, into, actor, "ticket merged");
+            }
+            Effect::Split {
+                from,
+                into,
+                first_row,
+                last_row,
+            } => {
+                let moved = tx.split_messages(*from, *into, *first_row, *last_row)?;
+                tracing::info!(from, into, moved, "mail split off into a new ticket");
+            }
             Effect::Escalated {
                 ticket,
                 target,

@@ -87,6 +87,7 @@ pub fn policy_from_config(config: &Config, id_key: IdKey) -> Result<Policy, Engi
         kb: config.kb.clone(),
         spam: config.spam.clone(),
         canned: crate::desk::canned::Catalog::default(),
+        approval: config.approval.clone(),
     })
 }
 

@@ -3,8 +3,11 @@
 //! All SQL lives under this module. One `Store` is one connection; the daemon
 //! gives each task its own (WAL lets readers run beside the writer).
 
+mod approval;
 mod history;
 mod kb;
+mod listing;
+mod merge;
 mod ops;
 pub mod packed;
 mod read;
@@ -25,6 +28,7 @@ use crate::inbound::Inbound;
 use crate::lang::Lang;
 use crate::thread::MAX_REFERENCES;
 
+pub use approval::NewApproval;
 pub use history::{FirstConnectRow, ImportRow};
 pub use kb::{KbEntry, KbHit, KbReview, NewEntry};
 pub use ops::{Announced, DeskFigures};
@@ -52,6 +56,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/012_first_connect.sql"),
     include_str!("migrations/014_alerts.sql"),
     include_str!("migrations/015_time.sql"),
+    include_str!("migrations/016_merge_approval.sql"),
     include_str!("migrations/017_sla_schedule.sql"),
     include_str!("migrations/018_packed_raw.sql"),
 ];

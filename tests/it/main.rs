@@ -25,6 +25,7 @@
 //! - `limits`: the per-ticket limit on automatic mail, counted in real mailboxes.
 //! - `tls`: IMAP over implicit TLS and STARTTLS, certificates verified.
 //! - `starttls`: STARTTLS on SMTP and IMAP proven in the servers' logs, a server without it refused, a certificate for another host refused (private labs).
+//! - `merge_approval`: issue 13 by mail: `#merge` (old tags and ids land on the target), `#split`, `#queue`, `#status`.
 //! - `poison`: one hostile mail (a display name with line breaks) does not stop a mailbox, over IMAP and Maildir.
 //! - `spam`: real rspamd: GTUBE is spam (no ack, no notice), `#spam`/`#notspam` teach it, rspamd stopped or hanging never stops intake; DMARC fail gets no ack.
 //! - `oauth`: OAuth2 sign-in on the lab servers (Dovecot introspects tokens at our own authorization server): device code, XOAUTH2/OAUTHBEARER on IMAP and submission, expiry during IDLE, rotation, a refused refresh, app-only flows.
@@ -49,6 +50,7 @@ mod html_escaping;
 mod kb_report;
 mod limits;
 mod mailservers;
+mod merge_approval;
 mod oauth;
 mod ops;
 mod poison;

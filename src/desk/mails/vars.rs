@@ -310,6 +310,81 @@ pub const KINDS: &[Kind] = &[
         ],
     },
     Kind {
+        name: "approval-request",
+        to_agents: false,
+        own: &[
+            AGENT,
+            Var::new(
+                "reason",
+                "why the agent asks for the approval, or empty",
+                Text("New server for the finance team"),
+            ),
+            Var::new(
+                "token",
+                "the one-time token the answer must carry",
+                Text("pdap-0123456789abcdef"),
+            ),
+            Var::new(
+                "approve_href",
+                "a mailto link that approves",
+                Text(
+                    "mailto:helpdesk@example.com?subject=%5B%231042%5D%20approve%20pdap-0123456789abcdef&body=approve",
+                ),
+            ),
+            Var::new(
+                "reject_href",
+                "a mailto link that rejects",
+                Text(
+                    "mailto:helpdesk@example.com?subject=%5B%231042%5D%20reject%20pdap-0123456789abcdef&body=reject",
+                ),
+            ),
+            Var::new("reminder", "this is a reminder", Flag(false)),
+        ],
+    },
+    Kind {
+        name: "approval-decided",
+        to_agents: true,
+        own: &[
+            Var::new("approver", "who was asked", Text("boss@example.com")),
+            Var::new(
+                "decision",
+                "approved, rejected, or refused (an answer that did not count)",
+                Text("approved"),
+            ),
+            Var::new(
+                "comment",
+                "the approver's reason, or empty",
+                Text("Go ahead."),
+            ),
+            Var::new("refused", "why an answer did not count, or empty", Text("")),
+        ],
+    },
+    Kind {
+        name: "merged",
+        to_agents: false,
+        own: &[
+            Var::new(
+                "merged_tag",
+                "the tag of the ticket merged into this one",
+                Text("[#1041]"),
+            ),
+            Var::new(
+                "merged_subject",
+                "the subject of the ticket merged into this one",
+                Text("Printer still broken"),
+            ),
+        ],
+    },
+    Kind {
+        name: "split",
+        to_agents: false,
+        own: &[Var::new(
+            "linked_to",
+            "the tag of the ticket the mail was split off",
+            Text("[#1041]"),
+        )],
+    },
+    Kind {
         name: "sla-warning",
         to_agents: true,
         own: SLA_LEVEL,

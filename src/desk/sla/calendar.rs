@@ -119,6 +119,12 @@ impl Calendar {
         self.week_ms > 0 || !self.working_days.is_empty()
     }
 
+    /// Whether the local day of `ms` is a working day: it has working
+    /// hours (not a holiday, not a day of the week without hours).
+    pub fn is_working_day(&self, ms: i64) -> bool {
+        !self.ranges(self.local_date(clamp(ms))).is_empty()
+    }
+
     /// Whether `ms` falls in working time.
     pub fn is_working_time(&self, ms: i64) -> bool {
         let ms = clamp(ms);
