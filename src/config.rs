@@ -257,6 +257,14 @@ pub struct MailboxConfig {
     /// What the first connection does with mail already in the folder.
     #[serde(default)]
     pub on_first_connect: FirstConnect,
+    /// The From display name (and the `desk_name` templates sign with) of
+    /// mail about tickets that came in here; default `desk.name`.
+    pub from_name: Option<String>,
+    /// Text added below every mail about tickets that came in here.
+    pub signature: Option<String>,
+    /// Templates for mail about tickets that came in here, over the desk's
+    /// (`desk.templates`) and the built-ins, file by file.
+    pub templates: Option<PathBuf>,
 }
 
 impl MailboxConfig {
@@ -438,6 +446,9 @@ impl Config {
                 // postdesk (`run` says where to drop mail): what is in it
                 // was put there for the desk, not an organisation's old mail.
                 on_first_connect: FirstConnect::Process,
+                from_name: None,
+                signature: None,
+                templates: None,
             }],
             outbox: OutboxConfig::default(),
             storage: Storage::default(),

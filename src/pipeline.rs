@@ -480,22 +480,34 @@ pub fn sweep(store: &mut Store, engine: &Engine, now_ms: i64) -> Result<Tally, S
         let Some(t) = tx.ticket(number)? else {
             continue;
         };
-        let effects = closing::sweep(policy, &t, now_ms);
-        apply_decided(&tx, engine, policy, effects, now_ms, &mut tally)?;
+        let policy = ticket_policy(&tx, engine, number)?;
+        let effects = closing::sweep(&policy, &t, now_ms);
+        apply_decided(&tx, engine, &policy, effects, now_ms, &mut tally)?;
     }
     if !policy.sla.policies.is_empty() {
         for number in tx.sla_candidates()? {
             let Some(t) = tx.ticket(number)? else {
                 continue;
             };
-            let effects = escalation::sweep(policy, &t, now_ms);
+            let policy = ticket_policy(&tx, engine, number)?;
+            let effects = escalation::sweep(&policy, &t, now_ms);
             if !effects.is_empty() {
-                apply_decided(&tx, engine, policy, effects, now_ms, &mut tally)?;
+                apply_decided(&tx, engine, &policy, effects, now_ms, &mut tally)?;
             }
         }
     }
     tx.commit()?;
     Ok(tally)
+}
+
+/// The policy for decisions about ticket `number` that no mail led to (the
+/// clock, the shell): its mailbox's, so what they send speaks as that
+/// mailbox (name, language, signature).
+fn ticket_policy(tx: &Tx<'_>, engine: &Engine, number: i64) -> Result<Policy, StoreError> {
+    Ok(match tx.ticket_mailbox(number)? {
+        Some(m) => engine.policy_for(&m),
+        None => engine.policy().clone(),
+    })
 }
 
 /// What an admin's commands did to a ticket.
@@ -519,15 +531,15 @@ pub fn admin(
     actor: &str,
     now_ms: i64,
 ) -> Result<AdminOutcome, StoreError> {
-    let policy = engine.policy();
     let tx = store.transaction()?;
     let Some(t) = tx.ticket(number)? else {
         return Ok(AdminOutcome::default());
     };
+    let policy = ticket_policy(&tx, engine, number)?;
     let (effects, applied, refused) =
-        crate::desk::agent::from_admin(policy, &t, commands, actor, now_ms);
+        crate::desk::agent::from_admin(&policy, &t, commands, actor, now_ms);
     let mut tally = Tally::default();
-    apply_decided(&tx, engine, policy, effects, now_ms, &mut tally)?;
+    apply_decided(&tx, engine, &policy, effects, now_ms, &mut tally)?;
     tx.commit()?;
     Ok(AdminOutcome {
         found: true,
