@@ -103,5 +103,9 @@ templates = "{templates}"
         "{text}"
     );
     assert_eq!(from(resolved), ("HR Desk".to_string(), hr.clone()));
+    assert!(
+        text.contains("HR Desk\n\n-- "),
+        "signed with the mailbox's name, not the desk's: {text}"
+    );
     daemon.stop();
 }
