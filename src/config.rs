@@ -265,6 +265,11 @@ pub struct MailboxConfig {
     /// Templates for mail about tickets that came in here, over the desk's
     /// (`desk.templates`) and the built-ins, file by file.
     pub templates: Option<PathBuf>,
+    /// `[mailbox.outbox]`: this mailbox's own way out (a provider that lets
+    /// a mailbox send only as itself), for mail sent as its `address`;
+    /// without it the desk's `[outbox]` carries it. The same keys as
+    /// `[outbox]`; its queue settings (concurrency, retries) are the desk's.
+    pub outbox: Option<OutboxConfig>,
 }
 
 impl MailboxConfig {
@@ -449,6 +454,7 @@ impl Config {
                 from_name: None,
                 signature: None,
                 templates: None,
+                outbox: None,
             }],
             outbox: OutboxConfig::default(),
             storage: Storage::default(),

@@ -109,3 +109,62 @@ templates = "{templates}"
     );
     daemon.stop();
 }
+
+#[test]
+fn a_mailbox_with_its_own_outbox_sends_through_it() {
+    let env = MailEnv::load();
+    let brand = env.unique_user("brand");
+    let section = format!(
+        r#"[[mailbox]]
+name = "brand"
+kind = "imap"
+host = "127.0.0.1"
+port = {port}
+security = "plain"
+username = "{brand}"
+password-file = "imap-password"
+idle-recheck = "30s"
+on-first-connect = "process"
+address = "{brand}"
+from-name = "Brand Care"
+
+[mailbox.outbox]
+transport = "file"
+dir = "brand-outbox"
+"#,
+        port = env.imap_port,
+    );
+    let desk = TestDesk::builder("own-outbox").section(&section).build();
+    let mut daemon = desk.start();
+    daemon.wait_for_log("mailbox=brand", WAIT);
+    let outbox = desk.dir.path().join("brand-outbox");
+
+    let ann = env.unique_user("ann");
+    let request = build_mail(&ann, &brand, "Order 123", "Where is it?\n");
+    smtp_send(&env, &ann, &[&brand], &request).expect("SMTP to the brand");
+    assert_eventually(WAIT, "the brand's ack in its own outbox", || {
+        std::fs::read_dir(&outbox).is_ok_and(|d| d.count() == 1)
+    });
+    let file = std::fs::read_dir(&outbox)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let ack = std::fs::read(file).unwrap();
+    assert_eq!(from(&ack), ("Brand Care".to_string(), brand.clone()));
+
+    // The desk's own mailbox still sends through the shared SMTP outbox.
+    let bob = env.unique_user("bob");
+    desk.send(&bob, &build_mail(&bob, &desk.address, "VPN", "Down.\n"));
+    let acks = wait_for_messages(&env, &bob, 1, WAIT);
+    assert_eq!(from(&acks[0]).1, desk.address);
+    assert_eq!(std::fs::read_dir(&outbox).unwrap().count(), 1);
+    daemon.stop();
+    let mut imap = Imap::login(&env, &ann);
+    assert_eq!(
+        imap.message_count("INBOX"),
+        0,
+        "the brand's mail did not go by SMTP"
+    );
+}
