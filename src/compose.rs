@@ -163,7 +163,10 @@ pub fn ticket_mail<'a>(
     );
     let with_canned = with_canned_reply(renderer, out)?;
     let vars = with_canned.as_ref().unwrap_or(&out.vars);
-    let (text, html) = renderer.render(out.template, out.lang, vars)?;
+    let (mut text, mut html) = renderer.render(out.template, out.lang, vars)?;
+    if let Some(sig) = policy.signature.as_deref().filter(|s| !s.trim().is_empty()) {
+        sign(&mut text, html.as_mut(), sig);
+    }
     let letter = Letter {
         ticket: Some(out.ticket),
         kind: out.template,
@@ -204,6 +207,30 @@ fn with_canned_reply(
     };
     vars["text"] = text.into();
     Ok(Some(vars))
+}
+
+/// Adds the mailbox's signature below the bodies, after the usual "-- "
+/// line (RFC 3676 §4.3), so mail clients know where it starts.
+fn sign(text: &mut String, html: Option<&mut String>, signature: &str) {
+    let sig = signature.trim_end();
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str("\n-- \n");
+    text.push_str(sig);
+    text.push('\n');
+    if let Some(h) = html {
+        let escaped = sig
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('\n', "<br>\n");
+        let block = format!("<p class=\"signature\">-- <br>\n{escaped}</p>\n");
+        match h.rfind("</body>") {
+            Some(i) => h.insert_str(i, &block),
+            None => h.push_str(&block),
+        }
+    }
 }
 
 #[cfg(test)]

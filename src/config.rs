@@ -310,6 +310,19 @@ pub struct MailboxConfig {
     /// What the first connection does with mail already in the folder.
     #[serde(default)]
     pub on_first_connect: FirstConnect,
+    /// The From display name (and the `desk_name` templates sign with) of
+    /// mail about tickets that came in here; default `desk.name`.
+    pub from_name: Option<String>,
+    /// Text added below every mail about tickets that came in here.
+    pub signature: Option<String>,
+    /// Templates for mail about tickets that came in here, over the desk's
+    /// (`desk.templates`) and the built-ins, file by file.
+    pub templates: Option<PathBuf>,
+    /// `[mailbox.outbox]`: this mailbox's own way out (a provider that lets
+    /// a mailbox send only as itself), for mail sent as its `address`;
+    /// without it the desk's `[outbox]` carries it. The same keys as
+    /// `[outbox]`; its queue settings (concurrency, retries) are the desk's.
+    pub outbox: Option<OutboxConfig>,
 }
 
 impl MailboxConfig {
@@ -507,6 +520,10 @@ impl Config {
                 // postdesk (`run` says where to drop mail): what is in it
                 // was put there for the desk, not an organisation's old mail.
                 on_first_connect: FirstConnect::Process,
+                from_name: None,
+                signature: None,
+                templates: None,
+                outbox: None,
             }],
             outbox: OutboxConfig::default(),
             storage: Storage::default(),

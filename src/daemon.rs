@@ -174,6 +174,7 @@ async fn start(
     // Open everything first, so a bad setting stops the start, not a task later.
     let sender = Sender {
         transport: Arc::new(Transport::from_config(&cfg)?),
+        routes: mailbox_transports(&cfg)?,
         store: Arc::new(Mutex::new(engine.open_store()?)),
         cfg: cfg.outbox.clone(),
         notify: notify.clone(),
@@ -287,6 +288,23 @@ async fn start(
         "postdesk running"
     );
     Ok(Running { cancel, tracker })
+}
+
+/// The mailboxes' own transports (`[mailbox.outbox]`), by the address each
+/// sends as; built now, so a bad one stops the start.
+fn mailbox_transports(cfg: &Config) -> Result<Vec<(String, Arc<Transport>)>, StartError> {
+    let mut routes = Vec::new();
+    for m in &cfg.mailboxes {
+        if let Some(o) = &m.outbox {
+            let address = m
+                .address
+                .as_deref()
+                .unwrap_or(&cfg.desk.address)
+                .to_lowercase();
+            routes.push((address, Arc::new(Transport::from_settings(cfg, o)?)));
+        }
+    }
+    Ok(routes)
 }
 
 /// A task that ran this long before panicking was healthy: its next restart

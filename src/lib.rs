@@ -1,8 +1,10 @@
 //! postdesk: a service desk that lives in e-mail.
 //!
 //! Layout, in the order mail flows (see `shared/design.md`):
-//! - [`source`]: where mail comes from: IMAP (IDLE, UIDs, checkpoints), Maildir;
-//!   backlogs in batches bounded by count and bytes.
+//! - [`source`]: where mail comes from: IMAP (IDLE, UIDs, checkpoints; only
+//!   the commands the server's CAPABILITY offers), Maildir; backlogs in
+//!   batches bounded by count and bytes; the first connection to a folder
+//!   that holds mail, and old mail imported as history (`postdesk import`).
 //! - [`inbound`]: raw bytes → [`inbound::Inbound`] (the only user of mail-parser):
 //!   broken MIME mended and unlabelled charsets guessed with evidence first,
 //!   automatic-mail signals, delivery reports ([`inbound::bounce`]), HTML to

@@ -202,6 +202,15 @@ impl Renderer {
     /// Loads the built-in templates, then every `*.txt`/`*.html` file below
     /// `dir` (if given and present), which override built-ins of the same name.
     pub fn new(dir: Option<&Path>) -> Result<Renderer, OutboundError> {
+        Renderer::layered(dir)
+    }
+
+    /// The built-in templates, then each folder of `dirs` in order (a
+    /// mailbox's after the desk's), each overriding what came before; a
+    /// missing folder is skipped.
+    pub fn layered<'p>(
+        dirs: impl IntoIterator<Item = &'p Path>,
+    ) -> Result<Renderer, OutboundError> {
         let mut tera = tera::Tera::default();
         let mut sources: BTreeMap<String, String> = BUILTIN
             .iter()
@@ -212,7 +221,7 @@ impl Renderer {
                 .iter()
                 .map(|(n, s)| (n.to_string(), s.to_string())),
         );
-        if let Some(dir) = dir.filter(|d| d.is_dir()) {
+        for dir in dirs.into_iter().filter(|d| d.is_dir()) {
             load_replies(dir, &mut sources)?;
             for lang in Lang::ALL {
                 let sub = dir.join(lang.code());

@@ -84,7 +84,12 @@ impl SendError {
 impl Transport {
     /// Builds the configured transport; reads the SMTP password now.
     pub fn from_config(cfg: &Config) -> Result<Transport, TransportError> {
-        let o = &cfg.outbox;
+        Transport::from_settings(cfg, &cfg.outbox)
+    }
+
+    /// Builds the transport `o` describes (the desk's `[outbox]` or a
+    /// mailbox's own); paths resolve against the config's folder.
+    pub fn from_settings(cfg: &Config, o: &OutboxConfig) -> Result<Transport, TransportError> {
         match o.transport {
             TransportKind::Files => Ok(Transport::Files(cfg.resolve(&o.dir))),
             TransportKind::Sendmail => Ok(Transport::Sendmail(AsyncSendmailTransport::<
@@ -297,6 +302,9 @@ pub fn retry_delay(attempts: i64, initial: Duration, max: Duration) -> Duration 
 /// The sender task.
 pub struct Sender {
     pub transport: Arc<Transport>,
+    /// Mailboxes' own transports, by the address they send as (lower case):
+    /// a mail whose envelope sender is one of them leaves that way.
+    pub routes: Vec<(String, Arc<Transport>)>,
     pub store: Arc<Mutex<Store>>,
     pub cfg: OutboxConfig,
     pub notify: Arc<Notify>,
@@ -397,6 +405,14 @@ impl Sender {
         .expect("outbox update panicked")
     }
 
+    /// The transport for mail sent as `mail_from`.
+    fn transport_for(&self, mail_from: &str) -> &Transport {
+        self.routes
+            .iter()
+            .find(|(addr, _)| addr.eq_ignore_ascii_case(mail_from))
+            .map_or(&*self.transport, |(_, t)| &**t)
+    }
+
     async fn attempt(&self, mail: DueMail) -> Delivery {
         let d = self.deliver(mail).await;
         crate::metrics::global().send(match &d {
@@ -409,7 +425,7 @@ impl Sender {
     }
 
     async fn deliver(&self, mail: DueMail) -> Delivery {
-        match self.transport.send(&mail).await {
+        match self.transport_for(&mail.mail_from).send(&mail).await {
             Ok(()) => {
                 tracing::debug!(id = mail.id, message_id = %mail.message_id, "mail handed over");
                 Delivery::Sent {

@@ -671,8 +671,9 @@ pub fn sweep(store: &mut Store, engine: &Engine, now_ms: i64) -> Result<Tally, S
             let Some(t) = tx.ticket(number)? else {
                 continue;
             };
-            let effects = closing::sweep(policy, &t, now_ms);
-            apply_decided(&tx, engine, policy, effects, now_ms, &mut tally)?;
+            let policy = ticket_policy(&tx, engine, number)?;
+            let effects = closing::sweep(&policy, &t, now_ms);
+            apply_decided(&tx, engine, &policy, effects, now_ms, &mut tally)?;
         }
         tx.commit()?;
         if batch.len() < SWEEP_BATCH {
@@ -697,7 +698,6 @@ fn sweep_sla_due(
     now_ms: i64,
     tally: &mut Tally,
 ) -> Result<(), StoreError> {
-    let policy = engine.policy();
     // Rules changed since the schedule was made: every open ticket is due.
     rebase_sla_schedule(store, engine, now_ms)?;
     // Each ticket once per sweep, even if it comes due again meanwhile.
@@ -709,7 +709,8 @@ fn sweep_sla_due(
             if !seen.insert(number) {
                 continue;
             }
-            sweep_sla(&tx, engine, policy, number, now_ms, tally)?;
+            let policy = ticket_policy(&tx, engine, number)?;
+            sweep_sla(&tx, engine, &policy, number, now_ms, tally)?;
         }
         tx.commit()?;
         if batch.len() < SWEEP_BATCH {
@@ -763,6 +764,16 @@ pub fn rebase_sla_schedule(
     Ok(changed)
 }
 
+/// The policy for decisions about ticket `number` that no mail led to (the
+/// clock, the shell): its mailbox's, so what they send speaks as that
+/// mailbox (name, language, signature).
+fn ticket_policy(tx: &Tx<'_>, engine: &Engine, number: i64) -> Result<Policy, StoreError> {
+    Ok(match tx.ticket_mailbox(number)? {
+        Some(m) => engine.policy_for(&m),
+        None => engine.policy().clone(),
+    })
+}
+
 /// What an admin's commands did to a ticket.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AdminOutcome {
@@ -784,15 +795,15 @@ pub fn admin(
     actor: &str,
     now_ms: i64,
 ) -> Result<AdminOutcome, StoreError> {
-    let policy = engine.policy();
     let tx = store.transaction()?;
     let Some(t) = tx.ticket(number)? else {
         return Ok(AdminOutcome::default());
     };
+    let policy = ticket_policy(&tx, engine, number)?;
     let (effects, applied, refused) =
-        crate::desk::agent::from_admin(policy, &t, commands, actor, now_ms);
+        crate::desk::agent::from_admin(&policy, &t, commands, actor, now_ms);
     let mut tally = Tally::default();
-    apply_decided(&tx, engine, policy, effects, now_ms, &mut tally)?;
+    apply_decided(&tx, engine, &policy, effects, now_ms, &mut tally)?;
     tx.commit()?;
     Ok(AdminOutcome {
         found: true,

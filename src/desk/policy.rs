@@ -23,7 +23,11 @@ use crate::thread::IdKey;
 /// What decide needs to know about the desk and the mailbox the mail came in.
 #[derive(Debug, Clone)]
 pub struct Policy {
+    /// The name mail is signed with and sent from: the desk's, or the
+    /// mailbox's `from-name`.
     pub desk_name: String,
+    /// The mailbox's signature, added below every mail (see [`crate::compose`]).
+    pub signature: Option<String>,
     /// Our address: From of everything we send.
     pub desk_address: Mailbox,
     /// Domain of our Message-IDs and loop marker.

@@ -257,7 +257,16 @@ pub(super) fn apply(
                 timeline.add(*ticket, "requester", "rating", None, Some(&score), comment)?;
             }
             Effect::Send(out) => {
-                match compose::ticket_mail(cx.engine.renderer(), cx.policy, out, now) {
+                // Mail about a ticket goes out as the mailbox the ticket
+                // came in on, whichever mailbox (or the clock) led to it.
+                let home = tx
+                    .ticket_mailbox(out.ticket)?
+                    .filter(|m| !m.is_empty())
+                    .unwrap_or_else(|| cx.mailbox.to_string());
+                let theirs = (home != cx.mailbox).then(|| cx.engine.policy_for(&home));
+                let identity = theirs.as_ref().unwrap_or(cx.policy);
+                let renderer = cx.engine.renderer_for(&home);
+                match compose::ticket_mail(renderer, identity, out, now) {
                     Ok(mail) => {
                         // Recipients the composer could not address: decide
                         // screens an agent's answer itself (and tells the

@@ -47,6 +47,8 @@ pub fn for_reading(config: &Config) -> Result<(Policy, Store), EngineError> {
 pub struct Engine {
     pub config: Arc<Config>,
     renderer: Renderer,
+    /// Mailboxes with templates of their own (`mailbox.templates`).
+    mailbox_renderers: std::collections::BTreeMap<String, Renderer>,
     policy: Policy,
     /// rspamd, when `[spam]` names it.
     rspamd: Option<Rspamd>,
@@ -58,6 +60,7 @@ pub fn policy_from_config(config: &Config, id_key: IdKey) -> Result<Policy, Engi
     let desk = &config.desk;
     Ok(Policy {
         desk_name: desk.name.clone(),
+        signature: None,
         desk_address: Mailbox::new(Some(&desk.name), &desk.address),
         id_domain: desk.id_domain().to_string(),
         id_key,
@@ -93,7 +96,17 @@ pub fn policy_from_config(config: &Config, id_key: IdKey) -> Result<Policy, Engi
 
 impl Engine {
     pub fn new(config: Config) -> Result<Engine, EngineError> {
-        let renderer = Renderer::new(config.templates_dir().as_deref())?;
+        let desk_templates = config.templates_dir();
+        let renderer = Renderer::new(desk_templates.as_deref())?;
+        let mut mailbox_renderers = std::collections::BTreeMap::new();
+        for m in &config.mailboxes {
+            if let Some(own) = &m.templates {
+                let own = config.resolve(own);
+                let dirs = desk_templates.iter().chain(std::iter::once(&own));
+                let r = Renderer::layered(dirs.map(|p| p.as_path()))?;
+                mailbox_renderers.insert(m.name.clone(), r);
+            }
+        }
         // The key lives in the database, made at its first open.
         let db = config.resolve(&config.storage.database);
         let id_key = Store::open(&db)?.id_key()?;
@@ -103,6 +116,7 @@ impl Engine {
         Ok(Engine {
             config: Arc::new(config),
             renderer,
+            mailbox_renderers,
             policy,
             rspamd,
         })
@@ -117,21 +131,33 @@ impl Engine {
         &self.renderer
     }
 
+    /// The templates for mail about tickets that came in through `mailbox`.
+    pub fn renderer_for(&self, mailbox: &str) -> &Renderer {
+        self.mailbox_renderers
+            .get(mailbox)
+            .unwrap_or(&self.renderer)
+    }
+
     /// The desk's decision policy (before per-mailbox adjustments).
     pub fn policy(&self) -> &Policy {
         &self.policy
     }
 
-    /// The policy for mail that came in through `mailbox`.
+    /// The policy for mail that came in through `mailbox`, and for every
+    /// mail about a ticket that came in there: the mailbox's identity (From
+    /// address and name, signature, language) over the desk's.
     pub fn policy_for(&self, mailbox: &str) -> Policy {
         let mut p = self.policy.clone();
         if let Some(m) = self.mailbox(mailbox) {
             if let Some(lang) = m.language {
                 p.lang = lang;
             }
-            if let Some(addr) = &m.address {
-                p.desk_address = Mailbox::new(Some(&self.config.desk.name), addr);
+            if let Some(name) = &m.from_name {
+                p.desk_name = name.clone();
             }
+            let addr = m.address.as_deref().unwrap_or(&self.config.desk.address);
+            p.desk_address = Mailbox::new(Some(&p.desk_name), addr);
+            p.signature = m.signature.clone();
         }
         p
     }

@@ -207,6 +207,18 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// The mailbox a ticket came in on.
+    pub fn ticket_mailbox(&self, number: i64) -> Result<Option<String>, StoreError> {
+        self.tx
+            .query_row(
+                "SELECT mailbox FROM tickets WHERE number = ?1",
+                [number],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx("reading a ticket's mailbox")
+    }
+
     /// Marks a ticket as made from imported history (left out of reviews).
     pub fn mark_imported(&self, number: i64, at: i64) -> Result<(), StoreError> {
         self.tx

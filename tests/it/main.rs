@@ -16,6 +16,7 @@
 //! - `cli_admin`: ticket management, export, report and knowledge base from the shell (no mail server).
 //! - `daemon`: `postdesk::daemon::run` in process on a Maildir and files, stopped by a oneshot (no mail server).
 //! - `firstconnect`: a fresh desk on a folder that already holds mail (IMAP and Maildir): old mail left alone or imported as history, `postdesk import` resumed after a kill.
+//! - `identity`: two mailboxes of one desk, each answering with its own From, name, signature, language and templates.
 //! - `spine`: request, acknowledgement, reply, restarts, UIDVALIDITY, quarantine.
 //! - `strict_server`: a server that offers less than Dovecot (a strict front that refuses unadvertised commands): no MOVE, UIDPLUS or IDLE.
 //! - `agents`: agents working by e-mail: notices, relays, commands, survey.
@@ -47,6 +48,7 @@ mod daemon;
 mod firstconnect;
 mod harness;
 mod html_escaping;
+mod identity;
 mod kb_report;
 mod limits;
 mod mailservers;
