@@ -66,6 +66,10 @@ const BUILTIN: &[(&str, &str)] = &[
     ),
     ("en/survey.txt", include_str!("../templates/en/survey.txt")),
     (
+        "en/refusal.txt",
+        include_str!("../templates/en/refusal.txt"),
+    ),
+    (
         "zh-CN/ack.html",
         include_str!("../templates/zh-CN/ack.html"),
     ),
@@ -133,6 +137,10 @@ const BUILTIN: &[(&str, &str)] = &[
     (
         "zh-CN/survey.txt",
         include_str!("../templates/zh-CN/survey.txt"),
+    ),
+    (
+        "zh-CN/refusal.txt",
+        include_str!("../templates/zh-CN/refusal.txt"),
     ),
 ];
 

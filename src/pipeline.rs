@@ -275,12 +275,21 @@ fn process_one(
         Some(n) => tx.ticket(n)?.map(Link::Reference),
         None => find_link(tx, policy, &mail)?,
     };
+    let refused_recently = if policy.scope.outside == crate::desk::scope::Outside::Refuse
+        && crate::desk::scope::wants_screening(policy, &mail)
+    {
+        let since = now_ms - policy.scope.refusal_window.as_millis() as i64;
+        tx.refused_since(&mail.sender_address(), since)?
+    } else {
+        false
+    };
     let known = Known {
         link: link.as_ref(),
         next_number: tx.next_ticket_number(engine.config.desk.first_ticket_number)?,
         suggestions: &[],
         bounced: bounced.as_ref(),
         screen,
+        refused_recently,
     };
     let effects = decide_with_kb(tx, policy, &mail, known, now_ms)?;
     let mut effects = hold_back(tx, engine, policy, effects, now_ms)?;

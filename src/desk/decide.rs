@@ -18,7 +18,7 @@ use crate::desk::kb::Suggestion;
 use crate::desk::policy::Policy;
 use crate::desk::spam::{self, Screen};
 use crate::desk::ticket::SentMail;
-use crate::desk::{agent, automatic, requester};
+use crate::desk::{agent, automatic, requester, scope};
 use crate::inbound::Inbound;
 use crate::thread::Link;
 
@@ -36,6 +36,9 @@ pub struct Known<'a> {
     pub bounced: Option<&'a SentMail>,
     /// What the spam filters said about the mail ([`crate::desk::spam`]).
     pub screen: Option<&'a Screen>,
+    /// The sender, outside the desk's scope, was refused within the window
+    /// ([`crate::desk::scope`]).
+    pub refused_recently: bool,
 }
 
 /// Decides what one inbound mail means.
@@ -46,6 +49,7 @@ pub fn decide(policy: &Policy, mail: &Inbound, known: &Known<'_>, now_ms: i64) -
         suggestions,
         bounced,
         screen,
+        refused_recently,
     } = *known;
     if let Some(reason) = automatic::our_own_mail(policy, mail) {
         return vec![Effect::Ignore { reason }];
@@ -56,7 +60,8 @@ pub fn decide(policy: &Policy, mail: &Inbound, known: &Known<'_>, now_ms: i64) -
     }
     let Some(link) = link else {
         let effects = requester::new_ticket(policy, mail, next_number, None, now_ms, suggestions);
-        return spam::screen_new_ticket(policy, mail, screen, effects);
+        let effects = spam::screen_new_ticket(policy, mail, screen, effects);
+        return scope::screen_new_ticket(policy, mail, refused_recently, effects);
     };
     let ticket = link.ticket();
     let sender = mail.sender_address();
@@ -86,7 +91,8 @@ pub fn decide(policy: &Policy, mail: &Inbound, known: &Known<'_>, now_ms: i64) -
                     now_ms,
                     suggestions,
                 );
-                return spam::screen_new_ticket(policy, mail, screen, effects);
+                let effects = spam::screen_new_ticket(policy, mail, screen, effects);
+                return scope::screen_new_ticket(policy, mail, refused_recently, effects);
             }
             let new = requester::NewNumber {
                 number: next_number,

@@ -13,7 +13,8 @@
 //! - the grammar of what people write: [`commands`], [`quote`]; who they
 //!   are: [`people`]; how tickets are sorted: [`rules`]; the knowledge base:
 //!   [`kb`]; the mails we write: [`mails`]; the status machine: [`lifecycle`];
-//!   times in words: [`when`]; spam and backscatter: [`spam`].
+//!   times in words: [`when`]; spam and backscatter: [`spam`];
+//!   who the desk serves: [`scope`].
 
 pub mod agent;
 pub mod automatic;
@@ -31,6 +32,7 @@ pub mod policy;
 pub mod quote;
 pub mod requester;
 pub mod rules;
+pub mod scope;
 pub mod sla;
 pub mod spam;
 pub mod survey;

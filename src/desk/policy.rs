@@ -62,6 +62,8 @@ pub struct Policy {
     pub kb: KbConfig,
     /// Spam, rspamd and backscatter (see [`crate::desk::spam`]).
     pub spam: crate::desk::spam::settings::SpamConfig,
+    /// Who the desk serves (see [`crate::desk::scope`]).
+    pub scope: crate::desk::scope::settings::Scope,
 }
 
 impl Policy {
@@ -108,6 +110,13 @@ pub struct Desk {
     pub first_ticket_number: i64,
     /// Also follow the requester's language when their mail is clearly Chinese.
     pub detect_language: bool,
+    /// Who the desk serves: addresses and `@domains`; empty: everyone.
+    pub serve: Vec<String>,
+    /// What a new request from outside `serve` gets.
+    pub outside: crate::desk::scope::settings::Outside,
+    /// A sender outside the scope is refused at most once in this span.
+    #[serde(deserialize_with = "crate::units::de_duration")]
+    pub refusal_window: Duration,
 }
 
 impl Default for Desk {
@@ -123,6 +132,9 @@ impl Default for Desk {
             templates: None,
             first_ticket_number: 1,
             detect_language: true,
+            serve: Vec::new(),
+            outside: crate::desk::scope::settings::Outside::Ticket,
+            refusal_window: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -142,6 +154,7 @@ impl Desk {
                 self.time_zone
             ));
         }
+        crate::desk::scope::settings::Scope::validate(&self.serve)?;
         Ok(())
     }
 

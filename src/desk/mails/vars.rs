@@ -310,6 +310,15 @@ pub const KINDS: &[Kind] = &[
         to_agents: true,
         own: SLA_LEVEL,
     },
+    Kind {
+        name: "refusal",
+        to_agents: false,
+        own: &[Var::new(
+            "serve",
+            "who the desk serves (desk.serve)",
+            Json(r#"["@corp.example.com", "contractor@partner.com"]"#),
+        )],
+    },
 ];
 
 impl Kind {
