@@ -86,6 +86,9 @@ pub struct Config {
     /// `[spam]`: filter verdicts, rspamd, backscatter (see `crate::desk::spam`).
     #[serde(default)]
     pub spam: crate::desk::spam::settings::SpamConfig,
+    /// `[[exclusion]]`: what the desk does not do (see `crate::desk::exclusion`).
+    #[serde(default, rename = "exclusion")]
+    pub exclusions: Vec<crate::desk::exclusion::rules::ExclusionConfig>,
     /// Where relative paths are resolved from: the config file's directory.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -447,6 +450,7 @@ impl Config {
             kb: KbConfig::default(),
             report: ReportConfig::default(),
             spam: Default::default(),
+            exclusions: Vec::new(),
             base_dir: data_dir.to_path_buf(),
             source: None,
         }
@@ -578,6 +582,8 @@ impl Config {
         self.spam
             .validate()
             .map_err(|m| self.semantic(format!("spam: {m}")))?;
+        crate::desk::exclusion::rules::Exclusions::new(&self.exclusions)
+            .map_err(|m| self.semantic(m))?;
         Ok(())
     }
 

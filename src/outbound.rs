@@ -70,6 +70,10 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../templates/en/refusal.txt"),
     ),
     (
+        "en/excluded.txt",
+        include_str!("../templates/en/excluded.txt"),
+    ),
+    (
         "zh-CN/ack.html",
         include_str!("../templates/zh-CN/ack.html"),
     ),
@@ -141,6 +145,10 @@ const BUILTIN: &[(&str, &str)] = &[
     (
         "zh-CN/refusal.txt",
         include_str!("../templates/zh-CN/refusal.txt"),
+    ),
+    (
+        "zh-CN/excluded.txt",
+        include_str!("../templates/zh-CN/excluded.txt"),
     ),
 ];
 

@@ -18,7 +18,7 @@ use crate::desk::kb::Suggestion;
 use crate::desk::policy::Policy;
 use crate::desk::spam::{self, Screen};
 use crate::desk::ticket::SentMail;
-use crate::desk::{agent, automatic, requester, scope};
+use crate::desk::{agent, automatic, exclusion, requester, scope};
 use crate::inbound::Inbound;
 use crate::thread::Link;
 
@@ -61,7 +61,8 @@ pub fn decide(policy: &Policy, mail: &Inbound, known: &Known<'_>, now_ms: i64) -
     let Some(link) = link else {
         let effects = requester::new_ticket(policy, mail, next_number, None, now_ms, suggestions);
         let effects = spam::screen_new_ticket(policy, mail, screen, effects);
-        return scope::screen_new_ticket(policy, mail, refused_recently, effects);
+        let effects = scope::screen_new_ticket(policy, mail, refused_recently, effects);
+        return exclusion::screen_new_ticket(policy, mail, effects);
     };
     let ticket = link.ticket();
     let sender = mail.sender_address();
@@ -92,7 +93,8 @@ pub fn decide(policy: &Policy, mail: &Inbound, known: &Known<'_>, now_ms: i64) -
                     suggestions,
                 );
                 let effects = spam::screen_new_ticket(policy, mail, screen, effects);
-                return scope::screen_new_ticket(policy, mail, refused_recently, effects);
+                let effects = scope::screen_new_ticket(policy, mail, refused_recently, effects);
+                return exclusion::screen_new_ticket(policy, mail, effects);
             }
             let new = requester::NewNumber {
                 number: next_number,

@@ -14,7 +14,7 @@
 //!   are: [`people`]; how tickets are sorted: [`rules`]; the knowledge base:
 //!   [`kb`]; the mails we write: [`mails`]; the status machine: [`lifecycle`];
 //!   times in words: [`when`]; spam and backscatter: [`spam`];
-//!   who the desk serves: [`scope`].
+//!   who the desk serves: [`scope`]; what it does not do: [`exclusion`].
 
 pub mod agent;
 pub mod automatic;
@@ -22,6 +22,7 @@ pub mod closing;
 pub mod commands;
 pub mod decide;
 pub mod effect;
+pub mod exclusion;
 pub mod flood;
 pub mod kb;
 pub mod lifecycle;

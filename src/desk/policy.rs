@@ -64,6 +64,8 @@ pub struct Policy {
     pub spam: crate::desk::spam::settings::SpamConfig,
     /// Who the desk serves (see [`crate::desk::scope`]).
     pub scope: crate::desk::scope::settings::Scope,
+    /// What the desk does not do (see [`crate::desk::exclusion`]).
+    pub exclusions: crate::desk::exclusion::rules::Exclusions,
 }
 
 impl Policy {

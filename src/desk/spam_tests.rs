@@ -396,3 +396,108 @@ fn outside_the_scope_refused_once_and_only_when_authenticated() {
         "agents are in scope: {fx:?}"
     );
 }
+
+// ---- what the desk does not do (crate::desk::exclusion)
+
+fn policy_excluding() -> Policy {
+    let cfg = Config::from_toml(
+        r#"
+[desk]
+address = "helpdesk@example.test"
+[workflow]
+agent-authentication = "none"
+[[team]]
+name = "service-desk"
+tier = "L1"
+address = "desk-team@corp.test"
+[[agent]]
+name = "alice"
+addresses = ["alice@corp.test"]
+team = "service-desk"
+[[exclusion]]
+name = "unauthorised-software"
+keywords = ["crack", "破解"]
+clause-en = "Installing unlicensed or cracked software is not covered (agreement 5.2)."
+clause-zh = "不提供未经授权或破解软件的安装服务（协议第5.2条）。"
+"#,
+        Path::new("t.toml"),
+        Path::new("."),
+    )
+    .unwrap();
+    crate::pipeline::policy_from_config(&cfg, crate::thread::IdKey::fixed(7)).unwrap()
+}
+
+fn asking(subject: &str, body: &str) -> Inbound {
+    parse(
+        format!(
+            "From: Li Wei <li@sender.example>\r\nTo: helpdesk@example.test\r\nSubject: {subject}\r\n\
+             Message-ID: <ex-{}@sender.example>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn an_excluded_request_gets_the_clause_and_is_resolved() {
+    let p = policy_excluding();
+    let fx = decide_new(
+        &p,
+        &asking("Photoshop", "Can you install a crack of Photoshop?"),
+        None,
+    );
+    assert_eq!(sends(&fx), ["notify-new", "excluded"], "{fx:?}");
+    assert_eq!(status_to(&fx).as_deref(), Some("resolved"));
+    let reply = fx
+        .iter()
+        .find_map(|e| match e {
+            Effect::Send(m) if m.template == "excluded" => Some(m),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        reply.vars["clause"]
+            .as_str()
+            .unwrap()
+            .contains("agreement 5.2")
+    );
+    assert!(
+        events(&fx)
+            .iter()
+            .any(|(k, d)| *k == "out-of-scope" && d.contains("crack"))
+    );
+    // In Chinese, the Chinese clause.
+    let fx = decide_new(
+        &p,
+        &asking("求助", "请帮我安装破解版的办公软件，谢谢。"),
+        None,
+    );
+    let reply = fx
+        .iter()
+        .find_map(|e| match e {
+            Effect::Send(m) if m.template == "excluded" => Some(m),
+            _ => None,
+        })
+        .expect("the excluded reply");
+    assert!(
+        reply.vars["clause"]
+            .as_str()
+            .unwrap()
+            .contains("协议第5.2条"),
+        "{reply:?}"
+    );
+    // Anything else is a request as always.
+    assert_eq!(
+        sends(&decide_new(
+            &p,
+            &asking("Printer", "It prints nothing."),
+            None
+        )),
+        ["ack", "notify-new"]
+    );
+    // An agent's #reopen takes it on after all.
+    let t = spam_ticket(Status::Resolved);
+    let fx = decide_on(&p, &t, &agent_mail("#reopen\nSorry, we do have a licence."));
+    assert_eq!(status_to(&fx).as_deref(), Some("open"), "{fx:?}");
+}

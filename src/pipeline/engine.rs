@@ -86,6 +86,8 @@ pub fn policy_from_config(config: &Config, id_key: IdKey) -> Result<Policy, Engi
         calendar: Calendar::from_config(&config.sla.calendar).map_err(EngineError::Config)?,
         kb: config.kb.clone(),
         spam: config.spam.clone(),
+        exclusions: crate::desk::exclusion::rules::Exclusions::new(&config.exclusions)
+            .map_err(EngineError::Config)?,
         scope: crate::desk::scope::settings::Scope::new(
             &desk.serve,
             desk.outside,

@@ -311,6 +311,22 @@ pub const KINDS: &[Kind] = &[
         own: SLA_LEVEL,
     },
     Kind {
+        name: "excluded",
+        to_agents: false,
+        own: &[
+            Var::new(
+                "rule",
+                "the exclusion's name",
+                Text("unauthorised-software"),
+            ),
+            Var::new(
+                "clause",
+                "the agreement's clause, in the requester's language",
+                Text("Installing unlicensed software is not covered."),
+            ),
+        ],
+    },
+    Kind {
         name: "refusal",
         to_agents: false,
         own: &[Var::new(
