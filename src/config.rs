@@ -108,6 +108,9 @@ pub struct Config {
     /// `[approval]`: `#approval` reminders, the SLA clock, approvers by category (see `crate::desk::approval`).
     #[serde(default)]
     pub approval: ApprovalConfig,
+    /// `[[exclusion]]`: what the desk does not do (see `crate::desk::exclusion`).
+    #[serde(default, rename = "exclusion")]
+    pub exclusions: Vec<crate::desk::exclusion::rules::ExclusionConfig>,
     /// Where relative paths are resolved from: the config file's directory.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -542,6 +545,7 @@ impl Config {
             alerts: AlertsConfig::default(),
             digest: DigestConfig::default(),
             approval: ApprovalConfig::default(),
+            exclusions: Vec::new(),
             base_dir: data_dir.to_path_buf(),
             source: None,
         }
@@ -694,6 +698,8 @@ impl Config {
         self.approval
             .validate()
             .map_err(|m| self.semantic(format!("approval: {m}")))?;
+        crate::desk::exclusion::rules::Exclusions::new(&self.exclusions)
+            .map_err(|m| self.semantic(m))?;
         Ok(())
     }
 

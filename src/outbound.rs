@@ -76,6 +76,14 @@ const BUILTIN: &[(&str, &str)] = &[
     ),
     ("en/survey.txt", include_str!("../templates/en/survey.txt")),
     (
+        "en/refusal.txt",
+        include_str!("../templates/en/refusal.txt"),
+    ),
+    (
+        "en/excluded.txt",
+        include_str!("../templates/en/excluded.txt"),
+    ),
+    (
         "zh-CN/ack.html",
         include_str!("../templates/zh-CN/ack.html"),
     ),
@@ -159,6 +167,14 @@ const BUILTIN: &[(&str, &str)] = &[
     (
         "zh-CN/survey.txt",
         include_str!("../templates/zh-CN/survey.txt"),
+    ),
+    (
+        "zh-CN/refusal.txt",
+        include_str!("../templates/zh-CN/refusal.txt"),
+    ),
+    (
+        "zh-CN/excluded.txt",
+        include_str!("../templates/zh-CN/excluded.txt"),
     ),
 ];
 

@@ -348,6 +348,14 @@ fn process_one(
         None => list_asked(tx, policy, &mail, now_ms)?,
         Some(_) => None,
     };
+    let refused_recently = if policy.scope.outside == crate::desk::scope::Outside::Refuse
+        && crate::desk::scope::wants_screening(policy, &mail)
+    {
+        let since = now_ms - policy.scope.refusal_window.as_millis() as i64;
+        tx.refused_since(&mail.sender_address(), since)?
+    } else {
+        false
+    };
     let known = Known {
         link: link.as_ref(),
         next_number,
@@ -357,6 +365,7 @@ fn process_one(
         related: related.as_ref(),
         listing: listing.as_ref(),
         approval: approval.as_ref(),
+        refused_recently,
     };
     let effects = decide_with_kb(tx, policy, &mail, known, now_ms)?;
     let mut effects = hold_back(tx, engine, policy, effects, now_ms)?;

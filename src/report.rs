@@ -104,6 +104,8 @@ pub struct TicketFacts {
     pub spam: bool,
     /// Time agents recorded on it (`#time`), oldest first.
     pub time: Vec<time::TimeSpent>,
+    /// When an `[[exclusion]]` resolved it as out of scope.
+    pub out_of_scope_at: Option<i64>,
 }
 
 /// What the review is computed with.
@@ -275,6 +277,9 @@ pub struct Summary {
     pub average_rating: Option<f64>,
     /// Spam tickets created in the period, left out of every other figure.
     pub spam: usize,
+    /// Requests resolved as out of scope by an `[[exclusion]]` in the period
+    /// (also counted as opened and resolved).
+    pub out_of_scope: usize,
 }
 
 /// The review of one period.
@@ -832,6 +837,10 @@ pub fn compute(tickets: &[TicketFacts], period: &Period, s: &Settings<'_>) -> Re
         ),
         escalations: fired.len(),
         spam,
+        out_of_scope: tickets
+            .iter()
+            .filter(|t| t.out_of_scope_at.is_some_and(|at| period.contains(at)))
+            .count(),
         average_rating: satisfaction.average,
     };
     let opened_subjects: Vec<&View<'_>> = views.iter().filter(|v| v.opened).collect();

@@ -234,6 +234,33 @@ pub fn run(budget: Budget, seed: u64) -> MicroResult {
         ));
     }
 
+    // Spam screening: the extra time per mail with headers only, and with
+    // rspamd asked over HTTP (when one runs: scripts/bench starts it).
+    let raw = corpus.first_of(Category::Request).expect("requests");
+    let rules = postdesk::desk::spam::SpamConfig::default().verdict_rules();
+    out.timings.push(time(
+        "spam: verdict headers (header_list + spamverdict::read)",
+        kb(raw.len()),
+        budget,
+        || postdesk::inbound::spamverdict::read(&postdesk::inbound::header_list(raw), &rules),
+    ));
+    match rspamd_url() {
+        Some(url) => {
+            let r = postdesk::rspamd::Rspamd::new(Some(&url), None, None, Duration::from_secs(2));
+            let env = postdesk::rspamd::envelope_of(&postdesk::inbound::header_list(raw), &request);
+            r.check(raw, &env).expect("rspamd answers the bench");
+            out.timings.push(time(
+                "spam: rspamd /checkv2 (clean request, loopback)",
+                kb(raw.len()),
+                budget,
+                || r.check(raw, &env).expect("rspamd"),
+            ));
+        }
+        None => eprintln!(
+            "micro: no rspamd (POSTDESK_RSPAMD_ENV or /tmp/postdesk-rspamd/env): the rspamd line is left out"
+        ),
+    }
+
     // Whole batches into a fresh database, as the daemon commits them.
     let items: Vec<Incoming> = corpus.messages[..batch]
         .iter()
@@ -302,4 +329,20 @@ pub fn run(budget: Budget, seed: u64) -> MicroResult {
     drop(store);
     out.db_bytes = std::fs::metadata(dir.path().join("g.db")).map_or(0, |m| m.len());
     out
+}
+
+/// The rspamd worker's URL from its env file, when it answers.
+fn rspamd_url() -> Option<String> {
+    let path = std::env::var("POSTDESK_RSPAMD_ENV")
+        .unwrap_or_else(|_| "/tmp/postdesk-rspamd/env".to_string());
+    let text = std::fs::read_to_string(path).ok()?;
+    let url = text
+        .lines()
+        .find_map(|l| l.strip_prefix("RSPAMD_URL="))?
+        .trim()
+        .to_string();
+    let hostport = url.trim_start_matches("http://").to_string();
+    let addr: std::net::SocketAddr = hostport.parse().ok()?;
+    std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    Some(url)
 }

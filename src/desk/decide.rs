@@ -21,7 +21,7 @@ use crate::desk::merge::Related;
 use crate::desk::policy::Policy;
 use crate::desk::spam::{self, Screen};
 use crate::desk::ticket::SentMail;
-use crate::desk::{agent, automatic, behalf, requester};
+use crate::desk::{agent, automatic, behalf, exclusion, requester, scope};
 use crate::inbound::Inbound;
 use crate::thread::Link;
 
@@ -46,6 +46,9 @@ pub struct Known<'a> {
     pub listing: Option<&'a Lookups>,
     /// The approval the ticket waits for, if it does ([`approval`]).
     pub approval: Option<&'a Pending>,
+    /// The sender, outside the desk's scope, was refused within the window
+    /// ([`crate::desk::scope`]).
+    pub refused_recently: bool,
 }
 
 /// Nothing looked up for commands.
@@ -66,6 +69,7 @@ pub fn decide(policy: &Policy, mail: &Inbound, known: &Known<'_>, now_ms: i64) -
         related,
         listing,
         approval,
+        refused_recently,
     } = *known;
     if let Some(reason) = automatic::our_own_mail(policy, mail) {
         return vec![Effect::Ignore { reason }];
@@ -88,7 +92,9 @@ pub fn decide(policy: &Policy, mail: &Inbound, known: &Known<'_>, now_ms: i64) -
             return fx;
         }
         let effects = requester::new_ticket(policy, mail, next_number, None, now_ms, suggestions);
-        return spam::screen_new_ticket(policy, mail, screen, effects);
+        let effects = spam::screen_new_ticket(policy, mail, screen, effects);
+        let effects = scope::screen_new_ticket(policy, mail, refused_recently, effects);
+        return exclusion::screen_new_ticket(policy, mail, effects);
     };
     let ticket = link.ticket();
     let sender = mail.sender_address();
@@ -127,7 +133,9 @@ pub fn decide(policy: &Policy, mail: &Inbound, known: &Known<'_>, now_ms: i64) -
                     now_ms,
                     suggestions,
                 );
-                return spam::screen_new_ticket(policy, mail, screen, effects);
+                let effects = spam::screen_new_ticket(policy, mail, screen, effects);
+                let effects = scope::screen_new_ticket(policy, mail, refused_recently, effects);
+                return exclusion::screen_new_ticket(policy, mail, effects);
             }
             let new = requester::NewNumber {
                 number: next_number,

@@ -15,7 +15,8 @@
 //! - the grammar of what people write: [`commands`], [`quote`]; who they
 //!   are: [`people`]; how tickets are sorted: [`rules`]; the knowledge base:
 //!   [`kb`]; the mails we write: [`mails`]; the status machine: [`lifecycle`];
-//!   times in words: [`when`]; spam and backscatter: [`spam`]; mail that
+//!   times in words: [`when`]; spam and backscatter: [`spam`]; who the
+//!   desk serves: [`scope`]; what it does not do: [`exclusion`]; mail that
 //!   was there before postdesk: [`history`]; agents' everyday tools:
 //!   [`merge`] (merge and split), [`approval`] (asking someone to approve,
 //!   and their answer), [`listing`] (`#queue`, `#status` and the morning digest).
@@ -29,6 +30,7 @@ pub mod closing;
 pub mod commands;
 pub mod decide;
 pub mod effect;
+pub mod exclusion;
 pub mod flood;
 pub mod forward;
 pub mod history;
@@ -44,6 +46,7 @@ pub mod policy;
 pub mod quote;
 pub mod requester;
 pub mod rules;
+pub mod scope;
 pub mod sla;
 pub mod spam;
 pub mod survey;

@@ -70,6 +70,10 @@ pub struct Policy {
     pub canned: crate::desk::canned::Catalog,
     /// `#approval`: approvers by category, reminders, the SLA clock.
     pub approval: crate::desk::approval::settings::ApprovalConfig,
+    /// Who the desk serves (see [`crate::desk::scope`]).
+    pub scope: crate::desk::scope::settings::Scope,
+    /// What the desk does not do (see [`crate::desk::exclusion`]).
+    pub exclusions: crate::desk::exclusion::rules::Exclusions,
 }
 
 impl Policy {
@@ -119,6 +123,13 @@ pub struct Desk {
     /// Who gets the operational alerts (a mailbox failing, the outbox
     /// stuck, the disk filling): see `crate::alerts`. Empty: no alerts.
     pub admin: Vec<String>,
+    /// Who the desk serves: addresses and `@domains`; empty: everyone.
+    pub serve: Vec<String>,
+    /// What a new request from outside `serve` gets.
+    pub outside: crate::desk::scope::settings::Outside,
+    /// A sender outside the scope is refused at most once in this span.
+    #[serde(deserialize_with = "crate::units::de_duration")]
+    pub refusal_window: Duration,
 }
 
 impl Default for Desk {
@@ -135,6 +146,9 @@ impl Default for Desk {
             first_ticket_number: 1,
             detect_language: true,
             admin: Vec::new(),
+            serve: Vec::new(),
+            outside: crate::desk::scope::settings::Outside::Ticket,
+            refusal_window: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -159,6 +173,7 @@ impl Desk {
                 self.time_zone
             ));
         }
+        crate::desk::scope::settings::Scope::validate(&self.serve)?;
         Ok(())
     }
 

@@ -12,11 +12,16 @@ use std::path::Path;
 const NOW: i64 = 1_796_004_000_000;
 
 fn policy(spam: &str) -> Policy {
+    policy_with("", spam)
+}
+
+fn policy_with(desk: &str, spam: &str) -> Policy {
     let cfg = Config::from_toml(
         &format!(
             r#"
 [desk]
 address = "helpdesk@example.test"
+{desk}
 [workflow]
 agent-authentication = "none"
 trusted-authserv-ids = ["mx.example.test"]
@@ -26,7 +31,7 @@ tier = "L1"
 address = "desk-team@corp.test"
 [[agent]]
 name = "alice"
-addresses = ["alice@corp.test"]
+addresses = ["alice@corp.test", "alice@corp.example"]
 team = "service-desk"
 [spam]
 {spam}
@@ -309,4 +314,190 @@ fn a_spammer_writing_again_wakes_nothing() {
     .unwrap();
     let fx = decide_on(&p, &t, &m);
     assert_eq!(status_to(&fx), None, "{fx:?}");
+}
+
+// ---- who the desk serves (crate::desk::scope), decided the same way
+
+const SCOPED: &str = "serve = [\"@corp.test\", \"contractor@partner.example\"]";
+
+fn outsider_request(auth: &str) -> Inbound {
+    request(auth)
+}
+
+#[test]
+fn outside_the_scope_a_ticket_by_default() {
+    let p = policy_with(SCOPED, "");
+    assert_eq!(
+        sends(&decide_new(&p, &outsider_request(""), None)),
+        ["ack", "notify-new"]
+    );
+}
+
+#[test]
+fn outside_the_scope_recorded_only() {
+    let p = policy_with(&format!("{SCOPED}\noutside = \"record\""), "");
+    let fx = decide_new(&p, &outsider_request(""), None);
+    match &fx[..] {
+        [Effect::Ignore { reason }] => {
+            assert!(reason.contains("outside the desk's scope"), "{reason}")
+        }
+        _ => panic!("{fx:?}"),
+    }
+}
+
+#[test]
+fn outside_the_scope_refused_once_and_only_when_authenticated() {
+    let p = policy_with(&format!("{SCOPED}\noutside = \"refuse\""), "");
+    let pass =
+        "Authentication-Results: mx.example.test; dkim=pass header.d=sender.example; spf=none\r\n";
+    let fx = decide_new(&p, &outsider_request(pass), None);
+    assert_eq!(sends(&fx), ["refusal"], "{fx:?}");
+    assert_eq!(status_to(&fx).as_deref(), Some("closed"));
+    let refusal = fx
+        .iter()
+        .find_map(|e| match e {
+            Effect::Send(m) => Some(m),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(refusal.to[0].address, "li@sender.example");
+    assert_eq!(refusal.vars["serve"][0], "@corp.test");
+    // Not authenticated: no refusal (it could go to a forged victim).
+    let fx = decide_new(&p, &outsider_request(""), None);
+    assert!(sends(&fx).is_empty(), "{fx:?}");
+    assert_eq!(status_to(&fx).as_deref(), Some("closed"));
+    assert!(
+        events(&fx)
+            .iter()
+            .any(|(k, d)| *k == "no-acknowledgement" && d.contains("forged"))
+    );
+    // Refused within the window already: recorded, not answered again.
+    let known = Known {
+        next_number: 7,
+        refused_recently: true,
+        ..Known::default()
+    };
+    let fx = decide(&p, &outsider_request(pass), &known, NOW);
+    assert!(sends(&fx).is_empty(), "{fx:?}");
+    // In scope: a normal request; an agent is always in scope.
+    let inside = parse(
+        b"From: ann@corp.test\r\nTo: helpdesk@example.test\r\nSubject: VPN\r\nMessage-ID: <in-1@corp.test>\r\n\r\nThe VPN drops.\r\n",
+    )
+    .unwrap();
+    assert_eq!(sends(&decide_new(&p, &inside, None)), ["ack", "notify-new"]);
+    let agent = parse(
+        b"From: alice@corp.example\r\nTo: helpdesk@example.test\r\nSubject: Laptop\r\nMessage-ID: <ag-1@corp.example>\r\n\r\nMy laptop is slow.\r\n",
+    )
+    .unwrap();
+    let p2 = policy_with("serve = [\"@nowhere.example\"]\noutside = \"record\"", "");
+    let fx = decide_new(&p2, &agent, None);
+    assert!(
+        !matches!(fx[..], [Effect::Ignore { .. }]),
+        "agents are in scope: {fx:?}"
+    );
+}
+
+// ---- what the desk does not do (crate::desk::exclusion)
+
+fn policy_excluding() -> Policy {
+    let cfg = Config::from_toml(
+        r#"
+[desk]
+address = "helpdesk@example.test"
+[workflow]
+agent-authentication = "none"
+[[team]]
+name = "service-desk"
+tier = "L1"
+address = "desk-team@corp.test"
+[[agent]]
+name = "alice"
+addresses = ["alice@corp.test"]
+team = "service-desk"
+[[exclusion]]
+name = "unauthorised-software"
+keywords = ["crack", "破解"]
+clause-en = "Installing unlicensed or cracked software is not covered (agreement 5.2)."
+clause-zh = "不提供未经授权或破解软件的安装服务（协议第5.2条）。"
+"#,
+        Path::new("t.toml"),
+        Path::new("."),
+    )
+    .unwrap();
+    crate::pipeline::policy_from_config(&cfg, crate::thread::IdKey::fixed(7)).unwrap()
+}
+
+fn asking(subject: &str, body: &str) -> Inbound {
+    parse(
+        format!(
+            "From: Li Wei <li@sender.example>\r\nTo: helpdesk@example.test\r\nSubject: {subject}\r\n\
+             Message-ID: <ex-{}@sender.example>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn an_excluded_request_gets_the_clause_and_is_resolved() {
+    let p = policy_excluding();
+    let fx = decide_new(
+        &p,
+        &asking("Photoshop", "Can you install a crack of Photoshop?"),
+        None,
+    );
+    assert_eq!(sends(&fx), ["notify-new", "excluded"], "{fx:?}");
+    assert_eq!(status_to(&fx).as_deref(), Some("resolved"));
+    let reply = fx
+        .iter()
+        .find_map(|e| match e {
+            Effect::Send(m) if m.template == "excluded" => Some(m),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        reply.vars["clause"]
+            .as_str()
+            .unwrap()
+            .contains("agreement 5.2")
+    );
+    assert!(
+        events(&fx)
+            .iter()
+            .any(|(k, d)| *k == "out-of-scope" && d.contains("crack"))
+    );
+    // In Chinese, the Chinese clause.
+    let fx = decide_new(
+        &p,
+        &asking("求助", "请帮我安装破解版的办公软件，谢谢。"),
+        None,
+    );
+    let reply = fx
+        .iter()
+        .find_map(|e| match e {
+            Effect::Send(m) if m.template == "excluded" => Some(m),
+            _ => None,
+        })
+        .expect("the excluded reply");
+    assert!(
+        reply.vars["clause"]
+            .as_str()
+            .unwrap()
+            .contains("协议第5.2条"),
+        "{reply:?}"
+    );
+    // Anything else is a request as always.
+    assert_eq!(
+        sends(&decide_new(
+            &p,
+            &asking("Printer", "It prints nothing."),
+            None
+        )),
+        ["ack", "notify-new"]
+    );
+    // An agent's #reopen takes it on after all.
+    let t = spam_ticket(Status::Resolved);
+    let fx = decide_on(&p, &t, &agent_mail("#reopen\nSorry, we do have a licence."));
+    assert_eq!(status_to(&fx).as_deref(), Some("open"), "{fx:?}");
 }

@@ -263,6 +263,9 @@ mod tests {
         };
         let h = mail(&["X-MS-Exchange-Organization-SCL: 1"], &[]);
         assert!(read(&h, &strict).unwrap().spam);
+        // SFV:SPM alone says spam, whatever the SCL.
+        let by_verdict = "X-Forefront-Antispam-Report: CIP:203.0.113.9;CTRY:US;LANG:en;SCL:1;SRV:;IPV:NLI;SFV:SPM;H:mail.sender.example;DIR:INB;";
+        assert_eq!(spam(&[by_verdict], &[]), Some(true));
         // Exchange's headers count wherever Exchange put them.
         assert_eq!(spam(&[], &[report]), Some(true));
     }

@@ -91,6 +91,13 @@ pub fn policy_from_config(config: &Config, id_key: IdKey) -> Result<Policy, Engi
         spam: config.spam.clone(),
         canned: crate::desk::canned::Catalog::default(),
         approval: config.approval.clone(),
+        exclusions: crate::desk::exclusion::rules::Exclusions::new(&config.exclusions)
+            .map_err(EngineError::Config)?,
+        scope: crate::desk::scope::settings::Scope::new(
+            &desk.serve,
+            desk.outside,
+            desk.refusal_window,
+        ),
     })
 }
 

@@ -127,3 +127,115 @@ pub(super) fn teach(store: &mut Store, engine: &Engine, now_ms: i64) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{process_batch, sweep};
+    use super::*;
+    use crate::config::Config;
+
+    const DAY: i64 = 86_400_000;
+
+    fn engine(dir: &std::path::Path, purge: bool) -> Engine {
+        let mut cfg = Config::embedded(dir);
+        cfg.desk.address = "helpdesk@example.test".into();
+        cfg.desk.first_ticket_number = 100;
+        if purge {
+            cfg.spam.purge_after = Some(std::time::Duration::from_secs(30 * 86_400));
+        }
+        Engine::new(cfg).unwrap()
+    }
+
+    fn item(raw: &str) -> Incoming {
+        Incoming {
+            raw: raw.replace('\n', "\r\n").into_bytes(),
+            uid: None,
+        }
+    }
+
+    /// The filter's verdict above our server's Received line, and a
+    /// sender's forged "clean" one below it.
+    const SPAM: &str = "X-Spam-Flag: YES\nX-Spam-Status: Yes, score=12.1 required=5.0 tests=BAYES_99,URIBL_BLACK\n\
+Received: from mail.sender.example ([203.0.113.9]) by mx.example.test (Postfix) with ESMTP id 4Q2b3c; Wed, 2 Dec 2026 05:01:02 +0000\n\
+X-Spam-Flag: NO\nFrom: Deals <deals@sender.example>\nTo: helpdesk@example.test\nSubject: Cheap watches\n\
+Message-ID: <s1@sender.example>\n\nBuy now.\n";
+    /// The same words, but the verdict is the sender's own (below Received).
+    const FORGED: &str = "Received: from mail.sender.example ([203.0.113.9]) by mx.example.test (Postfix) with ESMTP id 4Q2b3d; Wed, 2 Dec 2026 05:01:03 +0000\n\
+X-Spam-Flag: YES\nFrom: Ann <ann@corp.test>\nTo: helpdesk@example.test\nSubject: VPN down\n\
+Message-ID: <r1@corp.test>\n\nIt does not connect.\n";
+
+    #[test]
+    fn the_filters_header_makes_a_spam_ticket_and_a_senders_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path(), false);
+        let mut store = e.open_store().unwrap();
+        let t = process_batch(
+            &mut store,
+            &e,
+            "inbox",
+            &[item(SPAM), item(FORGED)],
+            None,
+            1000,
+        )
+        .unwrap();
+        assert_eq!(t.created, 2);
+        assert_eq!(t.queued, 1, "only the real request is acknowledged");
+        let spam = store.ticket_detail(100).unwrap().unwrap();
+        assert_eq!(spam.ticket.status, "spam");
+        assert!(
+            spam.events.iter().any(|ev| ev.kind == "status"
+                && ev
+                    .detail
+                    .as_deref()
+                    .is_some_and(|d| d.contains("X-Spam-Flag: YES"))),
+            "{:?}",
+            spam.events
+        );
+        assert_eq!(
+            store.ticket_detail(101).unwrap().unwrap().ticket.status,
+            "new"
+        );
+    }
+
+    #[test]
+    fn old_spam_is_purged_by_the_sweeper_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path(), true);
+        let mut store = e.open_store().unwrap();
+        process_batch(
+            &mut store,
+            &e,
+            "inbox",
+            &[item(SPAM), item(FORGED)],
+            None,
+            1000,
+        )
+        .unwrap();
+        // 29 days on: kept.
+        sweep(&mut store, &e, 1000 + 29 * DAY).unwrap();
+        let spam = store.ticket_detail(100).unwrap().unwrap();
+        assert!(spam.messages[0].body.contains("Buy now"));
+        // 31 days on: purged, the rows kept, the clean ticket untouched.
+        sweep(&mut store, &e, 1000 + 31 * DAY).unwrap();
+        let spam = store.ticket_detail(100).unwrap().unwrap();
+        assert_eq!(spam.messages[0].body, "");
+        assert!(
+            spam.events.iter().any(|ev| ev.kind == "spam-purged"),
+            "{:?}",
+            spam.events
+        );
+        let clean = store.ticket_detail(101).unwrap().unwrap();
+        assert!(clean.messages[0].body.contains("It does not connect"));
+        // The same spam delivered again is still known: no second ticket.
+        let t = process_batch(
+            &mut store,
+            &e,
+            "inbox",
+            &[item(SPAM)],
+            None,
+            1000 + 32 * DAY,
+        )
+        .unwrap();
+        assert_eq!((t.created, t.duplicates), (0, 1));
+    }
+}

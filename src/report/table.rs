@@ -138,6 +138,7 @@ pub fn sections(r: &Report) -> Vec<Section> {
         vec![s("Backlog at the start"), s(m.backlog_start)],
         vec![s("Backlog at the end"), s(m.backlog_end)],
         vec![s("SLA compliance"), percent(m.sla_compliance)],
+        vec![s("Out of scope (service exclusions)"), s(m.out_of_scope)],
         vec![s("Spam (recorded, in no figure above)"), s(m.spam)],
         vec![s("  first response"), percent(m.first_response_compliance)],
         vec![s("  resolution"), percent(m.resolution_compliance)],

@@ -63,7 +63,7 @@ fn report_rows(c: &Connection, from: i64, to: i64) -> Result<Vec<TicketFacts>, S
     let mut events = c
         .prepare_cached(
             "SELECT at, kind, coalesce(old, ''), coalesce(new, ''), actor FROM events
-             WHERE ticket = ?1 AND kind IN ('status', 'kb-helped') ORDER BY at, id",
+             WHERE ticket = ?1 AND kind IN ('status', 'kb-helped', 'out-of-scope') ORDER BY at, id",
         )
         .ctx("preparing status changes")?;
     let mut fired = c
@@ -105,6 +105,8 @@ fn report_rows(c: &Connection, from: i64, to: i64) -> Result<Vec<TicketFacts>, S
         for (at, kind, old, new, actor) in evs {
             if kind == "kb-helped" {
                 t.self_solved_at.get_or_insert(at);
+            } else if kind == "out-of-scope" {
+                t.out_of_scope_at.get_or_insert(at);
             } else {
                 t.changes.push(StatusChange {
                     at,

@@ -1,5 +1,6 @@
 //! Spam's SQL: the queue of lessons for rspamd (`#spam`/`#notspam`), the
-//! purge of old spam tickets, and the counts the review shows.
+//! purge of old spam tickets; and the refusals of senders outside the
+//! desk's scope.
 
 use rusqlite::{OptionalExtension, params};
 
@@ -36,6 +37,18 @@ impl Tx<'_> {
             )
             .ctx("queueing a lesson for rspamd")?;
         Ok(())
+    }
+
+    /// Whether `sender` got a refusal for being outside the desk's scope
+    /// since `since` (see [`crate::desk::scope`]).
+    pub fn refused_since(&self, sender: &str, since: i64) -> Result<bool, StoreError> {
+        self.tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM events WHERE kind = ?1 AND new = ?2 AND at >= ?3)",
+                params![crate::desk::scope::REFUSED, sender, since],
+                |r| r.get(0),
+            )
+            .ctx("looking up refusals")
     }
 
     /// Purges spam tickets created before `before` (at most `limit`): their

@@ -394,6 +394,31 @@ pub const KINDS: &[Kind] = &[
         to_agents: true,
         own: SLA_LEVEL,
     },
+    Kind {
+        name: "excluded",
+        to_agents: false,
+        own: &[
+            Var::new(
+                "rule",
+                "the exclusion's name",
+                Text("unauthorised-software"),
+            ),
+            Var::new(
+                "clause",
+                "the agreement's clause, in the requester's language",
+                Text("Installing unlicensed software is not covered."),
+            ),
+        ],
+    },
+    Kind {
+        name: "refusal",
+        to_agents: false,
+        own: &[Var::new(
+            "serve",
+            "who the desk serves (desk.serve)",
+            Json(r#"["@corp.example.com", "contractor@partner.com"]"#),
+        )],
+    },
 ];
 
 impl Kind {

@@ -178,6 +178,11 @@ mod tests {
         assert_eq!(c.action("greylist"), ActionOutcome::NotSpam);
         c.actions.insert("add header".into(), ActionOutcome::NoAck);
         assert_eq!(c.action("add header"), ActionOutcome::NoAck);
+        assert_eq!(
+            c.action(" Add Header "),
+            ActionOutcome::NoAck,
+            "as rspamd writes it"
+        );
         c.validate().unwrap();
         c.actions.insert("rejekt".into(), ActionOutcome::Spam);
         assert!(c.validate().unwrap_err().contains("rejekt"));
