@@ -30,6 +30,9 @@ pub enum StartError {
     /// The ops endpoint cannot listen where `[http] listen` says.
     #[error("{0}")]
     Http(String),
+    /// Another daemon uses the database.
+    #[error("{0}")]
+    Locked(String),
 }
 
 /// Says loudly at start what `postdesk check` says about how agents prove
@@ -74,6 +77,9 @@ pub async fn run_reloading(
     mut reloads: tokio::sync::mpsc::Receiver<Config>,
 ) -> Result<(), StartError> {
     crate::tls::init();
+    // Held until the daemon ends: `postdesk restore` refuses meanwhile.
+    let _lock = crate::store::DaemonLock::take(&config.resolve(&config.storage.database))
+        .map_err(StartError::Locked)?;
     let health = Arc::new(crate::health::Registry::new());
     let mut current = config;
     let mut running = start(current.clone(), &health).await?;

@@ -37,7 +37,8 @@
 //!   [`header`] (text fit for a header we write: one line, no controls, capped),
 //!   [`lang`] (the languages we write in), [`units`] (durations and sizes
 //!   as admins write them), [`tls`] (rustls client settings for IMAP and SMTP),
-//!   [`terminal`] (text from mail made safe to print: no escape sequences).
+//!   [`terminal`] (text from mail made safe to print: no escape sequences),
+//!   [`progress`] (progress bars on a terminal only).
 #![forbid(unsafe_code)]
 
 pub mod address;
@@ -57,6 +58,7 @@ pub mod metrics;
 pub mod outbound;
 pub mod outbox;
 pub mod pipeline;
+pub mod progress;
 pub mod report;
 pub mod source;
 pub mod store;

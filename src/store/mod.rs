@@ -3,6 +3,7 @@
 //! All SQL lives under this module. One `Store` is one connection; the daemon
 //! gives each task its own (WAL lets readers run beside the writer).
 
+mod backup;
 mod kb;
 mod ops;
 mod read;
@@ -20,6 +21,7 @@ use crate::inbound::Inbound;
 use crate::lang::Lang;
 use crate::thread::MAX_REFERENCES;
 
+pub use backup::{DaemonLock, restore};
 pub use kb::{KbEntry, KbHit, KbReview, NewEntry};
 pub use ops::{Announced, DeskFigures};
 pub use read::{
