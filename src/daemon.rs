@@ -30,6 +30,9 @@ pub enum StartError {
     /// The ops endpoint cannot listen where `[http] listen` says.
     #[error("{0}")]
     Http(String),
+    /// Another daemon uses the database.
+    #[error("{0}")]
+    Locked(String),
 }
 
 /// Says loudly at start what `postdesk check` says about how agents prove
@@ -74,9 +77,16 @@ pub async fn run_reloading(
     mut reloads: tokio::sync::mpsc::Receiver<Config>,
 ) -> Result<(), StartError> {
     crate::tls::init();
+    // Held until the daemon ends: `postdesk restore` refuses meanwhile.
+    let _lock = crate::store::DaemonLock::take(&config.resolve(&config.storage.database))
+        .map_err(StartError::Locked)?;
     let health = Arc::new(crate::health::Registry::new());
     let mut current = config;
     let mut running = start(current.clone(), &health).await?;
+    let watchdog = tokio::spawn(systemd_watchdog());
+    // Under systemd (Type=notify): started. Elsewhere NOTIFY_SOCKET is unset
+    // and this does nothing.
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
@@ -88,6 +98,7 @@ pub async fn run_reloading(
                     break;
                 };
                 tracing::info!("reloading the configuration: finishing the work in hand");
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
                 running.stop().await;
                 running = match start(next.clone(), &health).await {
                     Ok(r) => {
@@ -100,13 +111,28 @@ pub async fn run_reloading(
                         start(current.clone(), &health).await?
                     }
                 };
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
             }
         }
     }
     tracing::info!("shutting down: finishing the work in hand");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     running.stop().await;
+    watchdog.abort();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Pings systemd's watchdog (`WatchdogSec=`) at half its interval while the
+/// runtime runs; does nothing when the unit has no watchdog.
+async fn systemd_watchdog() {
+    let Some(every) = sd_notify::watchdog_enabled() else {
+        return;
+    };
+    loop {
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+        tokio::time::sleep(every / 2).await;
+    }
 }
 
 /// Reads the config file again on each SIGHUP and sends it to

@@ -46,6 +46,7 @@
 //!   [`terminal`] (text from mail made safe to print: no escape sequences),
 //!   [`test_pause`] (test-only: `POSTDESK_TEST_PAUSE_AT` stops the process at
 //!   a named moment so a crash test can SIGKILL it exactly there).
+//!   [`progress`] (progress bars on a terminal only).
 #![forbid(unsafe_code)]
 
 pub mod address;
@@ -67,6 +68,7 @@ pub mod oauth;
 pub mod outbound;
 pub mod outbox;
 pub mod pipeline;
+pub mod progress;
 pub mod report;
 pub mod rspamd;
 pub mod source;

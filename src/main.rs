@@ -172,6 +172,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a consistent copy of the database to FILE, also while the
+    /// daemon runs (SQLite's online backup).
+    Backup { file: PathBuf },
+    /// Replace the database with the backup FILE; refused while a daemon
+    /// uses the database (stop it first).
+    Restore { file: PathBuf },
     /// List messages that could not be processed; retry one after a fix.
     Quarantine {
         /// Process this quarantined message again.
@@ -379,6 +385,8 @@ fn main() -> ExitCode {
         Command::Outbox { all, limit, json } => outbox(&config, all, limit, json),
         Command::Quarantine { retry } => quarantine(config, retry),
         Command::Kb(c) => kb(&config, c),
+        Command::Backup { file } => backup(&config, &file),
+        Command::Restore { file } => restore(&config, &file),
         Command::Report(a) => report(config, a),
         Command::Replies => replies(&config),
     };
@@ -447,6 +455,42 @@ fn run(config: Config) -> Result<ExitCode> {
         }
         postdesk::daemon::run_reloading(config, postdesk::daemon::shutdown_signal(), reloads).await
     })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn backup(config: &Config, file: &Path) -> Result<ExitCode> {
+    let store = open_store(config)?;
+    let bar = postdesk::progress::Progress::new("backup");
+    store
+        .backup_to(file, |done, total| bar.set(done, total))
+        .with_context(|| {
+            format!(
+                "backing up {} to {}",
+                store.path().display(),
+                file.display()
+            )
+        })?;
+    bar.finish();
+    let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "backed up {} to {} ({size} bytes)",
+        store.path().display(),
+        file.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn restore(config: &Config, file: &Path) -> Result<ExitCode> {
+    let db = config.resolve(&config.storage.database);
+    // Held while restoring, so a daemon cannot start on a half-written file.
+    let _lock = postdesk::store::DaemonLock::take(&db).map_err(|e| {
+        anyhow::anyhow!("{e}; stop it first (systemctl stop postdesk), then restore")
+    })?;
+    let bar = postdesk::progress::Progress::new("restore");
+    postdesk::store::restore(file, &db, |done, total| bar.set(done, total))
+        .with_context(|| format!("restoring {} from {}", db.display(), file.display()))?;
+    bar.finish();
+    println!("restored {} from {}", db.display(), file.display());
     Ok(ExitCode::SUCCESS)
 }
 

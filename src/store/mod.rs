@@ -4,6 +4,7 @@
 //! gives each task its own (WAL lets readers run beside the writer).
 
 mod approval;
+mod backup;
 mod history;
 mod kb;
 mod listing;
@@ -29,6 +30,7 @@ use crate::lang::Lang;
 use crate::thread::MAX_REFERENCES;
 
 pub use approval::NewApproval;
+pub use backup::{DaemonLock, restore};
 pub use history::{FirstConnectRow, ImportRow};
 pub use kb::{KbEntry, KbHit, KbReview, NewEntry};
 pub use ops::{Announced, DeskFigures};

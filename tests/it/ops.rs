@@ -481,3 +481,73 @@ fn json_log_lines_are_objects() {
         );
     }
 }
+
+fn postdesk(config: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run postdesk")
+}
+
+/// `backup` copies the database while the daemon runs; `restore` is
+/// refused while it runs and puts the copy back once it is stopped.
+#[test]
+fn backup_while_running_and_restore_only_when_stopped() {
+    let desk = TestDesk::builder("ops-backup").maildir_and_files().build();
+    let mut daemon = Daemon::start(&desk.config);
+    daemon.wait_for_log("watching Maildir", WAIT);
+    for i in 0..5 {
+        deliver(
+            &desk,
+            &format!("{i}.bak"),
+            &format!("Before the backup {i}"),
+        );
+    }
+    desk.wait_inbound(5, &daemon);
+    let copy = desk.dir.path().join("backup.db");
+    let out = postdesk(&desk.config, &["backup", copy.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "no progress bar off a terminal: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    deliver(&desk, "late.bak", "After the backup");
+    desk.wait_inbound(6, &daemon);
+
+    let out = postdesk(&desk.config, &["restore", copy.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "restore while the daemon runs: {err}"
+    );
+    assert!(
+        err.contains(&format!("pid {}", daemon.pid())) && err.contains("stop it first"),
+        "{err}"
+    );
+    assert_eq!(
+        desk.store().inbound_count().unwrap(),
+        6,
+        "nothing was touched"
+    );
+
+    daemon.stop();
+    let out = postdesk(&desk.config, &["restore", copy.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        desk.store().inbound_count().unwrap(),
+        5,
+        "the backup's mail"
+    );
+}
