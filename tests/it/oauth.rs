@@ -561,7 +561,7 @@ fn an_unreachable_provider_keeps_the_valid_token_without_a_login_storm() {
     };
     let daemon = desk.start();
     let before = logins();
-    server.set_down(true);
+    server.set_down(&id, true);
     // Past the renewal time (9 s) and the expiry (10 s) of the token.
     std::thread::sleep(Duration::from_secs(12));
     let during = logins() - before;
@@ -574,7 +574,7 @@ fn an_unreachable_provider_keeps_the_valid_token_without_a_login_storm() {
         during <= 4,
         "{during} logins while the token endpoint was down; log:\n{log}"
     );
-    server.set_down(false);
+    server.set_down(&id, false);
     let requester = env.unique_user("oauth-down-req");
     mail_to(&desk, &env, &requester, "After the outage");
     assert!(

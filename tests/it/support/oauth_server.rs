@@ -62,8 +62,11 @@ struct Code {
 
 #[derive(Default)]
 struct State {
-    /// The token endpoint answers 503 `temporarily_unavailable`.
-    down: bool,
+    /// The token endpoint answers 503 `temporarily_unavailable` to these
+    /// clients. Per client, not for the whole server: one server on the
+    /// lab's fixed port serves every test running at once, and an outage
+    /// for one test's desk must not fail another's sign-in.
+    down: std::collections::BTreeSet<String>,
     codes: BTreeMap<String, Code>,
     clients: BTreeMap<String, ClientSpec>,
     devices: BTreeMap<String, Device>,
@@ -209,9 +212,14 @@ impl OAuthServer {
         format!("{redirect_uri}?code={code}&state={state}")
     }
 
-    /// The token endpoint is down (503) or back.
-    pub fn set_down(&self, down: bool) {
-        self.lock().down = down;
+    /// The token endpoint is down (503) for `client`, or back.
+    pub fn set_down(&self, client: &str, down: bool) {
+        let mut st = self.lock();
+        if down {
+            st.down.insert(client.to_string());
+        } else {
+            st.down.remove(client);
+        }
     }
 
     /// Consent withdrawn: every refresh token of `client` is dead.
@@ -359,7 +367,7 @@ impl OAuthServer {
         };
         let grant = form.get("grant_type").map(String::as_str).unwrap_or("");
         let mut st = self.lock();
-        if st.down {
+        if form.get("client_id").is_some_and(|c| st.down.contains(c)) {
             return (503, serde_json::json!({"error": "temporarily_unavailable"}));
         }
         if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer" {
