@@ -38,7 +38,7 @@ use crate::thread::{self, Link, Lookup};
 
 use apply::{Context, apply};
 pub use engine::{Engine, EngineError, for_reading, policy_from_config};
-pub use history::import_batch;
+pub use history::{ImportPosition, import_batch};
 
 /// One raw message from a source, with its UID when the source has them.
 #[derive(Debug, Clone)]

@@ -10,8 +10,17 @@ use crate::store::{Checkpoint, Seen, Store, StoreError, Tx};
 use super::apply::{Context, apply};
 use super::{Engine, Incoming, Tally, find_link, isolate_panics, parse_all};
 
+/// Where an import stands after a batch: every UID of `folder` up to
+/// `done_uid` is recorded.
+#[derive(Debug, Clone, Copy)]
+pub struct ImportPosition<'a> {
+    pub folder: &'a str,
+    pub done_uid: u32,
+}
+
 /// Records a batch of old mail from `mailbox` as history, in one
-/// transaction with `checkpoint` (if given). Mail already recorded is
+/// transaction with `checkpoint` and the import's `position` (if given), so
+/// a crash can never leave the mail recorded but not counted. Mail already recorded is
 /// skipped (by Message-ID and content), so a batch imported twice, after a
 /// crash or a second `postdesk import`, records nothing twice. A mail whose
 /// processing panics is quarantined, as for new mail.
@@ -21,15 +30,22 @@ pub fn import_batch(
     mailbox: &str,
     items: &[Incoming],
     checkpoint: Option<Checkpoint>,
+    position: Option<ImportPosition<'_>>,
     now_ms: i64,
 ) -> Result<Tally, StoreError> {
+    let whole = items.len();
     isolate_panics(
         store,
         mailbox,
         items,
         checkpoint,
         now_ms,
-        |store, items, cp| import_unguarded(store, engine, mailbox, items, cp, now_ms),
+        |store, part, cp| {
+            // After a panic the mails go again one by one: only the whole batch
+            // moves the position (the caller moves it past a batch it split).
+            let position = position.filter(|_| part.len() == whole);
+            import_unguarded(store, engine, mailbox, part, cp, position, now_ms)
+        },
     )
 }
 
@@ -39,6 +55,7 @@ fn import_unguarded(
     mailbox: &str,
     items: &[Incoming],
     checkpoint: Option<Checkpoint>,
+    position: Option<ImportPosition<'_>>,
     now_ms: i64,
 ) -> Result<Tally, StoreError> {
     let limit = engine.config.storage.max_message_size;
@@ -51,6 +68,10 @@ fn import_unguarded(
     }
     if let Some(cp) = checkpoint {
         tx.set_checkpoint(mailbox, cp, now_ms)?;
+    }
+    if let Some(p) = position {
+        let recorded = (tally.created + tally.attached + tally.ignored) as i64;
+        tx.import_progress(mailbox, p.folder, p.done_uid, recorded)?;
     }
     tx.commit()?;
     Ok(tally)

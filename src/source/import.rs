@@ -191,18 +191,21 @@ pub async fn imap_folder(
         }
         let items = imap::fetch_uids(session, &batch).await?;
         let done_uid = batch.iter().copied().max().unwrap_or(0);
-        let tally = import_items(store, engine, &name, items).await?;
-        let (n, f) = (name.clone(), folder.clone());
-        let recorded = (tally.created + tally.attached + tally.ignored) as i64;
-        // The progress is its own commit after the batch's: a crash between
-        // the two reads the batch again, and every mail of it is then
-        // recognised as recorded.
-        blocking(store, move |s| {
-            let tx = s.transaction()?;
-            tx.import_progress(&n, &f, done_uid, recorded)?;
-            tx.commit()
-        })
-        .await?;
+        // The batch's commit moves the position and the count with it, so
+        // a crash cannot leave mail recorded but not counted.
+        let position = (folder.clone(), done_uid);
+        let tally = import_items(store, engine, &name, items, Some(position)).await?;
+        if tally.quarantined > 0 {
+            // A mail panicked and the rest went one by one, without the
+            // position: move it past the batch now (counted as recorded).
+            let (n, f) = (name.clone(), folder.clone());
+            blocking(store, move |s| {
+                let tx = s.transaction()?;
+                tx.import_progress(&n, &f, done_uid, 0)?;
+                tx.commit()
+            })
+            .await?;
+        }
         out.read += batch.len() as u64;
         out.tally += tally;
         progress(Progress {
@@ -238,10 +241,18 @@ async fn import_items(
     engine: &Arc<Engine>,
     mailbox: &str,
     items: Vec<Incoming>,
+    position: Option<(String, u32)>,
 ) -> Result<Tally, StoreError> {
     let (engine, mailbox) = (engine.clone(), mailbox.to_string());
     blocking(store, move |s| {
-        crate::pipeline::import_batch(s, &engine, &mailbox, &items, None, now_ms())
+        let position =
+            position
+                .as_ref()
+                .map(|(folder, done_uid)| crate::pipeline::ImportPosition {
+                    folder,
+                    done_uid: *done_uid,
+                });
+        crate::pipeline::import_batch(s, &engine, &mailbox, &items, None, position, now_ms())
     })
     .await
 }
@@ -350,7 +361,7 @@ pub async fn maildir_files_import(
                 Err(e) => return Err(format!("reading {}: {e}", files[i].display())),
             }
         }
-        let tally = import_items(store, engine, &job.mailbox, items)
+        let tally = import_items(store, engine, &job.mailbox, items, None)
             .await
             .map_err(|e| e.to_string())?;
         out.read += batch.len() as u64;
