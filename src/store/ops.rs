@@ -231,4 +231,36 @@ mod tests {
         s.heartbeat(6).unwrap();
         assert!(s.announced_alerts().unwrap().is_empty());
     }
+
+    /// The age is of the oldest mail still queued, not the newest.
+    #[test]
+    fn the_outbox_age_is_its_oldest_queued_mail() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("d.db")).unwrap();
+        let desk = crate::address::Mailbox::new(None, "desk@example.test");
+        let to = [crate::address::Mailbox::new(None, "ann@corp.test")];
+        let tx = s.transaction().unwrap();
+        for (n, at) in [(1, 10_000), (2, 40_000)] {
+            tx.queue_outbound(&super::super::OutboundRecord {
+                ticket: None,
+                kind: "ack",
+                message_id: &format!("m{n}@example.test"),
+                in_reply_to: None,
+                references: &[],
+                from: &desk,
+                to: &to,
+                subject: "s",
+                text: "t",
+                html: None,
+                raw: b"raw",
+                envelope_from: "desk@example.test",
+                at,
+            })
+            .unwrap();
+        }
+        tx.commit().unwrap();
+        let f = s.desk_figures(70_000).unwrap();
+        assert_eq!(f.outbox_queued, 2);
+        assert_eq!(f.outbox_oldest_seconds, 60.0);
+    }
 }
