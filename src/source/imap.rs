@@ -580,8 +580,10 @@ impl Watcher {
             uidvalidity: sel.uidvalidity,
             below_uid: uid_next,
         };
-        // `process` keeps no checkpoint here: the first batch sets it.
-        let cp = (policy != FirstConnect::Process).then_some(Checkpoint {
+        // Every policy keeps its position from here (`process` at 0: all the
+        // mail is new), so an empty folder is not a first connection again
+        // at every IDLE recheck.
+        let cp = Some(Checkpoint {
             uidvalidity: sel.uidvalidity,
             last_uid: plan.last_uid,
         });
