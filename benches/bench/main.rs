@@ -10,6 +10,7 @@
 //! - `micro`: the cost per message inside the process.
 //! - `probe`: /proc readings (memory, CPU time, load).
 //! - `scale`: a large desk's history: the SLA sweep and the overdue listing at N open tickets.
+//! - `history`: a year of tickets: the monthly review, `ticket N` and `kb search` against it.
 //! - `report`: the table and the JSON.
 //!
 //! Under `cargo test` (no `--bench` argument) only the micro-benchmarks run,
@@ -22,6 +23,7 @@ mod support;
 mod corpus;
 mod desk;
 mod drain;
+mod history;
 mod latency;
 mod micro;
 mod probe;
@@ -45,8 +47,9 @@ usage: scripts/bench [--quick] [options]   (cargo bench --bench bench -- [option
   --with-50k         also drain 50,000 (loaded through the Maildir: APPEND would take minutes)
   --load KIND        append | maildir | auto (default auto: append up to 10,000, maildir above)
   --k K              latency probes (default 20)
-  --only LIST        sections to run: drain,latency,micro,scale (default all)
+  --only LIST        sections to run: drain,latency,micro,scale,history (default all)
   --tickets N        open tickets for the scale section (default 100000; --quick 5000)
+  --history N        tickets over a year for the history section (default 1000000; --quick 5000)
   --seed S           corpus seed (default 20261128)
   --batch-size B     the daemon's batch-size (default 500)
   --concurrency C    the daemon's outbox concurrency, and the plain client's (default 4)
@@ -70,6 +73,7 @@ struct Args {
     ingest_only: bool,
     keep_mail: bool,
     tickets: Option<usize>,
+    history: Option<usize>,
     out: PathBuf,
 }
 
@@ -84,6 +88,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             "latency".into(),
             "micro".into(),
             "scale".into(),
+            "history".into(),
         ],
         seed: 20_261_128,
         settings: DeskSettings {
@@ -95,6 +100,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         ingest_only: false,
         keep_mail: false,
         tickets: None,
+        history: None,
         out: PathBuf::from("bench-results/latest.json"),
     };
     let mut with_50k = false;
@@ -145,6 +151,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             "--ingest-only" => a.ingest_only = true,
             "--keep-mail" => a.keep_mail = true,
             "--tickets" => a.tickets = Some(num(it.next(), "--tickets")?),
+            "--history" => a.history = Some(num(it.next(), "--history")?),
             "--out" => a.out = PathBuf::from(it.next().ok_or("--out needs a file")?),
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
@@ -245,6 +252,11 @@ fn main() -> ExitCode {
         let n = a.tickets.unwrap_or(if a.quick { 5_000 } else { 100_000 });
         eprintln!("[bench] scale: {n} open tickets");
         rep.scale = Some(scale::run(n));
+    }
+    if wants("history") {
+        let n = a.history.unwrap_or(if a.quick { 5_000 } else { 1_000_000 });
+        eprintln!("[bench] history: {n} tickets over a year");
+        rep.history = Some(history::run(n));
     }
     rep.load_at_end = probe::loadavg();
     rep.rustc_at_end = probe::count_processes("rustc");

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::drain::DrainResult;
+use crate::history::HistoryResult;
 use crate::latency::LatencyResult;
 use crate::micro::MicroResult;
 use crate::probe::Machine;
@@ -19,6 +20,7 @@ pub struct Report {
     pub latency: Option<LatencyResult>,
     pub micro: Option<MicroResult>,
     pub scale: Option<ScaleResult>,
+    pub history: Option<HistoryResult>,
     pub load_at_end: String,
     pub rustc_at_end: usize,
     pub targets: Vec<Target>,
@@ -49,6 +51,9 @@ impl Report {
         }
         if let Some(s) = &self.scale {
             out.extend(s.failures.iter().map(|f| format!("scale: {f}")));
+        }
+        if let Some(h) = &self.history {
+            out.extend(h.failures.iter().map(|f| format!("history: {f}")));
         }
         out
     }
@@ -177,6 +182,24 @@ impl Report {
                 s.overdue_cli_ms < 50.0,
             );
         }
+        if let Some(h) = &self.history {
+            let year = |what: &str| format!("a year of {} tickets: {what}", h.tickets);
+            add(
+                year(&format!("the review of {} < 2 s", h.month)),
+                format!("{:.0} ms ({} opened)", h.review_ms, h.month_opened),
+                h.review_ms < 2000.0,
+            );
+            add(
+                year("ticket N < 50 ms"),
+                format!("{:.1} ms", h.ticket_ms),
+                h.ticket_ms < 50.0,
+            );
+            add(
+                year(&format!("kb search < 50 ms ({} entries)", h.kb_entries)),
+                format!("{:.1} ms", h.kb_search_ms),
+                h.kb_search_ms < 50.0,
+            );
+        }
         t
     }
 
@@ -297,6 +320,34 @@ impl Report {
                 "  tickets --overdue, whole process   {:>9.1} ms",
                 x.overdue_cli_ms
             );
+        }
+        if let Some(h) = &self.history {
+            let _ = writeln!(
+                w,
+                "\nA year of history ({} tickets, {} messages, {} events, {} kb entries)",
+                h.tickets, h.messages, h.events, h.kb_entries
+            );
+            let rows = [
+                (
+                    "making them (the store's write path)",
+                    format!("{:.0} s, {:.0} MiB", h.create_s, h.db_mib),
+                ),
+                (
+                    "report --month, whole process",
+                    format!("{:.0} ms", h.review_ms),
+                ),
+                (
+                    "ticket N, whole process (median)",
+                    format!("{:.1} ms", h.ticket_ms),
+                ),
+                (
+                    "kb search, whole process (median)",
+                    format!("{:.1} ms", h.kb_search_ms),
+                ),
+            ];
+            for (what, v) in rows {
+                let _ = writeln!(w, "  {what:<40}{v:>16}");
+            }
         }
         let targets = self.compute_targets();
         if !targets.is_empty() {

@@ -164,7 +164,7 @@ fn ticket(number: i64, overdue: bool) -> NewTicket {
 }
 
 /// Runs the release binary cargo built for this bench; its stdout.
-fn postdesk_cli(config: &Path, args: &[&str]) -> String {
+pub fn postdesk_cli(config: &Path, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_postdesk"))
         .arg("--config")
         .arg(config)
@@ -183,7 +183,7 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
