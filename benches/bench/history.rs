@@ -98,6 +98,13 @@ pub struct HistoryResult {
 
 pub fn run(n: usize) -> HistoryResult {
     let dir = tempfile::tempdir().expect("a temp dir");
+    // POSTDESK_BENCH_KEEP=1 keeps the desk to profile a command against it.
+    if std::env::var_os("POSTDESK_BENCH_KEEP").is_some() {
+        eprintln!(
+            "[bench] history: keeping the desk in {}",
+            dir.path().display()
+        );
+    }
     let db_path = dir.path().join("desk.db");
     let config_path = dir.path().join("postdesk.toml");
     let text = format!(
@@ -167,6 +174,9 @@ pub fn run(n: usize) -> HistoryResult {
     if r.kb_entries > 0 && !empty.is_empty() {
         r.failures
             .push(format!("kb search found nothing for {empty:?}"));
+    }
+    if std::env::var_os("POSTDESK_BENCH_KEEP").is_some() {
+        let _ = dir.keep();
     }
     r
 }
@@ -346,7 +356,7 @@ fn lifecycle(
         }
         status("pending", "open", at, "requester");
     }
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         tx.record_time(number, &agent, 15 + (i % 4) as u32 * 15, at)
             .expect("time worked");
     }
@@ -360,7 +370,7 @@ fn lifecycle(
         return events;
     }
     status("resolved", "closed", closed, "clock");
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         tx.survey_sent(number, closed).expect("a survey");
         let score = [5, 4, 5, 3, 5, 2, 4][i % 7];
         tx.rate(number, score, "", Some(&agent), closed + DAY)

@@ -14,22 +14,28 @@ pub struct ReportSent {
     pub at: i64,
 }
 
-/// The facts of every ticket that may count in `[from, to)`: created before
-/// its end, and not closed for good before its start.
-fn report_rows(c: &Connection, from: i64, to: i64) -> Result<Vec<TicketFacts>, StoreError> {
-    let mut stmt = c
-        .prepare(
-            "SELECT number, subject, priority, category, team, assignee, created_at, first_response_at,
-                    resolved_at, closed_at, rating, rating_comment, rated_agent, rated_at, survey_sent_at,
-                    status = 'spam'
-             FROM tickets
-             WHERE created_at < ?2
+/// Which tickets may count in `[from, to)` (?1, ?2): created before its
+/// end, and not closed for good before its start.
+const COUNTS: &str = "created_at < ?2
                AND imported_at IS NULL
                AND (closed_at IS NULL OR closed_at >= ?1 OR updated_at >= ?1
-                    OR rated_at >= ?1 OR survey_sent_at >= ?1)
-             ORDER BY number",
-        )
-        .ctx("preparing the review")?;
+                    OR rated_at >= ?1 OR survey_sent_at >= ?1)";
+
+/// The facts of every ticket that may count in `[from, to)`.
+///
+/// The rows of pauses, status changes, escalations and time are read by
+/// runs of ticket numbers, not one query per ticket: a month of a desk
+/// with a year of history (1,000,000 tickets) has ~100,000 tickets that
+/// count, nearly all of them recent and so one run, and four queries per
+/// ticket made the review take 3.9 s, most of it starting statements.
+fn report_rows(c: &Connection, from: i64, to: i64) -> Result<Vec<TicketFacts>, StoreError> {
+    let sql = format!(
+        "SELECT number, subject, priority, category, team, assignee, created_at, first_response_at,
+                resolved_at, closed_at, rating, rating_comment, rated_agent, rated_at, survey_sent_at,
+                status = 'spam'
+         FROM tickets WHERE {COUNTS} ORDER BY number"
+    );
+    let mut stmt = c.prepare(&sql).ctx("preparing the review")?;
     let rows = stmt
         .query_map(params![from, to], |r| {
             let priority: Option<String> = r.get(2)?;
@@ -57,84 +63,125 @@ fn report_rows(c: &Connection, from: i64, to: i64) -> Result<Vec<TicketFacts>, S
     let mut tickets: Vec<TicketFacts> = rows
         .collect::<Result<_, _>>()
         .ctx("reading tickets for the review")?;
-    let mut pauses = c
-        .prepare_cached("SELECT from_at, until_at FROM pauses WHERE ticket = ?1 ORDER BY from_at")
-        .ctx("preparing pauses")?;
-    let mut events = c
-        .prepare_cached(
-            "SELECT at, kind, coalesce(old, ''), coalesce(new, ''), actor FROM events
-             WHERE ticket = ?1 AND kind IN ('status', 'kb-helped', 'out-of-scope') ORDER BY at, id",
-        )
-        .ctx("preparing status changes")?;
-    let mut fired = c
-        .prepare_cached(
-            "SELECT fired_at, target, percent, action FROM escalations WHERE ticket = ?1 ORDER BY fired_at",
-        )
-        .ctx("preparing escalations")?;
-    let mut time = c
-        .prepare_cached(
-            "SELECT agent, minutes, at FROM time_entries WHERE ticket = ?1 ORDER BY at, id",
-        )
-        .ctx("preparing time worked")?;
-    for t in &mut tickets {
-        t.time = time
-            .query_map([t.number], |r| {
-                Ok(crate::report::time::TimeSpent {
-                    agent: r.get(0)?,
-                    minutes: r.get(1)?,
-                    at: r.get(2)?,
-                })
-            })
-            .and_then(|rows| rows.collect())
-            .ctx("reading time worked")?;
-        t.pauses = pauses
-            .query_map([t.number], |r| {
-                Ok(Pause {
-                    from_ms: r.get(0)?,
-                    until_ms: r.get(1)?,
-                })
-            })
-            .and_then(|rows| rows.collect())
-            .ctx("reading pauses")?;
-        let evs: Vec<(i64, String, String, String, String)> = events
-            .query_map([t.number], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })
-            .and_then(|rows| rows.collect())
-            .ctx("reading status changes")?;
-        for (at, kind, old, new, actor) in evs {
-            if kind == "kb-helped" {
-                t.self_solved_at.get_or_insert(at);
-            } else if kind == "out-of-scope" {
-                t.out_of_scope_at.get_or_insert(at);
-            } else {
-                t.changes.push(StatusChange {
-                    at,
-                    old,
-                    new,
-                    actor,
-                });
+    let index: std::collections::HashMap<i64, usize> = tickets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.number, i))
+        .collect();
+    let runs = runs(tickets.iter().map(|t| t.number));
+    let mut children = |what: &str,
+                        sql: &str,
+                        order: &str,
+                        add: &mut dyn FnMut(
+        &mut TicketFacts,
+        &rusqlite::Row<'_>,
+    ) -> rusqlite::Result<()>| {
+        let sql = format!("{sql} AND ticket BETWEEN ?1 AND ?2 ORDER BY ticket, {order}");
+        let mut stmt = c.prepare(&sql).ctx(what)?;
+        for &(lo, hi) in &runs {
+            let mut rows = stmt.query(params![lo, hi]).ctx(what)?;
+            while let Some(r) = rows.next().ctx(what)? {
+                let number: i64 = r.get(0).ctx(what)?;
+                if let Some(&i) = index.get(&number) {
+                    add(&mut tickets[i], r).ctx(what)?;
+                }
             }
         }
-        t.escalations = fired
-            .query_map([t.number], |r| {
-                Ok(Fired {
-                    at: r.get(0)?,
-                    target: r.get(1)?,
-                    percent: r.get::<_, i64>(2)? as u32,
-                    action: r.get(3)?,
-                })
-            })
-            .and_then(|rows| rows.collect())
-            .ctx("reading escalations")?;
-    }
+        Ok::<_, StoreError>(())
+    };
+    children(
+        "reading time worked",
+        "SELECT ticket, agent, minutes, at FROM time_entries WHERE 1",
+        "at, id",
+        &mut |t, r| {
+            t.time.push(crate::report::time::TimeSpent {
+                agent: r.get(1)?,
+                minutes: r.get(2)?,
+                at: r.get(3)?,
+            });
+            Ok(())
+        },
+    )?;
+    children(
+        "reading pauses",
+        "SELECT ticket, from_at, until_at FROM pauses WHERE 1",
+        "from_at",
+        &mut |t, r| {
+            t.pauses.push(Pause {
+                from_ms: r.get(1)?,
+                until_ms: r.get(2)?,
+            });
+            Ok(())
+        },
+    )?;
+    children(
+        "reading status changes",
+        "SELECT ticket, at, kind, coalesce(old, ''), coalesce(new, ''), actor FROM events
+         WHERE kind IN ('status', 'kb-helped', 'out-of-scope')",
+        "at, id",
+        &mut |t, r| {
+            let at: i64 = r.get(1)?;
+            match r.get_ref(2)?.as_str()? {
+                "kb-helped" => {
+                    t.self_solved_at.get_or_insert(at);
+                }
+                "out-of-scope" => {
+                    t.out_of_scope_at.get_or_insert(at);
+                }
+                _ => t.changes.push(StatusChange {
+                    at,
+                    old: r.get(3)?,
+                    new: r.get(4)?,
+                    actor: r.get(5)?,
+                }),
+            }
+            Ok(())
+        },
+    )?;
+    children(
+        "reading escalations",
+        "SELECT ticket, fired_at, target, percent, action FROM escalations WHERE 1",
+        "fired_at",
+        &mut |t, r| {
+            t.escalations.push(Fired {
+                at: r.get(1)?,
+                target: r.get(2)?,
+                percent: r.get::<_, i64>(3)? as u32,
+                action: r.get(4)?,
+            });
+            Ok(())
+        },
+    )?;
     Ok(tickets)
+}
+
+/// Ticket numbers (ascending) as closed ranges, two numbers less than
+/// `RUN_GAP` apart in one range: a range costs one index search, and the
+/// few rows of tickets inside it that do not count are skipped.
+fn runs(numbers: impl Iterator<Item = i64>) -> Vec<(i64, i64)> {
+    const RUN_GAP: i64 = 64;
+    let mut out: Vec<(i64, i64)> = Vec::new();
+    for n in numbers {
+        match out.last_mut() {
+            Some((_, hi)) if n - *hi < RUN_GAP => *hi = n,
+            _ => out.push((n, n)),
+        }
+    }
+    out
 }
 
 impl Store {
     /// The facts the review of `[from, to)` is computed from.
     pub fn report_rows(&self, from: i64, to: i64) -> Result<Vec<TicketFacts>, StoreError> {
-        report_rows(&self.conn, from, to)
+        // One read transaction: one snapshot for the five statements (the
+        // daemon may commit between them), and one WAL lock, not one each.
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .ctx("starting the review's read")?;
+        let rows = report_rows(&tx, from, to)?;
+        tx.finish().ctx("ending the review's read")?;
+        Ok(rows)
     }
 
     /// Reviews already queued, newest first.
@@ -191,5 +238,101 @@ impl Tx<'_> {
             .and_then(|mut s| s.execute(params![schedule, period, id, mail.at]))
             .ctx("recording a review as sent")?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::address::Mailbox;
+    use crate::desk::ticket::{Field, NewTicket};
+    use crate::store::{EscalationRecord, EventRecord};
+
+    const DAY: i64 = 86_400_000;
+
+    #[test]
+    fn runs_join_numbers_closer_than_the_gap() {
+        assert_eq!(
+            runs([1, 2, 5, 68, 200, 201].into_iter()),
+            vec![(1, 68), (200, 201)]
+        );
+        assert_eq!(runs(std::iter::empty()), vec![]);
+        assert_eq!(runs([7].into_iter()), vec![(7, 7)]);
+    }
+
+    fn ticket(number: i64) -> NewTicket {
+        NewTicket {
+            number,
+            subject: format!("ticket {number}"),
+            requester: Mailbox::new(None, "user@corp.test"),
+            lang: crate::lang::Lang::En,
+            team: None,
+            tier: None,
+            linked_to: None,
+            category: None,
+            priority: None,
+            reply_by: 0,
+            rule: None,
+        }
+    }
+
+    /// Tickets far apart (separate runs) and a ticket inside a run that does
+    /// not count: each counting ticket gets exactly its own rows, in order.
+    #[test]
+    fn each_ticket_gets_its_own_rows_across_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("r.db")).unwrap();
+        let tx = store.transaction().unwrap();
+        for n in [1, 2, 3, 500] {
+            tx.create_ticket(&ticket(n), "inbox", DAY, None).unwrap();
+            for (k, (old, new)) in [("new", "open"), ("open", "pending")].iter().enumerate() {
+                let at = DAY + n * 1000 + k as i64;
+                tx.update_field(n, Field::Status, Some(new), at).unwrap();
+                tx.insert_event(&EventRecord {
+                    ticket: n,
+                    at,
+                    actor: "agent",
+                    kind: "status",
+                    old: Some(old),
+                    new: Some(new),
+                    detail: None,
+                })
+                .unwrap();
+            }
+            tx.record_escalation(&EscalationRecord {
+                ticket: n,
+                target: "first-response",
+                percent: 100,
+                action: "escalate",
+                due_at: DAY,
+                at: DAY + n,
+            })
+            .unwrap();
+            tx.record_time(n, "agent", n as u32, DAY + n).unwrap();
+        }
+        // Ticket 2 closed for good long before the period.
+        tx.update_field(2, Field::Status, Some("closed"), 2 * DAY)
+            .unwrap();
+        tx.commit().unwrap();
+
+        let rows = store.report_rows(10 * DAY, 20 * DAY).unwrap();
+        let numbers: Vec<i64> = rows.iter().map(|t| t.number).collect();
+        assert_eq!(numbers, vec![1, 3, 500]);
+        for t in &rows {
+            let n = t.number;
+            let changes: Vec<(&str, i64)> =
+                t.changes.iter().map(|c| (c.new.as_str(), c.at)).collect();
+            assert_eq!(
+                changes,
+                vec![("open", DAY + n * 1000), ("pending", DAY + n * 1000 + 1)],
+                "ticket {n}"
+            );
+            assert_eq!(t.pauses.len(), 1, "ticket {n}: its own pause only");
+            assert_eq!(t.pauses[0].from_ms, DAY + n * 1000 + 1);
+            assert_eq!(t.escalations.len(), 1);
+            assert_eq!(t.escalations[0].at, DAY + n);
+            assert_eq!(t.time.len(), 1);
+            assert_eq!(t.time[0].minutes, n);
+        }
     }
 }
