@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use crate::scale::{median, postdesk_cli as cli};
+use crate::scale::{DESK, median, postdesk_cli as cli};
 
 use postdesk::address::Mailbox;
 use postdesk::desk::ticket::{Field, NewTicket, Priority};
@@ -22,18 +22,7 @@ use postdesk::store::{
     Delivery, EscalationRecord, EventRecord, InboundRecord, NewEntry, OutboundRecord, Store,
 };
 
-const CONFIG: &str = r#"
-[desk]
-address = "helpdesk@example.test"
-[workflow]
-agent-authentication = "none"
-[[team]]
-name = "service-desk"
-tier = "L1"
-address = "l1@corp.test"
-[sla.calendar]
-time-zone = "UTC"
-hours = { mon = "00:00-24:00", tue = "00:00-24:00", wed = "00:00-24:00", thu = "00:00-24:00", fri = "00:00-24:00", sat = "00:00-24:00", sun = "00:00-24:00" }
+const POLICIES: &str = r#"
 [[sla.policy]]
 priority = "P1"
 first-response = "1h"
@@ -108,7 +97,7 @@ pub fn run(n: usize) -> HistoryResult {
     let db_path = dir.path().join("desk.db");
     let config_path = dir.path().join("postdesk.toml");
     let text = format!(
-        "{CONFIG}\n[storage]\ndatabase = \"{}\"\n",
+        "{DESK}{POLICIES}\n[storage]\ndatabase = \"{}\"\n",
         db_path.display()
     );
     std::fs::write(&config_path, &text).expect("write the config");
