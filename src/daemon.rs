@@ -77,6 +77,7 @@ pub async fn run_reloading(
     mut reloads: tokio::sync::mpsc::Receiver<Config>,
 ) -> Result<(), StartError> {
     crate::tls::init();
+    raise_open_files(&config);
     // Held until the daemon ends: `postdesk restore` refuses meanwhile.
     let _lock = crate::store::DaemonLock::take(&config.resolve(&config.storage.database))
         .map_err(StartError::Locked)?;
@@ -121,6 +122,47 @@ pub async fn run_reloading(
     watchdog.abort();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Raises the open-file limit to its hard limit (an IDLE mailbox holds a
+/// connection for good) and says so; warns when the mailboxes need more.
+fn raise_open_files(cfg: &Config) {
+    let (before, after) = crate::open_files::raise();
+    let needed = files_needed(cfg);
+    if after.soft > before.soft {
+        tracing::info!(
+            from = before.soft,
+            to = after.soft,
+            needed,
+            "open-file limit raised"
+        );
+    } else {
+        tracing::debug!(limit = after.soft, needed, "open-file limit");
+    }
+    if needed > after.soft {
+        tracing::warn!(
+            limit = after.soft,
+            needed,
+            "the mailboxes need more open files than this process may have: some will fail to connect \
+             (raise the hard limit: LimitNOFILE= in the service unit, or ulimit -Hn)"
+        );
+    }
+}
+
+/// The most files (sockets included) a daemon with `cfg` holds open: one
+/// per IMAP mailbox, the database connections (shared by the mailboxes,
+/// see [`MAILBOX_STORES`], plus the outbox's, the sweeper's, the alerts'
+/// and the ops endpoint's), the SMTP pools.
+pub fn files_needed(cfg: &Config) -> u64 {
+    let count = |kind: SourceKind| cfg.mailboxes.iter().filter(|m| m.kind == kind).count();
+    let own_outboxes = cfg.mailboxes.iter().filter(|m| m.outbox.is_some()).count();
+    crate::open_files::Usage {
+        imap: count(SourceKind::Imap),
+        maildir: count(SourceKind::Maildir),
+        database_connections: cfg.mailboxes.len().min(MAILBOX_STORES) + 4,
+        smtp: cfg.outbox.concurrency * (1 + own_outboxes),
+    }
+    .needed()
 }
 
 /// Pings systemd's watchdog (`WatchdogSec=`) at half its interval while the
@@ -219,6 +261,7 @@ async fn start(
     let stores = (0..cfg.mailboxes.len().min(MAILBOX_STORES))
         .map(|_| Ok(Arc::new(Mutex::new(engine.open_store()?))))
         .collect::<Result<Vec<SharedStore>, StartError>>()?;
+    let pacer = Arc::new(crate::source::pacing::Pacer::new(&cfg.connect));
     for (i, m) in cfg.mailboxes.iter().enumerate() {
         health.register(&m.name, expected_check_interval(m));
         let store = stores[i % stores.len()].clone();
@@ -234,6 +277,7 @@ async fn start(
                 let mut m = m.clone();
                 m.ca_file = m.ca_file.as_deref().map(|p| cfg.resolve(p));
                 let store_task = store.clone();
+                let pacer = pacer.clone();
                 Box::pin(supervise(
                     m.name.clone(),
                     store,
@@ -247,6 +291,7 @@ async fn start(
                             outbox: notify.clone(),
                             cancel: cancel_task.clone(),
                             health: health.clone(),
+                            pacer: pacer.clone(),
                         }
                         .run()
                     },

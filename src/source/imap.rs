@@ -338,6 +338,8 @@ pub struct Watcher {
     pub cancel: CancellationToken,
     /// Told of every login, good check and failure.
     pub health: Arc<crate::health::Registry>,
+    /// The turns to sign in, shared with every other mailbox.
+    pub pacer: Arc<super::pacing::Pacer>,
 }
 
 impl Watcher {
@@ -403,7 +405,7 @@ impl Watcher {
         backoff: &mut Backoff,
         failing: &mut Option<String>,
     ) -> Result<(), ImapError> {
-        let mut session = connect_as(&self.cfg, &self.login).await?;
+        let mut session = self.pacer.paced(connect_as(&self.cfg, &self.login)).await?;
         if failing.take().is_some() {
             tracing::info!(mailbox = %self.cfg.name, "mailbox signs in again: no longer failing");
         }
