@@ -276,6 +276,7 @@ async fn start(
                     })?;
                 let mut m = m.clone();
                 m.ca_file = m.ca_file.as_deref().map(|p| cfg.resolve(p));
+                let m = Arc::new(m);
                 let store_task = store.clone();
                 let pacer = pacer.clone();
                 Box::pin(supervise(
