@@ -479,6 +479,14 @@ impl Watcher {
                     _ = self.cancel.cancelled() => {}
                 }
             }
+            // Stopping: no new pass (SELECT, the checkpoint, UID FETCH for
+            // each mailbox), just LOGOUT. What arrived meanwhile is read at
+            // the next start. With the pass, 10,000 IDLE mailboxes over TLS
+            // took more than 10 s to stop.
+            if self.cancel.is_cancelled() {
+                let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
+                return Ok(());
+            }
         }
     }
 
