@@ -12,7 +12,11 @@
 //! - open files of the daemon (`/proc/PID/fd`);
 //! - latency: K requests, each to a mailbox chosen at random (fixed seed),
 //!   one at a time, from the SMTP submission to the ticket committed, the
-//!   same measurement as [`crate::latency`].
+//!   same measurement as [`crate::latency`];
+//! - reconnecting (not with `--quick`): Dovecot restarted under the daemon,
+//!   which drops every session at once; the time from Dovecot answering
+//!   again to every mailbox signed in again (`postdesk_imap_connected` on
+//!   `/metrics`), paced as at start.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -30,6 +34,8 @@ pub struct Options {
     pub tls: bool,
     pub seed: u64,
     pub run_tag: String,
+    /// Restart Dovecot under the daemon and time the reconnection.
+    pub restart: bool,
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -51,6 +57,9 @@ pub struct MailboxesResult {
     pub k: usize,
     pub to_ticket: Summary,
     pub ticket_ms: Vec<f64>,
+    /// Dovecot answering again after a restart to all N signed in again;
+    /// `None` when not measured.
+    pub reconnect_s: Option<f64>,
     pub log_warnings: usize,
     pub failures: Vec<String>,
 }
@@ -113,6 +122,55 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
     let mut head = [0u8; 12];
     s.read_exact(&mut head).ok()?;
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+/// `GET path` on the ops endpoint: the body of a 200, or `None`.
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
+}
+
+/// How many mailboxes `/metrics` shows signed in.
+fn connected(port: u16) -> Option<usize> {
+    let m = http_get(port, "/metrics")?;
+    Some(
+        m.lines()
+            .filter(|l| l.starts_with("postdesk_imap_connected{") && l.ends_with(" 1"))
+            .count(),
+    )
+}
+
+/// Restarts Dovecot under the running daemon and waits until every one of
+/// the `n` mailboxes has signed in again: the seconds from Dovecot
+/// answering again.
+fn reconnect_after_restart(env: &MailEnv, port: u16, n: usize) -> Result<f64, String> {
+    env.ctl("restart", "dovecot");
+    let t0 = Instant::now();
+    // Generous: the same as for the start.
+    let timeout = Duration::from_secs(60 + n as u64 / 20);
+    let mut dropped = false;
+    loop {
+        let now = connected(port).unwrap_or(0);
+        dropped |= now < n;
+        if dropped && now == n {
+            return Ok(t0.elapsed().as_secs_f64());
+        }
+        if t0.elapsed() > timeout {
+            return Err(format!(
+                "{now} of {n} mailboxes signed in again {timeout:?} after Dovecot restarted"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Starts the desk and waits until `/readyz` says every mailbox was read:
@@ -239,6 +297,19 @@ pub fn run(env: &MailEnv, o: &Options) -> MailboxesResult {
         std::thread::sleep(wait);
     }
     r.to_ticket = Summary::of(&r.ticket_ms);
+    if o.restart {
+        let port = desk.http_port.expect("desk_with sets the ops port");
+        match reconnect_after_restart(env, port, o.n) {
+            Ok(s) => {
+                eprintln!(
+                    "[bench] mailboxes: Dovecot restarted; all {} signed in again in {s:.1} s",
+                    o.n
+                );
+                r.reconnect_s = Some(s);
+            }
+            Err(e) => r.failures.push(e),
+        }
+    }
     let t = Instant::now();
     daemon.stop();
     eprintln!(

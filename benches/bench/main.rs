@@ -256,6 +256,8 @@ fn main() -> ExitCode {
                 tls: a.mailbox_tls,
                 seed: a.seed,
                 run_tag: run_tag.clone(),
+                // A Dovecot restart costs seconds: not in CI.
+                restart: !a.quick,
             };
             rep.mailboxes = Some(mailboxes::run(env, &o));
         }

@@ -298,6 +298,9 @@ impl Report {
                 "  submission -> ticket ({} to random mailboxes)  p50 {:.0} ms, p90 {:.0} ms, max {:.0} ms",
                 m.k, m.to_ticket.p50_ms, m.to_ticket.p90_ms, m.to_ticket.max_ms
             );
+            if let Some(s) = m.reconnect_s {
+                let _ = writeln!(w, "  Dovecot restarted: all signed in again  {s:>8.1} s");
+            }
         }
         if let Some(m) = &self.micro {
             let _ = writeln!(w, "\nCost inside the process (per call)");
