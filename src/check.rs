@@ -6,7 +6,8 @@
 //! In order: the config itself, the templates (each renders with sample
 //! values), the classification rules (and any that can never match), the
 //! SLA policies, the knowledge base and the review schedule (what they will
-//! do), the database (opened and migrated), every mailbox (a Maildir is
+//! do), the open-file limit against what the mailboxes need, the database
+//! (opened and migrated), every mailbox (a Maildir is
 //! created if missing; with `auth = "oauth2"` a token refresh is tried first
 //! and the token's expiry shown, never the token; IMAP logs in and selects the folder and, when
 //! trusted authserv-ids are set, reads the newest mail's

@@ -4,7 +4,8 @@
 //! - [`source`]: where mail comes from: IMAP (IDLE, UIDs, checkpoints; only
 //!   the commands the server's CAPABILITY offers), Maildir; backlogs in
 //!   batches bounded by count and bytes; the first connection to a folder
-//!   that holds mail, and old mail imported as history (`postdesk import`).
+//!   that holds mail, and old mail imported as history (`postdesk import`);
+//!   sign-ins paced (`[connect]`), so thousands of mailboxes do not log in at once.
 //! - [`inbound`]: raw bytes → [`inbound::Inbound`] (the only user of mail-parser):
 //!   broken MIME mended and unlabelled charsets guessed with evidence first,
 //!   automatic-mail signals, delivery reports ([`inbound::bounce`]), HTML to
