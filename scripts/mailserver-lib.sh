@@ -28,6 +28,11 @@ MAIL_DOMAIN=${MAIL_DOMAIN:-example.test}
 # optimized (Dovecot's default) or never (faster, no crash safety)
 MAILLAB_FSYNC=${MAILLAB_FSYNC:-optimized}
 READY_TIMEOUT=${READY_TIMEOUT:-30}
+# The most IMAP sessions at once.  Up to 1000 (the default) each session is a
+# process of its own; above, scripts/bench's many-mailbox run (10,000 IDLE
+# sessions), an imap process serves several sessions, since 10,000 processes
+# of ~2 MiB each would not fit beside the daemon, and the config says so.
+MAILLAB_MAX_IMAP=${MAILLAB_MAX_IMAP:-1000}
 # The names the lab's server certificate (IMAPS, IMAP and SMTP STARTTLS) is
 # valid for, as openssl's subjectAltName takes them.  Tests set another host
 # only, to see a certificate for the wrong name refused.

@@ -6,7 +6,8 @@
 //! In order: the config itself, the templates (each renders with sample
 //! values), the classification rules (and any that can never match), the
 //! SLA policies, the knowledge base and the review schedule (what they will
-//! do), the database (opened and migrated), every mailbox (a Maildir is
+//! do), the open-file limit against what the mailboxes need, the database
+//! (opened and migrated), every mailbox (a Maildir is
 //! created if missing; with `auth = "oauth2"` a token refresh is tried first
 //! and the token's expiry shown, never the token; IMAP logs in and selects the folder and, when
 //! trusted authserv-ids are set, reads the newest mail's
@@ -124,6 +125,11 @@ pub async fn each(config: &Config, mut found: impl FnMut(Finding)) {
     for f in settings(config) {
         found(f);
     }
+    found(open_files(
+        crate::daemon::files_needed(config),
+        crate::open_files::current(),
+        config.mailboxes.len(),
+    ));
     let db = engine.database_path();
     let store = Store::open(&db);
     found(Finding::of(
@@ -218,6 +224,39 @@ fn settings(config: &Config) -> Vec<Finding> {
         ));
     }
     out
+}
+
+/// Whether the mailboxes fit in the open-file limit (the daemon raises
+/// its soft limit to the hard one at start). Read here, in this shell or
+/// unit: the service's own limit is its unit's `LimitNOFILE=`.
+fn open_files(needed: u64, limit: crate::open_files::Limit, mailboxes: usize) -> Finding {
+    use crate::open_files::Fit;
+    match crate::open_files::fit(needed, limit) {
+        Fit::Fits => Finding::new(
+            Level::Ok,
+            "open files",
+            format!(
+                "{mailboxes} mailboxes need about {needed}; the limit is {}",
+                limit.soft
+            ),
+        ),
+        Fit::FitsOnceRaised => Finding::new(
+            Level::Ok,
+            "open files",
+            format!(
+                "{mailboxes} mailboxes need about {needed}, above the limit of {}; the daemon raises it to {} at start",
+                limit.soft, limit.hard
+            ),
+        ),
+        Fit::TooMany { needed, hard } => Finding::new(
+            Level::Warn,
+            "open files",
+            format!(
+                "{mailboxes} mailboxes need about {needed} open files, more than the hard limit of {hard}: \
+                 some would fail to connect; raise it (LimitNOFILE= in the service unit, or ulimit -Hn)"
+            ),
+        ),
+    }
 }
 
 /// How agents prove their mail: an agent who cannot (a secret variable
@@ -638,6 +677,45 @@ mod tests {
         assert_eq!(
             Finding::new(Level::Fail, "outbox", "refused").to_string(),
             "FAIL outbox: refused"
+        );
+    }
+
+    #[test]
+    fn mailboxes_beyond_the_hard_open_file_limit_warn() {
+        let limit = crate::open_files::Limit {
+            soft: 1024,
+            hard: 4096,
+        };
+        let ok = open_files(1000, limit, 900);
+        assert_eq!(ok.level, Level::Ok);
+        let raised = open_files(3000, limit, 2900);
+        assert_eq!(raised.level, Level::Ok);
+        assert!(raised.detail.contains("raises it to 4096"), "{raised}");
+        let too_many = open_files(5000, limit, 4900);
+        assert_eq!(too_many.level, Level::Warn);
+        assert!(
+            too_many.detail.contains("4900 mailboxes need about 5000")
+                && too_many.detail.contains("hard limit of 4096"),
+            "{too_many}"
+        );
+    }
+
+    #[test]
+    fn the_files_counted_grow_by_one_per_imap_mailbox() {
+        let mut cfg = Config::embedded(Path::new("/tmp"));
+        let base = crate::daemon::files_needed(&cfg);
+        let one = cfg.mailboxes[0].clone();
+        for i in 0..4000 {
+            let mut m = one.clone();
+            m.name = format!("m{i}");
+            m.kind = SourceKind::Imap;
+            cfg.mailboxes.push(m);
+        }
+        let many = crate::daemon::files_needed(&cfg);
+        // 4,000 sockets, and the shared database connections top out at 4.
+        assert!(
+            many >= base + 4000 && many <= base + 4000 + 3 * 4,
+            "{base} -> {many}"
         );
     }
 

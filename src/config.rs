@@ -99,6 +99,9 @@ pub struct Config {
     /// `[http]`: the ops endpoint (see `crate::http`).
     #[serde(default)]
     pub http: HttpConfig,
+    /// `[connect]`: how many mailboxes sign in at once (see `crate::source::pacing`).
+    #[serde(default)]
+    pub connect: crate::source::pacing::ConnectConfig,
     /// `[alerts]`: operational alerts to `desk.admin` (see `crate::alerts`).
     #[serde(default)]
     pub alerts: AlertsConfig,
@@ -542,6 +545,7 @@ impl Config {
             report: ReportConfig::default(),
             spam: Default::default(),
             http: HttpConfig::default(),
+            connect: Default::default(),
             alerts: AlertsConfig::default(),
             digest: DigestConfig::default(),
             approval: ApprovalConfig::default(),
@@ -690,6 +694,7 @@ impl Config {
             .validate()
             .map_err(|m| self.semantic(format!("spam: {m}")))?;
         self.http.address().map_err(|m| self.semantic(m))?;
+        self.connect.check().map_err(|m| self.semantic(m))?;
         self.alerts.validate().map_err(|m| self.semantic(m))?;
         let agent_names: Vec<&str> = self.agents.iter().map(|a| a.name.as_str()).collect();
         self.digest

@@ -4,7 +4,8 @@
 //! - [`source`]: where mail comes from: IMAP (IDLE, UIDs, checkpoints; only
 //!   the commands the server's CAPABILITY offers), Maildir; backlogs in
 //!   batches bounded by count and bytes; the first connection to a folder
-//!   that holds mail, and old mail imported as history (`postdesk import`).
+//!   that holds mail, and old mail imported as history (`postdesk import`);
+//!   sign-ins paced (`[connect]`), so thousands of mailboxes do not log in at once.
 //! - [`inbound`]: raw bytes → [`inbound::Inbound`] (the only user of mail-parser):
 //!   broken MIME mended and unlabelled charsets guessed with evidence first,
 //!   automatic-mail signals, delivery reports ([`inbound::bounce`]), HTML to
@@ -41,7 +42,8 @@
 //! - leaves: [`address`] (addresses and display names, normalised once;
 //!   the mailbox an address reaches),
 //!   [`header`] (text fit for a header we write: one line, no controls, capped),
-//!   [`lang`] (the languages we write in), [`units`] (durations and sizes
+//!   [`lang`] (the languages we write in), [`open_files`] (the open-file
+//!   limit: raised at start, and what the mailboxes need), [`units`] (durations and sizes
 //!   as admins write them), [`tls`] (rustls client settings for IMAP and SMTP),
 //!   [`terminal`] (text from mail made safe to print: no escape sequences),
 //!   [`test_pause`] (test-only: `POSTDESK_TEST_PAUSE_AT` stops the process at
@@ -65,6 +67,7 @@ pub mod inbound;
 pub mod lang;
 pub mod metrics;
 pub mod oauth;
+pub mod open_files;
 pub mod outbound;
 pub mod outbox;
 pub mod pipeline;

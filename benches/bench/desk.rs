@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::support::{Daemon, MailEnv, TestDesk};
+use crate::support::{Daemon, MailEnv, TestDesk, TestDeskBuilder};
 
 /// Settings of the daemon under test that the report names.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -24,6 +24,8 @@ pub struct DeskSettings {
 pub struct Desk {
     desk: TestDesk,
     starts: u32,
+    /// The ops endpoint's port, when the config has `[http] listen`.
+    pub http_port: Option<u16>,
 }
 
 impl std::ops::Deref for Desk {
@@ -35,6 +37,17 @@ impl std::ops::Deref for Desk {
 
 impl Desk {
     pub fn new(env: &MailEnv, address: &str, s: &DeskSettings) -> Desk {
+        Desk::with(env, address, s, |b| b)
+    }
+
+    /// [`Desk::new`], with `more` changing the builder last (more settings,
+    /// more mailboxes).
+    pub fn with(
+        env: &MailEnv,
+        address: &str,
+        s: &DeskSettings,
+        more: impl FnOnce(TestDeskBuilder) -> TestDeskBuilder,
+    ) -> Desk {
         let count = |n: usize| i64::try_from(n).expect("a setting that fits in i64");
         let desk = TestDesk::builder("bench")
             .mail_env(env.clone())
@@ -52,9 +65,13 @@ impl Desk {
             .unset("mailbox.idle-recheck")
             .set("mailbox.batch-size", count(s.batch_size))
             .set("mailbox.after", s.after.as_str())
-            .set("outbox.concurrency", count(s.concurrency))
-            .build();
-        Desk { desk, starts: 0 }
+            .set("outbox.concurrency", count(s.concurrency));
+        let desk = more(desk).build();
+        Desk {
+            desk,
+            starts: 0,
+            http_port: None,
+        }
     }
 
     /// Starts `postdesk run` (the release binary cargo built for this bench);

@@ -2,6 +2,7 @@
 //! SMTP submission to the ticket committed, and to the acknowledgement
 //! readable in the requester's mailbox.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
@@ -133,33 +134,10 @@ fn probe_once(env: &MailEnv, desk: &Desk, run_tag: &str, i: usize) -> Result<Pro
     let subject = format!("Latency probe {i} {run_tag}");
     // Logged in before the clock starts: a mail client is already connected.
     let mut imap = RawImap::login(env, &requester).map_err(|e| e.to_string())?;
-    let db = Connection::open_with_flags(desk.db_path(), OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(|e| e.to_string())?;
-    let raw = MailBuilder::new(&format!("Probe {i} <{requester}>"), &desk.address)
-        .subject(&subject)
-        .body(b"Hello,\nmy screen stays black after the update.\nThanks\n")
-        .build();
-    let t0 = Instant::now();
-    smtp_send(env, &requester, &[&desk.address], &raw).map_err(|e| e.to_string())?;
-    let submit_ms = ms(t0.elapsed());
+    let sent = submit_until_ticket(env, &desk.db_path(), &requester, &desk.address, &subject)
+        .map_err(|e| format!("probe {i}: {e}"))?;
+    let (t0, submit_ms, ticket_ms) = (sent.at, sent.submit_ms, sent.ticket_ms);
     let deadline = Duration::from_secs(30);
-    let ticket_ms = loop {
-        let found: Option<i64> = db
-            .query_row(
-                "SELECT number FROM tickets WHERE subject = ?1",
-                [&subject],
-                |r| r.get(0),
-            )
-            .optional()
-            .unwrap_or(None);
-        if found.is_some() {
-            break ms(t0.elapsed());
-        }
-        if t0.elapsed() > deadline {
-            return Err(format!("probe {i}: no ticket after {deadline:?}"));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
     let ack_ms = loop {
         let lines = imap
             .command("STATUS \"INBOX\" (MESSAGES)")
@@ -188,6 +166,59 @@ fn probe_once(env: &MailEnv, desk: &Desk, run_tag: &str, i: usize) -> Result<Pro
     })
 }
 
-fn ms(d: Duration) -> f64 {
+/// One request submitted and its ticket seen.
+pub struct Submitted {
+    /// When the submission began.
+    pub at: Instant,
+    /// SMTP submission accepted, ms after `at`.
+    pub submit_ms: f64,
+    /// The ticket committed (visible to a reader of `db`), ms after `at`.
+    pub ticket_ms: f64,
+}
+
+/// Sends a request from `requester` to `to` over SMTP and polls the desk's
+/// database `db` (read-only, every 10 ms, up to 30 s) until a ticket with
+/// `subject` is committed.
+pub fn submit_until_ticket(
+    env: &MailEnv,
+    db: &Path,
+    requester: &str,
+    to: &str,
+    subject: &str,
+) -> Result<Submitted, String> {
+    let db = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| e.to_string())?;
+    let raw = MailBuilder::new(&format!("Requester <{requester}>"), to)
+        .subject(subject)
+        .body(b"Hello,\nmy screen stays black after the update.\nThanks\n")
+        .build();
+    let t0 = Instant::now();
+    smtp_send(env, requester, &[to], &raw).map_err(|e| e.to_string())?;
+    let submit_ms = ms(t0.elapsed());
+    let deadline = Duration::from_secs(30);
+    loop {
+        let found: Option<i64> = db
+            .query_row(
+                "SELECT number FROM tickets WHERE subject = ?1",
+                [subject],
+                |r| r.get(0),
+            )
+            .optional()
+            .unwrap_or(None);
+        if found.is_some() {
+            return Ok(Submitted {
+                at: t0,
+                submit_ms,
+                ticket_ms: ms(t0.elapsed()),
+            });
+        }
+        if t0.elapsed() > deadline {
+            return Err(format!("no ticket after {deadline:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }

@@ -7,6 +7,7 @@
 //! - `desk`: a fresh helpdesk (mailbox, database, config) and the release daemon on it.
 //! - `drain`: the backlog drain against the plain-client references, with the exactly-once checks.
 //! - `latency`: one request at a time while the daemon idles in IDLE.
+//! - `mailboxes`: N IDLE mailboxes in one daemon: connect time, memory per mailbox, latency.
 //! - `micro`: the cost per message inside the process.
 //! - `probe`: /proc readings (memory, CPU time, load).
 //! - `scale`: a large desk's history: the SLA sweep and the overdue listing at N open tickets.
@@ -25,6 +26,7 @@ mod desk;
 mod drain;
 mod history;
 mod latency;
+mod mailboxes;
 mod micro;
 mod probe;
 mod report;
@@ -47,7 +49,10 @@ usage: scripts/bench [--quick] [options]   (cargo bench --bench bench -- [option
   --with-50k         also drain 50,000 (loaded through the Maildir: APPEND would take minutes)
   --load KIND        append | maildir | auto (default auto: append up to 10,000, maildir above)
   --k K              latency probes (default 20)
-  --only LIST        sections to run: drain,latency,micro,scale,history (default all)
+  --only LIST        sections to run: drain,latency,mailboxes,micro,scale,history (default all)
+  --mailboxes N      IDLE mailboxes in one daemon for the mailboxes section (default 2000;
+                     --quick 30); 10000 for the issue's full size
+  --mailbox-tls      the mailboxes section over IMAPS (TLS) instead of plain IMAP
   --tickets N        open tickets for the scale section (default 100000; --quick 5000)
   --history N        tickets over a year for the history section (default 1000000; --quick 5000)
   --seed S           corpus seed (default 20261128)
@@ -74,6 +79,8 @@ struct Args {
     keep_mail: bool,
     tickets: Option<usize>,
     history: Option<usize>,
+    mailboxes: Option<usize>,
+    mailbox_tls: bool,
     out: PathBuf,
 }
 
@@ -86,6 +93,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         sections: vec![
             "drain".into(),
             "latency".into(),
+            "mailboxes".into(),
             "micro".into(),
             "scale".into(),
             "history".into(),
@@ -101,6 +109,8 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         keep_mail: false,
         tickets: None,
         history: None,
+        mailboxes: None,
+        mailbox_tls: false,
         out: PathBuf::from("bench-results/latest.json"),
     };
     let mut with_50k = false;
@@ -152,6 +162,8 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             "--keep-mail" => a.keep_mail = true,
             "--tickets" => a.tickets = Some(num(it.next(), "--tickets")?),
             "--history" => a.history = Some(num(it.next(), "--history")?),
+            "--mailboxes" => a.mailboxes = Some(num(it.next(), "--mailboxes")?),
+            "--mailbox-tls" => a.mailbox_tls = true,
             "--out" => a.out = PathBuf::from(it.next().ok_or("--out needs a file")?),
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
@@ -202,7 +214,7 @@ fn main() -> ExitCode {
     };
     let run_tag = support::random_hex()[..6].to_string();
     let wants = |s: &str| a.sections.iter().any(|x| x == s);
-    let needs_servers = wants("drain") || wants("latency");
+    let needs_servers = wants("drain") || wants("latency") || wants("mailboxes");
     let env = needs_servers.then(support::MailEnv::load);
 
     if let Some(env) = &env {
@@ -239,6 +251,22 @@ fn main() -> ExitCode {
                 Duration::from_millis(1500),
                 &run_tag,
             ));
+        }
+        if wants("mailboxes") {
+            let o = mailboxes::Options {
+                // 30 in CI: a few seconds (fewer than the 32 sign-ins at
+                // once, so none waits its jitter), still many mailboxes.
+                n: a.mailboxes
+                    .unwrap_or(if a.quick { 30 } else { 2_000 })
+                    .max(2),
+                k: a.k,
+                tls: a.mailbox_tls,
+                seed: a.seed,
+                run_tag: run_tag.clone(),
+                // A Dovecot restart costs seconds: not in CI.
+                restart: !a.quick,
+            };
+            rep.mailboxes = Some(mailboxes::run(env, &o));
         }
     }
     if wants("micro") {

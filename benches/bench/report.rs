@@ -7,6 +7,7 @@ use std::path::Path;
 use crate::drain::DrainResult;
 use crate::history::HistoryResult;
 use crate::latency::LatencyResult;
+use crate::mailboxes::MailboxesResult;
 use crate::micro::MicroResult;
 use crate::probe::Machine;
 use crate::scale::ScaleResult;
@@ -18,6 +19,7 @@ pub struct Report {
     pub machine: Option<Machine>,
     pub drains: Vec<DrainResult>,
     pub latency: Option<LatencyResult>,
+    pub mailboxes: Option<MailboxesResult>,
     pub micro: Option<MicroResult>,
     pub scale: Option<ScaleResult>,
     pub history: Option<HistoryResult>,
@@ -48,6 +50,9 @@ impl Report {
             .collect();
         if let Some(l) = &self.latency {
             out.extend(l.failures.iter().map(|f| format!("latency: {f}")));
+        }
+        if let Some(m) = &self.mailboxes {
+            out.extend(m.failures.iter().map(|f| format!("mailboxes: {f}")));
         }
         if let Some(s) = &self.scale {
             out.extend(s.failures.iter().map(|f| format!("scale: {f}")));
@@ -153,6 +158,27 @@ impl Report {
                 "idle RSS < 20 MiB".into(),
                 format!("{:.1} MiB", mib(l.idle_rss_kib)),
                 l.idle_rss_kib < 20 * 1024,
+            );
+        }
+        if let Some(m) = self.mailboxes.as_ref().filter(|m| m.failures.is_empty()) {
+            add(
+                format!("{} IDLE mailboxes: at most 100 KiB each", m.n),
+                format!(
+                    "{:.0} KiB ((RSS {:.1} MiB - {:.1} MiB with 1) / {})",
+                    m.per_mailbox_kib,
+                    mib(m.rss_kib),
+                    mib(m.rss_one_kib),
+                    m.n - 1
+                ),
+                m.per_mailbox_kib <= 100.0,
+            );
+            add(
+                format!("{} IDLE mailboxes: latency to the ticket p50 < 1 s", m.n),
+                format!(
+                    "p50 {:.0} ms, p90 {:.0} ms",
+                    m.to_ticket.p50_ms, m.to_ticket.p90_ms
+                ),
+                m.to_ticket.p50_ms < 1000.0,
             );
         }
         if let Some(m) = self.micro.as_ref().filter(|m| m.raw_bytes > 0) {
@@ -262,6 +288,42 @@ impl Report {
                 mib(l.rss_after_kib),
                 mib(l.peak_rss_kib)
             );
+        }
+        if let Some(m) = &self.mailboxes {
+            let _ = writeln!(
+                w,
+                "\nIDLE mailboxes in one daemon ({} mailboxes, IMAP {})",
+                m.n, m.security
+            );
+            let _ = writeln!(
+                w,
+                "  start to every mailbox read (/readyz)   {:>8.1} s",
+                m.connect_s
+            );
+            let _ = writeln!(
+                w,
+                "  daemon RSS, idle                       {:>8.1} MiB ({:.1} MiB with 1 mailbox)",
+                mib(m.rss_kib),
+                mib(m.rss_one_kib)
+            );
+            let _ = writeln!(
+                w,
+                "  per mailbox: (RSS - RSS with 1) / (N-1) {:>7.0} KiB (RSS / N: {:.0} KiB)",
+                m.per_mailbox_kib, m.rss_over_n_kib
+            );
+            let _ = writeln!(
+                w,
+                "  open files, threads                    {:>8} {:>4}",
+                m.open_files, m.threads
+            );
+            let _ = writeln!(
+                w,
+                "  submission -> ticket ({} to random mailboxes)  p50 {:.0} ms, p90 {:.0} ms, max {:.0} ms",
+                m.k, m.to_ticket.p50_ms, m.to_ticket.p90_ms, m.to_ticket.max_ms
+            );
+            if let Some(s) = m.reconnect_s {
+                let _ = writeln!(w, "  Dovecot restarted: all signed in again  {s:>8.1} s");
+            }
         }
         if let Some(m) = &self.micro {
             let _ = writeln!(w, "\nCost inside the process (per call)");

@@ -330,7 +330,9 @@ struct InFlight {
 
 /// Everything one mailbox task needs.
 pub struct Watcher {
-    pub cfg: MailboxConfig,
+    /// Shared with the supervisor that starts the task again after a panic:
+    /// one copy per mailbox, not one per start (1.2 KiB inline).
+    pub cfg: Arc<MailboxConfig>,
     pub login: Login,
     pub engine: Arc<Engine>,
     pub store: SharedStore,
@@ -338,6 +340,8 @@ pub struct Watcher {
     pub cancel: CancellationToken,
     /// Told of every login, good check and failure.
     pub health: Arc<crate::health::Registry>,
+    /// The turns to sign in, shared with every other mailbox.
+    pub pacer: Arc<super::pacing::Pacer>,
 }
 
 impl Watcher {
@@ -403,7 +407,15 @@ impl Watcher {
         backoff: &mut Backoff,
         failing: &mut Option<String>,
     ) -> Result<(), ImapError> {
-        let mut session = connect_as(&self.cfg, &self.login).await?;
+        // Boxed, here and for the passes below: a task's future is as large
+        // as the largest state it can be in, and it stays allocated for the
+        // mailbox's life, almost all of it in IDLE. Inline, the sign-in, the
+        // drain and the import made each mailbox's task 11.5 KiB (heaptrack,
+        // 500 mailboxes); boxed, they take memory only while they run.
+        let mut session = self
+            .pacer
+            .paced(Box::pin(connect_as(&self.cfg, &self.login)))
+            .await?;
         if failing.take().is_some() {
             tracing::info!(mailbox = %self.cfg.name, "mailbox signs in again: no longer failing");
         }
@@ -437,10 +449,10 @@ impl Watcher {
         loop {
             let selected = self.select(&mut session).await?;
             if std::mem::take(&mut first) {
-                self.mark_recorded_leftovers(&mut session, selected.uidvalidity, &caps)
+                Box::pin(self.mark_recorded_leftovers(&mut session, selected.uidvalidity, &caps))
                     .await?;
             }
-            self.drain(&mut session, selected, &caps).await?;
+            Box::pin(self.drain(&mut session, selected, &caps)).await?;
             self.health.checked(&self.cfg.name, now_ms());
             if self.cancel.is_cancelled() {
                 let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
@@ -466,6 +478,14 @@ impl Watcher {
                     _ = tokio::time::sleep(wait) => {}
                     _ = self.cancel.cancelled() => {}
                 }
+            }
+            // Stopping: no new pass (SELECT, the checkpoint, UID FETCH for
+            // each mailbox), just LOGOUT. What arrived meanwhile is read at
+            // the next start. With the pass, 10,000 IDLE mailboxes over TLS
+            // took more than 10 s to stop.
+            if self.cancel.is_cancelled() {
+                let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
+                return Ok(());
             }
         }
     }
@@ -1116,6 +1136,32 @@ pub fn uid_set(uids: &[u32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What one IDLE mailbox's task holds for its whole life, and each of
+    /// 10,000 mailboxes pays it: 11.5 KiB (heaptrack) with the sign-in, the
+    /// drain and the import inline (see `Watcher::session`), 4.8 KiB boxed
+    /// with the mailbox's settings inline, 2.4 KiB with them shared.
+    #[test]
+    fn a_mailbox_task_is_small() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::config::Config::embedded(dir.path());
+        let engine = Arc::new(Engine::new(config.clone()).unwrap());
+        let store = Arc::new(std::sync::Mutex::new(engine.open_store().unwrap()));
+        let w = Watcher {
+            cfg: Arc::new(config.mailboxes[0].clone()),
+            login: Login::Password(None),
+            engine,
+            store,
+            outbox: Arc::new(Notify::new()),
+            cancel: CancellationToken::new(),
+            health: Arc::new(crate::health::Registry::new()),
+            pacer: Arc::new(super::super::pacing::Pacer::new(&Default::default())),
+        };
+        let task = w.run();
+        let size = std::mem::size_of_val(&task);
+        eprintln!("Watcher::run future: {size} bytes");
+        assert!(size <= 3 * 1024, "{size} bytes");
+    }
 
     #[test]
     fn uid_sets_are_compact() {

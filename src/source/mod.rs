@@ -7,6 +7,7 @@ pub mod capabilities;
 pub mod imap;
 pub mod import;
 pub mod maildir;
+pub mod pacing;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -51,6 +51,7 @@ mod html_escaping;
 mod identity;
 mod kb_report;
 mod limits;
+mod mailboxes;
 mod mailservers;
 mod merge_approval;
 mod oauth;
