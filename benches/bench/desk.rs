@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::support::{Daemon, MailEnv, TestDesk};
+use crate::support::{Daemon, MailEnv, TestDesk, TestDeskBuilder};
 
 /// Settings of the daemon under test that the report names.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -36,18 +36,7 @@ impl std::ops::Deref for Desk {
 impl Desk {
     pub fn new(env: &MailEnv, address: &str, s: &DeskSettings) -> Desk {
         let count = |n: usize| i64::try_from(n).expect("a setting that fits in i64");
-        let desk = TestDesk::builder("bench")
-            .mail_env(env.clone())
-            .address(address)
-            .dir_prefix("postdesk-bench-")
-            .set("desk.time-zone", "Asia/Shanghai")
-            .set("desk.first-response", "4h")
-            // A backlog is thousands of requests from a few hundred requesters
-            // within minutes: the loop guards would rightly hold
-            // acknowledgements back, and the run measures throughput, not them.
-            .set("limits.per-recipient", 1_000_000)
-            .set("limits.per-ticket", 1_000_000)
-            .set("limits.duplicate-ack-window", "0s")
+        let desk = measured(TestDesk::builder("bench").mail_env(env.clone()), address)
             // Measured as shipped: the daemon's own IDLE re-check.
             .unset("mailbox.idle-recheck")
             .set("mailbox.batch-size", count(s.batch_size))
@@ -111,6 +100,20 @@ impl Desk {
         wal.push("-wal");
         (size(db), size(PathBuf::from(wal)))
     }
+}
+
+/// The desk settings every measurement shares, on `b`'s servers.
+pub fn measured(b: TestDeskBuilder, address: &str) -> TestDeskBuilder {
+    b.address(address)
+        .dir_prefix("postdesk-bench-")
+        .set("desk.time-zone", "Asia/Shanghai")
+        .set("desk.first-response", "4h")
+        // A backlog is thousands of requests from a few hundred requesters
+        // within minutes: the loop guards would rightly hold
+        // acknowledgements back, and the run measures throughput, not them.
+        .set("limits.per-recipient", 1_000_000)
+        .set("limits.per-ticket", 1_000_000)
+        .set("limits.duplicate-ack-window", "0s")
 }
 
 /// Lines of a daemon log at WARN or ERROR level (the first few, and how many).

@@ -8,6 +8,7 @@
 //! - `drain`: the backlog drain against the plain-client references, with the exactly-once checks.
 //! - `latency`: one request at a time while the daemon idles in IDLE.
 //! - `micro`: the cost per message inside the process.
+//! - `pipe`: one `postdesk ingest` process per mail, as an MTA pipe runs it.
 //! - `probe`: /proc readings (memory, CPU time, load).
 //! - `scale`: a large desk's history: the SLA sweep and the overdue listing at N open tickets.
 //! - `report`: the table and the JSON.
@@ -24,6 +25,7 @@ mod desk;
 mod drain;
 mod latency;
 mod micro;
+mod pipe;
 mod probe;
 mod report;
 mod scale;
@@ -45,7 +47,8 @@ usage: scripts/bench [--quick] [options]   (cargo bench --bench bench -- [option
   --with-50k         also drain 50,000 (loaded through the Maildir: APPEND would take minutes)
   --load KIND        append | maildir | auto (default auto: append up to 10,000, maildir above)
   --k K              latency probes (default 20)
-  --only LIST        sections to run: drain,latency,micro,scale (default all)
+  --only LIST        sections to run: drain,latency,micro,pipe,scale (default all)
+  --pipe-n N         mails for the pipe section, one process each (default 1000; --quick 100)
   --tickets N        open tickets for the scale section (default 100000; --quick 5000)
   --seed S           corpus seed (default 20261128)
   --batch-size B     the daemon's batch-size (default 500)
@@ -70,6 +73,7 @@ struct Args {
     ingest_only: bool,
     keep_mail: bool,
     tickets: Option<usize>,
+    pipe_n: Option<usize>,
     out: PathBuf,
 }
 
@@ -83,6 +87,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             "drain".into(),
             "latency".into(),
             "micro".into(),
+            "pipe".into(),
             "scale".into(),
         ],
         seed: 20_261_128,
@@ -95,6 +100,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         ingest_only: false,
         keep_mail: false,
         tickets: None,
+        pipe_n: None,
         out: PathBuf::from("bench-results/latest.json"),
     };
     let mut with_50k = false;
@@ -145,6 +151,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             "--ingest-only" => a.ingest_only = true,
             "--keep-mail" => a.keep_mail = true,
             "--tickets" => a.tickets = Some(num(it.next(), "--tickets")?),
+            "--pipe-n" => a.pipe_n = Some(num(it.next(), "--pipe-n")?.max(1)),
             "--out" => a.out = PathBuf::from(it.next().ok_or("--out needs a file")?),
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
@@ -240,6 +247,11 @@ fn main() -> ExitCode {
             if a.quick { Budget::Quick } else { Budget::Full },
             a.seed,
         ));
+    }
+    if wants("pipe") {
+        let n = a.pipe_n.unwrap_or(if a.quick { 100 } else { 1000 });
+        eprintln!("[bench] pipe: {n} mails, one postdesk ingest each");
+        rep.pipe = Some(pipe::run(n, a.seed));
     }
     if wants("scale") {
         let n = a.tickets.unwrap_or(if a.quick { 5_000 } else { 100_000 });
