@@ -633,6 +633,7 @@ fn try_ingest(config: Config, mailbox: Option<String>, files: Vec<PathBuf>) -> R
         items.push(Incoming { raw, uid: None });
     }
     let (engine, mut store) = Engine::open(config)?;
+    store.durable_commits()?;
     let t = pipeline::process_batch(&mut store, &engine, &mailbox, &items, None, now_ms())?;
     Ok(format!(
         "{} new ticket(s), {} reply(ies), {} duplicate(s), {} quarantined, {} mail(s) queued",

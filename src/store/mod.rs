@@ -336,6 +336,19 @@ impl Store {
         Ok(())
     }
 
+    /// Makes every commit of this connection durable before it returns
+    /// (`synchronous=FULL`: the write-ahead log is synced at each commit).
+    /// For `ingest`, whose exit 0 tells an MTA to delete its copy: under
+    /// the default (NORMAL) a commit reaches the disk only at a checkpoint,
+    /// and while a daemon keeps the database open an ingest process's
+    /// close does not checkpoint, so a power cut after the exit could lose
+    /// the mail. One fsync of the log per call (0.3-0.5 ms on the bench VM).
+    pub fn durable_commits(&self) -> Result<(), StoreError> {
+        self.conn
+            .pragma_update(None, "synchronous", "FULL")
+            .ctx("setting synchronous")
+    }
+
     fn migrate(&mut self) -> Result<(), StoreError> {
         let version: usize = self
             .conn
