@@ -240,6 +240,7 @@ async fn start(
     health: &Arc<crate::health::Registry>,
 ) -> Result<Running, StartError> {
     let engine = Arc::new(Engine::new(config)?);
+    engine.compile_templates()?;
     let cfg = engine.config.clone();
     warn_about_agent_authentication(&cfg);
     let cancel = CancellationToken::new();

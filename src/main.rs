@@ -632,8 +632,8 @@ fn try_ingest(config: Config, mailbox: Option<String>, files: Vec<PathBuf>) -> R
         let raw = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
         items.push(Incoming { raw, uid: None });
     }
-    let engine = Engine::new(config)?;
-    let mut store = engine.open_store()?;
+    let (engine, mut store) = Engine::open(config)?;
+    store.durable_commits()?;
     let t = pipeline::process_batch(&mut store, &engine, &mailbox, &items, None, now_ms())?;
     Ok(format!(
         "{} new ticket(s), {} reply(ies), {} duplicate(s), {} quarantined, {} mail(s) queued",

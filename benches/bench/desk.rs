@@ -49,18 +49,7 @@ impl Desk {
         more: impl FnOnce(TestDeskBuilder) -> TestDeskBuilder,
     ) -> Desk {
         let count = |n: usize| i64::try_from(n).expect("a setting that fits in i64");
-        let desk = TestDesk::builder("bench")
-            .mail_env(env.clone())
-            .address(address)
-            .dir_prefix("postdesk-bench-")
-            .set("desk.time-zone", "Asia/Shanghai")
-            .set("desk.first-response", "4h")
-            // A backlog is thousands of requests from a few hundred requesters
-            // within minutes: the loop guards would rightly hold
-            // acknowledgements back, and the run measures throughput, not them.
-            .set("limits.per-recipient", 1_000_000)
-            .set("limits.per-ticket", 1_000_000)
-            .set("limits.duplicate-ack-window", "0s")
+        let desk = measured(TestDesk::builder("bench").mail_env(env.clone()), address)
             // Measured as shipped: the daemon's own IDLE re-check.
             .unset("mailbox.idle-recheck")
             .set("mailbox.batch-size", count(s.batch_size))
@@ -128,6 +117,20 @@ impl Desk {
         wal.push("-wal");
         (size(db), size(PathBuf::from(wal)))
     }
+}
+
+/// The desk settings every measurement shares, on `b`'s servers.
+pub fn measured(b: TestDeskBuilder, address: &str) -> TestDeskBuilder {
+    b.address(address)
+        .dir_prefix("postdesk-bench-")
+        .set("desk.time-zone", "Asia/Shanghai")
+        .set("desk.first-response", "4h")
+        // A backlog is thousands of requests from a few hundred requesters
+        // within minutes: the loop guards would rightly hold
+        // acknowledgements back, and the run measures throughput, not them.
+        .set("limits.per-recipient", 1_000_000)
+        .set("limits.per-ticket", 1_000_000)
+        .set("limits.duplicate-ack-window", "0s")
 }
 
 /// Lines of a daemon log at WARN or ERROR level (the first few, and how many).

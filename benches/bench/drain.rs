@@ -181,7 +181,10 @@ fn run_inner(env: &MailEnv, o: &Options, r: &mut DrainResult) -> Result<(), Stri
 
     let mut desk = Desk::new(env, &names.desk, &o.settings);
     drain_with_daemon(&mut desk, &corpus, max_uid, o.ingest_only, r)?;
-    verify_database(&desk, &corpus, o.ingest_only, &mut r.failures)?;
+    let db = desk
+        .reader()
+        .ok_or_else(|| "cannot open the database to verify it".to_string())?;
+    verify_database(&db, &corpus, o.ingest_only, &mut r.failures)?;
     if o.ingest_only {
         if !o.keep_mail {
             remove_mailboxes(env, &names, &corpus);
@@ -407,15 +410,12 @@ fn tail(log: &str, lines: usize) -> String {
 }
 
 /// Everything in the database matches what the corpus predicts.
-fn verify_database(
-    desk: &Desk,
+pub fn verify_database(
+    db: &Connection,
     corpus: &Corpus,
     ingest_only: bool,
     failures: &mut Vec<String>,
 ) -> Result<(), String> {
-    let db = desk
-        .reader()
-        .ok_or_else(|| "cannot open the database to verify it".to_string())?;
     let e = &corpus.expect;
     let n = corpus.messages.len() as i64;
     let mut check = |what: &str, got: i64, want: i64| {
@@ -423,7 +423,7 @@ fn verify_database(
             failures.push(format!("{what}: got {got}, expected {want}"));
         }
     };
-    let q = |sql: &str| query_i64(&db, sql);
+    let q = |sql: &str| query_i64(db, sql);
     check(
         "inbound messages recorded",
         q("SELECT count(*) FROM messages WHERE direction = 'in'")?,
@@ -477,7 +477,7 @@ fn verify_database(
         q("SELECT count(*) FROM (SELECT ticket FROM outbox GROUP BY ticket HAVING count(*) > 1)")?,
         0,
     );
-    verify_tickets(&db, corpus, failures)?;
+    verify_tickets(db, corpus, failures)?;
     let mut stmt = db
         .prepare("SELECT rcpt, count(*) FROM outbox GROUP BY rcpt")
         .map_err(|e| e.to_string())?;

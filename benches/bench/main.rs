@@ -9,6 +9,7 @@
 //! - `latency`: one request at a time while the daemon idles in IDLE.
 //! - `mailboxes`: N IDLE mailboxes in one daemon: connect time, memory per mailbox, latency.
 //! - `micro`: the cost per message inside the process.
+//! - `pipe`: one `postdesk ingest` process per mail, as an MTA pipe runs it.
 //! - `probe`: /proc readings (memory, CPU time, load).
 //! - `scale`: a large desk's history: the SLA sweep and the overdue listing at N open tickets.
 //! - `history`: a year of tickets: the monthly review, `ticket N` and `kb search` against it.
@@ -28,6 +29,7 @@ mod history;
 mod latency;
 mod mailboxes;
 mod micro;
+mod pipe;
 mod probe;
 mod report;
 mod scale;
@@ -49,10 +51,11 @@ usage: scripts/bench [--quick] [options]   (cargo bench --bench bench -- [option
   --with-50k         also drain 50,000 (loaded through the Maildir: APPEND would take minutes)
   --load KIND        append | maildir | auto (default auto: append up to 10,000, maildir above)
   --k K              latency probes (default 20)
-  --only LIST        sections to run: drain,latency,mailboxes,micro,scale,history (default all)
+  --only LIST        sections to run: drain,latency,mailboxes,micro,pipe,scale,history (default all)
   --mailboxes N      IDLE mailboxes in one daemon for the mailboxes section (default 2000;
                      --quick 30); 10000 for the issue's full size
   --mailbox-tls      the mailboxes section over IMAPS (TLS) instead of plain IMAP
+  --pipe-n N         mails for the pipe section, one process each (default 1000; --quick 100)
   --tickets N        open tickets for the scale section (default 100000; --quick 5000)
   --history N        tickets over a year for the history section (default 1000000; --quick 5000)
   --seed S           corpus seed (default 20261128)
@@ -81,6 +84,7 @@ struct Args {
     history: Option<usize>,
     mailboxes: Option<usize>,
     mailbox_tls: bool,
+    pipe_n: Option<usize>,
     out: PathBuf,
 }
 
@@ -95,6 +99,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             "latency".into(),
             "mailboxes".into(),
             "micro".into(),
+            "pipe".into(),
             "scale".into(),
             "history".into(),
         ],
@@ -111,6 +116,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         history: None,
         mailboxes: None,
         mailbox_tls: false,
+        pipe_n: None,
         out: PathBuf::from("bench-results/latest.json"),
     };
     let mut with_50k = false;
@@ -164,6 +170,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             "--history" => a.history = Some(num(it.next(), "--history")?),
             "--mailboxes" => a.mailboxes = Some(num(it.next(), "--mailboxes")?),
             "--mailbox-tls" => a.mailbox_tls = true,
+            "--pipe-n" => a.pipe_n = Some(num(it.next(), "--pipe-n")?.max(1)),
             "--out" => a.out = PathBuf::from(it.next().ok_or("--out needs a file")?),
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
@@ -275,6 +282,11 @@ fn main() -> ExitCode {
             if a.quick { Budget::Quick } else { Budget::Full },
             a.seed,
         ));
+    }
+    if wants("pipe") {
+        let n = a.pipe_n.unwrap_or(if a.quick { 100 } else { 1000 });
+        eprintln!("[bench] pipe: {n} mails, one postdesk ingest each");
+        rep.pipe = Some(pipe::run(n, a.seed));
     }
     if wants("scale") {
         let n = a.tickets.unwrap_or(if a.quick { 5_000 } else { 100_000 });

@@ -9,6 +9,7 @@ use crate::history::HistoryResult;
 use crate::latency::LatencyResult;
 use crate::mailboxes::MailboxesResult;
 use crate::micro::MicroResult;
+use crate::pipe::PipeResult;
 use crate::probe::Machine;
 use crate::scale::ScaleResult;
 
@@ -21,6 +22,7 @@ pub struct Report {
     pub latency: Option<LatencyResult>,
     pub mailboxes: Option<MailboxesResult>,
     pub micro: Option<MicroResult>,
+    pub pipe: Option<PipeResult>,
     pub scale: Option<ScaleResult>,
     pub history: Option<HistoryResult>,
     pub load_at_end: String,
@@ -53,6 +55,9 @@ impl Report {
         }
         if let Some(m) = &self.mailboxes {
             out.extend(m.failures.iter().map(|f| format!("mailboxes: {f}")));
+        }
+        if let Some(p) = &self.pipe {
+            out.extend(p.failures.iter().map(|f| format!("pipe: {f}")));
         }
         if let Some(s) = &self.scale {
             out.extend(s.failures.iter().map(|f| format!("scale: {f}")));
@@ -191,6 +196,16 @@ impl Report {
                     m.raw_bytes as f64 / 1048576.0
                 ),
                 ratio <= 0.6,
+            );
+        }
+        if let Some(p) = self.pipe.as_ref().filter(|p| p.failures.is_empty()) {
+            add(
+                "ingest through an MTA pipe: <= 3 ms start to exit per mail".into(),
+                format!(
+                    "mean {:.1} ms, p50 {:.1} ms, p90 {:.1} ms ({} processes)",
+                    p.mean_ms, p.p50_ms, p.p90_ms, p.n
+                ),
+                p.mean_ms <= 3.0,
             );
         }
         if let Some(s) = &self.scale {
@@ -355,6 +370,28 @@ impl Report {
                     tail / head.max(1e-9)
                 );
             }
+        }
+        if let Some(p) = &self.pipe {
+            let _ = writeln!(
+                w,
+                "\nOne mail through an MTA pipe ({} mails, one `postdesk ingest` each, {:.1} MiB)",
+                p.n,
+                p.corpus_bytes as f64 / 1048576.0
+            );
+            let _ = writeln!(
+                w,
+                "  spawn -> exit: mean {:.2} ms, p50 {:.2} ms, p90 {:.2} ms, max {:.1} ms; CPU {:.2} ms per process",
+                p.mean_ms, p.p50_ms, p.p90_ms, p.max_ms, p.cpu_ms_per_process
+            );
+            let _ = writeln!(
+                w,
+                "  lost or duplicated (checks): {}",
+                if p.failures.is_empty() {
+                    "none".to_string()
+                } else {
+                    format!("{} FAILED", p.failures.len())
+                }
+            );
         }
         if let Some(x) = &self.scale {
             let _ = writeln!(

@@ -167,7 +167,7 @@ impl Desk {
                 self.address
             ));
         }
-        if self.time_zone != "UTC" && jiff::tz::TimeZone::get(&self.time_zone).is_err() {
+        if self.time_zone != "UTC" && crate::desk::when::zone(&self.time_zone).is_err() {
             return Err(format!(
                 "desk.time-zone: unknown time zone \"{}\": expected an IANA name like \"Asia/Shanghai\"",
                 self.time_zone

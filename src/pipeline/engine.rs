@@ -103,6 +103,13 @@ pub fn policy_from_config(config: &Config, id_key: IdKey) -> Result<Policy, Engi
 
 impl Engine {
     pub fn new(config: Config) -> Result<Engine, EngineError> {
+        Engine::open(config).map(|(engine, _store)| engine)
+    }
+
+    /// The engine and the configured database, opened once for both: the
+    /// engine's Message-ID key lives in it. A one-mail `ingest` opened it
+    /// twice, once here and once to write.
+    pub fn open(config: Config) -> Result<(Engine, Store), EngineError> {
         let desk_templates = config.templates_dir();
         let renderer = Renderer::new(desk_templates.as_deref())?;
         let mut mailbox_renderers = std::collections::BTreeMap::new();
@@ -115,18 +122,30 @@ impl Engine {
             }
         }
         // The key lives in the database, made at its first open.
-        let db = config.resolve(&config.storage.database);
-        let id_key = Store::open(&db)?.id_key()?;
+        let store = Store::open(&config.resolve(&config.storage.database))?;
+        let id_key = store.id_key()?;
         let mut policy = policy_from_config(&config, id_key)?;
         policy.canned = renderer.canned_catalog();
         let rspamd = Rspamd::from_config(&config.spam).map_err(EngineError::Config)?;
-        Ok(Engine {
+        let engine = Engine {
             config: Arc::new(config),
             renderer,
             mailbox_renderers,
             policy,
             rspamd,
-        })
+        };
+        Ok((engine, store))
+    }
+
+    /// Compiles every template of the desk and of each mailbox now (they
+    /// are compiled on first use otherwise), so a broken one stops the
+    /// daemon's start rather than a mail later.
+    pub fn compile_templates(&self) -> Result<(), EngineError> {
+        self.renderer.compile_all()?;
+        for r in self.mailbox_renderers.values() {
+            r.compile_all()?;
+        }
+        Ok(())
     }
 
     /// The rspamd client, when one is configured.

@@ -15,11 +15,30 @@ const LEVEL: i32 = 3;
 
 /// The bytes to store for `raw`, with their codec.
 pub fn pack(raw: &[u8]) -> (Vec<u8>, i64) {
-    match zstd::bulk::compress(raw, LEVEL) {
+    match compress(raw) {
         Ok(packed) => (packed, ZSTD),
         // zstd fails only on allocation; the plain bytes are as good.
         Err(_) => (raw.to_vec(), PLAIN),
     }
+}
+
+thread_local! {
+    /// One compression context per thread, reused: making one per mail
+    /// (`zstd::bulk::compress`) was 40 % of the time spent compressing
+    /// (ZSTD_createCCtx 4.5 % of a `process_batch` profile, compressing 11 %).
+    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn compress(raw: &[u8]) -> std::io::Result<Vec<u8>> {
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let c = match slot.as_mut() {
+            Some(c) => c,
+            None => slot.insert(zstd::bulk::Compressor::new(LEVEL)?),
+        };
+        c.compress(raw)
+    })
 }
 
 /// The raw bytes of a stored row.
@@ -54,5 +73,30 @@ mod tests {
         assert_eq!(unpack(b"plain".to_vec(), PLAIN).unwrap(), b"plain");
         assert!(unpack(b"not zstd".to_vec(), ZSTD).is_err());
         assert!(unpack(Vec::new(), 7).is_err());
+    }
+
+    #[test]
+    fn a_reused_compressor_packs_each_mail_on_its_own() {
+        // The context is kept between mails: nothing of one may leak into
+        // the next (each frame decodes alone, to its own bytes).
+        let mails: Vec<Vec<u8>> = (0..5u8)
+            .map(|i| {
+                format!(
+                    "Subject: mail {i}\r\n\r\n{}",
+                    "x".repeat(100 * (i as usize + 1))
+                )
+                .into_bytes()
+            })
+            .collect();
+        let packed: Vec<(Vec<u8>, i64)> = mails.iter().map(|m| pack(m)).collect();
+        for (m, (p, codec)) in mails.iter().zip(packed) {
+            assert_eq!(codec, ZSTD);
+            assert_eq!(&unpack(p, codec).unwrap(), m);
+        }
+        assert_eq!(
+            pack(&mails[2]).0,
+            pack(&mails[2]).0,
+            "the same bytes pack the same"
+        );
     }
 }
