@@ -589,6 +589,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_broken_template_stops_the_start() {
+        // Templates compile on first use; the daemon compiles them all at
+        // its start, so a broken one is found there and not by a mail.
+        let dir = tempfile::tempdir().unwrap();
+        let templates = dir.path().join("templates");
+        std::fs::create_dir_all(templates.join("en")).unwrap();
+        std::fs::write(templates.join("en/resolved.txt"), "{% if %}").unwrap();
+        let mut config = Config::embedded(dir.path());
+        config.desk.templates = Some(templates);
+        let health = Arc::new(crate::health::Registry::new());
+        let err = match start(config, &health).await {
+            Ok(_) => panic!("the daemon started with a broken template"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("en/resolved.txt"), "{err}");
+    }
+
+    #[tokio::test]
     async fn cancel_stops_the_restarts() {
         let dir = tempfile::tempdir().unwrap();
         let store: SharedStore = Arc::new(Mutex::new(

@@ -31,7 +31,7 @@ use crate::desk::limits::{self, Lookups, Usage};
 use crate::desk::policy::Policy;
 use crate::desk::sla::escalation;
 use crate::desk::sla::schedule::schedule;
-use crate::desk::{self, closing, flood, kb, listing, merge};
+use crate::desk::{self, closing, flood, listing, merge};
 use crate::inbound::{self, Inbound};
 use crate::store::{Checkpoint, Seen, Store, StoreError, Tx};
 use crate::thread::{self, Link, Lookup};
@@ -516,8 +516,12 @@ fn decide_with_kb(
     if policy.kb.suggestions == 0 || !opens {
         return Ok(effects);
     }
-    let terms = kb::request_terms(&mail.subject, &mail.text);
-    let found = tx.kb_suggestions(&terms, policy.kb.suggestions, policy.kb.min_score)?;
+    let found = tx.kb_suggestions(
+        &mail.subject,
+        &mail.text,
+        policy.kb.suggestions,
+        policy.kb.min_score,
+    )?;
     if found.is_empty() {
         return Ok(effects);
     }

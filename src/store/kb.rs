@@ -136,25 +136,30 @@ fn set_status(c: &Connection, id: i64, status: EntryStatus, at: i64) -> Result<b
 }
 
 /// Published entries that answer a request well enough, best first.
+/// `terms` are the request's words, made only when there are published
+/// entries to look for: a desk without any paid 6 % of `process_batch`
+/// for tokenizing each new request (perf, bench corpus).
 fn suggestions(
     c: &Connection,
-    terms: &[(Term, f64)],
+    terms: impl FnOnce() -> Vec<(Term, f64)>,
     limit: usize,
     min_score: f64,
 ) -> Result<Vec<Suggestion>, StoreError> {
-    if terms.is_empty() || limit == 0 {
+    if limit == 0 {
         return Ok(Vec::new());
     }
     let (total, avg_len): (i64, Option<f64>) = c
-        .query_row(
-            "SELECT count(*), avg(terms) FROM kb_entries WHERE status = 'published'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT count(*), avg(terms) FROM kb_entries WHERE status = 'published'")
+        .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))))
         .ctx("counting published entries")?;
     if total == 0 {
         return Ok(Vec::new());
     }
+    let terms = terms();
+    if terms.is_empty() {
+        return Ok(Vec::new());
+    }
+    let terms = terms.as_slice();
     let mut stats = Stats {
         total: total as usize,
         avg_len: avg_len.unwrap_or(0.0),
@@ -417,14 +422,21 @@ impl Tx<'_> {
         })
     }
 
-    /// Published entries that answer a request well enough, best first.
+    /// Published entries that answer a request (its subject and text) well
+    /// enough, best first.
     pub fn kb_suggestions(
         &self,
-        terms: &[(Term, f64)],
+        subject: &str,
+        text: &str,
         limit: usize,
         min_score: f64,
     ) -> Result<Vec<Suggestion>, StoreError> {
-        suggestions(&self.tx, terms, limit, min_score)
+        suggestions(
+            &self.tx,
+            || kb::request_terms(subject, text),
+            limit,
+            min_score,
+        )
     }
 }
 
@@ -617,7 +629,7 @@ impl Store {
     ) -> Result<Vec<Suggestion>, StoreError> {
         suggestions(
             &self.conn,
-            &kb::request_terms(subject, text),
+            || kb::request_terms(subject, text),
             limit,
             min_score,
         )
