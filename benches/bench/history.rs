@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use crate::scale::{DESK, median, postdesk_cli as cli};
+use crate::scale::{BenchDesk, bench_desk, median, postdesk_cli as cli};
 
 use postdesk::address::Mailbox;
 use postdesk::desk::ticket::{Field, NewTicket, Priority};
@@ -86,21 +86,20 @@ pub struct HistoryResult {
 }
 
 pub fn run(n: usize) -> HistoryResult {
-    let dir = tempfile::tempdir().expect("a temp dir");
+    let BenchDesk {
+        dir,
+        config_path,
+        db_path,
+        ..
+    } = bench_desk(POLICIES);
     // POSTDESK_BENCH_KEEP=1 keeps the desk to profile a command against it.
-    if std::env::var_os("POSTDESK_BENCH_KEEP").is_some() {
+    let keep = std::env::var_os("POSTDESK_BENCH_KEEP").is_some();
+    if keep {
         eprintln!(
             "[bench] history: keeping the desk in {}",
             dir.path().display()
         );
     }
-    let db_path = dir.path().join("desk.db");
-    let config_path = dir.path().join("postdesk.toml");
-    let text = format!(
-        "{DESK}{POLICIES}\n[storage]\ndatabase = \"{}\"\n",
-        db_path.display()
-    );
-    std::fs::write(&config_path, &text).expect("write the config");
     let mut r = HistoryResult {
         tickets: n,
         ..HistoryResult::default()
@@ -164,7 +163,7 @@ pub fn run(n: usize) -> HistoryResult {
         r.failures
             .push(format!("kb search found nothing for {empty:?}"));
     }
-    if std::env::var_os("POSTDESK_BENCH_KEEP").is_some() {
+    if keep {
         let _ = dir.keep();
     }
     r

@@ -9,7 +9,7 @@
 //! first sweep schedules every ticket (what a new install or a new calendar
 //! costs once); the ones after it are the ordinary minute tick.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -79,14 +79,39 @@ pub struct ScaleResult {
     pub failures: Vec<String>,
 }
 
-pub fn run(n: usize) -> ScaleResult {
+/// A desk in a temp dir for the database-only sections: [`DESK`], the
+/// section's SLA policies and a database file beside the config.
+pub struct BenchDesk {
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    pub db_path: PathBuf,
+    pub text: String,
+}
+
+pub fn bench_desk(policies: &str) -> BenchDesk {
     let dir = tempfile::tempdir().expect("a temp dir");
     let config_path = dir.path().join("postdesk.toml");
+    let db_path = dir.path().join("desk.db");
     let text = format!(
-        "{DESK}{POLICIES}\n[storage]\ndatabase = \"{}\"\n",
-        dir.path().join("desk.db").display()
+        "{DESK}{policies}\n[storage]\ndatabase = \"{}\"\n",
+        db_path.display()
     );
     std::fs::write(&config_path, &text).expect("write the config");
+    BenchDesk {
+        dir,
+        config_path,
+        db_path,
+        text,
+    }
+}
+
+pub fn run(n: usize) -> ScaleResult {
+    let BenchDesk {
+        dir,
+        config_path,
+        text,
+        ..
+    } = bench_desk(POLICIES);
     let cfg = Config::from_toml(&text, &config_path, dir.path()).expect("the bench config");
     let engine = Engine::new(cfg).expect("an engine");
     let mut store = engine.open_store().expect("the database");
