@@ -156,17 +156,8 @@ pub fn ticket_mail<'a>(
     out: &'a OutMail,
     now_ms: i64,
 ) -> Result<Composed<'a>, OutboundError> {
-    debug_assert!(
-        Kind::find(out.template).is_none_or(|k| k.mismatch(&out.vars).is_empty()),
-        "{:?}",
-        Kind::find(out.template).map(|k| k.mismatch(&out.vars))
-    );
     let with_canned = with_canned_reply(renderer, out)?;
     let vars = with_canned.as_ref().unwrap_or(&out.vars);
-    let (mut text, mut html) = renderer.render(out.template, out.lang, vars)?;
-    if let Some(sig) = policy.signature.as_deref().filter(|s| !s.trim().is_empty()) {
-        sign(&mut text, html.as_mut(), sig);
-    }
     let letter = Letter {
         ticket: Some(out.ticket),
         kind: out.template,
@@ -176,9 +167,34 @@ pub fn ticket_mail<'a>(
         in_reply_to: out.in_reply_to.as_deref(),
         references: &out.references,
         auto_submitted: out.auto_submitted,
-        text,
-        html,
+        text: String::new(),
+        html: None,
     };
+    templated(renderer, policy, letter, out.lang, vars, now_ms)
+}
+
+/// `letter` with its text and HTML rendered from the template named by its
+/// kind (and the desk's signature), composed: ticket mail, and the mail
+/// about no ticket that still has a template (a refusal).
+pub fn templated<'a>(
+    renderer: &Renderer,
+    policy: &Policy,
+    mut letter: Letter<'a>,
+    lang: crate::lang::Lang,
+    vars: &serde_json::Value,
+    now_ms: i64,
+) -> Result<Composed<'a>, OutboundError> {
+    debug_assert!(
+        Kind::find(letter.kind).is_none_or(|k| k.mismatch(vars).is_empty()),
+        "{:?}",
+        Kind::find(letter.kind).map(|k| k.mismatch(vars))
+    );
+    let (mut text, mut html) = renderer.render(letter.kind, lang, vars)?;
+    if let Some(sig) = policy.signature.as_deref().filter(|s| !s.trim().is_empty()) {
+        sign(&mut text, html.as_mut(), sig);
+    }
+    letter.text = text;
+    letter.html = html;
     compose(policy, letter, now_ms)
 }
 

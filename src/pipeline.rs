@@ -348,14 +348,7 @@ fn process_one(
         None => list_asked(tx, policy, &mail, now_ms)?,
         Some(_) => None,
     };
-    let refused_recently = if policy.scope.outside == crate::desk::scope::Outside::Refuse
-        && crate::desk::scope::wants_screening(policy, &mail)
-    {
-        let since = now_ms - policy.scope.refusal_window.as_millis() as i64;
-        tx.refused_since(&mail.sender_address(), since)?
-    } else {
-        false
-    };
+    let standing = standing(tx, policy, &mail, now_ms)?;
     let known = Known {
         link: link.as_ref(),
         next_number,
@@ -365,7 +358,7 @@ fn process_one(
         related: related.as_ref(),
         listing: listing.as_ref(),
         approval: approval.as_ref(),
-        refused_recently,
+        standing,
     };
     let effects = decide_with_kb(tx, policy, &mail, known, now_ms)?;
     let mut effects = hold_back(tx, engine, policy, effects, now_ms)?;
@@ -430,6 +423,32 @@ fn related(
         related.split = tx.split_source(link.ticket().number, &ids)?;
     }
     Ok(Some(related))
+}
+
+/// What decide needs to know of a sender outside the desk's scope: looked
+/// up only when the scope would screen them.
+fn standing(
+    tx: &Tx<'_>,
+    policy: &Policy,
+    mail: &Inbound,
+    now_ms: i64,
+) -> Result<desk::scope::Standing, StoreError> {
+    if !desk::scope::wants_screening(policy, mail) {
+        return Ok(desk::scope::Standing::default());
+    }
+    let sender = mail.sender_address();
+    let refused_recently = policy.scope.outside == desk::scope::Outside::Refuse && {
+        let since = now_ms - policy.scope.refusal_window.as_millis() as i64;
+        tx.refused_since(&sender, since)?
+    };
+    let vouched = tx
+        .watcher_added_by(&sender)?
+        .iter()
+        .any(|actor| policy.directory.agent(actor).is_some());
+    Ok(desk::scope::Standing {
+        refused_recently,
+        vouched,
+    })
 }
 
 /// The list a new mail asks for (`#queue`, `#status`), looked up.

@@ -186,8 +186,10 @@ pub fn parse_check(body: &str) -> Result<Checked, String> {
 }
 
 /// What a learn answer means: taken, refused for good (`Ok`, with why), or
-/// to be retried (`Err`). rspamd answers 208 "already learned" and 4xx for
-/// a mail it will never learn (too few tokens); 5xx and a refused
+/// to be retried (`Err`). rspamd answers 208 "already learned", 204 (no
+/// body: HTTP forbids one) when its learn conditions refuse the mail (Bayes
+/// already puts it in that class at 95 % or more, or it has too few or too
+/// many tokens), and 4xx for a mail it will never learn; 5xx and a refused
 /// password are worth another try after the admin's fix.
 pub fn learn_outcome(status: u16, body: &str) -> Result<String, String> {
     let error = serde_json::from_str::<serde_json::Value>(body)
@@ -199,6 +201,13 @@ pub fn learn_outcome(status: u16, body: &str) -> Result<String, String> {
             "rspamd had learned it already{}",
             error.map(|e| format!(": {e}")).unwrap_or_default()
         )),
+        // Retrying a 204 gets 204 again, for ever: the CI run that kept
+        // retrying one never finished its lesson.
+        204 => Ok(
+            "rspamd will not learn it (204): its learn conditions refused it \
+             (already classified so, or too few or too many words)"
+                .into(),
+        ),
         401 | 403 => Err(format!(
             "rspamd refused the controller password ({status}): set spam.rspamd-password-env"
         )),
@@ -306,6 +315,10 @@ mod tests {
             .contains("already")
         );
         assert!(learn_outcome(400, r#"{"error":"too few tokens"}"#).is_ok());
+        assert!(
+            learn_outcome(204, "")
+                .is_ok_and(|why| why.contains("204") && why.contains("learn conditions"))
+        );
         assert!(learn_outcome(403, "").is_err());
         assert!(learn_outcome(500, "").is_err());
     }

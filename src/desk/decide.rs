@@ -46,9 +46,9 @@ pub struct Known<'a> {
     pub listing: Option<&'a Lookups>,
     /// The approval the ticket waits for, if it does ([`approval`]).
     pub approval: Option<&'a Pending>,
-    /// The sender, outside the desk's scope, was refused within the window
+    /// For a sender outside the desk's scope: refused lately, vouched for
     /// ([`crate::desk::scope`]).
-    pub refused_recently: bool,
+    pub standing: scope::Standing,
 }
 
 /// Nothing looked up for commands.
@@ -69,7 +69,7 @@ pub fn decide(policy: &Policy, mail: &Inbound, known: &Known<'_>, now_ms: i64) -
         related,
         listing,
         approval,
-        refused_recently,
+        standing,
     } = *known;
     if let Some(reason) = automatic::our_own_mail(policy, mail) {
         return vec![Effect::Ignore { reason }];
@@ -93,7 +93,7 @@ pub fn decide(policy: &Policy, mail: &Inbound, known: &Known<'_>, now_ms: i64) -
         }
         let effects = requester::new_ticket(policy, mail, next_number, None, now_ms, suggestions);
         let effects = spam::screen_new_ticket(policy, mail, screen, effects);
-        let effects = scope::screen_new_ticket(policy, mail, refused_recently, effects);
+        let effects = scope::screen_new_ticket(policy, mail, standing, effects);
         return exclusion::screen_new_ticket(policy, mail, effects);
     };
     let ticket = link.ticket();
@@ -134,7 +134,7 @@ pub fn decide(policy: &Policy, mail: &Inbound, known: &Known<'_>, now_ms: i64) -
                     suggestions,
                 );
                 let effects = spam::screen_new_ticket(policy, mail, screen, effects);
-                let effects = scope::screen_new_ticket(policy, mail, refused_recently, effects);
+                let effects = scope::screen_new_ticket(policy, mail, standing, effects);
                 return exclusion::screen_new_ticket(policy, mail, effects);
             }
             let new = requester::NewNumber {

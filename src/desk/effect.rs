@@ -126,6 +126,18 @@ pub enum Effect {
         first_row: i64,
         last_row: i64,
     },
+    /// Refuse a sender outside the desk's scope ([`crate::desk::scope`]):
+    /// record the refusal (`desk.refusal-window` counts from it) and send
+    /// them the `refusal` template. About no ticket: none is made.
+    Refuse {
+        sender: String,
+        to: Mailbox,
+        lang: Lang,
+        subject: String,
+        in_reply_to: Option<String>,
+        references: Vec<String>,
+        vars: serde_json::Value,
+    },
     /// A mail about no one ticket (a list of tickets, [`crate::desk::listing`]),
     /// its text written by its decider; automatic, from the desk.
     Letter {

@@ -3,27 +3,31 @@
 //! A new request from outside the list is, by `desk.outside`:
 //! - `"ticket"`: a ticket like any other;
 //! - `"record"`: recorded without a ticket;
-//! - `"refuse"`: recorded in a ticket that is closed at once, and answered
-//!   with a polite refusal stating the scope (template `refusal`), at most
-//!   once per sender per `desk.refusal-window` (24 h), and only when the
-//!   trusted receiving server authenticated the sender (DKIM or SPF pass
-//!   aligned with From): a refusal must never be aimed at a forged victim.
+//! - `"refuse"`: recorded without a ticket, and answered with a polite
+//!   refusal stating the scope (template `refusal`, about no ticket), at
+//!   most once per sender per `desk.refusal-window` (24 h), and only when
+//!   the trusted receiving server authenticated the sender (DKIM or SPF pass
+//!   aligned with From): a refusal must never be aimed at a forged victim,
+//!   so it goes to the From address that was authenticated, never to a
+//!   Reply-To.
 //!
-//! Agents are always in scope; so are watchers on the tickets they watch
-//! (their mail there is correspondence, never a new request).
+//! Agents are always in scope, and so is anyone an agent made a watcher of
+//! a ticket (`#cc`): the agent vouched for them, so their new requests are
+//! tickets too. (People a requester put in Cc are watchers of that ticket,
+//! where their mail is correspondence, but vouch for nobody.)
 
 pub mod settings;
 
 use serde_json::Value;
 
-use crate::desk::effect::{Effect, OutMail, event, set_status};
-use crate::desk::lifecycle::Trigger;
-use crate::desk::mails;
+use crate::address::Mailbox;
+
+use crate::desk::effect::Effect;
 use crate::desk::policy::Policy;
-use crate::desk::ticket::{Status, TicketState};
+use crate::desk::ticket::{NewTicket, Status};
 use crate::inbound::{Inbound, authres};
 
-pub use settings::{Outside, REFUSED, Scope};
+pub use settings::{Outside, Scope};
 
 /// Whether this new request's sender is outside the scope and the setting
 /// asks for more than a ticket. Agents are always in scope.
@@ -39,99 +43,74 @@ fn in_scope(policy: &Policy, mail: &Inbound) -> bool {
             .is_some_and(|f| policy.directory.agent_by_address(&f.address).is_some())
 }
 
+/// What the caller looked up about a sender outside the scope.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Standing {
+    /// They got a refusal within `desk.refusal-window`.
+    pub refused_recently: bool,
+    /// An agent made them a watcher of some ticket: in scope.
+    pub vouched: bool,
+}
+
 /// Screens the effects of a decision that opens a ticket for a sender
-/// outside the scope. `refused_recently`: the sender got a refusal within
-/// the window (looked up by the caller).
+/// outside the scope.
 pub(crate) fn screen_new_ticket(
     policy: &Policy,
     mail: &Inbound,
-    refused_recently: bool,
-    mut effects: Vec<Effect>,
+    standing: Standing,
+    effects: Vec<Effect>,
 ) -> Vec<Effect> {
     let scope = &policy.scope;
     let spam = effects.iter().any(
         |e| matches!(e, Effect::Update { new: Some(n), .. } if n.as_str() == Status::Spam.as_str()),
     );
-    if spam || !wants_screening(policy, mail) {
+    if spam || standing.vouched || !wants_screening(policy, mail) {
         return effects;
     }
     let sender = mail.sender_address();
+    let outside = format!("{sender} is outside the desk's scope (desk.serve)");
     if scope.outside == Outside::Record {
         return vec![Effect::Ignore {
-            reason: format!(
-                "{sender} is outside the desk's scope (desk.serve); recorded only (desk.outside)"
-            ),
+            reason: format!("{outside}; recorded only (desk.outside)"),
         }];
     }
     let Some(t) = effects.iter().find_map(|e| match e {
-        Effect::CreateTicket(t) => Some(t.clone()),
+        Effect::CreateTicket(t) => Some(t),
         _ => None,
     }) else {
         return effects;
     };
-    effects.retain(|e| !matches!(e, Effect::Send(_) | Effect::Kb(_)));
-    let mut work = TicketState {
-        number: t.number,
-        status: Some(Status::New),
-        requester: t.requester.address.clone(),
-        requester_name: t.requester.name.clone(),
-        subject: t.subject.clone(),
-        lang: t.lang,
-        thread: vec![mail.message_id.clone()],
-        ..TicketState::default()
-    };
-    set_status(
-        &mut work,
-        Trigger::AgentSets(Status::Closed),
-        "postdesk",
-        Some(format!("{sender} is outside the desk's scope (desk.serve)")),
-        &mut effects,
-    )
-    .ok();
-    let why_not = if refused_recently {
-        Some(format!(
+    let why_not = if standing.refused_recently {
+        Err(format!(
             "{sender} was refused within desk.refusal-window already"
         ))
     } else {
-        authenticated(policy, mail).err()
+        authenticated(policy, mail)
     };
     match why_not {
-        Some(why) => effects.push(event(
-            t.number,
-            "postdesk",
-            "no-acknowledgement",
-            Some(format!("outside the scope, no refusal sent: {why}")),
-        )),
-        None => {
-            effects.push(Effect::Event {
-                ticket: t.number,
-                actor: "postdesk".into(),
-                kind: REFUSED,
-                old: None,
-                new: Some(sender.clone()),
-                detail: Some("outside the desk's scope: refusal sent".into()),
-            });
-            effects.push(Effect::Send(refusal(policy, &work)));
-        }
+        Err(why) => vec![Effect::Ignore {
+            reason: format!("{outside}; recorded, no refusal sent: {why}"),
+        }],
+        Ok(from) => vec![
+            Effect::Ignore {
+                reason: format!("{outside}; recorded, and a refusal sent"),
+            },
+            refusal(policy, mail, t, from),
+        ],
     }
-    effects
 }
 
-/// Ok when the trusted receiving server shows a DKIM or SPF pass aligned
-/// with the From domain.
-fn authenticated(policy: &Policy, mail: &Inbound) -> Result<(), String> {
-    let from = mail
-        .from
-        .as_ref()
-        .map(|f| f.address.as_str())
-        .ok_or("the mail has no From")?;
-    let domain = from.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
+/// The From mailbox when the trusted receiving server shows a DKIM or SPF
+/// pass aligned with its domain.
+fn authenticated<'m>(policy: &Policy, mail: &'m Inbound) -> Result<&'m Mailbox, String> {
+    let from = mail.from.as_ref().ok_or("the mail has no From")?;
+    let domain = from.address.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
     let ok = authres::trusted_results(&mail.auth_results, &policy.trusted_authserv_ids)
         .iter()
         .flat_map(|r| r.results.iter())
         .any(|r| authres::passes_for(r, domain));
     if ok {
-        Ok(())
+        Ok(from)
     } else {
         Err(format!(
             "no trusted Authentication-Results shows DKIM or SPF pass for {domain}, so the sender may be forged"
@@ -139,8 +118,22 @@ fn authenticated(policy: &Policy, mail: &Inbound) -> Result<(), String> {
     }
 }
 
-fn refusal(policy: &Policy, t: &TicketState) -> OutMail {
-    let mut vars = mails::base_vars(policy, t);
+/// The refusal, in the language the ticket would have had, answering the
+/// mail (no ticket tag: there is no ticket).
+fn refusal(policy: &Policy, mail: &Inbound, t: &NewTicket, from: &Mailbox) -> Effect {
+    let subject = crate::subject::repeated(&t.subject).into_owned();
+    let mut vars = serde_json::Map::new();
+    vars.insert("desk_name".into(), policy.desk_name.clone().into());
+    vars.insert(
+        "desk_address".into(),
+        policy.desk_address.address.clone().into(),
+    );
+    vars.insert("subject".into(), subject.clone().into());
+    vars.insert("requester".into(), from.to_string().into());
+    vars.insert(
+        "requester_name".into(),
+        from.greeting_name().to_string().into(),
+    );
     vars.insert(
         "serve".into(),
         Value::Array(
@@ -153,16 +146,15 @@ fn refusal(policy: &Policy, t: &TicketState) -> OutMail {
                 .collect(),
         ),
     );
-    OutMail {
-        ticket: t.number,
-        template: "refusal",
+    let mut references = mail.references.clone();
+    references.push(mail.message_id.clone());
+    Effect::Refuse {
+        sender: from.address.clone(),
+        to: from.clone(),
         lang: t.lang,
-        from_name: None,
-        to: vec![t.requester_mailbox()],
-        subject: policy.tag.tagged_subject(t.number, &t.subject),
-        in_reply_to: t.thread.first().cloned(),
-        references: t.thread.clone(),
-        auto_submitted: Some("auto-replied"),
+        subject: format!("Re: {subject}"),
+        in_reply_to: Some(mail.message_id.clone()),
+        references,
         vars: Value::Object(vars),
     }
 }

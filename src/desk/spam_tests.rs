@@ -2,8 +2,11 @@
 //! outage, backscatter by authentication, and agents' `#spam`/`#notspam`.
 
 use super::*;
+use crate::address::Mailbox;
 use crate::config::Config;
 use crate::desk::decide::{Known, decide};
+use crate::desk::mails::vars::Kind;
+use crate::desk::scope::Standing;
 use crate::desk::ticket::{Field, Status};
 use crate::inbound::parse;
 use crate::thread::Link;
@@ -345,40 +348,79 @@ fn outside_the_scope_recorded_only() {
     }
 }
 
+fn refusal_of(fx: &[Effect]) -> Option<(&str, &Mailbox, &str, &serde_json::Value)> {
+    fx.iter().find_map(|e| match e {
+        Effect::Refuse {
+            sender,
+            to,
+            subject,
+            vars,
+            ..
+        } => Some((sender.as_str(), to, subject.as_str(), vars)),
+        _ => None,
+    })
+}
+
+fn ignored_because(fx: &[Effect]) -> &str {
+    match fx {
+        [Effect::Ignore { reason }, ..] => reason,
+        _ => panic!("not recorded without a ticket: {fx:?}"),
+    }
+}
+
 #[test]
-fn outside_the_scope_refused_once_and_only_when_authenticated() {
+fn outside_the_scope_refused_without_a_ticket_once_and_only_when_authenticated() {
     let p = policy_with(&format!("{SCOPED}\noutside = \"refuse\""), "");
     let pass =
         "Authentication-Results: mx.example.test; dkim=pass header.d=sender.example; spf=none\r\n";
     let fx = decide_new(&p, &outsider_request(pass), None);
-    assert_eq!(sends(&fx), ["refusal"], "{fx:?}");
-    assert_eq!(status_to(&fx).as_deref(), Some("closed"));
-    let refusal = fx
-        .iter()
-        .find_map(|e| match e {
-            Effect::Send(m) => Some(m),
-            _ => None,
-        })
-        .unwrap();
-    assert_eq!(refusal.to[0].address, "li@sender.example");
-    assert_eq!(refusal.vars["serve"][0], "@corp.test");
+    assert_eq!(fx.len(), 2, "recorded and refused, nothing else: {fx:?}");
+    assert!(ignored_because(&fx).contains("a refusal sent"), "{fx:?}");
+    let (sender, to, subject, vars) = refusal_of(&fx).expect("a refusal");
+    assert_eq!(
+        (sender, to.address.as_str()),
+        ("li@sender.example", "li@sender.example")
+    );
+    assert!(!subject.contains("[#"), "no ticket, no tag: {subject}");
+    assert_eq!(vars["serve"][0], "@corp.test");
+    assert!(
+        vars.get("ticket").is_none() && vars.get("tag").is_none(),
+        "{vars}"
+    );
+    let refusal = Kind::find("refusal").unwrap();
+    assert_eq!(refusal.mismatch(vars), Vec::<String>::new());
+    // A Reply-To is the sender's to write: the refusal goes to the From
+    // that was authenticated.
+    let with_reply_to = format!("{pass}Reply-To: victim@elsewhere.example\r\n");
+    let fx = decide_new(&p, &outsider_request(&with_reply_to), None);
+    assert_eq!(refusal_of(&fx).unwrap().1.address, "li@sender.example");
     // Not authenticated: no refusal (it could go to a forged victim).
     let fx = decide_new(&p, &outsider_request(""), None);
-    assert!(sends(&fx).is_empty(), "{fx:?}");
-    assert_eq!(status_to(&fx).as_deref(), Some("closed"));
-    assert!(
-        events(&fx)
-            .iter()
-            .any(|(k, d)| *k == "no-acknowledgement" && d.contains("forged"))
-    );
+    assert_eq!(fx.len(), 1, "{fx:?}");
+    assert!(ignored_because(&fx).contains("forged"), "{fx:?}");
     // Refused within the window already: recorded, not answered again.
     let known = Known {
         next_number: 7,
-        refused_recently: true,
+        standing: Standing {
+            refused_recently: true,
+            vouched: false,
+        },
         ..Known::default()
     };
     let fx = decide(&p, &outsider_request(pass), &known, NOW);
-    assert!(sends(&fx).is_empty(), "{fx:?}");
+    assert_eq!(fx.len(), 1, "{fx:?}");
+    assert!(ignored_because(&fx).contains("refusal-window"), "{fx:?}");
+    // Someone an agent made a watcher: a ticket like any other.
+    let known = Known {
+        next_number: 7,
+        standing: Standing {
+            refused_recently: false,
+            vouched: true,
+        },
+        ..Known::default()
+    };
+    let fx = decide(&p, &outsider_request(pass), &known, NOW);
+    assert_eq!(sends(&fx), ["ack", "notify-new"], "{fx:?}");
     // In scope: a normal request; an agent is always in scope.
     let inside = parse(
         b"From: ann@corp.test\r\nTo: helpdesk@example.test\r\nSubject: VPN\r\nMessage-ID: <in-1@corp.test>\r\n\r\nThe VPN drops.\r\n",

@@ -149,6 +149,39 @@ pub(super) fn apply(
             Effect::Spam(crate::desk::spam::SpamEffect::Learn { ticket, spam }) => {
                 tx.queue_spam_lesson(*ticket, *spam, now)?
             }
+            Effect::Refuse {
+                sender,
+                to,
+                lang,
+                subject,
+                in_reply_to,
+                references,
+                vars,
+            } => {
+                tx.record_refusal(sender, now)?;
+                let letter = compose::Letter {
+                    ticket: None,
+                    kind: "refusal",
+                    from_name: None,
+                    to: std::slice::from_ref(to),
+                    subject,
+                    in_reply_to: in_reply_to.as_deref(),
+                    references,
+                    auto_submitted: Some("auto-replied"),
+                    text: String::new(),
+                    html: None,
+                };
+                let renderer = cx.engine.renderer_for(cx.mailbox);
+                match compose::templated(renderer, cx.policy, letter, *lang, vars, now) {
+                    Ok(mail) => {
+                        tx.queue_outbound(&mail.record())?;
+                        tally.queued += 1;
+                    }
+                    // A broken admin template: the mail is recorded all the
+                    // same (`postdesk check` renders every template).
+                    Err(e) => tracing::error!(sender, error = %e, "could not build a refusal"),
+                }
+            }
             Effect::Letter {
                 kind,
                 to,

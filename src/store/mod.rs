@@ -61,6 +61,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/016_merge_approval.sql"),
     include_str!("migrations/017_sla_schedule.sql"),
     include_str!("migrations/018_packed_raw.sql"),
+    include_str!("migrations/019_refusals.sql"),
 ];
 
 /// Prepared statements kept per connection. rusqlite keeps 16, and one

@@ -43,12 +43,36 @@ impl Tx<'_> {
     /// since `since` (see [`crate::desk::scope`]).
     pub fn refused_since(&self, sender: &str, since: i64) -> Result<bool, StoreError> {
         self.tx
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM events WHERE kind = ?1 AND new = ?2 AND at >= ?3)",
-                params![crate::desk::scope::REFUSED, sender, since],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM refusals WHERE sender = ?1 AND at >= ?2)")
+            .and_then(|mut s| s.query_row(params![sender, since], |r| r.get(0)))
             .ctx("looking up refusals")
+    }
+
+    /// Records that `sender` was refused at `at`.
+    pub fn record_refusal(&self, sender: &str, at: i64) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached("INSERT INTO refusals (sender, at) VALUES (?1, ?2)")
+            .and_then(|mut s| s.execute(params![sender, at]))
+            .ctx("recording a refusal")?;
+        Ok(())
+    }
+
+    /// Who made `address` a watcher of the tickets it still watches (the
+    /// actors of their `watcher-added` events, at most 20): an agent's
+    /// name, or the requester whose Cc it was.
+    pub fn watcher_added_by(&self, address: &str) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached(
+                "SELECT DISTINCT e.actor FROM watchers w JOIN events e ON e.ticket = w.ticket \
+                 WHERE w.address = ?1 AND e.kind = 'watcher-added' AND e.new = ?1 LIMIT 20",
+            )
+            .ctx("looking up who added a watcher")?;
+        let rows = stmt
+            .query_map(params![address], |r| r.get(0))
+            .ctx("looking up who added a watcher")?;
+        rows.collect::<Result<Vec<String>, _>>()
+            .ctx("looking up who added a watcher")
     }
 
     /// Purges spam tickets created before `before` (at most `limit`): their

@@ -149,14 +149,50 @@ const ESCALATED: &[Var] = &[
     Var::new("reason", "why the desk escalated it, or empty", Text("")),
 ];
 
-/// A kind of mail and its own variables (besides [`TICKET`], and
-/// [`NOTICE`] for mail to agents).
+/// A kind of mail and its own variables (besides those of its [`Base`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Kind {
     pub name: &'static str,
-    pub to_agents: bool,
+    pub base: Base,
     pub own: &'static [Var],
 }
+
+/// The variables a kind of mail has besides its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Base {
+    /// Mail about a ticket: [`TICKET`].
+    Ticket,
+    /// Mail to agents about a ticket: [`TICKET`] and [`NOTICE`].
+    Notice,
+    /// Mail about no ticket, to a sender: [`SENDER`].
+    Sender,
+}
+
+/// A mail about no ticket (the refusal of a sender outside the scope) has
+/// these: there is no number, tag or status to name.
+pub const SENDER: &[Var] = &[
+    Var::new("desk_name", "the desk's name", Text("IT Service Desk")),
+    Var::new(
+        "desk_address",
+        "the desk's address",
+        Text("helpdesk@example.com"),
+    ),
+    Var::new(
+        "subject",
+        "the subject of the sender's mail",
+        Text("Printer on floor 3 prints nothing"),
+    ),
+    Var::new(
+        "requester",
+        "the sender, as name and address",
+        Text("Ann Lee <ann@example.org>"),
+    ),
+    Var::new(
+        "requester_name",
+        "the sender's name for a greeting",
+        Text("Ann Lee"),
+    ),
+];
 
 /// `#reply NAME`: the canned reply composed into `text` before the
 /// template renders (see [`crate::desk::canned`]); templates need not use it.
@@ -170,7 +206,7 @@ const CANNED: Var = Var::new(
 pub const KINDS: &[Kind] = &[
     Kind {
         name: "ack",
-        to_agents: false,
+        base: Base::Ticket,
         own: &[
             Var::new(
                 "summary",
@@ -198,7 +234,7 @@ pub const KINDS: &[Kind] = &[
     },
     Kind {
         name: "notify-new",
-        to_agents: true,
+        base: Base::Notice,
         own: &[
             TEXT,
             Var::new(
@@ -219,7 +255,7 @@ pub const KINDS: &[Kind] = &[
     },
     Kind {
         name: "notify-reply",
-        to_agents: true,
+        base: Base::Notice,
         own: &[
             Var::new(
                 "notice",
@@ -237,7 +273,7 @@ pub const KINDS: &[Kind] = &[
     },
     Kind {
         name: "bounce",
-        to_agents: true,
+        base: Base::Notice,
         own: &[Var::new(
             "detail",
             "what failed, per recipient",
@@ -246,7 +282,7 @@ pub const KINDS: &[Kind] = &[
     },
     Kind {
         name: "flood",
-        to_agents: true,
+        base: Base::Notice,
         own: &[Var::new(
             "detail",
             "why the desk stopped mailing about the ticket, and when it resumes",
@@ -257,27 +293,27 @@ pub const KINDS: &[Kind] = &[
     },
     Kind {
         name: "note",
-        to_agents: true,
+        base: Base::Notice,
         own: &[AGENT, TEXT],
     },
     Kind {
         name: "escalated",
-        to_agents: true,
+        base: Base::Notice,
         own: ESCALATED,
     },
     Kind {
         name: "reply",
-        to_agents: false,
+        base: Base::Ticket,
         own: &[AGENT, TEXT, CANNED],
     },
     Kind {
         name: "resolved",
-        to_agents: false,
+        base: Base::Ticket,
         own: &[AGENT, TEXT, CANNED],
     },
     Kind {
         name: "command-result",
-        to_agents: true,
+        base: Base::Notice,
         own: &[
             AGENT,
             Var::new(
@@ -294,7 +330,7 @@ pub const KINDS: &[Kind] = &[
     },
     Kind {
         name: "survey",
-        to_agents: false,
+        base: Base::Ticket,
         own: &[Var::new(
             "links",
             "one mailto link per score, 5 first: score, href",
@@ -303,7 +339,7 @@ pub const KINDS: &[Kind] = &[
     },
     Kind {
         name: "low-rating",
-        to_agents: true,
+        base: Base::Notice,
         own: &[
             Var::new("score", "the rating, 1 to 5", Number(2)),
             Var::new("comment", "the requester's comment", Text("took too long")),
@@ -311,7 +347,7 @@ pub const KINDS: &[Kind] = &[
     },
     Kind {
         name: "approval-request",
-        to_agents: false,
+        base: Base::Ticket,
         own: &[
             AGENT,
             Var::new(
@@ -343,7 +379,7 @@ pub const KINDS: &[Kind] = &[
     },
     Kind {
         name: "approval-decided",
-        to_agents: true,
+        base: Base::Notice,
         own: &[
             Var::new("approver", "who was asked", Text("boss@example.com")),
             Var::new(
@@ -361,7 +397,7 @@ pub const KINDS: &[Kind] = &[
     },
     Kind {
         name: "merged",
-        to_agents: false,
+        base: Base::Ticket,
         own: &[
             Var::new(
                 "merged_tag",
@@ -377,7 +413,7 @@ pub const KINDS: &[Kind] = &[
     },
     Kind {
         name: "split",
-        to_agents: false,
+        base: Base::Ticket,
         own: &[Var::new(
             "linked_to",
             "the tag of the ticket the mail was split off",
@@ -386,17 +422,17 @@ pub const KINDS: &[Kind] = &[
     },
     Kind {
         name: "sla-warning",
-        to_agents: true,
+        base: Base::Notice,
         own: SLA_LEVEL,
     },
     Kind {
         name: "sla-breach",
-        to_agents: true,
+        base: Base::Notice,
         own: SLA_LEVEL,
     },
     Kind {
         name: "excluded",
-        to_agents: false,
+        base: Base::Ticket,
         own: &[
             Var::new(
                 "rule",
@@ -412,7 +448,7 @@ pub const KINDS: &[Kind] = &[
     },
     Kind {
         name: "refusal",
-        to_agents: false,
+        base: Base::Sender,
         own: &[Var::new(
             "serve",
             "who the desk serves (desk.serve)",
@@ -428,8 +464,12 @@ impl Kind {
 
     /// Every variable of this kind.
     pub fn vars(&self) -> impl Iterator<Item = &'static Var> + use<> {
-        let notice: &'static [Var] = if self.to_agents { NOTICE } else { &[] };
-        TICKET.iter().chain(notice).chain(self.own.iter())
+        let (base, notice): (&'static [Var], &'static [Var]) = match self.base {
+            Base::Ticket => (TICKET, &[]),
+            Base::Notice => (TICKET, NOTICE),
+            Base::Sender => (SENDER, &[]),
+        };
+        base.iter().chain(notice).chain(self.own.iter())
     }
 
     /// How `vars` differs from the description: names it sets that the kind

@@ -24,9 +24,6 @@ pub struct Scope {
     pub refusal_window: Duration,
 }
 
-/// The event that records a refusal; its `new` is the sender's address.
-pub const REFUSED: &str = "refused-outside";
-
 impl Scope {
     pub fn new(serve: &[String], outside: Outside, refusal_window: Duration) -> Scope {
         Scope {
