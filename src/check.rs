@@ -12,8 +12,11 @@
 //! and the token's expiry shown, never the token; IMAP logs in and selects the folder and, when
 //! trusted authserv-ids are set, reads the newest mail's
 //! Authentication-Results to see agents' mail can be proven), any mailbox
-//! whose processing ever panicked (how often, the last panic), and the
-//! outbox transport (an SMTP server must answer). When the templates do not load
+//! whose processing ever panicked (how often, the last panic), the
+//! outbox transport (an SMTP server must answer), and rspamd when `[spam]`
+//! names it (the worker checks a test mail; the controller takes the
+//! password: a warning when it is down, since intake goes on without it, a
+//! failure when it refuses the password). When the templates do not load
 //! nothing after them can be tried, and the list ends there.
 
 use std::fmt;
@@ -165,6 +168,32 @@ pub async fn each(config: &Config, mut found: impl FnMut(Finding)) {
         found(panicked(p));
     }
     found(outbox(config).await);
+    for f in rspamd(config).await {
+        found(f);
+    }
+}
+
+/// rspamd, when `[spam]` names it: each part tried as the daemon uses it
+/// ([`crate::rspamd::Rspamd::probe`]).
+async fn rspamd(config: &Config) -> Vec<Finding> {
+    use crate::rspamd::{Probe, Rspamd};
+    let client = match Rspamd::from_config(&config.spam) {
+        Ok(Some(c)) => c,
+        Ok(None) => return Vec::new(),
+        Err(e) => return vec![Finding::new(Level::Fail, "rspamd", e)],
+    };
+    let probes = match tokio::task::spawn_blocking(move || client.probe()).await {
+        Ok(p) => p,
+        Err(e) => return vec![Finding::new(Level::Fail, "rspamd", e.to_string())],
+    };
+    probes
+        .into_iter()
+        .map(|(what, p)| match p {
+            Probe::Works(d) => Finding::new(Level::Ok, what, d),
+            Probe::Down(d) => Finding::new(Level::Warn, what, d),
+            Probe::Misconfigured(d) => Finding::new(Level::Fail, what, d),
+        })
+        .collect()
 }
 
 /// What the SLA, the knowledge base and the review schedule will do; only

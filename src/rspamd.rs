@@ -163,6 +163,98 @@ impl Rspamd {
     }
 }
 
+/// What `postdesk check` found of one rspamd part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    Works(String),
+    /// Unreachable or answering wrongly: intake goes on (every mail counts
+    /// as not spam), lessons wait.
+    Down(String),
+    /// A setting the admin must fix (the controller refuses the password).
+    Misconfigured(String),
+}
+
+/// A few lines that rspamd checks like any mail, made here: `check` sends
+/// it to see the worker's whole path work, not only that a port answers.
+const PROBE_MAIL: &[u8] = b"From: postdesk check <check@postdesk.invalid>\r\n\
+To: helpdesk@postdesk.invalid\r\nSubject: postdesk check\r\n\
+Message-ID: <check@postdesk.invalid>\r\n\r\n\
+This mail is the one postdesk check sends to see that rspamd answers.\r\n";
+
+impl Rspamd {
+    /// Tries each configured part the way the daemon uses it: the worker
+    /// checks [`PROBE_MAIL`] (its action and score said, with the time it
+    /// took); the controller is sent an empty lesson with the password,
+    /// which rspamd refuses (400, "empty body") after the password and
+    /// before learning anything, or refuses the password (403).
+    pub fn probe(&self) -> Vec<(&'static str, Probe)> {
+        let mut out = Vec::new();
+        if self.check_url.is_some() {
+            let start = std::time::Instant::now();
+            let env = Envelope::default();
+            out.push((
+                "rspamd",
+                match self.check(PROBE_MAIL, &env) {
+                    Ok(c) => Probe::Works(format!(
+                        "{} checks mail: a test mail got `{}`, score {:.1} of {:.1}, in {} ms",
+                        self.check_url.as_deref().unwrap_or_default(),
+                        c.action,
+                        c.score,
+                        c.required,
+                        start.elapsed().as_millis()
+                    )),
+                    Err(e) => Probe::Down(format!(
+                        "{e}; intake goes on without it (every mail counts as not spam)"
+                    )),
+                },
+            ));
+        }
+        if let Some(base) = &self.controller {
+            out.push(("rspamd controller", self.probe_controller(base)));
+        }
+        out
+    }
+
+    fn probe_controller(&self, base: &str) -> Probe {
+        let url = format!("{base}/learnham");
+        let mut req = self.agent.post(url.as_str());
+        if let Some(p) = &self.password {
+            req = req.header("Password", p.as_str());
+        }
+        match req.send(&[][..]) {
+            Ok(resp) => controller_probe(&url, resp.status().as_u16(), self.password.is_some()),
+            Err(e) => Probe::Down(format!(
+                "{url}: {e}; agents' #spam and #notspam lessons wait until it answers"
+            )),
+        }
+    }
+}
+
+/// What the controller's answer to an empty lesson says.
+pub fn controller_probe(url: &str, status: u16, with_password: bool) -> Probe {
+    match status {
+        401 | 403 => Probe::Misconfigured(format!(
+            "{url} refuses {} ({status}): set spam.rspamd-password-env to its enable_password",
+            if with_password {
+                "the password"
+            } else {
+                "lessons without a password"
+            }
+        )),
+        400 => Probe::Works(format!(
+            "{url} takes lessons ({}; an empty test lesson, refused as empty: nothing learned)",
+            if with_password {
+                "password accepted"
+            } else {
+                "no password asked"
+            }
+        )),
+        _ => Probe::Down(format!(
+            "{url} answered {status} to an empty test lesson (rspamd answers 400): is this rspamd's controller?"
+        )),
+    }
+}
+
 fn short(s: &str) -> String {
     s.chars().take(200).collect()
 }

@@ -652,3 +652,62 @@ fn outsiders_are_refused_without_a_ticket_once_and_a_watcher_an_agent_added_is_s
     );
     daemon.stop();
 }
+
+/// `postdesk check` of a desk's config: (exit ok, stdout and stderr).
+fn check_of(desk: &TestDesk) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .args(["--config", desk.config.to_str().unwrap(), "check"])
+        .output()
+        .expect("run postdesk check");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn check_tries_rspamd_as_the_daemon_uses_it_and_warns_when_it_is_down() {
+    let rspamd = RspamdEnv::load();
+    let desk = spam_desk("spam-check", &rspamd).build();
+    let before = rspamd.learned();
+    let (ok, out) = check_of(&desk);
+    assert!(ok, "{out}");
+    let line = |what: &str| {
+        out.lines()
+            .find(|l| l.contains(&format!(" {what}: ")))
+            .unwrap_or_else(|| panic!("no `{what}` line:\n{out}"))
+            .to_string()
+    };
+    let worker = line("rspamd");
+    assert!(
+        worker.starts_with("ok") && worker.contains("a test mail got `no action`"),
+        "{worker}"
+    );
+    let controller = line("rspamd controller");
+    assert!(
+        controller.starts_with("ok") && controller.contains("nothing learned"),
+        "{controller}"
+    );
+    assert_eq!(rspamd.learned(), before, "check teaches rspamd nothing");
+
+    // Nothing listens there: warnings (intake goes on without rspamd).
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", free.local_addr().unwrap());
+    drop(free);
+    let down = TestDesk::builder("spam-check-down")
+        .set("spam.rspamd", url.as_str())
+        .set("spam.rspamd-controller", url.as_str())
+        .set("spam.rspamd-timeout", "1s")
+        .build();
+    let (ok, out) = check_of(&down);
+    assert!(ok, "a missing rspamd is a warning, not a failure:\n{out}");
+    let warned: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("WARN rspamd") && l.contains(&url))
+        .collect();
+    assert_eq!(warned.len(), 2, "{out}");
+    assert!(warned[0].contains("intake goes on"), "{out}");
+    assert!(warned[1].contains("lessons wait"), "{out}");
+}
