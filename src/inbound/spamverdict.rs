@@ -311,6 +311,47 @@ mod tests {
         assert!(read(&h, &all).unwrap().spam);
     }
 
+    /// The shape Postfix then Dovecot LMTP give a mail (as the lab's do):
+    /// LMTP's Received on top, then a milter's verdict, then Postfix's
+    /// Received, then what the sender wrote.
+    fn through_postfix_and_lmtp(milter: &str, sender: &str) -> Vec<(String, String)> {
+        [
+            "Received: from mail.example.test ([127.0.0.1]) by imap.example.test with LMTP id MC5hGGF; Wed, 02 Dec 2026 19:02:57 +0000",
+            milter,
+            "Received: from mail.sender.example (mail.sender.example [203.0.113.9]) by mail.example.test (Postfix) with ESMTP id 62D4698C329; Wed, 2 Dec 2026 19:02:57 +0000",
+            sender,
+            "From: Someone <someone@sender.example>",
+        ]
+        .iter()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (n, v) = l.split_once(':').unwrap();
+            (n.trim().to_string(), v.trim().to_string())
+        })
+        .collect()
+    }
+
+    #[test]
+    fn two_servers_of_ours_need_trusted_received_two() {
+        let two = VerdictRules {
+            trusted_received: 2,
+            ..rules()
+        };
+        let milter = "X-Spamd-Result: default: True [16.10 / 15.00]; GTUBE(0.00)[]";
+        let h = through_postfix_and_lmtp(milter, "");
+        // One hop trusted: the milter's line is below it, so it is not read.
+        assert_eq!(read(&h, &rules()).map(|v| v.spam), None);
+        // Two: read, spam.
+        assert!(read(&h, &two).unwrap().spam);
+        // What the sender wrote below Postfix's Received never counts,
+        // neither a "spam" to get a rival's mail dropped nor a "clean"
+        // to slip through.
+        let h = through_postfix_and_lmtp("", "X-Spam-Flag: YES");
+        assert_eq!(read(&h, &two).map(|v| v.spam), None);
+        let h = through_postfix_and_lmtp(milter, "X-Spamd-Result: default: False [0.00 / 15.00]");
+        assert!(read(&h, &two).unwrap().spam);
+    }
+
     #[test]
     fn a_custom_header() {
         let r = VerdictRules {
