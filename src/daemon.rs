@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, SourceKind};
+use crate::http::{Endpoint, Ops};
 use crate::outbox::{Sender, Transport};
 use crate::pipeline::Engine;
 use crate::source::{Backoff, SharedStore, imap, maildir, now_ms};
@@ -83,7 +84,8 @@ pub async fn run_reloading(
         .map_err(StartError::Locked)?;
     let health = Arc::new(crate::health::Registry::new());
     let mut current = config;
-    let mut running = start(current.clone(), &health).await?;
+    let mut endpoint: Option<Endpoint> = None;
+    let mut running = start_serving(&current, &health, &mut endpoint).await?;
     let watchdog = tokio::spawn(systemd_watchdog());
     // Under systemd (Type=notify): started. Elsewhere NOTIFY_SOCKET is unset
     // and this does nothing.
@@ -101,7 +103,7 @@ pub async fn run_reloading(
                 tracing::info!("reloading the configuration: finishing the work in hand");
                 let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
                 running.stop().await;
-                running = match start(next.clone(), &health).await {
+                running = match start_serving(&next, &health, &mut endpoint).await {
                     Ok(r) => {
                         current = next;
                         tracing::info!("configuration reloaded");
@@ -109,7 +111,7 @@ pub async fn run_reloading(
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "the new configuration cannot start; going on with the old one");
-                        start(current.clone(), &health).await?
+                        start_serving(&current, &health, &mut endpoint).await?
                     }
                 };
                 let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
@@ -119,9 +121,69 @@ pub async fn run_reloading(
     tracing::info!("shutting down: finishing the work in hand");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     running.stop().await;
+    if let Some(e) = endpoint {
+        e.stop().await;
+    }
     watchdog.abort();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Starts `config`'s tasks, with the ops endpoint it asks for in
+/// `endpoint`. One already serving at the same address is kept through a
+/// reload (its database and `outbox-max-age` follow the new config), so
+/// scrapes and health checks go on while the tasks restart; a new address
+/// is bound before the tasks start and before the old one closes, so a
+/// port that cannot be had refuses the config and the old endpoint stays.
+async fn start_serving(
+    config: &Config,
+    health: &Arc<crate::health::Registry>,
+    endpoint: &mut Option<Endpoint>,
+) -> Result<Running, StartError> {
+    let wanted = config.http.address().map_err(StartError::Http)?;
+    let keep = endpoint.as_ref().map(|e| e.addr) == wanted;
+    let database = config.resolve(&config.storage.database);
+    let fresh = match wanted.filter(|_| !keep) {
+        Some(addr) => {
+            let ops = Ops::new(
+                health.clone(),
+                Store::open(&database)?,
+                config.http.outbox_max_age,
+            );
+            Some(Endpoint::open(addr, ops).await.map_err(StartError::Http)?)
+        }
+        None => None,
+    };
+    let running = match start(config.clone(), health).await {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some(f) = fresh {
+                f.stop().await;
+            }
+            return Err(e);
+        }
+    };
+    if keep {
+        if let Some(e) = endpoint.as_ref() {
+            match Store::open(&database) {
+                Ok(store) => e.ops.reconfigure(store, config.http.outbox_max_age),
+                Err(err) => {
+                    tracing::error!(error = %err, "ops endpoint: keeps reading the database it had")
+                }
+            }
+        }
+    } else {
+        if let Some(old) = endpoint.take() {
+            old.stop().await;
+        }
+        *endpoint = fresh;
+    }
+    if let Some(e) = endpoint.as_ref() {
+        e.ops
+            .started
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    Ok(running)
 }
 
 /// Raises the open-file limit to its hard limit (an IDLE mailbox holds a
@@ -328,18 +390,6 @@ async fn start(
         };
         watchers.push(supervised);
     }
-    let endpoint = match cfg.http.address().map_err(StartError::Http)? {
-        Some(addr) => {
-            let listener = crate::http::bind(addr).await.map_err(StartError::Http)?;
-            let ops = Arc::new(crate::http::Ops::new(
-                health.clone(),
-                engine.open_store()?,
-                cfg.http.outbox_max_age,
-            ));
-            Some((listener, ops))
-        }
-        None => None,
-    };
     if watchers.is_empty() {
         tracing::warn!("no [[mailbox]] configured: only the outbox runs");
     }
@@ -361,10 +411,6 @@ async fn start(
             notify.clone(),
             cancel.clone(),
         ));
-    }
-    if let Some((listener, ops)) = endpoint {
-        ops.started.store(true, std::sync::atomic::Ordering::SeqCst);
-        tracker.spawn(crate::http::serve(listener, ops, cancel.clone()));
     }
     tracker.close();
     tracing::info!(

@@ -35,8 +35,8 @@ pub use settings::HttpConfig;
 pub struct Ops {
     pub health: Arc<Registry>,
     /// A connection of its own (figures, the heartbeat write).
-    pub store: Mutex<Store>,
-    pub outbox_max_age: Duration,
+    store: Mutex<Store>,
+    outbox_max_age: Mutex<Duration>,
     /// Set once the daemon has started every task.
     pub started: AtomicBool,
 }
@@ -53,9 +53,22 @@ impl Ops {
         Ops {
             health,
             store: Mutex::new(store),
-            outbox_max_age,
+            outbox_max_age: Mutex::new(outbox_max_age),
             started: AtomicBool::new(false),
         }
+    }
+
+    /// A reloaded config's database and `outbox-max-age`, for an endpoint
+    /// that went on serving through the reload.
+    pub fn reconfigure(&self, store: Store, outbox_max_age: Duration) {
+        if let Err(e) = store.set_busy_timeout(WRITE_WAIT) {
+            tracing::warn!(error = %e, "ops endpoint: busy timeout");
+        }
+        *self.store.lock().unwrap_or_else(|p| p.into_inner()) = store;
+        *self
+            .outbox_max_age
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = outbox_max_age;
     }
 
     fn metrics(&self, now_ms: i64) -> Result<String, String> {
@@ -67,14 +80,18 @@ impl Ops {
     /// Everything wrong now; empty when healthy.
     pub fn problems(&self, now_ms: i64) -> Vec<String> {
         let mut out = crate::health::problems(&self.health.snapshot(), now_ms);
+        let max_age = *self
+            .outbox_max_age
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
         match store.desk_figures(now_ms) {
-            Ok(f) if f.outbox_oldest_seconds > self.outbox_max_age.as_secs_f64() => {
+            Ok(f) if f.outbox_oldest_seconds > max_age.as_secs_f64() => {
                 out.push(format!(
                     "outbox: the oldest of {} queued mails has waited {:.0} s (more than outbox-max-age, {} s)",
                     f.outbox_queued,
                     f.outbox_oldest_seconds,
-                    self.outbox_max_age.as_secs()
+                    max_age.as_secs()
                 ))
             }
             Ok(_) => {}
@@ -186,6 +203,42 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
     TcpListener::bind(addr)
         .await
         .map_err(|e| format!("http.listen {addr}: {e}"))
+}
+
+/// The endpoint serving, apart from the daemon's tasks: a reload stops and
+/// restarts those (up to half a minute while batches in hand commit), and a
+/// scraper or health check must not see the daemon gone meanwhile.
+pub struct Endpoint {
+    /// Where it listens, as the config says it.
+    pub addr: SocketAddr,
+    pub ops: Arc<Ops>,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Endpoint {
+    /// Binds `addr` and serves `ops` from now on (`/readyz` says
+    /// "starting" until `ops.started`).
+    pub async fn open(addr: SocketAddr, ops: Ops) -> Result<Endpoint, String> {
+        let listener = bind(addr).await?;
+        let ops = Arc::new(ops);
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(serve(listener, ops.clone(), cancel.clone()));
+        Ok(Endpoint {
+            addr,
+            ops,
+            cancel,
+            task,
+        })
+    }
+
+    /// Stops accepting, lets requests in hand finish, and closes the port.
+    pub async fn stop(self) {
+        self.cancel.cancel();
+        if let Err(e) = self.task.await {
+            tracing::warn!(error = %e, "ops endpoint: its task ended badly");
+        }
+    }
 }
 
 /// How long one connection may stay idle in a request: a scraper sends

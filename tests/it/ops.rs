@@ -463,6 +463,107 @@ fn sighup_reloads_without_dropping_a_mail_and_refuses_a_bad_config() {
     daemon.stop();
 }
 
+/// The ops endpoint lives apart from the tasks a SIGHUP restarts: at the
+/// same address it serves all through the reload (never closed, never bound
+/// again); a new address is bound before the old one closes; a port that
+/// cannot be had refuses the config and the endpoint serving stays.
+#[test]
+fn the_ops_endpoint_serves_through_a_reload_and_moves_with_its_address() {
+    let [p, q, r] = free_ports::<3>();
+    let mut desk = TestDesk::builder("ops-hup-http")
+        .maildir_and_files()
+        .set("http.listen", format!("127.0.0.1:{p}"))
+        .build();
+    let mut daemon = Daemon::start(&desk.config);
+    assert!(
+        wait_until(WAIT, || matches!(get(p, "/readyz"), Ok((200, _)))),
+        "{}",
+        daemon.log()
+    );
+    // A scraper that never stops asking while the daemon reloads.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let scraper = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let (mut asked, mut failed) = (0, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                asked += 1;
+                match get(p, "/metrics") {
+                    Ok((200, _)) => {}
+                    other => failed.push(format!("{other:?}")),
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            (asked, failed)
+        })
+    };
+    for n in 0..3 {
+        desk.set("desk.name", format!("Desk v{n}"));
+        sighup(&daemon);
+        let done = wait_until(WAIT, || {
+            daemon.log().matches("configuration reloaded").count() == n + 1
+        });
+        assert!(done, "reload {n}:\n{}", daemon.log());
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (asked, failed) = scraper.join().unwrap();
+    assert!(asked > 10, "the scraper asked {asked} times");
+    assert!(
+        failed.is_empty(),
+        "{} of {asked} scrapes failed: {failed:?}",
+        failed.len()
+    );
+    let listening = |port: u16| {
+        daemon
+            .log()
+            .lines()
+            .filter(|l| l.contains("ops endpoint listening") && l.contains(&format!(":{port}")))
+            .count()
+    };
+    assert_eq!(listening(p), 1, "bound once:\n{}", daemon.log());
+
+    // A new address: bound, and the old one closed.
+    desk.set("http.listen", format!("127.0.0.1:{q}"));
+    sighup(&daemon);
+    assert!(
+        wait_until(WAIT, || daemon
+            .log()
+            .matches("configuration reloaded")
+            .count()
+            == 4),
+        "{}",
+        daemon.log()
+    );
+    assert!(
+        wait_until(WAIT, || matches!(get(q, "/readyz"), Ok((200, _)))),
+        "{}",
+        daemon.log()
+    );
+    assert!(get(p, "/readyz").is_err(), "the old port is closed");
+
+    // A port somebody else holds: the reload is refused, q serves on.
+    let held = std::net::TcpListener::bind(("127.0.0.1", r)).unwrap();
+    desk.set("http.listen", format!("127.0.0.1:{r}"));
+    sighup(&daemon);
+    assert!(
+        wait_until(WAIT, || daemon
+            .log()
+            .contains("the new configuration cannot start")),
+        "{}",
+        daemon.log()
+    );
+    assert!(
+        wait_until(WAIT, || daemon.log().matches("postdesk running").count()
+            >= 6),
+        "the old configuration runs again:\n{}",
+        daemon.log()
+    );
+    assert_eq!(get_ok(q, "/readyz").0, 200);
+    assert_eq!(listening(q), 1, "{}", daemon.log());
+    drop(held);
+    daemon.stop();
+}
+
 /// `log-format = "json"`: every line the daemon logs is one JSON object.
 #[test]
 fn json_log_lines_are_objects() {
