@@ -178,11 +178,15 @@ enum Command {
     /// Replace the database with the backup FILE; refused while a daemon
     /// uses the database (stop it first).
     Restore { file: PathBuf },
-    /// List messages that could not be processed; retry one after a fix.
+    /// List messages that could not be processed; retry one, or all, after a fix.
     Quarantine {
         /// Process this quarantined message again.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "retry_all")]
         retry: Option<i64>,
+        /// Process every held message again, oldest first (with a progress
+        /// bar on a terminal).
+        #[arg(long)]
+        retry_all: bool,
     },
     /// The knowledge base: list, show, publish, skip, edit, add and search entries.
     #[command(subcommand)]
@@ -383,7 +387,7 @@ fn main() -> ExitCode {
             ..
         } => ticket_action(config, number, action),
         Command::Outbox { all, limit, json } => outbox(&config, all, limit, json),
-        Command::Quarantine { retry } => quarantine(config, retry),
+        Command::Quarantine { retry, retry_all } => quarantine(config, retry, retry_all),
         Command::Kb(c) => kb(&config, c),
         Command::Backup { file } => backup(&config, &file),
         Command::Restore { file } => restore(&config, &file),
@@ -682,11 +686,8 @@ fn import(config: Config, a: ImportArgs) -> Result<ExitCode> {
     m.ca_file = m.ca_file.as_deref().map(|p| config.resolve(p));
     let engine = std::sync::Arc::new(Engine::new(config.clone())?);
     let store = std::sync::Arc::new(std::sync::Mutex::new(engine.open_store()?));
-    let bar = progress_bar();
-    let mut progress = |p: import::Progress| {
-        bar.set_length(p.total);
-        bar.set_position(p.done);
-    };
+    let bar = postdesk::progress::Progress::counting("importing", "mails");
+    let mut progress = |p: import::Progress| bar.set(p.done, p.total);
     let cancel = tokio_util::sync::CancellationToken::new();
     let rt = runtime()?;
     let stop = cancel.clone();
@@ -744,7 +745,7 @@ fn import(config: Config, a: ImportArgs) -> Result<ExitCode> {
             }
         }
     })?;
-    bar.finish_and_clear();
+    bar.clear();
     let t = out.tally;
     let resumed = out
         .resumed_after
@@ -770,21 +771,6 @@ fn import(config: Config, a: ImportArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(EX_TEMPFAIL));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// A progress bar (count, rate, time left) on a terminal; nothing otherwise,
-/// so logs and pipes get only the summary.
-fn progress_bar() -> indicatif::ProgressBar {
-    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(0);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "importing {bar:40} {pos}/{len} mails, {per_sec}, {eta} left",
-    ) {
-        bar.set_style(style);
-    }
-    bar
 }
 
 fn tickets(config: Config, a: TicketsArgs) -> Result<ExitCode> {
@@ -1033,9 +1019,12 @@ fn outbox(config: &Config, all: bool, limit: usize, json: bool) -> Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-fn quarantine(config: Config, retry: Option<i64>) -> Result<ExitCode> {
+fn quarantine(config: Config, retry: Option<i64>, retry_all: bool) -> Result<ExitCode> {
     let engine = Engine::new(config)?;
     let mut store = engine.open_store()?;
+    if retry_all {
+        return retry_all_quarantined(&mut store, &engine);
+    }
     if let Some(id) = retry {
         return Ok(
             match pipeline::retry_quarantined(&mut store, &engine, id, now_ms())? {
@@ -1078,6 +1067,44 @@ fn quarantine(config: Config, retry: Option<i64>) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `quarantine --retry-all`: each held message once, oldest first; exit 1
+/// when any still fails.
+fn retry_all_quarantined(store: &mut Store, engine: &Engine) -> Result<ExitCode> {
+    let ids = store.held_quarantine_ids()?;
+    let bar = postdesk::progress::Progress::counting("retrying", "messages");
+    let (mut processed, mut failing, mut gone) = (0, Vec::new(), 0);
+    for (i, &id) in ids.iter().enumerate() {
+        match pipeline::retry_quarantined(store, engine, id, now_ms())? {
+            Retried::Processed(_) => processed += 1,
+            Retried::StillFailing => failing.push(id),
+            // Released meanwhile (a daemon, another retry).
+            Retried::NotWaiting => gone += 1,
+        }
+        bar.set(i as u64 + 1, ids.len() as u64);
+    }
+    bar.clear();
+    println!(
+        "retried {} quarantined message(s): {processed} processed, {} still failing{}",
+        ids.len(),
+        failing.len(),
+        if gone > 0 {
+            format!(", {gone} released meanwhile")
+        } else {
+            String::new()
+        }
+    );
+    if failing.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let shown: Vec<String> = failing.iter().take(20).map(|id| id.to_string()).collect();
+    println!(
+        "still held: {}{} (`postdesk quarantine` shows why)",
+        shown.join(", "),
+        if failing.len() > 20 { ", ..." } else { "" }
+    );
+    Ok(ExitCode::FAILURE)
 }
 
 fn ticket_action(config: Config, number: i64, action: TicketAction) -> Result<ExitCode> {

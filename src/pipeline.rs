@@ -850,8 +850,8 @@ pub fn admin(
 pub enum Retried {
     /// No message `id` waits in quarantine (never there, or released).
     NotWaiting,
-    /// It failed again; the new failure is quarantined beside the old one,
-    /// which stays held.
+    /// It failed again: it stays held, with the new failure's error and
+    /// time (one entry, however often it is retried).
     StillFailing,
     /// It went through; the quarantined copy is released.
     Processed(Tally),
@@ -871,6 +871,7 @@ pub fn retry_quarantined(
     let item = Incoming { raw, uid: None };
     let t = process_batch(store, engine, &mailbox, &[item], None, now_ms)?;
     if t.quarantined > 0 {
+        store.fold_failed_retry(id)?;
         return Ok(Retried::StillFailing);
     }
     store.release_quarantined(id, now_ms)?;

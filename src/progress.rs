@@ -1,6 +1,8 @@
 //! Progress bars for the commands that can take a while (`backup`,
-//! `restore`): drawn on a terminal only, and silent when stderr is a pipe
-//! or a file (cron, systemd timers, scripts). The only user of indicatif.
+//! `restore`, `import`, `report`, `ticket N export`, `quarantine
+//! --retry-all`): drawn on a terminal only, and silent when stderr is a
+//! pipe or a file (cron, systemd timers, scripts). The only user of
+//! indicatif.
 
 use std::io::IsTerminal;
 
@@ -15,13 +17,27 @@ impl Progress {
         Progress::shown(what, std::io::stderr().is_terminal())
     }
 
+    /// A bar that counts `unit`s (`mails`, `messages`), with the rate and
+    /// the time left: for work whose units are what the user knows.
+    pub fn counting(what: &str, unit: &str) -> Progress {
+        let template =
+            format!("{{msg}} [{{bar:40}}] {{pos}}/{{len}} {unit}, {{per_sec}}, {{eta}} left");
+        Progress::styled(what, &template, std::io::stderr().is_terminal())
+    }
+
     fn shown(what: &str, on_terminal: bool) -> Progress {
+        Progress::styled(
+            what,
+            "{msg} [{bar:40}] {percent:>3}% ({elapsed})",
+            on_terminal,
+        )
+    }
+
+    fn styled(what: &str, template: &str, on_terminal: bool) -> Progress {
         let bar = on_terminal.then(|| {
             let bar = indicatif::ProgressBar::new(0);
-            let style = indicatif::ProgressStyle::with_template(
-                "{msg} [{bar:40}] {percent:>3}% ({elapsed})",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            let style = indicatif::ProgressStyle::with_template(template)
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
             bar.set_style(style.progress_chars("=> "));
             bar.set_message(what.to_string());
             bar
@@ -34,6 +50,13 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.set_length(total);
             bar.set_position(done);
+        }
+    }
+
+    /// Ends the bar and takes it off the screen (a summary line follows).
+    pub fn clear(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
         }
     }
 
@@ -56,5 +79,8 @@ mod tests {
         p.set(1, 2);
         p.finish();
         assert!(Progress::shown("backup", true).bar.is_some());
+        let counting = "{msg} [{bar:40}] {pos}/{len} mails, {per_sec}, {eta} left";
+        assert!(Progress::styled("importing", counting, true).bar.is_some());
+        assert!(Progress::styled("importing", counting, false).bar.is_none());
     }
 }

@@ -535,6 +535,45 @@ impl Store {
     }
 
     /// Marks a quarantined message as handled.
+    /// The held quarantine entries, oldest first.
+    pub fn held_quarantine_ids(&self) -> Result<Vec<i64>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id FROM quarantine WHERE released_at IS NULL ORDER BY id")
+            .ctx("listing the quarantine")?;
+        let ids = stmt
+            .query_map([], |r| r.get(0))
+            .ctx("listing the quarantine")?;
+        ids.collect::<Result<_, _>>().ctx("listing the quarantine")
+    }
+
+    /// After a retry of entry `id` failed again: the entry that failure
+    /// made (later, held, same mailbox and bytes, no UID: a retry has
+    /// none) is folded into `id`, which takes its error and time. Retrying
+    /// all twice must not leave each mail in the quarantine twice, then
+    /// four times. An entry the daemon made (it has a UID, which the IMAP
+    /// source skips by) is never touched.
+    pub fn fold_failed_retry(&mut self, id: i64) -> Result<(), StoreError> {
+        const LATER: &str = "FROM quarantine n, quarantine o WHERE o.id = ?1 AND n.id > o.id \
+             AND n.released_at IS NULL AND n.uid IS NULL AND n.mailbox = o.mailbox AND n.raw = o.raw";
+        let tx = self.conn.transaction().ctx("folding a failed retry")?;
+        tx.execute(
+            &format!(
+                "UPDATE quarantine SET (error, at) = \
+                 (SELECT n.error, n.at {LATER} ORDER BY n.id DESC LIMIT 1) \
+                 WHERE id = ?1 AND EXISTS (SELECT 1 {LATER})"
+            ),
+            [id],
+        )
+        .ctx("folding a failed retry")?;
+        tx.execute(
+            &format!("DELETE FROM quarantine WHERE id IN (SELECT n.id {LATER})"),
+            [id],
+        )
+        .ctx("folding a failed retry")?;
+        tx.commit().ctx("folding a failed retry")
+    }
+
     pub fn release_quarantined(&self, id: i64, at: i64) -> Result<(), StoreError> {
         self.conn
             .execute(

@@ -328,6 +328,9 @@ fn poison_messages_are_quarantined_and_the_rest_goes_on() {
         String::from_utf8_lossy(&out.stdout)
     );
     assert_eq!(desk.store().ticket_count().unwrap(), 1);
+    let q = desk.store().quarantined(10).unwrap();
+    assert_eq!(q.len(), 2, "a failed retry stays one entry: {q:?}");
+    assert!(q.iter().all(|r| r.uid.is_some()), "{q:?}");
     desk.set("storage.max-message-size", "1MB");
     let out = retry(&desk);
     let said = String::from_utf8_lossy(&out.stdout);
@@ -344,6 +347,29 @@ fn poison_messages_are_quarantined_and_the_rest_goes_on() {
     );
     // Retried once, it is no longer waiting.
     assert!(!retry(&desk).status.success());
+
+    // `--retry-all`, twice: the garbage still fails, and stays one entry.
+    for _ in 0..2 {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_postdesk"))
+            .args([
+                "--config",
+                desk.config.to_str().unwrap(),
+                "quarantine",
+                "--retry-all",
+            ])
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(!out.status.success(), "{said}");
+        assert!(
+            said.contains("retried 1 quarantined message(s): 0 processed, 1 still failing"),
+            "{said}"
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("retrying ["), "no bar off a terminal: {err}");
+    }
+    assert_eq!(desk.store().quarantine_held().unwrap(), 1);
+    assert_eq!(desk.store().quarantined(10).unwrap().len(), 2);
     daemon.stop();
 }
 
