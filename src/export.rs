@@ -57,8 +57,14 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Writes one `.eml` file per message into `dir` (created if missing,
-/// for this user only), named by [`eml_name`].
-pub fn write_eml_files(dir: &Path, ticket: i64, messages: &[RawMessage]) -> Result<(), WriteError> {
+/// for this user only), named by [`eml_name`]; `progress(done, total)`
+/// after each.
+pub fn write_eml_files(
+    dir: &Path,
+    ticket: i64,
+    messages: &[RawMessage],
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(), WriteError> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -70,6 +76,7 @@ pub fn write_eml_files(dir: &Path, ticket: i64, messages: &[RawMessage]) -> Resu
     })?;
     for (i, m) in messages.iter().enumerate() {
         write(&dir.join(eml_name(ticket, i + 1, m)), &m.raw)?;
+        progress(i as u64 + 1, messages.len() as u64);
     }
     Ok(())
 }
@@ -153,7 +160,13 @@ mod tests {
     fn exported_files_are_the_owners_only() {
         let dir = tempfile::tempdir().unwrap();
         let eml = dir.path().join("export/t7");
-        write_eml_files(&eml, 7, &[msg("request", "Subject: a\r\n\r\nhi\r\n")]).unwrap();
+        let mut said = Vec::new();
+        let two = [
+            msg("request", "Subject: a\r\n\r\nhi\r\n"),
+            msg("reply", "Subject: Re: a\r\n\r\nok\r\n"),
+        ];
+        write_eml_files(&eml, 7, &two, &mut |d, t| said.push((d, t))).unwrap();
+        assert_eq!(said, [(1, 2), (2, 2)], "progress after each file");
         assert_eq!(mode(&eml.join("7-001-in-request.eml")), 0o600);
         assert_eq!(mode(&eml), 0o700, "a folder made for the export");
         // Over a file that was there, readable by all.

@@ -1154,7 +1154,11 @@ fn ticket_action(config: Config, number: i64, action: TicketAction) -> Result<Ex
             }
             let messages = store.ticket_raw(number)?;
             if let Some(dir) = eml {
-                postdesk::export::write_eml_files(&dir, number, &messages)?;
+                let bar = postdesk::progress::Progress::counting("exporting", "messages");
+                postdesk::export::write_eml_files(&dir, number, &messages, &mut |d, t| {
+                    bar.set(d, t)
+                })?;
+                bar.clear();
                 println!("{} message(s) written to {}", messages.len(), dir.display());
             } else if let Some(file) = mbox {
                 postdesk::export::write_mbox(&file, &messages)?;
@@ -1183,7 +1187,9 @@ fn report(config: Config, a: ReportArgs) -> Result<ExitCode> {
         &policy.time_zone,
     )
     .map_err(anyhow::Error::msg)?;
-    let rows = store.report_rows(p.from_ms, p.to_ms)?;
+    let bar = postdesk::progress::Progress::new("reading the review's tickets");
+    let rows = store.report_rows_showing(p.from_ms, p.to_ms, &mut |d, t| bar.set(d, t))?;
+    bar.clear();
     let r = report::compute(&rows, &p, &report::Settings::from_policy(policy));
     let format = match a.format {
         ReportFormat::Text => Format::Text,

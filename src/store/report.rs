@@ -28,7 +28,14 @@ const COUNTS: &str = "created_at < ?2
 /// with a year of history (1,000,000 tickets) has ~100,000 tickets that
 /// count, nearly all of them recent and so one run, and four queries per
 /// ticket made the review take 3.9 s, most of it starting statements.
-fn report_rows(c: &Connection, from: i64, to: i64) -> Result<Vec<TicketFacts>, StoreError> {
+/// `progress(done, total)` after the tickets and after each run of each of
+/// the four kinds of rows read for them: a review over years reads millions.
+fn report_rows(
+    c: &Connection,
+    from: i64,
+    to: i64,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Vec<TicketFacts>, StoreError> {
     let sql = format!(
         "SELECT number, subject, priority, category, team, assignee, created_at, first_response_at,
                 resolved_at, closed_at, rating, rating_comment, rated_agent, rated_at, survey_sent_at,
@@ -69,6 +76,9 @@ fn report_rows(c: &Connection, from: i64, to: i64) -> Result<Vec<TicketFacts>, S
         .map(|(i, t)| (t.number, i))
         .collect();
     let runs = runs(tickets.iter().map(|t| t.number));
+    let total = 1 + 4 * runs.len() as u64;
+    let mut done = 1;
+    progress(done, total);
     let mut children = |what: &str,
                         sql: &str,
                         order: &str,
@@ -86,6 +96,8 @@ fn report_rows(c: &Connection, from: i64, to: i64) -> Result<Vec<TicketFacts>, S
                     add(&mut tickets[i], r).ctx(what)?;
                 }
             }
+            done += 1;
+            progress(done, total);
         }
         Ok::<_, StoreError>(())
     };
@@ -173,13 +185,23 @@ fn runs(numbers: impl Iterator<Item = i64>) -> Vec<(i64, i64)> {
 impl Store {
     /// The facts the review of `[from, to)` is computed from.
     pub fn report_rows(&self, from: i64, to: i64) -> Result<Vec<TicketFacts>, StoreError> {
+        self.report_rows_showing(from, to, &mut |_, _| {})
+    }
+
+    /// [`Store::report_rows`], saying how far it got (`postdesk report`'s bar).
+    pub fn report_rows_showing(
+        &self,
+        from: i64,
+        to: i64,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Vec<TicketFacts>, StoreError> {
         // One read transaction: one snapshot for the five statements (the
         // daemon may commit between them), and one WAL lock, not one each.
         let tx = self
             .conn
             .unchecked_transaction()
             .ctx("starting the review's read")?;
-        let rows = report_rows(&tx, from, to)?;
+        let rows = report_rows(&tx, from, to, progress)?;
         tx.finish().ctx("ending the review's read")?;
         Ok(rows)
     }
@@ -206,7 +228,7 @@ impl Store {
 impl Tx<'_> {
     /// The facts the review of `[from, to)` is computed from.
     pub fn report_rows(&self, from: i64, to: i64) -> Result<Vec<TicketFacts>, StoreError> {
-        report_rows(&self.tx, from, to)
+        report_rows(&self.tx, from, to, &mut |_, _| {})
     }
 
     /// True when the review of `period` on `schedule` was queued before.
@@ -315,9 +337,16 @@ mod tests {
             .unwrap();
         tx.commit().unwrap();
 
-        let rows = store.report_rows(10 * DAY, 20 * DAY).unwrap();
+        let mut said = Vec::new();
+        let rows = store
+            .report_rows_showing(10 * DAY, 20 * DAY, &mut |d, t| said.push((d, t)))
+            .unwrap();
         let numbers: Vec<i64> = rows.iter().map(|t| t.number).collect();
         assert_eq!(numbers, vec![1, 3, 500]);
+        // The tickets, then two runs ([1, 3], [500]) for each of four kinds.
+        assert_eq!(said.len(), 9, "{said:?}");
+        assert_eq!(said.last(), Some(&(9, 9)));
+        assert!(said.windows(2).all(|w| w[0].0 < w[1].0), "{said:?}");
         for t in &rows {
             let n = t.number;
             let changes: Vec<(&str, i64)> =
