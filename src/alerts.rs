@@ -37,13 +37,17 @@ pub struct Observed {
     pub mailboxes: BTreeMap<String, MailboxHealth>,
     pub outbox_queued: i64,
     pub outbox_oldest_seconds: f64,
-    /// Quarantined within the window.
+    /// Quarantined within the window, and when the first of those was.
     pub quarantined_recent: i64,
+    pub quarantined_first_at: Option<i64>,
     /// (bytes available, bytes in all) of the database's file system.
     pub disk: Option<(u64, u64)>,
 }
 
 /// A condition that holds now: since when, and what it is, for an admin.
+/// `since` is when it began where that is known (a mailbox's first
+/// failure, the oldest queued mail, the first mail quarantined in the
+/// window), else when it was first seen (low disk, a token's expiry).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Condition {
     pub since: i64,
@@ -98,7 +102,7 @@ pub fn conditions(cfg: &AlertsConfig, o: &Observed, now_ms: i64) -> BTreeMap<Str
         out.insert(
             "quarantine".into(),
             Condition {
-                since: now_ms,
+                since: o.quarantined_first_at.unwrap_or(now_ms),
                 summary: format!(
                     "{} mails were quarantined in the last {} min",
                     o.quarantined_recent,
@@ -347,6 +351,19 @@ mod tests {
                 ..MailboxHealth::default()
             },
         );
+        let now = 10_000_000;
+        o.quarantined_first_at = Some(now - 120_000);
+        let c = conditions(&cfg, &o, now);
+        let keys: Vec<&str> = c.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["disk", "outbox", "quarantine", "token:m"]);
+        // Since when each began, where that is known.
+        assert_eq!(c["outbox"].since, now - 3_600_000, "the oldest queued mail");
+        assert_eq!(
+            c["quarantine"].since,
+            now - 120_000,
+            "the first in the window"
+        );
+        assert_eq!(c["disk"].since, now, "first seen");
         let keys: Vec<String> = conditions(&cfg, &o, 1_000).into_keys().collect();
         assert_eq!(keys, ["disk", "outbox", "quarantine", "token:m"]);
         o.outbox_oldest_seconds = 3599.0;

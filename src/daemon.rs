@@ -520,11 +520,14 @@ async fn alerter(
             let now = now_ms();
             let figures = store.desk_figures(now)?;
             let window = e.config.alerts.quarantine_window.as_millis() as i64;
+            let (quarantined_recent, quarantined_first_at) =
+                store.quarantined_since(now - window)?;
             let observed = crate::alerts::Observed {
                 mailboxes: h.snapshot(),
                 outbox_queued: figures.outbox_queued,
                 outbox_oldest_seconds: figures.outbox_oldest_seconds,
-                quarantined_recent: store.quarantined_since(now - window)?,
+                quarantined_recent,
+                quarantined_first_at,
                 disk: crate::alerts::disk_space(store.path()),
             };
             crate::alerts::check(&mut store, &e, &observed, now)

@@ -109,13 +109,14 @@ impl Store {
             .ctx("counting the quarantine")
     }
 
-    /// Mails quarantined at or after `since` (released or not).
-    pub fn quarantined_since(&self, since: i64) -> Result<i64, StoreError> {
+    /// Mails quarantined at or after `since` (released or not), and when
+    /// the first of them was.
+    pub fn quarantined_since(&self, since: i64) -> Result<(i64, Option<i64>), StoreError> {
         self.conn
             .query_row(
-                "SELECT count(*) FROM quarantine WHERE at >= ?1",
+                "SELECT count(*), min(at) FROM quarantine WHERE at >= ?1",
                 [since],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .ctx("counting recent quarantine")
     }
