@@ -422,6 +422,9 @@ fn related(
         ids.extend(mail.references.iter().rev().cloned());
         related.split = tx.split_source(link.ticket().number, &ids)?;
     }
+    if wanted.request {
+        related.request_text = tx.request_text(link.ticket().number)?;
+    }
     Ok(Some(related))
 }
 

@@ -577,8 +577,12 @@ fn apply_command(
             merge::split(policy, t, agent, cx.related, cx.now_ms, effects).map(Outcome::Applied)
         }
         Command::Approval { approver, reason } => {
-            approval::request(policy, t, agent, approver, reason, cx.now_ms, effects)
-                .map(Outcome::Applied)
+            let ask = approval::Ask {
+                approver,
+                reason,
+                request: cx.related.request_text.as_deref(),
+            };
+            approval::request(policy, t, agent, ask, cx.now_ms, effects).map(Outcome::Applied)
         }
         Command::Queue | Command::Status => Err(format!(
             "`#{}` answers a new mail to the desk (no ticket tag), not a reply on a ticket",

@@ -52,15 +52,27 @@ pub struct Pending {
 }
 
 /// `#approval`: asks `approver` (or the category's) to approve.
+/// What an `#approval` asks: of whom (empty: the category's approver), why,
+/// and the request's text the approver reads (looked up by the caller).
+pub(crate) struct Ask<'a> {
+    pub approver: &'a str,
+    pub reason: &'a str,
+    pub request: Option<&'a str>,
+}
+
 pub(crate) fn request(
     policy: &Policy,
     t: &mut TicketState,
     agent: &Agent,
-    approver: &str,
-    reason: &str,
+    ask: Ask<'_>,
     now_ms: i64,
     effects: &mut Vec<Effect>,
 ) -> Result<String, String> {
+    let Ask {
+        approver,
+        reason,
+        request: request_text,
+    } = ask;
     let approver = if approver.is_empty() {
         let category = t.category.as_deref().unwrap_or("");
         policy
@@ -118,12 +130,30 @@ pub(crate) fn request(
         reminded_at: None,
         decided: false,
     };
-    effects.push(Effect::Send(request_mail(policy, t, &pending, false)));
+    effects.push(Effect::Send(request_mail(
+        policy,
+        t,
+        &pending,
+        request_text,
+        false,
+    )));
     Ok(format!("approval asked of {approver}"))
 }
 
-/// The mail to the approver: the summary, the reason and the two links.
-pub fn request_mail(policy: &Policy, t: &TicketState, p: &Pending, reminder: bool) -> OutMail {
+/// At most this much of the request goes to the approver: enough to judge
+/// what is asked (a long log pasted in is cut), with the ticket to read more.
+pub const REQUEST_SHOWN: usize = 2_000;
+
+/// The mail to the approver: the summary, what the requester asked
+/// (`request`, the ticket's first mail, looked up by the caller), the
+/// reason and the two links.
+pub fn request_mail(
+    policy: &Policy,
+    t: &TicketState,
+    p: &Pending,
+    request: Option<&str>,
+    reminder: bool,
+) -> OutMail {
     let tag = policy.tag.tag(t.number);
     let link = |word: &str| {
         format!(
@@ -145,6 +175,7 @@ pub fn request_mail(policy: &Policy, t: &TicketState, p: &Pending, reminder: boo
     vars.insert("approve_href".into(), link("approve").into());
     vars.insert("reject_href".into(), link("reject").into());
     vars.insert("reminder".into(), reminder.into());
+    vars.insert("request".into(), shown_request(request).into());
     let subject = format!(
         "{tag} {} ({}): {}",
         match t.lang {
@@ -165,6 +196,16 @@ pub fn request_mail(policy: &Policy, t: &TicketState, p: &Pending, reminder: boo
         references: Vec::new(),
         auto_submitted: Some("auto-generated"),
         vars: Value::Object(vars),
+    }
+}
+
+/// The request as the approver sees it: trimmed, at most
+/// [`REQUEST_SHOWN`] characters, an ellipsis when cut.
+fn shown_request(request: Option<&str>) -> String {
+    let text = request.unwrap_or("").trim();
+    match text.char_indices().nth(REQUEST_SHOWN) {
+        Some((cut, _)) => format!("{} …", text[..cut].trim_end()),
+        None => text.to_string(),
     }
 }
 
@@ -402,12 +443,25 @@ fn tell_asker(
     mails::to_agents(policy, t, "approval-decided", to, vars).map(Effect::Send)
 }
 
+/// Whether `remind-after` passed since the request or the last reminder
+/// (the caller looks up the request's text only then).
+pub fn reminder_due(policy: &Policy, p: &Pending, now_ms: i64) -> bool {
+    let every = policy.approval.remind_after.as_millis() as i64;
+    now_ms >= p.reminded_at.unwrap_or(p.requested_at) + every
+}
+
 /// The clock's part: a reminder when `remind-after` passed since the
 /// request or the last reminder.
-pub fn reminder(policy: &Policy, t: &TicketState, p: &Pending, now_ms: i64) -> Vec<Effect> {
-    let every = policy.approval.remind_after.as_millis() as i64;
-    let last = p.reminded_at.unwrap_or(p.requested_at);
-    if now_ms < last + every || t.status() != crate::desk::ticket::Status::AwaitingApproval {
+pub fn reminder(
+    policy: &Policy,
+    t: &TicketState,
+    p: &Pending,
+    request: Option<&str>,
+    now_ms: i64,
+) -> Vec<Effect> {
+    if !reminder_due(policy, p, now_ms)
+        || t.status() != crate::desk::ticket::Status::AwaitingApproval
+    {
         return Vec::new();
     }
     vec![
@@ -418,7 +472,7 @@ pub fn reminder(policy: &Policy, t: &TicketState, p: &Pending, now_ms: i64) -> V
             "approval-reminded",
             Some(format!("reminded {}", p.approver)),
         ),
-        Effect::Send(request_mail(policy, t, p, true)),
+        Effect::Send(request_mail(policy, t, p, request, true)),
     ]
 }
 

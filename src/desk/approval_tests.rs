@@ -367,19 +367,63 @@ fn reminders_go_every_remind_after_while_it_waits() {
     let p = policy();
     let t = ticket(Status::AwaitingApproval);
     let mut a = pending();
-    assert!(reminder(&p, &t, &a, NOW).is_empty(), "1h of 4h");
+    assert!(reminder(&p, &t, &a, None, NOW).is_empty(), "1h of 4h");
     a.requested_at = NOW - 5 * HOUR;
-    let fx = reminder(&p, &t, &a, NOW);
+    let fx = reminder(&p, &t, &a, None, NOW);
     assert!(fx.contains(&Effect::ApprovalReminded { id: 3 }));
     let m = sends(&fx);
     assert_eq!(m[0].to[0].address, "boss@corp.test");
     assert_eq!(m[0].vars["reminder"], true);
     a.reminded_at = Some(NOW - HOUR);
-    assert!(reminder(&p, &t, &a, NOW).is_empty(), "reminded an hour ago");
+    assert!(
+        reminder(&p, &t, &a, None, NOW).is_empty(),
+        "reminded an hour ago"
+    );
     let withdrawn = ticket(Status::Open);
     a.reminded_at = None;
     assert!(
-        reminder(&p, &withdrawn, &a, NOW).is_empty(),
+        reminder(&p, &withdrawn, &a, None, NOW).is_empty(),
         "no longer waiting"
     );
+}
+
+#[test]
+fn the_approver_reads_what_the_requester_asked_cut_when_long() {
+    let t = ticket(Status::Open);
+    let m = mail(
+        "alice@corp.test",
+        "Re: [#7] New server",
+        "",
+        "#approval boss@corp.test budget line 4\n",
+    );
+    let link = Link::Tag(t.clone());
+    let related = crate::desk::merge::Related {
+        request_text: Some("  We need a second file server before the audit.\n".into()),
+        ..crate::desk::merge::Related::default()
+    };
+    let known = Known {
+        link: Some(&link),
+        next_number: 20,
+        related: Some(&related),
+        ..Known::default()
+    };
+    let fx = decide(&policy(), &m, &known, NOW);
+    let to_boss = sends(&fx)
+        .into_iter()
+        .find(|m| m.template == "approval-request")
+        .expect("the approver's mail");
+    assert_eq!(
+        to_boss.vars["request"],
+        "We need a second file server before the audit."
+    );
+    // A long request (a log pasted in) is cut, and says so.
+    let long = "日志".repeat(1_500);
+    let p = pending();
+    let shown = request_mail(&policy(), &t, &p, Some(&long), true);
+    let text = shown.vars["request"].as_str().unwrap();
+    assert_eq!(text.chars().count(), REQUEST_SHOWN + 2);
+    assert!(text.ends_with(" …"), "{text}");
+    // Nothing found (an imported ticket without its request): empty.
+    let none = request_mail(&policy(), &t, &p, None, false);
+    assert_eq!(none.vars["request"], "");
 }

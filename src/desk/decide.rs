@@ -56,6 +56,7 @@ static NOTHING_RELATED: Related = Related {
     tickets: Vec::new(),
     split: None,
     next_number: 0,
+    request_text: None,
 };
 
 /// Decides what one inbound mail means.

@@ -34,6 +34,8 @@ pub struct Wanted {
     pub tickets: Vec<i64>,
     /// A `#split` is among the commands.
     pub split: bool,
+    /// An `#approval` is: the request's text is wanted.
+    pub request: bool,
 }
 
 /// The mail a `#split` takes off, as the store found it: the first message
@@ -56,6 +58,9 @@ pub struct Related {
     pub split: Option<SplitSource>,
     /// The number a ticket split off would get.
     pub next_number: i64,
+    /// For `#approval`: what the ticket's requester wrote (the approver
+    /// reads it), at most [`crate::desk::approval::REQUEST_SHOWN`] characters.
+    pub request_text: Option<String>,
 }
 
 impl Related {
@@ -74,6 +79,7 @@ pub fn wanted(new_text: &str) -> Wanted {
         match p.command {
             Command::Merge { into, .. } => w.tickets.push(into),
             Command::Split => w.split = true,
+            Command::Approval { .. } => w.request = true,
             _ => {}
         }
     }

@@ -78,6 +78,7 @@ fn with(tickets: &[&TicketState]) -> Related {
         tickets: tickets.iter().map(|t| (t.number, (*t).clone())).collect(),
         split: None,
         next_number: 20,
+        request_text: None,
     }
 }
 
@@ -145,9 +146,11 @@ fn merge_and_split_parse_in_english_and_chinese() {
         wanted("#merge 9\n#split\nthanks"),
         Wanted {
             tickets: vec![9],
-            split: true
+            split: true,
+            request: false,
         }
     );
+    assert!(wanted("#approval boss@corp.test new server\nthanks").request);
     assert_eq!(wanted("hello\n#merge 9"), Wanted::default());
 }
 

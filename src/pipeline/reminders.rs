@@ -16,10 +16,14 @@ pub(super) fn sweep(
     tally: &mut Tally,
 ) -> Result<(), StoreError> {
     for p in tx.pending_approvals()? {
+        if !approval::reminder_due(policy, &p, now_ms) {
+            continue;
+        }
         let Some(t) = tx.ticket(p.ticket)? else {
             continue;
         };
-        let effects = approval::reminder(policy, &t, &p, now_ms);
+        let request = tx.request_text(p.ticket)?;
+        let effects = approval::reminder(policy, &t, &p, request.as_deref(), now_ms);
         if !effects.is_empty() {
             apply_decided(tx, engine, policy, effects, now_ms, tally)?;
         }

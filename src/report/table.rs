@@ -690,5 +690,28 @@ pub fn csv(r: &Report) -> String {
         put("daily", &d.date, "opened", d.opened.to_string());
         put("daily", &d.date, "resolved", d.resolved.to_string());
     }
+    let tw = &r.time_worked;
+    for (k, v) in [
+        ("minutes", tw.total_minutes.to_string()),
+        ("entries", tw.entries.to_string()),
+        ("resolved_with_time", tw.resolved_with_time.to_string()),
+        (
+            "resolved_without_time",
+            tw.resolved_without_time.to_string(),
+        ),
+        ("average_per_resolved", f(tw.average_per_resolved_min)),
+    ] {
+        put("time_worked", "", k, v);
+    }
+    for (section, rows) in [
+        ("time_worked_agent", &tw.by_agent),
+        ("time_worked_team", &tw.by_team),
+        ("time_worked_category", &tw.by_category),
+    ] {
+        for t in rows {
+            put(section, &t.key, "minutes", t.minutes.to_string());
+            put(section, &t.key, "tickets", t.tickets.to_string());
+        }
+    }
     out
 }

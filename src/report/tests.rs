@@ -633,3 +633,36 @@ fn html_page_is_well_formed_with_every_chart() {
         );
     }
 }
+
+#[test]
+fn the_csv_carries_time_worked() {
+    let mut r = report();
+    let row = |key: &str, minutes, tickets| time::TimeRow {
+        key: key.into(),
+        minutes,
+        tickets,
+    };
+    r.time_worked = time::TimeWorked {
+        total_minutes: 150,
+        entries: 3,
+        by_agent: vec![row("alice", 90, 2), row("bob", 60, 1)],
+        by_team: vec![row("desk", 150, 2)],
+        by_category: vec![row("network", 150, 2)],
+        resolved_with_time: 2,
+        resolved_without_time: 1,
+        average_per_resolved_min: Some(75.0),
+    };
+    let csv = table::csv(&r);
+    for line in [
+        "2026-11,time_worked,,minutes,150\n",
+        "2026-11,time_worked,,entries,3\n",
+        "2026-11,time_worked,,resolved_without_time,1\n",
+        "2026-11,time_worked,,average_per_resolved,75\n",
+        "2026-11,time_worked_agent,alice,minutes,90\n",
+        "2026-11,time_worked_agent,bob,tickets,1\n",
+        "2026-11,time_worked_team,desk,minutes,150\n",
+        "2026-11,time_worked_category,network,tickets,2\n",
+    ] {
+        assert!(csv.contains(line), "{line:?} in:\n{csv}");
+    }
+}

@@ -30,8 +30,27 @@ impl Tx<'_> {
         }
     }
 
-    /// Moves `from`'s messages (with their attachments) and watchers into
-    /// `into`, and makes `from` an alias of `into` (and every alias of
+    /// The text of the mail that opened ticket `number` (its first inbound
+    /// request), at most [`crate::desk::approval::REQUEST_SHOWN`] characters
+    /// and one more (so a cut shows), read for the approver.
+    pub fn request_text(&self, number: i64) -> Result<Option<String>, StoreError> {
+        self.tx
+            .prepare_cached(
+                "SELECT substr(body, 1, ?2) FROM messages \
+                 WHERE ticket = ?1 AND direction = 'in' AND kind = 'request' ORDER BY id LIMIT 1",
+            )
+            .and_then(|mut s| {
+                s.query_row(
+                    params![number, crate::desk::approval::REQUEST_SHOWN as i64 + 1],
+                    |r| r.get(0),
+                )
+                .optional()
+            })
+            .ctx("reading the request's text")
+    }
+
+    /// Moves `from`'s messages (with their attachments), time worked and
+    /// watchers into `into`, and makes `from` an alias of `into` (and every alias of
     /// `from` one too, so aliases stay one hop).
     pub fn merge_tickets(&self, from: i64, into: i64, at: i64) -> Result<(), StoreError> {
         let run = |sql: &str, args: &[&dyn rusqlite::ToSql], what: &str| {
@@ -44,6 +63,11 @@ impl Tx<'_> {
             "UPDATE messages SET ticket = ?2 WHERE ticket = ?1",
             params![from, into],
             "moving messages",
+        )?;
+        run(
+            "UPDATE time_entries SET ticket = ?2 WHERE ticket = ?1",
+            params![from, into],
+            "moving time worked",
         )?;
         run(
             "INSERT OR IGNORE INTO watchers (ticket, address) SELECT ?2, address FROM watchers WHERE ticket = ?1",

@@ -56,7 +56,7 @@ fn a_merged_tickets_old_tag_and_old_ids_land_on_the_target() {
             desk.alice(),
             &desk.address,
             notice_1000,
-            "#merge 1001\nThis is the same jam; we go on under 1001.",
+            "#time 45m\n#merge 1001\nThis is the same jam; we go on under 1001.",
         ),
     );
     desk.wait_status(1000, "closed", &daemon);
@@ -128,6 +128,16 @@ fn a_merged_tickets_old_tag_and_old_ids_land_on_the_target() {
     assert_eq!(all.len(), 4, "no survey, no second notice");
     let events = desk.store().ticket_detail(1001).unwrap().unwrap().events;
     assert!(events.iter().any(|e| e.kind == "merged-in"), "{events:?}");
+    // The time Alice recorded on 1000 moved with it.
+    let time = |n: i64| -> i64 {
+        desk.store()
+            .time_worked(n)
+            .unwrap()
+            .iter()
+            .map(|t| t.minutes)
+            .sum()
+    };
+    assert_eq!((time(1000), time(1001)), (0, 45));
     daemon.stop();
 }
 
@@ -273,7 +283,11 @@ fn an_approval_round_trip_by_mail_and_forgeries_refused() {
     let r = parsed(&request);
     assert!(r.subject.starts_with("[#1000]"), "{}", r.subject);
     assert!(r.text.contains("budget line 4, 1200 EUR"), "{}", r.text);
-    assert!(r.text.contains("Mine is 7 years old") || r.text.contains("New laptop"));
+    assert!(
+        r.text.contains("Mine is 7 years old."),
+        "the approver reads the request: {}",
+        r.text
+    );
     let token = token_of(&request);
     assert!(
         r.text
@@ -365,6 +379,93 @@ fn an_approval_round_trip_by_mail_and_forgeries_refused() {
         wait_for_messages(desk.env(), &ann, 1, WAIT).len(),
         1,
         "the requester hears nothing of it"
+    );
+    daemon.stop();
+}
+
+/// `approval.remind-after` (an hour here): the approver is reminded when it
+/// has passed, once per interval, with the same token and the request's
+/// text, and never once it is decided. The hour passes in the database:
+/// the approval's times are moved back, as a clock an hour on would see them.
+#[test]
+fn an_approver_is_reminded_after_remind_after_and_not_once_decided() {
+    let desk = desk("approval-remind")
+        .set("approval.remind-after", "1h")
+        .build();
+    let ann = desk.env().unique_user("ann");
+    let boss = desk.env().unique_user("boss");
+    let mut daemon = desk.start();
+    desk.send(
+        &ann,
+        &build_mail(
+            &ann,
+            &desk.address,
+            "New monitor",
+            "Mine flickers all day.\n",
+        ),
+    );
+    let notice = wait_for_messages(desk.env(), desk.team(), 1, WAIT).remove(0);
+    desk.send(
+        desk.alice(),
+        &reply_to(
+            desk.alice(),
+            &desk.address,
+            &notice,
+            &format!("#approval {boss} 300 EUR"),
+        ),
+    );
+    let asked = wait_for_messages(desk.env(), &boss, 1, WAIT).remove(0);
+    let token = token_of(&asked);
+    assert!(!parsed(&asked).text.contains("A reminder"));
+    let db = rusqlite::Connection::open(desk.db_path()).unwrap();
+    let an_hour_passes = || {
+        db.execute(
+            "UPDATE approvals SET requested_at = requested_at - 3600000, \
+             reminded_at = reminded_at - 3600000",
+            [],
+        )
+        .unwrap()
+    };
+    let reminded = || -> i64 {
+        db.query_row(
+            "SELECT count(*) FROM events WHERE ticket = 1000 AND kind = 'approval-reminded'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    // Within the hour: several sweeps, no reminder.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(reminded(), 0, "not before remind-after");
+    an_hour_passes();
+    let got = wait_for_messages(desk.env(), &boss, 2, WAIT);
+    let reminder = parsed(&got[1]);
+    assert!(reminder.text.contains("A reminder"), "{}", reminder.text);
+    assert!(
+        reminder.subject.contains(&token),
+        "the same token: {}",
+        reminder.subject
+    );
+    assert!(
+        reminder.text.contains("Mine flickers all day."),
+        "{}",
+        reminder.text
+    );
+    // One per interval: the sweeps of the next seconds send no second one.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(reminded(), 1, "log:\n{}", daemon.log());
+
+    // Decided: no reminder after it, however much time passes.
+    desk.send(&boss, &reply_to(&boss, &desk.address, &asked, "approve"));
+    desk.wait_status(1000, "open", &daemon);
+    an_hour_passes();
+    an_hour_passes();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    assert_eq!(reminded(), 1, "log:\n{}", daemon.log());
+    assert_eq!(
+        all_mail(desk.env(), &boss).len(),
+        2,
+        "the request and one reminder"
     );
     daemon.stop();
 }

@@ -375,6 +375,11 @@ pub const KINDS: &[Kind] = &[
                 ),
             ),
             Var::new("reminder", "this is a reminder", Flag(false)),
+            Var::new(
+                "request",
+                "what the requester wrote, its first 2,000 characters, or empty",
+                Text("Our team needs a second file server before the audit."),
+            ),
         ],
     },
     Kind {
