@@ -5,7 +5,8 @@
 //! - `mailbox:NAME`: the mailbox has been failing (login refused, server
 //!   unreachable, certificate refused, token refresh refused) for longer
 //!   than `mailbox-failing-for`;
-//! - `token:NAME`: its OAuth2 token expires within `token-expires-within`;
+//! - `token:NAME`: its OAuth2 sign-in (the refresh token, where the
+//!   provider says when it expires) ends within `token-expires-within`;
 //! - `outbox`: a queued mail is older than `outbox-older-than`;
 //! - `quarantine`: at least `quarantine-growth` mails were quarantined in
 //!   the last `quarantine-window`;
@@ -70,7 +71,9 @@ pub fn conditions(cfg: &AlertsConfig, o: &Observed, now_ms: i64) -> BTreeMap<Str
                 },
             );
         }
-        if let Some(exp) = m.token_expires_ms
+        // The sign-in's end, not the access token's: that one lasts an hour
+        // and is renewed before it ends; an alert on it would never stop.
+        if let Some(exp) = m.sign_in_expires_ms
             && exp - now_ms <= cfg.token_expires_within.as_millis() as i64
         {
             out.insert(
@@ -78,7 +81,7 @@ pub fn conditions(cfg: &AlertsConfig, o: &Observed, now_ms: i64) -> BTreeMap<Str
                 Condition {
                     since: now_ms,
                     summary: format!(
-                        "mailbox {name}: its OAuth2 token expires in {} h",
+                        "mailbox {name}: its OAuth2 sign-in ends in {} h (then `postdesk auth login {name}` again)",
                         (exp - now_ms).max(0) / 3_600_000
                     ),
                 },
@@ -347,7 +350,9 @@ mod tests {
         o.mailboxes.insert(
             "m".into(),
             MailboxHealth {
-                token_expires_ms: Some(1_000 + 6 * 24 * 3_600_000),
+                sign_in_expires_ms: Some(1_000 + 6 * 24 * 3_600_000),
+                // An access token about to be renewed is no alert.
+                token_expires_ms: Some(1_000 + 60_000),
                 ..MailboxHealth::default()
             },
         );
@@ -369,7 +374,7 @@ mod tests {
         o.outbox_oldest_seconds = 3599.0;
         o.quarantined_recent = 9;
         o.disk = Some((5, 100));
-        o.mailboxes.get_mut("m").unwrap().token_expires_ms = Some(1_000 + 8 * 24 * 3_600_000);
+        o.mailboxes.get_mut("m").unwrap().sign_in_expires_ms = Some(1_000 + 8 * 24 * 3_600_000);
         assert!(conditions(&cfg, &o, 1_000).is_empty());
     }
 

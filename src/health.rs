@@ -28,8 +28,12 @@ pub struct MailboxHealth {
     /// (the latest error); `None` while it works.
     pub failing: Option<Failing>,
     /// When the mailbox's OAuth2 access token expires (unix ms); `None` for
-    /// password mailboxes.
+    /// password mailboxes. Renewed well before: the metric shows it.
     pub token_expires_ms: Option<i64>,
+    /// When the sign-in itself ends (unix ms): the refresh token's expiry,
+    /// where the provider tells it. After it somebody must sign in again:
+    /// the alert warns ahead of it.
+    pub sign_in_expires_ms: Option<i64>,
 }
 
 /// A mailbox's current run of failures.
@@ -99,9 +103,14 @@ impl Registry {
         self.with(mailbox, |m| m.connected = false);
     }
 
-    /// When the mailbox's OAuth2 token expires (`None`: no token).
+    /// When the mailbox's OAuth2 access token expires (`None`: no token).
     pub fn set_token_expiry(&self, mailbox: &str, expires_ms: Option<i64>) {
         self.with(mailbox, |m| m.token_expires_ms = expires_ms);
+    }
+
+    /// When the mailbox's sign-in ends (`None`: not known, or never).
+    pub fn set_sign_in_expiry(&self, mailbox: &str, expires_ms: Option<i64>) {
+        self.with(mailbox, |m| m.sign_in_expires_ms = expires_ms);
     }
 
     /// Every mailbox, by name.

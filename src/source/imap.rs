@@ -420,6 +420,10 @@ impl Watcher {
             tracing::info!(mailbox = %self.cfg.name, "mailbox signs in again: no longer failing");
         }
         let deadline = self.session_deadline().await;
+        if let Some(source) = self.login.token_source() {
+            let expires = source.expires_at().await.map(|s| s * 1000);
+            self.health.set_token_expiry(&self.cfg.name, expires);
+        }
         let caps = capabilities(&mut session).await?;
         let can_idle = caps.idle;
         for note in capabilities::without(

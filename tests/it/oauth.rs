@@ -247,12 +247,14 @@ fn token_expiry_during_idle_renews_rotates_and_loses_no_mail() {
     let server = OAuthServer::for_lab(&env);
     let id = format!("pd-idle-{}", random_hex());
     server.register(client(&id, 4));
+    let [metrics_port] = crate::support::free_ports::<1>();
     let desk = TestDesk::builder("oauth-idle")
         .unset("mailbox.password-file")
         .set("mailbox.auth", "oauth2")
         .set("mailbox.mechanism", "oauthbearer")
         .set("mailbox.idle-recheck", "5m")
         .set("mailbox.oauth", oauth_table(&server, &id, "device-code"))
+        .set("http.listen", format!("127.0.0.1:{metrics_port}"))
         .build();
     let address = desk.address.clone();
     device_login(&desk, &server, "support", &address);
@@ -306,6 +308,27 @@ fn token_expiry_during_idle_renews_rotates_and_loses_no_mail() {
     );
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(count_tickets(&desk), 3, "each mail exactly once");
+    // /metrics shows the access token's time left: within its 4 s life.
+    let left = token_seconds_left(metrics_port);
+    assert!(
+        left.is_some_and(|s| s > -5.0 && s <= 4.0),
+        "postdesk_oauth_token_expiry_seconds: {left:?}"
+    );
+}
+
+/// `postdesk_oauth_token_expiry_seconds{mailbox="support"}` from the
+/// daemon's /metrics.
+fn token_seconds_left(port: u16) -> Option<f64> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(s, "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    text.lines().find_map(|l| {
+        let v = l.strip_prefix("postdesk_oauth_token_expiry_seconds{mailbox=\"support\"} ")?;
+        v.trim().parse().ok()
+    })
 }
 
 /// Consent withdrawn: that mailbox is failing, with a plain reason in the
