@@ -418,3 +418,81 @@ fn a_maildir_with_files_is_left_alone_then_imported() {
     );
     assert_eq!(files(&outbox).len(), 1, "nothing more was sent");
 }
+
+/// `postdesk import --since` takes only the mail the server received on
+/// that day or later (INTERNALDATE, whatever the Date header says), and
+/// `--folder` another folder of the account; each records history and
+/// sends nothing, and the second run of the same import finds nothing new.
+#[test]
+fn import_since_and_folder_take_only_what_they_name() {
+    let desk = TestDesk::builder("first-import-since").build();
+    let ann = desk.env().unique_user("ann");
+    let mut imap = Imap::login(desk.env(), &desk.address);
+    for (i, received) in [
+        "01-Jun-2025 09:00:00 +0000",
+        "15-Jun-2025 09:00:00 +0000",
+        "02-Nov-2026 09:00:00 +0000",
+        "10-Nov-2026 09:00:00 +0000",
+        "20-Nov-2026 09:00:00 +0000",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let m = old_request(&ann, &desk.address, &format!("Inbox request {i}"));
+        imap.append_dated("INBOX", received, &m);
+    }
+    imap.create("Archive");
+    for i in 0..2 {
+        let m = old_request(&ann, &desk.address, &format!("Archived request {i}"));
+        imap.append_dated("Archive", "01-Mar-2024 09:00:00 +0000", &m);
+    }
+    imap.logout();
+    let subjects = || -> Vec<String> {
+        rows(&desk, "SELECT subject FROM tickets ORDER BY number")
+            .into_iter()
+            .map(|r| r[0].clone())
+            .collect()
+    };
+
+    let since = postdesk(
+        &desk,
+        &["import", "--mailbox", "support", "--since", "2026-11-01"],
+    );
+    assert!(since.status.success(), "{}", text(&since));
+    assert_eq!(
+        subjects(),
+        ["Inbox request 2", "Inbox request 3", "Inbox request 4"],
+        "{}",
+        text(&since)
+    );
+    assert!(text(&since).contains("read 3 mail(s)"), "{}", text(&since));
+
+    let archive = postdesk(
+        &desk,
+        &["import", "--mailbox", "support", "--folder", "Archive"],
+    );
+    assert!(archive.status.success(), "{}", text(&archive));
+    assert_eq!(subjects().len(), 5, "{}", text(&archive));
+    assert!(subjects().contains(&"Archived request 1".to_string()));
+    assert_eq!(
+        count(
+            &desk,
+            "SELECT count(*) FROM tickets WHERE status <> 'closed'"
+        ),
+        0,
+        "history is closed"
+    );
+    assert_eq!(
+        count(&desk, "SELECT count(*) FROM outbox"),
+        0,
+        "nothing sent"
+    );
+
+    let again = postdesk(
+        &desk,
+        &["import", "--mailbox", "support", "--folder", "Archive"],
+    );
+    assert!(again.status.success(), "{}", text(&again));
+    assert_eq!(subjects().len(), 5, "nothing twice: {}", text(&again));
+    assert_eq!(inbox_count(desk.env(), &ann), 0, "Ann was told nothing");
+}

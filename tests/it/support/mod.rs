@@ -875,12 +875,23 @@ impl Imap {
 
     /// APPEND with flags, e.g. `"\\Seen"` (empty: none).
     pub fn append_with_flags(&mut self, mailbox: &str, flags: &str, raw: &[u8]) -> u32 {
+        self.append_as(mailbox, flags, None, raw)
+    }
+
+    /// APPEND with the day the server received it (INTERNALDATE), e.g.
+    /// `"01-Jun-2025 09:00:00 +0000"`: mail that arrived long ago.
+    pub fn append_dated(&mut self, mailbox: &str, received: &str, raw: &[u8]) -> u32 {
+        self.append_as(mailbox, "", Some(received), raw)
+    }
+
+    fn append_as(&mut self, mailbox: &str, flags: &str, received: Option<&str>, raw: &[u8]) -> u32 {
         let flags = if flags.is_empty() {
             String::new()
         } else {
             format!(" ({flags})")
         };
-        let head = format!("APPEND {}{flags}", quote(mailbox));
+        let date = received.map(|d| format!(" \"{d}\"")).unwrap_or_default();
+        let head = format!("APPEND {}{flags}{date}", quote(mailbox));
         let what = format!("{head} {{{}}}", raw.len());
         let user = self.user.clone();
         let reply = self
