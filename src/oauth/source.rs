@@ -191,10 +191,13 @@ impl TokenSource {
     /// Renews now, whatever the expiry (`postdesk check`: "does a refresh work").
     pub async fn renew_now(&self) -> Result<(Token, i64), AuthError> {
         let mut st = self.state.lock().await;
+        let _lock = tokens::lock(&self.path)
+            .await
+            .map_err(AuthError::Unreachable)?;
         if let Some(disk) = tokens::read(&self.path).map_err(AuthError::Refused)? {
             st.file = Some(disk);
         }
-        self.renew(&mut st, now_s()).await
+        self.renew_locked(&mut st, now_s()).await
     }
 
     /// A server refused `token` (AUTHENTICATE failed): the next
@@ -218,7 +221,33 @@ impl TokenSource {
         st.file.as_ref().map(|f| f.expires_at).filter(|&e| e > 0)
     }
 
+    /// Renews under the token file's lock: what another process renewed
+    /// while this one waited is taken as it is, not renewed again from a
+    /// refresh token it spent.
     async fn renew(&self, st: &mut State, now: i64) -> Result<(Token, i64), AuthError> {
+        let _lock = tokens::lock(&self.path)
+            .await
+            .map_err(AuthError::Unreachable)?;
+        if let Some(disk) = tokens::read(&self.path).map_err(AuthError::Refused)? {
+            let theirs = st
+                .file
+                .as_ref()
+                .is_none_or(|f| f.access_token != disk.access_token);
+            if theirs
+                && fresh(&disk, now)
+                && disk.failing.is_none()
+                && st.rejected.as_deref() != Some(disk.access_token.as_str())
+            {
+                let out = (disk.access(), disk.expires_at);
+                st.file = Some(disk);
+                return Ok(out);
+            }
+            st.file = Some(disk);
+        }
+        self.renew_locked(st, now).await
+    }
+
+    async fn renew_locked(&self, st: &mut State, now: i64) -> Result<(Token, i64), AuthError> {
         let old = st.file.clone().unwrap_or_default();
         let result = match self.flow {
             Flow::DeviceCode | Flow::InstalledApp => match &old.refresh_token {
@@ -315,6 +344,7 @@ impl TokenSource {
     /// Stores the first tokens of a sign-in (`auth login`).
     pub async fn signed_in(&self, issued: Issued) -> Result<TokenFile, String> {
         let mut st = self.state.lock().await;
+        let _lock = tokens::lock(&self.path).await?;
         let file = self.stored(issued, &TokenFile::default(), now_s());
         tokens::write(&self.path, &file)?;
         st.file = Some(file.clone());

@@ -113,6 +113,49 @@ pub fn write(path: &Path, tokens: &TokenFile) -> Result<(), String> {
     Ok(())
 }
 
+/// The token file's lock: an advisory `flock` on `.NAME.lock` beside it
+/// (not on the file itself, which each write replaces), held while a
+/// process reads the tokens, asks the provider and writes the answer. The
+/// daemon, `postdesk check` and `auth login` may each renew; with rotating
+/// refresh tokens two renewals from one file spend the same refresh token,
+/// and a provider that detects reuse revokes the whole sign-in. Released
+/// when dropped (or when the process dies: the kernel drops it).
+pub struct Lock {
+    _file: std::fs::File,
+}
+
+/// Takes the lock of the token file at `path`, waiting for another
+/// process that holds it (a renewal takes a second or two).
+pub async fn lock(path: &Path) -> Result<Lock, String> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let lock_path = path.with_file_name(format!(".{name}.lock"));
+    tokio::task::spawn_blocking(move || lock_now(&lock_path))
+        .await
+        .map_err(|e| format!("locking the token file: {e}"))?
+}
+
+fn lock_now(lock_path: &Path) -> Result<Lock, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let err = |what: &str, e: std::io::Error| format!("{what} {}: {e}", lock_path.display());
+    if let Some(d) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(d).map_err(|e| err("creating the directory of", e))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(lock_path)
+        .map_err(|e| err("opening", e))?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| err("locking", e.into()))?;
+    Ok(Lock { _file: file })
+}
+
 /// Deletes the token file (`auth logout`); true when there was one.
 pub fn remove(path: &Path) -> Result<bool, String> {
     match std::fs::remove_file(path) {
@@ -124,6 +167,30 @@ pub fn remove(path: &Path) -> Result<bool, String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_lock_waits_for_whoever_holds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock_path = dir.path().join(".tokens.json.lock");
+        let held = lock_now(&lock_path).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p = lock_path.clone();
+        let waiter = std::thread::spawn(move || {
+            let l = lock_now(&p).unwrap();
+            tx.send(()).unwrap();
+            drop(l);
+        });
+        // Another open of the same file is another holder: it must wait.
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_millis(300))
+                .is_err()
+        );
+        drop(held);
+        rx.recv_timeout(std::time::Duration::from_secs(5))
+            .expect("taken once released");
+        waiter.join().unwrap();
+    }
+
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 

@@ -377,7 +377,21 @@ impl Store {
             .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
             .ctx("reading schema version")? as usize;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-            let tx = self.conn.transaction().ctx("starting migration")?;
+            // The write lock first, then the version again under it: four
+            // `postdesk check`s on a new database at once (or the daemon and
+            // `check` on a fresh install) all ran migration 2, and all but
+            // one failed on "duplicate column name".
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .ctx("starting migration")?;
+            let now: i64 = tx
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .ctx("reading schema version")?;
+            if now as usize > i {
+                tx.commit().ctx("committing migration")?;
+                continue;
+            }
             tx.execute_batch(sql)
                 .ctx(&format!("running migration {}", i + 1))?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)
@@ -1401,6 +1415,29 @@ fn load_ticket(c: &Connection, number: i64) -> Result<Option<TicketState>, Store
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn processes_opening_a_new_database_at_once_migrate_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("desk.db");
+        let opens: Vec<_> = (0..6)
+            .map(|_| {
+                let p = path.clone();
+                std::thread::spawn(move || Store::open(&p).map(|_| ()).map_err(|e| e.to_string()))
+            })
+            .collect();
+        for o in opens {
+            o.join()
+                .unwrap()
+                .expect("every open migrates or finds it migrated");
+        }
+        let s = Store::open(&path).unwrap();
+        let v: i64 = s
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v as usize, MIGRATIONS.len());
+    }
 
     fn ticket(tx: &Tx<'_>, number: i64) {
         tx.create_ticket(

@@ -606,3 +606,48 @@ fn an_unreachable_provider_keeps_the_valid_token_without_a_login_storm() {
         daemon.log()
     );
 }
+
+/// Four `postdesk check`s at once, each renewing (check asks "does a
+/// refresh work"), on one token file whose refresh token rotates: under the
+/// token file's lock each renews from the refresh token the one before it
+/// left, so none spends a used one (a provider that detects reuse would
+/// revoke the whole sign-in) and all four pass.
+#[test]
+fn concurrent_renewals_take_turns_and_never_spend_a_used_refresh_token() {
+    let env = MailEnv::load();
+    let server = OAuthServer::for_lab(&env);
+    let id = format!("pd-lock-{}", random_hex());
+    server.register(client(&id, 3600));
+    let desk = TestDesk::builder("oauth-lock")
+        .unset("mailbox.password-file")
+        .set("mailbox.auth", "oauth2")
+        .set("mailbox.oauth", oauth_table(&server, &id, "device-code"))
+        .build();
+    let address = desk.address.clone();
+    device_login(&desk, &server, "support", &address);
+    let before = server.refreshes(&id);
+    let checks: Vec<_> = (0..4)
+        .map(|_| {
+            let config = desk.config.clone();
+            std::thread::spawn(move || postdesk(&config, &["check"]))
+        })
+        .collect();
+    for c in checks {
+        let (ok, out) = c.join().unwrap();
+        assert!(ok, "{out}");
+    }
+    assert_eq!(
+        server.dead_refresh_used(&id),
+        0,
+        "a used refresh token was spent"
+    );
+    assert_eq!(server.refreshes(&id) - before, 4, "each check renewed once");
+    let stored = token_file(&desk)["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        server.refresh_is_live(&stored),
+        "the file holds the live one"
+    );
+}
