@@ -296,6 +296,14 @@ fn an_approval_round_trip_by_mail_and_forgeries_refused() {
         r.text
     );
     assert!(r.text.contains(&token), "the links carry the token");
+    // In HTML the two links are clickable, and the request is there too.
+    let html = r.html.as_deref().expect("an HTML part");
+    assert!(
+        html.contains(&format!("<a href=\"mailto:{}?subject=", desk.address))
+            && html.contains(&token)
+            && html.contains("Mine is 7 years old."),
+        "{html}"
+    );
 
     // Forgeries: the right token from Mallory; Boss's From with a wrong token.
     desk.send(
