@@ -38,6 +38,10 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../templates/en/approval-request.txt"),
     ),
     (
+        "en/approval-request.html",
+        include_str!("../templates/en/approval-request.html"),
+    ),
+    (
         "en/approval-decided.txt",
         include_str!("../templates/en/approval-decided.txt"),
     ),
@@ -111,6 +115,10 @@ const BUILTIN: &[(&str, &str)] = &[
     (
         "zh-CN/approval-request.txt",
         include_str!("../templates/zh-CN/approval-request.txt"),
+    ),
+    (
+        "zh-CN/approval-request.html",
+        include_str!("../templates/zh-CN/approval-request.html"),
     ),
     (
         "zh-CN/approval-decided.txt",
@@ -665,6 +673,32 @@ mod tests {
         }
         let (zh, _) = r.render("ack", Lang::ZhCn, &vars()).unwrap();
         assert!(zh.contains("工单"), "{zh}");
+    }
+
+    /// The approver's mail in HTML: the two links clickable (their `&`
+    /// escaped as an attribute needs), the request's text kept as written.
+    #[test]
+    fn the_approvers_html_has_clickable_links_and_the_request() {
+        let r = Renderer::new(None).unwrap();
+        let mut vars = crate::desk::mails::vars::samples("approval-request");
+        vars["request"] = "Two <servers> & a switch,\nbefore the audit.".into();
+        for (lang, approve) in [(Lang::En, ">Approve<"), (Lang::ZhCn, ">批准<")] {
+            let (text, html) = r.render("approval-request", lang, &vars).unwrap();
+            let html = html.expect("an HTML part");
+            assert!(
+                html.contains(
+                    "<a href=\"mailto:helpdesk@example.com?subject=%5B%231042%5D%20approve%20pdap-0123456789abcdef&amp;body=approve\">"
+                ),
+                "{html}"
+            );
+            assert!(html.contains("reject%20pdap-0123456789abcdef&amp;body=reject"));
+            assert!(html.contains(approve), "{html}");
+            assert!(
+                html.contains("Two &lt;servers&gt; &amp; a switch,\nbefore the audit."),
+                "{html}"
+            );
+            assert!(text.contains("Two <servers> & a switch,"), "{text}");
+        }
     }
 
     /// Every string a template is given, made hostile: the same markup in

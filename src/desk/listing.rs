@@ -6,7 +6,13 @@
 //! An agent's list: the tickets assigned to them; a team lead's: also every
 //! open ticket of the teams they lead. Each list puts first what is overdue,
 //! then what is due today (in the desk's time zone), then what waits on an
-//! approval, then the rest. A requester's list has only their own open
+//! approval, then the rest. Due means either SLA target not met yet, the
+//! first answer or the resolution, each with its due time, worked out here
+//! from the ticket's [`SlaFacts`] as `postdesk ticket N` does; a target
+//! whose clock stands (waiting on the requester, or on an approval that
+//! pauses the SLA) is neither overdue nor due today, as its due time moves
+//! on while it stands. A ticket without an SLA policy has only the first
+//! answer its acknowledgement promised. A requester's list has only their own open
 //! tickets, with state and the time we promised, and goes only to the
 //! From address the question came from (never to a Reply-To): whoever forges
 //! somebody's From sends that person their own list, and learns nothing.
@@ -22,6 +28,8 @@ use crate::desk::commands::{self, Command};
 use crate::desk::effect::Effect;
 use crate::desk::people::Agent;
 use crate::desk::policy::Policy;
+use crate::desk::sla::config::Target;
+use crate::desk::sla::status::{SlaFacts, status_of};
 use crate::desk::{quote, requester, verify, when};
 use crate::inbound::Inbound;
 use crate::lang::Lang;
@@ -49,9 +57,49 @@ pub struct Line {
     pub priority: Option<String>,
     pub requester: String,
     pub assignee: Option<String>,
-    /// When the first answer is due, while none was given.
+    /// When the first answer is due, while none was given: what the
+    /// acknowledgement promised (the requester's list says it).
     pub due_ms: Option<i64>,
     pub awaiting_approval: bool,
+    /// What the ticket's SLA standing depends on: an agent's list works out
+    /// from it when each target not yet met is due. `None`: only `due_ms`.
+    pub sla: Option<SlaFacts>,
+}
+
+/// A target of a listed ticket not yet met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Due {
+    target: Target,
+    due_ms: i64,
+    /// Its clock stands: `due_ms` is where it would be were it running now.
+    paused: bool,
+}
+
+/// The targets of `l` not yet met, first answer first.
+fn dues(policy: &Policy, l: &Line, now_ms: i64) -> Vec<Due> {
+    let status = l.sla.as_ref().and_then(|f| status_of(policy, f, now_ms));
+    match status {
+        Some(s) => s
+            .targets
+            .iter()
+            .filter(|t| t.met_at.is_none())
+            .map(|t| Due {
+                target: t.target,
+                due_ms: t.due_ms,
+                paused: t.paused,
+            })
+            .collect(),
+        // No SLA policy for it: what the acknowledgement promised.
+        None => l
+            .due_ms
+            .map(|d| Due {
+                target: Target::FirstResponse,
+                due_ms: d,
+                paused: false,
+            })
+            .into_iter()
+            .collect(),
+    }
 }
 
 /// What the store found for an [`Ask`].
@@ -241,12 +289,16 @@ enum Section {
     Other,
 }
 
-fn section(l: &Line, now_ms: i64, tz: &TimeZone) -> Section {
-    match l.due_ms {
-        Some(d) if d < now_ms => Section::Overdue,
-        Some(d) if same_day(d, now_ms, tz) => Section::DueToday,
-        _ if l.awaiting_approval => Section::Approval,
-        _ => Section::Other,
+fn section(dues: &[Due], awaiting_approval: bool, now_ms: i64, tz: &TimeZone) -> Section {
+    let running = || dues.iter().filter(|d| !d.paused);
+    if running().any(|d| d.due_ms < now_ms) {
+        Section::Overdue
+    } else if running().any(|d| same_day(d.due_ms, now_ms, tz)) {
+        Section::DueToday
+    } else if awaiting_approval {
+        Section::Approval
+    } else {
+        Section::Other
     }
 }
 
@@ -284,24 +336,28 @@ fn agent_list(policy: &Policy, lang: Lang, lines: &[Line], now_ms: i64) -> Strin
         (Section::Approval, "Waiting for an approval", "等待审批"),
         (Section::Other, "Other open tickets", "其他未结工单"),
     ];
+    let placed: Vec<(Section, &Line, Vec<Due>)> = lines
+        .iter()
+        .map(|l| {
+            let d = dues(policy, l, now_ms);
+            (section(&d, l.awaiting_approval, now_ms, tz), l, d)
+        })
+        .collect();
     for (s, en, zh) in titles {
-        let here: Vec<&Line> = lines
-            .iter()
-            .filter(|l| section(l, now_ms, tz) == s)
-            .collect();
+        let here: Vec<_> = placed.iter().filter(|(at, ..)| *at == s).collect();
         if here.is_empty() {
             continue;
         }
         let title = if lang == Lang::En { en } else { zh };
         out.push_str(&format!("\n{title} ({}):\n", here.len()));
-        for l in here {
-            out.push_str(&agent_line(policy, lang, l));
+        for (_, l, d) in here {
+            out.push_str(&agent_line(policy, lang, l, d));
         }
     }
     out
 }
 
-fn agent_line(policy: &Policy, lang: Lang, l: &Line) -> String {
+fn agent_line(policy: &Policy, lang: Lang, l: &Line, dues: &[Due]) -> String {
     let mut s = format!(
         "  {} {}  [{}{}]  {}",
         policy.tag.tag(l.number),
@@ -316,11 +372,19 @@ fn agent_line(policy: &Policy, lang: Lang, l: &Line) -> String {
     if let Some(a) = &l.assignee {
         s.push_str(&format!(" -> {a}"));
     }
-    if let Some(d) = l.due_ms {
-        let at = when::human_time(d, &policy.time_zone, &policy.time_zone_name, lang);
-        s.push_str(&match lang {
-            Lang::En => format!("\n      first answer due {at}"),
-            Lang::ZhCn => format!("\n      首次答复期限 {at}"),
+    for d in dues {
+        let at = when::human_time(d.due_ms, &policy.time_zone, &policy.time_zone_name, lang);
+        s.push_str(&match (lang, d.target, d.paused) {
+            (Lang::En, Target::FirstResponse, false) => format!("\n      first answer due {at}"),
+            (Lang::En, Target::Resolution, false) => format!("\n      resolution due {at}"),
+            (Lang::En, Target::FirstResponse, true) => {
+                "\n      first answer: clock stopped".to_string()
+            }
+            (Lang::En, Target::Resolution, true) => "\n      resolution: clock stopped".to_string(),
+            (Lang::ZhCn, Target::FirstResponse, false) => format!("\n      首次答复期限 {at}"),
+            (Lang::ZhCn, Target::Resolution, false) => format!("\n      解决期限 {at}"),
+            (Lang::ZhCn, Target::FirstResponse, true) => "\n      首次答复：计时暂停".to_string(),
+            (Lang::ZhCn, Target::Resolution, true) => "\n      解决期限：计时暂停".to_string(),
         });
     }
     s.push('\n');

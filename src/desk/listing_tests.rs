@@ -10,12 +10,26 @@ const NOW: i64 = 1_796_198_400_000;
 const HOUR: i64 = 3_600_000;
 
 fn policy(auth: &str) -> Policy {
+    policy_in(auth, "en")
+}
+
+/// P2 tickets have a policy (2h first answer, 8h resolution, every hour
+/// counts); lines without SLA facts have only what they were promised.
+fn policy_in(auth: &str, language: &str) -> Policy {
     let cfg = Config::from_toml(
         &format!(
             r#"
 [desk]
 name = "IT Desk"
 address = "helpdesk@example.test"
+language = "{language}"
+[sla.calendar]
+time-zone = "UTC"
+hours = {{ mon = "00:00-24:00", tue = "00:00-24:00", wed = "00:00-24:00", thu = "00:00-24:00", fri = "00:00-24:00", sat = "00:00-24:00", sun = "00:00-24:00" }}
+[[sla.policy]]
+priority = "P2"
+first-response = "2h"
+resolution = "8h"
 [workflow]
 agent-authentication = "{auth}"
 [[team]]
@@ -63,6 +77,28 @@ fn line(number: i64, due_ms: Option<i64>, approval: bool) -> Line {
         assignee: Some("alice".into()),
         due_ms,
         awaiting_approval: approval,
+        sla: None,
+    }
+}
+
+/// A P2 ticket opened at `created`, answered at `answered`, as the store
+/// lists it.
+fn with_sla(number: i64, created: i64, answered: Option<i64>, status: &str) -> Line {
+    use crate::desk::ticket::Priority;
+    Line {
+        status: status.into(),
+        due_ms: answered.is_none().then_some(created + 2 * HOUR),
+        sla: Some(SlaFacts {
+            priority: Some(Priority::P2),
+            category: None,
+            status: status.parse().unwrap(),
+            created_at: created,
+            first_response_at: answered,
+            resolved_at: None,
+            closed_at: None,
+            pauses: Vec::new(),
+        }),
+        ..line(number, None, false)
     }
 }
 
@@ -281,4 +317,81 @@ fn lists_in_a_reply_on_a_ticket_are_refused_with_a_reason() {
             "{body}: {why:?}"
         );
     }
+}
+
+/// Due means either target: a ticket answered in time whose resolution is
+/// late is overdue (the list showed only the first answer's due time, so
+/// it sat among "other" tickets); a stopped clock is not.
+#[test]
+fn queue_and_digest_list_resolution_due_times_too() {
+    let p = policy("none");
+    let lines = [
+        // Answered an hour after it came in 10h ago: resolution was due 2h ago.
+        with_sla(1001, NOW - 10 * HOUR, Some(NOW - 9 * HOUR), "open"),
+        // Came in an hour ago: first answer due in 1h, resolution in 7h.
+        with_sla(1002, NOW - HOUR, None, "new"),
+        // Answered, then waiting on the requester since: the clock stands.
+        Line {
+            sla: Some(SlaFacts {
+                pauses: vec![crate::desk::sla::Pause {
+                    from_ms: NOW - 9 * HOUR,
+                    until_ms: None,
+                }],
+                ..with_sla(0, NOW - 10 * HOUR, Some(NOW - 9 * HOUR), "pending")
+                    .sla
+                    .unwrap()
+            }),
+            ..with_sla(1003, NOW - 10 * HOUR, Some(NOW - 9 * HOUR), "pending")
+        },
+        // Answered 1h ago, opened 3h ago: resolution due at 13:00 today.
+        with_sla(1004, NOW - 3 * HOUR, Some(NOW - HOUR), "open"),
+    ];
+    let alice = p.directory.agent("alice").unwrap();
+    let (_, text) = digest(&p, alice, &lines, NOW);
+    let at = |s: &str| text.find(s).unwrap_or_else(|| panic!("{s} in {text}"));
+    assert!(at("Overdue (1)") < at("[#1001]"), "{text}");
+    assert!(at("[#1001]") < at("Due today (2)"), "{text}");
+    assert!(at("Due today (2)") < at("[#1002]"), "{text}");
+    assert!(at("[#1004]") < at("Other open tickets (1)"), "{text}");
+    assert!(at("Other open tickets (1)") < at("[#1003]"), "{text}");
+    let entry = |n: i64| {
+        let from = at(&format!("[#{n}]"));
+        let rest = &text[from..];
+        rest[..rest.find("\n  [#").unwrap_or(rest.len())].to_string()
+    };
+    assert!(
+        entry(1001).contains("resolution due Wednesday 2 December 2026, 06:00"),
+        "{}",
+        entry(1001)
+    );
+    assert!(!entry(1001).contains("first answer"), "{}", entry(1001));
+    let new = entry(1002);
+    assert!(
+        new.contains("first answer due Wednesday 2 December 2026, 09:00"),
+        "{new}"
+    );
+    assert!(
+        new.contains("resolution due Wednesday 2 December 2026, 15:00"),
+        "{new}"
+    );
+    assert!(
+        entry(1003).contains("resolution: clock stopped"),
+        "{}",
+        entry(1003)
+    );
+    assert!(entry(1004).contains("resolution due Wednesday 2 December 2026, 13:00"));
+
+    // `#queue` is the same list; in Chinese too.
+    let zh = policy_in("none", "zh-CN");
+    let l = Lookups {
+        ask: Ask::Queue("alice".into()),
+        lines: lines.to_vec(),
+        sent_last_hour: 0,
+    };
+    let fx = answer(&zh, &mail("alice@corp.test", "#queue"), &l, NOW);
+    let (_, _, text) = letter(&fx).expect("a list");
+    assert!(text.contains("已超时 (1)"), "{text}");
+    assert!(text.contains("解决期限"), "{text}");
+    assert!(text.contains("解决期限：计时暂停"), "{text}");
+    assert!(text.contains("首次答复期限"), "{text}");
 }

@@ -296,6 +296,14 @@ fn an_approval_round_trip_by_mail_and_forgeries_refused() {
         r.text
     );
     assert!(r.text.contains(&token), "the links carry the token");
+    // In HTML the two links are clickable, and the request is there too.
+    let html = r.html.as_deref().expect("an HTML part");
+    assert!(
+        html.contains(&format!("<a href=\"mailto:{}?subject=", desk.address))
+            && html.contains(&token)
+            && html.contains("Mine is 7 years old."),
+        "{html}"
+    );
 
     // Forgeries: the right token from Mallory; Boss's From with a wrong token.
     desk.send(
@@ -570,14 +578,18 @@ fn status_lists_only_the_senders_own_tickets_and_queue_the_agents() {
     daemon.stop();
 }
 
+/// The digest lists what is overdue by either target: here the resolution
+/// (3 seconds of a 24/7 clock) is overdue by the time it goes out, while the
+/// first answer is due in 30 days.
 #[test]
 fn the_morning_digest_lists_the_agents_tickets() {
     let mut desk = TestDesk::builder("digest")
         .set("workflow.sweep-interval", "1s")
+        .set("classify.default-priority", "P3")
         .team_with_alice()
         // Every day is a working day, so the test passes on a Sunday too.
         .section(
-            "[sla.calendar]\ntime-zone = \"UTC\"\nhours = { mon = \"00:00-23:59\", tue = \"00:00-23:59\", wed = \"00:00-23:59\", thu = \"00:00-23:59\", fri = \"00:00-23:59\", sat = \"00:00-23:59\", sun = \"00:00-23:59\" }\n",
+            "[sla.calendar]\ntime-zone = \"UTC\"\nhours = { mon = \"00:00-24:00\", tue = \"00:00-24:00\", wed = \"00:00-24:00\", thu = \"00:00-24:00\", fri = \"00:00-24:00\", sat = \"00:00-24:00\", sun = \"00:00-24:00\" }\n\n[[sla.policy]]\npriority = \"P3\"\nfirst-response = \"720h\"\nresolution = \"3s\"\n",
         )
         .build();
     let ann = desk.env().unique_user("ann");
@@ -603,6 +615,8 @@ fn the_morning_digest_lists_the_agents_tickets() {
     });
     assert!(ok);
     daemon.stop();
+    // The resolution's 3 seconds pass.
+    std::thread::sleep(std::time::Duration::from_secs(4));
 
     desk.set("digest.agents", toml::Value::Array(vec!["alice".into()]));
     desk.set("digest.hour", 0);
@@ -620,6 +634,12 @@ fn the_morning_digest_lists_the_agents_tickets() {
     let d = parsed(&digest);
     assert!(d.subject.contains("(1 open)"), "{}", d.subject);
     assert_eq!(list_lines(&d.text), [n], "only her ticket: {}", d.text);
+    assert!(
+        d.text.contains("Overdue (1)") && d.text.contains("resolution due "),
+        "overdue by its resolution: {}",
+        d.text
+    );
+    assert!(d.text.contains("first answer due "), "{}", d.text);
     assert_eq!(header(&digest, "Auto-Submitted"), "auto-generated");
     // Once a day, whatever the sweeps and restarts.
     daemon.stop();

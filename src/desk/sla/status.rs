@@ -83,7 +83,7 @@ impl SlaStatus {
 /// the fields of [`TicketState`] that [`status_of`] reads. A list of tickets
 /// loads these in one query (`Store::tickets_with_sla`) instead of a whole
 /// state per ticket.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlaFacts {
     pub priority: Option<Priority>,
     pub category: Option<String>,
