@@ -445,7 +445,9 @@ async fn imap_login(
     let login = crate::source::imap::Login::of(&m, &config.base_dir)?;
     let auth = match login.token_source() {
         Some(source) => {
-            let f = token(&format!("mailbox {} auth", m.name), source, m.mechanism).await;
+            let warn_within = config.alerts.token_expires_within;
+            let what = format!("mailbox {} auth", m.name);
+            let f = token(&what, source, m.mechanism, warn_within).await;
             if f.failed() {
                 return Err(f.detail);
             }
@@ -507,13 +509,15 @@ fn extensions(what: &str, m: &MailboxConfig, caps: &ServerCaps) -> Vec<Finding> 
     out
 }
 
-/// An OAuth2 login: the method, the token's expiry, and whether a refresh
-/// works (one is made: with rotation the new refresh token is stored).
-/// Never the token itself.
+/// An OAuth2 login: the method, the token's expiry, whether a refresh
+/// works (one is made: with rotation the new refresh token is stored), and
+/// when the sign-in ends where the provider says (a warning within
+/// `warn_within`, as the alert). Never the token itself.
 async fn token(
     what: &str,
     source: &crate::oauth::TokenSource,
     mechanism: crate::oauth::Mechanism,
+    warn_within: std::time::Duration,
 ) -> Finding {
     use crate::oauth::signin::when;
     let head = format!(
@@ -526,14 +530,28 @@ async fn token(
         Err(e) => return Finding::new(Level::Fail, what, format!("{head}: {e}")),
     };
     match source.renew_now().await {
-        Ok((_, expires)) => Finding::new(
-            Level::Ok,
-            what,
-            format!(
-                "{head}: a refresh works; the access token is valid until {}",
-                when(expires)
-            ),
-        ),
+        Ok((_, expires)) => {
+            let ends = source.sign_in_expires_at().await;
+            let left_s = ends.map(|e| e - crate::oauth::now_s());
+            // As the alert does (alerts.token-expires-within, 7 days by default).
+            let soon = left_s.is_some_and(|l| l <= warn_within.as_secs() as i64);
+            Finding::new(
+                if soon { Level::Warn } else { Level::Ok },
+                what,
+                format!(
+                    "{head}: a refresh works; the access token is valid until {}{}",
+                    when(expires),
+                    match (ends, left_s) {
+                        (Some(e), Some(l)) => format!(
+                            "; the sign-in ends {} (in {} h): then `postdesk auth login` again",
+                            when(e),
+                            l.max(0) / 3600
+                        ),
+                        _ => String::new(),
+                    }
+                ),
+            )
+        }
         Err(crate::oauth::AuthError::Unreachable(e)) => Finding::new(
             Level::Warn,
             what,
@@ -623,7 +641,8 @@ async fn outbox(config: &Config) -> Finding {
         let user = o.username.as_deref().unwrap_or("");
         match crate::oauth::TokenSource::shared("outbox", user, oauth, &config.base_dir) {
             Ok(source) => {
-                let f = token("outbox auth", &source, o.mechanism).await;
+                let within = config.alerts.token_expires_within;
+                let f = token("outbox auth", &source, o.mechanism, within).await;
                 if f.failed() {
                     return f;
                 }

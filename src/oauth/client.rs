@@ -7,12 +7,16 @@
 
 use std::time::Duration;
 
-use oauth2::basic::{BasicClient, BasicErrorResponse, BasicErrorResponseType, BasicTokenResponse};
+use oauth2::basic::{
+    BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse,
+    BasicTokenIntrospectionResponse, BasicTokenType,
+};
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    DeviceAuthorizationUrl, EndpointMaybeSet, EndpointNotSet, EndpointSet, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope,
-    StandardDeviceAuthorizationResponse, TokenResponse, TokenUrl,
+    DeviceAuthorizationUrl, EndpointMaybeSet, EndpointNotSet, EndpointSet, ExtraTokenFields,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope,
+    StandardDeviceAuthorizationResponse, StandardRevocableToken, StandardTokenResponse,
+    TokenResponse, TokenUrl,
 };
 
 use super::jwt::ServiceAccountKey;
@@ -24,8 +28,24 @@ pub struct Issued {
     pub expires_in: Option<Duration>,
     /// A new refresh token, when the provider rotates them (or on first sign-in).
     pub refresh: Option<Token>,
+    /// How long that refresh token lasts, when the provider says: Google
+    /// gives `refresh_token_expires_in` (7 days for an app in testing, or
+    /// under a session-length policy), after which someone must sign in.
+    pub refresh_expires_in: Option<Duration>,
     pub scope: Option<String>,
 }
+
+/// The token response's fields beyond RFC 6749's that postdesk reads.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct MoreTokenFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token_expires_in: Option<u64>,
+}
+
+impl ExtraTokenFields for MoreTokenFields {}
+
+/// A token endpoint's answer, with [`MoreTokenFields`].
+pub type TokenAnswer = StandardTokenResponse<MoreTokenFields, BasicTokenType>;
 
 /// Why no token came.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -52,8 +72,18 @@ pub struct Grant {
     pub redirect_port: u16,
 }
 
-type Configured =
-    BasicClient<EndpointMaybeSet, EndpointMaybeSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+type Configured = oauth2::Client<
+    BasicErrorResponse,
+    TokenAnswer,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
 
 /// The HTTP client for token endpoints: no redirects (RFC 6749 §10.15 and
 /// the oauth2 crate ask for that: a redirect could carry the secret
@@ -79,30 +109,35 @@ impl Grant {
                     .map(|k| k.client_email.clone())
             })
             .unwrap_or_default();
-        let mut c = BasicClient::new(ClientId::new(id))
-            // Microsoft and Google both take the client in the form body; a
-            // public client (no secret) can only be sent that way.
-            .set_auth_type(AuthType::RequestBody)
-            .set_token_uri(
-                TokenUrl::new(self.endpoints.token_url.clone())
-                    .map_err(|e| bad("token-url", &e))?,
-            )
-            .set_auth_uri_option(
-                self.endpoints
-                    .auth_url
-                    .clone()
-                    .map(AuthUrl::new)
-                    .transpose()
-                    .map_err(|e| bad("auth-url", &e))?,
-            )
-            .set_device_authorization_url_option(
-                self.endpoints
-                    .device_url
-                    .clone()
-                    .map(DeviceAuthorizationUrl::new)
-                    .transpose()
-                    .map_err(|e| bad("device-url", &e))?,
-            );
+        let mut c = oauth2::Client::<
+            BasicErrorResponse,
+            TokenAnswer,
+            BasicTokenIntrospectionResponse,
+            StandardRevocableToken,
+            BasicRevocationErrorResponse,
+        >::new(ClientId::new(id))
+        // Microsoft and Google both take the client in the form body; a
+        // public client (no secret) can only be sent that way.
+        .set_auth_type(AuthType::RequestBody)
+        .set_token_uri(
+            TokenUrl::new(self.endpoints.token_url.clone()).map_err(|e| bad("token-url", &e))?,
+        )
+        .set_auth_uri_option(
+            self.endpoints
+                .auth_url
+                .clone()
+                .map(AuthUrl::new)
+                .transpose()
+                .map_err(|e| bad("auth-url", &e))?,
+        )
+        .set_device_authorization_url_option(
+            self.endpoints
+                .device_url
+                .clone()
+                .map(DeviceAuthorizationUrl::new)
+                .transpose()
+                .map_err(|e| bad("device-url", &e))?,
+        );
         if let Some(s) = &self.client_secret {
             c = c.set_client_secret(ClientSecret::new(s.expose().to_string()));
         }
@@ -182,7 +217,7 @@ impl Grant {
             GrantError::Unreachable(format!("service account: {}", without_url(&e)))
         })?;
         if status.is_success() {
-            let t: BasicTokenResponse = serde_json::from_slice(&body).map_err(|e| {
+            let t: TokenAnswer = serde_json::from_slice(&body).map_err(|e| {
                 GrantError::Unreachable(format!(
                     "service account: the token endpoint's answer: {e}"
                 ))
@@ -271,11 +306,15 @@ impl Grant {
     }
 }
 
-fn from_response(t: &BasicTokenResponse) -> Issued {
+fn from_response(t: &TokenAnswer) -> Issued {
     Issued {
         access: Token::new(t.access_token().secret().clone()),
         expires_in: t.expires_in(),
         refresh: t.refresh_token().map(|r| Token::new(r.secret().clone())),
+        refresh_expires_in: t
+            .extra_fields()
+            .refresh_token_expires_in
+            .map(Duration::from_secs),
         scope: t.scopes().map(|s| {
             s.iter()
                 .map(|x| x.to_string())
@@ -286,7 +325,7 @@ fn from_response(t: &BasicTokenResponse) -> Issued {
 }
 
 fn issued<RE: std::error::Error + 'static>(
-    r: Result<BasicTokenResponse, RequestTokenError<RE, BasicErrorResponse>>,
+    r: Result<TokenAnswer, RequestTokenError<RE, BasicErrorResponse>>,
     what: &str,
 ) -> Result<Issued, GrantError> {
     match r {

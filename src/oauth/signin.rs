@@ -201,10 +201,14 @@ pub fn status_line(a: &Account) -> String {
             } else {
                 format!("access token expired {}", when(f.expires_at))
             };
-            let refresh = if f.refresh_token.is_some() {
-                ", refresh token stored"
-            } else {
-                ""
+            let refresh = match (&f.refresh_token, f.refresh_expires_at) {
+                (Some(_), Some(e)) => format!(
+                    ", refresh token stored (the sign-in ends {}, in {} h)",
+                    when(e),
+                    (e - now).max(0) / 3600
+                ),
+                (Some(_), None) => ", refresh token stored".to_string(),
+                (None, _) => String::new(),
             };
             let failing = f
                 .failing

@@ -215,6 +215,13 @@ impl TokenSource {
             .map(|f| f.expires_at - margin(f.expires_at - f.obtained_at))
     }
 
+    /// When the sign-in ends (unix seconds): its refresh token's expiry,
+    /// when the provider told it.
+    pub async fn sign_in_expires_at(&self) -> Option<i64> {
+        let st = self.state.lock().await;
+        st.file.as_ref().and_then(|f| f.refresh_expires_at)
+    }
+
     /// When the current token expires (unix seconds), if known.
     pub async fn expires_at(&self) -> Option<i64> {
         let st = self.state.lock().await;
@@ -327,9 +334,17 @@ impl TokenSource {
             .expires_in
             .map(|d| d.as_secs() as i64)
             .unwrap_or(3600);
+        // A refresh token's life: as told now; a kept one keeps what was
+        // told of it; a new one told nothing is not known to end.
+        let refresh_expires_at = match (issued.refresh_expires_in, &issued.refresh) {
+            (Some(d), _) => Some(now + d.as_secs() as i64),
+            (None, Some(_)) => None,
+            (None, None) => old.refresh_expires_at,
+        };
         TokenFile {
             access_token: issued.access.expose().to_string(),
             expires_at: now + lifetime,
+            refresh_expires_at,
             refresh_token: issued
                 .refresh
                 .map(|t| t.expose().to_string())

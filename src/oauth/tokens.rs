@@ -28,6 +28,10 @@ pub struct TokenFile {
     /// Unix seconds of the token's issue (login or refresh).
     #[serde(default)]
     pub obtained_at: i64,
+    /// When the refresh token expires (unix seconds), when the provider
+    /// said: the sign-in ends then, and someone must sign in again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_expires_at: Option<i64>,
     /// The flow that signed in, for `auth status`.
     #[serde(default)]
     pub flow: String,
@@ -49,6 +53,7 @@ impl std::fmt::Debug for TokenFile {
         f.debug_struct("TokenFile")
             .field("expires_at", &self.expires_at)
             .field("refresh_token", &self.refresh_token.as_ref().map(|_| "***"))
+            .field("refresh_expires_at", &self.refresh_expires_at)
             .field("failing", &self.failing)
             .finish_non_exhaustive()
     }

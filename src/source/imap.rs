@@ -423,6 +423,8 @@ impl Watcher {
         if let Some(source) = self.login.token_source() {
             let expires = source.expires_at().await.map(|s| s * 1000);
             self.health.set_token_expiry(&self.cfg.name, expires);
+            let ends = source.sign_in_expires_at().await.map(|s| s * 1000);
+            self.health.set_sign_in_expiry(&self.cfg.name, ends);
         }
         let caps = capabilities(&mut session).await?;
         let can_idle = caps.idle;

@@ -651,3 +651,69 @@ fn concurrent_renewals_take_turns_and_never_spend_a_used_refresh_token() {
         "the file holds the live one"
     );
 }
+
+/// A provider that tells when the refresh token expires (Google's
+/// `refresh_token_expires_in`): `auth status` and `check` say when the
+/// sign-in ends, `check` warns within `alerts.token-expires-within`, and
+/// the daemon alerts the admin once; the hourly access token alerts nobody.
+#[test]
+fn a_sign_in_that_ends_soon_is_shown_and_alerted_once() {
+    let env = MailEnv::load();
+    let server = OAuthServer::for_lab(&env);
+    let id = format!("pd-ends-{}", random_hex());
+    server.register(ClientSpec {
+        refresh_lifetime: Some(Duration::from_secs(3 * 86_400)),
+        ..client(&id, 3600)
+    });
+    let admin = env.unique_user("it-ops");
+    let desk = TestDesk::builder("oauth-ends")
+        .unset("mailbox.password-file")
+        .set("mailbox.auth", "oauth2")
+        .set("mailbox.oauth", oauth_table(&server, &id, "device-code"))
+        .set("desk.admin", toml::Value::Array(vec![admin.clone().into()]))
+        .set("alerts.check-interval", "1s")
+        .set("alerts.disk-free-percent", 0)
+        .build();
+    let address = desk.address.clone();
+    device_login(&desk, &server, "support", &address);
+    assert!(token_file(&desk)["refresh_expires_at"].as_i64().is_some());
+
+    let (_, status) = postdesk(&desk.config, &["auth", "status"]);
+    assert!(status.contains("the sign-in ends"), "{status}");
+    let (ok, check) = postdesk(&desk.config, &["check"]);
+    assert!(ok, "a warning, not a failure: {check}");
+    let line = check
+        .lines()
+        .find(|l| l.contains("mailbox support auth"))
+        .unwrap_or_else(|| panic!("no auth line:\n{check}"));
+    assert!(
+        line.starts_with("WARN")
+            && line.contains("the sign-in ends")
+            && (line.contains("(in 71 h)") || line.contains("(in 72 h)")),
+        "{line}"
+    );
+
+    let mut daemon = desk.start();
+    let alerts = || -> Vec<String> {
+        let mut imap = Imap::login(&env, &admin);
+        imap.command_ok("SELECT INBOX");
+        imap.fetch_all_raw()
+            .iter()
+            .map(|(_, m)| crate::support::header(m, "Subject"))
+            .filter(|s| s.contains("ALERT"))
+            .collect()
+    };
+    assert!(
+        wait_until(WAIT, || !alerts().is_empty()),
+        "no alert; log:\n{}",
+        daemon.log()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let got = alerts();
+    assert_eq!(got.len(), 1, "one alert, not one per check: {got:?}");
+    assert!(
+        got[0].contains("sign-in ends in 71 h") || got[0].contains("sign-in ends in 72 h"),
+        "{got:?}"
+    );
+    daemon.stop();
+}

@@ -32,6 +32,9 @@ pub struct ClientSpec {
     pub rotate: bool,
     /// JWT bearer: the RSA public key (PKCS#1 DER) of the service account `id`.
     pub jwt_key: Option<Vec<u8>>,
+    /// How long a refresh token lives, told as `refresh_token_expires_in`
+    /// (as Google does); `None`: not told.
+    pub refresh_lifetime: Option<Duration>,
 }
 
 struct Device {
@@ -354,6 +357,9 @@ impl OAuthServer {
                 },
             );
             out["refresh_token"] = refresh.into();
+            if let Some(l) = client.refresh_lifetime {
+                out["refresh_token_expires_in"] = l.as_secs().into();
+            }
         }
         out
     }
