@@ -9,9 +9,11 @@
 //!   also records a refresh the provider refused (the mailbox's failing
 //!   state, which `check` and `auth status` show).
 //! - [`client`]: the one user of the `oauth2` crate: device code (RFC 8628),
-//!   client credentials, the JWT bearer assertion (RFC 7523, Google service
-//!   accounts), the installed-app code exchange with PKCE, refresh.
-//! - [`jwt`]: the RS256 assertion a Google service account signs.
+//!   client credentials (secret or certificate), the JWT bearer assertion
+//!   (RFC 7523, Google service accounts), the installed-app code exchange with PKCE, refresh.
+//! - [`jwt`]: the RS256 assertions of RFC 7523, one signer: a Google
+//!   service account's grant, and a client certificate's `client_assertion`
+//!   (Microsoft 365 app-only with a certificate).
 //! - [`loopback`]: the redirect listener of the installed-app flow.
 //! - [`signin`]: `postdesk auth login | status | logout`.
 //! - [`source`]: tokens cached, refreshed before they expire, rotation
@@ -104,7 +106,7 @@ pub enum Flow {
     /// RFC 8628: `postdesk auth login` shows a URL and a code; someone signs
     /// in on any device. Microsoft 365 user and shared mailboxes.
     DeviceCode,
-    /// App-only access with the app's own secret (Microsoft 365).
+    /// App-only access with the app's own secret or certificate (Microsoft 365).
     ClientCredentials,
     /// A Google service account with domain-wide delegation signs a JWT.
     ServiceAccount,
@@ -141,6 +143,13 @@ pub struct OAuthConfig {
     pub client_id: Option<String>,
     pub client_secret_env: Option<String>,
     pub client_secret_file: Option<PathBuf>,
+    /// Client credentials with a certificate instead of a secret: a PEM
+    /// file holding the certificate and its private key (RFC 7523 client
+    /// assertion).
+    pub client_certificate_file: Option<PathBuf>,
+    /// The same PEM as a credential of `$CREDENTIALS_DIRECTORY`
+    /// (systemd's `LoadCredential=NAME:FILE`).
+    pub client_certificate_credential: Option<String>,
     /// Google: the service account's JSON key file.
     pub service_account_file: Option<PathBuf>,
     /// Whose mail a service account reads (domain-wide delegation); the mailbox's username by default.
@@ -247,8 +256,16 @@ impl OAuthConfig {
             }
             Flow::ClientCredentials => {
                 self.need_client_id()?;
-                if !secret {
-                    return Err("flow = \"client-credentials\" needs client-secret-env or client-secret-file".into());
+                let certificate = self.client_certificate_file.is_some()
+                    || self.client_certificate_credential.is_some();
+                if !secret && !certificate {
+                    return Err("flow = \"client-credentials\" needs client-secret-env, client-secret-file, client-certificate-file or client-certificate-credential".into());
+                }
+                if secret && certificate {
+                    return Err(
+                        "flow = \"client-credentials\" takes a secret or a certificate, not both"
+                            .into(),
+                    );
                 }
                 if self.provider == Provider::Microsoft && self.tenant.is_none() {
                     return Err("flow = \"client-credentials\" with Microsoft needs tenant = \"your tenant id or domain\"".into());
@@ -315,6 +332,27 @@ mod tests {
             vec![GOOGLE_SCOPE.to_string()]
         );
         g.validate().unwrap();
+    }
+
+    #[test]
+    fn client_credentials_take_a_secret_or_a_certificate() {
+        let base = "provider = \"microsoft\"\nflow = \"client-credentials\"\nclient-id = \"c\"\ntoken-file = \"t\"\ntenant = \"x\"\n";
+        cfg(&format!("{base}client-certificate-file = \"app.pem\"\n"))
+            .validate()
+            .unwrap();
+        cfg(&format!(
+            "{base}client-certificate-credential = \"app.pem\"\n"
+        ))
+        .validate()
+        .unwrap();
+        let e = cfg(base).validate().unwrap_err();
+        assert!(e.contains("client-certificate-file"), "{e}");
+        let e = cfg(&format!(
+            "{base}client-certificate-file = \"app.pem\"\nclient-secret-env = \"S\"\n"
+        ))
+        .validate()
+        .unwrap_err();
+        assert!(e.contains("not both"), "{e}");
     }
 
     #[test]

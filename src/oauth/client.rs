@@ -1,5 +1,6 @@
 //! The one user of the `oauth2` crate: every grant postdesk asks a token
-//! endpoint for. Errors are sorted by what the caller does: the provider
+//! endpoint for (client credentials with a secret or with a certificate's
+//! signed assertion, RFC 7523 §2.2). Errors are sorted by what the caller does: the provider
 //! refused ([`GrantError::Refused`]: a person must act, e.g. sign in again)
 //! or could not be asked ([`GrantError::Unreachable`]: try again later).
 //! Neither ever carries a token or a secret: a refusal is the provider's
@@ -15,7 +16,7 @@ use oauth2::{
     StandardDeviceAuthorizationResponse, TokenResponse, TokenUrl,
 };
 
-use super::jwt::ServiceAccountKey;
+use super::jwt::{ClientCertificate, ServiceAccountKey};
 use super::{Endpoints, Flow, Token};
 
 /// What a token endpoint answered.
@@ -46,6 +47,8 @@ pub struct Grant {
     pub endpoints: Endpoints,
     pub client_id: Option<String>,
     pub client_secret: Option<Token>,
+    /// Client credentials with a certificate instead of the secret.
+    pub client_certificate: Option<std::sync::Arc<ClientCertificate>>,
     pub service_account: Option<ServiceAccountKey>,
     /// The user the token is for (the mailbox's login).
     pub subject: String,
@@ -133,17 +136,31 @@ impl Grant {
         issued(r, "refreshing the token")
     }
 
-    /// App-only access with the client's secret.
+    /// App-only access with the client's secret, or with an assertion
+    /// its certificate signs (then no secret is set, so the client id goes
+    /// in the body beside the assertion).
     pub async fn client_credentials(
         &self,
         http: &oauth2::reqwest::Client,
+        now: i64,
     ) -> Result<Issued, GrantError> {
-        let r = self
-            .client()?
+        let client = self.client()?;
+        let mut req = client
             .exchange_client_credentials()
-            .add_scopes(self.scopes())
-            .request_async(http)
-            .await;
+            .add_scopes(self.scopes());
+        if let Some(cert) = &self.client_certificate {
+            let id = self.client_id.as_deref().unwrap_or_default();
+            let assertion = cert
+                .assertion(id, &self.endpoints.token_url, now)
+                .map_err(GrantError::Refused)?;
+            req = req
+                .add_extra_param(
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                )
+                .add_extra_param("client_assertion", assertion);
+        }
+        let r = req.request_async(http).await;
         issued(r, "client credentials")
     }
 

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 
 use super::client::{Grant, GrantError, Issued};
-use super::jwt::ServiceAccountKey;
+use super::jwt::{ClientCertificate, ServiceAccountKey};
 use super::tokens::{self, Failing, TokenFile};
 use super::{Flow, OAuthConfig, Token, now_s};
 
@@ -107,6 +107,24 @@ impl TokenSource {
         } else {
             None
         };
+        let client_certificate = if let Some(name) = &cfg.client_certificate_credential {
+            let dir = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| {
+                format!("client-certificate-credential = \"{name}\": $CREDENTIALS_DIRECTORY is not set; systemd sets it for a unit with LoadCredential={name}:FILE")
+            })?;
+            if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+                return Err(format!(
+                    "client-certificate-credential = \"{name}\": expected a credential name (no slashes)"
+                ));
+            }
+            Some(read_certificate(
+                &Path::new(&dir).join(name),
+                "client-certificate-credential",
+            )?)
+        } else if let Some(f) = &cfg.client_certificate_file {
+            Some(read_certificate(&resolve(f), "client-certificate-file")?)
+        } else {
+            None
+        };
         let service_account = match (&cfg.service_account_file, cfg.flow) {
             (Some(f), Flow::ServiceAccount) => Some(ServiceAccountKey::read(&resolve(f))?),
             _ => None,
@@ -121,6 +139,7 @@ impl TokenSource {
                 endpoints,
                 client_id: cfg.client_id.clone(),
                 client_secret,
+                client_certificate,
                 service_account,
                 subject,
                 redirect_port: cfg.redirect_port,
@@ -265,7 +284,7 @@ impl TokenSource {
                     )));
                 }
             },
-            Flow::ClientCredentials => self.grant.client_credentials(&self.http).await,
+            Flow::ClientCredentials => self.grant.client_credentials(&self.http, now).await,
             Flow::ServiceAccount => self.grant.service_account(&self.http, now).await,
         };
         match result {
@@ -356,6 +375,12 @@ impl TokenSource {
     pub fn on_disk(&self) -> Result<Option<TokenFile>, String> {
         tokens::read(&self.path)
     }
+}
+
+/// A client certificate and its key from one PEM file; `key` names the setting.
+fn read_certificate(path: &Path, key: &str) -> Result<Arc<ClientCertificate>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("reading {key} {}: {e}", path.display()))?;
+    ClientCertificate::from_pem(&pem, &format!("{key} {}", path.display())).map(Arc::new)
 }
 
 #[cfg(test)]

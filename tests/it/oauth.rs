@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::oauth_server::{ClientSpec, OAuthServer, lab_ports, rsa_key_pair};
+use crate::support::oauth_server::{ClientSpec, OAuthServer, certificate, lab_ports, rsa_key_pair};
 use crate::support::{
     Daemon, Imap, MailEnv, TestDesk, WAIT, base64, build_mail, random_hex, smtp_send, wait_until,
 };
@@ -480,6 +480,106 @@ fn app_only_flows_sign_in_without_a_person() {
         "{check}"
     );
     assert!(check.contains(&format!("as {}", desk.address)), "{check}");
+}
+
+/// Microsoft 365 app-only access with a certificate: client credentials
+/// with a client assertion (RFC 7523 §2.2) that the certificate's key signs
+/// and whose `x5t` names the certificate. The server checks the signature
+/// against the registered certificate's key; the token logs in to the real
+/// Dovecot. The right certificate with another key, another certificate,
+/// and the PEM as a systemd credential are tried too.
+#[test]
+fn client_credentials_with_a_certificate_log_in_to_dovecot() {
+    let env = MailEnv::load();
+    let server = OAuthServer::for_lab(&env);
+    let id = format!("pd-cert-{}", random_hex());
+    let desk = TestDesk::builder("oauth-cert").build();
+    let dir = desk.dir.path().to_path_buf();
+    let der = certificate(&dir, "app.pem");
+    server.register(ClientSpec {
+        certificate: Some(der),
+        app_user: Some(desk.address.clone()),
+        ..client(&id, 600)
+    });
+    let mut table = oauth_table(&server, &id, "client-credentials");
+    table
+        .as_table_mut()
+        .unwrap()
+        .insert("client-certificate-file".into(), "app.pem".into());
+    let mut desk = desk;
+    desk.set("mailbox.auth", "oauth2");
+    desk.set("mailbox.oauth", table.clone());
+    let (ok, login) = postdesk(&desk.config, &["auth", "login", "support"]);
+    assert!(
+        ok && login.contains("needs no sign-in by a person"),
+        "{login}"
+    );
+    let (ok, check) = postdesk(&desk.config, &["check"]);
+    assert!(ok, "{check}");
+    assert!(
+        check
+            .contains("mailbox support auth: oauth2 client-credentials (XOAUTH2): a refresh works"),
+        "{check}"
+    );
+    assert!(
+        check.contains(&format!(
+            "logged in to 127.0.0.1:{} as {}",
+            env.imap_port, desk.address
+        )),
+        "{check}"
+    );
+    let pem = std::fs::read_to_string(dir.join("app.pem")).unwrap();
+    let key_line = pem
+        .lines()
+        .find(|l| l.len() > 40 && !l.contains("BEGIN"))
+        .unwrap();
+    assert!(!check.contains(key_line), "no key material in check");
+
+    // The registered certificate, another key: the signature fails.
+    certificate(&dir, "other.pem");
+    let other = std::fs::read_to_string(dir.join("other.pem")).unwrap();
+    let cert_part = &pem[..pem.find("-----END CERTIFICATE-----").unwrap() + 25];
+    let key_part = &other[other.find("-----BEGIN PRIVATE KEY-----").unwrap()..];
+    std::fs::write(dir.join("app.pem"), format!("{cert_part}\n{key_part}")).unwrap();
+    let (ok, check) = postdesk(&desk.config, &["check"]);
+    assert!(
+        !ok && check.contains("invalid_client")
+            && check.contains("does not verify with the certificate's key"),
+        "{check}"
+    );
+    // A certificate that was never registered: its thumbprint is unknown.
+    std::fs::copy(dir.join("other.pem"), dir.join("app.pem")).unwrap();
+    let (ok, check) = postdesk(&desk.config, &["check"]);
+    assert!(
+        !ok && check.contains("x5t is not the thumbprint"),
+        "{check}"
+    );
+
+    // The right PEM as a systemd credential.
+    let creds = dir.join("credentials");
+    std::fs::create_dir_all(&creds).unwrap();
+    std::fs::write(creds.join("app-cert"), &pem).unwrap();
+    let t = table.as_table_mut().unwrap();
+    t.remove("client-certificate-file");
+    t.insert("client-certificate-credential".into(), "app-cert".into());
+    t.insert("token-file".into(), "tokens/cred.json".into());
+    desk.set("mailbox.oauth", table);
+    let out = Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .arg("--config")
+        .arg(&desk.config)
+        .arg("check")
+        .env("CREDENTIALS_DIRECTORY", &creds)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run postdesk check");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains(&format!("as {}", desk.address)), "{text}");
 }
 
 /// The installed-app flow: `auth login` prints the URL and listens on
