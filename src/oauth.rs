@@ -157,6 +157,9 @@ pub struct OAuthConfig {
     pub token_url: Option<String>,
     pub device_url: Option<String>,
     pub auth_url: Option<String>,
+    /// The revocation endpoint (RFC 7009) `auth logout` tells; Google's is
+    /// preset, Microsoft has none.
+    pub revoke_url: Option<String>,
     /// Instead of the preset's scopes.
     pub scopes: Option<Vec<String>>,
     /// Where the tokens are kept (mode 0600). Mailbox and outbox may share one.
@@ -176,6 +179,7 @@ pub struct Endpoints {
     pub token_url: String,
     pub device_url: Option<String>,
     pub auth_url: Option<String>,
+    pub revoke_url: Option<String>,
     pub scopes: Vec<String>,
 }
 
@@ -195,6 +199,12 @@ pub const GOOGLE_SCOPE: &str = "https://mail.google.com/";
 impl OAuthConfig {
     /// The endpoints in use; an error names the missing key.
     pub fn endpoints(&self) -> Result<Endpoints, String> {
+        // Microsoft's identity platform has no RFC 7009 endpoint: a refresh
+        // token there ends only when the user's sessions are revoked.
+        let revoke = match self.provider {
+            Provider::Google => Some("https://oauth2.googleapis.com/revoke".to_string()),
+            Provider::Microsoft | Provider::Generic => None,
+        };
         let (token, device, auth, scopes): (String, Option<String>, Option<String>, Vec<String>) =
             match self.provider {
                 Provider::Microsoft => {
@@ -233,6 +243,7 @@ impl OAuthConfig {
             token_url: self.token_url.clone().unwrap_or(token),
             device_url: self.device_url.clone().or(device),
             auth_url: self.auth_url.clone().or(auth),
+            revoke_url: self.revoke_url.clone().or(revoke),
             scopes: self.scopes.clone().unwrap_or(scopes),
         })
     }
@@ -323,6 +334,7 @@ mod tests {
                 .any(|s| s.ends_with("IMAP.AccessAsUser.All"))
         );
         assert!(e.scopes.iter().any(|s| s.ends_with("SMTP.Send")));
+        assert_eq!(e.revoke_url, None, "Microsoft has no RFC 7009 endpoint");
         m.validate().unwrap();
         let g = cfg(
             "provider = \"google\"\nflow = \"service-account\"\nservice-account-file = \"k.json\"\ntoken-file = \"t.json\"\n",
@@ -330,6 +342,10 @@ mod tests {
         assert_eq!(
             g.endpoints().unwrap().scopes,
             vec![GOOGLE_SCOPE.to_string()]
+        );
+        assert_eq!(
+            g.endpoints().unwrap().revoke_url.as_deref(),
+            Some("https://oauth2.googleapis.com/revoke")
         );
         g.validate().unwrap();
     }

@@ -214,6 +214,72 @@ impl Grant {
         }
     }
 
+    /// Tells the provider's revocation endpoint (RFC 7009) that `refresh`
+    /// is no longer wanted; the provider then refuses it (and, Google, the
+    /// access tokens of the same grant). `Ok(false)` when there is no such
+    /// endpoint (Microsoft has none).
+    ///
+    /// The form is posted here, not by the oauth2 crate, whose revocation
+    /// refuses any `http:` URL, a loopback one too: RFC 7009 §2 asks for
+    /// TLS, which a request that never leaves the machine does not need
+    /// (and the token endpoints, which the crate lets be `http:`, carry
+    /// the same refresh token). Anything else must be `https:`.
+    pub async fn revoke(
+        &self,
+        http: &oauth2::reqwest::Client,
+        refresh: &Token,
+    ) -> Result<bool, GrantError> {
+        let Some(url) = &self.endpoints.revoke_url else {
+            return Ok(false);
+        };
+        let parsed = oauth2::url::Url::parse(url)
+            .map_err(|e| GrantError::Refused(format!("revoke-url {url:?}: {e}")))?;
+        let loopback = match parsed.host() {
+            Some(oauth2::url::Host::Ipv4(a)) => a.is_loopback(),
+            Some(oauth2::url::Host::Ipv6(a)) => a.is_loopback(),
+            Some(oauth2::url::Host::Domain(d)) => d == "localhost",
+            None => false,
+        };
+        if parsed.scheme() != "https" && !loopback {
+            return Err(GrantError::Refused(format!(
+                "revoke-url {url:?}: must be https (RFC 7009 §2)"
+            )));
+        }
+        let id = self.client_id.clone().unwrap_or_default();
+        let mut form = vec![
+            ("token", refresh.expose().to_string()),
+            ("token_type_hint", "refresh_token".to_string()),
+            ("client_id", id),
+        ];
+        if let Some(s) = &self.client_secret {
+            form.push(("client_secret", s.expose().to_string()));
+        }
+        let what = "revoking the refresh token";
+        let resp = http
+            .post(parsed)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| GrantError::Unreachable(format!("{what}: {}", without_url(&e))))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(true);
+        }
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| GrantError::Unreachable(format!("{what}: {}", without_url(&e))))?;
+        match serde_json::from_slice::<BasicErrorResponse>(&body) {
+            // §2.2.1: 503 means "try again later"; an error code is a refusal.
+            Ok(e) if status != oauth2::http::StatusCode::SERVICE_UNAVAILABLE => {
+                Err(server_error(what, &e))
+            }
+            _ => Err(GrantError::Unreachable(format!(
+                "{what}: the revocation endpoint answered HTTP {status}"
+            ))),
+        }
+    }
+
     /// Step one of the device flow: the code and where to enter it.
     pub async fn device_start(
         &self,

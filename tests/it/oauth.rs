@@ -582,6 +582,79 @@ fn client_credentials_with_a_certificate_log_in_to_dovecot() {
     assert!(text.contains(&format!("as {}", desk.address)), "{text}");
 }
 
+/// `auth logout` revokes the refresh token at the provider's revocation
+/// endpoint (RFC 7009) and deletes the tokens: the revoked refresh token,
+/// put back in the file, no longer refreshes. Without a revocation endpoint
+/// (Microsoft's case) logout says so and deletes; `--local` does not ask.
+#[test]
+fn logout_revokes_the_refresh_token_then_deletes_the_tokens() {
+    let env = MailEnv::load();
+    let server = OAuthServer::for_lab(&env);
+    let id = format!("pd-revoke-{}", random_hex());
+    server.register(client(&id, 600));
+    let mut table = oauth_table(&server, &id, "device-code");
+    table
+        .as_table_mut()
+        .unwrap()
+        .insert("revoke-url".into(), server.url("/revoke").into());
+    let desk = TestDesk::builder("oauth-revoke")
+        .unset("mailbox.password-file")
+        .set("mailbox.auth", "oauth2")
+        .set("mailbox.oauth", table.clone())
+        .build();
+    let address = desk.address.clone();
+    device_login(&desk, &server, "support", &address);
+    let path = desk.dir.path().join("tokens/support.json");
+    let saved = std::fs::read(&path).unwrap();
+    let refresh = token_file(&desk)["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(server.refresh_is_live(&refresh));
+
+    let (ok, out) = postdesk(&desk.config, &["auth", "logout", "support"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(
+            "mailbox support: the refresh token was revoked at the provider; tokens deleted"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains(&refresh), "{out}");
+    assert!(!path.exists(), "the token file is deleted");
+    assert_eq!(server.revocations(&id), 1);
+    assert!(!server.refresh_is_live(&refresh));
+    // The revoked token no longer refreshes: check, given it back, fails.
+    std::fs::write(&path, &saved).unwrap();
+    let (ok, check) = postdesk(&desk.config, &["check"]);
+    assert!(
+        !ok && check.contains("invalid_grant") && check.contains("revoked"),
+        "{check}"
+    );
+    let (ok, out) = postdesk(&desk.config, &["auth", "logout", "support"]);
+    assert!(ok && !path.exists(), "{out}");
+
+    // No revocation endpoint: said, and the tokens go all the same.
+    let mut desk = desk;
+    table.as_table_mut().unwrap().remove("revoke-url");
+    desk.set("mailbox.oauth", table);
+    device_login(&desk, &server, "support", &address);
+    let refresh = token_file(&desk)["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (ok, out) = postdesk(&desk.config, &["auth", "logout", "support"]);
+    assert!(
+        ok && out
+            .contains("not revoked: the provider has no revocation endpoint (Microsoft has none"),
+        "{out}"
+    );
+    assert!(!path.exists());
+    assert!(server.refresh_is_live(&refresh), "nobody told the provider");
+    let (ok, out) = postdesk(&desk.config, &["auth", "logout", "support"]);
+    assert!(ok && out.contains("was not signed in"), "{out}");
+}
+
 /// The installed-app flow: `auth login` prints the URL and listens on
 /// 127.0.0.1; the browser (here, the test) consents at the server, is sent
 /// back to the listener with the code, and the code is exchanged with the

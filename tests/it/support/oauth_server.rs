@@ -5,7 +5,7 @@
 //! endpoint (device code, refresh with optional rotation, client
 //! credentials with a secret or with a certificate's client assertion, the
 //! JWT bearer assertion of RFC 7523 checked with the client's RSA public
-//! key), and introspection (RFC 7662).
+//! key), introspection (RFC 7662) and revocation (RFC 7009).
 //!
 //! One per lab in the test process, on its own threads (each test has its
 //! own tokio runtime, the server outlives them all). Tests keep apart by
@@ -83,6 +83,8 @@ struct State {
     dead_refresh_used: BTreeMap<String, usize>,
     /// Per user: introspections that said active.
     active_checks: BTreeMap<String, usize>,
+    /// Per client: refresh tokens revoked at `/revoke`.
+    revoked: BTreeMap<String, usize>,
     /// Client assertions' `jti`s seen: each may be used once (RFC 7523 §3).
     jtis: std::collections::BTreeSet<String>,
 }
@@ -241,6 +243,11 @@ impl OAuthServer {
         }
     }
 
+    /// Refresh tokens `client` revoked at the revocation endpoint.
+    pub fn revocations(&self, client: &str) -> usize {
+        self.lock().revoked.get(client).copied().unwrap_or(0)
+    }
+
     pub fn refreshes(&self, client: &str) -> usize {
         self.lock().refreshed.get(client).copied().unwrap_or(0)
     }
@@ -283,11 +290,13 @@ impl OAuthServer {
                 ("POST", "/device") => self.device(&form),
                 ("POST", "/token") => self.token(&form),
                 ("POST", "/introspect") => self.introspect(&form),
+                ("POST", "/revoke") => self.revoke(&form),
                 _ => (404, serde_json::json!({"error": "not_found"})),
             };
             let body = json.to_string();
             let reason = match status {
                 200 => "OK",
+                401 => "Unauthorized",
                 503 => "Service Unavailable",
                 _ => "Bad Request",
             };
@@ -570,6 +579,29 @@ impl OAuthServer {
             return Err("assertion replayed (jti already used)".into());
         }
         Ok(())
+    }
+
+    /// RFC 7009: the client (authenticated as at the token endpoint)
+    /// revokes one of its own refresh tokens; any other token, or one
+    /// already dead, is answered 200 too (§2.2), and changes nothing.
+    fn revoke(&self, form: &BTreeMap<String, String>) -> (u16, serde_json::Value) {
+        let client_id = form.get("client_id").cloned().unwrap_or_default();
+        let mut st = self.lock();
+        let Some(client) = st.clients.get(&client_id).cloned() else {
+            return (401, serde_json::json!({"error": "invalid_client"}));
+        };
+        if client.secret.is_some() && form.get("client_secret") != client.secret.as_ref() {
+            return (401, serde_json::json!({"error": "invalid_client"}));
+        }
+        let token = form.get("token").cloned().unwrap_or_default();
+        if let Some(r) = st.refresh.get_mut(&token)
+            && r.client == client_id
+            && r.live
+        {
+            r.live = false;
+            *st.revoked.entry(client_id).or_default() += 1;
+        }
+        (200, serde_json::json!({}))
     }
 
     fn introspect(&self, form: &BTreeMap<String, String>) -> (u16, serde_json::Value) {
