@@ -655,6 +655,191 @@ fn logout_revokes_the_refresh_token_then_deletes_the_tokens() {
     assert!(ok && out.contains("was not signed in"), "{out}");
 }
 
+/// A CA and a certificate for `localhost` it signed, made by openssl in
+/// `dir`: (ca.pem, cert.pem, key.pem).
+fn localhost_certificate(dir: &Path) -> (std::path::PathBuf, Vec<u8>, Vec<u8>) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=postdesk test CA",
+        "-days",
+        "2",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "leaf.key",
+        "-out",
+        "leaf.csr",
+    ]);
+    std::fs::write(
+        dir.join("ext"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "ext",
+        "-out",
+        "leaf.pem",
+    ]);
+    (
+        dir.join("ca.pem"),
+        std::fs::read(dir.join("leaf.pem")).unwrap(),
+        std::fs::read(dir.join("leaf.key")).unwrap(),
+    )
+}
+
+/// An implicit-TLS (465-style) front for the lab's real submission port:
+/// TLS from the first byte, then the bytes go to Postfix as they are. The
+/// shared lab's Postfix has no smtps listener, and this keeps it unchanged;
+/// what signs in is still Postfix asking Dovecot about the token.
+fn smtps_front(cert: Vec<u8>, key: Vec<u8>, submission: u16) -> u16 {
+    use tokio_rustls::rustls;
+    let certs: Vec<_> = rustls_pemfile::certs(&mut &cert[..])
+        .map(|c| c.unwrap())
+        .collect();
+    let key = rustls_pemfile::private_key(&mut &key[..]).unwrap().unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let Ok(mut back) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", submission)).await
+                    else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut back).await;
+                });
+            }
+        });
+    });
+    port
+}
+
+/// OAuth2 on SMTP with implicit TLS (port 465, `security = "tls"`): the
+/// outbox signs in with XOAUTH2 inside TLS from the first byte, to the real
+/// submission service (Postfix asking Dovecot), and `check` says so; a
+/// certificate from an unknown CA is refused.
+#[test]
+fn oauth2_smtp_over_implicit_tls() {
+    let env = MailEnv::load();
+    let server = OAuthServer::for_lab(&env);
+    let (submission, _) = lab_ports(&env);
+    let id = format!("pd-smtps-{}", random_hex());
+    server.register(client(&id, 600));
+    let table = oauth_table(&server, &id, "device-code");
+    let desk = TestDesk::builder("oauth-smtps").build();
+    let (ca, cert, key) = localhost_certificate(desk.dir.path());
+    let port = smtps_front(cert, key, submission);
+    let mut desk = desk;
+    let address = desk.address.clone();
+    desk.set("mailbox.auth", "oauth2");
+    desk.set("mailbox.oauth", table.clone());
+    desk.set("outbox.host", "localhost");
+    desk.set("outbox.port", i64::from(port));
+    desk.set("outbox.security", "tls");
+    desk.set("outbox.ca-file", ca.to_str().unwrap());
+    desk.set("outbox.username", address.as_str());
+    desk.set("outbox.auth", "oauth2");
+    desk.set("outbox.mechanism", "xoauth2");
+    desk.set("outbox.oauth", table);
+    device_login(&desk, &server, "support", &address);
+    let (ok, check) = postdesk(&desk.config, &["check"]);
+    assert!(ok, "{check}");
+    assert!(
+        check.contains("SMTP server answered and accepted the connection"),
+        "{check}"
+    );
+    // A request in; its acknowledgement out through the TLS front.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_postdesk"));
+    cmd.arg("run").arg("--config").arg(&desk.config);
+    cmd.env("NO_COLOR", "1");
+    let mut daemon = Daemon::spawn(cmd, desk.dir.path().join("postdesk.log"));
+    daemon.wait_for_log("IMAP connected", WAIT);
+    let requester = env.unique_user("oauth-smtps-req");
+    mail_to(&desk, &env, &requester, "Badge reader broken");
+    desk.wait_inbound(1, &daemon);
+    let mut imap = Imap::login(&env, &requester);
+    let arrived = wait_until(WAIT, || {
+        imap.select("INBOX");
+        !imap.uid_search_all().is_empty()
+    });
+    assert!(
+        arrived,
+        "no acknowledgement reached {requester}; log:\n{}",
+        daemon.log()
+    );
+    daemon.stop();
+    let postfix = env.postfix_log_about(&format!("sasl_username={address}"), 50);
+    assert!(
+        postfix.contains("sasl_method=XOAUTH2"),
+        "submission signed in with XOAUTH2 through TLS:\n{postfix}"
+    );
+    // Another CA (the lab Dovecot's): the certificate is not trusted, and
+    // nothing is sent before TLS holds.
+    desk.set("outbox.ca-file", env.imaps_ca.to_str().unwrap());
+    let (ok, check) = postdesk(&desk.config, &["check"]);
+    assert!(!ok && check.contains("outbox"), "{check}");
+}
+
 /// The installed-app flow: `auth login` prints the URL and listens on
 /// 127.0.0.1; the browser (here, the test) consents at the server, is sent
 /// back to the listener with the code, and the code is exchanged with the
