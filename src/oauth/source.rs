@@ -13,6 +13,8 @@
 //!   (`failing`) and every caller gets [`AuthError::Refused`] until someone
 //!   signs in again; while the provider merely cannot be reached, a token
 //!   that has not expired yet is still handed out.
+//! - A token file that is gone (`auth logout`) is gone for the daemon too:
+//!   the tokens it cached are dropped, not renewed and written back.
 //! - One source per token file in the process ([`TokenSource::shared`]), so
 //!   a mailbox and the outbox sharing a file never both spend one rotating
 //!   refresh token.
@@ -247,7 +249,14 @@ impl TokenSource {
         let _lock = tokens::lock(&self.path)
             .await
             .map_err(AuthError::Unreachable)?;
-        if let Some(disk) = tokens::read(&self.path).map_err(AuthError::Refused)? {
+        let Some(disk) = tokens::read(&self.path).map_err(AuthError::Refused)? else {
+            // `auth logout` deleted the file: what is cached here must not
+            // sign in again (nor be written back by a renewal: for a
+            // provider without revocation that would undo the logout).
+            st.file = None;
+            return self.renew_locked(st, now).await;
+        };
+        {
             let theirs = st
                 .file
                 .as_ref()

@@ -655,6 +655,47 @@ fn logout_revokes_the_refresh_token_then_deletes_the_tokens() {
     assert!(ok && out.contains("was not signed in"), "{out}");
 }
 
+/// `auth logout` while the daemon runs, at a provider without revocation
+/// (Microsoft's case, where only deleting the file ends postdesk's part):
+/// the daemon's next renewal finds the file gone and stops at "nobody has
+/// signed in", rather than renewing from the refresh token it cached and
+/// writing the file back, which would undo the logout.
+#[test]
+fn logout_while_the_daemon_runs_is_not_undone_by_its_next_renewal() {
+    let env = MailEnv::load();
+    let server = OAuthServer::for_lab(&env);
+    let id = format!("pd-out-{}", random_hex());
+    server.register(client(&id, 4));
+    let desk = TestDesk::builder("oauth-out")
+        .unset("mailbox.password-file")
+        .set("mailbox.auth", "oauth2")
+        .set("mailbox.oauth", oauth_table(&server, &id, "device-code"))
+        .build();
+    let address = desk.address.clone();
+    device_login(&desk, &server, "support", &address);
+    let mut daemon = desk.start();
+    daemon.wait_for_log("IMAP connected", WAIT);
+    let (ok, out) = postdesk(&desk.config, &["auth", "logout", "support"]);
+    assert!(
+        ok && out.contains("not revoked: the provider has no revocation endpoint"),
+        "{out}"
+    );
+    let refreshes = server.refreshes(&id);
+    // Past the 4-second token's expiry: the daemon had to renew by now.
+    daemon.wait_for_log("nobody has signed in yet", Duration::from_secs(20));
+    let path = desk.dir.path().join("tokens/support.json");
+    assert!(
+        !path.exists(),
+        "the daemon wrote the tokens back; log:\n{}",
+        daemon.log()
+    );
+    assert_eq!(
+        server.refreshes(&id),
+        refreshes,
+        "no renewal after the logout"
+    );
+}
+
 /// A CA and a certificate for `localhost` it signed, made by openssl in
 /// `dir`: (ca.pem, cert.pem, key.pem).
 fn localhost_certificate(dir: &Path) -> (std::path::PathBuf, Vec<u8>, Vec<u8>) {
