@@ -125,8 +125,15 @@ enum AuthCommand {
     },
     /// Each OAuth2 mailbox and the outbox: flow, token expiry, failing or not.
     Status,
-    /// Delete the stored tokens of a mailbox or the outbox.
-    Logout { name: String },
+    /// Revoke the refresh token at the provider (when it has a revocation
+    /// endpoint: Google does, Microsoft does not) and delete the stored
+    /// tokens of a mailbox or the outbox.
+    Logout {
+        name: String,
+        /// Delete the tokens without telling the provider.
+        #[arg(long)]
+        local: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -590,16 +597,12 @@ fn auth(config: &Config, c: AuthCommand) -> Result<ExitCode> {
                 println!("{}", signin::status_line(a));
             }
         }
-        AuthCommand::Logout { name } => {
+        AuthCommand::Logout { name, local } => {
             let a = find(&name)?;
-            if postdesk::oauth::tokens::remove(a.source.path()).map_err(anyhow::Error::msg)? {
-                println!(
-                    "{name}: tokens deleted ({}); the provider keeps the app's consent until it is revoked there",
-                    a.source.path().display()
-                );
-            } else {
-                println!("{name}: was not signed in");
-            }
+            let said = runtime()?
+                .block_on(signin::logout(&a.source, local))
+                .map_err(anyhow::Error::msg)?;
+            println!("{said}");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -9,9 +9,11 @@
 //!   also records a refresh the provider refused (the mailbox's failing
 //!   state, which `check` and `auth status` show).
 //! - [`client`]: the one user of the `oauth2` crate: device code (RFC 8628),
-//!   client credentials, the JWT bearer assertion (RFC 7523, Google service
-//!   accounts), the installed-app code exchange with PKCE, refresh.
-//! - [`jwt`]: the RS256 assertion a Google service account signs.
+//!   client credentials (secret or certificate), the JWT bearer assertion
+//!   (RFC 7523, Google service accounts), the installed-app code exchange with PKCE, refresh.
+//! - [`jwt`]: the RS256 assertions of RFC 7523, one signer: a Google
+//!   service account's grant, and a client certificate's `client_assertion`
+//!   (Microsoft 365 app-only with a certificate).
 //! - [`loopback`]: the redirect listener of the installed-app flow.
 //! - [`signin`]: `postdesk auth login | status | logout`.
 //! - [`source`]: tokens cached, refreshed before they expire, rotation
@@ -104,7 +106,7 @@ pub enum Flow {
     /// RFC 8628: `postdesk auth login` shows a URL and a code; someone signs
     /// in on any device. Microsoft 365 user and shared mailboxes.
     DeviceCode,
-    /// App-only access with the app's own secret (Microsoft 365).
+    /// App-only access with the app's own secret or certificate (Microsoft 365).
     ClientCredentials,
     /// A Google service account with domain-wide delegation signs a JWT.
     ServiceAccount,
@@ -141,6 +143,13 @@ pub struct OAuthConfig {
     pub client_id: Option<String>,
     pub client_secret_env: Option<String>,
     pub client_secret_file: Option<PathBuf>,
+    /// Client credentials with a certificate instead of a secret: a PEM
+    /// file holding the certificate and its private key (RFC 7523 client
+    /// assertion).
+    pub client_certificate_file: Option<PathBuf>,
+    /// The same PEM as a credential of `$CREDENTIALS_DIRECTORY`
+    /// (systemd's `LoadCredential=NAME:FILE`).
+    pub client_certificate_credential: Option<String>,
     /// Google: the service account's JSON key file.
     pub service_account_file: Option<PathBuf>,
     /// Whose mail a service account reads (domain-wide delegation); the mailbox's username by default.
@@ -148,6 +157,9 @@ pub struct OAuthConfig {
     pub token_url: Option<String>,
     pub device_url: Option<String>,
     pub auth_url: Option<String>,
+    /// The revocation endpoint (RFC 7009) `auth logout` tells; Google's is
+    /// preset, Microsoft has none.
+    pub revoke_url: Option<String>,
     /// Instead of the preset's scopes.
     pub scopes: Option<Vec<String>>,
     /// Where the tokens are kept (mode 0600). Mailbox and outbox may share one.
@@ -167,6 +179,7 @@ pub struct Endpoints {
     pub token_url: String,
     pub device_url: Option<String>,
     pub auth_url: Option<String>,
+    pub revoke_url: Option<String>,
     pub scopes: Vec<String>,
 }
 
@@ -186,6 +199,12 @@ pub const GOOGLE_SCOPE: &str = "https://mail.google.com/";
 impl OAuthConfig {
     /// The endpoints in use; an error names the missing key.
     pub fn endpoints(&self) -> Result<Endpoints, String> {
+        // Microsoft's identity platform has no RFC 7009 endpoint: a refresh
+        // token there ends only when the user's sessions are revoked.
+        let revoke = match self.provider {
+            Provider::Google => Some("https://oauth2.googleapis.com/revoke".to_string()),
+            Provider::Microsoft | Provider::Generic => None,
+        };
         let (token, device, auth, scopes): (String, Option<String>, Option<String>, Vec<String>) =
             match self.provider {
                 Provider::Microsoft => {
@@ -224,6 +243,7 @@ impl OAuthConfig {
             token_url: self.token_url.clone().unwrap_or(token),
             device_url: self.device_url.clone().or(device),
             auth_url: self.auth_url.clone().or(auth),
+            revoke_url: self.revoke_url.clone().or(revoke),
             scopes: self.scopes.clone().unwrap_or(scopes),
         })
     }
@@ -247,8 +267,16 @@ impl OAuthConfig {
             }
             Flow::ClientCredentials => {
                 self.need_client_id()?;
-                if !secret {
-                    return Err("flow = \"client-credentials\" needs client-secret-env or client-secret-file".into());
+                let certificate = self.client_certificate_file.is_some()
+                    || self.client_certificate_credential.is_some();
+                if !secret && !certificate {
+                    return Err("flow = \"client-credentials\" needs client-secret-env, client-secret-file, client-certificate-file or client-certificate-credential".into());
+                }
+                if secret && certificate {
+                    return Err(
+                        "flow = \"client-credentials\" takes a secret or a certificate, not both"
+                            .into(),
+                    );
                 }
                 if self.provider == Provider::Microsoft && self.tenant.is_none() {
                     return Err("flow = \"client-credentials\" with Microsoft needs tenant = \"your tenant id or domain\"".into());
@@ -306,6 +334,7 @@ mod tests {
                 .any(|s| s.ends_with("IMAP.AccessAsUser.All"))
         );
         assert!(e.scopes.iter().any(|s| s.ends_with("SMTP.Send")));
+        assert_eq!(e.revoke_url, None, "Microsoft has no RFC 7009 endpoint");
         m.validate().unwrap();
         let g = cfg(
             "provider = \"google\"\nflow = \"service-account\"\nservice-account-file = \"k.json\"\ntoken-file = \"t.json\"\n",
@@ -314,7 +343,32 @@ mod tests {
             g.endpoints().unwrap().scopes,
             vec![GOOGLE_SCOPE.to_string()]
         );
+        assert_eq!(
+            g.endpoints().unwrap().revoke_url.as_deref(),
+            Some("https://oauth2.googleapis.com/revoke")
+        );
         g.validate().unwrap();
+    }
+
+    #[test]
+    fn client_credentials_take_a_secret_or_a_certificate() {
+        let base = "provider = \"microsoft\"\nflow = \"client-credentials\"\nclient-id = \"c\"\ntoken-file = \"t\"\ntenant = \"x\"\n";
+        cfg(&format!("{base}client-certificate-file = \"app.pem\"\n"))
+            .validate()
+            .unwrap();
+        cfg(&format!(
+            "{base}client-certificate-credential = \"app.pem\"\n"
+        ))
+        .validate()
+        .unwrap();
+        let e = cfg(base).validate().unwrap_err();
+        assert!(e.contains("client-certificate-file"), "{e}");
+        let e = cfg(&format!(
+            "{base}client-certificate-file = \"app.pem\"\nclient-secret-env = \"S\"\n"
+        ))
+        .validate()
+        .unwrap_err();
+        assert!(e.contains("not both"), "{e}");
     }
 
     #[test]

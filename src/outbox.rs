@@ -180,11 +180,6 @@ fn smtp(cfg: &Config, o: &OutboxConfig) -> Result<Transport, TransportError> {
     };
     let credentials = match (&o.username, o.auth, &o.oauth) {
         (Some(user), crate::oauth::AuthMethod::Oauth2, Some(oauth)) => {
-            if matches!(tls, Tls::Wrapper(_)) {
-                return Err(TransportError(
-                    "auth = \"oauth2\" is spoken on plain or STARTTLS connections (submission, port 587); use security = \"starttls\"".into(),
-                ));
-            }
             let source = crate::oauth::TokenSource::shared("outbox", user, oauth, &cfg.base_dir)
                 .map_err(TransportError)?;
             Some(pool::SmtpLogin::Token {
@@ -210,8 +205,14 @@ fn smtp(cfg: &Config, o: &OutboxConfig) -> Result<Transport, TransportError> {
         }
         (None, _, _) => None,
     };
-    let starttls = match tls {
-        Tls::Wrapper(_) => {
+    let tls = match (tls, &credentials) {
+        // A token login is spoken by our pool (lettre's SASL cannot read
+        // the server's error challenge); on 465 too.
+        (Tls::Wrapper(params), Some(pool::SmtpLogin::Token { .. })) => {
+            pool::PoolTls::Wrapper(params)
+        }
+        (Tls::Wrapper(tls_params), _) => {
+            let tls = Tls::Wrapper(tls_params);
             let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
                 .port(o.smtp_port())
                 .tls(tls)
@@ -222,13 +223,13 @@ fn smtp(cfg: &Config, o: &OutboxConfig) -> Result<Transport, TransportError> {
             }
             return Ok(Transport::Smtp(b.build()));
         }
-        Tls::Required(params) => Some(params),
-        _ => None,
+        (Tls::Required(params), _) => pool::PoolTls::Starttls(params),
+        _ => pool::PoolTls::None,
     };
     Ok(Transport::Pool(pool::SmtpPool::new(
         host,
         o.smtp_port(),
-        starttls,
+        tls,
         credentials,
         o.timeout,
         o.concurrency,

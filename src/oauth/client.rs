@@ -1,5 +1,6 @@
 //! The one user of the `oauth2` crate: every grant postdesk asks a token
-//! endpoint for. Errors are sorted by what the caller does: the provider
+//! endpoint for (client credentials with a secret or with a certificate's
+//! signed assertion, RFC 7523 §2.2). Errors are sorted by what the caller does: the provider
 //! refused ([`GrantError::Refused`]: a person must act, e.g. sign in again)
 //! or could not be asked ([`GrantError::Unreachable`]: try again later).
 //! Neither ever carries a token or a secret: a refusal is the provider's
@@ -19,7 +20,7 @@ use oauth2::{
     TokenResponse, TokenUrl,
 };
 
-use super::jwt::ServiceAccountKey;
+use super::jwt::{ClientCertificate, ServiceAccountKey};
 use super::{Endpoints, Flow, Token};
 
 /// What a token endpoint answered.
@@ -66,6 +67,8 @@ pub struct Grant {
     pub endpoints: Endpoints,
     pub client_id: Option<String>,
     pub client_secret: Option<Token>,
+    /// Client credentials with a certificate instead of the secret.
+    pub client_certificate: Option<std::sync::Arc<ClientCertificate>>,
     pub service_account: Option<ServiceAccountKey>,
     /// The user the token is for (the mailbox's login).
     pub subject: String,
@@ -168,17 +171,31 @@ impl Grant {
         issued(r, "refreshing the token")
     }
 
-    /// App-only access with the client's secret.
+    /// App-only access with the client's secret, or with an assertion
+    /// its certificate signs (then no secret is set, so the client id goes
+    /// in the body beside the assertion).
     pub async fn client_credentials(
         &self,
         http: &oauth2::reqwest::Client,
+        now: i64,
     ) -> Result<Issued, GrantError> {
-        let r = self
-            .client()?
+        let client = self.client()?;
+        let mut req = client
             .exchange_client_credentials()
-            .add_scopes(self.scopes())
-            .request_async(http)
-            .await;
+            .add_scopes(self.scopes());
+        if let Some(cert) = &self.client_certificate {
+            let id = self.client_id.as_deref().unwrap_or_default();
+            let assertion = cert
+                .assertion(id, &self.endpoints.token_url, now)
+                .map_err(GrantError::Refused)?;
+            req = req
+                .add_extra_param(
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                )
+                .add_extra_param("client_assertion", assertion);
+        }
+        let r = req.request_async(http).await;
         issued(r, "client credentials")
     }
 
@@ -228,6 +245,72 @@ impl Grant {
             Ok(e) => Err(server_error("service account", &e)),
             Err(_) => Err(GrantError::Unreachable(format!(
                 "service account: the token endpoint answered HTTP {status}"
+            ))),
+        }
+    }
+
+    /// Tells the provider's revocation endpoint (RFC 7009) that `refresh`
+    /// is no longer wanted; the provider then refuses it (and, Google, the
+    /// access tokens of the same grant). `Ok(false)` when there is no such
+    /// endpoint (Microsoft has none).
+    ///
+    /// The form is posted here, not by the oauth2 crate, whose revocation
+    /// refuses any `http:` URL, a loopback one too: RFC 7009 §2 asks for
+    /// TLS, which a request that never leaves the machine does not need
+    /// (and the token endpoints, which the crate lets be `http:`, carry
+    /// the same refresh token). Anything else must be `https:`.
+    pub async fn revoke(
+        &self,
+        http: &oauth2::reqwest::Client,
+        refresh: &Token,
+    ) -> Result<bool, GrantError> {
+        let Some(url) = &self.endpoints.revoke_url else {
+            return Ok(false);
+        };
+        let parsed = oauth2::url::Url::parse(url)
+            .map_err(|e| GrantError::Refused(format!("revoke-url {url:?}: {e}")))?;
+        let loopback = match parsed.host() {
+            Some(oauth2::url::Host::Ipv4(a)) => a.is_loopback(),
+            Some(oauth2::url::Host::Ipv6(a)) => a.is_loopback(),
+            Some(oauth2::url::Host::Domain(d)) => d == "localhost",
+            None => false,
+        };
+        if parsed.scheme() != "https" && !loopback {
+            return Err(GrantError::Refused(format!(
+                "revoke-url {url:?}: must be https (RFC 7009 §2)"
+            )));
+        }
+        let id = self.client_id.clone().unwrap_or_default();
+        let mut form = vec![
+            ("token", refresh.expose().to_string()),
+            ("token_type_hint", "refresh_token".to_string()),
+            ("client_id", id),
+        ];
+        if let Some(s) = &self.client_secret {
+            form.push(("client_secret", s.expose().to_string()));
+        }
+        let what = "revoking the refresh token";
+        let resp = http
+            .post(parsed)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| GrantError::Unreachable(format!("{what}: {}", without_url(&e))))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(true);
+        }
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| GrantError::Unreachable(format!("{what}: {}", without_url(&e))))?;
+        match serde_json::from_slice::<BasicErrorResponse>(&body) {
+            // §2.2.1: 503 means "try again later"; an error code is a refusal.
+            Ok(e) if status != oauth2::http::StatusCode::SERVICE_UNAVAILABLE => {
+                Err(server_error(what, &e))
+            }
+            _ => Err(GrantError::Unreachable(format!(
+                "{what}: the revocation endpoint answered HTTP {status}"
             ))),
         }
     }

@@ -3,7 +3,9 @@
 //! code flow shows a URL and a code and counts down while it waits; the
 //! installed-app flow shows a URL and waits for the browser on 127.0.0.1.
 //! The app-only flows (client credentials, service account) need no person:
-//! login fetches a token to prove the settings work.
+//! login fetches a token to prove the settings work. Logout revokes the
+//! refresh token where the provider has a revocation endpoint (RFC 7009:
+//! Google; Microsoft has none), then deletes the tokens.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -124,6 +126,49 @@ pub async fn login(source: &TokenSource, say: &mut dyn FnMut(&str)) -> Result<To
         source.path().display()
     ));
     Ok(file)
+}
+
+/// `auth logout`: under the token file's lock (a daemon renewing at that
+/// moment would otherwise write back what is being deleted), revokes the
+/// refresh token at the provider unless `local`, then deletes the file.
+/// Returns what to tell the admin. When the revocation fails the tokens are
+/// kept, so the command can be run again (or with `local`).
+pub async fn logout(source: &TokenSource, local: bool) -> Result<String, String> {
+    let name = source.name.as_str();
+    let _lock = super::tokens::lock(source.path()).await?;
+    let Some(file) = super::tokens::read(source.path())? else {
+        return Ok(format!("{name}: was not signed in"));
+    };
+    let revoked = match (&file.refresh_token, local) {
+        (_, true) => {
+            "not revoked (--local): the provider keeps the sign-in until it is revoked there"
+                .to_string()
+        }
+        (None, false) => {
+            "no refresh token to revoke (the access token expires on its own)".to_string()
+        }
+        (Some(rt), false) => {
+            match source.grant().revoke(source.http(), &super::Token::new(rt.clone())).await {
+                Ok(true) => "the refresh token was revoked at the provider".to_string(),
+                Ok(false) if source.grant().endpoints.revoke_url.is_none() => {
+                    "not revoked: the provider has no revocation endpoint (Microsoft has none: revoke the user's sessions or the app's consent in the Entra admin center to end the sign-in there; a generic provider may name one with revoke-url)".to_string()
+                }
+                Ok(false) => "not revoked".to_string(),
+                Err(e) => {
+                    return Err(format!(
+                        "{name}: {e}; the tokens are kept in {} (run again, or `postdesk auth logout --local {}` to delete them without revoking)",
+                        source.path().display(),
+                        name.strip_prefix("mailbox ").unwrap_or(name)
+                    ));
+                }
+            }
+        }
+    };
+    super::tokens::remove(source.path())?;
+    Ok(format!(
+        "{name}: {revoked}; tokens deleted ({})",
+        source.path().display()
+    ))
 }
 
 /// Waits for `work`, saying every 10 s how long is left (every second on a

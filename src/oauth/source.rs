@@ -13,6 +13,8 @@
 //!   (`failing`) and every caller gets [`AuthError::Refused`] until someone
 //!   signs in again; while the provider merely cannot be reached, a token
 //!   that has not expired yet is still handed out.
+//! - A token file that is gone (`auth logout`) is gone for the daemon too:
+//!   the tokens it cached are dropped, not renewed and written back.
 //! - One source per token file in the process ([`TokenSource::shared`]), so
 //!   a mailbox and the outbox sharing a file never both spend one rotating
 //!   refresh token.
@@ -22,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 
 use super::client::{Grant, GrantError, Issued};
-use super::jwt::ServiceAccountKey;
+use super::jwt::{ClientCertificate, ServiceAccountKey};
 use super::tokens::{self, Failing, TokenFile};
 use super::{Flow, OAuthConfig, Token, now_s};
 
@@ -107,6 +109,24 @@ impl TokenSource {
         } else {
             None
         };
+        let client_certificate = if let Some(name) = &cfg.client_certificate_credential {
+            let dir = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| {
+                format!("client-certificate-credential = \"{name}\": $CREDENTIALS_DIRECTORY is not set; systemd sets it for a unit with LoadCredential={name}:FILE")
+            })?;
+            if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+                return Err(format!(
+                    "client-certificate-credential = \"{name}\": expected a credential name (no slashes)"
+                ));
+            }
+            Some(read_certificate(
+                &Path::new(&dir).join(name),
+                "client-certificate-credential",
+            )?)
+        } else if let Some(f) = &cfg.client_certificate_file {
+            Some(read_certificate(&resolve(f), "client-certificate-file")?)
+        } else {
+            None
+        };
         let service_account = match (&cfg.service_account_file, cfg.flow) {
             (Some(f), Flow::ServiceAccount) => Some(ServiceAccountKey::read(&resolve(f))?),
             _ => None,
@@ -121,6 +141,7 @@ impl TokenSource {
                 endpoints,
                 client_id: cfg.client_id.clone(),
                 client_secret,
+                client_certificate,
                 service_account,
                 subject,
                 redirect_port: cfg.redirect_port,
@@ -235,7 +256,14 @@ impl TokenSource {
         let _lock = tokens::lock(&self.path)
             .await
             .map_err(AuthError::Unreachable)?;
-        if let Some(disk) = tokens::read(&self.path).map_err(AuthError::Refused)? {
+        let Some(disk) = tokens::read(&self.path).map_err(AuthError::Refused)? else {
+            // `auth logout` deleted the file: what is cached here must not
+            // sign in again (nor be written back by a renewal: for a
+            // provider without revocation that would undo the logout).
+            st.file = None;
+            return self.renew_locked(st, now).await;
+        };
+        {
             let theirs = st
                 .file
                 .as_ref()
@@ -272,7 +300,7 @@ impl TokenSource {
                     )));
                 }
             },
-            Flow::ClientCredentials => self.grant.client_credentials(&self.http).await,
+            Flow::ClientCredentials => self.grant.client_credentials(&self.http, now).await,
             Flow::ServiceAccount => self.grant.service_account(&self.http, now).await,
         };
         match result {
@@ -371,6 +399,12 @@ impl TokenSource {
     pub fn on_disk(&self) -> Result<Option<TokenFile>, String> {
         tokens::read(&self.path)
     }
+}
+
+/// A client certificate and its key from one PEM file; `key` names the setting.
+fn read_certificate(path: &Path, key: &str) -> Result<Arc<ClientCertificate>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("reading {key} {}: {e}", path.display()))?;
+    ClientCertificate::from_pem(&pem, &format!("{key} {}", path.display())).map(Arc::new)
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Our own small pool of SMTP connections, for plain and STARTTLS servers.
+//! Our own small pool of SMTP connections, for plain, STARTTLS and
+//! implicit-TLS (port 465) servers.
 //!
 //! lettre's pool writes the end of DATA as a separate small packet on a
 //! socket without TCP_NODELAY, so every mail waits for the server's delayed
@@ -60,11 +61,21 @@ impl std::fmt::Display for RawLine {
 /// drop idle clients after a while.
 const MAX_IDLE: Duration = Duration::from_secs(30);
 
+/// The connection's encryption.
+#[derive(Clone)]
+pub enum PoolTls {
+    /// Plain TCP (loopback, or `allow-plaintext`).
+    None,
+    /// Upgrade with STARTTLS before anything else (587).
+    Starttls(TlsParameters),
+    /// TLS from the first byte (465, RFC 8314).
+    Wrapper(TlsParameters),
+}
+
 pub struct SmtpPool {
     host: String,
     port: u16,
-    /// Upgrade with STARTTLS before anything else.
-    starttls: Option<TlsParameters>,
+    tls: PoolTls,
     login: Option<SmtpLogin>,
     timeout: Duration,
     max_idle_connections: usize,
@@ -75,7 +86,7 @@ impl SmtpPool {
     pub fn new(
         host: String,
         port: u16,
-        starttls: Option<TlsParameters>,
+        tls: PoolTls,
         login: Option<SmtpLogin>,
         timeout: Duration,
         max_idle_connections: usize,
@@ -83,7 +94,7 @@ impl SmtpPool {
         SmtpPool {
             host,
             port,
-            starttls,
+            tls,
             login,
             timeout,
             max_idle_connections,
@@ -254,18 +265,43 @@ impl SmtpPool {
         let transient = |what: &str, e: &dyn std::fmt::Display| {
             SendError::Transient(format!("{what} {}:{}: {e}", self.host, self.port))
         };
-        let connect = TcpStream::connect((self.host.as_str(), self.port));
-        let tcp = tokio::time::timeout(self.timeout, connect)
-            .await
-            .map_err(|_| transient("connecting to", &"timed out"))?
-            .map_err(|e| transient("connecting to", &e))?;
-        // The point of this pool: the end of DATA goes out at once.
-        let _ = tcp.set_nodelay(true);
         let hello = ClientId::default();
+        let tcp = match &self.tls {
+            // lettre wraps the socket in TLS before the greeting; it has
+            // no TCP_NODELAY for it (see the module doc).
+            PoolTls::Wrapper(_) => None,
+            PoolTls::None | PoolTls::Starttls(_) => {
+                let connect = TcpStream::connect((self.host.as_str(), self.port));
+                let tcp = tokio::time::timeout(self.timeout, connect)
+                    .await
+                    .map_err(|_| transient("connecting to", &"timed out"))?
+                    .map_err(|e| transient("connecting to", &e))?;
+                // The point of this pool: the end of DATA goes out at once.
+                let _ = tcp.set_nodelay(true);
+                Some(tcp)
+            }
+        };
         let session = async {
-            let mut conn =
-                AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &hello).await?;
-            if let Some(tls) = &self.starttls {
+            let mut conn = match (tcp, &self.tls) {
+                (Some(tcp), _) => {
+                    AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &hello).await?
+                }
+                (None, tls) => {
+                    let params = match tls {
+                        PoolTls::Wrapper(p) => Some(p.clone()),
+                        _ => None,
+                    };
+                    AsyncSmtpConnection::connect_tokio1(
+                        (self.host.as_str(), self.port),
+                        Some(self.timeout),
+                        &hello,
+                        params,
+                        None,
+                    )
+                    .await?
+                }
+            };
+            if let PoolTls::Starttls(tls) = &self.tls {
                 conn.starttls(tls.clone(), &hello).await?;
             }
             if let Some(SmtpLogin::Password(c)) = &self.login {
@@ -443,7 +479,7 @@ mod tests {
         SmtpPool::new(
             "127.0.0.1".into(),
             port,
-            None,
+            PoolTls::None,
             None,
             Duration::from_secs(5),
             2,

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::oauth_server::{ClientSpec, OAuthServer, lab_ports, rsa_key_pair};
+use crate::support::oauth_server::{ClientSpec, OAuthServer, certificate, lab_ports, rsa_key_pair};
 use crate::support::{
     Daemon, Imap, MailEnv, TestDesk, WAIT, base64, build_mail, random_hex, smtp_send, wait_until,
 };
@@ -480,6 +480,405 @@ fn app_only_flows_sign_in_without_a_person() {
         "{check}"
     );
     assert!(check.contains(&format!("as {}", desk.address)), "{check}");
+}
+
+/// Microsoft 365 app-only access with a certificate: client credentials
+/// with a client assertion (RFC 7523 §2.2) that the certificate's key signs
+/// and whose `x5t` names the certificate. The server checks the signature
+/// against the registered certificate's key; the token logs in to the real
+/// Dovecot. The right certificate with another key, another certificate,
+/// and the PEM as a systemd credential are tried too.
+#[test]
+fn client_credentials_with_a_certificate_log_in_to_dovecot() {
+    let env = MailEnv::load();
+    let server = OAuthServer::for_lab(&env);
+    let id = format!("pd-cert-{}", random_hex());
+    let desk = TestDesk::builder("oauth-cert").build();
+    let dir = desk.dir.path().to_path_buf();
+    let der = certificate(&dir, "app.pem");
+    server.register(ClientSpec {
+        certificate: Some(der),
+        app_user: Some(desk.address.clone()),
+        ..client(&id, 600)
+    });
+    let mut table = oauth_table(&server, &id, "client-credentials");
+    table
+        .as_table_mut()
+        .unwrap()
+        .insert("client-certificate-file".into(), "app.pem".into());
+    let mut desk = desk;
+    desk.set("mailbox.auth", "oauth2");
+    desk.set("mailbox.oauth", table.clone());
+    let (ok, login) = postdesk(&desk.config, &["auth", "login", "support"]);
+    assert!(
+        ok && login.contains("needs no sign-in by a person"),
+        "{login}"
+    );
+    let (ok, check) = postdesk(&desk.config, &["check"]);
+    assert!(ok, "{check}");
+    assert!(
+        check
+            .contains("mailbox support auth: oauth2 client-credentials (XOAUTH2): a refresh works"),
+        "{check}"
+    );
+    assert!(
+        check.contains(&format!(
+            "logged in to 127.0.0.1:{} as {}",
+            env.imap_port, desk.address
+        )),
+        "{check}"
+    );
+    let pem = std::fs::read_to_string(dir.join("app.pem")).unwrap();
+    let key_line = pem
+        .lines()
+        .find(|l| l.len() > 40 && !l.contains("BEGIN"))
+        .unwrap();
+    assert!(!check.contains(key_line), "no key material in check");
+
+    // The registered certificate, another key: the signature fails.
+    certificate(&dir, "other.pem");
+    let other = std::fs::read_to_string(dir.join("other.pem")).unwrap();
+    let cert_part = &pem[..pem.find("-----END CERTIFICATE-----").unwrap() + 25];
+    let key_part = &other[other.find("-----BEGIN PRIVATE KEY-----").unwrap()..];
+    std::fs::write(dir.join("app.pem"), format!("{cert_part}\n{key_part}")).unwrap();
+    let (ok, check) = postdesk(&desk.config, &["check"]);
+    assert!(
+        !ok && check.contains("invalid_client")
+            && check.contains("does not verify with the certificate's key"),
+        "{check}"
+    );
+    // A certificate that was never registered: its thumbprint is unknown.
+    std::fs::copy(dir.join("other.pem"), dir.join("app.pem")).unwrap();
+    let (ok, check) = postdesk(&desk.config, &["check"]);
+    assert!(
+        !ok && check.contains("x5t is not the thumbprint"),
+        "{check}"
+    );
+
+    // The right PEM as a systemd credential.
+    let creds = dir.join("credentials");
+    std::fs::create_dir_all(&creds).unwrap();
+    std::fs::write(creds.join("app-cert"), &pem).unwrap();
+    let t = table.as_table_mut().unwrap();
+    t.remove("client-certificate-file");
+    t.insert("client-certificate-credential".into(), "app-cert".into());
+    t.insert("token-file".into(), "tokens/cred.json".into());
+    desk.set("mailbox.oauth", table);
+    let out = Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .arg("--config")
+        .arg(&desk.config)
+        .arg("check")
+        .env("CREDENTIALS_DIRECTORY", &creds)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run postdesk check");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains(&format!("as {}", desk.address)), "{text}");
+}
+
+/// `auth logout` revokes the refresh token at the provider's revocation
+/// endpoint (RFC 7009) and deletes the tokens: the revoked refresh token,
+/// put back in the file, no longer refreshes. Without a revocation endpoint
+/// (Microsoft's case) logout says so and deletes; `--local` does not ask.
+#[test]
+fn logout_revokes_the_refresh_token_then_deletes_the_tokens() {
+    let env = MailEnv::load();
+    let server = OAuthServer::for_lab(&env);
+    let id = format!("pd-revoke-{}", random_hex());
+    server.register(client(&id, 600));
+    let mut table = oauth_table(&server, &id, "device-code");
+    table
+        .as_table_mut()
+        .unwrap()
+        .insert("revoke-url".into(), server.url("/revoke").into());
+    let desk = TestDesk::builder("oauth-revoke")
+        .unset("mailbox.password-file")
+        .set("mailbox.auth", "oauth2")
+        .set("mailbox.oauth", table.clone())
+        .build();
+    let address = desk.address.clone();
+    device_login(&desk, &server, "support", &address);
+    let path = desk.dir.path().join("tokens/support.json");
+    let saved = std::fs::read(&path).unwrap();
+    let refresh = token_file(&desk)["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(server.refresh_is_live(&refresh));
+
+    let (ok, out) = postdesk(&desk.config, &["auth", "logout", "support"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(
+            "mailbox support: the refresh token was revoked at the provider; tokens deleted"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains(&refresh), "{out}");
+    assert!(!path.exists(), "the token file is deleted");
+    assert_eq!(server.revocations(&id), 1);
+    assert!(!server.refresh_is_live(&refresh));
+    // The revoked token no longer refreshes: check, given it back, fails.
+    std::fs::write(&path, &saved).unwrap();
+    let (ok, check) = postdesk(&desk.config, &["check"]);
+    assert!(
+        !ok && check.contains("invalid_grant") && check.contains("revoked"),
+        "{check}"
+    );
+    let (ok, out) = postdesk(&desk.config, &["auth", "logout", "support"]);
+    assert!(ok && !path.exists(), "{out}");
+
+    // No revocation endpoint: said, and the tokens go all the same.
+    let mut desk = desk;
+    table.as_table_mut().unwrap().remove("revoke-url");
+    desk.set("mailbox.oauth", table);
+    device_login(&desk, &server, "support", &address);
+    let refresh = token_file(&desk)["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (ok, out) = postdesk(&desk.config, &["auth", "logout", "support"]);
+    assert!(
+        ok && out
+            .contains("not revoked: the provider has no revocation endpoint (Microsoft has none"),
+        "{out}"
+    );
+    assert!(!path.exists());
+    assert!(server.refresh_is_live(&refresh), "nobody told the provider");
+    let (ok, out) = postdesk(&desk.config, &["auth", "logout", "support"]);
+    assert!(ok && out.contains("was not signed in"), "{out}");
+}
+
+/// `auth logout` while the daemon runs, at a provider without revocation
+/// (Microsoft's case, where only deleting the file ends postdesk's part):
+/// the daemon's next renewal finds the file gone and stops at "nobody has
+/// signed in", rather than renewing from the refresh token it cached and
+/// writing the file back, which would undo the logout.
+#[test]
+fn logout_while_the_daemon_runs_is_not_undone_by_its_next_renewal() {
+    let env = MailEnv::load();
+    let server = OAuthServer::for_lab(&env);
+    let id = format!("pd-out-{}", random_hex());
+    server.register(client(&id, 4));
+    let desk = TestDesk::builder("oauth-out")
+        .unset("mailbox.password-file")
+        .set("mailbox.auth", "oauth2")
+        .set("mailbox.oauth", oauth_table(&server, &id, "device-code"))
+        .build();
+    let address = desk.address.clone();
+    device_login(&desk, &server, "support", &address);
+    let mut daemon = desk.start();
+    daemon.wait_for_log("IMAP connected", WAIT);
+    let (ok, out) = postdesk(&desk.config, &["auth", "logout", "support"]);
+    assert!(
+        ok && out.contains("not revoked: the provider has no revocation endpoint"),
+        "{out}"
+    );
+    let refreshes = server.refreshes(&id);
+    // Past the 4-second token's expiry: the daemon had to renew by now.
+    daemon.wait_for_log("nobody has signed in yet", Duration::from_secs(20));
+    let path = desk.dir.path().join("tokens/support.json");
+    assert!(
+        !path.exists(),
+        "the daemon wrote the tokens back; log:\n{}",
+        daemon.log()
+    );
+    assert_eq!(
+        server.refreshes(&id),
+        refreshes,
+        "no renewal after the logout"
+    );
+}
+
+/// A CA and a certificate for `localhost` it signed, made by openssl in
+/// `dir`: (ca.pem, cert.pem, key.pem).
+fn localhost_certificate(dir: &Path) -> (std::path::PathBuf, Vec<u8>, Vec<u8>) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=postdesk test CA",
+        "-days",
+        "2",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "leaf.key",
+        "-out",
+        "leaf.csr",
+    ]);
+    std::fs::write(
+        dir.join("ext"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "ext",
+        "-out",
+        "leaf.pem",
+    ]);
+    (
+        dir.join("ca.pem"),
+        std::fs::read(dir.join("leaf.pem")).unwrap(),
+        std::fs::read(dir.join("leaf.key")).unwrap(),
+    )
+}
+
+/// An implicit-TLS (465-style) front for the lab's real submission port:
+/// TLS from the first byte, then the bytes go to Postfix as they are. The
+/// shared lab's Postfix has no smtps listener, and this keeps it unchanged;
+/// what signs in is still Postfix asking Dovecot about the token.
+fn smtps_front(cert: Vec<u8>, key: Vec<u8>, submission: u16) -> u16 {
+    use tokio_rustls::rustls;
+    let certs: Vec<_> = rustls_pemfile::certs(&mut &cert[..])
+        .map(|c| c.unwrap())
+        .collect();
+    let key = rustls_pemfile::private_key(&mut &key[..]).unwrap().unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let Ok(mut back) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", submission)).await
+                    else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut back).await;
+                });
+            }
+        });
+    });
+    port
+}
+
+/// OAuth2 on SMTP with implicit TLS (port 465, `security = "tls"`): the
+/// outbox signs in with XOAUTH2 inside TLS from the first byte, to the real
+/// submission service (Postfix asking Dovecot), and `check` says so; a
+/// certificate from an unknown CA is refused.
+#[test]
+fn oauth2_smtp_over_implicit_tls() {
+    let env = MailEnv::load();
+    let server = OAuthServer::for_lab(&env);
+    let (submission, _) = lab_ports(&env);
+    let id = format!("pd-smtps-{}", random_hex());
+    server.register(client(&id, 600));
+    let table = oauth_table(&server, &id, "device-code");
+    let desk = TestDesk::builder("oauth-smtps").build();
+    let (ca, cert, key) = localhost_certificate(desk.dir.path());
+    let port = smtps_front(cert, key, submission);
+    let mut desk = desk;
+    let address = desk.address.clone();
+    desk.set("mailbox.auth", "oauth2");
+    desk.set("mailbox.oauth", table.clone());
+    desk.set("outbox.host", "localhost");
+    desk.set("outbox.port", i64::from(port));
+    desk.set("outbox.security", "tls");
+    desk.set("outbox.ca-file", ca.to_str().unwrap());
+    desk.set("outbox.username", address.as_str());
+    desk.set("outbox.auth", "oauth2");
+    desk.set("outbox.mechanism", "xoauth2");
+    desk.set("outbox.oauth", table);
+    device_login(&desk, &server, "support", &address);
+    let (ok, check) = postdesk(&desk.config, &["check"]);
+    assert!(ok, "{check}");
+    assert!(
+        check.contains("SMTP server answered and accepted the connection"),
+        "{check}"
+    );
+    // A request in; its acknowledgement out through the TLS front.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_postdesk"));
+    cmd.arg("run").arg("--config").arg(&desk.config);
+    cmd.env("NO_COLOR", "1");
+    let mut daemon = Daemon::spawn(cmd, desk.dir.path().join("postdesk.log"));
+    daemon.wait_for_log("IMAP connected", WAIT);
+    let requester = env.unique_user("oauth-smtps-req");
+    mail_to(&desk, &env, &requester, "Badge reader broken");
+    desk.wait_inbound(1, &daemon);
+    let mut imap = Imap::login(&env, &requester);
+    let arrived = wait_until(WAIT, || {
+        imap.select("INBOX");
+        !imap.uid_search_all().is_empty()
+    });
+    assert!(
+        arrived,
+        "no acknowledgement reached {requester}; log:\n{}",
+        daemon.log()
+    );
+    daemon.stop();
+    let postfix = env.postfix_log_about(&format!("sasl_username={address}"), 50);
+    assert!(
+        postfix.contains("sasl_method=XOAUTH2"),
+        "submission signed in with XOAUTH2 through TLS:\n{postfix}"
+    );
+    // Another CA (the lab Dovecot's): the certificate is not trusted, and
+    // nothing is sent before TLS holds.
+    desk.set("outbox.ca-file", env.imaps_ca.to_str().unwrap());
+    let (ok, check) = postdesk(&desk.config, &["check"]);
+    assert!(!ok && check.contains("outbox"), "{check}");
 }
 
 /// The installed-app flow: `auth login` prints the URL and listens on

@@ -3,8 +3,9 @@
 //! scripts/mailserver-start). It really issues random tokens with an
 //! expiry and checks them: device authorization (RFC 8628), the token
 //! endpoint (device code, refresh with optional rotation, client
-//! credentials, the JWT bearer assertion of RFC 7523 checked with the
-//! client's RSA public key), and introspection (RFC 7662).
+//! credentials with a secret or with a certificate's client assertion, the
+//! JWT bearer assertion of RFC 7523 checked with the client's RSA public
+//! key), introspection (RFC 7662) and revocation (RFC 7009).
 //!
 //! One per lab in the test process, on its own threads (each test has its
 //! own tokio runtime, the server outlives them all). Tests keep apart by
@@ -35,6 +36,10 @@ pub struct ClientSpec {
     /// How long a refresh token lives, told as `refresh_token_expires_in`
     /// (as Google does); `None`: not told.
     pub refresh_lifetime: Option<Duration>,
+    /// Client credentials with a client assertion: the client's X.509
+    /// certificate (DER), as uploaded to an app registration. The
+    /// assertion must name it by thumbprint (`x5t`) and verify with its key.
+    pub certificate: Option<Vec<u8>>,
 }
 
 struct Device {
@@ -81,6 +86,10 @@ struct State {
     dead_refresh_used: BTreeMap<String, usize>,
     /// Per user: introspections that said active.
     active_checks: BTreeMap<String, usize>,
+    /// Per client: refresh tokens revoked at `/revoke`.
+    revoked: BTreeMap<String, usize>,
+    /// Client assertions' `jti`s seen: each may be used once (RFC 7523 §3).
+    jtis: std::collections::BTreeSet<String>,
 }
 
 pub struct OAuthServer {
@@ -237,6 +246,11 @@ impl OAuthServer {
         }
     }
 
+    /// Refresh tokens `client` revoked at the revocation endpoint.
+    pub fn revocations(&self, client: &str) -> usize {
+        self.lock().revoked.get(client).copied().unwrap_or(0)
+    }
+
     pub fn refreshes(&self, client: &str) -> usize {
         self.lock().refreshed.get(client).copied().unwrap_or(0)
     }
@@ -279,11 +293,13 @@ impl OAuthServer {
                 ("POST", "/device") => self.device(&form),
                 ("POST", "/token") => self.token(&form),
                 ("POST", "/introspect") => self.introspect(&form),
+                ("POST", "/revoke") => self.revoke(&form),
                 _ => (404, serde_json::json!({"error": "not_found"})),
             };
             let body = json.to_string();
             let reason = match status {
                 200 => "OK",
+                401 => "Unauthorized",
                 503 => "Service Unavailable",
                 _ => "Bad Request",
             };
@@ -447,6 +463,15 @@ impl OAuthServer {
                 }
                 (200, Self::issue(&mut st, &client, &c.user, true))
             }
+            "client_credentials" if form.contains_key("client_assertion_type") => {
+                if let Err(e) =
+                    Self::check_client_assertion(&mut st, &client, form, &self.url("/token"))
+                {
+                    return err("invalid_client", &e);
+                }
+                let user = client.app_user.clone().unwrap_or_default();
+                (200, Self::issue(&mut st, &client, &user, false))
+            }
             "client_credentials" => {
                 if client.secret.is_none() || form.get("client_secret") != client.secret.as_ref() {
                     return err("invalid_client", "wrong client secret");
@@ -496,6 +521,95 @@ impl OAuthServer {
         Ok((iss, sub))
     }
 
+    /// RFC 7523 §2.2 and §3 as Entra ID applies them: the assertion names
+    /// the registered certificate by its SHA-1 thumbprint (`x5t`), is signed
+    /// RS256 by that certificate's key, `iss` and `sub` are the client,
+    /// `aud` this token endpoint, now within `nbf`..`exp`, `jti` unused.
+    fn check_client_assertion(
+        st: &mut State,
+        client: &ClientSpec,
+        form: &BTreeMap<String, String>,
+        audience: &str,
+    ) -> Result<(), String> {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        if form.get("client_assertion_type").map(String::as_str)
+            != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+        {
+            return Err("unknown client_assertion_type".into());
+        }
+        let cert = client
+            .certificate
+            .as_ref()
+            .ok_or("no certificate registered")?;
+        let jwt = form.get("client_assertion").ok_or("no client_assertion")?;
+        let parts: Vec<&str> = jwt.split('.').collect();
+        if parts.len() != 3 {
+            return Err("not a JWT".into());
+        }
+        let json = |p: &str| -> Result<serde_json::Value, String> {
+            serde_json::from_slice(&b64.decode(p).map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())
+        };
+        let (header, claims) = (json(parts[0])?, json(parts[1])?);
+        if header["alg"] != "RS256" {
+            return Err("alg must be RS256".into());
+        }
+        let thumbprint = b64.encode(ring::digest::digest(
+            &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            cert,
+        ));
+        if header["x5t"] != thumbprint.as_str() {
+            return Err("x5t is not the thumbprint of a registered certificate".into());
+        }
+        let key = rsa_public_key_of(cert).ok_or("the registered certificate has no RSA key")?;
+        let sig = b64.decode(parts[2]).map_err(|e| e.to_string())?;
+        ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PKCS1_2048_8192_SHA256, key)
+            .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig)
+            .map_err(|_| "the assertion's signature does not verify with the certificate's key")?;
+        if claims["iss"] != client.id.as_str() || claims["sub"] != client.id.as_str() {
+            return Err("iss and sub must be the client id".into());
+        }
+        if claims["aud"] != audience {
+            return Err("wrong audience".into());
+        }
+        let t = now();
+        if claims["nbf"].as_u64().is_none_or(|n| n > t + 60) {
+            return Err("assertion not yet valid".into());
+        }
+        if claims["exp"].as_u64().is_none_or(|e| e < t) {
+            return Err("assertion expired".into());
+        }
+        let jti = claims["jti"].as_str().ok_or("no jti")?;
+        if !st.jtis.insert(format!("{}/{jti}", client.id)) {
+            return Err("assertion replayed (jti already used)".into());
+        }
+        Ok(())
+    }
+
+    /// RFC 7009: the client (authenticated as at the token endpoint)
+    /// revokes one of its own refresh tokens; any other token, or one
+    /// already dead, is answered 200 too (§2.2), and changes nothing.
+    fn revoke(&self, form: &BTreeMap<String, String>) -> (u16, serde_json::Value) {
+        let client_id = form.get("client_id").cloned().unwrap_or_default();
+        let mut st = self.lock();
+        let Some(client) = st.clients.get(&client_id).cloned() else {
+            return (401, serde_json::json!({"error": "invalid_client"}));
+        };
+        if client.secret.is_some() && form.get("client_secret") != client.secret.as_ref() {
+            return (401, serde_json::json!({"error": "invalid_client"}));
+        }
+        let token = form.get("token").cloned().unwrap_or_default();
+        if let Some(r) = st.refresh.get_mut(&token)
+            && r.client == client_id
+            && r.live
+        {
+            r.live = false;
+            *st.revoked.entry(client_id).or_default() += 1;
+        }
+        (200, serde_json::json!({}))
+    }
+
     fn introspect(&self, form: &BTreeMap<String, String>) -> (u16, serde_json::Value) {
         let token = form.get("token").cloned().unwrap_or_default();
         let mut st = self.lock();
@@ -515,6 +629,46 @@ impl OAuthServer {
             None => (200, serde_json::json!({"active": false})),
         }
     }
+}
+
+/// The RSA public key (PKCS#1 DER, what ring verifies with) of an X.509
+/// certificate: Certificate → tbsCertificate → its 7th field,
+/// subjectPublicKeyInfo (after the explicit `[0]` version) → the BIT
+/// STRING's content. A DER walk, as small as the test needs.
+fn rsa_public_key_of(cert: &[u8]) -> Option<&[u8]> {
+    /// One TLV at the start of `d`: (tag, content, rest).
+    fn tlv(d: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+        let (&tag, d) = d.split_first()?;
+        let (&first, mut d) = d.split_first()?;
+        let len = if first < 0x80 {
+            usize::from(first)
+        } else {
+            let n = usize::from(first & 0x7f);
+            if n > 4 || d.len() < n {
+                return None;
+            }
+            let l = d[..n]
+                .iter()
+                .fold(0usize, |a, &b| (a << 8) | usize::from(b));
+            d = &d[n..];
+            l
+        };
+        (d.len() >= len).then(|| (tag, &d[..len], &d[len..]))
+    }
+    let (_, certificate, _) = tlv(cert)?;
+    let (_, mut tbs, _) = tlv(certificate)?;
+    if tbs.first() == Some(&0xa0) {
+        tbs = tlv(tbs)?.2;
+    }
+    // serialNumber, signature, issuer, validity, subject.
+    for _ in 0..5 {
+        tbs = tlv(tbs)?.2;
+    }
+    let (_, spki, _) = tlv(tbs)?;
+    let (_, _algorithm, rest) = tlv(spki)?;
+    let (tag, bits, _) = tlv(rest)?;
+    // A BIT STRING whose first byte counts unused bits (0 for a key).
+    (tag == 0x03 && bits.first() == Some(&0)).then(|| &bits[1..])
 }
 
 /// One HTTP/1.1 request: method, target, body (by Content-Length).
@@ -619,4 +773,56 @@ pub fn rsa_key_pair(dir: &std::path::Path) -> (String, Vec<u8>) {
         std::fs::read_to_string(&key).expect("read the key"),
         std::fs::read(&public).expect("read the public key"),
     )
+}
+
+/// A self-signed certificate and its key made by openssl, in one PEM file
+/// `name` under `dir` (what postdesk's `client-certificate-file` reads);
+/// returns the certificate's DER (what is uploaded to the app registration).
+pub fn certificate(dir: &std::path::Path, name: &str) -> Vec<u8> {
+    let key = dir.join(format!("{name}.key"));
+    let cert = dir.join(format!("{name}.crt"));
+    let der = dir.join(format!("{name}.der"));
+    let run = |args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("run openssl (installed by scripts/mailserver-start)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    run(&[
+        os("req"),
+        os("-x509"),
+        os("-newkey"),
+        os("rsa:2048"),
+        os("-nodes"),
+        os("-subj"),
+        os("/CN=postdesk test app"),
+        os("-days"),
+        os("2"),
+        os("-keyout"),
+        key.as_os_str(),
+        os("-out"),
+        cert.as_os_str(),
+    ]);
+    run(&[
+        os("x509"),
+        os("-in"),
+        cert.as_os_str(),
+        os("-outform"),
+        os("DER"),
+        os("-out"),
+        der.as_os_str(),
+    ]);
+    let pem = [
+        std::fs::read(&cert).expect("read the certificate"),
+        std::fs::read(&key).expect("read the key"),
+    ]
+    .concat();
+    std::fs::write(dir.join(name), pem).expect("write the PEM");
+    std::fs::read(&der).expect("read the DER")
 }
