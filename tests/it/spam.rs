@@ -653,26 +653,12 @@ fn outsiders_are_refused_without_a_ticket_once_and_a_watcher_an_agent_added_is_s
     daemon.stop();
 }
 
-/// `postdesk check` of a desk's config: (exit ok, stdout and stderr).
-fn check_of(desk: &TestDesk) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_postdesk"))
-        .args(["--config", desk.config.to_str().unwrap(), "check"])
-        .output()
-        .expect("run postdesk check");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
 #[test]
 fn check_tries_rspamd_as_the_daemon_uses_it_and_warns_when_it_is_down() {
     let rspamd = RspamdEnv::load();
     let desk = spam_desk("spam-check", &rspamd).build();
     let before = rspamd.learned();
-    let (ok, out) = check_of(&desk);
+    let (ok, out) = postdesk_check(&desk.config);
     assert!(ok, "{out}");
     let line = |what: &str| {
         out.lines()
@@ -701,7 +687,7 @@ fn check_tries_rspamd_as_the_daemon_uses_it_and_warns_when_it_is_down() {
         .set("spam.rspamd-controller", url.as_str())
         .set("spam.rspamd-timeout", "1s")
         .build();
-    let (ok, out) = check_of(&down);
+    let (ok, out) = postdesk_check(&down.config);
     assert!(ok, "a missing rspamd is a warning, not a failure:\n{out}");
     let warned: Vec<&str> = out
         .lines()

@@ -2,7 +2,6 @@
 //! self-signed server is refused unless its CA is given), both implicit TLS
 //! and STARTTLS work. Uses `postdesk check`, which logs in and says so.
 
-use std::process::Command;
 
 use crate::support::MailEnv;
 
@@ -19,16 +18,7 @@ fn check(env: &MailEnv, security: &str, port: u16, ca: Option<&str>) -> (bool, S
         ),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_postdesk"))
-        .args(["--config", cfg.to_str().unwrap(), "check"])
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    crate::support::postdesk_check(&cfg)
 }
 
 #[test]

@@ -1825,3 +1825,19 @@ impl Drop for Daemon {
 pub const GBK_PRINTER_BROKEN: &[u8] = b"\xb4\xf2\xd3\xa1\xbb\xfa\xbb\xb5\xc1\xcb";
 /// 请帮忙修理打印机，谢谢。 ("please help repair the printer, thanks.") in GBK.
 pub const GBK_PLEASE_FIX: &[u8] = b"\xc7\xeb\xb0\xef\xc3\xa6\xd0\xde\xc0\xed\xb4\xf2\xd3\xa1\xbb\xfa\xa3\xac\xd0\xbb\xd0\xbb\xa1\xa3";
+
+/// `postdesk --config CONFIG check`: (exit ok, stdout and stderr).
+pub fn postdesk_check(config: &Path) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .arg("--config")
+        .arg(config)
+        .arg("check")
+        .output()
+        .expect("run postdesk check");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
