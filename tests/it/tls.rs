@@ -2,7 +2,6 @@
 //! self-signed server is refused unless its CA is given), both implicit TLS
 //! and STARTTLS work. Uses `postdesk check`, which logs in and says so.
 
-
 use crate::support::MailEnv;
 
 fn check(env: &MailEnv, security: &str, port: u16, ca: Option<&str>) -> (bool, String) {
