@@ -61,6 +61,9 @@ pub struct MicroResult {
     /// The growth run's database file after close, and the raw mail in it.
     pub db_bytes: u64,
     pub raw_bytes: u64,
+    /// Where the database's bytes are: each table and index by its pages
+    /// (SQLite's dbstat), largest first, then the messages' columns.
+    pub storage: Vec<(String, u64)>,
 }
 
 fn time<T>(name: &str, input: String, budget: Budget, mut f: impl FnMut() -> T) -> Timing {
@@ -328,7 +331,62 @@ pub fn run(budget: Budget, seed: u64) -> MicroResult {
     // Closing the last connection checkpoints the write-ahead log into the file.
     drop(store);
     out.db_bytes = std::fs::metadata(dir.path().join("g.db")).map_or(0, |m| m.len());
+    out.storage = storage_breakdown(&dir.path().join("g.db")).expect("dbstat of the growth db");
     out
+}
+
+/// The database's pages by table and index, and the bytes of the larger
+/// columns of `messages` by direction: what a storage target has to cut.
+fn storage_breakdown(db: &std::path::Path) -> rusqlite::Result<Vec<(String, u64)>> {
+    let conn = rusqlite::Connection::open(db)?;
+    let mut st = conn
+        .prepare("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC LIMIT 12")?;
+    let mut out: Vec<(String, u64)> = st
+        .query_map([], |r| {
+            let bytes: i64 = r.get(1)?;
+            Ok((format!("pages of {}", r.get::<_, String>(0)?), bytes as u64))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut st = conn.prepare(
+        "SELECT pagetype, SUM(pgsize), SUM(unused) FROM dbstat WHERE name = 'messages' GROUP BY pagetype",
+    )?;
+    let rows = st.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (kind, pages, unused) = row?;
+        out.push((format!("messages: {kind} pages"), pages as u64));
+        out.push((format!("messages: unused in {kind} pages"), unused as u64));
+    }
+    let mut st = conn.prepare(
+        "SELECT direction, COUNT(*), SUM(length(raw)), SUM(length(body)), \
+                SUM(length(to_addrs) + length(cc_addrs) + length(subject) + length(message_id) \
+                    + coalesce(length(refs), 0) + coalesce(length(in_reply_to), 0)) \
+         FROM messages GROUP BY direction",
+    )?;
+    let rows = st.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, i64>(4)?,
+        ))
+    })?;
+    for row in rows {
+        let (dir, n, raw, body, heads) = row?;
+        out.push((format!("messages {dir} ({n}): raw as stored"), raw as u64));
+        out.push((format!("messages {dir} ({n}): body text"), body as u64));
+        out.push((
+            format!("messages {dir} ({n}): addresses, subject, ids"),
+            heads as u64,
+        ));
+    }
+    Ok(out)
 }
 
 /// The rspamd worker's URL from its env file, when it answers.

@@ -370,6 +370,22 @@ impl Report {
                     tail / head.max(1e-9)
                 );
             }
+            if !m.storage.is_empty() {
+                let _ = writeln!(
+                    w,
+                    "  storage of that database, {:.1} MiB for {:.1} MiB of raw mail:",
+                    m.db_bytes as f64 / 1048576.0,
+                    m.raw_bytes as f64 / 1048576.0
+                );
+                for (what, bytes) in &m.storage {
+                    let _ = writeln!(
+                        w,
+                        "    {what:<58}{:>9.2} MiB {:>5.2}x raw",
+                        *bytes as f64 / 1048576.0,
+                        *bytes as f64 / m.raw_bytes.max(1) as f64
+                    );
+                }
+            }
         }
         if let Some(p) = &self.pipe {
             let _ = writeln!(

@@ -1585,6 +1585,12 @@ mod tests {
         assert_eq!(codec, packed::ZSTD);
         assert_ne!(bytes, raw);
         assert_eq!(store.ticket_raw(1).unwrap()[0].raw, raw);
+        // rspamd is taught the mail, not its compressed bytes.
+        let tx = store.transaction().unwrap();
+        tx.queue_spam_lesson(1, true, 1).unwrap();
+        tx.commit().unwrap();
+        let lessons = store.pending_spam_lessons(10, 5).unwrap();
+        assert_eq!(lessons[0].raw.as_deref(), Some(&raw[..]));
         // As an older postdesk left it.
         store
             .conn
@@ -1605,6 +1611,8 @@ mod tests {
             raw,
             "plain rows read as they are"
         );
+        let lessons = store.pending_spam_lessons(10, 5).unwrap();
+        assert_eq!(lessons[0].raw.as_deref(), Some(&raw[..]));
         drop(store);
         let store = Store::open(&path).unwrap();
         assert_eq!(stored(&store).1, packed::ZSTD);

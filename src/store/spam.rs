@@ -152,26 +152,41 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT l.id, l.ticket, l.spam, l.attempts,
-                        (SELECT m.raw FROM messages m WHERE m.ticket = l.ticket AND m.direction = 'in'
-                         ORDER BY m.id LIMIT 1)
-                 FROM spam_learning l WHERE l.done_at IS NULL AND l.next_at <= ?1
+                        m.raw, m.raw_codec
+                 FROM spam_learning l
+                 LEFT JOIN messages m ON m.id = (SELECT f.id FROM messages f
+                     WHERE f.ticket = l.ticket AND f.direction = 'in' ORDER BY f.id LIMIT 1)
+                 WHERE l.done_at IS NULL AND l.next_at <= ?1
                  ORDER BY l.id LIMIT ?2",
             )
             .ctx("reading lessons for rspamd")?;
         let rows = stmt
             .query_map(params![now, limit as i64], |r| {
                 let raw: Option<Vec<u8>> = r.get(4)?;
-                Ok(PendingLesson {
-                    id: r.get(0)?,
-                    ticket: r.get(1)?,
-                    spam: r.get::<_, i64>(2)? == 1,
-                    attempts: r.get(3)?,
-                    raw: raw.filter(|b| !b.is_empty()),
-                })
+                let codec: Option<i64> = r.get(5)?;
+                Ok((
+                    PendingLesson {
+                        id: r.get(0)?,
+                        ticket: r.get(1)?,
+                        spam: r.get::<_, i64>(2)? == 1,
+                        attempts: r.get(3)?,
+                        raw: None,
+                    },
+                    raw.zip(codec),
+                ))
             })
             .ctx("reading lessons for rspamd")?;
-        rows.collect::<Result<_, _>>()
-            .ctx("reading lessons for rspamd")
+        // rspamd is taught the request as it came, not as it is stored
+        // (zstd since migration 018: it once learned the compressed bytes).
+        let mut out = Vec::new();
+        for row in rows {
+            let (mut lesson, stored) = row.ctx("reading lessons for rspamd")?;
+            if let Some((raw, codec)) = stored {
+                lesson.raw = Some(super::packed::unpack(raw, codec)?).filter(|b| !b.is_empty());
+            }
+            out.push(lesson);
+        }
+        Ok(out)
     }
 
     /// Records how a lesson went: done (with rspamd's answer), or to be
