@@ -78,12 +78,44 @@ impl RspamdEnv {
         env
     }
 
+    /// Teaches rspamd a mail ourselves (`/learnham` or `/learnspam`): its
+    /// status and body ("200 ...", "204 ..." when its learn conditions say
+    /// no, "208 ..." when it learned this mail before).
+    fn teach(&self, path: &str, raw: &[u8]) -> String {
+        http_post_any(&self.controller, path, raw).unwrap_or_else(|e| panic!("rspamd {path}: {e}"))
+    }
+
     /// How many messages the controller says it has learned.
     fn learned(&self) -> u64 {
         let body = http_get(&self.controller, "/stat").expect("rspamd /stat");
         let v: serde_json::Value = serde_json::from_str(&body).expect("rspamd /stat is JSON");
         v["learned"].as_u64().expect("/stat has learned")
     }
+}
+
+/// A plain HTTP/1.0 POST on loopback: the status code and reason, and the
+/// body, whatever the status.
+fn http_post_any(base: &str, path: &str, body: &[u8]) -> Result<String, String> {
+    let hostport = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = TcpStream::connect(hostport).map_err(|e| format!("connect {hostport}: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    write!(
+        s,
+        "POST {path} HTTP/1.0\r\nHost: {hostport}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .and_then(|_| s.write_all(body))
+    .map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
+    let (head, body) = out.split_once("\r\n\r\n").ok_or("no HTTP answer")?;
+    let status = head
+        .lines()
+        .next()
+        .and_then(|l| l.split_once(' '))
+        .map(|(_, rest)| rest)
+        .ok_or("no status line")?;
+    Ok(format!("{status} {body}"))
 }
 
 /// A plain HTTP/1.0 GET on loopback (the test's own look at rspamd).
@@ -130,11 +162,25 @@ fn events_of(desk: &TestDesk, n: i64) -> Vec<(String, String)> {
 /// "already in class") instead of learning.
 fn wordy(tag: &str) -> String {
     let id = unique_user(tag);
-    let made_up: Vec<String> = (0..4)
+    let made_up = made_up_words(4);
+    format!(
+        "Hello, the colour laser printer on the third floor near the kitchen stopped \
+         printing this morning. It shows a paper jam warning although the trays are empty \
+         and the rollers look clean. We restarted it twice and replaced the toner. \
+         Could someone from facilities or the service desk have a look today? \
+         The model plate says {}. Reference {id}.\n",
+        made_up.join(" ")
+    )
+}
+
+/// Words of a..p made up for this run, four per round, of 8 letters and
+/// "ol": 4 letters once repeated across the runs of a reused lab.
+fn made_up_words(rounds: usize) -> Vec<String> {
+    (0..rounds)
         .flat_map(|_| {
             let hex = random_hex();
             hex.as_bytes()
-                .chunks(4)
+                .chunks(8)
                 .map(|c| {
                     // Hex digits as letters a..p: words, not numbers.
                     c.iter()
@@ -147,14 +193,18 @@ fn wordy(tag: &str) -> String {
                 })
                 .collect::<Vec<_>>()
         })
-        .collect();
+        .collect()
+}
+
+/// A request of words nobody has taught rspamd before: after one lesson its
+/// Bayes can only have learned them from what postdesk sent it (the
+/// printer words of `wordy` have been taught both ways in earlier runs of
+/// a reused lab, and outweigh a few new ones).
+fn unheard_of(tag: &str) -> String {
     format!(
-        "Hello, the colour laser printer on the third floor near the kitchen stopped \
-         printing this morning. It shows a paper jam warning although the trays are empty \
-         and the rollers look clean. We restarted it twice and replaced the toner. \
-         Could someone from facilities or the service desk have a look today? \
-         The model plate says {}. Reference {id}.\n",
-        made_up.join(" ")
+        "Hello, {}.\nReference {}.\n",
+        made_up_words(12).join(" "),
+        unique_user(tag)
     )
 }
 
@@ -261,7 +311,7 @@ fn spam_and_notspam_teach_rspamd() {
         &bob,
         &desk.address,
         "Printer jam on floor 3",
-        &wordy("learn"),
+        &unheard_of("learn"),
     );
     desk.send(&bob, &request);
     let ack = wait_for_messages(&env, &bob, 1, WAIT).remove(0);
@@ -293,6 +343,15 @@ fn spam_and_notspam_teach_rspamd() {
     let lessons = desk.store().spam_lessons(1000).unwrap();
     assert_eq!(lessons[0].result.as_deref(), Some("learned"), "{lessons:?}");
     assert_eq!(rspamd.learned(), before + 1, "rspamd's statistics count it");
+    // What rspamd learned is the request: taught the same mail again, it
+    // says so (its learn cache). Had it been sent other bytes (the stored,
+    // compressed ones, as once), rspamd would learn this as new.
+    let stored = desk.store().ticket_raw(1000).unwrap().remove(0).raw;
+    let again = rspamd.teach("/learnspam", &stored);
+    assert!(
+        again.starts_with("208 ") && again.contains("already learned as spam"),
+        "rspamd: {again}"
+    );
     assert_eq!(
         Imap::login(&env, &bob).message_count("INBOX"),
         1,
@@ -308,7 +367,12 @@ fn spam_and_notspam_teach_rspamd() {
         "the ham lesson is sent; log:\n{}",
         daemon.log()
     );
-    assert_eq!(rspamd.learned(), before + 2);
+    assert_eq!(
+        rspamd.learned(),
+        before + 2,
+        "lessons {:?}",
+        desk.store().spam_lessons(1000).unwrap()
+    );
     let got = wait_for_messages(&env, &bob, 2, WAIT);
     assert!(header(&got[1], "Subject").starts_with("[#1000]"));
     assert_eq!(
