@@ -153,6 +153,27 @@ pub fn run(budget: Budget, seed: u64) -> MicroResult {
         ));
     }
 
+    // Storing the raw mail: a request, and one with a large attachment
+    // (its base64 body stored as the bytes it carries), and reading it back.
+    for cat in [Category::Request, Category::Attachment] {
+        let Some(raw) = corpus.first_of(cat) else {
+            continue;
+        };
+        out.timings.push(time(
+            &format!("store::packed::pack ({})", cat.name()),
+            kb(raw.len()),
+            budget,
+            || postdesk::store::packed::pack(raw),
+        ));
+        let (stored, codec) = postdesk::store::packed::pack(raw);
+        out.timings.push(time(
+            &format!("store::packed::unpack ({})", cat.name()),
+            format!("{:.1} KB stored", stored.len() as f64 / 1000.0),
+            budget,
+            || postdesk::store::packed::unpack(stored.clone(), codec),
+        ));
+    }
+
     let tag = TagFormat::default();
     for subject in [
         "Re: [#10421] Printer on floor 3 prints nothing",
