@@ -51,11 +51,18 @@ team = "service-desk"
         .build();
     let (dir, config) = (&desk.dir, desk.config.clone());
     let request = dir.path().join("request.eml");
-    std::fs::write(
-        &request,
-        "From: Ann <ann@corp.test>\r\nTo: helpdesk@example.test\r\nSubject: VPN drops\r\nMessage-ID: <r1@corp.test>\r\n\r\nFrom now on the VPN drops every hour.\r\n",
-    )
-    .unwrap();
+    // With a log attached as base64: stored as the bytes it carries
+    // (codec 2), it must come back out of the export byte for byte.
+    let log: Vec<u8> = (0..6_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mut mail = b"From: Ann <ann@corp.test>\r\nTo: helpdesk@example.test\r\nSubject: VPN drops\r\nMessage-ID: <r1@corp.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nFrom now on the VPN drops every hour.\r\n--b1\r\nContent-Type: application/octet-stream; name=\"vpn.log\"\r\nContent-Disposition: attachment; filename=\"vpn.log\"\r\nContent-Transfer-Encoding: base64\r\n\r\n".to_vec();
+    use base64::Engine;
+    let text = base64::engine::general_purpose::STANDARD.encode(&log);
+    for line in text.as_bytes().chunks(76) {
+        mail.extend_from_slice(line);
+        mail.extend_from_slice(b"\r\n");
+    }
+    mail.extend_from_slice(b"--b1--\r\n");
+    std::fs::write(&request, &mail).unwrap();
     let (ok, _, err) = postdesk(&config, &["ingest", request.to_str().unwrap()]);
     assert!(ok, "{err}");
 
@@ -182,6 +189,15 @@ team = "service-desk"
         std::fs::read(&request).unwrap(),
         "the bytes as received"
     );
+    let codec: i64 = rusqlite::Connection::open(desk.db_path())
+        .unwrap()
+        .query_row(
+            "SELECT raw_codec FROM messages WHERE direction = 'in'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(codec, 2, "the attachment was stored decoded");
     let mbox = dir.path().join("t.mbox");
     assert!(
         postdesk(
