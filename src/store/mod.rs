@@ -328,6 +328,7 @@ impl Store {
     }
 
     fn configure(&self) -> Result<(), StoreError> {
+        const PAGE_SIZE: i64 = 8192;
         let c = &self.conn;
         c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         // The query planner stability guarantee: plans do not depend on the
@@ -344,6 +345,15 @@ impl Store {
         .ctx("enabling the query planner stability guarantee")?;
         c.busy_timeout(std::time::Duration::from_secs(30))
             .ctx("setting busy timeout")?;
+        // 8 KiB pages for a new database (one that exists keeps its own:
+        // SQLite changes it only by VACUUM outside WAL). Most mail rows are
+        // 2-4 KB, and with 4 KiB pages such a row fills a page alone: 27 %
+        // of the messages table's leaf pages were empty on the bench
+        // corpus, 12 % with 8 KiB; the database went from 1.09x to 1.04x
+        // the raw mail, `process_batch` unchanged within the noise (16 KiB
+        // saved no more).
+        c.pragma_update(None, "page_size", PAGE_SIZE)
+            .ctx("setting the page size")?;
         let mode: String = c
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
             .ctx("switching to WAL")?;
@@ -1544,6 +1554,34 @@ mod tests {
         assert_eq!(
             tx.seen_inbound("inbox", "old@corp.test", &print).unwrap(),
             Seen::Duplicate
+        );
+    }
+
+    #[test]
+    fn a_new_database_has_8k_pages_and_an_old_one_keeps_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let page_size = |store: &Store| -> i64 {
+            store
+                .conn
+                .query_row("PRAGMA page_size", [], |r| r.get(0))
+                .unwrap()
+        };
+        let fresh = dir.path().join("new.db");
+        assert_eq!(page_size(&Store::open(&fresh).unwrap()), 8192);
+        assert_eq!(page_size(&Store::open(&fresh).unwrap()), 8192);
+        // As an older postdesk made it: 4 KiB pages, in WAL mode.
+        let old = dir.path().join("old.db");
+        {
+            let c = rusqlite::Connection::open(&old).unwrap();
+            c.pragma_update(None, "page_size", 4096).unwrap();
+            c.pragma_update(None, "journal_mode", "WAL").unwrap();
+            c.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
+        }
+        let store = Store::open(&old).unwrap();
+        assert_eq!(page_size(&store), 4096);
+        assert!(
+            store.ticket_raw(1).unwrap().is_empty(),
+            "migrated and readable"
         );
     }
 

@@ -359,7 +359,7 @@ fn reading_commands_work_on_a_full_disk() {
     use std::os::unix::fs::PermissionsExt;
     let mut desk = plain_desk("full");
     let db_dir = desk.dir.path().join("db");
-    let tmpfs = Tmpfs::mount(&db_dir, "1m");
+    let tmpfs = Tmpfs::mount(&db_dir, "4m");
     desk.set("storage.database", "db/desk.db");
     let request = desk.dir.path().join("request.eml");
     std::fs::write(&request, REQUEST_FOR_READING).unwrap();
