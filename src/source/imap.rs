@@ -452,7 +452,11 @@ impl Watcher {
         tracing::info!(mailbox = %self.cfg.name, idle = can_idle && self.cfg.idle, "IMAP connected");
         backoff.reset();
         let mut first = true;
+        let mut extra_passes = 0;
         loop {
+            // What the server said between commands so far is read by the
+            // pass that starts now.
+            forget_reported(&session);
             let selected = self.select(&mut session).await?;
             if std::mem::take(&mut first) {
                 Box::pin(self.mark_recorded_leftovers(&mut session, selected.uidvalidity, &caps))
@@ -476,6 +480,18 @@ impl Watcher {
                         .into(),
                 ));
             }
+            // At most 3 passes in a row this way: a server that repeats
+            // EXISTS in every answer would otherwise never let us IDLE.
+            if can_idle && self.cfg.idle && new_mail_reported(&session) && extra_passes < 3 {
+                extra_passes += 1;
+                // Mail that came while we were fetching or marking: the
+                // server said so in an answer to one of those commands, and
+                // will not say it again in IDLE (that mail waited for the
+                // 5-minute re-check, seen in a test under load).
+                tracing::debug!(mailbox = %self.cfg.name, "new mail reported during the pass: another pass");
+                continue;
+            }
+            extra_passes = 0;
             if can_idle && self.cfg.idle {
                 session = self.idle(session, left).await?;
             } else {
@@ -929,6 +945,26 @@ impl Watcher {
         })
         .await
     }
+}
+
+/// Empties what the server reported on its own (async-imap keeps up to
+/// 100 and drops the rest).
+fn forget_reported(session: &ImapSession) {
+    while session.unsolicited_responses.try_recv().is_ok() {}
+}
+
+/// Whether the server reported new mail (EXISTS or RECENT) since
+/// `forget_reported`; empties the list.
+fn new_mail_reported(session: &ImapSession) -> bool {
+    let mut new = false;
+    while let Ok(r) = session.unsolicited_responses.try_recv() {
+        new |= matches!(
+            r,
+            async_imap::types::UnsolicitedResponse::Exists(_)
+                | async_imap::types::UnsolicitedResponse::Recent(_)
+        );
+    }
+    new
 }
 
 /// The server's capabilities, asked for after login (they may differ from

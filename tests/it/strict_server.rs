@@ -7,6 +7,7 @@
 //! MOVE nor UIDPLUS, as "seen"; no IDLE means polling.
 
 use std::process::Command;
+use std::time::Duration;
 
 use crate::support::*;
 
@@ -139,4 +140,43 @@ fn without_move_but_with_uidplus_mail_is_moved_by_copy_and_expunge() {
         !commands.iter().any(|c| c == "UID MOVE" || c == "EXPUNGE"),
         "{commands:?}"
     );
+}
+
+/// Mail that arrives while postdesk is between fetching and IDLE: Dovecot
+/// says so (`* 2 EXISTS`) in its answer to the MOVE that files the first
+/// mail, and not again once IDLE starts. postdesk reads that and fetches
+/// again at once, instead of at the IDLE re-check (10 minutes here; the
+/// mail once waited the default 5 in a test under load).
+#[test]
+fn mail_reported_during_the_pass_is_fetched_without_waiting_for_idle() {
+    let env = MailEnv::load();
+    let front = StrictImap::start(
+        env.imap_addr(),
+        &["AUTH=PLAIN", "IDLE", "MOVE", "UIDPLUS", "LITERAL+"],
+    );
+    let desk = TestDesk::builder("mid-pass")
+        .set("mailbox.port", i64::from(front.port))
+        .set("mailbox.after", "move")
+        .set("mailbox.move-to", "Processed")
+        .set("mailbox.idle-recheck", "10m")
+        .build();
+    let mut daemon = desk.start();
+    let ann = env.unique_user("ann");
+    let second = build_mail(&ann, &desk.address, "Second request", "Keyboard too.\n");
+    let (inbox_env, desk_user) = (env.clone(), desk.address.clone());
+    front.before("UID MOVE", move || {
+        Imap::login(&inbox_env, &desk_user).append("INBOX", &second);
+    });
+    let first = build_mail(&ann, &desk.address, "First request", "Mouse broken.\n");
+    Imap::login(&env, &desk.address).append("INBOX", &first);
+    let ok = wait_until(Duration::from_secs(15), || {
+        desk.store().inbound_count().unwrap_or(0) >= 2
+    });
+    assert!(
+        ok,
+        "both requests recorded within 15 s; commands {:?}; log:\n{}",
+        front.commands(),
+        daemon.log()
+    );
+    daemon.stop();
 }

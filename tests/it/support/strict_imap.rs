@@ -28,6 +28,8 @@ struct Shared {
     /// Each refused command line (the extension it needed, then the line).
     refused: Mutex<Vec<String>>,
     stop: AtomicBool,
+    /// Run once, before the first command of this verb goes to Dovecot.
+    before: Mutex<Option<(String, Box<dyn FnOnce() + Send>)>>,
 }
 
 impl StrictImap {
@@ -43,6 +45,7 @@ impl StrictImap {
             commands: Mutex::new(Vec::new()),
             refused: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
+            before: Mutex::new(None),
         });
         let st = state.clone();
         std::thread::spawn(move || {
@@ -60,6 +63,13 @@ impl StrictImap {
             }
         });
         StrictImap { port, state }
+    }
+
+    /// Runs `f` once, just before the first command `verb` (as
+    /// [`commands`](Self::commands) names it) is passed on: a test's way to
+    /// make something happen while the client is in the middle of its work.
+    pub fn before(&self, verb: &str, f: impl FnOnce() + Send + 'static) {
+        *self.state.before.lock().unwrap() = Some((verb.to_string(), Box::new(f)));
     }
 
     /// Every command seen, as `VERB` or `UID VERB`.
@@ -130,6 +140,19 @@ fn connection(client: TcpStream, server: TcpStream, st: Arc<Shared>) {
         if !continuing {
             let text = String::from_utf8_lossy(&line).to_string();
             if let Some((tag, verb, needs)) = judge(&text) {
+                let due = {
+                    let mut slot = st.before.lock().unwrap();
+                    match slot.take() {
+                        Some((v, f)) if v == verb => Some(f),
+                        other => {
+                            *slot = other;
+                            None
+                        }
+                    }
+                };
+                if let Some(f) = due {
+                    f();
+                }
                 st.commands.lock().unwrap().push(verb);
                 if let Some(ext) = needs.filter(|e| !st.caps.iter().any(|c| c == e)) {
                     st.refused
