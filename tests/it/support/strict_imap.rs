@@ -29,8 +29,10 @@ struct Shared {
     refused: Mutex<Vec<String>>,
     stop: AtomicBool,
     /// Run once, before the first command of this verb goes to Dovecot.
-    before: Mutex<Option<(String, Box<dyn FnOnce() + Send>)>>,
+    before: Mutex<Option<(String, Hook)>>,
 }
+
+type Hook = Box<dyn FnOnce() + Send>;
 
 impl StrictImap {
     /// Listens on a free loopback port and proxies to `upstream`,
