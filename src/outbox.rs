@@ -385,11 +385,18 @@ impl Sender {
         // resends only the mails in flight, at most `concurrency`, instead of
         // everything the pass had handed over already.
         let mut outcomes = futures_util::stream::iter(due)
-            .map(|mail| self.attempt(mail))
+            .map(|mail| self.deliver(mail))
             .buffer_unordered(self.cfg.concurrency)
             .ready_chunks(self.cfg.concurrency.max(1));
         while let Some(done) = outcomes.next().await {
+            // Counted once committed, so that `/metrics` never shows a mail
+            // as sent while the outbox gauge still holds it (CI saw
+            // sent=3 with queued=1 between the hand-over and the commit).
+            let kinds: Vec<&'static str> = done.iter().map(Delivery::outcome).collect();
             self.record(done).await?;
+            for kind in kinds {
+                crate::metrics::global().send(kind);
+            }
         }
         Ok(n)
     }
@@ -412,17 +419,6 @@ impl Sender {
             .iter()
             .find(|(addr, _)| addr.eq_ignore_ascii_case(mail_from))
             .map_or(&*self.transport, |(_, t)| &**t)
-    }
-
-    async fn attempt(&self, mail: DueMail) -> Delivery {
-        let d = self.deliver(mail).await;
-        crate::metrics::global().send(match &d {
-            Delivery::Sent { .. } => "sent",
-            Delivery::Failed { .. } => "failed",
-            Delivery::Retry { .. } => "retried",
-            Delivery::Partly { .. } => "partly",
-        });
-        d
     }
 
     async fn deliver(&self, mail: DueMail) -> Delivery {

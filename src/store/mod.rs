@@ -598,6 +598,18 @@ pub enum Delivery {
     },
 }
 
+impl Delivery {
+    /// The `outcome` label of `postdesk_outbox_sends_total`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Delivery::Sent { .. } => "sent",
+            Delivery::Failed { .. } => "failed",
+            Delivery::Retry { .. } => "retried",
+            Delivery::Partly { .. } => "partly",
+        }
+    }
+}
+
 /// Creates the database file with mode 0600 before SQLite does, so it is never
 /// readable by others, not even for a moment.
 /// `path` as an SQLite URI (`?` `#` `%` escaped), immutable if asked.

@@ -6,7 +6,6 @@
 //! joins it, after = "move" by COPY + EXPUNGE (UIDPLUS) or, with neither
 //! MOVE nor UIDPLUS, as "seen"; no IDLE means polling.
 
-use std::process::Command;
 use std::time::Duration;
 
 use crate::support::*;
@@ -21,17 +20,7 @@ fn desk_behind(front: &StrictImap, tag: &str, after: &str) -> TestDesk {
 }
 
 fn check(desk: &TestDesk) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_postdesk"))
-        .arg("--config")
-        .arg(&desk.config)
-        .arg("check")
-        .output()
-        .expect("run postdesk check");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    postdesk_check(&desk.config).1
 }
 
 /// Request, acknowledgement, and the requester's reply joining the ticket.
@@ -132,6 +121,11 @@ fn without_move_but_with_uidplus_mail_is_moved_by_copy_and_expunge() {
         Vec::<String>::new(),
         "postdesk sent a command not offered"
     );
+    // The daemon may make another pass (the server told of the reply while
+    // the request was moved) before it idles, so IDLE is waited for.
+    assert_eventually(WAIT, "the daemon idles", || {
+        front.commands().iter().any(|c| c == "IDLE")
+    });
     let commands = front.commands();
     for want in ["UID COPY", "UID STORE", "UID EXPUNGE", "IDLE"] {
         assert!(commands.iter().any(|c| c == want), "{want} in {commands:?}");
