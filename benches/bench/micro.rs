@@ -151,14 +151,11 @@ pub fn run(budget: Budget, seed: u64) -> MicroResult {
             budget,
             || postdesk::inbound::parse(raw),
         ));
-    }
-
-    // Storing the raw mail: a request, and one with a large attachment
-    // (its base64 body stored as the bytes it carries), and reading it back.
-    for cat in [Category::Request, Category::Attachment] {
-        let Some(raw) = corpus.first_of(cat) else {
+        // Storing the raw mail: a request, and one with a large attachment
+        // (its base64 body stored as the bytes it carries), and reading it back.
+        if !matches!(cat, Category::Request | Category::Attachment) {
             continue;
-        };
+        }
         out.timings.push(time(
             &format!("store::packed::pack ({})", cat.name()),
             kb(raw.len()),

@@ -367,15 +367,7 @@ fn an_unusable_address_silences_nobody_else() {
 /// `postdesk check` on a desk whose agents prove mail by DKIM or SPF: it
 /// reads the newest mail's Authentication-Results in the lab Dovecot.
 fn check_output(desk: &TestDesk) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_postdesk"))
-        .args(["--config", desk.config.to_str().unwrap(), "check"])
-        .output()
-        .expect("run postdesk check");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    postdesk_check(&desk.config).1
 }
 
 #[test]

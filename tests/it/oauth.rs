@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use crate::support::oauth_server::{ClientSpec, OAuthServer, certificate, lab_ports, rsa_key_pair};
 use crate::support::{
-    Daemon, Imap, MailEnv, TestDesk, WAIT, base64, build_mail, random_hex, smtp_send, wait_until,
+    Daemon, Imap, MailEnv, TestDesk, WAIT, base64, build_mail, postdesk_check_with, random_hex,
+    smtp_send, wait_until,
 };
 
 fn oauth_table(server: &OAuthServer, client: &str, flow: &str) -> toml::Value {
@@ -100,6 +101,37 @@ fn count_tickets(desk: &TestDesk) -> i64 {
     desk.store().inbound_count().unwrap_or(0)
 }
 
+/// `postdesk run` with `vars` set, in IMAP (the log says so), then a
+/// request from a new requester (`tag`) whose acknowledgement must reach
+/// their mailbox. Returns the running daemon.
+fn run_and_acknowledge(
+    desk: &TestDesk,
+    env: &MailEnv,
+    vars: &[(&str, &str)],
+    tag: &str,
+    subject: &str,
+) -> Daemon {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_postdesk"));
+    cmd.arg("run").arg("--config").arg(&desk.config);
+    cmd.envs(vars.iter().copied());
+    let mut daemon = Daemon::spawn(cmd, desk.dir.path().join("postdesk.log"));
+    daemon.wait_for_log("IMAP connected", WAIT);
+    let requester = env.unique_user(tag);
+    mail_to(desk, env, &requester, subject);
+    desk.wait_inbound(1, &daemon);
+    let mut imap = Imap::login(env, &requester);
+    let arrived = wait_until(WAIT, || {
+        imap.select("INBOX");
+        !imap.uid_search_all().is_empty()
+    });
+    assert!(
+        arrived,
+        "no acknowledgement reached {requester}; log:\n{}",
+        daemon.log()
+    );
+    daemon
+}
+
 fn mail_to(desk: &TestDesk, env: &MailEnv, from: &str, subject: &str) {
     smtp_send(
         env,
@@ -151,25 +183,13 @@ fn device_code_login_then_xoauth2_imap_and_oauthbearer_submission() {
     );
     assert_eq!(mode & 0o777, 0o600, "the token file is private");
 
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_postdesk"));
-    cmd.arg("run").arg("--config").arg(&desk.config);
-    cmd.env("POSTDESK_LOG", "trace").env("NO_COLOR", "1");
-    let mut daemon = Daemon::spawn(cmd, desk.dir.path().join("postdesk.log"));
-    daemon.wait_for_log("IMAP connected", WAIT);
-
-    let requester = env.unique_user("oauth-req");
-    mail_to(&desk, &env, &requester, "Printer on floor 3");
-    desk.wait_inbound(1, &daemon);
-    // The acknowledgement left through submission, signed in with OAUTHBEARER.
-    let mut imap = Imap::login(&env, &requester);
-    let arrived = wait_until(WAIT, || {
-        imap.select("INBOX");
-        !imap.uid_search_all().is_empty()
-    });
-    assert!(
-        arrived,
-        "no acknowledgement reached {requester}; log:\n{}",
-        daemon.log()
+    // The acknowledgement leaves through submission, signed in with OAUTHBEARER.
+    let mut daemon = run_and_acknowledge(
+        &desk,
+        &env,
+        &[("POSTDESK_LOG", "trace"), ("NO_COLOR", "1")],
+        "oauth-req",
+        "Printer on floor 3",
     );
     let dovecot = env.dovecot_log_about(&address, 200);
     assert!(
@@ -564,21 +584,14 @@ fn client_credentials_with_a_certificate_log_in_to_dovecot() {
     t.insert("client-certificate-credential".into(), "app-cert".into());
     t.insert("token-file".into(), "tokens/cred.json".into());
     desk.set("mailbox.oauth", table);
-    let out = Command::new(env!("CARGO_BIN_EXE_postdesk"))
-        .arg("--config")
-        .arg(&desk.config)
-        .arg("check")
-        .env("CREDENTIALS_DIRECTORY", &creds)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run postdesk check");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let (ok, text) = postdesk_check_with(
+        &desk.config,
+        &[
+            ("CREDENTIALS_DIRECTORY", creds.as_os_str()),
+            ("NO_COLOR", "1".as_ref()),
+        ],
     );
-    assert!(out.status.success(), "{text}");
+    assert!(ok, "{text}");
     assert!(text.contains(&format!("as {}", desk.address)), "{text}");
 }
 
@@ -850,23 +863,12 @@ fn oauth2_smtp_over_implicit_tls() {
         "{check}"
     );
     // A request in; its acknowledgement out through the TLS front.
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_postdesk"));
-    cmd.arg("run").arg("--config").arg(&desk.config);
-    cmd.env("NO_COLOR", "1");
-    let mut daemon = Daemon::spawn(cmd, desk.dir.path().join("postdesk.log"));
-    daemon.wait_for_log("IMAP connected", WAIT);
-    let requester = env.unique_user("oauth-smtps-req");
-    mail_to(&desk, &env, &requester, "Badge reader broken");
-    desk.wait_inbound(1, &daemon);
-    let mut imap = Imap::login(&env, &requester);
-    let arrived = wait_until(WAIT, || {
-        imap.select("INBOX");
-        !imap.uid_search_all().is_empty()
-    });
-    assert!(
-        arrived,
-        "no acknowledgement reached {requester}; log:\n{}",
-        daemon.log()
+    let mut daemon = run_and_acknowledge(
+        &desk,
+        &env,
+        &[("NO_COLOR", "1")],
+        "oauth-smtps-req",
+        "Badge reader broken",
     );
     daemon.stop();
     let postfix = env.postfix_log_about(&format!("sasl_username={address}"), 50);

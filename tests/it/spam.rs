@@ -96,12 +96,28 @@ impl RspamdEnv {
 /// A plain HTTP/1.0 POST on loopback: the status code and reason, and the
 /// body, whatever the status.
 fn http_post_any(base: &str, path: &str, body: &[u8]) -> Result<String, String> {
+    let (status, body) = http(base, "POST", path, body)?;
+    Ok(format!("{status} {body}"))
+}
+
+/// A plain HTTP/1.0 GET on loopback (the test's own look at rspamd): the
+/// body of a 200.
+fn http_get(base: &str, path: &str) -> Result<String, String> {
+    let (status, body) = http(base, "GET", path, b"")?;
+    if !status.starts_with("200 ") {
+        return Err(format!("answer: {status}"));
+    }
+    Ok(body)
+}
+
+/// One HTTP/1.0 request: the status line after the version, and the body.
+fn http(base: &str, method: &str, path: &str, body: &[u8]) -> Result<(String, String), String> {
     let hostport = base.trim_start_matches("http://").trim_end_matches('/');
     let mut s = TcpStream::connect(hostport).map_err(|e| format!("connect {hostport}: {e}"))?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
     write!(
         s,
-        "POST {path} HTTP/1.0\r\nHost: {hostport}\r\nContent-Length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.0\r\nHost: {hostport}\r\nContent-Length: {}\r\n\r\n",
         body.len()
     )
     .and_then(|_| s.write_all(body))
@@ -112,25 +128,11 @@ fn http_post_any(base: &str, path: &str, body: &[u8]) -> Result<String, String> 
     let status = head
         .lines()
         .next()
+        .filter(|l| l.starts_with("HTTP/1."))
         .and_then(|l| l.split_once(' '))
-        .map(|(_, rest)| rest)
+        .map(|(_, rest)| rest.to_string())
         .ok_or("no status line")?;
-    Ok(format!("{status} {body}"))
-}
-
-/// A plain HTTP/1.0 GET on loopback (the test's own look at rspamd).
-fn http_get(base: &str, path: &str) -> Result<String, String> {
-    let hostport = base.trim_start_matches("http://").trim_end_matches('/');
-    let mut s = TcpStream::connect(hostport).map_err(|e| format!("connect {hostport}: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {hostport}\r\n\r\n").map_err(|e| e.to_string())?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
-    let (head, body) = out.split_once("\r\n\r\n").ok_or("no HTTP answer")?;
-    if !head.starts_with("HTTP/1.") || !head.contains(" 200 ") {
-        return Err(format!("answer: {head}"));
-    }
-    Ok(body.to_string())
+    Ok((status, body.to_string()))
 }
 
 fn spam_desk(tag: &str, rspamd: &RspamdEnv) -> TestDeskBuilder {

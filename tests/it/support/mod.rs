@@ -1828,10 +1828,16 @@ pub const GBK_PLEASE_FIX: &[u8] = b"\xc7\xeb\xb0\xef\xc3\xa6\xd0\xde\xc0\xed\xb4
 
 /// `postdesk --config CONFIG check`: (exit ok, stdout and stderr).
 pub fn postdesk_check(config: &Path) -> (bool, String) {
+    postdesk_check_with(config, &[])
+}
+
+/// [`postdesk_check`] with these environment variables set.
+pub fn postdesk_check_with(config: &Path, vars: &[(&str, &std::ffi::OsStr)]) -> (bool, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_postdesk"))
         .arg("--config")
         .arg(config)
         .arg("check")
+        .envs(vars.iter().copied())
         .output()
         .expect("run postdesk check");
     let text = format!(

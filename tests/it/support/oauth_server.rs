@@ -739,17 +739,7 @@ fn decode(s: &str) -> String {
 pub fn rsa_key_pair(dir: &std::path::Path) -> (String, Vec<u8>) {
     let key = dir.join("sa-key.pem");
     let public = dir.join("sa-pub.der");
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .output()
-            .expect("run openssl (installed by scripts/mailserver-start)");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let run = |args: &[&str]| openssl(args);
     run(&[
         "genpkey",
         "-algorithm",
@@ -775,6 +765,19 @@ pub fn rsa_key_pair(dir: &std::path::Path) -> (String, Vec<u8>) {
     )
 }
 
+/// Runs openssl with `args`; panics with its error when it fails.
+fn openssl<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("run openssl (installed by scripts/mailserver-start)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A self-signed certificate and its key made by openssl, in one PEM file
 /// `name` under `dir` (what postdesk's `client-certificate-file` reads);
 /// returns the certificate's DER (what is uploaded to the app registration).
@@ -782,17 +785,7 @@ pub fn certificate(dir: &std::path::Path, name: &str) -> Vec<u8> {
     let key = dir.join(format!("{name}.key"));
     let cert = dir.join(format!("{name}.crt"));
     let der = dir.join(format!("{name}.der"));
-    let run = |args: &[&std::ffi::OsStr]| {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .output()
-            .expect("run openssl (installed by scripts/mailserver-start)");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let run = |args: &[&std::ffi::OsStr]| openssl(args);
     let os = |s: &'static str| std::ffi::OsStr::new(s);
     run(&[
         os("req"),
