@@ -580,9 +580,22 @@ fn dovecot_restart_mid_run_misses_nothing() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64;
+    // SIGTERM, as a restart sends: a session killed with SIGKILL while it
+    // held the folder's dovecot-uidlist.lock left that lock behind, and
+    // Dovecot then made every other session wait for it to go stale
+    // (seen in CI: an APPEND 119.3 s in locks).
     for pid in &sessions {
-        let _ = Command::new("kill").args(["-9", pid]).status();
+        let _ = Command::new("kill").args(["-TERM", pid]).status();
     }
+    let gone = wait_until(Duration::from_secs(10), || {
+        sessions
+            .iter()
+            .all(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
+    });
+    assert!(
+        gone,
+        "Dovecot's imap processes {sessions:?} outlived SIGTERM by 10 s"
+    );
     env.ctl("restart", "dovecot");
     // Wait until the daemon was really cut off and came back.
     desk.wait_db(
