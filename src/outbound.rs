@@ -15,6 +15,8 @@ use crate::lang::Lang;
 
 use crate::thread::LOOP_HEADER;
 
+mod template_syntax;
+
 /// Built-in templates: (name, source). Names are `LANG/KIND.txt|html`.
 const BUILTIN: &[(&str, &str)] = &[
     ("en/ack.html", include_str!("../templates/en/ack.html")),
@@ -254,9 +256,17 @@ impl Template {
             .get_or_init(|| {
                 let mut tera = tera::Tera::default();
                 // The name keeps its suffix: tera escapes `.html` by it.
-                tera.add_raw_template(name, &self.source)
-                    .map(|()| tera)
-                    .map_err(|e| error_chain(&e))
+                match template_syntax::parse(&self.source) {
+                    Some(ast) => {
+                        let mut parsed = tera::Template::new(name, None, "")
+                            .expect("tera parses an empty template");
+                        parsed.ast = ast;
+                        tera.templates.insert(name.to_string(), parsed);
+                        tera.build_inheritance_chains().map(|()| tera)
+                    }
+                    None => tera.add_raw_template(name, &self.source).map(|()| tera),
+                }
+                .map_err(|e| error_chain(&e))
             })
             .as_ref()
             .map_err(|message| OutboundError::Template {
