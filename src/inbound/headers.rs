@@ -378,7 +378,7 @@ mod tests {
         let block = format!("From: {value}\r\n\r\n");
         let fixed = mend_block(block.as_bytes(), &Evidence::default());
         let text = fixed.as_deref().unwrap_or(&block);
-        let m = mail_parser::MessageParser::default()
+        let m = crate::inbound::mime_parser()
             .parse_headers(text.as_bytes())
             .unwrap();
         let a = m.from().and_then(|a| a.first()).unwrap();
@@ -504,7 +504,7 @@ mod tests {
 
     #[test]
     fn first_subject_wins() {
-        let m = mail_parser::MessageParser::default()
+        let m = crate::inbound::mime_parser()
             .parse_headers(b"Subject: first\r\nSubject: second\r\n\r\n")
             .unwrap();
         assert_eq!(first_subject(&m), Some("first"));

@@ -31,7 +31,7 @@
 
 use std::borrow::Cow;
 
-use mail_parser::{HeaderName, HeaderValue, MessageParser};
+use mail_parser::{HeaderName, HeaderValue};
 
 /// A message's bytes as mended for parsing.
 #[derive(Debug)]
@@ -241,7 +241,7 @@ fn entity(
             // No headers: text/plain (a mail in a digest), nothing to open.
             return start;
         }
-        let Some(headers) = MessageParser::default().parse_headers(rest) else {
+        let Some(headers) = crate::inbound::mime_parser().parse_headers(rest) else {
             return start;
         };
         let Some(root) = headers.parts.first() else {
