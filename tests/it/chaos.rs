@@ -540,6 +540,7 @@ fn dovecot_restart_mid_run_misses_nothing() {
         );
         expected += 1;
     }
+    env.wait_postfix_delivered(Duration::from_secs(40));
     desk.wait_db(
         Duration::from_secs(90),
         "mail from while Dovecot was down and after it came back",

@@ -198,6 +198,38 @@ impl MailEnv {
         );
     }
 
+    /// Waits until this env's Postfix has handed over everything it queued,
+    /// as after a backend outage; if mail is still queued after half of
+    /// `timeout`, requeues it once (`postsuper -r ALL`, what an admin does
+    /// after an outage) and waits the other half. Once in CI a mail
+    /// deferred while Dovecot was down stayed in Postfix's incoming queue
+    /// ("skipped, still being delivered") and was never retried.
+    pub fn wait_postfix_delivered(&self, timeout: Duration) {
+        let conf = self.maillab_dir.join("postfix/etc");
+        let empty = || {
+            Command::new("postqueue")
+                .arg("-c")
+                .arg(&conf)
+                .arg("-p")
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("Mail queue is empty"))
+        };
+        if wait_until(timeout / 2, empty) {
+            return;
+        }
+        eprintln!(
+            "Postfix ({}) still holds mail after {:?}: requeueing it",
+            conf.display(),
+            timeout / 2
+        );
+        let _ = Command::new("postsuper")
+            .arg("-c")
+            .arg(&conf)
+            .args(["-r", "ALL"])
+            .status();
+        self.wait_postfix_idle(timeout / 2);
+    }
+
     /// A fresh address in this env's domain: `<tag>-<16 hex>@<domain>`.
     pub fn unique_user(&self, tag: &str) -> String {
         format!("{}-{}@{}", clean_tag(tag), random_hex(), self.domain)
