@@ -8,7 +8,8 @@
 //! Why: tera 1 parses with pest at about 2,400 instructions per template
 //! byte. The two acknowledgement templates cost 4.8 M of the 10.2 M
 //! instructions of a one-mail `postdesk ingest` (callgrind), which an MTA
-//! pipe pays on every mail; this parser reads them in a few thousand.
+//! pipe pays on every mail; this parser reads them in 88 K (callgrind,
+//! about 46 instructions per byte).
 //! The tests hold it to tera's result on every built-in template and on
 //! generated ones.
 
