@@ -258,9 +258,20 @@ impl Template {
                 // The name keeps its suffix: tera escapes `.html` by it.
                 match template_syntax::parse(&self.source) {
                     Some(ast) => {
-                        let mut parsed = tera::Template::new(name, None, "")
-                            .expect("tera parses an empty template");
-                        parsed.ast = ast;
+                        // What `Template::new` makes of a template without
+                        // blocks, macros or `extends`, which the subset has none of.
+                        let parsed = tera::Template {
+                            name: name.to_string(),
+                            path: None,
+                            ast,
+                            from_extend: false,
+                            macros: Default::default(),
+                            imported_macro_files: Vec::new(),
+                            parent: None,
+                            blocks: Default::default(),
+                            parents: Vec::new(),
+                            blocks_definitions: Default::default(),
+                        };
                         tera.templates.insert(name.to_string(), parsed);
                         tera.build_inheritance_chains().map(|()| tera)
                     }

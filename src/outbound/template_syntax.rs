@@ -22,10 +22,7 @@ use tera::ast::{
 /// The tree tera would build for `source`, or `None` when it uses anything
 /// but the plain subset (tera then parses it, and reports its errors).
 pub fn parse(source: &str) -> Option<Vec<Node>> {
-    let mut p = Parser {
-        rest: source,
-        last_shut: "",
-    };
+    let mut p = Parser { rest: source };
     let (nodes, end) = p.nodes()?;
     match end {
         End::Eof => Some(nodes),
@@ -45,8 +42,6 @@ enum End {
 
 struct Parser<'s> {
     rest: &'s str,
-    /// The closing mark last read as [`Token::Shut`].
-    last_shut: &'static str,
 }
 
 #[derive(Debug, PartialEq)]
@@ -61,8 +56,10 @@ enum Token<'s> {
     Assign,
     Eq,
     NotEq,
-    /// `}}` or `%}`.
-    Shut,
+    /// `}}`, closing a variable.
+    EndVariable,
+    /// `%}`, closing a tag.
+    EndTag,
 }
 
 /// Words tera reads as operators or literals, never as a variable's name.
@@ -101,7 +98,7 @@ impl<'s> Parser<'s> {
     fn variable(&mut self) -> Option<Expr> {
         let first = self.token()?;
         let expr = self.filtered(first)?;
-        (self.token()? == Token::Shut && self.closed_by("}}")).then_some(expr)
+        (self.token()? == Token::EndVariable).then_some(expr)
     }
 
     /// After `{%`: the tag, and for `if` and `for` their whole body.
@@ -122,7 +119,7 @@ impl<'s> Parser<'s> {
     }
 
     fn shut_tag(&mut self, end: End) -> Option<End> {
-        (self.token()? == Token::Shut && self.closed_by("%}")).then_some(end)
+        (self.token()? == Token::EndTag).then_some(end)
     }
 
     /// After `{% if`: the condition, the branches, up to `{% endif %}`.
@@ -172,7 +169,7 @@ impl<'s> Parser<'s> {
         };
         let name = variable_name(name)?;
         let expr = match (self.token()?, negated) {
-            (Token::Shut, _) => Expr {
+            (Token::EndTag, _) => Expr {
                 val: ExprVal::Ident(name.into()),
                 negated,
                 filters: Vec::new(),
@@ -185,7 +182,8 @@ impl<'s> Parser<'s> {
                     test = self.token()?;
                 }
                 let Token::Word(test) = test else { return None };
-                if KEYWORDS.contains(&test) || test.contains('.') || self.token()? != Token::Shut {
+                if KEYWORDS.contains(&test) || test.contains('.') || self.token()? != Token::EndTag
+                {
                     return None;
                 }
                 Expr::new(ExprVal::Test(Test {
@@ -199,7 +197,7 @@ impl<'s> Parser<'s> {
                 let Token::Str(text) = self.token()? else {
                     return None;
                 };
-                if self.token()? != Token::Shut {
+                if self.token()? != Token::EndTag {
                     return None;
                 }
                 let operator = if op == Token::Eq {
@@ -215,7 +213,7 @@ impl<'s> Parser<'s> {
             }
             _ => return None,
         };
-        self.closed_by("%}").then_some(expr)
+        Some(expr)
     }
 
     /// After `{% for`: `x in list %}`, the body, up to `{% endfor %}`.
@@ -233,7 +231,7 @@ impl<'s> Parser<'s> {
             return None;
         };
         let list = variable_name(list)?;
-        if self.token()? != Token::Shut || !self.closed_by("%}") {
+        if self.token()? != Token::EndTag {
             return None;
         }
         let (body, end) = self.nodes()?;
@@ -301,16 +299,10 @@ impl<'s> Parser<'s> {
         Some(expr)
     }
 
-    /// Whether the `Shut` just read was `shut` (`}}` for a variable, `%}`
-    /// for a tag).
-    fn closed_by(&self, shut: &str) -> bool {
-        self.last_shut == shut
-    }
-
     fn peek(&mut self) -> Option<Token<'s>> {
-        let saved = (self.rest, self.last_shut);
+        let saved = self.rest;
         let token = self.token();
-        (self.rest, self.last_shut) = saved;
+        self.rest = saved;
         token
     }
 
@@ -320,14 +312,8 @@ impl<'s> Parser<'s> {
         let s = self.rest;
         let b = s.as_bytes();
         let (token, len) = match *b.first()? {
-            b'}' if b.get(1) == Some(&b'}') => {
-                self.last_shut = "}}";
-                (Token::Shut, 2)
-            }
-            b'%' if b.get(1) == Some(&b'}') => {
-                self.last_shut = "%}";
-                (Token::Shut, 2)
-            }
+            b'}' if b.get(1) == Some(&b'}') => (Token::EndVariable, 2),
+            b'%' if b.get(1) == Some(&b'}') => (Token::EndTag, 2),
             b'|' => (Token::Pipe, 1),
             b'(' => (Token::Open, 1),
             b')' => (Token::Close, 1),
