@@ -182,20 +182,25 @@ impl MailEnv {
     /// the positive signal before asserting that some mail did not come.
     /// Panics after `timeout`.
     pub fn wait_postfix_idle(&self, timeout: Duration) {
-        let conf = self.maillab_dir.join("postfix/etc");
-        let idle = wait_until(timeout, || {
-            Command::new("postqueue")
-                .arg("-c")
-                .arg(&conf)
-                .arg("-p")
-                .output()
-                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("Mail queue is empty"))
-        });
         assert!(
-            idle,
+            wait_until(timeout, || self.postfix_queue_empty()),
             "Postfix ({}) still has mail queued after {timeout:?}",
-            conf.display()
+            self.postfix_conf().display()
         );
+    }
+
+    fn postfix_conf(&self) -> PathBuf {
+        self.maillab_dir.join("postfix/etc")
+    }
+
+    /// Whether `postqueue -p` says this env's Postfix holds no mail.
+    fn postfix_queue_empty(&self) -> bool {
+        Command::new("postqueue")
+            .arg("-c")
+            .arg(self.postfix_conf())
+            .arg("-p")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("Mail queue is empty"))
     }
 
     /// Waits until this env's Postfix has handed over everything it queued,
@@ -205,18 +210,10 @@ impl MailEnv {
     /// deferred while Dovecot was down stayed in Postfix's incoming queue
     /// ("skipped, still being delivered") and was never retried.
     pub fn wait_postfix_delivered(&self, timeout: Duration) {
-        let conf = self.maillab_dir.join("postfix/etc");
-        let empty = || {
-            Command::new("postqueue")
-                .arg("-c")
-                .arg(&conf)
-                .arg("-p")
-                .output()
-                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("Mail queue is empty"))
-        };
-        if wait_until(timeout / 2, empty) {
+        if wait_until(timeout / 2, || self.postfix_queue_empty()) {
             return;
         }
+        let conf = self.postfix_conf();
         eprintln!(
             "Postfix ({}) still holds mail after {:?}: requeueing it",
             conf.display(),
