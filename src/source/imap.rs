@@ -913,11 +913,37 @@ impl Watcher {
         session: ImapSession,
         token_left: Option<Duration>,
     ) -> Result<ImapSession, ImapError> {
+        // The same queue as the session's (a receiver clone takes from it):
+        // the handle owns the session while it idles.
+        let reported = session.unsolicited_responses.clone();
         let mut handle = session.idle();
         timed("IDLE", async {
             handle.init().await.map_err(conn_err("IDLE"))
         })
         .await?;
+        // A server may tell of new mail before its `+ idling` (RFC 2177
+        // allows untagged data there; Dovecot sends it after). async-imap
+        // files that with the unsolicited responses and then waits for the
+        // next change, so that mail waited for the re-check (5 minutes by
+        // default): it is fetched at once instead.
+        if any_new_mail(std::iter::from_fn(|| reported.try_recv().ok())) {
+            tracing::debug!(mailbox = %self.cfg.name, "IDLE: new mail reported before idling");
+        } else {
+            self.wait_in_idle(&mut handle, token_left).await?;
+        }
+        timed("DONE", async {
+            handle.done().await.map_err(conn_err("IDLE DONE"))
+        })
+        .await
+    }
+
+    /// Until the server reports a change, the re-check time passes, or we
+    /// are cancelled.
+    async fn wait_in_idle(
+        &self,
+        handle: &mut async_imap::extensions::idle::Handle<Box<dyn Io>>,
+        token_left: Option<Duration>,
+    ) -> Result<(), ImapError> {
         // Renewed well under the 29 minutes servers allow.
         let wait = self.cfg.idle_recheck.min(Duration::from_secs(20 * 60));
         // And ended when the access token is due for renewal.
@@ -940,10 +966,7 @@ impl Watcher {
             Ok(IdleResponse::ManualInterrupt) => {}
             Err(e) => return Err(ImapError::Connection(format!("IDLE: {e}"))),
         }
-        timed("DONE", async {
-            handle.done().await.map_err(conn_err("IDLE DONE"))
-        })
-        .await
+        Ok(())
     }
 }
 
@@ -956,15 +979,21 @@ fn forget_reported(session: &ImapSession) {
 /// Whether the server reported new mail (EXISTS or RECENT) since
 /// `forget_reported`; empties the list.
 fn new_mail_reported(session: &ImapSession) -> bool {
-    let mut new = false;
-    while let Ok(r) = session.unsolicited_responses.try_recv() {
-        new |= matches!(
+    any_new_mail(std::iter::from_fn(|| {
+        session.unsolicited_responses.try_recv().ok()
+    }))
+}
+
+/// Whether any of `responses` tells of new mail (EXISTS or RECENT); reads
+/// them all.
+fn any_new_mail(responses: impl Iterator<Item = async_imap::types::UnsolicitedResponse>) -> bool {
+    responses.fold(false, |new, r| {
+        new | matches!(
             r,
             async_imap::types::UnsolicitedResponse::Exists(_)
                 | async_imap::types::UnsolicitedResponse::Recent(_)
-        );
-    }
-    new
+        )
+    })
 }
 
 /// The server's capabilities, asked for after login (they may differ from

@@ -174,3 +174,43 @@ fn mail_reported_during_the_pass_is_fetched_without_waiting_for_idle() {
     );
     daemon.stop();
 }
+
+/// Mail that arrives just before IDLE, from a server that tells of it
+/// before its `+ idling` (the front reorders Dovecot's answer that way):
+/// postdesk reads the report it was given while starting IDLE and fetches
+/// at once, instead of idling until the re-check (10 minutes here).
+#[test]
+fn mail_reported_before_the_idle_continuation_is_fetched_at_once() {
+    let env = MailEnv::load();
+    let front = StrictImap::start(
+        env.imap_addr(),
+        &["AUTH=PLAIN", "IDLE", "MOVE", "UIDPLUS", "LITERAL+"],
+    );
+    front.report_before_idling();
+    let desk = TestDesk::builder("pre-idle")
+        .set("mailbox.port", i64::from(front.port))
+        .set("mailbox.after", "move")
+        .set("mailbox.move-to", "Processed")
+        .set("mailbox.idle-recheck", "10m")
+        .build();
+    let ann = env.unique_user("ann");
+    let request = build_mail(&ann, &desk.address, "Docking station", "No video.\n");
+    let (inbox_env, desk_user) = (env.clone(), desk.address.clone());
+    front.before("IDLE", move || {
+        Imap::login(&inbox_env, &desk_user).append("INBOX", &request);
+    });
+    let mut daemon = desk.start();
+    let ok = wait_until(Duration::from_secs(15), || {
+        desk.store().inbound_count().unwrap_or(0) >= 1
+    });
+    assert!(
+        ok,
+        "the request recorded within 15 s; commands {:?}; log:\n{}",
+        front.commands(),
+        daemon.log()
+    );
+    assert_eventually(WAIT, "IDLE begun again after the fetch", || {
+        front.commands().iter().filter(|c| *c == "IDLE").count() >= 2
+    });
+    daemon.stop();
+}

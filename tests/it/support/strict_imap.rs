@@ -30,6 +30,11 @@ struct Shared {
     stop: AtomicBool,
     /// Run once, before the first command of this verb goes to Dovecot.
     before: Mutex<Option<(String, Hook)>>,
+    /// Whether what Dovecot reports just after `+ idling` goes before it
+    /// (see [`StrictImap::report_before_idling`]).
+    report_first: AtomicBool,
+    /// An IDLE was passed on and its continuation not yet seen.
+    idle_sent: AtomicBool,
 }
 
 type Hook = Box<dyn FnOnce() + Send>;
@@ -48,6 +53,8 @@ impl StrictImap {
             refused: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
             before: Mutex::new(None),
+            report_first: AtomicBool::new(false),
+            idle_sent: AtomicBool::new(false),
         });
         let st = state.clone();
         std::thread::spawn(move || {
@@ -72,6 +79,15 @@ impl StrictImap {
     /// make something happen while the client is in the middle of its work.
     pub fn before(&self, verb: &str, f: impl FnOnce() + Send + 'static) {
         *self.state.before.lock().unwrap() = Some((verb.to_string(), Box::new(f)));
+    }
+
+    /// Answers IDLE as servers do that report changes before they accept
+    /// it (RFC 2177 allows untagged data before the continuation): the
+    /// untagged lines Dovecot sends within 300 ms after its `+ idling` are
+    /// passed on first, the `+ idling` after them. Dovecot itself sends the
+    /// continuation first and then what changed.
+    pub fn report_before_idling(&self) {
+        self.state.report_first.store(true, Ordering::SeqCst);
     }
 
     /// Every command seen, as `VERB` or `UID VERB`.
@@ -110,10 +126,27 @@ fn connection(client: TcpStream, server: TcpStream, st: Arc<Shared>) {
         let (to_client, st) = (to_client.clone(), st.clone());
         std::thread::spawn(move || {
             let mut r = BufReader::new(server);
+            // Bytes of a line that were read when a wait timed out.
+            let mut partial = Vec::new();
             loop {
-                let mut line = Vec::new();
-                if r.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
+                let mut line = std::mem::take(&mut partial);
+                if !line.ends_with(b"\n")
+                    && r.read_until(b'\n', &mut line).unwrap_or(0) == 0
+                    && line.is_empty()
+                {
                     break;
+                }
+                if line.starts_with(b"+")
+                    && st.report_first.load(Ordering::SeqCst)
+                    && st.idle_sent.swap(false, Ordering::SeqCst)
+                {
+                    let (reports, rest) = reports_after(&mut r);
+                    partial = rest;
+                    let mut w = to_client.lock().unwrap();
+                    if w.write_all(&reports).is_err() || w.write_all(&line).is_err() {
+                        break;
+                    }
+                    continue;
                 }
                 let out = rewrite_caps(&line, &st.caps);
                 let mut w = to_client.lock().unwrap();
@@ -155,6 +188,9 @@ fn connection(client: TcpStream, server: TcpStream, st: Arc<Shared>) {
                 if let Some(f) = due {
                     f();
                 }
+                if verb == "IDLE" {
+                    st.idle_sent.store(true, Ordering::SeqCst);
+                }
                 st.commands.lock().unwrap().push(verb);
                 if let Some(ext) = needs.filter(|e| !st.caps.iter().any(|c| c == e)) {
                     st.refused
@@ -189,6 +225,26 @@ fn connection(client: TcpStream, server: TcpStream, st: Arc<Shared>) {
     }
     let _ = server_write.shutdown(Shutdown::Both);
     let _ = down.join();
+}
+
+/// The untagged lines the server sends within 300 ms of each other, and
+/// the bytes of a line that had begun when the wait ended.
+fn reports_after(r: &mut BufReader<TcpStream>) -> (Vec<u8>, Vec<u8>) {
+    let mut reports = Vec::new();
+    let _ = r
+        .get_ref()
+        .set_read_timeout(Some(std::time::Duration::from_millis(300)));
+    let rest = loop {
+        let mut line = Vec::new();
+        match r.read_until(b'\n', &mut line) {
+            Ok(n) if n > 0 && line.starts_with(b"* ") && line.ends_with(b"\n") => {
+                reports.extend_from_slice(&line)
+            }
+            _ => break line,
+        }
+    };
+    let _ = r.get_ref().set_read_timeout(None);
+    (reports, rest)
 }
 
 /// A command line's tag, its verb (`UID MOVE`), and the extension it needs.
