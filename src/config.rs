@@ -99,6 +99,9 @@ pub struct Config {
     /// `[http]`: the ops endpoint (see `crate::http`).
     #[serde(default)]
     pub http: HttpConfig,
+    /// `[lmtp]`: mail from the MTA over a Unix socket (see `crate::source::lmtp`).
+    #[serde(default)]
+    pub lmtp: crate::source::lmtp::LmtpConfig,
     /// `[connect]`: how many mailboxes sign in at once (see `crate::source::pacing`).
     #[serde(default)]
     pub connect: crate::source::pacing::ConnectConfig,
@@ -545,6 +548,7 @@ impl Config {
             report: ReportConfig::default(),
             spam: Default::default(),
             http: HttpConfig::default(),
+            lmtp: Default::default(),
             connect: Default::default(),
             alerts: AlertsConfig::default(),
             digest: DigestConfig::default(),
@@ -655,6 +659,18 @@ impl Config {
         }
         if o.concurrency == 0 {
             return Err(self.semantic("outbox.concurrency must be at least 1".into()));
+        }
+        if let Some(want) = &self.lmtp.mailbox
+            && !self.mailboxes.iter().any(|m| &m.name == want)
+        {
+            return Err(self.semantic(format!(
+                "lmtp.mailbox = \"{want}\": no [[mailbox]] has that name (configured: {})",
+                self.mailboxes
+                    .iter()
+                    .map(|m| m.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
         }
         self.validate_people()
     }

@@ -34,6 +34,9 @@ pub enum StartError {
     /// Another daemon uses the database.
     #[error("{0}")]
     Locked(String),
+    /// The LMTP socket cannot be had where `[lmtp] socket` says.
+    #[error("{0}")]
+    Lmtp(String),
 }
 
 /// Says loudly at start what `postdesk check` says about how agents prove
@@ -390,8 +393,12 @@ async fn start(
         };
         watchers.push(supervised);
     }
-    if watchers.is_empty() {
+    let lmtp = lmtp_listener(&engine, &notify, &cancel)?;
+    if watchers.is_empty() && lmtp.is_none() {
         tracing::warn!("no [[mailbox]] configured: only the outbox runs");
+    }
+    if let Some(l) = lmtp {
+        tracker.spawn(l.run());
     }
     tracker.spawn(sender.run());
     tracker.spawn(sweeper(
@@ -419,6 +426,33 @@ async fn start(
         "postdesk running"
     );
     Ok(Running { cancel, tracker })
+}
+
+/// The LMTP source, bound, when `[lmtp] socket` is set. Its own database
+/// connection, whose commits are synced: a `250` lets the MTA delete its
+/// copy.
+fn lmtp_listener(
+    engine: &Arc<Engine>,
+    notify: &Arc<Notify>,
+    cancel: &CancellationToken,
+) -> Result<Option<crate::source::lmtp::Listener>, StartError> {
+    let cfg = &engine.config;
+    let Some(socket) = &cfg.lmtp.socket else {
+        return Ok(None);
+    };
+    let path = cfg.resolve(socket);
+    let listener = crate::source::lmtp::bind(&path, cfg.lmtp.mode()).map_err(StartError::Lmtp)?;
+    let store = engine.open_store()?;
+    store.durable_commits()?;
+    Ok(Some(crate::source::lmtp::Listener {
+        listener,
+        path,
+        mailbox: cfg.lmtp.mailbox_name(cfg),
+        engine: engine.clone(),
+        store: Arc::new(Mutex::new(store)),
+        outbox: notify.clone(),
+        cancel: cancel.clone(),
+    }))
 }
 
 /// The mailboxes' own transports (`[mailbox.outbox]`), by the address each

@@ -624,6 +624,7 @@ fn ingest(config: Config, mailbox: Option<String>, files: Vec<PathBuf>) -> ExitC
 }
 
 fn try_ingest(config: Config, mailbox: Option<String>, files: Vec<PathBuf>) -> Result<String> {
+    let chosen = mailbox.is_some();
     let mailbox = mailbox
         .or_else(|| config.mailboxes.first().map(|m| m.name.clone()))
         .unwrap_or_else(|| "ingest".into());
@@ -639,13 +640,49 @@ fn try_ingest(config: Config, mailbox: Option<String>, files: Vec<PathBuf>) -> R
         let raw = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
         items.push(Incoming { raw, uid: None });
     }
+    // A running daemon with an LMTP socket records the mail on its open
+    // database; this process then opens nothing (1.4 M instructions
+    // instead of 5.3 M, callgrind, one request). The daemon records under
+    // its `lmtp.mailbox`, so another `--mailbox` is recorded here.
+    let mut handed = String::new();
+    if let Some(socket) = &config.lmtp.socket
+        && (!chosen || mailbox == config.lmtp.mailbox_name(&config))
+    {
+        let path = config.resolve(socket);
+        let mails: Vec<Vec<u8>> = items.iter().map(|i| i.raw.clone()).collect();
+        if let Some(out) = postdesk::source::lmtp::client::hand_over(&path, &mails) {
+            match out.failure {
+                None => {
+                    return Ok(format!(
+                        "{} (recorded by the running daemon)",
+                        summary(&out.tally)
+                    ));
+                }
+                // What the daemon did not answer for is recorded here; one it
+                // committed without answering is then a duplicate.
+                Some(why) => {
+                    eprintln!(
+                        "postdesk: the running daemon did not take the mail ({why}); recording it here"
+                    );
+                    items.drain(..out.recorded);
+                    if out.recorded > 0 {
+                        handed = format!("; {} by the running daemon", summary(&out.tally));
+                    }
+                }
+            }
+        }
+    }
     let (engine, mut store) = Engine::open(config)?;
     store.durable_commits()?;
     let t = pipeline::process_batch(&mut store, &engine, &mailbox, &items, None, now_ms())?;
-    Ok(format!(
+    Ok(format!("{}{handed}", summary(&t)))
+}
+
+fn summary(t: &pipeline::Tally) -> String {
+    format!(
         "{} new ticket(s), {} reply(ies), {} duplicate(s), {} quarantined, {} mail(s) queued",
         t.created, t.attached, t.duplicates, t.quarantined, t.queued
-    ))
+    )
 }
 
 /// The indexed SLA schedule can narrow an overdue / due-soon listing when

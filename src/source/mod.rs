@@ -6,6 +6,7 @@
 pub mod capabilities;
 pub mod imap;
 pub mod import;
+pub mod lmtp;
 pub mod maildir;
 pub mod pacing;
 
