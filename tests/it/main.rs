@@ -24,6 +24,7 @@
 //! - `sla`: escalation to L2 once, across restarts.
 //! - `kb_report`: knowledge-base suggestions and the scheduled review.
 //! - `limits`: the per-ticket limit on automatic mail, counted in real mailboxes.
+//! - `lmtp`: the daemon's LMTP socket: the lab Postfix delivering to it, `ingest` handing mail to the running daemon.
 //! - `tls`: IMAP over implicit TLS and STARTTLS, certificates verified.
 //! - `starttls`: STARTTLS on SMTP and IMAP proven in the servers' logs, a server without it refused, a certificate for another host refused (private labs).
 //! - `merge_approval`: issue 13 by mail: `#merge` (old tags and ids land on the target), `#split`, `#queue`, `#status`.
@@ -51,6 +52,7 @@ mod html_escaping;
 mod identity;
 mod kb_report;
 mod limits;
+mod lmtp;
 mod mailboxes;
 mod mailservers;
 mod merge_approval;
