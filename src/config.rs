@@ -879,6 +879,30 @@ mod tests {
     }
 
     #[test]
+    fn lmtp_settings_are_checked_with_their_line() {
+        let base = "[[mailbox]]\nname = \"support\"\nkind = \"maildir\"\npath = \"m\"\n";
+        let err = parse(&format!("{base}[lmtp]\nsocket = \"l\"\nmode = \"660x\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(":7: `lmtp.mode`"), "{err}");
+        assert!(err.contains("expected octal permissions"), "{err}");
+        let err = parse(&format!(
+            "{base}[lmtp]\nsocket = \"l\"\nmailbox = \"helpdesk\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(
+                "lmtp.mailbox = \"helpdesk\": no [[mailbox]] has that name (configured: support)"
+            ),
+            "{err}"
+        );
+        let c = parse(&format!("{base}[lmtp]\nsocket = \"l\"\n")).unwrap();
+        assert_eq!(c.lmtp.mailbox_name(&c), "support");
+        assert_eq!(c.lmtp.mode(), 0o660);
+    }
+
+    #[test]
     fn unknown_key_in_array_of_tables() {
         let err = parse(
             "[[mailbox]]\nname = \"s\"\nkind = \"maildir\"\npath = \"m\"\npasword-env = \"X\"\n",
