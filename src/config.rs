@@ -101,7 +101,7 @@ pub struct Config {
     pub http: HttpConfig,
     /// `[lmtp]`: mail from the MTA over a Unix socket (see `crate::source::lmtp`).
     #[serde(default)]
-    pub lmtp: crate::source::lmtp::LmtpConfig,
+    pub lmtp: crate::source::lmtp::settings::LmtpConfig,
     /// `[connect]`: how many mailboxes sign in at once (see `crate::source::pacing`).
     #[serde(default)]
     pub connect: crate::source::pacing::ConnectConfig,
@@ -898,7 +898,11 @@ mod tests {
             "{err}"
         );
         let c = parse(&format!("{base}[lmtp]\nsocket = \"l\"\n")).unwrap();
-        assert_eq!(c.lmtp.mailbox_name(&c), "support");
+        assert_eq!(
+            c.lmtp
+                .mailbox_name(c.mailboxes.first().map(|m| m.name.as_str())),
+            "support"
+        );
         assert_eq!(c.lmtp.mode(), 0o660);
     }
 

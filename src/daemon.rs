@@ -447,7 +447,9 @@ fn lmtp_listener(
     Ok(Some(crate::source::lmtp::Listener {
         listener,
         path,
-        mailbox: cfg.lmtp.mailbox_name(cfg),
+        mailbox: cfg
+            .lmtp
+            .mailbox_name(cfg.mailboxes.first().map(|m| m.name.as_str())),
         engine: engine.clone(),
         store: Arc::new(Mutex::new(store)),
         outbox: notify.clone(),

@@ -646,7 +646,11 @@ fn try_ingest(config: Config, mailbox: Option<String>, files: Vec<PathBuf>) -> R
     // its `lmtp.mailbox`, so another `--mailbox` is recorded here.
     let mut handed = String::new();
     if let Some(socket) = &config.lmtp.socket
-        && (!chosen || mailbox == config.lmtp.mailbox_name(&config))
+        && (!chosen
+            || mailbox
+                == config
+                    .lmtp
+                    .mailbox_name(config.mailboxes.first().map(|m| m.name.as_str())))
     {
         let path = config.resolve(socket);
         let mails: Vec<Vec<u8>> = items.iter().map(|i| i.raw.clone()).collect();

@@ -14,12 +14,14 @@
 //! all this desk); each accepted recipient gets the same answer.
 
 pub mod client;
+pub mod settings;
+
+pub use settings::LmtpConfig;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
 use tokio::io::{
     AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
 };
@@ -29,50 +31,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::{SharedStore, commit_batch, now_ms};
 use crate::pipeline::{Engine, Incoming, Tally};
-
-/// `[lmtp]`: where the daemon takes mail over LMTP.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct LmtpConfig {
-    /// The Unix socket to listen on (relative to the config file's folder);
-    /// none: no LMTP.
-    pub socket: Option<PathBuf>,
-    /// The socket file's permissions, in octal: who may deliver. The MTA's
-    /// user must be able to write to it.
-    #[serde(default, deserialize_with = "de_mode")]
-    pub mode: Option<u32>,
-    /// The `[[mailbox]]` the mail counts as received by (default: the
-    /// first configured, as for `ingest`).
-    pub mailbox: Option<String>,
-}
-
-/// Owner and group may deliver: run the MTA's delivery user in the
-/// daemon's group (Postfix: `postfix` in group `postdesk`).
-const DEFAULT_MODE: u32 = 0o660;
-
-impl LmtpConfig {
-    pub fn mode(&self) -> u32 {
-        self.mode.unwrap_or(DEFAULT_MODE)
-    }
-
-    /// The mailbox name mail over LMTP is recorded under.
-    pub fn mailbox_name(&self, cfg: &crate::config::Config) -> String {
-        self.mailbox
-            .clone()
-            .or_else(|| cfg.mailboxes.first().map(|m| m.name.clone()))
-            .unwrap_or_else(|| "ingest".into())
-    }
-}
-
-fn de_mode<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
-    let text = String::deserialize(d)?;
-    match u32::from_str_radix(text.trim_start_matches("0o"), 8) {
-        Ok(m) if m <= 0o777 => Ok(Some(m)),
-        _ => Err(serde::de::Error::custom(format!(
-            "mode = \"{text}\": expected octal permissions like \"0660\""
-        ))),
-    }
-}
 
 /// The largest mail taken (the MTA bounces a larger one to its sender with
 /// our `552`). Mail is held in memory whole while it is recorded; 64 MiB is
