@@ -653,7 +653,7 @@ fn try_ingest(config: Config, mailbox: Option<String>, files: Vec<PathBuf>) -> R
                     .mailbox_name(config.mailboxes.first().map(|m| m.name.as_str())))
     {
         let path = config.resolve(socket);
-        let mails: Vec<Vec<u8>> = items.iter().map(|i| i.raw.clone()).collect();
+        let mails: Vec<&[u8]> = items.iter().map(|i| i.raw.as_slice()).collect();
         if let Some(out) = postdesk::source::lmtp::client::hand_over(&path, &mails) {
             match out.failure {
                 None => {

@@ -226,6 +226,16 @@ struct Envelope {
     recipients: Vec<String>,
 }
 
+impl Envelope {
+    /// After LHLO, with no transaction begun (also after DATA and RSET).
+    fn greeted() -> Envelope {
+        Envelope {
+            greeted: true,
+            ..Envelope::default()
+        }
+    }
+}
+
 /// One LMTP session on `r`/`w`, until QUIT, end of input or a timeout.
 pub async fn serve<R, W, T>(mut r: R, mut w: W, recorder: &T) -> std::io::Result<()>
 where
@@ -241,10 +251,7 @@ where
         };
         let reply: String = match command(&line) {
             Command::Lhlo => {
-                env = Envelope {
-                    greeted: true,
-                    ..Envelope::default()
-                };
+                env = Envelope::greeted();
                 format!(
                     "250-postdesk\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250 SIZE {MAX_MESSAGE}\r\n"
                 )
@@ -287,17 +294,11 @@ where
                 for rcpt in &env.recipients {
                     all.push_str(&format!("{} <{rcpt}>\r\n", answer));
                 }
-                env = Envelope {
-                    greeted: true,
-                    ..Envelope::default()
-                };
+                env = Envelope::greeted();
                 all
             }
             Command::Rset => {
-                env = Envelope {
-                    greeted: true,
-                    ..Envelope::default()
-                };
+                env = Envelope::greeted();
                 "250 2.0.0 Ok\r\n".into()
             }
         };

@@ -32,7 +32,7 @@ pub struct Outcome {
 ///
 /// A mail is sent as it is, dot-stuffed; one that does not end in a line
 /// end gets one (LMTP carries lines).
-pub fn hand_over(socket: &Path, mails: &[Vec<u8>]) -> Option<Outcome> {
+pub fn hand_over(socket: &Path, mails: &[&[u8]]) -> Option<Outcome> {
     let stream = UnixStream::connect(socket).ok()?;
     let mut out = Outcome::default();
     if let Err(e) = session(stream, mails, &mut out) {
@@ -41,7 +41,7 @@ pub fn hand_over(socket: &Path, mails: &[Vec<u8>]) -> Option<Outcome> {
     Some(out)
 }
 
-fn session(stream: UnixStream, mails: &[Vec<u8>], out: &mut Outcome) -> Result<(), String> {
+fn session(stream: UnixStream, mails: &[&[u8]], out: &mut Outcome) -> Result<(), String> {
     let io = |e: std::io::Error| format!("the daemon's LMTP socket: {e}");
     stream.set_read_timeout(Some(ANSWER)).map_err(io)?;
     stream.set_write_timeout(Some(ANSWER)).map_err(io)?;

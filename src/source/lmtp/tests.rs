@@ -192,9 +192,9 @@ fn ingest_hands_mail_over_byte_for_byte() {
     // the first of the three sessions).
     let second = bind(&path, 0o600).unwrap_err();
     assert!(second.contains("another process is listening"), "{second}");
-    let mails = vec![
-        b"Subject: one\r\n\r\n.starts with a dot\r\n..two\r\n".to_vec(),
-        b"Subject: two\n\nno line end at the end".to_vec(),
+    let mails: Vec<&[u8]> = vec![
+        b"Subject: one\r\n\r\n.starts with a dot\r\n..two\r\n",
+        b"Subject: two\n\nno line end at the end",
     ];
     let out = client::hand_over(&path, &mails).expect("the socket answers");
     assert_eq!(out.failure, None);
